@@ -1,0 +1,206 @@
+"""Test collections with every type each real engine supports, and ways to read them back for comparison."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DIM = 32
+
+
+@dataclass
+class Built:
+    name: str
+    rows: int
+    vector_field: str
+    metric: str
+    partitions: list[str] = field(default_factory=list)
+    index_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # as created, per field
+
+
+def _words(rng: np.random.Generator, n: int) -> list[str]:
+    alphabet = ["alpha", "βeta", "gamma", "δ", "ünïcode", "", "x" * 16, "emoji🙂", "tab\t", "quote\""]
+    return [alphabet[int(i)] for i in rng.integers(0, len(alphabet), n)]
+
+
+def build_rich(client: Any, name: str, kind: str, n: int = 600, seed: int = 7) -> Built:
+    """One collection with every scalar type, JSON, ARRAY, a dense vector (HNSW with explicit
+    parameters), dynamic fields and three partitions; on engines that have them also sparse vectors,
+    nullable fields and defaults."""
+    from pymilvus import DataType, MilvusClient
+
+    modern = kind in ("lite", "remote")  # Milvus 2.3 has no sparse vectors / nullable / defaults
+    rng = np.random.default_rng(seed)
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True, description="rich test collection")
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("title", DataType.VARCHAR, max_length=128)
+    s.add_field("meta", DataType.JSON)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
+    s.add_field("words", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=32)
+    s.add_field("scores", DataType.ARRAY, element_type=DataType.DOUBLE, max_capacity=3)
+    s.add_field("i8", DataType.INT8)
+    s.add_field("i16", DataType.INT16)
+    s.add_field("i32", DataType.INT32)
+    s.add_field("f", DataType.FLOAT)
+    s.add_field("d", DataType.DOUBLE)
+    s.add_field("b", DataType.BOOL)
+    if modern:
+        s.add_field("sp", DataType.SPARSE_FLOAT_VECTOR)
+        s.add_field("opt", DataType.INT32, nullable=True)
+        s.add_field("note", DataType.VARCHAR, max_length=32, nullable=True)
+        s.add_field("dflt", DataType.DOUBLE, default_value=1.5)
+    ip = client.prepare_index_params()
+    hnsw = {"M": 16, "efConstruction": 120}
+    ip.add_index("vec", index_type="HNSW", metric_type="L2", params=hnsw)
+    index_params = {"vec": hnsw}
+    if modern:
+        ip.add_index("sp", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    else:
+        ip.add_index("i32", index_type="STL_SORT")
+        ip.add_index("title", index_type="Trie")
+    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    partitions = ["_default", "p1", "p2"]
+    for p in partitions[1:]:
+        client.create_partition(name, p)
+    vecs = rng.normal(size=(n, DIM)).astype(np.float32)
+    titles = _words(rng, n)
+    rows = []
+    for i in range(n):
+        r: dict[str, Any] = {
+            "id": int(i * 7 - 1000),
+            "vec": vecs[i].tolist(),
+            "title": f"{titles[i]}-{i}",
+            "meta": {"i": i, "nested": {"list": [i, str(i), None, True], "f": i / 7}, "s": titles[i]},
+            "tags": [int(x) for x in rng.integers(-(2**40), 2**40, int(rng.integers(0, 9)))],
+            "words": _words(rng, int(rng.integers(0, 5))),
+            "scores": [float(x) for x in rng.normal(size=int(rng.integers(0, 4)))],
+            "i8": int(rng.integers(-128, 128)),
+            "i16": int(rng.integers(-(2**15), 2**15)),
+            "i32": int(rng.integers(-(2**31), 2**31)),
+            "f": float(np.float32(rng.normal())),
+            "d": float(rng.normal() * 1e6),
+            "b": bool(i % 3 == 0),
+        }
+        if i % 4 == 0:
+            r["color"] = ["red", "green"][i % 2]  # dynamic fields, only on some rows
+        if i % 5 == 0:
+            r["extra_obj"] = {"k": [1, 2, {"z": i}]}
+        if modern:
+            nnz = int(rng.integers(1, 6))
+            idx = rng.choice(10_000, nnz, replace=False)
+            r["sp"] = {int(k): float(np.float32(v)) for k, v in zip(idx, rng.random(nnz) + 0.01)}
+            r["opt"] = None if i % 3 == 0 else int(i)
+            r["note"] = None if i % 2 else f"n{i}"
+            if i % 2:
+                r["dflt"] = float(i) / 2
+        rows.append(r)
+    for k, p in enumerate(partitions):
+        part = rows[k::3]
+        for start in range(0, len(part), 500):
+            client.insert(name, part[start : start + 500], partition_name=p)
+    client.flush(name)
+    return Built(name, n, "vec", "L2", partitions, index_params)
+
+
+def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: int = 3,
+                      index: tuple[str, str, dict[str, Any]] | None = None, pk_varchar: bool = False,
+                      auto_id: bool = False) -> Built:
+    """A collection with one vector field of ``vtype`` (FLOAT_VECTOR, FLOAT16_VECTOR, BINARY_VECTOR, ...)."""
+    from pymilvus import DataType, MilvusClient
+
+    rng = np.random.default_rng(seed)
+    dim = 64 if vtype == "BINARY_VECTOR" else 16
+    s = MilvusClient.create_schema(auto_id=auto_id, enable_dynamic_field=False)
+    if pk_varchar:
+        s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=40, auto_id=auto_id)
+    else:
+        s.add_field("pk", DataType.INT64, is_primary=True, auto_id=auto_id)
+    s.add_field("v", getattr(DataType, vtype), dim=dim)
+    s.add_field("label", DataType.VARCHAR, max_length=20)
+    index = index or {"FLOAT_VECTOR": ("FLAT", "L2", {}), "FLOAT16_VECTOR": ("HNSW", "IP", {"M": 8, "efConstruction": 64}),
+                      "BFLOAT16_VECTOR": ("HNSW", "L2", {"M": 8, "efConstruction": 64}),
+                      "INT8_VECTOR": ("HNSW", "L2", {"M": 8, "efConstruction": 64}),
+                      "BINARY_VECTOR": ("BIN_IVF_FLAT", "HAMMING", {"nlist": 8})}[vtype]
+    ip = client.prepare_index_params()
+    ip.add_index("v", index_type=index[0], metric_type=index[1], params=index[2])
+    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    rows = []
+    for i in range(n):
+        if vtype == "FLOAT_VECTOR":
+            v: Any = rng.normal(size=dim).astype(np.float32).tolist()
+        elif vtype == "FLOAT16_VECTOR":
+            v = rng.normal(size=dim).astype(np.float16).tobytes()
+        elif vtype == "BFLOAT16_VECTOR":
+            v = (rng.normal(size=dim).astype(np.float32).view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        elif vtype == "INT8_VECTOR":
+            v = rng.integers(-128, 128, dim).astype(np.int8).tobytes()
+        else:
+            v = rng.integers(0, 256, dim // 8).astype(np.uint8).tobytes()
+        r: dict[str, Any] = {"v": v, "label": f"l{i % 17}"}
+        if not auto_id:
+            r["pk"] = f"key-{i:05d}" if pk_varchar else i
+        rows.append(r)
+    for start in range(0, n, 500):
+        client.insert(name, rows[start : start + 500])
+    client.flush(name)
+    return Built(name, n, "v", index[1], ["_default"], {"v": index[2]})
+
+
+# -- reading back ----------------------------------------------------------------------------------
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, list) and len(v) == 1 and isinstance(v[0], (bytes, bytearray)):
+        return bytes(v[0])
+    if isinstance(v, np.ndarray):
+        return v.tobytes()
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, dict):
+        return {str(k): _norm(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_norm(x) for x in v]
+    return v
+
+
+def read_rows(client: Any, name: str, partition: str | None = None) -> dict[Any, dict[str, Any]]:
+    """Every row, normalised for comparison, keyed by primary key."""
+    desc = client.describe_collection(name)
+    pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
+    kwargs: dict[str, Any] = {"batch_size": 1000, "output_fields": ["*"], "consistency_level": "Strong"}
+    if partition:
+        kwargs["partition_names"] = [partition]
+    state = client.get_load_state(name)
+    if "NotLoad" in str(state.get("state")):
+        client.load_collection(name)
+    it = client.query_iterator(name, **kwargs)
+    out: dict[Any, dict[str, Any]] = {}
+    while True:
+        page = it.next()
+        if not page:
+            break
+        for r in page:
+            out[r[pk]] = {k: _norm(v) for k, v in r.items()}
+    it.close()
+    return out
+
+
+def index_summary(client: Any, name: str) -> dict[str, dict[str, Any]]:
+    """Per indexed field: type, metric and every reported build parameter (no state counters)."""
+    state_keys = {"indexed_rows", "pending_index_rows", "state", "total_rows", "index_name",
+                  "index_state_fail_reason"}
+    out = {}
+    for index_name in client.list_indexes(name):
+        d = client.describe_index(name, index_name)
+        out[d["field_name"]] = {k: str(v) for k, v in d.items() if k not in state_keys}
+    return out
+
+
+def search_ids(client: Any, name: str, field: str, queries: list[Any], metric: str, k: int = 10,
+               params: dict[str, Any] | None = None) -> list[list[Any]]:
+    res = client.search(name, data=queries, anns_field=field, limit=k, consistency_level="Strong",
+                        search_params={"metric_type": metric, "params": params or {}})
+    return [[hit.id for hit in hits] for hits in res]

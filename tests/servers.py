@@ -1,0 +1,132 @@
+"""Start and stop the real servers the tests (and benchmarks) talk to. No Docker, no mocks.
+
+Milvus standalone 2.3 (``pip install milvus==2.3.5`` ships ``milvus-server``) listens on all
+interfaces, so it is only started inside a private network namespace (see ``make test``):
+there the only interface is ``lo`` and every server is reachable on loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+STANDALONE_PORT = 19530
+PIDFILE = Path("/run/milvus/standalone.pid")
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def in_private_netns() -> bool:
+    """True when this process sees no network interface but loopback."""
+    try:  # /proc/net/dev follows the network namespace (/sys/class/net may not)
+        lines = open("/proc/net/dev").read().splitlines()[2:]
+    except OSError:
+        return False
+    return [line.split(":")[0].strip() for line in lines] == ["lo"]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class MilvusStandalone:
+    """A real Milvus 2.3 standalone server on 127.0.0.1:19530 with a fresh data directory."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.log_path = self.data_dir.parent / "milvus-server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.uri = f"http://127.0.0.1:{STANDALONE_PORT}"
+
+    def start(self, timeout: float = 180.0) -> MilvusStandalone:
+        if not in_private_netns():
+            raise ServerFailed(
+                "refusing to start milvus-server outside a private network namespace (it listens on all "
+                "interfaces); run the tests with `make test`")
+        exe = shutil.which("milvus-server")
+        if exe is None:
+            raise ServerFailed("milvus-server not found; `pip install milvus==2.3.5` (make test does)")
+        if _port_open(STANDALONE_PORT):
+            raise ServerFailed(f"port {STANDALONE_PORT} is already in use in this namespace")
+        self._clear_stale_pidfile()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([exe, "--data", str(self.data_dir)], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerFailed(f"milvus-server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if _port_open(STANDALONE_PORT) and self._ready():
+                return self
+            time.sleep(1.0)
+        self.stop()
+        raise ServerFailed(f"milvus-server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        try:
+            from pymilvus import MilvusClient
+
+            c = MilvusClient(uri=self.uri, timeout=5)
+            c.list_collections()
+            c.close()
+            return True
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the group, then SIGKILL: the `milvus run standalone` child ignores SIGTERM."""
+        if self.proc is None:
+            return
+        try:
+            pgid = os.getpgid(self.proc.pid)
+        except ProcessLookupError:
+            pgid = None
+        if pgid is not None:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                time.sleep(0.2)
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+        self._clear_stale_pidfile()
+
+    @staticmethod
+    def _clear_stale_pidfile() -> None:
+        try:
+            pid = int(PIDFILE.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, 0)
+            alive = Path(f"/proc/{pid}/cmdline").read_bytes().find(b"milvus") >= 0
+        except OSError:
+            alive = False
+        if not alive:
+            PIDFILE.unlink(missing_ok=True)

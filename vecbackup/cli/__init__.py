@@ -1,0 +1,59 @@
+"""The ``vecbackup`` command line: one module per command, each a thin layer over vecbackup.ops."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from vecbackup import ui
+from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
+
+app = typer.Typer(
+    name="vecbackup",
+    help="Back up and restore vector-database collections (Milvus) to a local folder.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# register the commands (each module adds itself to `app`)
+from vecbackup.cli import (  # noqa: E402,F401
+    backup_cmd,
+    collections_cmd,
+    delete_cmd,
+    list_cmd,
+    restore_cmd,
+    show_cmd,
+    verify_cmd,
+    version_cmd,
+)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code instead of exiting (used by main and tests)."""
+    ui.configure()
+    try:
+        rv = app(args=argv, prog_name="vecbackup", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except typer.Exit as e:
+        return e.exit_code
+    except TyperException as e:  # usage errors (bad option, missing argument): exit 2
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            ui.error(e.message, e.exit_code)
+        return e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        ui.error("interrupted; nothing was committed by the interrupted step", EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except VecbackupError as e:
+        ui.error(str(e), e.exit_code)
+        return e.exit_code
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CaCert, Json, Password, Quiet, Token, User, connect, setup, store
+from vecbackup.errors import PartialFailure, UsageError, VecbackupError
+from vecbackup.ops.backup import backup_collection
+from vecbackup.sources.milvus import MAX_BATCH
+
+
+@app.command("backup")
+def backup(
+    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530 or milvus-lite:///file.db")],
+    store_url: Annotated[str, typer.Argument(metavar="STORE_URL", help="file:///path/to/backups")],
+    collection: Annotated[list[str] | None, typer.Option("--collection", "-c",
+                                                         help="Collection to back up (repeatable).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Back up every collection.")] = False,
+    batch_size: Annotated[int, typer.Option(help=f"Rows per data chunk (1-{MAX_BATCH}).")] = 5000,
+    compression_level: Annotated[int, typer.Option(help="zstd level (1-22).")] = 3,
+    token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Back up collections: data chunks first, the manifest last (a backup without one does not exist)."""
+    setup(json, quiet)
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size {batch_size} is out of range", hint=f"use 1 to {MAX_BATCH}")
+    if not 1 <= compression_level <= 22:
+        raise UsageError(f"--compression-level {compression_level} is out of range", hint="use 1 to 22")
+    if bool(collection) == all_:
+        raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
+    engine = connect(source, token, user, password, ca_cert)
+    try:
+        names = engine.list_collections() if all_ else list(dict.fromkeys(collection or []))
+        target = store(store_url, create=True)
+        results, failures = [], []
+        for name in names:
+            try:
+                r = backup_collection(engine, target, name, batch_size=batch_size,
+                                      compression_level=compression_level, progress=ui.TerminalProgress())
+            except VecbackupError as e:
+                if len(names) == 1:
+                    raise
+                ui.error(f"{name}: {e}", e.exit_code)
+                failures.append({"collection": name, "error": str(e), "exit_code": e.exit_code})
+                continue
+            results.append(r)
+            for note in r.notes:
+                ui.warn(f"{name}: {note}")
+            ui.say(f"backup {r.backup_id} of {name}: {r.rows} rows, {r.objects} objects, "
+                   f"{ui.human_bytes(r.bytes_stored)} stored ({ui.human_bytes(r.bytes_uploaded)} new) "
+                   f"in {r.seconds:.1f}s")
+    finally:
+        engine.close()
+    ui.emit({"ok": not failures, "store": target.display, "backups": [r.to_dict() for r in results],
+             "failures": failures})
+    if failures:
+        raise PartialFailure(f"{len(failures)} of {len(names)} collections failed: "
+                             + ", ".join(f["collection"] for f in failures))  # type: ignore[misc]

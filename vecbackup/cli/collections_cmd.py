@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CaCert, Json, Password, Quiet, Token, User, connect, setup
+
+
+@app.command("collections")
+def collections(
+    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530 or milvus-lite:///file.db")],
+    token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    json: Json = False, quiet: Quiet = False,
+) -> None:
+    """List the collections on a server, with row counts."""
+    setup(json, quiet)
+    engine = connect(source, token, user, password, ca_cert)
+    try:
+        rows = [(name, engine.count(name)) for name in engine.list_collections()]
+    finally:
+        engine.close()
+    ui.emit({"server": engine.display, "collections": [{"name": n, "rows": c} for n, c in rows]},
+            lambda: ui.table(["collection", "rows"], rows))

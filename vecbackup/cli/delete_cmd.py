@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
+from vecbackup.ops import catalog
+from vecbackup.ops.delete import delete_backup
+
+
+@app.command("delete")
+def delete(store_url: StoreArg,
+           backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
+           collection: CollectionOpt = None, json: Json = False, quiet: Quiet = False) -> None:
+    """Delete a backup: its manifest first, then the data objects no other backup uses."""
+    setup(json, quiet)
+    s = store(store_url)
+    if backup_id == "latest":
+        from vecbackup.errors import UsageError
+
+        raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")
+    m = catalog.load(s, catalog.resolve(s, backup_id, collection))
+    r = delete_backup(s, m)
+    for note in r.notes:
+        ui.warn(note)
+    ui.emit({"ok": True, **r.to_dict()},
+            lambda: ui.say(f"deleted backup {r.backup_id} of {r.collection}: {r.objects_deleted} objects removed "
+                           f"({ui.human_bytes(r.bytes_freed)}), {r.objects_kept} kept for other backups"))

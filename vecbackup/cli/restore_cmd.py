@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CaCert, CollectionOpt, Json, Password, Quiet, StoreArg, Token, User, connect, \
+    setup, store
+from vecbackup.errors import UsageError
+from vecbackup.ops import catalog
+from vecbackup.ops.restore import plan_restore, restore_backup
+
+
+def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        field, sep, rest = value.partition(":")
+        if not sep or not field:
+            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200')
+        rest = rest.strip()
+        try:
+            if rest.startswith("{"):
+                params = orjson.loads(rest)
+            else:
+                params = {}
+                for item in filter(None, rest.split(",")):
+                    k, eq, v = item.partition("=")
+                    if not eq:
+                        raise ValueError(item)
+                    params[k.strip()] = orjson.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() \
+                        else v.strip()
+        except (ValueError, orjson.JSONDecodeError):
+            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200') from None
+        out[field] = params
+    return out
+
+
+@app.command("restore")
+def restore(
+    store_url: StoreArg,
+    target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",
+                                              help="milvus://host:19530 or milvus-lite:///file.db")],
+    backup_id: Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
+    = "latest",
+    collection: CollectionOpt = None,
+    as_name: Annotated[str | None, typer.Option("--as", help="Restore under this collection name.")] = None,
+    drop_existing: Annotated[bool, typer.Option(
+        "--drop-existing", help="Replace an existing collection of that name (only once the restore is complete).")]
+    = False,
+    new_ids: Annotated[bool, typer.Option(
+        "--new-ids", help="Let the server assign new primary keys to auto-id collections.")] = False,
+    index_params: Annotated[list[str] | None, typer.Option(
+        "--index-params", help="Index build parameters for a field, FIELD:M=16,efConstruction=200 (repeatable); "
+        "override what the backup recorded.")] = None,
+    index_fallback: Annotated[bool, typer.Option(
+        "--index-fallback", help="If the target cannot build a recorded index type, build AUTOINDEX instead.")]
+    = False,
+    token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
+    setup(json, quiet)
+    params = parse_index_params(index_params or [])
+    source_store = store(store_url)
+    ref = catalog.resolve(source_store, backup_id, collection)
+    manifest = catalog.load(source_store, ref)
+    engine = connect(target_url, token, user, password, ca_cert)
+    try:
+        plan = plan_restore(manifest, engine, target=as_name, drop_existing=drop_existing, new_ids=new_ids,
+                            index_params=params, index_fallback=index_fallback)
+        result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
+    finally:
+        engine.close()
+    for note in result.notes:
+        ui.warn(note)
+    ui.emit({"ok": True, **result.to_dict()},
+            lambda: ui.say(f"restored backup {result.backup_id} of {result.source_collection} into "
+                           f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"))

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
+from vecbackup.format.manifest import Manifest
+from vecbackup.ops import catalog
+
+
+def _render(m: Manifest) -> None:
+    c = m.collection
+    ui.say(f"backup     {m.backup_id}")
+    ui.say(f"collection {c.name}  ({m.rows} rows, {len(m.objects)} objects, {ui.human_bytes(m.size)})")
+    ui.say(f"source     {m.source.engine} {m.source.server_version} at {m.source.address}")
+    ui.say(f"time       {m.started_at} .. {m.completed_at}  (vecbackup {m.tool_version}, format {m.format_version})")
+    ui.table(["field", "type", "details"], [
+        (f.name, f.type.value + (f"<{f.element_type.value}>" if f.element_type else ""),
+         ", ".join(k for k in ("primary" if f.is_primary else "", "auto_id" if f.auto_id else "",
+                               f"dim={f.dim}" if f.dim else "", "nullable" if f.nullable else "",
+                               f"default={f.default_value}" if f.default_value is not None else "") if k))
+        for f in c.fields], title="fields")
+    ui.table(["field", "index", "metric", "params"],
+             [(i.field_name, i.index_type, i.metric_type or "", "unknown" if i.params is None else i.params)
+              for i in c.indexes], title="indexes")
+    ui.table(["partition", "rows"], sorted(m.partition_rows.items()), title="partitions")
+    if c.aliases:
+        ui.say("aliases    " + ", ".join(c.aliases))
+    for note in m.notes:
+        ui.say(f"note: {note}")
+
+
+@app.command("show")
+def show(store_url: StoreArg,
+         backup_id: Annotated[str, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = "latest",
+         collection: CollectionOpt = None, json: Json = False, quiet: Quiet = False) -> None:
+    """Show a backup's manifest: schema, indexes, partitions, counts."""
+    setup(json, quiet)
+    s = store(store_url)
+    m = catalog.load(s, catalog.resolve(s, backup_id, collection))
+    ui.emit(m.to_dict(), lambda: _render(m))

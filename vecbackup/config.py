@@ -1,0 +1,144 @@
+"""Parse source/target and store URLs into frozen dataclasses. No I/O here.
+
+Secrets (passwords, tokens) are never part of a URL we display: ``display``
+is the only form that reaches logs, errors, manifests and ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from vecbackup.errors import UsageError
+
+MILVUS_SCHEMES = {"milvus": "http", "milvus+http": "http", "milvus+https": "https", "milvuss": "https"}
+LITE_SCHEME = "milvus-lite"
+DEFAULT_MILVUS_PORT = 19530
+
+#: environment variables read for Milvus credentials (first one set wins)
+ENV_TOKEN = ("VECBACKUP_MILVUS_TOKEN", "MILVUS_TOKEN")
+ENV_USER = ("VECBACKUP_MILVUS_USER", "MILVUS_USER")
+ENV_PASSWORD = ("VECBACKUP_MILVUS_PASSWORD", "MILVUS_PASSWORD")
+
+
+def _env(names: tuple[str, ...], environ: dict[str, str] | None) -> str:
+    env = os.environ if environ is None else environ
+    for name in names:
+        if env.get(name):
+            return env[name]
+    return ""
+
+
+@dataclass(frozen=True)
+class MilvusURL:
+    """Where a Milvus server (or a Milvus Lite file) is, and how to log in."""
+
+    uri: str  # what pymilvus gets: http(s)://host:port, or a file path for Milvus Lite
+    display: str  # safe to print: no secrets
+    lite: bool = False
+    db_name: str = ""
+    user: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    server_pem_path: str = ""
+    timeout: float = 30.0
+
+    @property
+    def engine(self) -> str:
+        return "milvus"
+
+
+def parse_milvus_url(
+    url: str,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    server_pem_path: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> MilvusURL:
+    """``milvus://host:19530[/db]``, ``milvus+https://host``, ``milvus-lite:///path/file.db``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
+    scheme = parts.scheme.lower()
+    if scheme == LITE_SCHEME:
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise UsageError(
+                f"bad URL {_redact(url)!r}: no file path", hint="use milvus-lite:///absolute/path.db"
+            )
+        return MilvusURL(uri=path, display=f"milvus-lite://{path}", lite=True)
+    if scheme not in MILVUS_SCHEMES:
+        raise UsageError(
+            f"unsupported server URL scheme {parts.scheme + '://' if parts.scheme else _redact(url)!r}",
+            hint="use milvus://host:19530, milvus+https://host:443 or milvus-lite:///path/file.db",
+        )
+    if not parts.hostname:
+        raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use milvus://host:19530")
+    try:
+        port = parts.port or DEFAULT_MILVUS_PORT
+    except ValueError:
+        raise UsageError(f"bad URL {_redact(url)!r}: the port is not a number") from None
+    http = MILVUS_SCHEMES[scheme]
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    db_name = parts.path.strip("/")
+    query = parse_qs(parts.query)
+    if not db_name and query.get("db"):
+        db_name = query["db"][0]
+    url_user = unquote(parts.username) if parts.username else ""
+    url_password = unquote(parts.password) if parts.password else ""
+    display = f"{scheme}://{host}:{port}" + (f"/{db_name}" if db_name else "")
+    return MilvusURL(
+        uri=f"{http}://{host}:{port}",
+        display=display,
+        db_name=db_name,
+        user=user or url_user or _env(ENV_USER, environ),
+        password=password or url_password or _env(ENV_PASSWORD, environ),
+        token=token or _env(ENV_TOKEN, environ),
+        server_pem_path=server_pem_path or "",
+    )
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    scheme: str  # "file" for now; "s3" and "azure" come next
+    location: str  # folder path for file://
+    display: str
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """``file:///abs/path``, ``file://relative/path`` or a plain folder path."""
+    if "://" not in url:
+        if not url:
+            raise UsageError("empty store URL", hint="use file:///path/to/backups")
+        return StoreURL("file", url, f"file://{url}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise UsageError(f"bad store URL {url!r}: no folder path", hint="use file:///path/to/backups")
+        return StoreURL("file", path, f"file://{path}")
+    if scheme in ("s3", "azure"):
+        raise UsageError(
+            f"{scheme}:// stores are not available in this version",
+            hint="use a file:// store and copy it, or upgrade vecbackup",
+        )
+    raise UsageError(f"unsupported store URL scheme {scheme + '://'!r}", hint="use file:///path/to/backups")
+
+
+def _redact(url: str) -> str:
+    """The URL with any password in it replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

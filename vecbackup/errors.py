@@ -1,0 +1,104 @@
+"""One error hierarchy; every class carries the process exit code it maps to.
+
+    VecbackupError ............................ 1  anything else that went wrong
+    ├── UsageError ............................ 2  bad URL, bad option value, bad config
+    ├── PartialFailure ........................ 3  some collections done, others failed
+    ├── NotFound .............................. 4  unknown collection, backup or store path
+    ├── AlreadyExists ......................... 5  target collection exists (see --drop-existing)
+    ├── Unreachable ........................... 6  server or store cannot be reached / refused us
+    ├── CorruptData ........................... 7  a data object or manifest fails its checksum or decoding
+    ├── MissingData ........................... 8  a data object the manifest lists is not in the store
+    ├── Unsupported ........................... 9  format version, index or type the target cannot take
+    └── (11 is reserved for "locked", 130 for "interrupted")
+
+The CLI prints ``error: <message>`` on one line and exits with ``exit_code``.
+Messages name what is wrong and how to fix it, and never carry a secret.
+docs/EXIT_CODES.md is the user-facing copy of this table.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+
+
+class VecbackupError(Exception):
+    """Something went wrong."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(VecbackupError):
+    """An argument, URL or option value is not valid."""
+
+    exit_code = 2
+
+
+class PartialFailure(VecbackupError):
+    """Some of the requested collections failed; the others succeeded."""
+
+    exit_code = 3
+
+
+class NotFound(VecbackupError):
+    """A collection, backup or store location does not exist."""
+
+    exit_code = 4
+
+
+class AlreadyExists(VecbackupError):
+    """The target already exists and we were not asked to replace it."""
+
+    exit_code = 5
+
+
+class Unreachable(VecbackupError):
+    """A server or store could not be reached, or refused the credentials."""
+
+    exit_code = 6
+
+
+class CorruptData(VecbackupError):
+    """Stored bytes fail their checksum or cannot be decoded."""
+
+    exit_code = 7
+
+
+class MissingData(VecbackupError):
+    """An object the manifest lists is not in the store."""
+
+    exit_code = 8
+
+
+class Unsupported(VecbackupError):
+    """The format version, index type or field type is not supported here."""
+
+    exit_code = 9
+
+
+EXIT_LOCKED = 11  # reserved for store locks
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "AlreadyExists",
+    "CorruptData",
+    "MissingData",
+    "NotFound",
+    "PartialFailure",
+    "Unreachable",
+    "Unsupported",
+    "UsageError",
+    "VecbackupError",
+]

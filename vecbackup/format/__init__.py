@@ -1,0 +1,1 @@
+"""On-disk encodings of vecbackup objects (see docs/FORMAT.md)."""

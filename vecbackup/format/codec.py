@@ -1,0 +1,714 @@
+"""Data chunks (``.vbc``): a batch of rows of one partition, column by column.
+
+Pure functions, bytes in and bytes out; docs/FORMAT.md ("Data chunks") is the
+normative description of the layout written and read here.
+
+Layout::
+
+    0   4  magic b"VBCK"
+    4   2  uint16 LE chunk format version (1)
+    6   2  uint16 LE flags (0)
+    8   4  uint32 LE header length H
+    12  4  uint32 LE CRC-32 of bytes 0..11 followed by the H header bytes
+    16  H  header: UTF-8 JSON object
+    16+H   buffer area: one zstd frame per buffer, contiguous, in header order
+
+Decoded numpy arrays are read-only (most are zero-copy views of the
+decompressed bytes); copy them before mutating.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import struct
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+import orjson
+import zstandard
+
+from vecbackup.errors import CorruptData, Unsupported
+from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+
+CHUNK_MAGIC = b"VBCK"
+CHUNK_VERSION = 1
+#: chunk format versions this build can read
+READABLE_VERSIONS: tuple[int, ...] = (1,)
+#: size of the fixed prefix (magic, version, flags, header length, header CRC-32)
+PREFIX_SIZE = 16
+
+_PREFIX12 = struct.Struct("<4sHHI")
+_CRC = struct.Struct("<I")
+
+# A zstd block regenerates at most 128 KiB and the smallest block (RLE) takes 4 bytes, so no valid
+# frame decompresses to more than 32768 times its own size.
+_MAX_ZSTD_RATIO = 32768
+
+_U1 = np.dtype("|u1")
+_U4 = np.dtype("<u4")
+_F4 = np.dtype("<f4")
+_BOOL = np.dtype("|b1")
+
+#: element types an ARRAY column may have
+ARRAY_ELEMENT_TYPES: frozenset[FieldType] = frozenset(SCALAR_DTYPES) | {FieldType.VARCHAR}
+
+
+@dataclass
+class Column:
+    """One column of a chunk. ``valid`` (True = value present) is None when the column has no nulls."""
+
+    values: np.ndarray | list[Any]
+    valid: np.ndarray | None = None
+
+
+@dataclass
+class Chunk:
+    partition: str
+    num_rows: int
+    columns: dict[str, Column]  # keyed by field name
+
+
+# --------------------------------------------------------------------------- buffer layouts
+
+
+def _payload_buffers(ftype: FieldType, element_type: FieldType | None) -> list[tuple[str, np.dtype]]:
+    """The (kind, dtype) of every buffer a column holds after its optional validity buffer."""
+    if ftype in SCALAR_DTYPES:
+        return [("values", np.dtype(SCALAR_DTYPES[ftype]))]
+    if ftype in VECTOR_DTYPES:
+        return [("values", np.dtype(VECTOR_DTYPES[ftype]))]
+    if ftype in (FieldType.VARCHAR, FieldType.JSON):
+        return [("lengths", _U4), ("data", _U1)]
+    if ftype is FieldType.ARRAY:
+        assert element_type is not None
+        if element_type is FieldType.VARCHAR:
+            return [("lengths", _U4), ("elem_lengths", _U4), ("elem_data", _U1)]
+        return [("lengths", _U4), ("values", np.dtype(SCALAR_DTYPES[element_type]))]
+    if ftype is FieldType.SPARSE_FLOAT_VECTOR:
+        return [("lengths", _U4), ("indices", _U4), ("values", _F4)]
+    raise AssertionError(f"unhandled field type {ftype}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+class _Writer:
+    """Compresses buffers into zstd frames and records their header entries."""
+
+    def __init__(self, level: int) -> None:
+        self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        self.frames: list[bytes] = []
+        self.offset = 0
+
+    def add(self, kind: str, arr: np.ndarray) -> dict[str, Any]:
+        arr = np.ascontiguousarray(arr).reshape(-1)
+        itemsize = arr.dtype.itemsize
+        raw_bytes = arr.view(_U1)
+        if itemsize > 1:
+            raw_bytes = raw_bytes.reshape(-1, itemsize).T.reshape(-1)  # byte shuffle (copies)
+        frame = self._cctx.compress(raw_bytes.data)
+        entry = {
+            "kind": kind,
+            "dtype": arr.dtype.str,
+            "shuffle": itemsize if itemsize > 1 else 0,
+            "offset": self.offset,
+            "size": len(frame),
+            "raw_size": arr.nbytes,
+            "crc32": zlib.crc32(frame),
+        }
+        self.frames.append(frame)
+        self.offset += len(frame)
+        return entry
+
+
+def _bad_input(msg: str) -> NoReturn:
+    """Every problem with the data handed to encode_chunk is a ValueError (wrong types included)."""
+    raise ValueError(msg)
+
+
+def _cast(src: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
+    """Convert to ``dtype`` without silently changing values (floats may round to float32)."""
+    if src.dtype == dtype:
+        return src
+    if src.size == 0:
+        return src.astype(dtype)
+    sk, tk = src.dtype.kind, dtype.kind
+    if tk == "f" and sk in "biuf":
+        return src.astype(dtype)
+    if tk in "iu" and sk == "b":
+        return src.astype(dtype)
+    if tk in "iu" and sk in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = int(src.min()), int(src.max())
+        if lo < info.min or hi > info.max:
+            raise ValueError(f"{what}: value out of range for {dtype} (min {lo}, max {hi})")
+        return src.astype(dtype)
+    if tk == "b" and sk in "iu":
+        if src.size and (int(src.min()) < 0 or int(src.max()) > 1):
+            raise ValueError(f"{what}: boolean values must be 0/1 or True/False")
+        return src.astype(dtype)
+    hint = ""
+    if sk == "f" and src.dtype.itemsize == 2 and dtype == np.dtype("<u2"):
+        hint = " (16-bit float vectors are held as raw bit patterns: pass arr.view(np.uint16))"
+    raise ValueError(f"{what}: cannot store {src.dtype} values as {dtype}{hint}")
+
+
+def _fixed_array(
+    values: Any, dtype: np.dtype, n: int, tail: tuple[int, ...], valid: np.ndarray | None, what: str
+) -> np.ndarray:
+    """Fixed-width column values as a contiguous LE array of shape (n, *tail), zeros at nulls."""
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        raise ValueError(f"{what}: expected {n} values, got a scalar")
+    if len(values) != n:
+        raise ValueError(f"{what}: expected {n} values (num_rows), got {len(values)}")
+    if valid is not None and (not isinstance(values, np.ndarray) or values.dtype == object):
+        filler: Any = [0] * tail[0] if tail else 0
+        values = [v if ok else filler for v, ok in zip(values, valid.tolist(), strict=True)]
+    try:
+        src = np.asarray(values)
+        if dtype.kind in "iu" and src.dtype.kind in "fO" and not isinstance(values, np.ndarray):
+            _check_int_list(values, dtype, what)  # numpy turns e.g. [-1, 2**63] into float64
+        arr = _cast(src, dtype, what)
+    except (TypeError, ValueError, OverflowError) as e:
+        msg = str(e)
+        raise ValueError(
+            msg if msg.startswith(what) else f"{what}: cannot convert values to {dtype}: {msg}"
+        ) from e
+    if n == 0 and arr.size == 0:
+        arr = arr.reshape((0, *tail))
+    if arr.shape != (n, *tail):
+        raise ValueError(f"{what}: expected shape {(n, *tail)}, got {arr.shape}")
+    if valid is not None:
+        arr = arr.copy()
+        arr[~valid] = 0
+    return np.ascontiguousarray(arr)
+
+
+def _check_int_list(values: Any, dtype: np.dtype, what: str) -> None:
+    """Raise a precise error for a list of Python ints that does not fit ``dtype``."""
+    ints = [v for v in values if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+    if ints and len(ints) == len(values):
+        info = np.iinfo(dtype)
+        lo, hi = int(min(ints)), int(max(ints))
+        if lo < info.min or hi > info.max:
+            raise ValueError(f"{what}: value out of range for {dtype} (min {lo}, max {hi})")
+
+
+def _counts_array(counts: Sequence[int], what: str) -> np.ndarray:
+    arr = np.asarray(counts, dtype=np.int64)
+    if arr.size and int(arr.max()) > 0xFFFFFFFF:
+        raise ValueError(f"{what}: a value is longer than 2**32 - 1 bytes or elements")
+    return arr.astype(_U4)
+
+
+def _encode_varchar(v: Any, what: str) -> bytes:
+    if not isinstance(v, str):
+        _bad_input(f"{what}: expected str, got {type(v).__name__}")
+    try:
+        return v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{what}: string is not encodable as UTF-8: {e}") from e
+
+
+def _has_nonfinite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return False
+
+
+def _encode_json(v: Any, what: str) -> bytes:
+    try:
+        out = orjson.dumps(v)
+    except orjson.JSONEncodeError as e:
+        raise ValueError(f"{what}: not a JSON value: {e}") from e
+    # orjson writes NaN/Infinity as null; refuse rather than silently change the value
+    if b"null" in out and _has_nonfinite(v):
+        raise ValueError(f"{what}: JSON cannot hold NaN or Infinity")
+    return out
+
+
+def _encode_varlen(
+    values: Any, valid: list[bool] | None, what: str, enc: Callable[[Any, str], bytes]
+) -> tuple[np.ndarray, np.ndarray]:
+    parts: list[bytes] = []
+    for i, v in enumerate(values):
+        if valid is not None and not valid[i]:
+            parts.append(b"")
+        else:
+            parts.append(enc(v, f"{what} row {i}"))
+    return _counts_array([len(p) for p in parts], what), np.frombuffer(b"".join(parts), dtype=_U1)
+
+
+def _check_valid(valid: Any, n: int, what: str) -> np.ndarray | None:
+    """The validity mask as a bool array, or None when every row is valid."""
+    if valid is None:
+        return None
+    arr = np.asarray(valid)
+    if arr.dtype != _BOOL:
+        if arr.dtype.kind not in "iu" or (arr.size and (int(arr.min()) < 0 or int(arr.max()) > 1)):
+            raise ValueError(f"{what}: valid must be a bool array, got {arr.dtype}")
+        arr = arr.astype(bool)
+    if arr.shape != (n,):
+        raise ValueError(f"{what}: valid must have shape ({n},), got {arr.shape}")
+    if arr.all():
+        return None
+    return arr
+
+
+def _seq_len(values: Any, n: int, what: str) -> None:
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
+        raise ValueError(f"{what}: values must be a list, got {type(values).__name__}")
+    if len(values) != n:
+        raise ValueError(f"{what}: expected {n} values (num_rows), got {len(values)}")
+
+
+def _encode_column(w: _Writer, f: Field, col: Column, n: int) -> dict[str, Any]:
+    what = f"column {f.name!r} ({f.type.value})"
+    t = FieldType(f.type)
+    valid = _check_valid(col.valid, n, what)
+    vlist = valid.tolist() if valid is not None else None
+    entry: dict[str, Any] = {"name": f.name, "type": t.value}
+    bufs: list[dict[str, Any]] = []
+    if t.is_dense_vector:
+        if not isinstance(f.dim, int) or isinstance(f.dim, bool) or f.dim <= 0:
+            raise ValueError(f"{what}: dense vector field needs a positive dim, got {f.dim!r}")
+        if t is FieldType.BINARY_VECTOR and f.dim % 8:
+            raise ValueError(f"{what}: BINARY_VECTOR dim must be a multiple of 8, got {f.dim}")
+        entry["dim"] = f.dim
+    if t is FieldType.ARRAY:
+        if f.element_type is None or FieldType(f.element_type) not in ARRAY_ELEMENT_TYPES:
+            raise ValueError(f"{what}: unsupported ARRAY element_type {f.element_type!r}")
+        entry["element_type"] = FieldType(f.element_type).value
+    if valid is not None:
+        bufs.append(w.add("validity", np.packbits(valid, bitorder="little")))
+
+    if t in SCALAR_DTYPES:
+        bufs.append(w.add("values", _fixed_array(col.values, np.dtype(SCALAR_DTYPES[t]), n, (), valid, what)))
+    elif t.is_dense_vector:
+        assert f.dim is not None
+        width = vector_width(t, f.dim)
+        dtype = np.dtype(VECTOR_DTYPES[t])
+        bufs.append(w.add("values", _fixed_array(col.values, dtype, n, (width,), valid, what)))
+    elif t in (FieldType.VARCHAR, FieldType.JSON):
+        _seq_len(col.values, n, what)
+        enc = _encode_varchar if t is FieldType.VARCHAR else _encode_json
+        lengths, data = _encode_varlen(col.values, vlist, what, enc)
+        bufs.append(w.add("lengths", lengths))
+        bufs.append(w.add("data", data))
+    elif t is FieldType.ARRAY:
+        _seq_len(col.values, n, what)
+        bufs.extend(_encode_array(w, FieldType(entry["element_type"]), col.values, vlist, what))
+    elif t is FieldType.SPARSE_FLOAT_VECTOR:
+        _seq_len(col.values, n, what)
+        bufs.extend(_encode_sparse(w, col.values, vlist, what))
+    else:  # pragma: no cover
+        raise ValueError(f"{what}: unsupported field type")
+    entry["buffers"] = bufs
+    return entry
+
+
+def _encode_array(
+    w: _Writer, et: FieldType, values: Any, valid: list[bool] | None, what: str
+) -> list[dict[str, Any]]:
+    counts: list[int] = []
+    flat: list[Any] = []
+    for i, v in enumerate(values):
+        if valid is not None and not valid[i]:
+            counts.append(0)
+            continue
+        if v is None or isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__len__"):
+            raise ValueError(f"{what} row {i}: expected a list, got {type(v).__name__}")
+        counts.append(len(v))
+        flat.extend(v)
+    out = [w.add("lengths", _counts_array(counts, what))]
+    if et is FieldType.VARCHAR:
+        elem_lengths, elem_data = _encode_varlen(flat, None, f"{what} element", _encode_varchar)
+        out.append(w.add("elem_lengths", elem_lengths))
+        out.append(w.add("elem_data", elem_data))
+    else:
+        dtype = np.dtype(SCALAR_DTYPES[et])
+        elems = _fixed_array(flat, dtype, len(flat), (), None, f"{what} elements")
+        out.append(w.add("values", elems))
+    return out
+
+
+def _encode_sparse(w: _Writer, values: Any, valid: list[bool] | None, what: str) -> list[dict[str, Any]]:
+    counts: list[int] = []
+    indices: list[Any] = []
+    vals: list[Any] = []
+    for i, v in enumerate(values):
+        if valid is not None and not valid[i]:
+            counts.append(0)
+            continue
+        if not isinstance(v, Mapping):
+            _bad_input(f"{what} row {i}: expected a dict index -> value, got {type(v).__name__}")
+        try:
+            items = sorted(v.items())
+        except TypeError as e:
+            raise ValueError(f"{what} row {i}: sparse indices must be integers: {e}") from e
+        counts.append(len(items))
+        indices.extend(k for k, _ in items)
+        vals.extend(x for _, x in items)
+    lengths = _counts_array(counts, what)
+    idx = _fixed_array(indices, _U4, len(indices), (), None, f"{what} indices")
+    fv = _fixed_array(vals, _F4, len(vals), (), None, f"{what} values")
+    return [w.add("lengths", lengths), w.add("indices", idx), w.add("values", fv)]
+
+
+def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3) -> bytes:
+    """Encode ``chunk``'s columns, in the order of ``fields``, as one ``.vbc`` chunk.
+
+    Raises ValueError when a column is missing, extra, or does not match its field or num_rows.
+    """
+    n = chunk.num_rows
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"num_rows must be a non-negative int, got {n!r}")
+    if not isinstance(chunk.partition, str):
+        _bad_input(f"partition must be a str, got {type(chunk.partition).__name__}")
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate field names in {names}")
+    missing = [name for name in names if name not in chunk.columns]
+    if missing:
+        raise ValueError(f"chunk has no column for field(s) {missing}")
+    extra = [name for name in chunk.columns if name not in set(names)]
+    if extra:
+        raise ValueError(f"chunk has column(s) {extra} that are not among the fields")
+    w = _Writer(level)
+    columns = [_encode_column(w, f, chunk.columns[f.name], n) for f in fields]
+    header = orjson.dumps({"rows": n, "partition": chunk.partition, "columns": columns})
+    prefix = _PREFIX12.pack(CHUNK_MAGIC, CHUNK_VERSION, 0, len(header))
+    crc = zlib.crc32(header, zlib.crc32(prefix))
+    return b"".join([prefix, _CRC.pack(crc), header, *w.frames])
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _corrupt(msg: str) -> NoReturn:
+    raise CorruptData(f"corrupt data chunk: {msg}")
+
+
+def _int(d: Mapping[str, Any], key: str, where: str, *, lo: int = 0, hi: int | None = None) -> int:
+    v = d.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
+        _corrupt(f"{where}: {key!r} must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _split_prefix(data: bytes | bytearray | memoryview) -> tuple[memoryview, int]:
+    """Check magic, version, CRC and flags; return (whole chunk view, header length)."""
+    mv = memoryview(data)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    if len(mv) < 4 or bytes(mv[:4]) != CHUNK_MAGIC:
+        _corrupt(f"bad magic {bytes(mv[:4])!r} (expected {CHUNK_MAGIC!r}); not a vecbackup data chunk")
+    if len(mv) < PREFIX_SIZE:
+        if len(mv) >= 6:
+            _check_version(int.from_bytes(mv[4:6], "little"))
+        _corrupt(f"truncated: {len(mv)} bytes, shorter than the {PREFIX_SIZE}-byte prefix")
+    _magic, version, flags, hlen = _PREFIX12.unpack_from(mv)
+    _check_version(version)
+    (crc,) = _CRC.unpack_from(mv, 12)
+    if hlen > len(mv) - PREFIX_SIZE:
+        _corrupt(f"truncated: header length {hlen} but only {len(mv) - PREFIX_SIZE} bytes follow the prefix")
+    if zlib.crc32(mv[PREFIX_SIZE : PREFIX_SIZE + hlen], zlib.crc32(mv[:12])) != crc:
+        _corrupt("header checksum mismatch")
+    if flags:
+        raise Unsupported(f"data chunk uses flags 0x{flags:04x}, which this build does not know")
+    return mv, hlen
+
+
+def _check_version(version: int) -> None:
+    if version not in READABLE_VERSIONS:
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+        raise Unsupported(
+            f"data chunk format version {version} is not supported (this build reads version {readable})",
+            hint="upgrade vecbackup to read this backup",
+        )
+
+
+def _unknown_type(where: str, name: str) -> NoReturn:
+    # The header passed its CRC, so an unknown type name comes from a newer writer, not from damage.
+    raise Unsupported(
+        f"data chunk {where} has type {name!r}, which this build does not know",
+        hint="upgrade vecbackup to read this backup",
+    )
+
+
+def _parse_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], memoryview]:
+    """Validate everything checkable without decompressing; return (header, buffer area)."""
+    mv, hlen = _split_prefix(data)
+    try:
+        header = orjson.loads(mv[PREFIX_SIZE : PREFIX_SIZE + hlen])
+    except orjson.JSONDecodeError as e:
+        _corrupt(f"bad header JSON: {e}")
+    area = mv[PREFIX_SIZE + hlen :]
+    if not isinstance(header, dict):
+        _corrupt("header is not a JSON object")
+    _int(header, "rows", "header")
+    if not isinstance(header.get("partition"), str):
+        _corrupt("header: 'partition' must be a string")
+    columns = header.get("columns")
+    if not isinstance(columns, list):
+        _corrupt("header: 'columns' must be a list")
+    seen: set[str] = set()
+    end = 0
+    for i, col in enumerate(columns):
+        if not isinstance(col, dict):
+            _corrupt(f"header column {i} is not an object")
+        name = col.get("name")
+        if not isinstance(name, str):
+            _corrupt(f"header column {i}: 'name' must be a string")
+        if name in seen:
+            _corrupt(f"duplicate column {name!r}")
+        seen.add(name)
+        where = f"column {name!r}"
+        ctype = col.get("type")
+        if not isinstance(ctype, str):
+            _corrupt(f"{where}: 'type' must be a string")
+        try:
+            ftype = FieldType(ctype)
+        except ValueError:
+            _unknown_type(where, ctype)
+        element_type = None
+        if ftype.is_dense_vector:
+            dim = _int(col, "dim", where, lo=1)
+            if ftype is FieldType.BINARY_VECTOR and dim % 8:
+                _corrupt(f"{where}: BINARY_VECTOR dim {dim} is not a multiple of 8")
+        if ftype is FieldType.ARRAY:
+            etype = col.get("element_type")
+            if not isinstance(etype, str):
+                _corrupt(f"{where}: ARRAY 'element_type' must be a string")
+            try:
+                element_type = FieldType(etype)
+            except ValueError:
+                _unknown_type(where, etype)
+            if element_type not in ARRAY_ELEMENT_TYPES:
+                _corrupt(f"{where}: bad ARRAY element_type {col.get('element_type')!r}")
+        bufs = col.get("buffers")
+        if not isinstance(bufs, list) or not all(isinstance(b, dict) for b in bufs):
+            _corrupt(f"{where}: 'buffers' must be a list of objects")
+        expected = _payload_buffers(ftype, element_type)
+        if bufs and bufs[0].get("kind") == "validity":
+            expected = [("validity", _U1), *expected]
+        kinds = [b.get("kind") for b in bufs]
+        if kinds != [k for k, _ in expected]:
+            _corrupt(f"{where}: buffers {kinds} do not match {ftype.value} ({[k for k, _ in expected]})")
+        for b, (kind, dtype) in zip(bufs, expected, strict=True):
+            bwhere = f"{where} buffer {kind!r}"
+            if b.get("dtype") != dtype.str:
+                _corrupt(f"{bwhere}: dtype {b.get('dtype')!r}, expected {dtype.str!r}")
+            shuffle = _int(b, "shuffle", bwhere)
+            if shuffle not in (0, dtype.itemsize) or (shuffle == 1):
+                _corrupt(f"{bwhere}: bad shuffle {shuffle} for itemsize {dtype.itemsize}")
+            offset = _int(b, "offset", bwhere)
+            size = _int(b, "size", bwhere)
+            raw_size = _int(b, "raw_size", bwhere)
+            _int(b, "crc32", bwhere, hi=0xFFFFFFFF)
+            if offset != end:
+                _corrupt(f"{bwhere}: offset {offset}, expected {end} (buffers must be contiguous)")
+            end = offset + size
+            if end > len(area):
+                _corrupt(
+                    f"{bwhere}: out of range (ends at {end}, buffer area is {len(area)} bytes; truncated?)"
+                )
+            if raw_size > size * _MAX_ZSTD_RATIO:
+                _corrupt(f"{bwhere}: raw_size {raw_size} is impossible for a {size}-byte zstd frame")
+    if end != len(area):
+        _corrupt(f"{len(area) - end} unexpected trailing bytes after the last buffer")
+    return header, area
+
+
+class _Reader:
+    def __init__(self, area: memoryview) -> None:
+        self._area = area
+        self._dctx = zstandard.ZstdDecompressor()
+
+    def read_bytes(self, where: str, b: dict[str, Any], dtype: np.dtype, count: int) -> bytes:
+        """Decompress one buffer holding ``count`` elements of ``dtype``; check every size on the way."""
+        bwhere = f"{where} buffer {b['kind']!r}"
+        raw_size, offset, size = b["raw_size"], b["offset"], b["size"]
+        if raw_size != count * dtype.itemsize:
+            _corrupt(
+                f"{bwhere}: raw_size {raw_size}, expected {count * dtype.itemsize} ({count} x {dtype.str})"
+            )
+        frame = self._area[offset : offset + size]
+        if zlib.crc32(frame) != b["crc32"]:
+            _corrupt(f"{bwhere}: checksum mismatch")
+        try:
+            content_size = zstandard.frame_content_size(frame)
+            if content_size != raw_size:
+                _corrupt(f"{bwhere}: zstd frame declares {content_size} bytes, header says {raw_size}")
+            out = self._dctx.decompress(frame, max_output_size=raw_size, allow_extra_data=False)
+        except zstandard.ZstdError as e:
+            _corrupt(f"{bwhere}: zstd error: {e}")
+        if len(out) != raw_size:
+            _corrupt(f"{bwhere}: decompressed to {len(out)} bytes, expected {raw_size}")
+        return out
+
+    def read(self, where: str, b: dict[str, Any], dtype: np.dtype, count: int) -> np.ndarray:
+        """Decompress one buffer into a read-only 1-D array of ``count`` elements of ``dtype``."""
+        arr = np.frombuffer(self.read_bytes(where, b, dtype, count), dtype=_U1)
+        shuffle = b["shuffle"]
+        if shuffle:
+            arr = np.ascontiguousarray(arr.reshape(shuffle, -1).T)
+        arr = arr.view(dtype).reshape(-1)
+        arr.flags.writeable = False
+        return arr
+
+
+def _check_bool(where: str, arr: np.ndarray) -> None:
+    if arr.size and int(arr.view(_U1).max()) > 1:
+        _corrupt(f"{where}: boolean byte other than 0 or 1")
+
+
+def _offsets(counts: np.ndarray) -> list[int]:
+    out = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, dtype=np.int64, out=out[1:])
+    offsets: list[int] = out.tolist()
+    return offsets
+
+
+def _check_null_lengths(where: str, counts: np.ndarray, valid: np.ndarray | None) -> None:
+    if valid is not None and counts[~valid].any():
+        _corrupt(f"{where}: a null row has a non-zero length")
+
+
+def _split_utf8(where: str, raw: bytes, offsets: list[int]) -> list[str]:
+    try:
+        if raw.isascii():
+            text = raw.decode("ascii")
+            return [text[a:b] for a, b in itertools.pairwise(offsets)]
+        mv = memoryview(raw)
+        return [str(mv[a:b], "utf-8") for a, b in itertools.pairwise(offsets)]
+    except UnicodeDecodeError as e:
+        _corrupt(f"{where}: invalid UTF-8: {e}")
+
+
+def _nulls_to_none(values: list[Any], valid: np.ndarray | None) -> list[Any]:
+    if valid is not None:
+        for i in np.flatnonzero(~valid).tolist():
+            values[i] = None
+    return values
+
+
+def _decode_column(rd: _Reader, col: dict[str, Any], n: int) -> Column:
+    where = f"column {col['name']!r}"
+    ftype = FieldType(col["type"])
+    bufs = list(col["buffers"])
+    valid: np.ndarray | None = None
+    if bufs[0]["kind"] == "validity":
+        packed = rd.read(where, bufs.pop(0), _U1, (n + 7) // 8)
+        bits = np.unpackbits(packed, bitorder="little")
+        if bits[n:].any():
+            _corrupt(f"{where}: validity padding bits are not zero")
+        valid = bits[:n].astype(bool)
+        valid.flags.writeable = False
+
+    if ftype in SCALAR_DTYPES:
+        arr = rd.read(where, bufs[0], np.dtype(SCALAR_DTYPES[ftype]), n)
+        if ftype is FieldType.BOOL:
+            _check_bool(where, arr)
+        return Column(arr, valid)
+    if ftype.is_dense_vector:
+        width = vector_width(ftype, col["dim"])
+        arr = rd.read(where, bufs[0], np.dtype(VECTOR_DTYPES[ftype]), n * width).reshape(n, width)
+        return Column(arr, valid)
+
+    counts = rd.read(where, bufs[0], _U4, n)
+    _check_null_lengths(where, counts, valid)
+    offsets = _offsets(counts)
+    total = offsets[-1]
+    if ftype is FieldType.VARCHAR:
+        return Column(
+            _nulls_to_none(_split_utf8(where, rd.read_bytes(where, bufs[1], _U1, total), offsets), valid),
+            valid,
+        )
+    if ftype is FieldType.JSON:
+        mv = memoryview(rd.read_bytes(where, bufs[1], _U1, total))
+        vlist = valid.tolist() if valid is not None else [True] * n
+        try:
+            values = [
+                orjson.loads(mv[a:b]) if ok else None
+                for a, b, ok in zip(offsets, offsets[1:], vlist, strict=False)
+            ]
+        except orjson.JSONDecodeError as e:
+            _corrupt(f"{where}: bad JSON value: {e}")
+        return Column(values, valid)
+    if ftype is FieldType.ARRAY:
+        et = FieldType(col["element_type"])
+        elems: list[Any]
+        if et is FieldType.VARCHAR:
+            elem_counts = rd.read(where, bufs[1], _U4, total)
+            elem_offsets = _offsets(elem_counts)
+            elems = _split_utf8(where, rd.read_bytes(where, bufs[2], _U1, elem_offsets[-1]), elem_offsets)
+        else:
+            arr = rd.read(where, bufs[1], np.dtype(SCALAR_DTYPES[et]), total)
+            if et is FieldType.BOOL:
+                _check_bool(where, arr)
+            elems = arr.tolist()
+        rows = [elems[a:b] for a, b in itertools.pairwise(offsets)]
+        return Column(_nulls_to_none(rows, valid), valid)
+    if ftype is FieldType.SPARSE_FLOAT_VECTOR:
+        idx = rd.read(where, bufs[1], _U4, total)
+        vals = rd.read(where, bufs[2], _F4, total)
+        if total > 1:
+            increasing = np.diff(idx.astype(np.int64)) > 0
+            starts = np.asarray(offsets[1:-1], dtype=np.int64)
+            starts = starts[(starts > 0) & (starts < total)]
+            increasing[starts - 1] = True  # no ordering constraint across a row boundary
+            if not increasing.all():
+                _corrupt(f"{where}: sparse indices within a row are not strictly increasing")
+        il, vl = idx.tolist(), vals.tolist()
+        dicts = [dict(zip(il[a:b], vl[a:b], strict=True)) for a, b in itertools.pairwise(offsets)]
+        return Column(_nulls_to_none(dicts, valid), valid)
+    raise AssertionError(f"unhandled field type {ftype}")  # pragma: no cover
+
+
+def read_chunk_header(data: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """The chunk's JSON header, after checking magic, version, header checksum and structure.
+
+    Raises CorruptData if malformed, Unsupported for an unknown chunk version.
+    """
+    header, _area = _parse_header(data)
+    return header
+
+
+def decode_chunk(data: bytes | bytearray | memoryview) -> Chunk:
+    """Decode a chunk written by :func:`encode_chunk` (self-describing; no schema needed).
+
+    Raises CorruptData on any malformed input, Unsupported for an unknown chunk version.
+    Numpy arrays in the result are read-only.
+    """
+    header, area = _parse_header(data)
+    n = header["rows"]
+    rd = _Reader(area)
+    columns = {col["name"]: _decode_column(rd, col, n) for col in header["columns"]}
+    return Chunk(partition=header["partition"], num_rows=n, columns=columns)
+
+
+__all__ = [
+    "ARRAY_ELEMENT_TYPES",
+    "CHUNK_MAGIC",
+    "CHUNK_VERSION",
+    "PREFIX_SIZE",
+    "READABLE_VERSIONS",
+    "Chunk",
+    "Column",
+    "decode_chunk",
+    "encode_chunk",
+    "read_chunk_header",
+]

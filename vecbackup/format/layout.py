@@ -1,0 +1,78 @@
+"""Every key vecbackup reads or writes in a store is built here (docs/FORMAT.md, "Key layout").
+
+    manifests/<collection>/<backup-id>.json     one per complete backup: the commit point
+    data/<aa>/<sha256>.vbc                       content-addressed data chunks, shared by backups
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+
+MANIFESTS = "manifests/"
+DATA = "data/"
+DATA_SUFFIX = ".vbc"
+MANIFEST_SUFFIX = ".json"
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def escape_name(name: str) -> str:
+    """A collection name as one key segment: bytes outside [A-Za-z0-9_.-] become %XX."""
+    if name in (".", ".."):
+        return name.replace(".", "%2E")
+    return _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), name)
+
+
+def unescape_name(segment: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(segment)
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    """``YYYYMMDDTHHMMSS.ffffffZ-<8 hex>``: sorts by start time, unique within a microsecond."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(4)
+
+
+def is_backup_id(value: str) -> bool:
+    return bool(_ID.match(value))
+
+
+def manifest_key(collection: str, backup_id: str) -> str:
+    return f"{MANIFESTS}{escape_name(collection)}/{backup_id}{MANIFEST_SUFFIX}"
+
+
+def manifests_prefix(collection: str | None = None) -> str:
+    return MANIFESTS if collection is None else f"{MANIFESTS}{escape_name(collection)}/"
+
+
+def parse_manifest_key(key: str) -> tuple[str, str] | None:
+    """(collection, backup id) of a manifest key, or None for anything else."""
+    if not key.startswith(MANIFESTS) or not key.endswith(MANIFEST_SUFFIX):
+        return None
+    rest = key[len(MANIFESTS) : -len(MANIFEST_SUFFIX)]
+    if rest.count("/") != 1:
+        return None
+    coll, backup_id = rest.split("/")
+    if not is_backup_id(backup_id):
+        return None
+    return unescape_name(coll), backup_id
+
+
+def data_key(sha256_hex: str) -> str:
+    if not _SHA.match(sha256_hex):
+        raise ValueError(f"not a sha256 hex digest: {sha256_hex!r}")
+    return f"{DATA}{sha256_hex[:2]}/{sha256_hex}{DATA_SUFFIX}"
+
+
+def parse_data_key(key: str) -> str | None:
+    """The sha256 a data key names, or None."""
+    if not key.startswith(DATA) or not key.endswith(DATA_SUFFIX):
+        return None
+    sha = key.rsplit("/", 1)[-1][: -len(DATA_SUFFIX)]
+    return sha if _SHA.match(sha) and key == data_key(sha) else None

@@ -1,0 +1,1 @@
+"""Operations: plain functions over a Source/Sink and a BlobStore, reporting through a Progress."""

@@ -1,0 +1,144 @@
+"""Back up one collection: stream chunks, store them content-addressed, commit the manifest last."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import vecbackup
+from vecbackup.errors import MissingData
+from vecbackup.format import layout
+from vecbackup.format.codec import Chunk, encode_chunk
+from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.schema import Field
+from vecbackup.sources.base import Source
+from vecbackup.stores.base import BlobStore, ObjectNotFound
+
+#: chunks encoded/uploaded while the next one is read; bounds memory at ~(PIPELINE+2) batches
+PIPELINE = 2
+
+
+@dataclass
+class BackupResult:
+    backup_id: str
+    collection: str
+    rows: int
+    objects: int
+    bytes_stored: int  # total size of the backup's objects
+    bytes_uploaded: int  # new bytes written (objects already in the store are reused)
+    seconds: float
+    manifest_key: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "backup_id": self.backup_id, "collection": self.collection, "rows": self.rows,
+            "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
+            "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, level: int) -> tuple[DataObject, int]:
+    data = encode_chunk(columns, chunk, level=level)
+    sha = hashlib.sha256(data).hexdigest()
+    key = layout.data_key(sha)
+    try:
+        uploaded = 0 if store.stat(key).size == len(data) else -1
+    except ObjectNotFound:
+        uploaded = -1
+    if uploaded < 0:
+        store.put(key, data)
+        uploaded = len(data)
+    return DataObject(key=key, partition=chunk.partition, rows=chunk.num_rows, size=len(data), sha256=sha), uploaded
+
+
+def backup_collection(
+    source: Source,
+    store: BlobStore,
+    collection: str,
+    *,
+    batch_size: int = 5000,
+    compression_level: int = 3,
+    progress: Progress | None = None,
+) -> BackupResult:
+    """Back up ``collection``. Data objects are written first; the manifest last, with a conditional
+    create, is the commit point: until it exists the backup does not exist."""
+    progress = progress or NullProgress()
+    t0 = time.monotonic()
+    started_at = _now()
+    backup_id = layout.new_backup_id()
+    described = source.describe(collection)
+    spec = described.spec
+    notes = list(described.notes)
+    columns = spec.columns
+    partitions = source.read_partitions(spec)
+    expected = source.count(spec)  # whole collection: Milvus Lite ignores partitions in count(*)
+    progress.start(f"backup {collection}", expected)
+
+    objects: list[DataObject] = []
+    partition_rows: dict[str, int] = {p: 0 for p in partitions}
+    uploaded = 0
+    with ThreadPoolExecutor(max_workers=PIPELINE, thread_name_prefix="vecbackup-encode") as pool:
+        inflight: deque[Future[tuple[DataObject, int]]] = deque()
+
+        def drain(limit: int) -> None:
+            nonlocal uploaded
+            while len(inflight) > limit:
+                obj, n = inflight.popleft().result()
+                objects.append(obj)
+                uploaded += n
+                partition_rows[obj.partition] += obj.rows
+                progress.advance(obj.rows, obj.size)
+
+        try:
+            for p in partitions:
+                for chunk in source.read(spec, p, batch_size):
+                    inflight.append(pool.submit(_store_chunk, store, columns, chunk, compression_level))
+                    drain(PIPELINE)
+            drain(0)
+        except BaseException:
+            for fut in inflight:
+                fut.cancel()
+            raise
+    progress.finish()
+
+    read = sum(partition_rows.values())
+    if read != expected:
+        notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
+                     "while it was backed up; the backup holds the rows read")
+    # read-after-write: every object the manifest will reference must be in the store
+    for obj in objects:
+        try:
+            if store.stat(obj.key).size != obj.size:
+                raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
+        except ObjectNotFound:
+            raise MissingData(f"{obj.key} vanished from {store.display} before commit; not committed") from None
+
+    manifest = Manifest(
+        backup_id=backup_id,
+        collection=spec,
+        source=source.info(),
+        objects=tuple(objects),
+        partition_rows={p or "": n for p, n in partition_rows.items()},
+        started_at=started_at,
+        completed_at=_now(),
+        tool_version=vecbackup.__version__,
+        options={"batch_size": batch_size, "compression_level": compression_level},
+        notes=tuple(notes),
+    )
+    key = layout.manifest_key(collection, backup_id)
+    store.put(key, manifest.to_json(), if_absent=True)
+    return BackupResult(
+        backup_id=backup_id, collection=collection, rows=manifest.rows, objects=len(objects),
+        bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
+        manifest_key=key, notes=notes,
+    )

@@ -1,0 +1,69 @@
+"""Finding backups in a store: list manifests, load one, resolve ``latest`` or an id prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vecbackup.errors import CorruptData, NotFound, UsageError, VecbackupError
+from vecbackup.format import layout
+from vecbackup.format.manifest import Manifest
+from vecbackup.stores.base import BlobStore, ObjectNotFound
+
+
+@dataclass(frozen=True)
+class BackupRef:
+    collection: str
+    backup_id: str
+    key: str
+
+
+def list_refs(store: BlobStore, collection: str | None = None) -> list[BackupRef]:
+    """Every committed backup (one with a manifest), oldest first."""
+    refs = []
+    for info in store.list(layout.manifests_prefix(collection)):
+        parsed = layout.parse_manifest_key(info.key)
+        if parsed is not None:
+            refs.append(BackupRef(parsed[0], parsed[1], info.key))
+    refs.sort(key=lambda r: (r.backup_id, r.collection))
+    return refs
+
+
+def load(store: BlobStore, ref: BackupRef) -> Manifest:
+    try:
+        data = store.get(ref.key)
+    except ObjectNotFound:
+        raise NotFound(f"backup {ref.backup_id} not found in {store.display}") from None
+    manifest = Manifest.from_json(data, where=f"manifest of backup {ref.backup_id}")
+    if manifest.backup_id != ref.backup_id or manifest.collection.name != ref.collection:
+        raise CorruptData(f"manifest {ref.key} names backup {manifest.backup_id} of {manifest.collection.name!r}")
+    return manifest
+
+
+def list_manifests(store: BlobStore, collection: str | None = None) -> tuple[list[Manifest], list[str]]:
+    """Manifests of every backup, and a message for each one that could not be read."""
+    manifests: list[Manifest] = []
+    problems: list[str] = []
+    for ref in list_refs(store, collection):
+        try:
+            manifests.append(load(store, ref))
+        except VecbackupError as e:
+            problems.append(f"{ref.key}: {e}")
+    return manifests, problems
+
+
+def resolve(store: BlobStore, selector: str, collection: str | None = None) -> BackupRef:
+    """A backup by full id, unique id prefix, or ``latest`` (newest, optionally of one collection)."""
+    refs = list_refs(store, collection)
+    if selector == "latest":
+        if not refs:
+            where = f" of collection {collection!r}" if collection else ""
+            raise NotFound(f"no backups{where} in {store.display}")
+        return refs[-1]
+    matches = [r for r in refs if r.backup_id == selector] or [r for r in refs if r.backup_id.startswith(selector)]
+    if not matches:
+        raise NotFound(f"no backup {selector!r} in {store.display}", hint="`vecbackup list` shows the backups")
+    if len({r.backup_id for r in matches}) > 1:
+        raise UsageError(f"backup id prefix {selector!r} matches {len(matches)} backups", hint="give more of the id")
+    if len(matches) > 1:
+        raise UsageError(f"backup {selector!r} exists for several collections", hint="add --collection")
+    return matches[0]

@@ -1,0 +1,228 @@
+"""Engine-neutral description of a collection: fields, indexes, partitions.
+
+Sources translate their engine's schema into these frozen dataclasses, the
+manifest stores them, and sinks translate them back. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class FieldType(str, Enum):
+    """Every column type the format can hold (see docs/FORMAT.md)."""
+
+    BOOL = "BOOL"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FLOAT = "FLOAT"
+    DOUBLE = "DOUBLE"
+    VARCHAR = "VARCHAR"
+    JSON = "JSON"
+    ARRAY = "ARRAY"
+    FLOAT_VECTOR = "FLOAT_VECTOR"
+    FLOAT16_VECTOR = "FLOAT16_VECTOR"
+    BFLOAT16_VECTOR = "BFLOAT16_VECTOR"
+    BINARY_VECTOR = "BINARY_VECTOR"
+    INT8_VECTOR = "INT8_VECTOR"
+    SPARSE_FLOAT_VECTOR = "SPARSE_FLOAT_VECTOR"
+
+    @property
+    def is_vector(self) -> bool:
+        return self.name.endswith("_VECTOR")
+
+    @property
+    def is_dense_vector(self) -> bool:
+        return self.is_vector and self is not FieldType.SPARSE_FLOAT_VECTOR
+
+
+#: numpy dtype (little-endian) of fixed-width scalar columns and array elements
+SCALAR_DTYPES: dict[FieldType, str] = {
+    FieldType.BOOL: "|b1",
+    FieldType.INT8: "|i1",
+    FieldType.INT16: "<i2",
+    FieldType.INT32: "<i4",
+    FieldType.INT64: "<i8",
+    FieldType.FLOAT: "<f4",
+    FieldType.DOUBLE: "<f8",
+}
+
+#: numpy dtype and values-per-row of dense vector columns (dim = declared dimension)
+#: FLOAT16/BFLOAT16 are kept as their raw 16-bit patterns; BINARY packs 8 dims per byte.
+VECTOR_DTYPES: dict[FieldType, str] = {
+    FieldType.FLOAT_VECTOR: "<f4",
+    FieldType.FLOAT16_VECTOR: "<u2",
+    FieldType.BFLOAT16_VECTOR: "<u2",
+    FieldType.BINARY_VECTOR: "|u1",
+    FieldType.INT8_VECTOR: "|i1",
+}
+
+
+def vector_width(ftype: FieldType, dim: int) -> int:
+    """Number of array elements one row of a dense vector column holds."""
+    if ftype is FieldType.BINARY_VECTOR:
+        return dim // 8
+    return dim
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    dim: int | None = None  # dense vectors
+    element_type: FieldType | None = None  # ARRAY
+    max_length: int | None = None  # VARCHAR, ARRAY of VARCHAR
+    max_capacity: int | None = None  # ARRAY
+    nullable: bool = False
+    default_value: Any = None  # None means "no default"
+    is_primary: bool = False
+    auto_id: bool = False
+    is_partition_key: bool = False
+    is_clustering_key: bool = False
+    description: str = ""
+    #: engine-specific extras we keep but do not interpret (e.g. analyzer params)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.type.value}
+        for key in ("dim", "max_length", "max_capacity", "default_value"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = value
+        if self.element_type is not None:
+            d["element_type"] = self.element_type.value
+        for key in ("nullable", "is_primary", "auto_id", "is_partition_key", "is_clustering_key"):
+            if getattr(self, key):
+                d[key] = True
+        if self.description:
+            d["description"] = self.description
+        if self.extra:
+            d["extra"] = self.extra
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Field:
+        return cls(
+            name=d["name"],
+            type=FieldType(d["type"]),
+            dim=d.get("dim"),
+            element_type=FieldType(d["element_type"]) if d.get("element_type") else None,
+            max_length=d.get("max_length"),
+            max_capacity=d.get("max_capacity"),
+            nullable=bool(d.get("nullable", False)),
+            default_value=d.get("default_value"),
+            is_primary=bool(d.get("is_primary", False)),
+            auto_id=bool(d.get("auto_id", False)),
+            is_partition_key=bool(d.get("is_partition_key", False)),
+            is_clustering_key=bool(d.get("is_clustering_key", False)),
+            description=d.get("description", ""),
+            extra=dict(d.get("extra", {})),
+        )
+
+
+#: name of the column that carries a row's dynamic fields (a JSON object)
+DYNAMIC_COLUMN = "$meta"
+
+
+@dataclass(frozen=True)
+class Index:
+    field_name: str
+    index_type: str
+    index_name: str = ""
+    metric_type: str | None = None
+    #: build parameters (e.g. {"M": 16, "efConstruction": 200}); None = the engine did not report them
+    params: dict[str, Any] | None = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field_name": self.field_name,
+            "index_name": self.index_name,
+            "index_type": self.index_type,
+            "metric_type": self.metric_type,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Index:
+        params = d.get("params")
+        return cls(
+            field_name=d["field_name"],
+            index_type=d["index_type"],
+            index_name=d.get("index_name", ""),
+            metric_type=d.get("metric_type"),
+            params=dict(params) if params is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """Everything needed to recreate a collection, minus its rows."""
+
+    name: str
+    fields: tuple[Field, ...]
+    description: str = ""
+    enable_dynamic_field: bool = False
+    consistency_level: str | None = None
+    num_shards: int | None = None
+    partitions: tuple[str, ...] = ("_default",)
+    indexes: tuple[Index, ...] = ()
+    aliases: tuple[str, ...] = ()
+    properties: dict[str, Any] = field(default_factory=dict)
+    #: engine-specific extras we keep (e.g. functions, partition-key partition count)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Field:
+        for f in self.fields:
+            if f.is_primary:
+                return f
+        raise ValueError(f"collection {self.name!r} has no primary key field")
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def columns(self) -> tuple[Field, ...]:
+        """The columns a data chunk holds: every field, plus $meta when dynamic fields are on."""
+        cols = self.fields
+        if self.enable_dynamic_field:
+            cols = cols + (Field(name=DYNAMIC_COLUMN, type=FieldType.JSON, nullable=True),)
+        return cols
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "fields": [f.to_dict() for f in self.fields],
+            "enable_dynamic_field": self.enable_dynamic_field,
+            "consistency_level": self.consistency_level,
+            "num_shards": self.num_shards,
+            "partitions": list(self.partitions),
+            "indexes": [i.to_dict() for i in self.indexes],
+            "aliases": list(self.aliases),
+            "properties": self.properties,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CollectionSpec:
+        return cls(
+            name=d["name"],
+            description=d.get("description", ""),
+            fields=tuple(Field.from_dict(f) for f in d["fields"]),
+            enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
+            consistency_level=d.get("consistency_level"),
+            num_shards=d.get("num_shards"),
+            partitions=tuple(d.get("partitions", ["_default"])),
+            indexes=tuple(Index.from_dict(i) for i in d.get("indexes", [])),
+            aliases=tuple(d.get("aliases", [])),
+            properties=dict(d.get("properties", {})),
+            extra=dict(d.get("extra", {})),
+        )

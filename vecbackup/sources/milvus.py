@@ -1,0 +1,542 @@
+"""Milvus (standalone, distributed, Zilliz, Milvus Lite) as a Source and a Sink, through pymilvus.
+
+pymilvus is imported lazily so ``vecbackup --help`` stays fast; every pymilvus
+error is translated here into :mod:`vecbackup.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+
+from vecbackup.config import MilvusURL
+from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
+from vecbackup.format.codec import Chunk, Column
+from vecbackup.format.manifest import SourceInfo
+from vecbackup.schema import (
+    DYNAMIC_COLUMN,
+    SCALAR_DTYPES,
+    VECTOR_DTYPES,
+    CollectionSpec,
+    Field,
+    FieldType,
+    Index,
+    vector_width,
+)
+from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan
+
+#: describe_index keys that are state, not build parameters
+_INDEX_STATE_KEYS = {
+    "field_name", "index_name", "index_type", "metric_type", "indexed_rows", "pending_index_rows",
+    "state", "total_rows", "index_state_fail_reason", "index_param", "params",
+}
+#: describe_collection field keys we map to Field attributes (anything else goes to Field.extra)
+_FIELD_PARAM_KEYS = {"dim", "max_length", "max_capacity"}
+_CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}
+#: Milvus caps one query page at 16384 rows
+MAX_BATCH = 16384
+
+
+def _pymilvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:  # pragma: no cover - depends on the install
+        raise Unsupported("the Milvus support is not installed", hint="pip install 'vecbackup[milvus]'") from None
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    return pymilvus
+
+
+def _message(e: BaseException) -> str:
+    msg = getattr(e, "message", None) or str(e)
+    return " ".join(str(msg).split())[:300]
+
+
+class MilvusEngine:
+    """One connection to a Milvus server or Milvus Lite file; implements Source and Sink."""
+
+    def __init__(self, url: MilvusURL):
+        self.url = url
+        self.display = url.display
+        pm = _pymilvus()
+        self._DataType = pm.DataType
+        self._exc = pm.MilvusException
+        self._loaded_by_us: set[str] = set()
+        kwargs: dict[str, Any] = {"uri": url.uri, "timeout": url.timeout}
+        if url.token:
+            kwargs["token"] = url.token
+        if url.user:
+            kwargs["user"] = url.user
+            kwargs["password"] = url.password
+        if url.db_name:
+            kwargs["db_name"] = url.db_name
+        if url.server_pem_path:
+            kwargs["server_pem_path"] = url.server_pem_path
+        try:
+            self.client = pm.MilvusClient(**kwargs)
+            self._version = str(self.client.get_server_version())
+        except Exception as e:  # noqa: BLE001 - any failure to connect is "unreachable"
+            raise Unreachable(f"cannot connect to Milvus at {self.display}: {_message(e)}",
+                              hint="check the URL, that the server is up, and the credentials") from None
+
+    # -- shared -----------------------------------------------------------------------------------
+
+    def info(self) -> SourceInfo:
+        return SourceInfo(engine="milvus-lite" if self.url.lite else "milvus",
+                          server_version=self._version, address=self.display)
+
+    def close(self) -> None:
+        for name in self._loaded_by_us:
+            try:
+                self.client.release_collection(name)
+            except Exception:  # noqa: BLE001 - best effort: leave the server as we found it
+                pass
+        self._loaded_by_us.clear()
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._exc as e:
+            raise VecbackupError(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
+        except Exception as e:  # noqa: BLE001 - grpc / connection errors
+            raise Unreachable(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
+
+    def has_collection(self, name: str) -> bool:
+        return bool(self._call("has_collection", self.client.has_collection, name))
+
+    def list_collections(self) -> list[str]:
+        return sorted(self._call("list_collections", self.client.list_collections))
+
+    def count(self, spec_or_name: CollectionSpec | str) -> int:
+        name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
+        self.ensure_loaded(name)
+        res = self._call(f"count rows of {name!r}", self.client.query, name, filter="",
+                         output_fields=["count(*)"], consistency_level="Strong")
+        return int(res[0]["count(*)"])
+
+    def ensure_loaded(self, name: str) -> None:
+        """Queries need a loaded collection: load it if needed, and release it again on close()."""
+        if name in self._loaded_by_us:
+            return
+        state = self._call(f"get the load state of {name!r}", self.client.get_load_state, name)
+        if "NotLoad" in str(state.get("state")):
+            self._call(f"load {name!r}", self.client.load_collection, name)
+            self._loaded_by_us.add(name)
+
+    # -- Source -----------------------------------------------------------------------------------
+
+    def describe(self, name: str) -> Described:
+        if not self.has_collection(name):
+            raise NotFound(f"collection {name!r} not found in {self.display}",
+                           hint="`vecbackup list-collections` shows what is there")
+        d = self._call(f"describe {name!r}", self.client.describe_collection, name)
+        notes: list[str] = []
+        if d.get("functions"):
+            raise Unsupported(f"collection {name!r} uses functions (e.g. BM25); they are not supported yet")
+        fields = tuple(self._field_from_milvus(name, f, d) for f in d["fields"])
+        partitions = tuple(self._call("list_partitions", self.client.list_partitions, name))
+        indexes = []
+        for index_name in self._call("list_indexes", self.client.list_indexes, name):
+            raw = self._call(f"describe index {index_name!r}", self.client.describe_index, name, index_name)
+            index, note = self._index_from_milvus(raw, index_name)
+            indexes.append(index)
+            if note:
+                notes.append(note)
+        try:
+            aliases = tuple(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except Exception:  # noqa: BLE001 - some servers don't list aliases
+            aliases = tuple(d.get("aliases", []))
+        level = d.get("consistency_level_name") or _CONSISTENCY.get(d.get("consistency_level", -1))
+        extra: dict[str, Any] = {}
+        if any(f.is_partition_key for f in fields):
+            extra["num_partitions"] = d.get("num_partitions")
+        spec = CollectionSpec(
+            name=name,
+            fields=fields,
+            description=d.get("description", ""),
+            enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
+            consistency_level=level,
+            num_shards=d.get("num_shards"),
+            partitions=partitions,
+            indexes=tuple(indexes),
+            aliases=aliases,
+            properties={str(k): v for k, v in (d.get("properties") or {}).items()},
+            extra=extra,
+        )
+        return Described(spec, tuple(notes))
+
+    def _field_from_milvus(self, coll: str, f: dict[str, Any], d: dict[str, Any]) -> Field:
+        dtype = f["type"]
+        tname = getattr(dtype, "name", str(dtype))
+        try:
+            ftype = FieldType(tname)
+        except ValueError:
+            raise Unsupported(f"field {f['name']!r} of collection {coll!r} has type {tname}, "
+                              "which vecbackup cannot back up yet") from None
+        params = dict(f.get("params") or {})
+        element_type = None
+        if ftype is FieldType.ARRAY:
+            et = f.get("element_type")
+            ename = getattr(et, "name", str(et))
+            try:
+                element_type = FieldType(ename)
+            except ValueError:
+                raise Unsupported(f"field {f['name']!r}: ARRAY of {ename} is not supported yet") from None
+        default = f.get("default_value")
+        if default is not None and hasattr(default, "WhichOneof"):
+            which = default.WhichOneof("data")
+            default = getattr(default, which) if which else None
+        is_primary = bool(f.get("is_primary", False))
+        extra = {k: v for k, v in params.items() if k not in _FIELD_PARAM_KEYS}
+        return Field(
+            name=f["name"],
+            type=ftype,
+            dim=int(params["dim"]) if "dim" in params else None,
+            element_type=element_type,
+            max_length=int(params["max_length"]) if "max_length" in params else None,
+            max_capacity=int(params["max_capacity"]) if "max_capacity" in params else None,
+            nullable=bool(f.get("nullable", False)),
+            default_value=default,
+            is_primary=is_primary,
+            auto_id=bool(f.get("auto_id", False) or (is_primary and d.get("auto_id", False))),
+            is_partition_key=bool(f.get("is_partition_key", False)),
+            is_clustering_key=bool(f.get("is_clustering_key", False)),
+            description=f.get("description", "") or "",
+            extra=_jsonable(extra),
+        )
+
+    def _index_from_milvus(self, raw: dict[str, Any], index_name: str) -> tuple[Index, str | None]:
+        params: dict[str, Any] | None = {}
+        assert params is not None
+        nested = raw.get("params")
+        if isinstance(nested, str):
+            try:
+                nested = orjson.loads(nested)
+            except orjson.JSONDecodeError:
+                nested = None
+        if isinstance(nested, dict):
+            params.update(nested)
+        for k, v in raw.items():
+            if k not in _INDEX_STATE_KEYS:
+                params[k] = _number(v)
+        note = None
+        if self.url.lite:
+            # Milvus Lite's describe_index never reports build parameters: record them as unknown
+            params = None
+            note = (f"index {index_name!r} on {raw.get('field_name')!r}: Milvus Lite does not report index "
+                    "parameters; restore uses the engine defaults unless given --index-params")
+        index = Index(
+            field_name=raw["field_name"],
+            index_name=raw.get("index_name", index_name),
+            index_type=str(raw.get("index_type", "")),
+            metric_type=raw.get("metric_type"),
+            params=params,
+        )
+        return index, note
+
+    def read_partitions(self, spec: CollectionSpec) -> list[str]:
+        if any(f.is_partition_key for f in spec.fields):
+            return [ENGINE_ROUTED]
+        return list(spec.partitions)
+
+    def read(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
+        kwargs: dict[str, Any] = {"batch_size": min(batch_size, MAX_BATCH), "output_fields": ["*"],
+                                  "consistency_level": "Strong"}
+        if partition != ENGINE_ROUTED:
+            kwargs["partition_names"] = [partition]
+        self.ensure_loaded(spec.name)
+        it = self._call(f"open an iterator over {spec.name!r}", self.client.query_iterator, spec.name, **kwargs)
+        pending: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = self._call(f"read rows of {spec.name!r}", it.next)
+                if not page:
+                    break
+                pending.extend(page)
+                while len(pending) >= batch_size:
+                    yield rows_to_chunk(spec, partition, pending[:batch_size])
+                    del pending[:batch_size]
+            if pending:
+                yield rows_to_chunk(spec, partition, pending)
+        finally:
+            try:
+                it.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- Sink -------------------------------------------------------------------------------------
+
+    def check(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+        dt = self._DataType
+        for f in spec.fields:
+            if not hasattr(dt, f.type.value):
+                raise Unsupported(f"field {f.name!r} has type {f.type.value}, which this pymilvus cannot create")
+        vectors = [f for f in spec.fields if f.type.is_vector]
+        if self._version.startswith("v2.3") or self._version.startswith("2.3"):
+            if len(vectors) > 1:
+                raise Unsupported(
+                    f"Milvus {self._version} at {self.display} allows one vector field per collection; "
+                    f"the backup has {len(vectors)} ({', '.join(f.name for f in vectors)})",
+                    hint="restore into Milvus 2.4 or newer")
+            for f in spec.fields:
+                if f.type in (FieldType.SPARSE_FLOAT_VECTOR, FieldType.INT8_VECTOR):
+                    raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no {f.type.value}",
+                                      hint="restore into Milvus 2.4 or newer")
+                if f.nullable or f.default_value is not None:
+                    raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no nullable or default "
+                                      "values", hint="restore into Milvus 2.5 or newer")
+
+    def create(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+        pm = _pymilvus()
+        dt = self._DataType
+        primary = spec.primary
+        schema = pm.MilvusClient.create_schema(
+            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description
+        )
+        for f in spec.fields:
+            kw: dict[str, Any] = {}
+            if f.dim is not None:
+                kw["dim"] = f.dim
+            if f.max_length is not None:
+                kw["max_length"] = f.max_length
+            if f.max_capacity is not None:
+                kw["max_capacity"] = f.max_capacity
+            if f.element_type is not None:
+                kw["element_type"] = getattr(dt, f.element_type.value)
+            if f.nullable:
+                kw["nullable"] = True
+            if f.default_value is not None:
+                kw["default_value"] = f.default_value
+            if f.is_primary:
+                kw["is_primary"] = True
+                kw["auto_id"] = f.auto_id
+            if f.is_partition_key:
+                kw["is_partition_key"] = True
+            if f.is_clustering_key:
+                kw["is_clustering_key"] = True
+            for k, v in f.extra.items():  # e.g. enable_analyzer, mmap_enabled
+                kw.setdefault(k, v)
+            self._call(f"define field {f.name!r}", schema.add_field, f.name, getattr(dt, f.type.value),
+                       description=f.description, **kw)
+        ckw: dict[str, Any] = {"schema": schema}
+        if spec.consistency_level:
+            ckw["consistency_level"] = spec.consistency_level
+        if spec.num_shards:
+            ckw["num_shards"] = spec.num_shards
+        if spec.extra.get("num_partitions"):
+            ckw["num_partitions"] = spec.extra["num_partitions"]
+        properties = dict(spec.properties)
+        if primary.auto_id and plan.keep_ids and self.url.lite is False:
+            properties["allow_insert_auto_id"] = "true"
+        if properties:
+            ckw["properties"] = properties
+        self._call(f"create collection {plan.staging!r}", self.client.create_collection, plan.staging, **ckw)
+        if not any(f.is_partition_key for f in spec.fields):
+            for p in spec.partitions:
+                if p != "_default" and not self.client.has_partition(plan.staging, p):
+                    self._call(f"create partition {p!r}", self.client.create_partition, plan.staging, p)
+
+    def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
+        rows = chunk_to_rows(spec, chunk, keep_ids=plan.keep_ids)
+        kwargs: dict[str, Any] = {}
+        if chunk.partition not in (ENGINE_ROUTED, "_default"):
+            kwargs["partition_name"] = chunk.partition
+        try:
+            res = self.client.insert(plan.staging, rows, **kwargs)
+        except self._exc as e:
+            msg = _message(e)
+            if spec.primary.auto_id and plan.keep_ids and "number of fields" in msg:
+                raise Unsupported(
+                    f"Milvus {self._version} at {self.display} does not accept recorded primary keys for "
+                    f"auto-id field {spec.primary.name!r}",
+                    hint="pass --new-ids to let the server assign new ids") from None
+            raise VecbackupError(f"Milvus at {self.display}: insert into {plan.staging!r} failed: {msg}") from None
+        except Exception as e:  # noqa: BLE001
+            raise Unreachable(f"Milvus at {self.display}: insert failed: {_message(e)}") from None
+        return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
+
+    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+        c = self.client
+        self._call("flush", c.flush, plan.staging)
+        for index in spec.indexes:
+            self._create_index(spec, plan, index)
+        self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
+        if plan.staging != plan.target:
+            if plan.replace and self.has_collection(plan.target):
+                moved = self._aliases_of(plan.target)
+                self._call(f"drop {plan.target!r}", c.drop_collection, plan.target)
+                plan.notes.append(f"dropped the existing collection {plan.target!r} (--drop-existing)")
+            else:
+                moved = []
+            self._call(f"rename {plan.staging!r} to {plan.target!r}", c.rename_collection, plan.staging, plan.target)
+            for alias in moved:
+                self._call(f"alias {alias!r}", c.create_alias, plan.target, alias)
+        for alias in plan.aliases:
+            try:
+                current = c.describe_alias(alias).get("collection_name")
+            except Exception:  # noqa: BLE001 - alias does not exist
+                current = None
+            if current is None:
+                self._call(f"create alias {alias!r}", c.create_alias, plan.target, alias)
+            elif current != plan.target:
+                plan.notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+
+    def _aliases_of(self, name: str) -> list[str]:
+        try:
+            return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except Exception:  # noqa: BLE001
+            return []
+
+    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> None:
+        params = plan.index_params.get(index.field_name)
+        if params is None:
+            params = index.params
+            if params is None:
+                plan.notes.append(f"index {index.index_name or index.field_name!r}: parameters were not recorded "
+                                  "by the source; built with the engine defaults")
+        ip = self.client.prepare_index_params()
+        kw: dict[str, Any] = {"index_type": index.index_type, "params": dict(params or {})}
+        if index.index_name:
+            kw["index_name"] = index.index_name
+        if index.metric_type:
+            kw["metric_type"] = index.metric_type
+        ip.add_index(index.field_name, **kw)
+        try:
+            self.client.create_index(plan.staging, ip)
+            return
+        except self._exc as e:
+            reason = _message(e)
+        except Exception as e:  # noqa: BLE001
+            raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
+        if not plan.index_fallback:
+            raise Unsupported(
+                f"Milvus at {self.display} cannot build index {index.index_type} on field "
+                f"{index.field_name!r}: {reason}",
+                hint="pass --index-fallback to build AUTOINDEX instead")
+        ip = self.client.prepare_index_params()
+        fkw: dict[str, Any] = {"index_type": "AUTOINDEX"}
+        if index.metric_type:
+            fkw["metric_type"] = index.metric_type
+        if index.index_name:
+            fkw["index_name"] = index.index_name
+        ip.add_index(index.field_name, **fkw)
+        self._call(f"create fallback index on {index.field_name!r}", self.client.create_index, plan.staging, ip)
+        plan.notes.append(f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
+                          "built AUTOINDEX instead (--index-fallback)")
+
+    def abort(self, plan: RestorePlan) -> None:
+        if plan.staging != plan.target:
+            try:
+                if self.client.has_collection(plan.staging):
+                    self.client.drop_collection(plan.staging)
+            except Exception:  # noqa: BLE001 - best effort; the error that got us here matters more
+                pass
+
+    def wait_index(self, name: str, timeout: float = 120.0) -> None:
+        """Wait until every index of ``name`` has indexed all rows (used by tests and drills)."""
+        deadline = time.monotonic() + timeout
+        for index_name in self.client.list_indexes(name):
+            while time.monotonic() < deadline:
+                d = self.client.describe_index(name, index_name)
+                if d.get("state") == "Finished" and not d.get("pending_index_rows"):
+                    break
+                time.sleep(0.5)
+
+
+# -- rows <-> columns -----------------------------------------------------------------------------
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return float(v)
+            except ValueError:
+                return v
+    return v
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(d, default=str))
+
+
+def _vector_bytes(v: Any) -> bytes:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, np.ndarray):
+        return v.tobytes()
+    if isinstance(v, list) and len(v) == 1 and isinstance(v[0], (bytes, bytearray)):
+        return bytes(v[0])  # pymilvus returns byte vectors as [b"..."]
+    return np.asarray(v).tobytes()
+
+
+def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any]]) -> Chunk:
+    """pymilvus query rows -> a columnar chunk."""
+    n = len(rows)
+    columns: dict[str, Column] = {}
+    names = {f.name for f in spec.fields}
+    for f in spec.fields:
+        raw = [r.get(f.name) for r in rows]
+        valid = None
+        if any(v is None for v in raw):
+            valid = np.fromiter((v is not None for v in raw), dtype=bool, count=n)
+        t = f.type
+        if t in SCALAR_DTYPES:
+            values: Any = np.array([0 if v is None else v for v in raw], dtype=SCALAR_DTYPES[t])
+        elif t is FieldType.FLOAT_VECTOR:
+            width = vector_width(t, f.dim or 0)
+            values = np.array([v if v is not None else [0.0] * width for v in raw], dtype="<f4").reshape(n, width)
+        elif t in VECTOR_DTYPES:
+            width = vector_width(t, f.dim or 0)
+            itemsize = np.dtype(VECTOR_DTYPES[t]).itemsize
+            zero = bytes(width * itemsize)
+            buf = b"".join(zero if v is None else _vector_bytes(v) for v in raw)
+            values = np.frombuffer(buf, dtype=VECTOR_DTYPES[t]).reshape(n, width)
+        elif t is FieldType.SPARSE_FLOAT_VECTOR:
+            values = [None if v is None else {int(k): float(x) for k, x in v.items()} for v in raw]
+        else:  # VARCHAR, JSON, ARRAY
+            values = raw
+        columns[f.name] = Column(values, valid)
+    if spec.enable_dynamic_field:
+        columns[DYNAMIC_COLUMN] = Column([{k: v for k, v in r.items() if k not in names} for r in rows])
+    return Chunk(partition=partition, num_rows=n, columns=columns)
+
+
+def chunk_to_rows(spec: CollectionSpec, chunk: Chunk, *, keep_ids: bool = True) -> list[dict[str, Any]]:
+    """A decoded chunk -> rows for MilvusClient.insert."""
+    n = chunk.num_rows
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for f in spec.fields:
+        if f.is_primary and f.auto_id and not keep_ids:
+            continue
+        col = chunk.columns[f.name]
+        t = f.type
+        if t in SCALAR_DTYPES or t is FieldType.FLOAT_VECTOR:
+            values: list[Any] = col.values.tolist()  # type: ignore[union-attr]
+        elif t in VECTOR_DTYPES:
+            arr = col.values
+            values = [arr[i].tobytes() for i in range(n)]  # type: ignore[index]
+        else:
+            values = list(col.values)
+        if col.valid is not None:
+            for i in np.flatnonzero(~col.valid):
+                values[i] = None
+        name = f.name
+        for row, v in zip(rows, values):
+            row[name] = v
+    if spec.enable_dynamic_field and DYNAMIC_COLUMN in chunk.columns:
+        for row, extra in zip(rows, chunk.columns[DYNAMIC_COLUMN].values):
+            if extra:
+                for k, v in extra.items():
+                    row.setdefault(k, v)
+    return rows

@@ -1,0 +1,19 @@
+"""Object stores behind one small protocol (:class:`BlobStore`)."""
+
+from __future__ import annotations
+
+from vecbackup.config import StoreURL, parse_store_url
+from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound
+
+
+def open_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:
+    """Open the store a URL names; ``create`` makes a missing local folder."""
+    parsed = parse_store_url(url) if isinstance(url, str) else url
+    if parsed.scheme == "file":
+        from vecbackup.stores.local import LocalStore
+
+        return LocalStore(parsed.location, display=parsed.display, create=create)
+    raise AssertionError(f"unhandled store scheme {parsed.scheme}")  # parse_store_url rejects others
+
+
+__all__ = ["BlobStore", "ObjectExists", "ObjectInfo", "ObjectNotFound", "open_store"]

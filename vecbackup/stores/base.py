@@ -1,0 +1,57 @@
+"""The storage protocol every store implements, and the errors it may raise.
+
+Keys are relative, '/'-separated, and built only by :mod:`vecbackup.format.layout`.
+A store translates its SDK's errors into these few: ObjectNotFound,
+ObjectExists, and the generic Unreachable / VecbackupError of :mod:`vecbackup.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from vecbackup.errors import AlreadyExists, NotFound
+
+
+class ObjectNotFound(NotFound):
+    """The key does not exist in the store."""
+
+
+class ObjectExists(AlreadyExists):
+    """A conditional create found the key already there."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    mtime: float  # seconds since the epoch
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """A flat namespace of immutable objects."""
+
+    display: str  # URL safe to print
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Store ``data`` under ``key`` atomically: readers see all of it or nothing.
+
+        With ``if_absent`` the write fails with ObjectExists when ``key`` exists
+        (the commit point of a backup relies on this)."""
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        """Read an object, or ``length`` bytes of it from ``offset``. ObjectNotFound if absent."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Size and time of an object. ObjectNotFound if absent."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; removing a missing one is not an error."""

@@ -1,0 +1,137 @@
+"""A folder on a local or mounted file system (``file:///path``)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from vecbackup.errors import NotFound, Unreachable, UsageError
+from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound
+
+_TMP_MARK = ".tmp-"
+
+
+class LocalStore:
+    """Objects are files under ``root``; writes go to a temporary file, are fsynced and renamed."""
+
+    def __init__(self, root: str | os.PathLike[str], *, display: str | None = None, create: bool = False):
+        self.root = Path(root)
+        self.display = display or f"file://{self.root}"
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise Unreachable(f"cannot create store folder {self.display}: {e.strerror}") from None
+        if not self.root.exists():
+            raise NotFound(f"no store at {self.display}: the folder does not exist",
+                           hint="check the path, or run a backup to create it")
+        if not self.root.is_dir():
+            raise UsageError(f"store {self.display} is not a folder")
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+            raise ValueError(f"invalid store key {key!r}")
+        return self.root / key
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        path = self._path(key)
+        tmp = path.with_name(path.name + _TMP_MARK + secrets.token_hex(6))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if if_absent:
+                try:
+                    os.link(tmp, path)  # atomic create-if-absent
+                except FileExistsError:
+                    raise ObjectExists(f"{key} already exists in {self.display}") from None
+                finally:
+                    os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as e:
+            if tmp.exists():
+                tmp.unlink(missing_ok=True)
+            raise _translate(e, self.display, key) from None
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                if offset:
+                    f.seek(offset)
+                return f.read() if length is None else f.read(length)
+        except OSError as e:
+            raise _translate(e, self.display, key) from None
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            st = self._path(key).stat()
+        except OSError as e:
+            raise _translate(e, self.display, key) from None
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # walk only the folder the prefix points into
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / base if base else self.root
+        if not start.is_dir():
+            return
+        found: list[ObjectInfo] = []
+        for dirpath, _dirnames, filenames in os.walk(start):
+            for name in filenames:
+                if _TMP_MARK in name:
+                    continue
+                full = Path(dirpath) / name
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    try:
+                        st = full.stat()
+                    except FileNotFoundError:
+                        continue
+                    found.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        found.sort(key=lambda o: o.key)
+        yield from found
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            raise _translate(e, self.display, key) from None
+        # tidy empty folders up to the root
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _translate(e: OSError, display: str, key: str) -> Exception:
+    if e.errno == errno.ENOENT:
+        return ObjectNotFound(f"{key} not found in {display}")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return Unreachable(f"permission denied writing or reading {key} in {display}")
+    if e.errno == errno.ENOSPC:
+        return Unreachable(f"no space left on the device holding {display}")
+    return Unreachable(f"cannot access {key} in {display}: {e.strerror}")

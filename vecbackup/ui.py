@@ -1,0 +1,140 @@
+"""The terminal: the only module that imports rich. Progress, tables, --json documents, errors.
+
+Machine output (``--json``) is one JSON document on stdout; everything for people
+(progress, warnings, errors) goes to stderr, so pipes stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+_state = {"json": False, "quiet": False}
+
+
+def configure(*, json: bool = False, quiet: bool = False) -> None:
+    _state["json"] = json
+    _state["quiet"] = quiet
+
+
+def json_mode() -> bool:
+    return _state["json"]
+
+
+def _console(stderr: bool = True) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def emit(document: Any, human: Callable[[], None] | None = None) -> None:
+    """The command's result: a JSON document with --json, else the human rendering."""
+    if _state["json"]:
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+        sys.stdout.flush()
+    elif human is not None:
+        human()
+
+
+def say(message: str) -> None:
+    """A line for people on stdout (suppressed by --quiet and --json)."""
+    if not _state["quiet"] and not _state["json"]:
+        _console(stderr=False).print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    if not _state["quiet"]:
+        sys.stderr.write(f"warning: {message}\n")
+
+
+def error(message: str, exit_code: int) -> None:
+    """One line on stderr; with --json also a document on stdout."""
+    sys.stderr.write(f"error: {message}\n")
+    if _state["json"]:
+        sys.stdout.write(orjson.dumps({"ok": False, "error": message, "exit_code": exit_code}).decode() + "\n")
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, justify="right" if c in {"rows", "size", "objects", "row count"} else "left")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    _console(stderr=False).print(t)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class TerminalProgress:
+    """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise."""
+
+    def __init__(self, *, interval: float = 10.0) -> None:
+        self.enabled = not _state["quiet"] and not _state["json"]
+        self.tty = sys.stderr.isatty()
+        self.interval = interval
+        self._bar: Any = None
+        self._task: Any = None
+        self._label = ""
+        self._total: int | None = None
+        self._done = 0
+        self._bytes = 0
+        self._t0 = 0.0
+        self._last = 0.0
+
+    def start(self, label: str, total: int | None) -> None:
+        self._label, self._total, self._done, self._bytes = label, total, 0, 0
+        self._t0 = self._last = time.monotonic()
+        if not self.enabled:
+            return
+        if self.tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=_console(), transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total, rate="-")
+        else:
+            sys.stderr.write(f"{label}: {total if total is not None else '?'} rows\n")
+
+    def advance(self, rows: int, nbytes: int = 0) -> None:
+        self._done += rows
+        self._bytes += nbytes
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        rate = self._done / max(now - self._t0, 1e-9)
+        if self._bar is not None:
+            self._bar.update(self._task, advance=rows, rate=f"{rate:,.0f}")
+        elif now - self._last >= self.interval:
+            self._last = now
+            total = f"/{self._total}" if self._total is not None else ""
+            sys.stderr.write(f"{self._label}: {self._done}{total} rows, {rate:,.0f} rows/s\n")
+
+    def finish(self) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        else:
+            secs = time.monotonic() - self._t0
+            sys.stderr.write(f"{self._label}: done, {self._done} rows in {secs:.1f}s\n")
+
+    def warn(self, message: str) -> None:
+        warn(message)
