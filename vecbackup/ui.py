@@ -13,12 +13,13 @@ from typing import Any
 
 import orjson
 
-_state = {"json": False, "quiet": False}
+_state = {"json": False, "quiet": False, "emitted": False}
 
 
 def configure(*, json: bool = False, quiet: bool = False) -> None:
     _state["json"] = json
     _state["quiet"] = quiet
+    _state["emitted"] = False
 
 
 def json_mode() -> bool:
@@ -34,6 +35,7 @@ def _console(stderr: bool = True) -> Any:
 def emit(document: Any, human: Callable[[], None] | None = None) -> None:
     """The command's result: a JSON document with --json, else the human rendering."""
     if _state["json"]:
+        _state["emitted"] = True
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
         sys.stdout.flush()
     elif human is not None:
@@ -52,9 +54,10 @@ def warn(message: str) -> None:
 
 
 def error(message: str, exit_code: int) -> None:
-    """One line on stderr; with --json also a document on stdout."""
+    """One line on stderr; with --json also a document on stdout, unless the result document (which
+    says ``"ok": false``) is already there: stdout always holds exactly one JSON document."""
     sys.stderr.write(f"error: {message}\n")
-    if _state["json"]:
+    if _state["json"] and not _state["emitted"]:
         sys.stdout.write(orjson.dumps({"ok": False, "error": message, "exit_code": exit_code}).decode() + "\n")
 
 

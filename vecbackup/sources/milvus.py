@@ -47,7 +47,8 @@ def _pymilvus() -> Any:
         import pymilvus
     except ImportError:  # pragma: no cover - depends on the install
         raise Unsupported("the Milvus support is not installed", hint="pip install 'vecbackup[milvus]'") from None
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    for name in ("pymilvus", "milvus_lite", "grpc"):  # they log tracebacks of errors we report ourselves
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     return pymilvus
 
 
@@ -80,6 +81,9 @@ class MilvusEngine:
             self.client = pm.MilvusClient(**kwargs)
             self._version = str(self.client.get_server_version())
         except Exception as e:  # noqa: BLE001 - any failure to connect is "unreachable"
+            if url.lite and _lite_file_locked(url.uri):
+                raise Unreachable(f"Milvus Lite file {url.uri} is in use by another process",
+                                  hint="Milvus Lite allows one process per file; stop the other one") from None
             raise Unreachable(f"cannot connect to Milvus at {self.display}: {_message(e)}",
                               hint="check the URL, that the server is up, and the credentials") from None
 
@@ -452,6 +456,24 @@ class MilvusEngine:
 
 
 # -- rows <-> columns -----------------------------------------------------------------------------
+
+
+def _lite_file_locked(path: str) -> bool:
+    """After a failed open: does another process hold the Milvus Lite file's lock?"""
+    import fcntl
+    import os
+
+    lock = os.path.join(path, "LOCK") if os.path.isdir(path) else path  # milvus-lite 3 locks DIR/LOCK
+    try:
+        with open(lock, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False
 
 
 def _number(v: Any) -> Any:
