@@ -91,7 +91,7 @@ def build_rich(client: Any, name: str, kind: str, n: int = 600, seed: int = 7) -
         if modern:
             nnz = int(rng.integers(1, 6))
             idx = rng.choice(10_000, nnz, replace=False)
-            r["sp"] = {int(k): float(np.float32(v)) for k, v in zip(idx, rng.random(nnz) + 0.01)}
+            r["sp"] = {int(k): float(np.float32(v)) for k, v in zip(idx, rng.random(nnz) + 0.01, strict=True)}
             r["opt"] = None if i % 3 == 0 else int(i)
             r["note"] = None if i % 2 else f"n{i}"
             if i % 2:
@@ -120,7 +120,8 @@ def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: in
         s.add_field("pk", DataType.INT64, is_primary=True, auto_id=auto_id)
     s.add_field("v", getattr(DataType, vtype), dim=dim)
     s.add_field("label", DataType.VARCHAR, max_length=20)
-    index = index or {"FLOAT_VECTOR": ("FLAT", "L2", {}), "FLOAT16_VECTOR": ("HNSW", "IP", {"M": 8, "efConstruction": 64}),
+    index = index or {"FLOAT_VECTOR": ("FLAT", "L2", {}),
+                      "FLOAT16_VECTOR": ("HNSW", "IP", {"M": 8, "efConstruction": 64}),
                       "BFLOAT16_VECTOR": ("HNSW", "L2", {"M": 8, "efConstruction": 64}),
                       "INT8_VECTOR": ("HNSW", "L2", {"M": 8, "efConstruction": 64}),
                       "BINARY_VECTOR": ("BIN_IVF_FLAT", "HAMMING", {"nlist": 8})}[vtype]

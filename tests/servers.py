@@ -26,7 +26,7 @@ class ServerFailed(RuntimeError):
 def in_private_netns() -> bool:
     """True when this process sees no network interface but loopback."""
     try:  # /proc/net/dev follows the network namespace (/sys/class/net may not)
-        lines = open("/proc/net/dev").read().splitlines()[2:]
+        lines = Path("/proc/net/dev").read_text().splitlines()[2:]
     except OSError:
         return False
     return [line.split(":")[0].strip() for line in lines] == ["lo"]
@@ -59,7 +59,7 @@ class MilvusStandalone:
             raise ServerFailed(f"port {STANDALONE_PORT} is already in use in this namespace")
         self._clear_stale_pidfile()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
         self.proc = subprocess.Popen([exe, "--data", str(self.data_dir)], stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -80,7 +80,7 @@ class MilvusStandalone:
             c.list_collections()
             c.close()
             return True
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             return False
 
     def log_tail(self, n: int = 60) -> str:

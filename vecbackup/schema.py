@@ -7,11 +7,11 @@ manifest stores them, and sinks translate them back. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """Every column type the format can hold (see docs/FORMAT.md)."""
 
     BOOL = "BOOL"
@@ -193,7 +193,7 @@ class CollectionSpec:
         """The columns a data chunk holds: every field, plus $meta when dynamic fields are on."""
         cols = self.fields
         if self.enable_dynamic_field:
-            cols = cols + (Field(name=DYNAMIC_COLUMN, type=FieldType.JSON, nullable=True),)
+            cols = (*cols, Field(name=DYNAMIC_COLUMN, type=FieldType.JSON, nullable=True))
         return cols
 
     def to_dict(self) -> dict[str, Any]:

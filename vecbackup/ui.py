@@ -29,7 +29,10 @@ def json_mode() -> bool:
 def _console(stderr: bool = True) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # not a terminal (cron, CI, pipes): wide enough that ids and timestamps are never cut
+    width = None if stream.isatty() else 200
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
 def emit(document: Any, human: Callable[[], None] | None = None) -> None:
@@ -102,8 +105,14 @@ class TerminalProgress:
         if not self.enabled:
             return
         if self.tty:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from tests.datasets import build_vector_only, read_rows
+from vecbackup.config import parse_milvus_url
 from vecbackup.errors import VecbackupError
 from vecbackup.ops.backup import backup_collection
 from vecbackup.sources.milvus import MilvusEngine
-from vecbackup.config import parse_milvus_url
 from vecbackup.stores.local import LocalStore
 
 
@@ -78,7 +78,7 @@ def test_password_in_url_never_printed(cli, store_dir):
 
 
 def test_existing_target_is_refused_and_untouched(cli, lite, store_dir, backed_up):
-    name, backup = backed_up
+    _, backup = backed_up
     other = lite.new_name("other")
     build_vector_only(lite.client, other, "FLOAT_VECTOR", n=10, seed=9)
     r = cli("restore", store_dir, lite.url, "--backup", backup["backup_id"], "--as", other)
@@ -89,6 +89,7 @@ def test_existing_target_is_refused_and_untouched(cli, lite, store_dir, backed_u
 
 def test_drop_existing_replaces_only_when_complete(cli, lite, store_dir, backed_up):
     name, backup = backed_up
+    assert name in lite.client.list_collections()
     other = lite.new_name("other")
     build_vector_only(lite.client, other, "FLOAT_VECTOR", n=10, seed=9)
     lite.client.create_alias(other, f"{other}_al")
@@ -130,7 +131,7 @@ def test_verify_and_restore_detect_missing_object(cli, lite, store_dir, backed_u
     _, backup = backed_up
     missing = _data_files(store_dir)[1]
     missing.unlink()
-    r = cli("verify", store_dir, "latest", "--json")
+    r = cli("verify", store_dir, backup["backup_id"], "--json")
     assert r.code == 8
     assert r.json()["backups"][0]["problems"][0]["kind"] == "missing"
     target = lite.new_name("t")
@@ -143,6 +144,7 @@ def test_verify_and_restore_detect_missing_object(cli, lite, store_dir, backed_u
 
 def test_truncated_object(cli, store_dir, backed_up):
     _, backup = backed_up
+    assert cli("verify", store_dir, backup["backup_id"]).code == 0
     f = _data_files(store_dir)[0]
     f.write_bytes(f.read_bytes()[:100])
     assert cli("verify", store_dir).code == 7
@@ -150,6 +152,7 @@ def test_truncated_object(cli, store_dir, backed_up):
 
 def test_unsupported_format_version(cli, lite, store_dir, backed_up):
     _, backup = backed_up
+    assert cli("show", store_dir, backup["backup_id"]).code == 0
     manifest = next((store_dir / "manifests").rglob("*.json"))
     doc = orjson.loads(manifest.read_bytes())
     doc["format_version"] = 99

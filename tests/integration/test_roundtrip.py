@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import ENGINE_KINDS
 from tests.datasets import DIM, build_rich, build_vector_only, index_summary, read_rows, search_ids
 
 
@@ -62,7 +63,7 @@ def test_rich_collection_round_trip(cli, engine, store_dir):
     queries = rng.normal(size=(20, DIM)).astype(np.float32).tolist()
     src_hits = search_ids(engine.client, name, "vec", queries, "L2", params={"ef": 64})
     dst_hits = search_ids(engine.client, copy, "vec", queries, "L2", params={"ef": 64})
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(src_hits, dst_hits)])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(src_hits, dst_hits, strict=True)])
     assert recall >= 0.95, recall
 
 
@@ -91,10 +92,9 @@ def test_exact_search_identical_after_restore(cli, engine, store_dir):
     assert search_ids(engine.client, name, "v", queries, "L2") == search_ids(engine.client, copy, "v", queries, "L2")
 
 
+@pytest.mark.parametrize("engine", [k for k in ENGINE_KINDS if k != "lite"], indirect=True)  # Lite has neither
 @pytest.mark.parametrize("vtype", ["FLOAT16_VECTOR", "BINARY_VECTOR"])
 def test_byte_vector_types_round_trip(cli, engine, store_dir, vtype):
-    if engine.lite:
-        pytest.xfail(f"Milvus Lite has no {vtype}; covered by the standalone server and codec tests")
     name = engine.new_name(vtype.lower())
     built = build_vector_only(engine.client, name, vtype)
     backup = _backup(cli, engine, store_dir, name)

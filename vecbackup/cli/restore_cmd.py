@@ -7,8 +7,19 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CaCert, CollectionOpt, Json, Password, Quiet, StoreArg, Token, User, connect, \
-    setup, store
+from vecbackup.cli.options import (
+    CaCert,
+    CollectionOpt,
+    Json,
+    Password,
+    Quiet,
+    StoreArg,
+    Token,
+    User,
+    connect,
+    setup,
+    store,
+)
 from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.restore import plan_restore, restore_backup

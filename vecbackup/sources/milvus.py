@@ -80,7 +80,7 @@ class MilvusEngine:
         try:
             self.client = pm.MilvusClient(**kwargs)
             self._version = str(self.client.get_server_version())
-        except Exception as e:  # noqa: BLE001 - any failure to connect is "unreachable"
+        except Exception as e:
             if url.lite and _lite_file_locked(url.uri):
                 raise Unreachable(f"Milvus Lite file {url.uri} is in use by another process",
                                   hint="Milvus Lite allows one process per file; stop the other one") from None
@@ -97,12 +97,12 @@ class MilvusEngine:
         for name in self._loaded_by_us:
             try:
                 self.client.release_collection(name)
-            except Exception:  # noqa: BLE001 - best effort: leave the server as we found it
+            except Exception:
                 pass
         self._loaded_by_us.clear()
         try:
             self.client.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -110,7 +110,7 @@ class MilvusEngine:
             return fn(*args, **kwargs)
         except self._exc as e:
             raise VecbackupError(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
-        except Exception as e:  # noqa: BLE001 - grpc / connection errors
+        except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
 
     def has_collection(self, name: str) -> bool:
@@ -156,7 +156,7 @@ class MilvusEngine:
                 notes.append(note)
         try:
             aliases = tuple(self.client.list_aliases(collection_name=name).get("aliases", []))
-        except Exception:  # noqa: BLE001 - some servers don't list aliases
+        except Exception:
             aliases = tuple(d.get("aliases", []))
         level = d.get("consistency_level_name") or _CONSISTENCY.get(d.get("consistency_level", -1))
         extra: dict[str, Any] = {}
@@ -273,7 +273,7 @@ class MilvusEngine:
         finally:
             try:
                 it.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # -- Sink -------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ class MilvusEngine:
                     f"auto-id field {spec.primary.name!r}",
                     hint="pass --new-ids to let the server assign new ids") from None
             raise VecbackupError(f"Milvus at {self.display}: insert into {plan.staging!r} failed: {msg}") from None
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: insert failed: {_message(e)}") from None
         return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
 
@@ -386,7 +386,7 @@ class MilvusEngine:
         for alias in plan.aliases:
             try:
                 current = c.describe_alias(alias).get("collection_name")
-            except Exception:  # noqa: BLE001 - alias does not exist
+            except Exception:
                 current = None
             if current is None:
                 self._call(f"create alias {alias!r}", c.create_alias, plan.target, alias)
@@ -396,7 +396,7 @@ class MilvusEngine:
     def _aliases_of(self, name: str) -> list[str]:
         try:
             return list(self.client.list_aliases(collection_name=name).get("aliases", []))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return []
 
     def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> None:
@@ -418,7 +418,7 @@ class MilvusEngine:
             return
         except self._exc as e:
             reason = _message(e)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
         if not plan.index_fallback:
             raise Unsupported(
@@ -441,7 +441,7 @@ class MilvusEngine:
             try:
                 if self.client.has_collection(plan.staging):
                     self.client.drop_collection(plan.staging)
-            except Exception:  # noqa: BLE001 - best effort; the error that got us here matters more
+            except Exception:
                 pass
 
     def wait_index(self, name: str, timeout: float = 120.0) -> None:
@@ -547,17 +547,17 @@ def chunk_to_rows(spec: CollectionSpec, chunk: Chunk, *, keep_ids: bool = True) 
             values: list[Any] = col.values.tolist()  # type: ignore[union-attr]
         elif t in VECTOR_DTYPES:
             arr = col.values
-            values = [arr[i].tobytes() for i in range(n)]  # type: ignore[index]
+            values = [arr[i].tobytes() for i in range(n)]
         else:
             values = list(col.values)
         if col.valid is not None:
             for i in np.flatnonzero(~col.valid):
                 values[i] = None
         name = f.name
-        for row, v in zip(rows, values):
+        for row, v in zip(rows, values, strict=True):
             row[name] = v
     if spec.enable_dynamic_field and DYNAMIC_COLUMN in chunk.columns:
-        for row, extra in zip(rows, chunk.columns[DYNAMIC_COLUMN].values):
+        for row, extra in zip(rows, chunk.columns[DYNAMIC_COLUMN].values, strict=True):
             if extra:
                 for k, v in extra.items():
                     row.setdefault(k, v)

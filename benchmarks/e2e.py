@@ -1,0 +1,198 @@
+"""End to end: the vecbackup CLI and the baseline exporter as subprocesses against real Milvus engines.
+
+Every measurement is one fresh subprocess, reaped with wait4(2) so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data
+from benchmarks.measure import ProcResult, dir_size, run_measured
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+VECBACKUP = str(BIN / "vecbackup") if (BIN / "vecbackup").exists() else shutil.which("vecbackup") or "vecbackup"
+STANDALONE_URL = "milvus://127.0.0.1:19530"
+STANDALONE_URI = "http://127.0.0.1:19530"
+BATCH = 5000
+
+
+def _proc_fields(r: ProcResult, rows: int) -> dict[str, Any]:
+    return {"wall_s": r.wall, "rows_per_s": rows / r.wall if r.wall else None, "peak_rss_bytes": r.max_rss,
+            "cpu_user_s": r.user, "cpu_sys_s": r.sys}
+
+
+def wait_index(client: Any, name: str, n: int, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    for index_name in client.list_indexes(name):
+        while True:
+            d = client.describe_index(name, index_name)
+            if d.get("state") == "Finished" and not d.get("pending_index_rows") and \
+                    int(d.get("indexed_rows", n)) >= n:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"index {index_name} of {name} not built after {timeout:.0f}s: {d}")
+            time.sleep(0.5)
+
+
+def load_collection(client: Any, name: str, n: int) -> dict[str, Any]:
+    """Create ``name`` with ``n`` rows: insert in batches of 5000, flush once, build HNSW, load."""
+    if client.has_collection(name):
+        client.drop_collection(name)
+    data.create_collection(client, name)
+    t0 = time.perf_counter()
+    for batch in data.iter_batches(n, BATCH):
+        client.insert(name, batch)
+    t_insert = time.perf_counter() - t0
+    client.flush(name)
+    t_flush = time.perf_counter() - t0
+    data.create_index(client, name)
+    wait_index(client, name, n)
+    t_index = time.perf_counter() - t0
+    client.load_collection(name)
+    t_load = time.perf_counter() - t0
+    count = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    if int(count) != n:
+        raise RuntimeError(f"{name}: loaded {count} rows, expected {n}")
+    return {"rows": n, "insert_s": t_insert, "flush_done_s": t_flush, "index_done_s": t_index, "loaded_s": t_load}
+
+
+def vecbackup_backup(url: str, store: Path, name: str, n: int, level: int = 3) -> dict[str, Any]:
+    r = run_measured([VECBACKUP, "backup", url, f"file://{store}", "-c", name, "--batch-size", str(BATCH),
+                      "--compression-level", str(level), "--json"]).check()
+    doc = r.json()["backups"][0]
+    if doc["rows"] != n:
+        raise RuntimeError(f"vecbackup backed up {doc['rows']} rows of {name}, expected {n}")
+    return {"tool": "vecbackup backup", **_proc_fields(r, n), "bytes": dir_size(store / "data"),
+            "bytes_stored_reported": doc["bytes_stored"], "objects": doc["objects"], "tool_seconds": doc["seconds"],
+            "backup_id": doc["backup_id"], "notes": doc["notes"]}
+
+
+def baseline_export(uri: str, name: str, n: int, out: Path, mode: str) -> dict[str, Any]:
+    r = run_measured([PYTHON, "-m", "benchmarks.baseline_export", uri, name, str(out), "--mode", mode,
+                      "--batch-size", str(BATCH)], cwd=ROOT).check()
+    doc = r.json()
+    if doc["rows"] != n:
+        raise RuntimeError(f"baseline {mode} exported {doc['rows']} rows of {name}, expected {n}")
+    label = "JSON + gzip-6, naive (json.dumps(rows))" if mode == "naive" else "JSON lines + gzip-6, streaming"
+    return {"tool": label, **_proc_fields(r, n), "bytes": out.stat().st_size, "tool_seconds": doc["seconds"]}
+
+
+def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int) -> dict[str, Any]:
+    r = run_measured([VECBACKUP, "restore", f"file://{store}", url, "-c", name, "--as", as_name, "--json"]).check()
+    doc = r.json()
+    if doc["rows"] != n:
+        raise RuntimeError(f"vecbackup restored {doc['rows']} rows into {as_name}, expected {n}")
+    return {"tool": "vecbackup restore", **_proc_fields(r, n), "tool_seconds": doc["seconds"],
+            "notes": doc["notes"]}
+
+
+def import_floor(uri: str) -> dict[str, Any]:
+    """RSS of a process that only imports pymilvus and connects: the fixed cost under every figure."""
+    code = ("from pymilvus import MilvusClient; import sys; c = MilvusClient(uri=sys.argv[1]); "
+            "c.list_collections(); c.close()")
+    r = run_measured([PYTHON, "-c", code, uri]).check()
+    return {"tool": "python + pymilvus import + connect", "wall_s": r.wall, "peak_rss_bytes": r.max_rss}
+
+
+def run_standalone(sizes: list[int], work: Path, log: Any = print) -> dict[str, Any]:
+    from pymilvus import MilvusClient
+
+    from tests.servers import MilvusStandalone
+
+    # tests.servers finds milvus-server on PATH; `make bench` runs .venv/bin/python without activating the venv
+    venv_bin = str(Path(PYTHON).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    server = MilvusStandalone(work / "milvus" / "data")
+    out: dict[str, Any] = {"sizes": []}
+    t0 = time.perf_counter()
+    server.start()
+    out["server_start_s"] = time.perf_counter() - t0
+    log(f"  milvus-server ready in {out['server_start_s']:.1f}s")
+    try:
+        client = MilvusClient(uri=STANDALONE_URI, timeout=60)
+        out["server_version"] = str(client.get_server_version())
+        out["floor"] = import_floor(STANDALONE_URI)
+        for n in sizes:
+            name = f"bench_{n}"
+            entry: dict[str, Any] = {"rows": n, "collection": name, "raw_vector_bytes": n * data.DIM * 4}
+            log(f"  loading {n} rows into {name} ...")
+            entry["load"] = load_collection(client, name, n)
+            log(f"    {entry['load']}")
+            store = work / f"store_{n}"
+            runs = []
+            runs.append(vecbackup_backup(STANDALONE_URL, store, name, n))
+            log(f"    vecbackup backup: {runs[-1]['wall_s']:.1f}s, {runs[-1]['peak_rss_bytes'] / 2**20:.0f} MiB")
+            for mode in ("naive", "stream"):
+                gz = work / f"{name}.{mode}.json.gz"
+                runs.append(baseline_export(STANDALONE_URI, name, n, gz, mode))
+                gz.unlink()
+                log(f"    baseline {mode}: {runs[-1]['wall_s']:.1f}s, {runs[-1]['peak_rss_bytes'] / 2**20:.0f} MiB")
+            entry["backup"] = runs
+            restored = f"{name}_restored"
+            entry["restore"] = vecbackup_restore(STANDALONE_URL, store, name, restored, n)
+            log(f"    vecbackup restore: {entry['restore']['wall_s']:.1f}s, "
+                f"{entry['restore']['peak_rss_bytes'] / 2**20:.0f} MiB")
+            client.drop_collection(restored)
+            client.release_collection(name)
+            out["sizes"].append(entry)
+        client.close()
+    finally:
+        server.stop()
+    return out
+
+
+# -- Milvus Lite: the database lives in the process that opens it, so loading happens in a subprocess
+
+
+def _lite_load(path: str, n: int) -> None:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(path)
+    data.create_collection(client, "bench_lite")
+    for batch in data.iter_batches(n, BATCH):
+        client.insert("bench_lite", batch)
+    client.flush("bench_lite")
+    data.create_index(client, "bench_lite")
+    client.load_collection("bench_lite")
+    client.close()
+
+
+def run_lite(n: int, work: Path, log: Any = print) -> dict[str, Any]:
+    db = work / "lite" / "bench.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    url = f"milvus-lite://{db}"
+    store = work / "store_lite"
+    r = run_measured([PYTHON, "-m", "benchmarks.e2e", "lite-load", str(db), str(n)], cwd=ROOT).check()
+    out: dict[str, Any] = {"rows": n, "load": {"wall_s": r.wall, "rows_per_s": n / r.wall}}
+    log(f"  lite load: {r.wall:.1f}s")
+    out["backup"] = vecbackup_backup(url, store, "bench_lite", n)
+    log(f"  lite backup: {out['backup']['wall_s']:.1f}s")
+    out["restore"] = vecbackup_restore(url, store, "bench_lite", "bench_lite_restored", n)
+    log(f"  lite restore: {out['restore']['wall_s']:.1f}s")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("lite-load")
+    p.add_argument("path")
+    p.add_argument("rows", type=int)
+    args = ap.parse_args(argv)
+    if args.cmd == "lite-load":
+        _lite_load(args.path, args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
