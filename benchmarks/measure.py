@@ -95,20 +95,19 @@ def _version(dist: str) -> str:
 
 def machine_info() -> dict[str, Any]:
     mem_total = 0
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                mem_total = int(line.split()[1]) * 1024
-    except OSError:
-        pass
     cpu_model = ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        meminfo = cpuinfo = []
+    for line in meminfo:
+        if line.startswith("MemTotal:"):
+            mem_total = int(line.split()[1]) * 1024
+    for line in cpuinfo:
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),

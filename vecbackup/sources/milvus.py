@@ -424,17 +424,30 @@ class MilvusEngine:
             raise Unsupported(
                 f"Milvus at {self.display} cannot build index {index.index_type} on field "
                 f"{index.field_name!r}: {reason}",
-                hint="pass --index-fallback to build AUTOINDEX instead")
-        ip = self.client.prepare_index_params()
-        fkw: dict[str, Any] = {"index_type": "AUTOINDEX"}
-        if index.metric_type:
-            fkw["metric_type"] = index.metric_type
-        if index.index_name:
-            fkw["index_name"] = index.index_name
-        ip.add_index(index.field_name, **fkw)
-        self._call(f"create fallback index on {index.field_name!r}", self.client.create_index, plan.staging, ip)
-        plan.notes.append(f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
-                          "built AUTOINDEX instead (--index-fallback)")
+                hint="pass --index-fallback to build the engine's default index instead")
+        field = spec.field(index.field_name)
+        for fallback in _fallbacks(field.type):
+            if fallback == index.index_type:
+                continue
+            ip = self.client.prepare_index_params()
+            fkw: dict[str, Any] = {"index_type": fallback}
+            if index.metric_type:
+                fkw["metric_type"] = index.metric_type
+            if index.index_name:
+                fkw["index_name"] = index.index_name
+            ip.add_index(index.field_name, **fkw)
+            try:
+                self.client.create_index(plan.staging, ip)
+            except self._exc:
+                continue
+            plan.notes.append(f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
+                              f"built {fallback} instead (--index-fallback)")
+            return
+        if field.type.is_vector:
+            raise Unsupported(f"Milvus at {self.display} cannot build any index on vector field "
+                              f"{index.field_name!r}: {reason}")
+        plan.notes.append(f"scalar index {index.index_type} on {index.field_name!r} could not be built ({reason}) "
+                          "and has no fallback here; left unindexed (--index-fallback)")
 
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging != plan.target:
@@ -456,6 +469,17 @@ class MilvusEngine:
 
 
 # -- rows <-> columns -----------------------------------------------------------------------------
+
+
+def _fallbacks(ftype: FieldType) -> list[str]:
+    """Index types to try, in order, when the recorded one cannot be built (--index-fallback)."""
+    if ftype is FieldType.SPARSE_FLOAT_VECTOR:
+        return ["SPARSE_INVERTED_INDEX", "AUTOINDEX"]
+    if ftype is FieldType.BINARY_VECTOR:
+        return ["BIN_FLAT", "AUTOINDEX"]
+    if ftype.is_vector:
+        return ["AUTOINDEX", "FLAT"]
+    return ["INVERTED", "AUTOINDEX"]
 
 
 def _lite_file_locked(path: str) -> bool:

@@ -1,0 +1,98 @@
+"""Run every benchmark and write benchmarks/RESULTS.md and benchmarks/results.json.
+
+    make bench          # = unshare --net ... .venv/bin/python -m benchmarks.run
+
+The Milvus standalone part starts a real Milvus 2.3 server, which tests.servers only allows inside a
+private network namespace; ``--skip-server`` runs the rest anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import codec_bench, e2e, report
+from benchmarks.measure import machine_info
+
+HERE = Path(__file__).resolve().parent
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _other_milvus() -> list[str]:
+    """`milvus run` processes already on the machine (other namespaces share it)."""
+    try:
+        out = subprocess.run(["pgrep", "-fa", "milvus run"], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return []
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--codec-rows", type=int, default=20_000)
+    ap.add_argument("--sizes", default="20000,100000", help="collection sizes for the standalone runs")
+    ap.add_argument("--lite-rows", type=int, default=5_000)
+    ap.add_argument("--repeat", type=int, default=3, help="codec timings: median of this many runs")
+    ap.add_argument("--skip-codec", action="store_true")
+    ap.add_argument("--skip-server", action="store_true")
+    ap.add_argument("--skip-lite", action="store_true")
+    ap.add_argument("--out-dir", type=Path, default=HERE)
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    t_start = time.perf_counter()
+    res: dict[str, Any] = {"machine": machine_info(), "errors": {}}
+    work = Path(tempfile.mkdtemp(prefix="vecbench-"))
+    try:
+        if not args.skip_codec:
+            _log(f"[1/3] codec level, {args.codec_rows} rows")
+            try:
+                res["codec"] = codec_bench.run(args.codec_rows, args.repeat, log=_log)
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["codec"] = repr(e)
+            gc.collect()
+        if not args.skip_server:
+            _log(f"[2/3] Milvus 2.3 standalone, sizes {sizes}")
+            running = _other_milvus()
+            if running:
+                res["errors"]["standalone"] = "another Milvus server is running: " + "; ".join(running)
+                _log("  skipped: " + res["errors"]["standalone"])
+            else:
+                try:
+                    res["standalone"] = e2e.run_standalone(sizes, work, log=_log)
+                except Exception as e:
+                    traceback.print_exc()
+                    res["errors"]["standalone"] = repr(e)
+        if not args.skip_lite:
+            _log(f"[3/3] Milvus Lite, {args.lite_rows} rows")
+            try:
+                res["lite"] = e2e.run_lite(args.lite_rows, work, log=_log)
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["lite"] = repr(e)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    res["total_seconds"] = time.perf_counter() - t_start
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "results.json").write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2) + b"\n")
+    (args.out_dir / "RESULTS.md").write_text(report.render(res))
+    _log(f"wrote {args.out_dir / 'RESULTS.md'} and results.json in {res['total_seconds']:.0f}s")
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
