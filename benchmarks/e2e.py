@@ -1,6 +1,6 @@
 """End to end: the vecbackup CLI and the baseline exporter as subprocesses against real Milvus engines.
 
-Every measurement is one fresh subprocess, reaped with wait4(2) so its peak RSS is its own.
+Every measurement is one fresh subprocess, run through measure.run_measured so its peak RSS is its own.
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,30 +41,60 @@ class ProcResult:
         return self
 
 
+GNU_TIME = "/usr/bin/time"
+
+# Fallback when GNU time is missing: a tiny process that forks the command and reports its rusage.
+_SHIM = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{ru.ru_maxrss} {ru.ru_utime} {ru.ru_stime}\\n")
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
 def run_measured(argv: Sequence[str], *, cwd: str | Path | None = None, env: dict[str, str] | None = None,
                  timeout: float = 900.0) -> ProcResult:
-    """Run one subprocess and reap it with wait4(2), which reports that child's own peak RSS.
+    """Run one command as its own process and measure its wall time, CPU time and peak RSS.
 
-    (One process per measurement: unlike getrusage(RUSAGE_CHILDREN), which keeps the maximum over
-    every child ever waited for, wait4 gives the figure of exactly this run.)
+    The peak RSS comes from the rusage of a process forked by a *small* parent (GNU time, or a tiny
+    Python shim): Linux carries the parent's RSS high-water mark over fork/vfork + exec into the child's
+    ru_maxrss, so wait4() or RUSAGE_CHILDREN straight from this (large) benchmark process would report
+    max(this process's peak, the command's peak).
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rusage") as usage:
+        if os.path.exists(GNU_TIME):
+            wrapped = [GNU_TIME, "-q", "-o", usage.name, "-f", "%M %U %S", *argv]
+        else:
+            wrapped = [sys.executable, "-S", "-c", _SHIM, usage.name, *argv]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
+        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+                                start_new_session=True)
         try:
-            _pid, status, ru = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
-    return ProcResult(list(argv), proc.returncode, wall, ru.ru_maxrss * 1024, ru.ru_utime, ru.ru_stime,
-                      stdout, stderr)
+        lines = [line for line in usage.read().splitlines() if line.strip()]
+    try:
+        maxrss_kb, utime, stime = lines[-1].split()
+        max_rss, user, sys_s = int(maxrss_kb) * 1024, float(utime), float(stime)
+    except (IndexError, ValueError):
+        max_rss, user, sys_s = 0, 0.0, 0.0
+        returncode = returncode or -1
+    return ProcResult(list(argv), returncode, wall, max_rss, user, sys_s, stdout, stderr)
 
 
 def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:

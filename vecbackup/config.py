@@ -71,6 +71,10 @@ def parse_milvus_url(
                 f"bad URL {_redact(url)!r}: no file path", hint="use milvus-lite:///absolute/path.db"
             )
         return MilvusURL(uri=path, display=f"milvus-lite://{path}", lite=True)
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise UsageError(f"bad URL {_redact(url)!r}: '@' after the host",
+                         hint="percent-encode '/', '?', '#' and '@' in the password (%2F, %3F, %23, %40), "
+                              "or pass it in VECBACKUP_MILVUS_PASSWORD")
     if scheme not in MILVUS_SCHEMES:
         raise UsageError(
             f"unsupported server URL scheme {parts.scheme + '://' if parts.scheme else _redact(url)!r}",
@@ -133,12 +137,15 @@ def parse_store_url(url: str) -> StoreURL:
 
 
 def _redact(url: str) -> str:
-    """The URL with any password in it replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """The URL with any password in it replaced by ***.
+
+    Works on the raw text, not on a parse: a password holding an unencoded '/', '?' or '#' would
+    end a parser's idea of the host early, and its password would slip through."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "<URL with credentials>" if "@" in url else url
+    at = rest.rfind("@")
+    if at < 0:
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1 :]}"

@@ -258,3 +258,49 @@ def test_no_traceback_from_the_real_command():
                         "milvus-lite:///tmp/x.db"], capture_output=True, text=True, env=env)
     assert r.returncode == 4
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error:")
+
+
+def test_sigterm_during_restore_drops_staging(store_dir, tmp_path):
+    """A restore stopped by SIGTERM (e.g. a Kubernetes Job deadline) leaves no staging collection."""
+    import signal
+
+    db = tmp_path / "own.db"
+    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
+                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'src', 'FLOAT_VECTOR', n=4000)"],
+                   check=True, capture_output=True)
+    url = f"milvus-lite://{db}"
+    subprocess.run([sys.executable, "-m", "vecbackup", "backup", url, str(store_dir), "-c", "src", "--batch-size",
+                    "20", "-q"], check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "vecbackup", "restore", str(store_dir), url, "--as", "dst"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "restore dst: 4000 rows": the staging collection exists, inserts begin
+    assert first.startswith("restore dst"), first
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.fail("restore finished before SIGTERM; make the collection bigger")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    check = subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; "
+                            f"print(MilvusClient({str(db)!r}).list_collections())"], capture_output=True, text=True)
+    assert check.stdout.strip() == "['src']", check.stdout
+
+
+def test_empty_collection(cli, lite, store_dir):
+    from pymilvus import DataType, MilvusClient
+
+    name = lite.new_name("empty")
+    s = MilvusClient.create_schema(enable_dynamic_field=True)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=8)
+    ip = lite.client.prepare_index_params()
+    ip.add_index("v", index_type="HNSW", metric_type="IP")
+    lite.client.create_collection(name, schema=s, index_params=ip)
+    r = cli("backup", lite.url, store_dir, "-c", name, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["backups"][0]["rows"] == 0 and r.json()["backups"][0]["objects"] == 0
+    assert cli("verify", store_dir).code == 0
+    r = cli("restore", store_dir, lite.url, "--as", f"{name}_r", "--json")
+    assert r.code == 0, r.stderr
+    assert lite.client.describe_index(f"{name}_r", "v")["index_type"] == "HNSW"

@@ -117,12 +117,6 @@ def test_is_backup_id_rejects(value: str) -> None:
     assert not is_backup_id(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: layout._ID/_SHA end in '$', which re.match lets match before a "
-    "trailing newline; use re.fullmatch or '\\Z'",
-)
 def test_is_backup_id_rejects_trailing_newline() -> None:
     assert not is_backup_id(ID + "\n")
 
@@ -257,12 +251,6 @@ def test_data_key_rejects_non_sha(value: str) -> None:
         data_key(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: layout._SHA ends in '$', so data_key accepts a digest followed by "
-    "a newline and builds a key with a newline in it",
-)
 def test_data_key_rejects_trailing_newline() -> None:
     with pytest.raises(ValueError):
         data_key(SHA + "\n")

@@ -380,3 +380,27 @@ def test_keys_are_relative_posix(filled: LocalStore) -> None:
     for info in filled.list():
         assert not info.key.startswith("/")
         assert os.sep not in info.key or os.sep == "/"
+
+
+def test_list_never_escapes_the_store(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "private").write_bytes(b"not a store object")
+    (tmp_path / "store").mkdir()
+    s = LocalStore(tmp_path / "store")
+    s.put("a", b"1")
+    try:
+        listed = keys(s, "../")
+    except ValueError:
+        listed = []
+    assert listed == []
+
+
+def test_folder_is_not_an_object(filled: LocalStore) -> None:
+    for call in (lambda: filled.stat("data"), lambda: filled.get("manifests/a")):
+        try:
+            call()
+        except ObjectNotFound:
+            continue
+        except Exception as e:
+            raise AssertionError(f"expected ObjectNotFound, got {e!r}") from None
+        raise AssertionError("expected ObjectNotFound, got a result")

@@ -282,13 +282,6 @@ BAD_CONTAINERS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: Manifest.from_json calls .get/.items on 'stats' and "
-    "'partition_rows' without checking they are objects; the AttributeError "
-    "escapes instead of CorruptData",
-)
 @pytest.mark.parametrize("mutate", BAD_CONTAINERS.values(), ids=BAD_CONTAINERS.keys())
 def test_bad_stats_container_is_corrupt(mutate: Any) -> None:
     with pytest.raises(CorruptData):
@@ -321,12 +314,6 @@ def test_bad_format_version_refused(version: Any) -> None:
         Manifest.from_json(_with(lambda d: d.update(format_version=version)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: 'format_version in READABLE_VERSIONS' is true for JSON true "
-    "(True == 1) and 1.0; the version must be checked to be an int",
-)
 @pytest.mark.parametrize("version", [True, 1.0])
 def test_non_integer_format_version_refused(version: Any) -> None:
     with pytest.raises((Unsupported, CorruptData)):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import typer
 from typer.exceptions import TyperException
@@ -37,6 +39,8 @@ def run(argv: list[str] | None = None) -> int:
     ui.configure()
     try:
         rv = app(args=argv, prog_name="vecbackup", standalone_mode=False)
+        if rv == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a returned 130; no command returns it
+            ui.error("interrupted; nothing was committed by the interrupted step", EXIT_INTERRUPTED)
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
@@ -55,5 +59,12 @@ def run(argv: list[str] | None = None) -> int:
         return e.exit_code
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (cron timeouts, Kubernetes) unwinds like Ctrl-C: a backup commits nothing, a restore
+    # drops its staging collection
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(run(sys.argv[1:]))

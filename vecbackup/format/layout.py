@@ -40,7 +40,7 @@ def new_backup_id(now: datetime | None = None) -> str:
 
 
 def is_backup_id(value: str) -> bool:
-    return bool(_ID.match(value))
+    return bool(_ID.fullmatch(value))
 
 
 def manifest_key(collection: str, backup_id: str) -> str:
@@ -65,7 +65,7 @@ def parse_manifest_key(key: str) -> tuple[str, str] | None:
 
 
 def data_key(sha256_hex: str) -> str:
-    if not _SHA.match(sha256_hex):
+    if not _SHA.fullmatch(sha256_hex):
         raise ValueError(f"not a sha256 hex digest: {sha256_hex!r}")
     return f"{DATA}{sha256_hex[:2]}/{sha256_hex}{DATA_SUFFIX}"
 
@@ -75,4 +75,4 @@ def parse_data_key(key: str) -> str | None:
     if not key.startswith(DATA) or not key.endswith(DATA_SUFFIX):
         return None
     sha = key.rsplit("/", 1)[-1][: -len(DATA_SUFFIX)]
-    return sha if _SHA.match(sha) and key == data_key(sha) else None
+    return sha if _SHA.fullmatch(sha) and key == data_key(sha) else None

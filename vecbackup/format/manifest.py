@@ -98,7 +98,7 @@ class Manifest:
         if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
             raise CorruptData(f"{where} is not a vecbackup manifest")
         version = d.get("format_version")
-        if version not in READABLE_VERSIONS:
+        if type(version) is not int or version not in READABLE_VERSIONS:
             raise Unsupported(
                 f"{where} has format version {version}; this vecbackup reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}",
@@ -120,5 +120,5 @@ class Manifest:
                 notes=tuple(d.get("notes", [])),
                 format_version=version,
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptData(f"{where} is missing or has a bad field ({e!r})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class LocalStore:
             raise UsageError(f"store {self.display} is not a folder")
 
     def _path(self, key: str) -> Path:
-        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+        if not key or not _valid_key(key):
             raise ValueError(f"invalid store key {key!r}")
         return self.root / key
 
@@ -70,13 +71,18 @@ class LocalStore:
             raise _translate(e, self.display, key) from None
 
     def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
         try:
-            st = self._path(key).stat()
+            st = path.stat()
         except OSError as e:
             raise _translate(e, self.display, key) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"{key} not found in {self.display}")
         return ObjectInfo(key, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if prefix and not _valid_key(prefix):
+            raise ValueError(f"invalid store key prefix {prefix!r}")
         # walk only the folder the prefix points into
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self.root / base if base else self.root
@@ -114,6 +120,10 @@ class LocalStore:
             parent = parent.parent
 
 
+def _valid_key(key: str) -> bool:
+    return not key.startswith("/") and "\\" not in key and ".." not in key.split("/") and "\0" not in key
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -128,7 +138,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _translate(e: OSError, display: str, key: str) -> Exception:
-    if e.errno == errno.ENOENT:
+    if e.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR):  # a folder is not an object
         return ObjectNotFound(f"{key} not found in {display}")
     if e.errno in (errno.EACCES, errno.EPERM):
         return Unreachable(f"permission denied writing or reading {key} in {display}")
