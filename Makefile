@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 # milvus-server listens on all interfaces, so tests and benchmarks never run outside one
 NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/milvus && mount -t tmpfs tmpfs /run/milvus && exec "$$0" "$$@"'
 
-.PHONY: demo test lint bench install clean
+AZURITE := .tools/node_modules/.bin/azurite-blob
+
+.PHONY: demo test lint bench install clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,20 +18,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Azurite (Microsoft's Azure Storage emulator) for the Azure store tests; 3.35.0 is the last for Node 20
+$(AZURITE):
+	npm install --silent --no-audit --no-fund --prefix .tools azurite@3.35.0
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-test: $(STAMP)
+test: $(STAMP) $(AZURITE)
 	$(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check vecbackup tests benchmarks examples
+	$(BIN)/ruff check vecbackup tests benchmarks examples scripts
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) $(AZURITE)
 	$(NETNS) $(BIN)/python -m benchmarks.run
 
+docs: $(STAMP)
+	$(BIN)/python -m scripts.gen_cli_docs
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-data bench-data
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache demo-data bench-data

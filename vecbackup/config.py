@@ -108,32 +108,72 @@ def parse_milvus_url(
     )
 
 
+#: store URL query parameters we accept (non-secret settings); secrets come from the environment
+S3_PARAMS = {"endpoint", "region", "path_style", "sse", "sse_kms_key_id", "storage_class", "concurrency",
+             "profile"}
+AZURE_PARAMS = {"account", "endpoint", "tier", "concurrency"}
+SECRET_PARAMS = {"key", "secret", "password", "token", "sas", "sig", "account_key", "access_key",
+                 "secret_key", "connection_string", "aws_secret_access_key"}
+
+
 @dataclass(frozen=True)
 class StoreURL:
-    scheme: str  # "file" for now; "s3" and "azure" come next
-    location: str  # folder path for file://
-    display: str
+    """Where backups are: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix?...``."""
+
+    scheme: str  # "file" | "s3" | "azure"
+    location: str  # folder path for file://, bucket or container name otherwise
+    display: str  # safe to print
+    prefix: str = ""  # key prefix inside the bucket/container, "" or ending in "/"
+    options: dict[str, str] = field(default_factory=dict)  # validated query parameters
 
 
 def parse_store_url(url: str) -> StoreURL:
-    """``file:///abs/path``, ``file://relative/path`` or a plain folder path."""
+    """``file:///abs/path``, ``file://relative/path``, a plain folder path, ``s3://bucket/prefix``
+    or ``azure://container/prefix``, with non-secret settings as query parameters."""
     if "://" not in url:
         if not url:
             raise UsageError("empty store URL", hint="use file:///path/to/backups")
         return StoreURL("file", url, f"file://{url}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise UsageError(f"bad store URL {_redact(url)!r}: {e}") from None
     scheme = parts.scheme.lower()
     if scheme == "file":
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise UsageError(f"bad store URL {url!r}: no folder path", hint="use file:///path/to/backups")
         return StoreURL("file", path, f"file://{path}")
-    if scheme in ("s3", "azure"):
-        raise UsageError(
-            f"{scheme}:// stores are not available in this version",
-            hint="use a file:// store and copy it, or upgrade vecbackup",
-        )
-    raise UsageError(f"unsupported store URL scheme {scheme + '://'!r}", hint="use file:///path/to/backups")
+    if scheme not in ("s3", "azure"):
+        raise UsageError(f"unsupported store URL scheme {scheme + '://'!r}",
+                         hint="use file:///path, s3://bucket/prefix or azure://container/prefix")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise UsageError(f"credentials in the store URL {_redact(url)!r}",
+                         hint="pass secrets in the environment (see docs/STORES.md), never in URLs")
+    bucket = parts.netloc
+    what = "bucket" if scheme == "s3" else "container"
+    if not bucket:
+        raise UsageError(f"bad store URL {url!r}: no {what}", hint=f"use {scheme}://{what}/prefix")
+    prefix = unquote(parts.path).strip("/")
+    if prefix:
+        if ".." in prefix.split("/") or "//" in prefix:
+            raise UsageError(f"bad store URL {url!r}: the prefix may not hold '..' or '//'")
+        prefix += "/"
+    raw = parse_qs(parts.query, keep_blank_values=True)
+    allowed = S3_PARAMS if scheme == "s3" else AZURE_PARAMS
+    options: dict[str, str] = {}
+    for key, values in raw.items():
+        if key.lower() in SECRET_PARAMS:
+            raise UsageError(f"store URL parameter {key!r} looks like a secret",
+                             hint="pass secrets in the environment (see docs/STORES.md), never in URLs")
+        if key not in allowed:
+            raise UsageError(f"unknown {scheme}:// URL parameter {key!r}",
+                             hint="known: " + ", ".join(sorted(allowed)))
+        options[key] = values[-1]
+    if "concurrency" in options and not (options["concurrency"].isdigit() and 1 <= int(options["concurrency"]) <= 64):
+        raise UsageError(f"bad concurrency {options['concurrency']!r} in store URL", hint="use 1 to 64")
+    display = f"{scheme}://{bucket}/{prefix}"
+    return StoreURL(scheme, bucket, display, prefix, options)
 
 
 def _redact(url: str) -> str:

@@ -304,3 +304,30 @@ def test_empty_collection(cli, lite, store_dir):
     r = cli("restore", store_dir, lite.url, "--as", f"{name}_r", "--json")
     assert r.code == 0, r.stderr
     assert lite.client.describe_index(f"{name}_r", "v")["index_type"] == "HNSW"
+
+
+def test_gc_collects_leftovers_of_a_failed_backup(cli, lite, store_dir):
+    name = lite.new_name("src")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    ok = cli("backup", lite.url, store_dir, "-c", name, "--batch-size", "100", "--json")
+    assert ok.code == 0
+    kept = set(_data_files(store_dir))
+    lite.client.insert(name, [{"pk": 10_000 + i, "v": [0.5] * 16, "label": "new"} for i in range(50)])
+    engine = MilvusEngine(parse_milvus_url(lite.url))
+    try:
+        with pytest.raises(VecbackupError):
+            backup_collection(engine, FailingStore(store_dir, fail_at=4), name, batch_size=70)
+    finally:
+        engine.close()
+    leftovers = set(_data_files(store_dir)) - kept
+    assert leftovers
+    young = cli("gc", store_dir, "--json")  # default safety age: everything is too young to delete
+    assert young.code == 0 and young.json()["deleted"] == 0 and young.json()["kept_young"] == len(leftovers)
+    dry = cli("gc", store_dir, "--min-age", "0s", "--dry-run", "--json")
+    assert dry.json()["deleted"] == 0 and len(dry.json()["keys"]) == len(leftovers)
+    assert set(_data_files(store_dir)) == kept | leftovers
+    r = cli("gc", store_dir, "--min-age", "0", "--json")
+    assert r.code == 0 and r.json()["deleted"] == len(leftovers)
+    assert set(_data_files(store_dir)) == kept
+    assert cli("verify", store_dir, ok.json()["backups"][0]["backup_id"]).code == 0
+    assert cli("gc", store_dir, "--min-age", "soon").code == 2

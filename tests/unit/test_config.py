@@ -316,14 +316,47 @@ def test_store_empty(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "scheme"), [("s3://bucket/prefix", "s3"), ("azure://acct/container", "azure"), ("S3://bucket", "s3")]
+    ("url", "scheme", "location", "prefix"),
+    [
+        ("s3://bucket/prefix", "s3", "bucket", "prefix/"),
+        ("S3://bucket", "s3", "bucket", ""),
+        ("s3://bucket/a/b/", "s3", "bucket", "a/b/"),
+        ("azure://container/x", "azure", "container", "x/"),
+        ("azure://container", "azure", "container", ""),
+    ],
 )
-def test_store_cloud_not_available_yet(url: str, scheme: str) -> None:
+def test_store_cloud_urls(url: str, scheme: str, location: str, prefix: str) -> None:
+    parsed = parse_store_url(url)
+    assert (parsed.scheme, parsed.location, parsed.prefix) == (scheme, location, prefix)
+    assert parsed.display == f"{scheme}://{location}/{prefix}"
+
+
+def test_store_url_options() -> None:
+    parsed = parse_store_url("s3://b/p?endpoint=http://127.0.0.1:8333&region=eu-west-1&path_style=1&concurrency=8")
+    assert parsed.options == {"endpoint": "http://127.0.0.1:8333", "region": "eu-west-1", "path_style": "1",
+                              "concurrency": "8"}
+    assert parse_store_url("azure://c?account=acct&tier=Cool").options == {"account": "acct", "tier": "Cool"}
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("s3://b/p?secret_key=abc", "secret"),
+        ("azure://c?sas=sv=2020&sig=XYZ", "secret"),
+        ("s3://b?bogus=1", "unknown"),
+        ("s3://b?concurrency=0", "concurrency"),
+        ("s3://key:secretvalue@b/p", "credentials"),
+        ("s3:///p", "no bucket"),
+        ("azure:///p", "no container"),
+        ("s3://b/a/../c", ".."),
+    ],
+)
+def test_store_url_rejects(url: str, needle: str) -> None:
     with pytest.raises(UsageError) as ei:
         parse_store_url(url)
     assert ei.value.exit_code == 2
-    assert f"{scheme}://" in ei.value.message
-    assert "not available" in ei.value.message
+    assert needle in ei.value.message
+    assert "secretvalue" not in str(ei.value) and "XYZ" not in str(ei.value)
 
 
 @pytest.mark.parametrize("url", ["gs://bucket", "http://host/path", "ftp://x"])

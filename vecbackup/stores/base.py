@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from vecbackup.errors import AlreadyExists, NotFound
+from vecbackup.errors import AlreadyExists, NotFound, Unreachable
 
 
 class ObjectNotFound(NotFound):
@@ -55,3 +55,11 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object; removing a missing one is not an error."""
+
+
+class PermissionDenied(Unreachable):
+    """The store refused our credentials or lacks a permission (HTTP 401/403): never retried."""
+
+
+class TransientError(Unreachable):
+    """A failure worth retrying: timeout, connection reset, throttling, 5xx."""

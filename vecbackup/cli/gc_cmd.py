@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import Json, Quiet, StoreArg, setup, store
+from vecbackup.ops.gc import collect_garbage, parse_duration
+
+
+@app.command("gc")
+def gc(store_url: StoreArg,
+       min_age: Annotated[str, typer.Option("--min-age", help="Only delete unreferenced objects older than this "
+                                            "(e.g. 24h, 7d): younger ones may belong to a backup still running.")]
+       = "24h",
+       dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
+       = False,
+       json: Json = False, quiet: Quiet = False) -> None:
+    """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
+    setup(json, quiet)
+    seconds = parse_duration(min_age)
+    r = collect_garbage(store(store_url), min_age=seconds, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    ui.emit({"ok": True, **r.to_dict()},
+            lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}); "
+                           f"{r.kept_young} younger than {min_age} kept; {r.referenced} in use"))

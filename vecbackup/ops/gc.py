@@ -1,0 +1,66 @@
+"""Collect garbage: data objects no manifest references (left by failed or interrupted backups, or by
+deletes that could not finish), once they are older than a safety age."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from vecbackup.errors import CorruptData, UsageError
+from vecbackup.format import layout
+from vecbackup.ops import catalog
+from vecbackup.stores.base import BlobStore
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or plain seconds -> seconds."""
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise UsageError(f"bad duration {text!r}", hint="use e.g. 30m, 24h, 7d")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+@dataclass
+class GcResult:
+    referenced: int
+    unreferenced: int
+    deleted: int = 0
+    bytes_freed: int = 0
+    kept_young: int = 0  # unreferenced but younger than the safety age: maybe a running backup's
+    dry_run: bool = False
+    keys: list[str] = field(default_factory=list)  # what was (or, with dry_run, would be) deleted
+
+    def to_dict(self) -> dict[str, object]:
+        return {"referenced": self.referenced, "unreferenced": self.unreferenced, "deleted": self.deleted,
+                "bytes_freed": self.bytes_freed, "kept_young": self.kept_young, "dry_run": self.dry_run,
+                "keys": self.keys}
+
+
+def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool = False,
+                    now: float | None = None) -> GcResult:
+    """Delete unreferenced data objects older than ``min_age`` seconds. Refuses to run if any
+    manifest is unreadable: what it references cannot be known, so nothing would be safe to delete."""
+    manifests, problems = catalog.list_manifests(store)
+    if problems:
+        raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so gc cannot tell "
+                          f"what is in use; nothing deleted. First: {problems[0]}")
+    referenced = {o.key for m in manifests for o in m.objects}
+    now = time.time() if now is None else now
+    result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)
+    for info in store.list(layout.DATA):
+        if layout.parse_data_key(info.key) is None or info.key in referenced:
+            continue
+        result.unreferenced += 1
+        if now - info.mtime < min_age:
+            result.kept_young += 1
+            continue
+        result.keys.append(info.key)
+        result.bytes_freed += info.size
+        if not dry_run:
+            store.delete(info.key)
+            result.deleted += 1
+    return result

@@ -1,0 +1,99 @@
+"""Retries as a wrapper around any BlobStore (not code inside each provider).
+
+Only TransientError is retried — timeouts, connection resets, throttling, 5xx — with exponential
+backoff and full jitter, bounded both in attempts and in total time. Everything else (not found,
+permission denied, already exists) fails at once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, TransientError
+
+T = TypeVar("T")
+
+#: environment overrides, for tests and impatient operators
+ENV_ATTEMPTS = "VECBACKUP_STORE_RETRY_ATTEMPTS"
+ENV_SECONDS = "VECBACKUP_STORE_RETRY_SECONDS"
+
+
+class RetryingStore:
+    def __init__(
+        self,
+        inner: BlobStore,
+        *,
+        attempts: int | None = None,
+        max_seconds: float | None = None,
+        base_delay: float = 0.2,
+        max_delay: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.inner = inner
+        self.display = inner.display
+        self.attempts = attempts if attempts is not None else int(os.environ.get(ENV_ATTEMPTS, "8"))
+        self.max_seconds = max_seconds if max_seconds is not None else float(os.environ.get(ENV_SECONDS, "120"))
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._rand = rand
+        self.retries = 0  # how many retries happened (for reports and tests)
+
+    def _delay(self, attempt: int) -> float:
+        # "full jitter": uniform in [0, min(cap, base * 2^attempt)]
+        return self._rand() * min(self.max_delay, self.base_delay * (2 ** attempt))
+
+    def _run(self, what: str, fn: Callable[[], T]) -> T:
+        start = time.monotonic()
+        attempt = 0
+        waited = 0.0
+        while True:
+            try:
+                return fn()
+            except TransientError as e:
+                attempt += 1
+                elapsed = max(time.monotonic() - start, waited)
+                delay = self._delay(attempt)
+                if attempt >= self.attempts or elapsed + delay > self.max_seconds:
+                    raise TransientError(f"{what} failed after {attempt} attempts in {elapsed:.0f}s: {e.message}",
+                                         hint=e.hint) from None
+                self.retries += 1
+                waited += delay
+                self._sleep(delay)
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        failed_once = False
+
+        def attempt() -> None:
+            nonlocal failed_once
+            try:
+                self.inner.put(key, data, if_absent=if_absent)
+            except ObjectExists:
+                # an earlier attempt may have succeeded before its answer was lost: it is ours if equal
+                if failed_once and self.inner.get(key) == data:
+                    return
+                raise
+            except TransientError:
+                failed_once = True
+                raise
+
+        self._run(f"writing {key} to {self.display}", attempt)
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return self._run(f"reading {key} from {self.display}",
+                         lambda: self.inner.get(key, offset=offset, length=length))
+
+    def stat(self, key: str) -> ObjectInfo:
+        return self._run(f"checking {key} in {self.display}", lambda: self.inner.stat(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # a listing is retried as a whole; it is materialised so a retry cannot yield duplicates
+        return iter(self._run(f"listing {prefix or '/'} in {self.display}", lambda: list(self.inner.list(prefix))))
+
+    def delete(self, key: str) -> None:
+        self._run(f"deleting {key} from {self.display}", lambda: self.inner.delete(key))
