@@ -28,14 +28,14 @@ demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
 test: $(STAMP) $(AZURITE)
-	$(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vecbackup tests benchmarks examples scripts
 	$(BIN)/mypy
 
 bench: $(STAMP) $(AZURITE)
-	$(NETNS) $(BIN)/python -m benchmarks.run
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.run
 
 docs: $(STAMP)
 	$(BIN)/python -m scripts.gen_cli_docs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import signal
@@ -97,14 +98,24 @@ def run_measured(argv: Sequence[str], *, cwd: str | Path | None = None, env: dic
     return ProcResult(list(argv), returncode, wall, max_rss, user, sys_s, stdout, stderr)
 
 
-def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
-    """Median wall time of ``repeat`` calls, and the last call's result."""
+def timed(fn: Callable[[], Any], repeat: int = 3, *, keep: bool = False) -> tuple[float, Any]:
+    """Median wall time of ``repeat`` calls (the result of the last one if ``keep``).
+
+    Each call starts from a collected heap with no earlier result alive, so the cyclic GC (left on:
+    it is part of the real cost of building many Python objects) does the same work every time.
+    """
     times = []
     result = None
-    for _ in range(repeat):
+    for i in range(repeat):
+        result = None
+        gc.collect()
         t0 = time.perf_counter()
-        result = fn()
+        out = fn()
         times.append(time.perf_counter() - t0)
+        if keep and i == repeat - 1:
+            result = out
+        del out
+    gc.collect()
     return statistics.median(times), result
 
 

@@ -67,11 +67,13 @@ def _codec(c: dict[str, Any]) -> str:
 
 def _e2e(e: dict[str, Any]) -> str:
     out = [
-        f"Milvus {e['server_version']} standalone (`milvus-server` from the `milvus==2.3.5` wheel) on 127.0.0.1 "
-        f"in a private network namespace, sharing the machine's cores with the clients (server ready in "
+        "A real Milvus 2.3 standalone server (`milvus-server` from the `milvus==2.3.5` wheel; it reports "
+        f"version `{e['server_version']}`) on 127.0.0.1 in a private network namespace, sharing the machine's "
+        "cores with the clients (server ready in "
         f"{e['server_start_s']:.0f}s). Same row generator as above; each collection is inserted in batches of 5000, "
         "flushed once, indexed (HNSW, M=16, efConstruction=100, L2) and loaded before anything is measured. "
-        "Every measurement is one fresh subprocess; wall time includes interpreter start-up and imports; "
+        "Every measurement is one run of one fresh subprocess (no repeats); wall time includes interpreter "
+        "start-up and imports; "
         "peak RSS is that process's maximum resident set size from GNU `time -f %M` (its own wait4 rusage, taken "
         "through a small parent because Linux carries the parent's RSS high-water mark into a fork+exec'd "
         "child's `ru_maxrss`). For reference, a process that only imports "
@@ -152,16 +154,21 @@ def _summary(res: dict[str, Any]) -> str:
         dec_vb = thr["vecbackup bytes -> rows (decode + chunk_to_rows, zstd-3)"]["rows_per_s"]
         enc_b = thr["baseline json.dumps + gzip-6"]["rows_per_s"]
         dec_b = thr["baseline gunzip + json.loads"]["rows_per_s"]
+        levels = "; ".join(
+            f"{name.split()[-1]}: {_mb(nbytes)} MiB, encoded in "
+            f"{thr['vecbackup encode_chunk ' + name.split()[-1]]['seconds']:.3f}s"
+            for name, nbytes in size.items() if name.startswith("vecbackup"))
         parts.append(
             f"**Size.** On {_n(c['rows'])} rows vecbackup (zstd-3) stores {_mb(vb)} MiB against {_mb(base)} MiB for "
             f"JSON + gzip-6: {base / vb:.2f}× smaller. That is {vb / c['raw_vector_bytes']:.2f}× the raw float32 "
             "vector bytes: random float32 mantissas do not compress, so the columnar format's win is mostly not "
-            "spelling every float as ~18 decimal digits; zstd level barely matters here "
-            f"({', '.join(f'{k.split()[-1]}: {_mb(v)} MiB' for k, v in size.items() if k.startswith('vecbackup'))}). "
+            f"spelling every float as ~18 decimal digits; the zstd level barely matters here ({levels}). "
             f"**Codec speed.** Rows → bytes including the row-to-column conversion: {_n(enc_vb)} rows/s against "
             f"{_n(enc_b)} rows/s ({enc_vb / enc_b:.0f}×); bytes → insertable rows: {_n(dec_vb)} against "
-            f"{_n(dec_b)} rows/s ({dec_vb / dec_b:.1f}×). Turning columns back into pymilvus row dicts "
-            "(`chunk_to_rows`, mostly `ndarray.tolist()` of the vectors) costs more than decoding the chunk itself.")
+            f"{_n(dec_b)} rows/s ({dec_vb / dec_b:.1f}×). Turning columns back into pymilvus row dicts with "
+            f"`chunk_to_rows` ({thr['chunk_to_rows (columns -> insert rows)']['seconds']:.3f}s, mostly "
+            "`ndarray.tolist()` of the vectors) costs more than decoding the chunks "
+            f"({thr['vecbackup decode_chunk zstd-3']['seconds']:.3f}s).")
     e = res.get("standalone")
     if e and len(e.get("sizes", [])) >= 2:
         a, b = e["sizes"][0], e["sizes"][-1]
@@ -169,28 +176,33 @@ def _summary(res: dict[str, Any]) -> str:
         vb_a, vb_b = by["vecbackup backup"]
         nv_a, nv_b = by["JSON + gzip-6, naive (json.dumps(rows))"]
         st_a, st_b = by["JSON lines + gzip-6, streaming"]
+        per_10k = mib(nv_b["peak_rss_bytes"] - nv_a["peak_rss_bytes"]) / ((b["rows"] - a["rows"]) / 10_000)
         parts.append(
             f"**Memory.** Going from {_n(a['rows'])} to {_n(b['rows'])} rows, the peak RSS of `vecbackup backup` "
             f"went {_mb(vb_a['peak_rss_bytes'])} → {_mb(vb_b['peak_rss_bytes'])} MiB "
             f"({mib(vb_b['peak_rss_bytes'] - vb_a['peak_rss_bytes']):+.0f} MiB), the naive JSON export "
             f"{_mb(nv_a['peak_rss_bytes'])} → {_mb(nv_b['peak_rss_bytes'])} MiB "
-            f"({mib(nv_b['peak_rss_bytes'] - nv_a['peak_rss_bytes']):+.0f} MiB, about "
-            f"{mib(nv_b['peak_rss_bytes'] - nv_a['peak_rss_bytes']) / ((b['rows'] - a['rows']) / 10_000):.0f} MiB "
-            "per 10k rows, so it runs out of memory on large collections) and the streaming JSON-lines export "
+            f"({mib(nv_b['peak_rss_bytes'] - nv_a['peak_rss_bytes']):+.0f} MiB, about {per_10k:.0f} MiB "
+            f"per 10k rows, i.e. roughly {per_10k * 1000 / 1024:.0f} GiB for 10 million rows if it stays linear) "
+            "and the streaming JSON-lines export "
             f"{_mb(st_a['peak_rss_bytes'])} → {_mb(st_b['peak_rss_bytes'])} MiB. vecbackup's memory is bounded by "
             "its batch size, not the collection size (of its peak, "
-            f"{_mb(e['floor']['peak_rss_bytes'])} MiB is Python + pymilvus alone). "
+            f"{_mb(e['floor']['peak_rss_bytes'])} MiB is Python + pymilvus alone); writing JSON lines as a stream "
+            "is flat too, so against a careful exporter vecbackup's gain is speed and size, not memory. "
             f"**Speed and size end to end** at {_n(b['rows'])} rows: vecbackup {vb_b['wall_s']:.1f}s "
             f"({_n(vb_b['rows_per_s'])} rows/s, {_mb(vb_b['bytes'])} MiB) against {nv_b['wall_s']:.1f}s "
             f"({_mb(nv_b['bytes'])} MiB) naive and {st_b['wall_s']:.1f}s streaming: "
             f"{nv_b['wall_s'] / vb_b['wall_s']:.1f}× faster and {nv_b['bytes'] / vb_b['bytes']:.1f}× smaller. "
             f"vecbackup's client CPU was {vb_b['cpu_user_s'] + vb_b['cpu_sys_s']:.1f}s against "
-            f"{nv_b['cpu_user_s'] + nv_b['cpu_sys_s']:.1f}s: most of its wall time is the server and pymilvus "
-            "producing rows. Restore of "
+            f"{nv_b['cpu_user_s'] + nv_b['cpu_sys_s']:.1f}s for the naive export (pymilvus decoding the query "
+            "results is part of both); the rest of vecbackup's wall time is waiting for the server's query pages. "
+            "Restore of "
             f"{_n(b['rows'])} rows took {b['restore']['wall_s']:.1f}s ({_n(b['restore']['rows_per_s'])} rows/s) "
             f"with a peak RSS of {_mb(b['restore']['peak_rss_bytes'])} MiB "
             f"({_mb(a['restore']['peak_rss_bytes'])} MiB at {_n(a['rows'])} rows), including the server's flush, "
-            "HNSW build and load.")
+            f"HNSW build and load; the restoring process itself used only "
+            f"{b['restore']['cpu_user_s'] + b['restore']['cpu_sys_s']:.1f}s of CPU, so restore speed is the "
+            f"server's (loading the source collection the same way took {b['load']['loaded_s']:.1f}s).")
     li = res.get("lite")
     if li:
         parts.append(
@@ -199,6 +211,17 @@ def _summary(res: dict[str, Any]) -> str:
             f"{_n(li['restore']['rows_per_s'])} rows/s wall ({_n(li['rows'] / li['restore']['tool_seconds'])} "
             "in-tool); at this size process start-up is a large share of the wall time.")
     return "\n\n".join(parts)
+
+
+_CAVEATS = """\
+- One run per end-to-end measurement; on this shared 2-core machine repeated runs of the same step differ by
+  roughly 10-20% (restore, which waits on the server's index build, the most).
+- The Milvus server runs on the same 2 cores as the client, so server work and client work compete.
+- Vectors are standard-normal float32, the worst case for compression; real embeddings (often normalised, sometimes
+  low-entropy) may compress a little better in both formats.
+- Wall times include Python start-up and imports (about 1s); the "in-tool" columns do not.
+- The JSON baseline is exact only because Python's `repr` of a float round-trips; it stores ~18 characters per
+  float32 value."""
 
 
 def render(res: dict[str, Any]) -> str:
@@ -215,4 +238,5 @@ def render(res: dict[str, Any]) -> str:
         out += ["## 2. End to end: Milvus 2.3 standalone", "", _e2e(res["standalone"]), ""]
     if res.get("lite"):
         out += ["## 3. End to end: Milvus Lite", "", _lite(res["lite"]), ""]
+    out += ["## Caveats", "", _CAVEATS, ""]
     return "\n".join(out)

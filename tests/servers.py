@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,7 +53,8 @@ class MilvusStandalone:
             raise ServerFailed(
                 "refusing to start milvus-server outside a private network namespace (it listens on all "
                 "interfaces); run the tests with `make test`")
-        exe = shutil.which("milvus-server")
+        local = Path(sys.executable).parent / "milvus-server"  # the venv's, even when it is not on PATH
+        exe = str(local) if local.exists() else shutil.which("milvus-server")
         if exe is None:
             raise ServerFailed("milvus-server not found; `pip install milvus==2.3.5` (make test does)")
         if _port_open(STANDALONE_PORT):
