@@ -15,7 +15,7 @@ from vecbackup.sources.milvus import MAX_BATCH
 @app.command("backup")
 def backup(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530 or milvus-lite:///file.db")],
-    store_url: Annotated[str, typer.Argument(metavar="STORE_URL", help="file:///path/to/backups")],
+    store_url: Annotated[str, typer.Argument(metavar="STORE_URL", help="file:///path, s3://bucket/prefix or azure://container/prefix")],
     collection: Annotated[list[str] | None, typer.Option("--collection", "-c",
                                                          help="Collection to back up (repeatable).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Back up every collection.")] = False,

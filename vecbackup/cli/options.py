@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vecbackup import ui
-from vecbackup.config import parse_milvus_url
+from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 from vecbackup.stores.base import BlobStore
+
+if TYPE_CHECKING:
+    from vecbackup.sources.qdrant import QdrantEngine
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -21,8 +24,12 @@ User = Annotated[str | None, typer.Option("--user", envvar="VECBACKUP_MILVUS_USE
 Password = Annotated[str | None, typer.Option("--password", envvar="VECBACKUP_MILVUS_PASSWORD",
                                                show_envvar=True, show_default=False,
                                                help="Milvus password (prefer the environment variable).")]
+ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="VECBACKUP_QDRANT_API_KEY", show_envvar=True,
+                                             show_default=False,
+                                             help="Qdrant API key (prefer the environment variable; "
+                                                  "QDRANT_API_KEY is read too).")]
 CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verify the server's TLS certificate.")]
-StoreArg = Annotated[str, typer.Argument(metavar="STORE_URL", help="Where backups are: file:///path/to/folder.")]
+StoreArg = Annotated[str, typer.Argument(metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
 
 
@@ -31,7 +38,12 @@ def setup(json: bool, quiet: bool) -> None:
 
 
 def connect(url: str, token: str | None, user: str | None, password: str | None,
-            ca_cert: str | None) -> MilvusEngine:
+            ca_cert: str | None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
+    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
+    if is_qdrant_url(url):
+        from vecbackup.sources.qdrant import QdrantEngine
+
+        return QdrantEngine(parse_qdrant_url(url, api_key=api_key))
     return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, server_pem_path=ca_cert))
 
 
