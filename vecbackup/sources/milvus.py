@@ -38,6 +38,7 @@ _INDEX_STATE_KEYS = {
 #: describe_collection field keys we map to Field attributes (anything else goes to Field.extra)
 _FIELD_PARAM_KEYS = {"dim", "max_length", "max_capacity"}
 _CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}
+_ALLOW_AUTO_ID = "allow_insert_auto_id"
 #: Milvus caps one query page at 16384 rows
 MAX_BATCH = 16384
 
@@ -67,6 +68,7 @@ class MilvusEngine:
         self._DataType = pm.DataType
         self._exc = pm.MilvusException
         self._loaded_by_us: set[str] = set()
+        self._added_properties: set[str] = set()
         kwargs: dict[str, Any] = {"uri": url.uri, "timeout": url.timeout}
         if url.token:
             kwargs["token"] = url.token
@@ -339,7 +341,8 @@ class MilvusEngine:
             ckw["num_partitions"] = spec.extra["num_partitions"]
         properties = dict(spec.properties)
         if primary.auto_id and plan.keep_ids and self.url.lite is False:
-            properties["allow_insert_auto_id"] = "true"
+            properties[_ALLOW_AUTO_ID] = "true"  # Milvus 2.5+: accept the recorded primary keys
+            self._added_properties.add(_ALLOW_AUTO_ID)
         if properties:
             ckw["properties"] = properties
         self._call(f"create collection {plan.staging!r}", self.client.create_collection, plan.staging, **ckw)
@@ -370,6 +373,12 @@ class MilvusEngine:
     def finish(self, spec: CollectionSpec, plan: RestorePlan) -> None:
         c = self.client
         self._call("flush", c.flush, plan.staging)
+        if _ALLOW_AUTO_ID in self._added_properties and _ALLOW_AUTO_ID not in spec.properties:
+            # we only set it to insert the recorded ids: leave the schema as the source had it
+            try:
+                c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
+            except Exception:  # older servers: the property is inert there
+                plan.notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
         for index in spec.indexes:
             self._create_index(spec, plan, index)
         self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
