@@ -7,6 +7,7 @@ import typer
 from vecbackup import ui
 from vecbackup.cli import app
 from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
+from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.delete import delete_backup
 
@@ -19,8 +20,6 @@ def delete(store_url: StoreArg,
     setup(json, quiet)
     s = store(store_url)
     if backup_id == "latest":
-        from vecbackup.errors import UsageError
-
         raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")
     m = catalog.load(s, catalog.resolve(s, backup_id, collection))
     r = delete_backup(s, m)

@@ -38,5 +38,6 @@ def verify(store_url: StoreArg,
                 ui.warn(f"{p.kind}: {p.message}")
     ui.emit({"ok": all(r.ok for r in results), "store": s.display, "backups": [r.to_dict() for r in results]})
     bad = [r for r in results if not r.ok]
-    missing = [r for r in bad if any(p.kind == "missing" for p in r.problems)]
-    (missing or bad)[0].raise_for_problems() if bad else None
+    if bad:  # a missing object (exit 8) outranks a damaged one (exit 7)
+        missing = [r for r in bad if any(p.kind == "missing" for p in r.problems)]
+        (missing or bad)[0].raise_for_problems()
