@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.procs import log_tail, stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = REPO_ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
@@ -103,29 +103,8 @@ class Azurite:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            pgid: int | None = os.getpgid(proc.pid)
-        except ProcessLookupError:
-            pgid = None
-        if pgid is not None:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        if proc is not None:
+            stop_group(proc, grace)
 
     def restart(self, timeout: float = 60.0) -> Azurite:
         """Stop and start again on the same port with the same data."""
@@ -137,11 +116,7 @@ class Azurite:
         return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:]) or "(empty log)"
+        return log_tail(self.log_path, n)
 
     # -- clients -----------------------------------------------------------------------------------
 

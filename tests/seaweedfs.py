@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tests.procs import log_tail, stop_group
 
 HOST = "127.0.0.1"
 HEALTH_BUCKET = "seaweedfs-health"  # where start() writes and reads a probe object
@@ -168,25 +169,8 @@ class SeaweedFS:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left after ``grace`` seconds."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        pgid = proc.pid  # start_new_session: the server leads its own group
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        if proc is not None:
+            stop_group(proc, grace)
 
     def restart(self, timeout: float = 60.0) -> SeaweedFS:
         """Stop and start again on the same data directory and ports."""
@@ -198,11 +182,7 @@ class SeaweedFS:
         return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
+        return log_tail(self.log_path, n)
 
     # -- clients -----------------------------------------------------------------------------------
 

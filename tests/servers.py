@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.procs import log_tail, stop_group
 
 STANDALONE_PORT = 19530
 PIDFILE = Path("/run/milvus/standalone.pid")
@@ -86,36 +87,13 @@ class MilvusStandalone:
             return False
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
+        return log_tail(self.log_path, n)
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the group, then SIGKILL: the `milvus run standalone` child ignores SIGTERM."""
         if self.proc is None:
             return
-        try:
-            pgid = os.getpgid(self.proc.pid)
-        except ProcessLookupError:
-            pgid = None
-        if pgid is not None:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                time.sleep(0.2)
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_group(self.proc, grace)
         self.proc = None
         self._clear_stale_pidfile()
 
