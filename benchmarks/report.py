@@ -143,6 +143,157 @@ def _lite(li: dict[str, Any]) -> str:
     ])
 
 
+def _rate(r: dict[str, Any]) -> str:
+    runs = r.get("all_mb_per_s") or [r["mb_per_s"]]
+    if len(runs) < 2:
+        return _n(r["mb_per_s"])
+    return f"{_n(r['mb_per_s'])} ({_n(min(runs))}–{_n(max(runs))})"
+
+
+def _cores(r: dict[str, Any], server: bool = True) -> str:
+    client = f"{r['client_cpu_s'] / r['seconds']:.2f}"
+    return f"{client} + {r['server_cpu_s'] / r['seconds']:.2f}" if server else client
+
+
+def _by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
+    return {r[key]: r for r in rows}
+
+
+def _stores(st: dict[str, Any], e2e: dict[str, Any] | None = None) -> str:
+    big, small, n = st["large_bytes"], st["small_bytes"], st["count"]
+    servers = "; ".join(f"{s['name']}: {s['server']}, client {s['client']}, ready in {s['start_s']:.1f}s"
+                        for s in st["stores"] if s.get("server"))
+    out = [
+        "vecbackup's three stores, built as `open_store` builds them (S3 and Azure wrapped in `RetryingStore`; "
+        "part and block sizes as below), against "
+        f"real servers started by the benchmark on 127.0.0.1 ({servers}) and a local folder (each put writes a "
+        "temporary file, fsyncs it and renames it; gets are served from the page cache). Payloads are random bytes "
+        "(incompressible, like vector data). Each figure is the median of "
+        f"{st['repeat']} runs (range in brackets; the levels take turns, so a slow spell hits all of them) of one "
+        "timed interval around the store calls; MB = 10⁶ bytes. Everything read back is compared with what was "
+        "written, outside the timing. \"cores busy\" is CPU seconds per wall second during the interval, of this "
+        "client process + of the server's processes (the machine has "
+        "2 cores; the local folder has no server).",
+        "",
+        f"**One large object** ({_mb(big)} MiB, one `put` then one `get`). `concurrency` is the store's own option: "
+        f"S3 uploads multipart parts of {mib(st['s3_part_bytes']):.0f} MiB that many at a time (objects from 64 MiB "
+        f"up{'' if big >= 64 * 2**20 else ', so not this one'}); Azure uploads blocks of "
+        f"{mib(st['azure_block_bytes']):.0f} MiB that many at a time and downloads "
+        "ranges that many at a time. `S3Store.get` is always one GET request, whatever `concurrency` is.",
+        "",
+    ]
+    rows = []
+    for s in st["stores"]:
+        for r in s["large"]:
+            rows.append([s["name"], r["concurrency"] or "—", _rate(r["put"]), _rate(r["get"]),
+                         _cores(r["put"], bool(s["server"])), _cores(r["get"], bool(s["server"]))])
+    out.append(_table(["store", "concurrency", "put MB/s", "get MB/s", "put cores busy (client + server)",
+                       "get cores busy (client + server)"], rows, "lrrrrr"))
+    out += ["", f"**Many backup-sized objects** ({n} objects of {_mb(small)} MiB, the size of one 5000-row chunk of "
+            f"128-d vectors; {_mb(n * small)} MiB in all), `put` and then `get` of each through a thread pool with "
+            "this many objects in flight, as a backup's data objects go up (ops/backup.py, `PIPELINE = 2`) and come "
+            "back in a restore (ops/fetch.py, `read_ahead = 2`). Each object is one request, so the store's own "
+            f"`concurrency` (left at its default, {st['default_concurrency']}) plays no part.", ""]
+    rows = []
+    for s in st["stores"]:
+        for r in s["many"]:
+            rows.append([s["name"], r["in_flight"], _rate(r["put"]), _rate(r["get"]),
+                         _cores(r["put"], bool(s["server"])), _cores(r["get"], bool(s["server"]))])
+    out.append(_table(["store", "objects in flight", "put MB/s", "get MB/s", "put cores busy (client + server)",
+                       "get cores busy (client + server)"], rows, "lrrrrr"))
+    out += ["", _stores_reading(st, e2e)]
+    return "\n".join(out)
+
+
+def _milvus_mb_s(e2e: dict[str, Any] | None) -> tuple[int, float, float] | None:
+    """Rows, and MB/s of stored bytes that `vecbackup backup` / `restore` moved in-tool (largest standalone run)."""
+    if not e2e or not e2e.get("sizes"):
+        return None
+    size = e2e["sizes"][-1]
+    vb = next((r for r in size["backup"] if r["tool"] == "vecbackup backup"), None)
+    if vb is None:
+        return None
+    return size["rows"], vb["bytes"] / 1e6 / vb["tool_seconds"], vb["bytes"] / 1e6 / size["restore"]["tool_seconds"]
+
+
+def _stores_reading(st: dict[str, Any], e2e: dict[str, Any] | None = None) -> str:
+    """The interpretation paragraph: the ratios are computed, the reasoning is about the code and the setup."""
+    remote = [s for s in st["stores"] if s.get("server")]
+    if not remote:
+        return ""
+    lo, hi = min(st["in_flight"]), max(st["in_flight"])
+    lc, hc = min(st["levels"]), max(st["levels"])
+    parts = []
+    busiest = 0.0
+    for s in remote:
+        many, large = _by(s["many"], "in_flight"), _by(s["large"], "concurrency")
+        seq = ", ".join(f"{_n(many[k]['put']['mb_per_s'])}" for k in st["in_flight"])
+        seq_get = ", ".join(f"{_n(many[k]['get']['mb_per_s'])}" for k in st["in_flight"])
+        text = (f"**{s['name']}**: many objects went up at {seq} MB/s with "
+                f"{', '.join(str(k) for k in st['in_flight'])} in flight "
+                f"(×{many[hi]['put']['mb_per_s'] / many[lo]['put']['mb_per_s']:.1f} from {lo} to {hi}) and came down "
+                f"at {seq_get} MB/s (×{many[hi]['get']['mb_per_s'] / many[lo]['get']['mb_per_s']:.1f})")
+        if 2 in many and hi > 2:
+            up2, down2 = (many[2][op]["mb_per_s"] / many[hi][op]["mb_per_s"] for op in ("put", "get"))
+            text += (f"; 2 in flight, vecbackup's setting, reached {up2:.0%} of the {hi}-in-flight upload rate and "
+                     f"{down2:.0%} of its download rate")
+        if 4 in many and hi > 4:
+            up48, down48 = (many[hi][op]["mb_per_s"] / many[4][op]["mb_per_s"] - 1 for op in ("put", "get"))
+            text += f"; going from 4 to {hi} changed upload by {up48:+.0%} and download by {down48:+.0%}"
+        text += (f". The large object's `concurrency` {lc} → {hc} changed put by "
+                 f"×{large[hc]['put']['mb_per_s'] / large[lc]['put']['mb_per_s']:.1f} and get by "
+                 f"×{large[hc]['get']['mb_per_s'] / large[lc]['get']['mb_per_s']:.1f}.")
+        parts.append(text)
+        for r in [*s["many"], *s["large"]]:
+            for op in ("put", "get"):
+                busiest = max(busiest, (r[op]["client_cpu_s"] + r[op]["server_cpu_s"]) / r[op]["seconds"])
+    other = st.get("other_cores_busy", 0.0)
+    puts = [r["put"] for s in remote for r in [*s["many"], *s["large"]]]
+    server_share = sum(p["server_cpu_s"] for p in puts) / sum(p["server_cpu_s"] + p["client_cpu_s"] for p in puts)
+    parts.append(
+        "**What this means.** Client and server share this machine's 2 cores over loopback, so these rates are "
+        f"CPU-bound, not network-bound: client and server together kept up to {busiest:.1f} of the 2 cores busy "
+        f"(the servers used {server_share:.0%} of that CPU during uploads). More requests in flight can then only "
+        "overlap one side's CPU with the other's and with disk waits; once both cores are busy there is nothing "
+        "left for more parallelism to use, so the gains here are capped by the 2 cores and noisy (see the ranges), "
+        "and splitting one object into parallel parts or blocks buys least of all (the same CPU work, plus "
+        "coordination). A real cloud is the "
+        "opposite case: each request spends tens of milliseconds in network latency, and one connection carries "
+        "far less than a loopback one, so requests in flight matter more there than these numbers show; read them "
+        "as a lower bound on what concurrency buys, not as a forecast of cloud throughput. Other processes on this "
+        f"shared machine used {other:.2f} cores on average during the measurements"
+        + (" (the ranges show how much that moved the numbers)." if other >= 0.1 else "."))
+    parts.append(
+        "**Recommendation.** vecbackup's data objects (one per batch: ~2.5 MiB at 5000 rows × 128-d) stay "
+        "below S3Store's 64 MiB multipart threshold and AzureStore's 8 MiB single-put size (a 1536-d batch, "
+        "~30 MiB, would still be one S3 request), so the store's `concurrency` option hardly ever applies to them; "
+        "what decides a backup's upload parallelism is ops/backup.py's `PIPELINE = 2`, and a restore's is "
+        "`iter_chunks(read_ahead=2)`.")
+    milvus = _milvus_mb_s(e2e)
+    slowest = min(r[op]["mb_per_s"] for s in remote for r in s["many"] if r["in_flight"] == lo for op in ("put", "get"))
+    if milvus:
+        rows, up, down = milvus
+        per_req = max(up, down) / 2
+        parts[-1] += (
+            f" For scale, `vecbackup backup` of {rows:,} rows from Milvus standalone (section 2) produced "
+            f"{up:.1f} MB/s of objects and `restore` consumed {down:.1f} MB/s"
+            + (f": at least {slowest / max(up, down):.0f}× below even one object at a time on either server here, "
+               "so Milvus, not the store, sets the pace." if slowest > max(up, down) else
+               f", against {slowest:.0f} MB/s for the slowest store with one object at a time.")
+            + " With 2 in flight the store only holds vecbackup back once a single "
+            f"request carries less than about {per_req:.1f} MB/s (one {mib(st['small_bytes']):.1f} MiB object taking "
+            f"over {st['small_bytes'] / 1e6 / per_req:.1f}s); in-region cloud storage answers small requests in "
+            "tens of milliseconds, so 2 is enough there, and a slow or distant link (cross-region, on-premises to "
+            "cloud) is where more would pay off.")
+    parts[-1] += (
+        " So: let `PIPELINE` and `read_ahead` follow the store's `concurrency` (default 4, `?concurrency=N` in the "
+        "URL) for S3 and Azure, as the one knob a user already has for slow links, and keep 2 for a local folder; "
+        "it costs about one more batch in memory per slot (a few MiB at 128-d), but do not expect it to speed up "
+        "a backup or restore that Milvus is pacing. Parallel "
+        "ranged GETs in `S3Store.get` would only help objects far bigger than a batch.")
+    return "\n\n".join(parts)
+
+
 def _summary(res: dict[str, Any]) -> str:
     parts = []
     c = res.get("codec")
@@ -210,6 +361,27 @@ def _summary(res: dict[str, Any]) -> str:
             f"({_n(li['rows'] / li['backup']['tool_seconds'])} rows/s in-tool), restore "
             f"{_n(li['restore']['rows_per_s'])} rows/s wall ({_n(li['rows'] / li['restore']['tool_seconds'])} "
             "in-tool); at this size process start-up is a large share of the wall time.")
+    st = res.get("stores")
+    if st and st.get("stores"):
+        rates = []
+        for s in st["stores"]:
+            many = _by(s["many"], "in_flight")
+            lo, hi = min(many), max(many)
+            rates.append(f"{s['name']} {_n(many[lo]['put']['mb_per_s'])} → {_n(many[hi]['put']['mb_per_s'])} MB/s up "
+                         f"and {_n(many[lo]['get']['mb_per_s'])} → {_n(many[hi]['get']['mb_per_s'])} MB/s down")
+        milvus = _milvus_mb_s(e)
+        slowest = min(r[op]["mb_per_s"] for s in st["stores"] for r in s["many"] if r["in_flight"] == 1
+                      for op in ("put", "get"))
+        paced = milvus is not None and slowest > max(milvus[1], milvus[2])
+        parts.append(
+            f"**Object stores** (section 4; servers on this same machine, so CPU-bound): moving backup-sized objects "
+            f"{min(st['in_flight'])} → {max(st['in_flight'])} at a time took " + "; ".join(rates)
+            + ". Objects in flight matter more than a store's part/block concurrency, which vecbackup's "
+            "~2.5 MiB objects never use. "
+            + ("Even one object at a time outruns what Milvus feeds a backup or takes in a restore here; "
+               if paced else "")
+            + "backup's `PIPELINE` and restore's `read_ahead` (both 2) could follow the store's `concurrency` for "
+            "slow links.")
     return "\n\n".join(parts)
 
 
@@ -220,6 +392,8 @@ _CAVEATS = """\
 - Vectors are standard-normal float32, the worst case for compression; real embeddings (often normalised, sometimes
   low-entropy) may compress a little better in both formats.
 - Wall times include Python start-up and imports (about 1s); the "in-tool" columns do not.
+- The object store servers (SeaweedFS, Azurite) run on the same 2 cores as the client, over loopback: their rates
+  measure CPU, not a network, and are no forecast of AWS S3 or Azure Blob throughput.
 - The JSON baseline is exact only because Python's `repr` of a float round-trips; it stores ~18 characters per
   float32 value."""
 
@@ -238,5 +412,8 @@ def render(res: dict[str, Any]) -> str:
         out += ["## 2. End to end: Milvus 2.3 standalone", "", _e2e(res["standalone"]), ""]
     if res.get("lite"):
         out += ["## 3. End to end: Milvus Lite", "", _lite(res["lite"]), ""]
+    if res.get("stores") and res["stores"].get("stores"):
+        out += ["## 4. Object stores: S3 (SeaweedFS), Azure (Azurite), local folder", "",
+                _stores(res["stores"], res.get("standalone")), ""]
     out += ["## Caveats", "", _CAVEATS, ""]
     return "\n".join(out)

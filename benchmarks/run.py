@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import codec_bench, e2e, report
+from benchmarks import codec_bench, e2e, report, stores_bench
 from benchmarks.measure import machine_info
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-codec", action="store_true")
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--skip-lite", action="store_true")
+    ap.add_argument("--skip-stores", action="store_true")
+    ap.add_argument("--stores-large-mib", type=int, default=256, help="size of the large object, MiB")
+    ap.add_argument("--stores-repeat", type=int, default=3, help="store timings: median of this many runs")
     ap.add_argument("--out-dir", type=Path, default=HERE)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="vecbench-"))
     try:
         if not args.skip_codec:
-            _log(f"[1/3] codec level, {args.codec_rows} rows")
+            _log(f"[1/4] codec level, {args.codec_rows} rows")
             try:
                 res["codec"] = codec_bench.run(args.codec_rows, args.repeat, log=_log)
             except Exception as e:
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["codec"] = repr(e)
             gc.collect()
         if not args.skip_server:
-            _log(f"[2/3] Milvus 2.3 standalone, sizes {sizes}")
+            _log(f"[2/4] Milvus 2.3 standalone, sizes {sizes}")
             running = _other_milvus()
             if running:
                 res["errors"]["standalone"] = "another Milvus server is running: " + "; ".join(running)
@@ -78,12 +81,21 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc()
                     res["errors"]["standalone"] = repr(e)
         if not args.skip_lite:
-            _log(f"[3/3] Milvus Lite, {args.lite_rows} rows")
+            _log(f"[3/4] Milvus Lite, {args.lite_rows} rows")
             try:
                 res["lite"] = e2e.run_lite(args.lite_rows, work, log=_log)
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["lite"] = repr(e)
+        if not args.skip_stores:
+            _log("[4/4] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
+            try:
+                res["stores"] = stores_bench.run(work, large_mib=args.stores_large_mib, repeat=args.stores_repeat,
+                                                 log=_log)
+                res["errors"].update({f"stores.{k}": v for k, v in res["stores"]["errors"].items()})
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["stores"] = repr(e)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["total_seconds"] = time.perf_counter() - t_start

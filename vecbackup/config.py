@@ -78,7 +78,8 @@ def parse_milvus_url(
     if scheme not in MILVUS_SCHEMES:
         raise UsageError(
             f"unsupported server URL scheme {parts.scheme + '://' if parts.scheme else _redact(url)!r}",
-            hint="use milvus://host:19530, milvus+https://host:443 or milvus-lite:///path/file.db",
+            hint="use milvus://host:19530, milvus+https://host:443, milvus-lite:///path/file.db, "
+                 "qdrant://host:6333 or qdrant-local:///path",
         )
     if not parts.hostname:
         raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use milvus://host:19530")
@@ -106,6 +107,102 @@ def parse_milvus_url(
         token=token or _env(ENV_TOKEN, environ),
         server_pem_path=server_pem_path or "",
     )
+
+
+#: Qdrant URL schemes -> (TLS, prefer gRPC)
+QDRANT_SCHEMES = {"qdrant": (False, False), "qdrant+http": (False, False), "qdrant+https": (True, False),
+                  "qdrant+grpc": (False, True), "qdrant+grpcs": (True, True)}
+QDRANT_LOCAL_SCHEME = "qdrant-local"
+DEFAULT_QDRANT_PORT = 6333
+DEFAULT_QDRANT_GRPC_PORT = 6334
+#: environment variables read for the Qdrant API key (first one set wins)
+ENV_QDRANT_API_KEY = ("VECBACKUP_QDRANT_API_KEY", "QDRANT_API_KEY")
+
+
+@dataclass(frozen=True)
+class QdrantURL:
+    """Where a Qdrant server (or a qdrant-client local-mode folder) is, and its API key."""
+
+    display: str  # safe to print: no secrets
+    host: str = ""  # "" for local mode
+    port: int = DEFAULT_QDRANT_PORT  # REST port
+    grpc_port: int = DEFAULT_QDRANT_GRPC_PORT
+    https: bool = False
+    prefer_grpc: bool = False
+    prefix: str = ""  # REST path prefix behind a proxy, "" for none
+    path: str = ""  # local mode folder
+    api_key: str = field(default="", repr=False)
+    timeout: float = 30.0
+
+    @property
+    def local(self) -> bool:
+        return bool(self.path)
+
+    @property
+    def engine(self) -> str:
+        return "qdrant"
+
+
+def is_qdrant_url(url: str) -> bool:
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    return scheme in QDRANT_SCHEMES or scheme == QDRANT_LOCAL_SCHEME
+
+
+def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str, str] | None = None) -> QdrantURL:
+    """``qdrant://host:6333[/prefix]`` (REST), ``qdrant+https://host``, ``qdrant+grpc://host:6334`` (gRPC,
+    ``?rest_port=6333`` for the few REST-only calls), ``qdrant+grpcs://`` (gRPC over TLS),
+    ``qdrant-local:///path`` (qdrant-client's embedded local mode)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
+    scheme = parts.scheme.lower()
+    if scheme == QDRANT_LOCAL_SCHEME:
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise UsageError(f"bad URL {_redact(url)!r}: no folder path", hint="use qdrant-local:///absolute/path")
+        return QdrantURL(display=f"qdrant-local://{path}", path=path)
+    if scheme not in QDRANT_SCHEMES:
+        raise UsageError(f"unsupported Qdrant URL scheme {scheme + '://'!r}",
+                         hint="use qdrant://host:6333, qdrant+https://host:6333, qdrant+grpc://host:6334 "
+                              "or qdrant-local:///path")
+    if "@" in parts.netloc:
+        raise UsageError(f"credentials in the Qdrant URL {_redact(url)!r}",
+                         hint="pass the API key in VECBACKUP_QDRANT_API_KEY (or --api-key), never in the URL")
+    if not parts.hostname:
+        raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use qdrant://host:6333")
+    tls, grpc = QDRANT_SCHEMES[scheme]
+    try:
+        explicit = parts.port
+    except ValueError:
+        raise UsageError(f"bad URL {_redact(url)!r}: the port is not a number") from None
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {"rest_port", "timeout"})
+    if unknown:
+        raise UsageError(f"unknown Qdrant URL parameter {unknown[0]!r}", hint="known: rest_port, timeout")
+    try:
+        rest_port = int(query["rest_port"][-1]) if "rest_port" in query else None
+        timeout = float(query["timeout"][-1]) if "timeout" in query else 30.0
+    except ValueError:
+        raise UsageError(f"bad URL {_redact(url)!r}: rest_port and timeout must be numbers") from None
+    if rest_port is not None and not grpc:
+        raise UsageError("rest_port only applies to qdrant+grpc:// URLs", hint="give the REST port as host:PORT")
+    if rest_port is not None and not 0 < rest_port < 65536:
+        raise UsageError(f"bad URL {_redact(url)!r}: rest_port out of range")
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    prefix = unquote(parts.path).strip("/")
+    if grpc:
+        port = explicit or DEFAULT_QDRANT_GRPC_PORT
+        rest = rest_port or DEFAULT_QDRANT_PORT
+        grpc_port = port
+    else:
+        port = rest = explicit or DEFAULT_QDRANT_PORT
+        grpc_port = DEFAULT_QDRANT_GRPC_PORT
+    display = f"{scheme}://{host}:{port}" + (f"/{prefix}" if prefix else "")
+    return QdrantURL(display=display, host=host, port=rest, grpc_port=grpc_port, https=tls, prefer_grpc=grpc,
+                     prefix=prefix, api_key=api_key or _env(ENV_QDRANT_API_KEY, environ), timeout=timeout)
 
 
 #: store URL query parameters we accept (non-secret settings); secrets come from the environment

@@ -114,3 +114,13 @@ def test_env_overrides(monkeypatch, faulty):
     monkeypatch.setenv("VECBACKUP_STORE_RETRY_SECONDS", "7")
     store = RetryingStore(faulty)
     assert (store.attempts, store.max_seconds) == (2, 7.0)
+
+
+def test_objects_in_flight_follow_the_store_concurrency(faulty):
+    from vecbackup.stores.base import in_flight
+
+    assert in_flight(faulty.inner) == 2  # a local folder has no setting: the default
+    faulty.inner.concurrency = 6  # type: ignore[attr-defined]
+    assert in_flight(RetryingStore(faulty.inner)) == 6
+    faulty.inner.concurrency = 64  # type: ignore[attr-defined]
+    assert in_flight(RetryingStore(faulty.inner)) == 8  # capped: each slot holds a batch in memory

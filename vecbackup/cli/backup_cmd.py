@@ -6,7 +6,7 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CaCert, Json, Password, Quiet, Token, User, connect, setup, store
+from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, connect, setup, store
 from vecbackup.errors import PartialFailure, UsageError, VecbackupError
 from vecbackup.ops.backup import backup_collection
 from vecbackup.sources.milvus import MAX_BATCH
@@ -14,7 +14,8 @@ from vecbackup.sources.milvus import MAX_BATCH
 
 @app.command("backup")
 def backup(
-    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530 or milvus-lite:///file.db")],
+    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
+                                          "qdrant://host:6333 or qdrant-local:///folder")],
     store_url: Annotated[str, typer.Argument(metavar="STORE_URL", help="file:///path, s3://bucket/prefix or azure://container/prefix")],
     collection: Annotated[list[str] | None, typer.Option("--collection", "-c",
                                                          help="Collection to back up (repeatable).")] = None,
@@ -22,7 +23,7 @@ def backup(
     batch_size: Annotated[int, typer.Option(help=f"Rows per data chunk (1-{MAX_BATCH}).")] = 5000,
     compression_level: Annotated[int, typer.Option(help="zstd level (1-22).")] = 3,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    json: Json = False, quiet: Quiet = False,
+    api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Back up collections: data chunks first, the manifest last (a backup without one does not exist)."""
     setup(json, quiet)
@@ -32,7 +33,7 @@ def backup(
         raise UsageError(f"--compression-level {compression_level} is out of range", hint="use 1 to 22")
     if bool(collection) == all_:
         raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
-    engine = connect(source, token, user, password, ca_cert)
+    engine = connect(source, token, user, password, ca_cert, api_key)
     try:
         names = engine.list_collections() if all_ else list(dict.fromkeys(collection or []))
         target = store(store_url, create=True)

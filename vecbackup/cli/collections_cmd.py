@@ -6,18 +6,19 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CaCert, Json, Password, Quiet, Token, User, connect, setup
+from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, connect, setup
 
 
 @app.command("collections")
 def collections(
-    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530 or milvus-lite:///file.db")],
+    source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
+                                          "qdrant://host:6333 or qdrant-local:///folder")],
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    json: Json = False, quiet: Quiet = False,
+    api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
 ) -> None:
     """List the collections on a server, with row counts."""
     setup(json, quiet)
-    engine = connect(source, token, user, password, ca_cert)
+    engine = connect(source, token, user, password, ca_cert, api_key)
     try:
         rows = [(name, engine.count(name)) for name in engine.list_collections()]
     finally:

@@ -29,7 +29,8 @@ ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="VECBACKUP_QDRAN
                                              help="Qdrant API key (prefer the environment variable; "
                                                   "QDRANT_API_KEY is read too).")]
 CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verify the server's TLS certificate.")]
-StoreArg = Annotated[str, typer.Argument(metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
+StoreArg = Annotated[str, typer.Argument(
+    metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
 
 

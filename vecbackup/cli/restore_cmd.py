@@ -8,6 +8,7 @@ import typer
 from vecbackup import ui
 from vecbackup.cli import app
 from vecbackup.cli.options import (
+    ApiKey,
     CaCert,
     CollectionOpt,
     Json,
@@ -20,6 +21,7 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
+from vecbackup.config import is_qdrant_url
 from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.restore import plan_restore, restore_backup
@@ -54,7 +56,8 @@ def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
 def restore(
     store_url: StoreArg,
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",
-                                              help="milvus://host:19530 or milvus-lite:///file.db")],
+                                              help="milvus://host:19530, milvus-lite:///file.db, "
+                                                   "qdrant://host:6333 or qdrant-local:///folder")],
     backup_id: Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
     = "latest",
     collection: CollectionOpt = None,
@@ -70,19 +73,27 @@ def restore(
     index_fallback: Annotated[bool, typer.Option(
         "--index-fallback", help="If the target cannot build a recorded index type, build AUTOINDEX instead.")]
     = False,
+    shards: Annotated[int | None, typer.Option(
+        "--shards", min=1, help="Qdrant: number of shards (per shard key with custom sharding) instead of the "
+        "recorded one.")] = None,
+    replication_factor: Annotated[int | None, typer.Option(
+        "--replication-factor", min=1, help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    json: Json = False, quiet: Quiet = False,
+    api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
     setup(json, quiet)
     params = parse_index_params(index_params or [])
+    if (shards is not None or replication_factor is not None) and not is_qdrant_url(target_url):
+        raise UsageError("--shards and --replication-factor apply to Qdrant targets only")
     source_store = store(store_url)
     ref = catalog.resolve(source_store, backup_id, collection)
     manifest = catalog.load(source_store, ref)
-    engine = connect(target_url, token, user, password, ca_cert)
+    engine = connect(target_url, token, user, password, ca_cert, api_key)
     try:
         plan = plan_restore(manifest, engine, target=as_name, drop_existing=drop_existing, new_ids=new_ids,
                             index_params=params, index_fallback=index_fallback)
+        plan.shards, plan.replication_factor = shards, replication_factor
         result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
     finally:
         engine.close()

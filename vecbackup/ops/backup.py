@@ -17,9 +17,10 @@ from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import Field
 from vecbackup.sources.base import Source
-from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
 
-#: chunks encoded/uploaded while the next one is read; bounds memory at ~(PIPELINE+2) batches
+#: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
+#: ``concurrency``); memory stays bounded at about (in flight + 2) batches
 PIPELINE = 2
 
 
@@ -87,7 +88,8 @@ def backup_collection(
     objects: list[DataObject] = []
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
     uploaded = 0
-    with ThreadPoolExecutor(max_workers=PIPELINE, thread_name_prefix="vecbackup-encode") as pool:
+    width = in_flight(store, PIPELINE)
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
         inflight: deque[Future[tuple[DataObject, int]]] = deque()
 
         def drain(limit: int) -> None:
@@ -103,7 +105,7 @@ def backup_collection(
             for p in partitions:
                 for chunk in source.read(spec, p, batch_size):
                     inflight.append(pool.submit(_store_chunk, store, columns, chunk, compression_level))
-                    drain(PIPELINE)
+                    drain(width)
             drain(0)
         except BaseException:
             for fut in inflight:

@@ -12,7 +12,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.sources.base import RestorePlan, Sink
-from vecbackup.stores.base import BlobStore
+from vecbackup.stores.base import BlobStore, in_flight
 
 
 @dataclass
@@ -79,7 +79,7 @@ def restore_backup(
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
         written = 0
-        for obj, chunk in iter_chunks(store, manifest.objects):
+        for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
             written += sink.write(spec, plan, chunk)
             progress.advance(chunk.num_rows, obj.size)
         progress.finish()

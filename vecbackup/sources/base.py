@@ -58,6 +58,8 @@ class RestorePlan:
     index_fallback: bool = False
     aliases: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)  # what was done differently, for the report
+    shards: int | None = None  # topology override (--shards); None = as recorded. Qdrant only
+    replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded
 
 
 class Sink(Protocol):

@@ -63,3 +63,9 @@ class PermissionDenied(Unreachable):
 
 class TransientError(Unreachable):
     """A failure worth retrying: timeout, connection reset, throttling, 5xx."""
+
+
+def in_flight(store: BlobStore, default: int = 2, cap: int = 8) -> int:
+    """How many objects to keep in flight against a store: its ``concurrency`` setting if it has one
+    (S3, Azure: ``?concurrency=N``), else ``default``. Each slot costs about one batch of memory."""
+    return max(1, min(cap, int(getattr(store, "concurrency", default))))

@@ -66,6 +66,11 @@ class RetryingStore:
                 waited += delay
                 self._sleep(delay)
 
+    @property
+    def concurrency(self) -> int:
+        """The wrapped store's preferred number of requests in flight."""
+        return int(getattr(self.inner, "concurrency", 2))
+
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         failed_once = False
 
