@@ -9,7 +9,8 @@
     ├── CorruptData ........................... 7  a data object or manifest fails its checksum or decoding
     ├── MissingData ........................... 8  a data object the manifest lists is not in the store
     ├── Unsupported ........................... 9  format version, index or type the target cannot take
-    └── (11 is reserved for "locked", 130 for "interrupted")
+    ├── Locked ................................ 11 another run holds a conflicting lock on the store
+    └── (130 is "interrupted": Ctrl-C or SIGTERM)
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``.
 Messages name what is wrong and how to fix it, and never carry a secret.
@@ -86,7 +87,13 @@ class Unsupported(VecbackupError):
     exit_code = 9
 
 
-EXIT_LOCKED = 11  # reserved for store locks
+class Locked(VecbackupError):
+    """Another vecbackup run holds a conflicting lock on the store."""
+
+    exit_code = 11
+
+
+EXIT_LOCKED = Locked.exit_code
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -94,6 +101,7 @@ __all__ = [
     "EXIT_OK",
     "AlreadyExists",
     "CorruptData",
+    "Locked",
     "MissingData",
     "NotFound",
     "PartialFailure",

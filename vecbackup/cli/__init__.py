@@ -14,7 +14,7 @@ from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
 
 app = typer.Typer(
     name="vecbackup",
-    help="Back up and restore vector-database collections (Milvus) to a folder, S3 or Azure Blob Storage.",
+    help="Back up and restore vector-database collections (Milvus, Qdrant) to a folder, S3 or Azure Blob Storage.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +30,7 @@ from vecbackup.cli import (  # noqa: E402,F401
     list_cmd,
     restore_cmd,
     show_cmd,
+    unlock_cmd,
     verify_cmd,
     version_cmd,
 )

@@ -6,23 +6,26 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import CollectionOpt, Json, LockWait, Quiet, StoreArg, setup, store
 from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.delete import delete_backup
+from vecbackup.ops.lock import locked
 
 
 @app.command("delete")
 def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
-           collection: CollectionOpt = None, json: Json = False, quiet: Quiet = False) -> None:
+           collection: CollectionOpt = None, lock_wait: LockWait = 0.0, json: Json = False,
+           quiet: Quiet = False) -> None:
     """Delete a backup: its manifest first, then the data objects no other backup uses."""
     setup(json, quiet)
     s = store(store_url)
     if backup_id == "latest":
         raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")
     m = catalog.load(s, catalog.resolve(s, backup_id, collection))
-    r = delete_backup(s, m)
+    with locked(s, "delete", exclusive=True, wait=lock_wait):  # data objects are shared by every backup
+        r = delete_backup(s, m)
     for note in r.notes:
         ui.warn(note)
     ui.emit({"ok": True, **r.to_dict()},

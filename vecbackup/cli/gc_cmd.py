@@ -6,8 +6,9 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import Json, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import Json, LockWait, Quiet, StoreArg, setup, store
 from vecbackup.ops.gc import collect_garbage, parse_duration
+from vecbackup.ops.lock import locked
 
 
 @app.command("gc")
@@ -17,11 +18,16 @@ def gc(store_url: StoreArg,
        = "24h",
        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
        = False,
-       json: Json = False, quiet: Quiet = False) -> None:
+       lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False) -> None:
     """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
     setup(json, quiet)
     seconds = parse_duration(min_age)
-    r = collect_garbage(store(store_url), min_age=seconds, dry_run=dry_run)
+    s = store(store_url)
+    if dry_run:
+        r = collect_garbage(s, min_age=seconds, dry_run=True)
+    else:
+        with locked(s, "gc", exclusive=True, wait=lock_wait):
+            r = collect_garbage(s, min_age=seconds, dry_run=False)
     verb = "would delete" if dry_run else "deleted"
     ui.emit({"ok": True, **r.to_dict()},
             lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}); "

@@ -32,6 +32,9 @@ CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verif
 StoreArg = Annotated[str, typer.Argument(
     metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
+LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
+                                         help="Wait this long for a conflicting lock on the store to go (exit 11 "
+                                              "if it does not).")]
 
 
 def setup(json: bool, quiet: bool) -> None:

@@ -170,7 +170,7 @@ def spec_from_collection_info(
     for (q, vp), fname in zip(dense, names, strict=False):
         extra: dict[str, Any] = {"qdrant_name": q}
         if vp.get("multivector_config") is not None:
-            extra["multivector"] = vp["multivector_config"]
+            extra["multivector"] = dict(vp["multivector_config"])
             fields.append(Field(name=fname, type=FieldType.ARRAY, element_type=FieldType.FLOAT, dim=int(vp["size"]),
                                 nullable=True, extra=extra))
         else:

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import Json, Quiet, StoreArg, setup, store
+from vecbackup.ops.lock import list_locks, remove_locks
+
+
+@app.command("unlock")
+def unlock(store_url: StoreArg,
+           all_: Annotated[bool, typer.Option("--all", help="Remove every lock, even live ones: only when you are "
+                                              "sure no other vecbackup run uses this store.")] = False,
+           list_only: Annotated[bool, typer.Option("--list", help="Only show the locks.")] = False,
+           json: Json = False, quiet: Quiet = False) -> None:
+    """Remove stale locks (left by runs that died), or list the locks on a store."""
+    setup(json, quiet)
+    s = store(store_url)
+    if list_only:
+        locks = list_locks(s)
+        ui.emit({"locks": [lock.__dict__ for lock in locks]},
+                lambda: ui.table(["lock", "kind", "owner", "expires"],
+                                 [(lk.lock_id, ("exclusive " if lk.exclusive else "shared ") + lk.kind,
+                                   f"{lk.user}@{lk.host} pid {lk.pid}", lk.describe().rsplit("expires ", 1)[-1])
+                                  for lk in locks]))
+        return
+    removed = remove_locks(s, all_locks=all_)
+    ui.emit({"ok": True, "removed": [lock.__dict__ for lock in removed]},
+            lambda: ui.say(f"removed {len(removed)} {'' if all_ else 'stale '}lock(s)"))
