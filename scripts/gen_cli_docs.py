@@ -42,6 +42,23 @@ vecbackup restore s3://bucket/milvus milvus-lite:///tmp/check.db --backup 202611
     "verify": "Read back every data object of a backup (or `--all` backups) and check presence, size, SHA-256 and "
               "the chunk header's row count. Exit 8 when an object is missing, 7 when one is damaged.",
     "delete": "Delete a backup: its manifest first, then each data object no other backup references.",
+    "prune": """Apply a retention policy, as restic's `forget --prune`. Each collection is judged on its own, by
+its backups' completion times in UTC, newest first: `--keep-last N` keeps the N newest; `--keep-hourly`,
+`--keep-daily`, `--keep-weekly` (ISO weeks), `--keep-monthly` and `--keep-yearly N` keep the newest backup of each
+of the last N hours/days/weeks/months/years that have a backup (a gap does not use up the count); `--keep-within
+30d` keeps every backup completed in the last 30 days. A backup is kept if any rule keeps it, and the output
+names every rule that does. Backups dated after now (a clock ahead) are always kept, and so is the newest backup of
+each collection, even when no rule keeps it (`--keep-within` alone, for a collection with no backup in the window).
+With no `--keep` option at all it refuses (exit 2) rather than remove everything.
+
+Removed backups' manifests are deleted first, then the data objects no remaining backup references, then (as `gc`)
+unreferenced leftovers of failed backups older than `--gc-min-age`. Refuses to delete anything if any manifest is
+unreadable. Run `--dry-run` first: it prints the same table and deletes nothing.
+
+```sh
+vecbackup prune file:///backups --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly 3 --dry-run
+vecbackup prune s3://bucket/milvus --collection articles --keep-last 3 --keep-within 30d --json
+```""",
     "gc": "Delete data objects no backup references: leftovers of failed or interrupted backups. Objects younger "
           "than `--min-age` (default 24h) are kept, since a backup still running may be about to reference them. "
           "Refuses to delete anything if any manifest is unreadable. Do not run it with `--min-age 0` while a "

@@ -10,11 +10,15 @@ The policy is applied to each collection on its own. Its backups are sorted newe
   the backups does not use up the count;
 * ``keep_within D`` keeps every backup newer than ``now - D`` (strictly newer);
 * a backup newer than ``now`` (a clock that was ahead) is always kept, "in the future", and takes
-  no part in the other rules, so it never uses up a slot that a real backup needs.
+  no part in the other rules, so it never uses up a slot that a real backup needs;
+* a policy never removes every backup of a collection: when no rule keeps any (only possible with
+  ``keep_within`` alone, for a collection with no backup in the window, e.g. one no longer backed up),
+  its newest backup is kept anyway, with the reason ``newest, as no rule keeps any``.
 
 A backup is kept if any rule keeps it, and its reasons name every rule that does (``last #2``,
 ``daily #1``, ``within 30d``). The rules do not influence each other, so adding a rule never removes
-more, and applying a policy again to what it kept removes nothing.
+more, and applying a policy again to what it kept removes nothing. The newest backup of a collection
+is always kept.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from vecbackup.errors import UsageError
 
 FUTURE = "in the future"
+GUARD = "newest, as no rule keeps any"
 OPTIONS = "--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within"
 
 
@@ -167,6 +172,8 @@ def _apply_one(backups: list[Candidate], policy: Policy, now: datetime) -> list[
         for i in present:
             if _utc(backups[i].time) > cutoff:
                 reasons[i].append(label)
+    if backups and not any(reasons.values()):
+        reasons[0].append(GUARD)  # never remove a collection's last backups: keep its newest
     return [Decision(c, bool(reasons[i]), tuple(reasons[i])) for i, c in enumerate(backups)]
 
 

@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 
-import orjson
 import pytest
 
 from tests.datasets import build_vector_only
@@ -98,7 +97,7 @@ def test_gc_during_a_real_backup_exits_locked_and_the_backup_completes(cli, tmp_
                     f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=4000)"],
                    check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "vecbackup", "backup", f"milvus-lite://{db}", str(store_dir),
-                             "-c", "big", "--batch-size", "10", "--json"],
+                             "-c", "big", "--batch-size", "10"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
@@ -107,8 +106,19 @@ def test_gc_during_a_real_backup_exits_locked_and_the_backup_completes(cli, tmp_
     assert line.startswith("backup big")  # the backup holds its lock and is reading
     r = cli("gc", store_dir, "--min-age", "0", "--json")
     assert r.code == 11, r.stderr
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    backup_id = orjson.loads(out)["backups"][0]["backup_id"]
+    backup_id = cli("list", store_dir, "--json").json()["backups"][0]["backup_id"]
     assert cli("verify", store_dir, backup_id).code == 0
     assert cli("gc", store_dir, "--min-age", "0", "--json").json()["deleted"] == 0
+
+
+def test_prune_waits_for_or_refuses_a_running_backup(cli, any_store):
+    store = any_store.open()
+    held = acquire(store, "backup", exclusive=False)
+    r = cli("prune", any_store.url, "--keep-last", "1")
+    assert r.code == 11, r.stderr
+    assert cli("prune", any_store.url, "--keep-last", "1", "--dry-run").code == 0  # reads only
+    threading.Timer(1.0, held.release).start()
+    r = cli("prune", any_store.url, "--keep-last", "1", "--lock-wait", "30", "--json")
+    assert r.code == 0, r.stderr

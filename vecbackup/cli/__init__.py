@@ -28,6 +28,7 @@ from vecbackup.cli import (  # noqa: E402,F401
     delete_cmd,
     gc_cmd,
     list_cmd,
+    prune_cmd,
     restore_cmd,
     show_cmd,
     unlock_cmd,

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from vecbackup import ui
+from vecbackup.cli import app
+from vecbackup.cli.options import CollectionOpt, Json, LockWait, Quiet, StoreArg, setup, store
+from vecbackup.ops.gc import parse_duration
+from vecbackup.ops.lock import locked
+from vecbackup.ops.prune import PruneResult, prune
+from vecbackup.retention import Policy, require_rules
+
+_COUNT = "Keep the newest backup of each of the last N {what} that have a backup (UTC)."
+
+
+def _count(flag: str, text: str) -> Any:
+    return typer.Option(flag, min=0, metavar="N", show_default=False, help=text)
+
+
+@app.command("prune")
+def prune_cmd(
+    store_url: StoreArg,
+    collection: CollectionOpt = None,
+    keep_last: Annotated[int, _count("--keep-last", "Keep the N newest backups.")] = 0,
+    keep_hourly: Annotated[int, _count("--keep-hourly", _COUNT.format(what="hours"))] = 0,
+    keep_daily: Annotated[int, _count("--keep-daily", _COUNT.format(what="days"))] = 0,
+    keep_weekly: Annotated[int, _count("--keep-weekly", _COUNT.format(what="ISO weeks"))] = 0,
+    keep_monthly: Annotated[int, _count("--keep-monthly", _COUNT.format(what="months"))] = 0,
+    keep_yearly: Annotated[int, _count("--keep-yearly", _COUNT.format(what="years"))] = 0,
+    keep_within: Annotated[str | None, typer.Option(
+        "--keep-within", metavar="DURATION", show_default=False,
+        help="Keep every backup completed within this long before now (e.g. 30d, 2w, 36h).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be kept and removed; delete "
+                                          "nothing.")] = False,
+    gc_min_age: Annotated[str, typer.Option("--gc-min-age", help="Afterwards also delete unreferenced leftovers "
+                                            "of failed backups older than this (as `gc --min-age`).")] = "24h",
+    lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Apply a retention policy: keep the backups any --keep rule selects, per collection, delete the rest
+    and the data only they used."""
+    setup(json, quiet)
+    policy = Policy(keep_last=keep_last, keep_hourly=keep_hourly, keep_daily=keep_daily, keep_weekly=keep_weekly,
+                    keep_monthly=keep_monthly, keep_yearly=keep_yearly,
+                    keep_within=parse_duration(keep_within) if keep_within else 0.0)
+    require_rules(policy)  # before the store is even opened
+    min_age = parse_duration(gc_min_age)
+    s = store(store_url)
+    if dry_run:  # reads only
+        r = prune(s, policy, collection=collection, dry_run=True, gc_min_age=min_age)
+    else:  # exclusive: data objects are shared by every backup in the store
+        with locked(s, "prune", exclusive=True, wait=lock_wait):
+            r = prune(s, policy, collection=collection, dry_run=False, gc_min_age=min_age)
+    for note in r.notes:
+        ui.warn(note)
+    ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r, gc_min_age))
+
+
+def _show(r: PruneResult, gc_min_age: str) -> None:
+    rows = [(b["collection"], b["backup_id"], b["completed_at"], "keep" if b["keep"] else "remove",
+             ", ".join(b["reasons"])) for b in r.backups()]
+    ui.table(["collection", "backup id", "completed", "action", "reasons"], rows,
+             title=f"policy: {r.policy.describe()}")
+    would = "would " if r.dry_run else ""
+    ui.say(f"{would}remove {len(r.removed)} backups, keep {len(r.kept)}; {would}delete {r.objects_deleted} data "
+           f"objects ({ui.human_bytes(r.bytes_freed)}), {r.objects_kept} still used by kept backups")
+    if r.gc is not None:
+        ui.say(f"leftovers of failed backups: {would}delete {len(r.gc.keys)} ({ui.human_bytes(r.gc.bytes_freed)}); "
+               f"{r.gc.kept_young} younger than {gc_min_age} kept")

@@ -1,0 +1,171 @@
+"""Prune: apply a retention policy (vecbackup.retention) to a store's backups and delete the rest.
+
+Deletion follows docs/FORMAT.md, "Write and read ordering": first the manifests of every removed
+backup (each backup ceases to exist), then the data objects that no remaining manifest references,
+then the leftovers of failed backups older than the gc safety age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from vecbackup.errors import CorruptData
+from vecbackup.format import layout
+from vecbackup.format.manifest import Manifest
+from vecbackup.ops import catalog
+from vecbackup.ops.gc import GcResult, collect_garbage
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
+from vecbackup.stores.base import BlobStore
+
+
+@dataclass
+class PruneResult:
+    policy: Policy
+    decisions: list[Decision]
+    manifests: dict[str, Manifest]  # the decided backups, by manifest key
+    dry_run: bool
+    now: datetime
+    objects_deleted: int = 0  # data objects only removed backups used (with dry_run: would be deleted)
+    objects_kept: int = 0  # data objects of removed backups still used by a kept backup
+    bytes_freed: int = 0
+    gc: GcResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[Decision]:
+        return [d for d in self.decisions if d.keep]
+
+    @property
+    def removed(self) -> list[Decision]:
+        return [d for d in self.decisions if not d.keep]
+
+    def backups(self) -> list[dict[str, Any]]:
+        """Every backup judged: collections in name order, each newest first."""
+        out = []
+        for d in self.decisions:
+            m = self.manifests[_key(d.candidate)]
+            out.append({"backup_id": d.candidate.backup_id, "collection": d.candidate.collection,
+                        "completed_at": m.completed_at, "keep": d.keep, "reasons": list(d.reasons),
+                        "objects": len(m.objects), "bytes": m.size})
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        gc_bytes = self.gc.bytes_freed if self.gc else 0
+        return {"dry_run": self.dry_run, "now": self.now.isoformat().replace("+00:00", "Z"),
+                "policy": self.policy.to_dict(), "backups": self.backups(),
+                "kept": len(self.kept), "removed": len(self.removed),
+                "objects_deleted": self.objects_deleted, "objects_kept": self.objects_kept,
+                "bytes_freed": self.bytes_freed,
+                "gc": self.gc.to_dict() if self.gc else None,
+                "total_bytes_freed": self.bytes_freed + gc_bytes,
+                "notes": self.notes}
+
+
+def _key(c: Candidate) -> str:
+    return layout.manifest_key(c.collection, c.backup_id)
+
+
+def _time(manifest: Manifest) -> datetime:
+    try:
+        t = datetime.fromisoformat(manifest.completed_at.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        t = None
+    if t is None or t.tzinfo is None:
+        raise CorruptData(f"manifest of backup {manifest.backup_id} has no valid completed_at "
+                          f"({manifest.completed_at!r}), so prune cannot judge it; nothing deleted")
+    return t.astimezone(UTC)
+
+
+def _unused_objects(removed: list[Manifest], remaining: list[Manifest]) -> tuple[dict[str, int], int]:
+    """Data objects of the removed backups that no remaining backup references (key -> size), and how
+    many of their objects are still referenced."""
+    used = {o.key for m in remaining for o in m.objects}
+    unused: dict[str, int] = {}
+    still_used: set[str] = set()
+    for m in removed:
+        for o in m.objects:
+            if o.key in used:
+                still_used.add(o.key)
+            else:
+                unused[o.key] = o.size
+    return unused, len(still_used)
+
+
+def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
+          now: datetime | None = None, gc_min_age: float = 86400.0, progress: Progress | None = None,
+          ) -> PruneResult:
+    """Keep the backups ``policy`` keeps (of ``collection``, or of every collection, each on its own),
+    delete the others and the data only they used, then collect leftovers of failed backups older than
+    ``gc_min_age`` seconds. ``now`` is when retention is judged from (the backups' times are their
+    ``completed_at``); the gc safety age always uses the real clock, since store objects carry real times.
+
+    Refuses (CorruptData, nothing deleted) if any manifest in the store is unreadable: what it references
+    cannot be known, and a policy cannot be judged without every backup."""
+    require_rules(policy)
+    progress = progress or NullProgress()
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+
+    # the caller holds the store's exclusive lock (vecbackup.ops.lock; the CLI takes it): the deletions and
+    # gc below assume no backup commits or uploads meanwhile
+
+    every, problems = catalog.list_manifests(store)  # all collections: chunks may be shared between them
+    if problems:
+        raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so prune cannot tell "
+                          f"what is in use; nothing deleted. First: {problems[0]}")
+    mine = [m for m in every if collection is None or m.collection.name == collection]
+    by_key = {layout.manifest_key(m.collection.name, m.backup_id): m for m in mine}
+    candidates = [Candidate(m.backup_id, m.collection.name, _time(m)) for m in mine]
+    decisions = apply_policy(candidates, policy, now)
+    result = PruneResult(policy, decisions, by_key, dry_run, now)
+    removed = [by_key[_key(d.candidate)] for d in result.removed]
+
+    if collection is not None and not mine:
+        result.notes.append(f"no backups of collection {collection!r} in {store.display}")
+    for d in result.kept:  # keep-within alone, and a collection with no backup in the window: say so
+        if GUARD in d.reasons:
+            result.notes.append(f"no backup of collection {d.candidate.collection!r} is newer than "
+                                f"{format_duration(policy.keep_within)}; its newest ({d.candidate.backup_id}) "
+                                f"is kept anyway")
+    for note in result.notes:
+        progress.warn(note)
+
+    if dry_run:
+        removed_keys = {_key(d.candidate) for d in result.removed}
+        remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
+        unused, result.objects_kept = _unused_objects(removed, remaining)
+        result.objects_deleted, result.bytes_freed = len(unused), sum(unused.values())
+        result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True)
+        return result
+
+    # 1. the manifests: each removed backup ceases to exist
+    progress.start("prune: delete manifests", len(removed))
+    for m in removed:
+        store.delete(layout.manifest_key(m.collection.name, m.backup_id))
+        progress.advance(1)
+    progress.finish()
+
+    # 2. data only removed backups used, against what remains now (listed once, after the deletions)
+    remaining, problems = catalog.list_manifests(store)
+    if problems:
+        # a manifest appeared or broke meanwhile: what it references is unknown, so keep all data (safe)
+        note = (f"{len(problems)} manifest(s) could not be read after removing backups, so the removed backups' "
+                f"data objects were kept (`vecbackup gc` removes them once every manifest reads). "
+                f"First: {problems[0]}")
+        result.notes.append(note)
+        progress.warn(note)
+        return result
+    unused, result.objects_kept = _unused_objects(removed, remaining)
+    progress.start("prune: delete data objects", len(unused))
+    for key in sorted(unused):
+        store.delete(key)
+        result.objects_deleted += 1
+        result.bytes_freed += unused[key]
+        progress.advance(1, unused[key])
+    progress.finish()
+
+    # 3. leftovers of failed or interrupted backups, past the safety age
+    result.gc = collect_garbage(store, min_age=gc_min_age)
+    return result
