@@ -36,6 +36,21 @@ auto-id collection assign new ones (Milvus before 2.4).
 vecbackup restore file:///backups milvus://dr:19530 --collection articles --as articles_dr
 vecbackup restore s3://bucket/milvus milvus-lite:///tmp/check.db --backup 20261122T0215 --drop-existing
 ```""",
+    "drill": """Disaster-recovery drill, for CI and for auditors: restore the latest (or `--backup`) backup of
+`--collection` into a scratch collection `<name>_drill_<hex>` on TARGET_URL, check it, write the reports, and drop
+the scratch collection (also when a check fails; `--keep` leaves it). Checks: `restore` (every object's SHA-256;
+its wall time is the RTO), `row_count` (the restored copy holds exactly the backup's rows; with `--source` the
+live source's count is reported, and `--max-source-drift N` fails when the two differ by more than N rows),
+`sample_rows` (`--sample` rows read from the backup's data objects equal, field by field and exactly, the rows
+with the same primary keys in the restored copy), `search_recall` (`--queries` vectors of sampled rows, top
+`--top-k`: recall of the restored copy against the live source with `--source`, else how often a row finds itself
+in its own top k, which catches a broken index; fails below `--min-recall`) and `backup_age` (the RPO, fails above
+`--max-age`). Exit 12 when any check fails; the reports say which and why.
+
+```sh
+vecbackup drill s3://bucket/milvus milvus://dr:19530 --collection articles --source milvus://db:19530 \\
+    --max-age 26h --junit drill.xml --report-json drill.json
+```""",
     "list": "List complete backups (those with a manifest), oldest first.",
     "show": "Show one backup's manifest: schema, indexes and their parameters, partitions with row counts, notes. "
             "`--json` prints the manifest itself.",
@@ -66,6 +81,19 @@ vecbackup prune s3://bucket/milvus --collection articles --keep-last 3 --keep-wi
     "unlock": "Remove stale locks (left by runs that died) or, with `--all`, every lock; `--list` shows them. "
               "Backups take shared locks, delete/prune/gc exclusive ones; a run that finds a conflicting lock "
               "exits 11 unless `--lock-wait` lets it wait.",
+    "schedule": """Run backup jobs on a timetable in one long-running process, for containers without cron. The
+file holds `[[jobs]]` (name, source, store, `collections` or `all = true`, `every = "6h"` or `at = "02:15"` daily
+UTC, optional `keep_*` retention applied after each successful backup, `batch_size`, ...) and an optional
+`heartbeat` file; see [CONFIG.md](CONFIG.md#schedule). Jobs run one after another, never two at once; a job still
+running when it is due again has that run skipped (with a warning); a failing job is logged and the others go on.
+SIGTERM/SIGINT interrupt the running job as Ctrl-C interrupts `backup` (nothing committed; its chunks are reused
+next time) and exit 0. The heartbeat file holds JSON with every job's last run and status, rewritten every second
+and after each job. `--once` runs every job once and exits 3 if any failed (CronJobs sharing the file).
+
+```sh
+vecbackup schedule /etc/vecbackup/schedule.toml
+vecbackup schedule schedule.toml --once --json
+```""",
     "collections": "List the collections on a server with their row counts (useful before `backup --collection`).",
     "version": "Print vecbackup's version and the format versions it writes.",
 }
@@ -82,6 +110,9 @@ HEADER = """# Command line reference
 * Stores: `file:///path/to/folder` (or a plain path), `s3://bucket/prefix?...`, `azure://container/prefix?...`;
   settings and credentials in [STORES.md](STORES.md).
 * Exit codes: [EXIT_CODES.md](EXIT_CODES.md).
+* Every option can also come from `VECBACKUP_<COMMAND>_<OPTION>` (shown as `env var` below) or a TOML config file
+  (`vecbackup --config FILE COMMAND ...`, `VECBACKUP_CONFIG`, or `./vecbackup.toml`): flags beat the environment,
+  which beats the file. Secrets never come from the file. See [CONFIG.md](CONFIG.md).
 """
 
 

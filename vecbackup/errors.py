@@ -10,6 +10,7 @@
     ├── MissingData ........................... 8  a data object the manifest lists is not in the store
     ├── Unsupported ........................... 9  format version, index or type the target cannot take
     ├── Locked ................................ 11 another run holds a conflicting lock on the store
+    ├── DrillFailed ........................... 12 a recovery drill ran and at least one of its checks failed
     └── (130 is "interrupted": Ctrl-C or SIGTERM)
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``.
@@ -93,6 +94,12 @@ class Locked(VecbackupError):
     exit_code = 11
 
 
+class DrillFailed(VecbackupError):
+    """A disaster-recovery drill ran to the end and at least one of its checks failed."""
+
+    exit_code = 12
+
+
 EXIT_LOCKED = Locked.exit_code
 
 __all__ = [
@@ -101,6 +108,7 @@ __all__ = [
     "EXIT_OK",
     "AlreadyExists",
     "CorruptData",
+    "DrillFailed",
     "Locked",
     "MissingData",
     "NotFound",

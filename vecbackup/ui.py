@@ -1,7 +1,8 @@
 """The terminal: the only module that imports rich. Progress, tables, --json documents, errors.
 
 Machine output (``--json``) is one JSON document on stdout; everything for people
-(progress, warnings, errors) goes to stderr, so pipes stay clean.
+(progress, warnings, errors) goes to stderr, so pipes stay clean. With ``--log-format json`` those
+stderr lines are JSON objects instead, one per line: ``{"ts", "level", "msg", ...}``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,31 @@ from typing import Any
 
 import orjson
 
-_state = {"json": False, "quiet": False, "emitted": False}
+_state = {"json": False, "quiet": False, "emitted": False, "json_log": False}
+
+LOG_FORMATS = ("text", "json")
 
 
-def configure(*, json: bool = False, quiet: bool = False) -> None:
+def configure(*, json: bool = False, quiet: bool = False, log_format: str = "text") -> None:
     _state["json"] = json
     _state["quiet"] = quiet
     _state["emitted"] = False
+    _state["json_log"] = log_format == "json"
+
+
+def log_json() -> bool:
+    """True with ``--log-format json``: stderr carries one JSON object per line."""
+    return _state["json_log"]
+
+
+def log(level: str, msg: str, **fields: Any) -> None:
+    """One structured log line on stderr: {"ts", "level", "msg", ...fields}."""
+    from datetime import UTC, datetime
+
+    ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    line = orjson.dumps({"ts": ts, "level": level, "msg": msg, **fields}, default=str).decode()
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def json_mode() -> bool:
@@ -52,14 +71,21 @@ def say(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    if not _state["quiet"]:
+    if _state["quiet"]:
+        return
+    if _state["json_log"]:
+        log("warning", message)
+    else:
         sys.stderr.write(f"warning: {message}\n")
 
 
 def error(message: str, exit_code: int) -> None:
     """One line on stderr; with --json also a document on stdout, unless the result document (which
     says ``"ok": false``) is already there: stdout always holds exactly one JSON document."""
-    sys.stderr.write(f"error: {message}\n")
+    if _state["json_log"]:
+        log("error", message, exit_code=exit_code)
+    else:
+        sys.stderr.write(f"error: {message}\n")
     if _state["json"] and not _state["emitted"]:
         sys.stdout.write(orjson.dumps({"ok": False, "error": message, "exit_code": exit_code}).decode() + "\n")
 
@@ -87,8 +113,10 @@ class TerminalProgress:
     """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise."""
 
     def __init__(self, *, interval: float = 10.0) -> None:
-        self.enabled = not _state["quiet"] and not _state["json"]
-        self.tty = sys.stderr.isatty()
+        # structured logs (--log-format json) carry progress even with --json: both are for machines
+        self.enabled = not _state["quiet"] and (not _state["json"] or _state["json_log"])
+        self.json_log = _state["json_log"]
+        self.tty = sys.stderr.isatty() and not self.json_log
         self.interval = interval
         self._bar: Any = None
         self._task: Any = None
@@ -121,6 +149,9 @@ class TerminalProgress:
             )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, rate="-")
+        elif self.json_log:
+            log("info", f"{label}: {total if total is not None else '?'} rows", event="start", phase=label,
+                total=total)
         else:
             sys.stderr.write(f"{label}: {total if total is not None else '?'} rows\n")
 
@@ -136,7 +167,12 @@ class TerminalProgress:
         elif now - self._last >= self.interval:
             self._last = now
             total = f"/{self._total}" if self._total is not None else ""
-            sys.stderr.write(f"{self._label}: {self._done}{total} rows, {rate:,.0f} rows/s\n")
+            if self.json_log:
+                log("info", f"{self._label}: {self._done}{total} rows, {rate:,.0f} rows/s", event="progress",
+                    phase=self._label, rows=self._done, total=self._total, bytes=self._bytes,
+                    rows_per_second=round(rate, 1))
+            else:
+                sys.stderr.write(f"{self._label}: {self._done}{total} rows, {rate:,.0f} rows/s\n")
 
     def finish(self) -> None:
         if not self.enabled:
@@ -146,7 +182,11 @@ class TerminalProgress:
             self._bar = None
         else:
             secs = time.monotonic() - self._t0
-            sys.stderr.write(f"{self._label}: done, {self._done} rows in {secs:.1f}s\n")
+            if self.json_log:
+                log("info", f"{self._label}: done, {self._done} rows in {secs:.1f}s", event="finish",
+                    phase=self._label, rows=self._done, bytes=self._bytes, seconds=round(secs, 3))
+            else:
+                sys.stderr.write(f"{self._label}: done, {self._done} rows in {secs:.1f}s\n")
 
     def warn(self, message: str) -> None:
         warn(message)

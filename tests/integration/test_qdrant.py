@@ -450,16 +450,20 @@ def test_local_folder_in_use(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
     assert "in use by another client" in _one_line_error(r)
 
 
-def test_milvus_backup_cannot_go_into_qdrant(cli: Any, lite: Any, qdrant: Qdrant, store_dir: Path) -> None:
+def test_milvus_backup_with_negative_keys_cannot_go_into_qdrant(cli: Any, lite: Any, qdrant: Qdrant,
+                                                                store_dir: Path) -> None:
+    """Milvus backups restore into Qdrant (tests/integration/test_cross_engine.py), but not a negative INT64
+    key: the restore stops, naming it, and leaves nothing behind."""
     from tests.datasets import build_vector_only
 
     name = lite.new_name("mv")
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=20)
+    lite.client.insert(name, [{"pk": -1, "v": [0.0] * 16, "label": "negative"}])
     r = cli("backup", lite.url, store_dir, "-c", name, "--json")
     assert r.code == 0, r.stderr
     r = qdrant.run(cli, "restore", store_dir, qdrant.url, "--as", qdrant.new_name("x"))
     assert r.code == 9
-    assert "not of a Qdrant collection" in _one_line_error(r)
+    assert "field 'pk' (INT64): primary key -1 is negative" in _one_line_error(r)
     assert not [c for c in qdrant.collections() if c.startswith("vbt_x_")]
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import signal
 import sys
 from types import FrameType
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
 
-from vecbackup import ui
+from vecbackup import settings, ui
 from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
 
 app = typer.Typer(
@@ -19,17 +20,40 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # every option also from VECBACKUP_<COMMAND>_<OPTION> (click's own lookup); docs/CONFIG.md
+    context_settings={"auto_envvar_prefix": settings.ENV_PREFIX},
 )
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option(
+        "--config", envvar=settings.ENV_CONFIG, metavar="FILE", show_default=False,
+        help="TOML file of option defaults ([defaults] and one table per command; docs/CONFIG.md). Default: "
+             "./vecbackup.toml if present.")] = None,
+) -> None:
+    # precedence: flags > environment > config file > built-in defaults. The file becomes click's default_map
+    # (below the environment, which click reads itself); secrets only from the environment or *_file keys
+    group = ctx.command
+    commands = settings.command_options(group)
+    for name, params in settings.env_names(commands).items():  # VECBACKUP_BACKUP_ALL, not ..._ALL_
+        for p in group.commands[name].params:  # type: ignore[attr-defined]
+            if p.name in params:
+                p.envvar = params[p.name]
+    ctx.default_map = settings.build_default_map(settings.find_config(config), commands)
 
 # register the commands (each module adds itself to `app`)
 from vecbackup.cli import (  # noqa: E402,F401
     backup_cmd,
     collections_cmd,
     delete_cmd,
+    drill_cmd,
     gc_cmd,
     list_cmd,
     prune_cmd,
     restore_cmd,
+    schedule_cmd,
     show_cmd,
     unlock_cmd,
     verify_cmd,

@@ -11,15 +11,22 @@ from vecbackup.cli.options import (
     CaCert,
     Json,
     LockWait,
+    LogFormat,
+    LogFormatName,
+    MetricsJob,
+    MetricsPushgateway,
+    MetricsTextfile,
     Password,
     Quiet,
     Token,
     User,
     connect,
+    recording,
     setup,
     store,
 )
 from vecbackup.errors import PartialFailure, UsageError, VecbackupError
+from vecbackup.metrics import Recorder
 from vecbackup.ops.backup import BackupResult, backup_collection
 from vecbackup.ops.lock import locked
 from vecbackup.sources.base import Source
@@ -63,9 +70,19 @@ def backup(
     compression_level: Annotated[int, typer.Option(help="zstd level (1-22).")] = 3,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+    log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
+    metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
     """Back up collections: data chunks first, the manifest last (a backup without one does not exist)."""
-    setup(json, quiet)
+    setup(json, quiet, log_format)
+    with recording("backup", metrics_textfile, metrics_pushgateway, metrics_job, collection) as rec:
+        _backup(source, store_url, collection, all_, batch_size, compression_level, token, user, password, ca_cert,
+                api_key, lock_wait, rec)
+
+
+def _backup(source: str, store_url: str, collection: list[str] | None, all_: bool, batch_size: int,
+            compression_level: int, token: str | None, user: str | None, password: str | None, ca_cert: str | None,
+            api_key: str | None, lock_wait: float, rec: Recorder) -> None:
     if not 1 <= batch_size <= MAX_BATCH:
         raise UsageError(f"--batch-size {batch_size} is out of range", hint=f"use 1 to {MAX_BATCH}")
     if not 1 <= compression_level <= 22:
@@ -80,6 +97,10 @@ def backup(
             results, failures = _backup_each(engine, target, names, batch_size, compression_level)
     finally:
         engine.close()
+    for r in results:
+        rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored)
+    for f in failures:
+        rec.record(str(f["collection"]), False)
     ui.emit({"ok": not failures, "store": target.display, "backups": [r.to_dict() for r in results],
              "failures": failures})
     if failures:

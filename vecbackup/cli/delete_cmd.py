@@ -6,7 +6,7 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CollectionOpt, Json, LockWait, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import CollectionOpt, Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
 from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.delete import delete_backup
@@ -17,9 +17,9 @@ from vecbackup.ops.lock import locked
 def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
            collection: CollectionOpt = None, lock_wait: LockWait = 0.0, json: Json = False,
-           quiet: Quiet = False) -> None:
+           quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
     """Delete a backup: its manifest first, then the data objects no other backup uses."""
-    setup(json, quiet)
+    setup(json, quiet, log_format)
     s = store(store_url)
     if backup_id == "latest":
         raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")

@@ -6,7 +6,7 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import Json, LockWait, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
 from vecbackup.ops.gc import collect_garbage, parse_duration
 from vecbackup.ops.lock import locked
 
@@ -18,9 +18,10 @@ def gc(store_url: StoreArg,
        = "24h",
        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
        = False,
-       lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False) -> None:
+       lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+       log_format: LogFormat = LogFormatName.text) -> None:
     """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
-    setup(json, quiet)
+    setup(json, quiet, log_format)
     seconds = parse_duration(min_age)
     s = store(store_url)
     if dry_run:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,8 +38,40 @@ LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                               "if it does not).")]
 
 
-def setup(json: bool, quiet: bool) -> None:
-    ui.configure(json=json, quiet=quiet)
+
+# -- observability: structured logs and Prometheus metrics (vecbackup.metrics) --------------------------
+class LogFormatName(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogFormat = Annotated[LogFormatName, typer.Option(
+    "--log-format", envvar="VECBACKUP_LOG_FORMAT", show_envvar=True, case_sensitive=False,
+    help="Warnings, errors and progress on stderr as text, or as one JSON object per line "
+         "({\"ts\", \"level\", \"msg\", ...}).")]
+MetricsTextfile = Annotated[str | None, typer.Option(
+    "--metrics-textfile", metavar="PATH", envvar="VECBACKUP_METRICS_TEXTFILE", show_envvar=True,
+    help="Write Prometheus metrics of this run into this node-exporter textfile (merged with the series "
+         "already there, replaced atomically).")]
+MetricsPushgateway = Annotated[str | None, typer.Option(
+    "--metrics-pushgateway", metavar="URL", envvar="VECBACKUP_PUSHGATEWAY_URL", show_envvar=True,
+    help="Push Prometheus metrics of this run to this Pushgateway (a failed push is only a warning).")]
+MetricsJob = Annotated[str, typer.Option(
+    "--metrics-job", envvar="VECBACKUP_METRICS_JOB", show_envvar=True,
+    help="The job label of the metrics (and the Pushgateway job).")]
+
+
+def setup(json: bool, quiet: bool, log_format: str = "text") -> None:
+    ui.configure(json=json, quiet=quiet, log_format=str(log_format))
+
+
+def recording(operation: str, textfile: str | None, pushgateway: str | None, job: str | None,
+              on_failure: list[str] | None = None) -> Any:
+    """vecbackup.metrics.recording with warnings going to the terminal."""
+    from vecbackup.metrics import recording as _recording
+
+    return _recording(operation, textfile=textfile, pushgateway=pushgateway, job=job,
+                      on_failure=on_failure or (), warn=ui.warn)
 
 
 def connect(url: str, token: str | None, user: str | None, password: str | None,

@@ -6,7 +6,22 @@ import typer
 
 from vecbackup import ui
 from vecbackup.cli import app
-from vecbackup.cli.options import CollectionOpt, Json, LockWait, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import (
+    CollectionOpt,
+    Json,
+    LockWait,
+    LogFormat,
+    LogFormatName,
+    MetricsJob,
+    MetricsPushgateway,
+    MetricsTextfile,
+    Quiet,
+    StoreArg,
+    recording,
+    setup,
+    store,
+)
+from vecbackup.metrics import ALL_COLLECTIONS
 from vecbackup.ops.gc import parse_duration
 from vecbackup.ops.lock import locked
 from vecbackup.ops.prune import PruneResult, prune
@@ -37,21 +52,28 @@ def prune_cmd(
     gc_min_age: Annotated[str, typer.Option("--gc-min-age", help="Afterwards also delete unreferenced leftovers "
                                             "of failed backups older than this (as `gc --min-age`).")] = "24h",
     lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+    log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
+    metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
     """Apply a retention policy: keep the backups any --keep rule selects, per collection, delete the rest
     and the data only they used."""
-    setup(json, quiet)
-    policy = Policy(keep_last=keep_last, keep_hourly=keep_hourly, keep_daily=keep_daily, keep_weekly=keep_weekly,
-                    keep_monthly=keep_monthly, keep_yearly=keep_yearly,
-                    keep_within=parse_duration(keep_within) if keep_within else 0.0)
-    require_rules(policy)  # before the store is even opened
-    min_age = parse_duration(gc_min_age)
-    s = store(store_url)
-    if dry_run:  # reads only
-        r = prune(s, policy, collection=collection, dry_run=True, gc_min_age=min_age)
-    else:  # exclusive: data objects are shared by every backup in the store
-        with locked(s, "prune", exclusive=True, wait=lock_wait):
-            r = prune(s, policy, collection=collection, dry_run=False, gc_min_age=min_age)
+    setup(json, quiet, log_format)
+    # a dry run changes nothing, so it records no metrics
+    with recording("prune", None if dry_run else metrics_textfile, None if dry_run else metrics_pushgateway,
+                   metrics_job, [collection or ALL_COLLECTIONS]) as rec:
+        policy = Policy(keep_last=keep_last, keep_hourly=keep_hourly, keep_daily=keep_daily,
+                        keep_weekly=keep_weekly, keep_monthly=keep_monthly, keep_yearly=keep_yearly,
+                        keep_within=parse_duration(keep_within) if keep_within else 0.0)
+        require_rules(policy)  # before the store is even opened
+        min_age = parse_duration(gc_min_age)
+        s = store(store_url)
+        if dry_run:  # reads only
+            r = prune(s, policy, collection=collection, dry_run=True, gc_min_age=min_age)
+        else:  # exclusive: data objects are shared by every backup in the store
+            with locked(s, "prune", exclusive=True, wait=lock_wait):
+                r = prune(s, policy, collection=collection, dry_run=False, gc_min_age=min_age)
+        rec.record(collection or ALL_COLLECTIONS, True,
+                   nbytes=r.bytes_freed + (r.gc.bytes_freed if r.gc is not None else 0))
     for note in r.notes:
         ui.warn(note)
     ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r, gc_min_age))

@@ -12,19 +12,25 @@ from vecbackup.cli.options import (
     CaCert,
     CollectionOpt,
     Json,
+    LogFormat,
+    LogFormatName,
+    MetricsJob,
+    MetricsPushgateway,
+    MetricsTextfile,
     Password,
     Quiet,
     StoreArg,
     Token,
     User,
     connect,
+    recording,
     setup,
     store,
 )
 from vecbackup.config import is_qdrant_url
-from vecbackup.errors import UsageError
+from vecbackup.errors import AlreadyExists, Unsupported, UsageError
 from vecbackup.ops import catalog
-from vecbackup.ops.restore import plan_restore, restore_backup
+from vecbackup.ops.restore import RestorePreview, plan_restore, preview_restore, restore_backup
 
 
 def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -78,27 +84,72 @@ def restore(
         "recorded one.")] = None,
     replication_factor: Annotated[int | None, typer.Option(
         "--replication-factor", min=1, help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
+        "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
+    log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
+    metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
     """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
-    setup(json, quiet)
-    params = parse_index_params(index_params or [])
-    if (shards is not None or replication_factor is not None) and not is_qdrant_url(target_url):
-        raise UsageError("--shards and --replication-factor apply to Qdrant targets only")
-    source_store = store(store_url)
-    ref = catalog.resolve(source_store, backup_id, collection)
-    manifest = catalog.load(source_store, ref)
-    engine = connect(target_url, token, user, password, ca_cert, api_key)
-    try:
-        plan = plan_restore(manifest, engine, target=as_name, drop_existing=drop_existing, new_ids=new_ids,
-                            index_params=params, index_fallback=index_fallback)
-        plan.shards, plan.replication_factor = shards, replication_factor
-        result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
-    finally:
-        engine.close()
+    setup(json, quiet, log_format)
+    if dry_run:  # reads the store and the target, writes nothing, records no metrics
+        source_store = store(store_url)
+        manifest = catalog.load(source_store, catalog.resolve(source_store, backup_id, collection))
+        engine = connect(target_url, token, user, password, ca_cert, api_key)
+        try:
+            preview = preview_restore(manifest, engine, target=as_name, drop_existing=drop_existing,
+                                      new_ids=new_ids, index_params=parse_index_params(index_params or []),
+                                      index_fallback=index_fallback)
+        finally:
+            engine.close()
+        _report_preview(preview, engine.display)
+        return
+    with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
+                   [collection] if collection else None) as rec:
+        params = parse_index_params(index_params or [])
+        if (shards is not None or replication_factor is not None) and not is_qdrant_url(target_url):
+            raise UsageError("--shards and --replication-factor apply to Qdrant targets only")
+        source_store = store(store_url)
+        ref = catalog.resolve(source_store, backup_id, collection)
+        manifest = catalog.load(source_store, ref)
+        rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
+        engine = connect(target_url, token, user, password, ca_cert, api_key)
+        try:
+            plan = plan_restore(manifest, engine, target=as_name, drop_existing=drop_existing, new_ids=new_ids,
+                                index_params=params, index_fallback=index_fallback)
+            plan.shards, plan.replication_factor = shards, replication_factor
+            result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
+        finally:
+            engine.close()
+        rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows, nbytes=manifest.size)
     for note in result.notes:
         ui.warn(note)
     ui.emit({"ok": True, **result.to_dict()},
             lambda: ui.say(f"restored backup {result.backup_id} of {result.source_collection} into "
                            f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"))
+
+
+def _report_preview(preview: RestorePreview, display: str) -> None:
+    """Print the --dry-run plan, then fail with the exit code the real restore would have."""
+    m = preview.mapping
+
+    def human() -> None:
+        ui.say(f"dry run: backup {preview.backup_id} of {preview.source_collection} ({m.source_engine}) into "
+               f"{preview.collection} at {display} ({m.target_engine})"
+               + (" (exists)" if preview.target_exists else ""))
+        for d in m.decisions:
+            ui.say(f"  {d.source} -> {d.target or '(dropped)'}: {d.text}")
+        for note in preview.notes:
+            if not any(note == d.text for d in m.decisions):
+                ui.say(f"  note: {note}")
+        for p in preview.problems:
+            ui.say(f"  problem: {p}")
+        ui.say("restorable: nothing was written" if preview.exit_code == 0 else "not restorable; nothing was written")
+
+    ui.emit(preview.to_dict(), human)
+    if preview.exit_code == Unsupported.exit_code:
+        raise m.error() if m.problems else Unsupported(preview.problems[-1])
+    if preview.exit_code == AlreadyExists.exit_code:
+        raise AlreadyExists(preview.problems[-1])

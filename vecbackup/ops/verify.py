@@ -1,15 +1,86 @@
-"""Check that a backup is complete and intact by reading back every object."""
+"""Check that a backup is complete and intact, at one of three depths per object.
+
+* ``stat`` (``verify --quick``): the object exists and has the recorded size; nothing is downloaded.
+* ``checksum`` (the default): the object is read back; size, SHA-256 and chunk header are checked.
+* ``decode`` (``--read-data``): as ``checksum``, and the chunk is fully decoded: every buffer's CRC and
+  zstd frame, the row count, and every column of the schema present with the right type and length.
+  Catches codec-level damage even when the manifest's checksum was rewritten to match.
+
+``--read-data-subset`` decodes a sample of the objects (a random fraction, or one of N deterministic
+slices by key hash) and only stats the rest.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import random
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
-from vecbackup.errors import CorruptData, MissingData
-from vecbackup.format.codec import read_chunk_header
-from vecbackup.format.manifest import Manifest
+import numpy as np
+
+from vecbackup.errors import CorruptData, MissingData, UsageError
+from vecbackup.format.codec import Chunk, decode_chunk, read_chunk_header
+from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.stores.base import BlobStore
+from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+from vecbackup.stores.base import BlobStore, ObjectNotFound
+
+Level = Literal["stat", "checksum", "decode"]
+LEVELS: tuple[Level, ...] = ("stat", "checksum", "decode")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which objects ``--read-data-subset`` decodes: a random ``fraction``, or slice ``n`` of ``of``."""
+
+    fraction: float | None = None
+    n: int = 0
+    of: int = 0
+
+    def describe(self) -> str:
+        if self.fraction is not None:
+            return f"{self.fraction * 100:g}%"
+        return f"{self.n}/{self.of}"
+
+    def select(self, keys: Sequence[str], rng: random.Random | None = None) -> set[str]:
+        """The sampled keys. A fraction samples round(fraction * distinct keys) at random (at least one
+        when the fraction is above zero); slice n/of takes the keys whose SHA-256 modulo ``of`` is n-1, so
+        slices 1/of..of/of partition every store's objects, whatever the backup."""
+        distinct = sorted(set(keys))
+        if self.fraction is not None:
+            k = round(self.fraction * len(distinct))
+            if self.fraction > 0 and distinct:
+                k = max(1, k)
+            return set((rng or random.Random()).sample(distinct, min(k, len(distinct))))
+        return {key for key in distinct if _key_slot(key, self.of) == self.n - 1}
+
+
+def _key_slot(key: str, of: int) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % of
+
+
+_FRACTION = re.compile(r"^(\d+(?:\.\d+)?)%$")
+_SLICE = re.compile(r"^(\d+)/(\d+)$")
+
+
+def parse_subset(text: str) -> Subset:
+    """``10%`` / ``2.5%`` (a random share) or ``3/10`` (the 3rd of 10 deterministic slices)."""
+    s = text.strip()
+    if m := _FRACTION.match(s):
+        pct = float(m.group(1))
+        if not 0 < pct <= 100:
+            raise UsageError(f"--read-data-subset {text!r}: the percentage must be above 0 and at most 100")
+        return Subset(fraction=pct / 100)
+    if m := _SLICE.match(s):
+        n, of = int(m.group(1)), int(m.group(2))
+        if not 1 <= n <= of:
+            raise UsageError(f"--read-data-subset {text!r}: need 1 <= n <= N in n/N")
+        return Subset(n=n, of=of)
+    raise UsageError(f"bad --read-data-subset {text!r}", hint="use a percentage (10%) or a slice n/N (3/7)")
 
 
 @dataclass
@@ -27,6 +98,9 @@ class VerifyResult:
     rows: int
     bytes_read: int
     problems: list[Problem] = field(default_factory=list)
+    mode: str = "checksum"  # "quick" | "checksum" | "read-data" | "read-data-subset N%" / "n/N"
+    #: objects checked at each depth (each object is counted once, at the depth it got)
+    checked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
 
     @property
     def ok(self) -> bool:
@@ -34,7 +108,8 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"backup_id": self.backup_id, "collection": self.collection, "ok": self.ok,
-                "objects": self.objects, "rows": self.rows, "bytes_read": self.bytes_read,
+                "mode": self.mode, "objects": self.objects, "checked": dict(self.checked),
+                "rows": self.rows, "bytes_read": self.bytes_read,
                 "problems": [{"key": p.key, "kind": p.kind, "message": p.message} for p in self.problems]}
 
     def raise_for_problems(self) -> None:
@@ -49,24 +124,104 @@ class VerifyResult:
                               f"first: {corrupt[0].message}")
 
 
-def verify_backup(store: BlobStore, manifest: Manifest, *, progress: Progress | None = None) -> VerifyResult:
-    """Read every data object: present, right size, right SHA-256, a chunk header that decodes and
-    holds the recorded row count. Finds every problem rather than stopping at the first."""
+def _stat(store: BlobStore, obj: DataObject) -> None:
+    try:
+        info = store.stat(obj.key)
+    except ObjectNotFound:
+        raise MissingData(f"data object {obj.key} is missing from {store.display}") from None
+    if info.size != obj.size:
+        raise CorruptData(f"data object {obj.key} has {info.size} bytes, the manifest says {obj.size}")
+
+
+def _check_column(key: str, f: Field, col: dict[str, object], values: object, valid: np.ndarray | None,
+                  n: int) -> None:
+    where = f"data object {key} column {f.name!r}"
+    if col.get("type") != f.type.value:
+        raise CorruptData(f"{where} has type {col.get('type')}, the schema says {f.type.value}")
+    if f.type.is_dense_vector and col.get("dim") != f.dim:
+        raise CorruptData(f"{where} has dim {col.get('dim')}, the schema says {f.dim}")
+    if f.type is FieldType.ARRAY and f.element_type is not None and col.get("element_type") != f.element_type.value:
+        raise CorruptData(f"{where} holds {col.get('element_type')} elements, the schema says {f.element_type.value}")
+    if valid is not None and len(valid) != n:
+        raise CorruptData(f"{where} has a validity mask of {len(valid)} rows, expected {n}")
+    if f.type in SCALAR_DTYPES or f.type.is_dense_vector:
+        dtype = np.dtype(SCALAR_DTYPES.get(f.type) or VECTOR_DTYPES[f.type])
+        shape: tuple[int, ...] = (n,) if f.type in SCALAR_DTYPES else (n, vector_width(f.type, f.dim or 0))
+        if not isinstance(values, np.ndarray) or values.dtype != dtype or values.shape != shape:
+            got = f"{values.dtype} {values.shape}" if isinstance(values, np.ndarray) else type(values).__name__
+            raise CorruptData(f"{where} decodes to {got}, expected {dtype} {shape}")
+    elif not isinstance(values, list) or len(values) != n:
+        what = str(len(values)) if isinstance(values, list) else type(values).__name__
+        raise CorruptData(f"{where} decodes to {what} values, expected {n}")
+
+
+def check_chunk(manifest: Manifest, obj: DataObject, data: bytes) -> Chunk:
+    """Fully decode a chunk and check it against the manifest: rows, partition, and every column of the
+    schema present (and no other) with the right type and length. CorruptData if not."""
+    header = read_chunk_header(data)
+    chunk = decode_chunk(data)
+    if chunk.num_rows != obj.rows:
+        raise CorruptData(f"data object {obj.key} holds {chunk.num_rows} rows, the manifest says {obj.rows}")
+    if chunk.partition != obj.partition:
+        raise CorruptData(f"data object {obj.key} belongs to partition {chunk.partition!r}, "
+                          f"the manifest says {obj.partition!r}")
+    header_cols = {c["name"]: c for c in header["columns"]}
+    expected = manifest.collection.columns
+    for f in expected:
+        if f.name not in chunk.columns:
+            raise CorruptData(f"data object {obj.key} lacks column {f.name!r} of the schema")
+        col = chunk.columns[f.name]
+        _check_column(obj.key, f, header_cols[f.name], col.values, col.valid, chunk.num_rows)
+    extra = sorted(set(chunk.columns) - {f.name for f in expected})
+    if extra:
+        raise CorruptData(f"data object {obj.key} holds columns {extra} the schema does not have")
+    return chunk
+
+
+def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) -> int:
+    """Check one object at ``level``; the number of bytes downloaded."""
+    if level == "stat":
+        _stat(store, obj)
+        return 0
+    data = fetch_object(store, obj)
+    if level == "decode":
+        check_chunk(manifest, obj, data)
+    else:
+        header = read_chunk_header(data)
+        if int(header.get("rows", -1)) != obj.rows:
+            raise CorruptData(f"data object {obj.key} holds {header.get('rows')} rows, manifest says {obj.rows}")
+    return len(data)
+
+
+def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, read_data: bool = False,
+                  subset: Subset | None = None, rng: random.Random | None = None,
+                  progress: Progress | None = None) -> VerifyResult:
+    """Check every data object of a backup at the depth the mode asks for (see the module docstring).
+    Finds every problem rather than stopping at the first."""
+    if sum([quick, read_data, subset is not None]) > 1:
+        raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
     progress = progress or NullProgress()
-    result = VerifyResult(manifest.backup_id, manifest.collection.name, len(manifest.objects), 0, 0)
-    progress.start(f"verify {manifest.backup_id}", manifest.rows)
+    mode = ("quick" if quick else "read-data" if read_data else
+            f"read-data-subset {subset.describe()}" if subset is not None else "checksum")
+    sampled = subset.select([o.key for o in manifest.objects], rng) if subset is not None else set()
+    result = VerifyResult(manifest.backup_id, manifest.collection.name, len(manifest.objects), 0, 0, mode=mode)
+    progress.start(f"verify {manifest.backup_id} ({mode})", manifest.rows)
     for obj in manifest.objects:
+        level: Level
+        if subset is not None:
+            level = "decode" if obj.key in sampled else "stat"
+        else:
+            level = "stat" if quick else "decode" if read_data else "checksum"
+        nbytes = 0
         try:
-            data = fetch_object(store, obj)
-            header = read_chunk_header(data)
-            if int(header.get("rows", -1)) != obj.rows:
-                raise CorruptData(f"data object {obj.key} holds {header.get('rows')} rows, manifest says {obj.rows}")
+            nbytes = _check(store, manifest, obj, level)
             result.rows += obj.rows
-            result.bytes_read += len(data)
+            result.bytes_read += nbytes
         except MissingData as e:
             result.problems.append(Problem(obj.key, "missing", str(e)))
         except CorruptData as e:
             result.problems.append(Problem(obj.key, "corrupt", str(e)))
-        progress.advance(obj.rows, obj.size)
+        result.checked[level] += 1
+        progress.advance(obj.rows, nbytes)
     progress.finish()
     return result

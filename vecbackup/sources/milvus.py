@@ -91,9 +91,13 @@ class MilvusEngine:
 
     # -- shared -----------------------------------------------------------------------------------
 
+    @property
+    def engine(self) -> str:
+        """``milvus`` or ``milvus-lite`` (SourceInfo.engine; cross-engine restores map by it)."""
+        return "milvus-lite" if self.url.lite else "milvus"
+
     def info(self) -> SourceInfo:
-        return SourceInfo(engine="milvus-lite" if self.url.lite else "milvus",
-                          server_version=self._version, address=self.display)
+        return SourceInfo(engine=self.engine, server_version=self._version, address=self.display)
 
     def close(self) -> None:
         for name in self._loaded_by_us:
@@ -475,6 +479,71 @@ class MilvusEngine:
                 if d.get("state") == "Finished" and not d.get("pending_index_rows"):
                     break
                 time.sleep(0.5)
+
+
+    # -- drill: sample rows by primary key, vector search, drop (used by ops/drill.py) ------------
+
+    def rows_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[tuple[Any, dict[str, Any]]]:
+        """A backup chunk's rows as (primary key, row), in the form fetch_rows returns them."""
+        pk = spec.primary.name
+        return [(row[pk], row) for row in chunk_to_rows(spec, chunk)]
+
+    def fetch_rows(self, spec: CollectionSpec, name: str, keys: list[Any], partition: str = ENGINE_ROUTED,
+                   ) -> dict[Any, dict[str, Any]]:
+        """The rows of ``name`` with these primary keys (in ``partition`` unless ENGINE_ROUTED), round-tripped
+        through the chunk conversion so they compare exactly with rows_of_chunk."""
+        self.ensure_loaded(name)
+        kwargs: dict[str, Any] = {"output_fields": ["*"]}
+        if partition != ENGINE_ROUTED:
+            kwargs["partition_names"] = [partition]
+        out: dict[Any, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            got = self._call(f"get rows of {name!r}", self.client.get, name, ids=keys[start:start + 500], **kwargs)
+            rows = list(got)
+            if rows:
+                out.update(self.rows_of_chunk(spec, rows_to_chunk(spec, partition, rows)))
+        return out
+
+    def vector_of(self, spec: CollectionSpec, row: dict[str, Any], field_name: str) -> Any:
+        """The value of vector field ``field_name`` in a row from rows_of_chunk (None if it has none)."""
+        return row.get(field_name)
+
+    def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
+                    ) -> list[list[Any]]:
+        """Primary keys of the top ``k`` hits for each query vector (values as rows_of_chunk gives them), with
+        the metric of the field's recorded index."""
+        field = spec.field(field_name)
+        index = next((i for i in spec.indexes if i.field_name == field_name), None)
+        t = field.type
+        if t in (FieldType.FLOAT16_VECTOR, FieldType.INT8_VECTOR):
+            data: list[Any] = [np.frombuffer(q, dtype=VECTOR_DTYPES[t]) for q in queries]
+        elif t in (FieldType.FLOAT_VECTOR, FieldType.BINARY_VECTOR, FieldType.SPARSE_FLOAT_VECTOR):
+            data = list(queries)
+        else:
+            raise Unsupported(f"vector search on {t.value} fields is not supported by the drill yet")
+        params: dict[str, Any] = {}
+        index_type = (index.index_type if index else "").upper()
+        if index_type.startswith("HNSW"):
+            params["ef"] = max(k, 64)
+        elif index_type.startswith("IVF") or index_type.startswith("BIN_IVF"):
+            params["nprobe"] = 16
+        search_params: dict[str, Any] = {"params": params}
+        if index and index.metric_type:
+            search_params["metric_type"] = index.metric_type
+        self.ensure_loaded(name)
+        pk = spec.primary.name
+        out: list[list[Any]] = []
+        for start in range(0, len(data), 16):
+            res = self._call(f"search {name!r}", self.client.search, name, data=data[start:start + 16],
+                             anns_field=field_name, limit=k, search_params=search_params, output_fields=[pk],
+                             consistency_level="Strong")
+            for hits in res:
+                out.append([h[pk] if pk in h else h["id"] for h in hits])
+        return out
+
+    def drop_collection(self, name: str) -> None:
+        self._loaded_by_us.discard(name)
+        self._call(f"drop {name!r}", self.client.drop_collection, name)
 
 
 # -- rows <-> columns -----------------------------------------------------------------------------

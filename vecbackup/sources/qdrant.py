@@ -541,9 +541,13 @@ class QdrantEngine:
 
     # -- shared -----------------------------------------------------------------------------------
 
+    @property
+    def engine(self) -> str:
+        """``qdrant`` or ``qdrant-local`` (SourceInfo.engine; cross-engine restores map by it)."""
+        return "qdrant-local" if self.url.local else "qdrant"
+
     def info(self) -> SourceInfo:
-        return SourceInfo(engine="qdrant-local" if self.url.local else "qdrant", server_version=self._version,
-                          address=self.display)
+        return SourceInfo(engine=self.engine, server_version=self._version, address=self.display)
 
     def close(self) -> None:
         try:
@@ -763,6 +767,52 @@ class QdrantEngine:
                 pass
             self._created.discard(plan.staging)
 
+
+    # -- drill: sample points by id, vector search, drop (used by ops/drill.py) -------------------
+
+    def rows_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[tuple[Any, dict[str, Any]]]:
+        """A backup chunk's points as (point id, point), in the form fetch_rows returns them."""
+        return [(p["id"], p) for p in chunk_to_points(spec, chunk)]
+
+    def fetch_rows(self, spec: CollectionSpec, name: str, keys: list[Any], partition: str = ENGINE_ROUTED,
+                   ) -> dict[Any, dict[str, Any]]:
+        """The points of ``name`` with these ids, round-tripped through the chunk conversion."""
+        kwargs: dict[str, Any] = {"with_payload": True, "with_vectors": True}
+        if partition != ENGINE_ROUTED:
+            kwargs["shard_key_selector"] = self._shard_key(spec, partition)
+        out: dict[Any, dict[str, Any]] = {}
+        for start in range(0, len(keys), 256):
+            records = self._call(f"retrieve points of {name!r}", self.client.retrieve, name,
+                                 ids=keys[start:start + 256], **kwargs)
+            if records:
+                out.update(self.rows_of_chunk(spec, records_to_chunk(spec, partition, records)))
+        return out
+
+    def vector_of(self, spec: CollectionSpec, row: dict[str, Any], field_name: str) -> Any:
+        """The value of vector field ``field_name`` in a point from rows_of_chunk (None if it has none)."""
+        for f, q, _ in _vector_layout(spec):
+            if f.name == field_name:
+                vector = row["vector"]
+                return vector.get(q) if isinstance(vector, dict) else vector
+        return None
+
+    def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
+                    ) -> list[list[Any]]:
+        """Ids of the top ``k`` points for each query vector (values as vector_of gives them)."""
+        layout = {f.name: (q, kind) for f, q, kind in _vector_layout(spec)}
+        if field_name not in layout or layout[field_name][1] == "multi":
+            raise Unsupported(f"vector search on field {field_name!r} is not supported by the drill yet")
+        q, kind = layout[field_name]
+        out: list[list[Any]] = []
+        for query in queries:
+            vector = self._m.SparseVector(**query) if kind == "sparse" else query
+            res = self._call(f"search {name!r}", self.client.query_points, name, query=vector, using=q or None,
+                             limit=k, with_payload=False, with_vectors=False)
+            out.append([p.id for p in res.points])
+        return out
+
+    def drop_collection(self, name: str) -> None:
+        self._call(f"delete {name!r}", self.client.delete_collection, name)
 
 def translate_error(where: str, e: BaseException, *, local: bool = False) -> VecbackupError:
     """A qdrant-client exception (REST, gRPC or local mode) as a vecbackup error; ``where`` starts the message

@@ -1,0 +1,319 @@
+"""Cross-engine restores against real engines: a Milvus Lite backup restored into Qdrant local mode, a Qdrant
+local-mode backup restored into Milvus Lite, and what cannot be mapped refused before anything is written.
+
+Qdrant local mode allows one client per folder per process and the ``cli`` fixture runs in this process, so the
+test's own Qdrant client is closed before every CLI call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient
+from qdrant_client import QdrantClient
+from qdrant_client.http import models as m
+
+from tests.conftest import Engine
+
+pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant"),
+              pytest.mark.filterwarnings("ignore:Local mode performs exact")]
+
+N = 300
+DIM, B_DIM = 8, 4
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _sparse(rng: np.random.Generator, i: int) -> dict[int, float]:
+    idx = sorted({int(k) for k in rng.integers(0, 1000, 1 + i % 5)})
+    return {k: float(np.float32(rng.random() + 0.01)) for k in idx}
+
+
+def _backup(cli: Any, url: str, store: Path, name: str) -> str:
+    r = cli("backup", url, store, "-c", name, "--batch-size", "97", "--json")
+    assert r.code == 0, r.stderr
+    backup_id: str = r.json()["backups"][0]["backup_id"]
+    return backup_id
+
+
+def _error_line(r: Any) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    return lines[0]
+
+
+def _scroll(client: QdrantClient, name: str) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    offset = None
+    while True:
+        records, offset = client.scroll(name, limit=128, offset=offset, with_payload=True, with_vectors=True)
+        for r in records:
+            out[r.id] = r
+        if offset is None:
+            return out
+
+
+def _milvus_rows(client: MilvusClient, name: str) -> dict[Any, dict[str, Any]]:
+    client.load_collection(name)
+    it = client.query_iterator(name, batch_size=1000, output_fields=["*"], consistency_level="Strong")
+    rows: dict[Any, dict[str, Any]] = {}
+    while page := it.next():
+        for r in page:
+            rows[r["pk"] if "pk" in r else r["id"]] = dict(r)
+    it.close()
+    return rows
+
+
+# -- Milvus Lite -> Qdrant local mode --------------------------------------------------------------
+
+
+SCALARS = ("b", "i8", "i16", "i32", "i64", "f", "d", "s", "j", "arr", "tags")
+
+
+def _build_milvus(client: MilvusClient, name: str) -> tuple[np.ndarray, dict[int, str]]:
+    rng = np.random.default_rng(5)
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    s.add_field("pk", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("sp", DataType.SPARSE_FLOAT_VECTOR)
+    s.add_field("b", DataType.BOOL)
+    s.add_field("i8", DataType.INT8)
+    s.add_field("i16", DataType.INT16)
+    s.add_field("i32", DataType.INT32)
+    s.add_field("i64", DataType.INT64)
+    s.add_field("f", DataType.FLOAT)
+    s.add_field("d", DataType.DOUBLE)
+    s.add_field("s", DataType.VARCHAR, max_length=64)
+    s.add_field("j", DataType.JSON)
+    s.add_field("arr", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
+    ip.add_index("sp", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    ip.add_index("i64", index_type="INVERTED")
+    ip.add_index("s", index_type="INVERTED")
+    client.create_collection(name, schema=s, index_params=ip)
+    client.create_partition(name, "p1")
+    client.create_partition(name, "p2")
+    vecs = _unit(rng, N, DIM)
+    partition_of: dict[int, str] = {}
+    parts: dict[str, list[dict[str, Any]]] = {"_default": [], "p1": [], "p2": []}
+    for i in range(N):
+        pk = i * 11 + 3
+        part = ["_default", "p1", "p2"][i % 3]
+        partition_of[pk] = part
+        row: dict[str, Any] = {
+            "pk": pk, "vec": vecs[i].tolist(), "sp": _sparse(rng, i), "b": bool(i % 2), "i8": i % 100 - 50,
+            "i16": i * 7 - 1000, "i32": i * 1001, "i64": int(rng.integers(-(2**62), 2**62)),
+            "f": float(np.float32(rng.normal())), "d": float(rng.normal()), "s": f"row-{i}-ünï",
+            "j": {"k": i, "nested": {"x": [1, 2.5, None], "ok": bool(i % 3)}}, "arr": list(range(i % 5)),
+            "tags": [f"t{k}" for k in range(i % 3)],
+        }
+        if i % 4:
+            row["color"] = ["red", "green", "blue"][i % 3]
+            row["extra_n"] = i
+        parts[part].append(row)
+    for part, rows in parts.items():
+        client.insert(name, rows, partition_name=part)
+    return vecs, partition_of
+
+
+def test_milvus_lite_to_qdrant_local(cli: Any, lite: Engine, store_dir: Path, tmp_path: Path) -> None:
+    name = lite.new_name("m2q")
+    vecs, partition_of = _build_milvus(lite.client, name)
+    source = _milvus_rows(lite.client, name)
+    backup_id = _backup(cli, lite.url, store_dir, name)
+    qpath = tmp_path / "qdrant"
+    qurl = f"qdrant-local://{qpath}"
+
+    dry = cli("restore", store_dir, qurl, "--backup", backup_id, "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert "integer point ids" in dry.stdout and "named dense vector 'vec'" in dry.stdout
+    assert "_partition" in dry.stdout and "payload key 'j'" in dry.stdout
+    assert not qpath.exists() or not any(qpath.rglob("*.sqlite"))  # nothing written
+
+    r = cli("restore", store_dir, qurl, "--backup", backup_id, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["rows"] == N
+
+    client = QdrantClient(path=str(qpath))
+    try:
+        assert client.count(name, exact=True).count == N
+        info = client.get_collection(name)
+        vectors = info.config.params.vectors
+        assert isinstance(vectors, dict)
+        assert vectors["vec"].distance == m.Distance.COSINE and vectors["vec"].size == DIM
+        assert "sp" in (info.config.params.sparse_vectors or {})
+        points = _scroll(client, name)
+        assert sorted(points) == sorted(source)
+        by_pk = {int(pk): i for i, pk in enumerate(p * 11 + 3 for p in range(N))}
+        for pk, row in source.items():
+            p = points[pk]
+            np.testing.assert_allclose(p.vector["vec"], vecs[by_pk[pk]], rtol=0, atol=1e-6)
+            sp = p.vector["sp"]
+            assert dict(zip(sp.indices, sp.values, strict=True)) == row["sp"]
+            for k in SCALARS:
+                assert p.payload[k] == row[k], (pk, k)
+            for k in ("color", "extra_n"):
+                assert p.payload.get(k) == row.get(k), (pk, k)
+            assert p.payload["_partition"] == partition_of[pk]
+            assert set(p.payload) == {*SCALARS, "_partition", *(k for k in ("color", "extra_n") if k in row)}
+
+        rng = np.random.default_rng(17)
+        queries = _unit(rng, 10, DIM)
+        pks = np.array([p * 11 + 3 for p in range(N)])
+        lite.client.load_collection(name)
+        milvus_hits = lite.client.search(name, queries.tolist(), anns_field="vec", limit=10,
+                                         search_params={"metric_type": "COSINE", "params": {"ef": N}})
+        for qi, q in enumerate(queries):
+            truth = pks[np.argsort(-(vecs @ q), kind="stable")[:10]].tolist()
+            res = client.query_points(name, query=q.tolist(), using="vec", limit=10,
+                                      search_params=m.SearchParams(exact=True))
+            assert [int(h.id) for h in res.points] == truth, qi
+            assert [h["pk"] for h in milvus_hits[qi]] == truth, qi
+    finally:
+        client.close()
+
+
+# -- Qdrant local mode -> Milvus Lite --------------------------------------------------------------
+
+
+def _build_qdrant(path: Path, name: str, *, multivector: bool = False, missing_vector: bool = False,
+                  ) -> tuple[dict[int, dict[str, Any]], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(9)
+    client = QdrantClient(path=str(path))
+    try:
+        vectors: dict[str, m.VectorParams] = {
+            "a": m.VectorParams(size=DIM, distance=m.Distance.COSINE,
+                                hnsw_config=m.HnswConfigDiff(m=8, ef_construct=64)),
+            "b": m.VectorParams(size=B_DIM, distance=m.Distance.EUCLID),
+        }
+        if multivector:
+            vectors["mv"] = m.VectorParams(size=3, distance=m.Distance.DOT, multivector_config=m.MultiVectorConfig(
+                comparator=m.MultiVectorComparator.MAX_SIM))
+        client.create_collection(name, vectors_config=vectors,
+                                 sparse_vectors_config={"sp": m.SparseVectorParams()})
+        a, b = _unit(rng, N, DIM), rng.normal(size=(N, B_DIM)).astype(np.float32)
+        payloads: dict[int, dict[str, Any]] = {}
+        points = []
+        for i in range(N):
+            pid = i * 3
+            payload: dict[str, Any] = {"tenant": f"t{i % 4}", "n": int(rng.integers(-(2**62), 2**62)),
+                                       "score": float(rng.normal()), "tags": [f"x{k}" for k in range(i % 3)],
+                                       "nested": {"deep": {"v": [1, None, "s"]}, "ok": bool(i % 2)}}
+            if i % 7 == 0:
+                payload = {}
+            payloads[pid] = payload
+            sp = _sparse(rng, i)
+            vec: dict[str, Any] = {"a": a[i].tolist(), "b": b[i].tolist(),
+                                   "sp": m.SparseVector(indices=list(sp), values=list(sp.values()))}
+            if multivector:
+                vec["mv"] = [[1.0, 2.0, 3.0]]
+            if missing_vector and i == 5:
+                del vec["b"]
+            points.append(m.PointStruct(id=pid, vector=vec, payload=payload))
+        client.upsert(name, points, wait=True)
+    finally:
+        client.close()
+    return payloads, a, b
+
+
+def test_qdrant_local_to_milvus_lite(cli: Any, lite: Engine, store_dir: Path, tmp_path: Path) -> None:
+    qpath = tmp_path / "qdrant"
+    qurl = f"qdrant-local://{qpath}"
+    name = f"vbt_q2m_{uuid.uuid4().hex[:8]}"
+    payloads, a, b = _build_qdrant(qpath, name)
+    client = QdrantClient(path=str(qpath))
+    try:
+        source = _scroll(client, name)
+    finally:
+        client.close()
+    backup_id = _backup(cli, qurl, store_dir, name)
+
+    dry = cli("restore", store_dir, lite.url, "--backup", backup_id, "--dry-run", "--json")
+    assert dry.code == 0, dry.stderr
+    doc = dry.json()
+    assert doc["ok"] and doc["dry_run"] and doc["problems"] == []
+    kinds = {d["source"]: d["kind"] for d in doc["decisions"]}
+    assert kinds["a"] == kinds["b"] == "dense vector" and kinds["sp"] == "sparse vector"
+    assert kinds["id"] == "primary key" and kinds["$meta"] == "dynamic fields"
+    assert name not in lite.client.list_collections()
+
+    r = cli("restore", store_dir, lite.url, "--backup", backup_id, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["rows"] == N
+
+    desc = lite.client.describe_collection(name)
+    types = {f["name"]: f["type"] for f in desc["fields"]}
+    assert types == {"id": DataType.VARCHAR, "a": DataType.FLOAT_VECTOR, "b": DataType.FLOAT_VECTOR,
+                     "sp": DataType.SPARSE_FLOAT_VECTOR}
+    assert desc["enable_dynamic_field"]
+    idx = {n: lite.client.describe_index(name, n) for n in lite.client.list_indexes(name)}
+    assert {i["field_name"]: i["metric_type"] for i in idx.values()} == {"a": "COSINE", "b": "L2", "sp": "IP"}
+    rows = _milvus_rows(lite.client, name)
+    assert len(rows) == N and sorted(rows) == sorted(str(p) for p in source)
+    for pid, p in source.items():
+        row = rows[str(pid)]
+        np.testing.assert_allclose(row["a"], p.vector["a"], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(row["a"], a[pid // 3], rtol=0, atol=1e-6)  # unit vectors: as written
+        assert row["b"] == p.vector["b"] == b[pid // 3].tolist()
+        assert row["sp"] == {int(k): float(np.float32(v)) for k, v in zip(p.vector["sp"].indices,
+                                                                         p.vector["sp"].values, strict=True)}
+        assert {k: v for k, v in row.items() if k not in ("id", "a", "b", "sp")} == payloads[pid], pid
+
+    rng = np.random.default_rng(23)
+    client = QdrantClient(path=str(qpath))
+    try:
+        for field, qs in (("a", _unit(rng, 10, DIM)), ("b", rng.normal(size=(10, B_DIM)).astype(np.float32))):
+            metric = "COSINE" if field == "a" else "L2"
+            hits = lite.client.search(name, qs.tolist(), anns_field=field, limit=10,
+                                      search_params={"metric_type": metric, "params": {"ef": N}})
+            for qi, q in enumerate(qs):
+                res = client.query_points(name, query=q.tolist(), using=field, limit=10,
+                                          search_params=m.SearchParams(exact=True))
+                assert [h["id"] for h in hits[qi]] == [str(h.id) for h in res.points], (field, qi)
+    finally:
+        client.close()
+
+
+def test_multivector_into_milvus_is_refused_before_anything_is_written(cli: Any, lite: Engine, store_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    qpath = tmp_path / "qdrant"
+    qurl = f"qdrant-local://{qpath}"
+    name = f"vbt_mv_{uuid.uuid4().hex[:8]}"
+    _build_qdrant(qpath, name, multivector=True)
+    backup_id = _backup(cli, qurl, store_dir, name)
+    before = lite.client.list_collections()
+
+    dry = cli("restore", store_dir, lite.url, "--backup", backup_id, "--dry-run")
+    assert dry.code == 9
+    assert "dense vector 'a'" in dry.stdout and "problem: field 'mv' (multivector)" in dry.stdout
+    assert "field 'mv'" in _error_line(dry)
+
+    r = cli("restore", store_dir, lite.url, "--backup", backup_id)
+    assert r.code == 9
+    line = _error_line(r)
+    assert "cannot restore into Milvus: field 'mv' (multivector): Milvus has no multivector type" in line
+    assert lite.client.list_collections() == before
+
+
+def test_point_without_a_vector_stops_a_restore_into_milvus(cli: Any, lite: Engine, store_dir: Path,
+                                                            tmp_path: Path) -> None:
+    qpath = tmp_path / "qdrant"
+    name = f"vbt_nv_{uuid.uuid4().hex[:8]}"
+    _build_qdrant(qpath, name, missing_vector=True)
+    backup_id = _backup(cli, f"qdrant-local://{qpath}", store_dir, name)
+    before = lite.client.list_collections()
+    r = cli("restore", store_dir, lite.url, "--backup", backup_id)
+    assert r.code == 9
+    line = _error_line(r)
+    assert "field 'b'" in line and "point 15" in line
+    assert lite.client.list_collections() == before

@@ -1,0 +1,206 @@
+"""`vecbackup drill` against Milvus Lite: a good backup passes every check; a damaged object, a restore that
+loses rows and a live source that drifted away fail it with exit 12, the reason in both reports; the scratch
+collection never stays behind."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.datasets import build_rich, build_vector_only
+from vecbackup.errors import DrillFailed
+from vecbackup.ops.drill import CHECKS
+
+
+def _backup(cli: Any, lite: Any, store_dir: Path, name: str, batch: int = 80) -> str:
+    r = cli("backup", lite.url, store_dir, "-c", name, "--batch-size", batch, "--json")
+    assert r.code == 0, r.stderr
+    return str(r.json()["backups"][0]["backup_id"])
+
+
+def _drill(cli: Any, lite: Any, store_dir: Path, tmp_path: Path, name: str, *extra: Any) -> tuple[Any, dict[str, Any],
+                                                                                                   ET.Element]:
+    report, junit = tmp_path / "drill.json", tmp_path / "drill.xml"
+    r = cli("drill", store_dir, lite.url, "-c", name, "--report-json", report, "--junit", junit, "--json",
+            "--seed", "7", *extra)
+    doc = orjson.loads(report.read_bytes())
+    assert r.json() == doc  # --json on stdout is the same document as --report-json
+    return r, doc, ET.parse(junit).getroot()
+
+
+def _cases(root: ET.Element) -> dict[str, ET.Element]:
+    suites = root.findall("testsuite")
+    assert root.tag == "testsuites" and len(suites) == 1 and suites[0].get("name") == "vecbackup-drill"
+    cases = {str(c.get("name")): c for c in suites[0].findall("testcase")}
+    assert list(cases) == list(CHECKS)
+    return cases
+
+
+def _checks(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in doc["checks"]}
+
+
+def _no_scratch_left(lite: Any, name: str) -> None:
+    left = [c for c in lite.client.list_collections() if c.startswith(f"{name}_drill_") or "_vbrestore_" in c]
+    assert not left, left
+
+
+def test_drill_passes_on_good_backup(cli, lite, store_dir, tmp_path):
+    name = lite.new_name("rich")
+    build_rich(lite.client, name, "lite", n=300)
+    backup_id = _backup(cli, lite, store_dir, name)
+    r, doc, root = _drill(cli, lite, store_dir, tmp_path, name, "--source", lite.url, "--sample", "120",
+                          "--max-age", "26h")
+    assert r.code == 0, r.stderr
+    assert doc["ok"] is True and doc["exit_code"] == 0 and doc["failures"] == []
+    assert doc["backup_id"] == backup_id and doc["collection"] == name and doc["seed"] == 7
+    checks = _checks(doc)
+    assert {c["status"] for c in checks.values()} == {"passed"}, checks
+    assert checks["row_count"]["details"] == {"backup_rows": 300, "restored_rows": 300, "source_rows": 300,
+                                              "source_drift": 0}
+    assert checks["sample_rows"]["details"]["sampled"] == 120
+    assert checks["sample_rows"]["details"]["different"] == 0
+    search = checks["search_recall"]["details"]
+    assert search["mode"] == "source" and search["field"] == "vec" and search["queries"] == 20
+    assert search["recall"] >= 0.95
+    assert doc["rto_seconds"] > 0 and checks["restore"]["details"]["rto_seconds"] == doc["rto_seconds"]
+    assert 0 <= doc["rpo_seconds"] < 3600
+    assert doc["scratch_dropped"] is True
+    _no_scratch_left(lite, name)
+    cases = _cases(root)
+    assert root.find("testsuite").get("tests") == "5"  # type: ignore[union-attr]
+    assert root.find("testsuite").get("failures") == "0"  # type: ignore[union-attr]
+    assert all(c.find("failure") is None and c.find("skipped") is None for c in cases.values())
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["backup_id"] == backup_id and float(props["rto_seconds"] or 0) > 0
+
+
+def test_drill_without_source_checks_rows_find_themselves_and_keep(cli, lite, store_dir, tmp_path):
+    name = lite.new_name("vec")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    _backup(cli, lite, store_dir, name)
+    r, doc, _ = _drill(cli, lite, store_dir, tmp_path, name, "--keep", "--queries", "30")
+    assert r.code == 0, r.stderr
+    checks = _checks(doc)
+    assert checks["search_recall"]["status"] == "passed"
+    assert checks["search_recall"]["details"]["mode"] == "self"
+    assert checks["search_recall"]["details"]["queries"] == 30
+    assert "source_rows" not in checks["row_count"]["details"]
+    scratch = doc["scratch_collection"]
+    assert scratch.startswith(f"{name}_drill_") and doc["scratch_dropped"] is False
+    assert lite.client.has_collection(scratch)  # --keep: left for inspection
+    lite.client.drop_collection(scratch)
+
+
+def test_drill_fails_on_corrupted_object(cli, lite, store_dir, tmp_path):
+    name = lite.new_name("vec")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    _backup(cli, lite, store_dir, name)
+    victim = sorted((store_dir / "data").rglob("*.vbc"))[1]
+    good = victim.read_bytes()
+    victim.write_bytes(good[:200] + bytes([good[200] ^ 0x40]) + good[201:])
+    r, doc, root = _drill(cli, lite, store_dir, tmp_path, name, "--max-age", "26h")
+    assert r.code == DrillFailed.exit_code == 12
+    assert "error: drill failed: restore:" in r.stderr
+    checks = _checks(doc)
+    assert doc["ok"] is False and doc["exit_code"] == 12
+    assert checks["restore"]["status"] == "failed"
+    assert victim.stem in checks["restore"]["message"] and "SHA-256" in checks["restore"]["message"]
+    assert [checks[n]["status"] for n in ("row_count", "sample_rows", "search_recall")] == ["skipped"] * 3
+    assert checks["backup_age"]["status"] == "passed"
+    assert doc["rto_seconds"] is not None
+    _no_scratch_left(lite, name)
+    cases = _cases(root)
+    failure = cases["restore"].find("failure")
+    assert failure is not None and "SHA-256" in failure.get("message", "")
+    assert all(cases[n].find("skipped") is not None for n in ("row_count", "sample_rows", "search_recall"))
+    assert root.find("testsuite").get("failures") == "1"  # type: ignore[union-attr]
+
+
+def test_drill_fails_when_restore_loses_rows(cli, lite, store_dir, tmp_path):
+    """A backup that holds every row twice (same primary keys: a manifest listing each data object twice, all
+    checksums valid) restores into a copy with half its rows: the target keeps one row per key."""
+    name = lite.new_name("vec")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    _backup(cli, lite, store_dir, name)
+    manifest = next((store_dir / "manifests").rglob("*.json"))
+    doc = orjson.loads(manifest.read_bytes())
+    doc["objects"] = doc["objects"] * 2
+    manifest.write_bytes(orjson.dumps(doc))
+    r, doc, root = _drill(cli, lite, store_dir, tmp_path, name)
+    assert r.code == 12, r.stderr
+    checks = _checks(doc)
+    assert checks["row_count"]["status"] == "failed"
+    assert checks["row_count"]["message"] == "restored copy holds 300 rows, the backup 600 (300 lost)"
+    assert checks["restore"]["status"] == "failed" and "300 rows" in checks["restore"]["message"]
+    assert "row_count: restored copy holds 300 rows" in r.stderr
+    failure = _cases(root)["row_count"].find("failure")
+    assert failure is not None and "(300 lost)" in failure.get("message", "")
+    _no_scratch_left(lite, name)
+
+
+def test_drill_source_drift(cli, lite, store_dir, tmp_path):
+    """Rows the live source gained since the backup are rows a failover to the restored copy would lose:
+    reported always, a failure beyond --max-source-drift."""
+    name = lite.new_name("vec")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    _backup(cli, lite, store_dir, name)
+    # far from every backed-up vector, so the live source's top-k for the backup's rows stays the same
+    lite.client.insert(name, [{"pk": 10_000 + i, "v": [1000.0 + i] * 16, "label": "new"} for i in range(40)])
+    lite.client.flush(name)
+    r, doc, _ = _drill(cli, lite, store_dir, tmp_path, name, "--source", lite.url)
+    assert r.code == 0, r.stderr  # informational without --max-source-drift
+    assert _checks(doc)["row_count"]["details"]["source_drift"] == 40
+    r, doc, root = _drill(cli, lite, store_dir, tmp_path, name, "--source", lite.url, "--max-source-drift", "10",
+                          "--max-age", "0s")
+    assert r.code == 12
+    checks = _checks(doc)
+    assert checks["row_count"]["status"] == "failed"
+    assert "restored copy has 40 rows fewer than the live source (340 rows)" in checks["row_count"]["message"]
+    assert checks["backup_age"]["status"] == "failed" and "--max-age 0h" in checks["backup_age"]["message"]
+    assert checks["sample_rows"]["status"] == "passed"
+    cases = _cases(root)
+    assert cases["row_count"].find("failure") is not None and cases["backup_age"].find("failure") is not None
+    _no_scratch_left(lite, name)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--max-source-drift", "3"], "--max-source-drift needs --source"),
+    (["--max-age", "soon"], "bad duration"),
+])
+def test_drill_usage_errors(cli, tmp_path, args, needle):
+    r = cli("drill", tmp_path / "store", "milvus-lite:///tmp/x.db", *args)
+    assert r.code == 2 and needle in r.stderr
+
+
+def test_drill_qdrant_local(cli, store_dir, tmp_path):
+    """The same drill against Qdrant (local mode): points compared by id, search recall by self-hits."""
+    import numpy as np
+    from qdrant_client import QdrantClient, models
+
+    folder = tmp_path / "qdrant"
+    url = f"qdrant-local://{folder}"
+    client = QdrantClient(path=str(folder))
+    client.create_collection("pts", vectors_config={"emb": models.VectorParams(size=8,
+                                                                               distance=models.Distance.EUCLID)})
+    rng = np.random.default_rng(5)
+    client.upsert("pts", [models.PointStruct(id=i, vector={"emb": rng.normal(size=8).tolist()},
+                                             payload={"i": i, "tag": f"t{i % 3}", "f": float(i) / 3})
+                          for i in range(200)])
+    client.close()  # local mode: one client per folder
+    r = cli("backup", url, store_dir, "-c", "pts", "--json")
+    assert r.code == 0, r.stderr
+    report = tmp_path / "q.json"
+    r = cli("drill", store_dir, url, "-c", "pts", "--source", url, "--report-json", report, "--json")
+    assert r.code == 0, r.stderr
+    checks = _checks(orjson.loads(report.read_bytes()))
+    assert {c["status"] for c in checks.values()} == {"passed"}, checks
+    assert checks["sample_rows"]["details"]["sampled"] == 100
+    assert checks["search_recall"]["details"]["mode"] == "source"
+    client = QdrantClient(path=str(folder))
+    assert [c.name for c in client.get_collections().collections] == ["pts"]
+    client.close()

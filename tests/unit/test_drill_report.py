@@ -1,0 +1,90 @@
+"""The drill's report writers (JSON, JUnit XML) and its exact row comparison."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import orjson
+
+from vecbackup.ops.drill import CHECKS, Check, DrillReport, row_differences, same_value, write_json
+from vecbackup.report_junit import junit_xml, write_junit
+
+
+def _report(statuses: dict[str, str]) -> DrillReport:
+    checks = [Check(name, statuses.get(name, "passed"), f"{name} message", seconds=0.25) for name in CHECKS]
+    return DrillReport(backup_id="20261122T021500.123456Z-3fa9c2d1", collection="articles", store="file:///b",
+                       target="milvus://dr:19530", scratch_collection="articles_drill_0a1b2c3d",
+                       started_at="2026-11-22T02:30:00.000000Z", finished_at="2026-11-22T02:31:00.000000Z",
+                       rto_seconds=12.3456, rpo_seconds=3600.0, seed=42, scratch_dropped=True, checks=checks)
+
+
+def test_json_report(tmp_path):
+    report = _report({"search_recall": "failed", "row_count": "skipped"})
+    report.check("search_recall").message = "recall@10 0.500 is below --min-recall 0.95"
+    write_json(report, str(tmp_path / "r.json"))
+    doc = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert doc["ok"] is False and doc["exit_code"] == 12 and doc["suite"] == "vecbackup-drill"
+    assert [c["name"] for c in doc["checks"]] == list(CHECKS)
+    assert doc["failures"] == ["search_recall: recall@10 0.500 is below --min-recall 0.95"]
+    assert doc["rto_seconds"] == 12.346 and doc["rpo_seconds"] == 3600.0
+    assert _report({}).to_dict()["ok"] is True and _report({"restore": "skipped"}).ok
+
+
+def test_junit_all_passed(tmp_path):
+    write_junit(_report({}).to_dict(), str(tmp_path / "j.xml"))
+    data = (tmp_path / "j.xml").read_bytes()
+    assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    root = ET.fromstring(data)
+    assert root.tag == "testsuites" and root.get("tests") == "5" and root.get("failures") == "0"
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "vecbackup-drill" and suite.get("errors") == "0" and suite.get("skipped") == "0"
+    assert suite.get("timestamp") == "2026-11-22T02:30:00.000000Z" and suite.get("time") == "1.250"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == list(CHECKS)
+    assert {c.get("classname") for c in cases} == {"vecbackup.drill.articles"}
+    assert all(c.get("time") == "0.250" and c.find("failure") is None for c in cases)
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["backup_id"] == "20261122T021500.123456Z-3fa9c2d1" and props["rto_seconds"] == "12.346"
+    assert "source" not in props  # None values are left out
+
+
+def test_junit_failures_skips_and_awkward_text():
+    report = _report({"restore": "failed", "row_count": "skipped", "sample_rows": "skipped",
+                      "search_recall": "skipped"})
+    nasty = 'data object data/ab/ab12.vbc fails its SHA-256 check <&> "quoted" \x00\x1b end'
+    report.check("restore").message = nasty
+    report.check("restore").details = {"rto_seconds": 0.5, "why": "<tag>&"}
+    report.check("row_count").message = "skipped: restore failed"
+    root = ET.fromstring(junit_xml(report.to_dict()))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "1", "3")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    failure = cases["restore"].find("failure")
+    assert failure is not None and failure.get("type") == "DrillCheckFailed"
+    message = failure.get("message", "")
+    assert message.startswith('data object data/ab/ab12.vbc fails its SHA-256 check <&> "quoted" ')
+    assert "\x00" not in message and message.endswith(" end")
+    assert '"why": "<tag>&"' in (failure.text or "")
+    skipped = cases["row_count"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "skipped: restore failed"
+    assert cases["backup_age"].find("failure") is None and cases["backup_age"].find("skipped") is None
+
+
+def test_same_value_is_exact():
+    assert same_value(0.1, 0.1) and not same_value(0.1, 0.1 + 1e-17 * 10)
+    assert same_value(math.nan, math.nan) and not same_value(math.nan, 0.0)
+    assert same_value([1.0, 2.5], [1.0, 2.5]) and not same_value([1.0, 2.5], [1.0, 2.5000001])
+    assert same_value(b"\x00\x01", b"\x00\x01") and not same_value(b"\x00\x01", b"\x00\x02")
+    assert same_value({"a": [1, {"b": None}]}, {"a": [1, {"b": None}]})
+    assert not same_value({"a": 1}, {"a": 1, "b": 2})
+    assert not same_value(1, True) and not same_value(1, 1.0) and not same_value(None, 0)
+
+
+def test_row_differences():
+    backup = {"id": 1, "vec": [0.5, 0.25], "title": "x", "meta": {"k": 1}, "opt": None}
+    assert row_differences(backup, dict(backup)) == []
+    assert row_differences(backup, {**backup, "vec": [0.5, 0.2500001], "opt": 0}) == ["opt", "vec"]
+    assert row_differences(backup, {k: v for k, v in backup.items() if k != "title"} | {"color": "red"}) == [
+        "color", "title"]

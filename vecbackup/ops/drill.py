@@ -1,0 +1,451 @@
+"""The disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
+
+Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message and details):
+
+* ``restore``       the backup restores (every object's SHA-256 checked); its wall time is the RTO
+* ``row_count``     the restored copy holds exactly the backup's rows; with a source, the live source's count
+                    is reported, and ``max_source_drift`` fails the check when the two differ by more
+* ``sample_rows``   a random sample of the backup's rows, read from its data objects, equals field by field
+                    (floats and vectors exactly) the rows with the same primary keys in the restored copy
+* ``search_recall`` top-k search with query vectors taken from the backup: recall@k of the restored copy
+                    against the live source, or (no source) how often a row finds itself in its own top k
+* ``backup_age``    the backup's age (the RPO) against ``max_age``
+
+The scratch collection is dropped at the end, also after a failure, unless ``keep``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from vecbackup.errors import Unsupported, VecbackupError
+from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.fetch import iter_chunks
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.restore import plan_restore, restore_backup
+from vecbackup.schema import CollectionSpec, Field, Index
+from vecbackup.stores.base import BlobStore, in_flight
+
+SUITE = "vecbackup-drill"
+CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+#: metrics under which a stored vector is its own nearest neighbour (not IP / Dot: a longer vector can win)
+SELF_NEAREST_METRICS = {"L2", "COSINE", "HAMMING", "JACCARD", "EUCLID", "MANHATTAN"}
+_MAX_LISTED = 10  # differences / misses listed per check
+
+
+@dataclass
+class Check:
+    name: str
+    status: str = SKIPPED
+    message: str = ""
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "message": self.message,
+                "seconds": round(self.seconds, 3), "details": self.details}
+
+
+@dataclass
+class DrillReport:
+    backup_id: str
+    collection: str
+    store: str
+    target: str
+    scratch_collection: str
+    started_at: str
+    source: str | None = None
+    finished_at: str = ""
+    backup_completed_at: str = ""
+    rto_seconds: float | None = None  # the restore's wall time
+    rpo_seconds: float | None = None  # the backup's age when the drill ran
+    seed: int = 0
+    scratch_dropped: bool = False
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.failed]
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "exit_code": 0 if self.ok else 12, "suite": SUITE,
+            "backup_id": self.backup_id, "collection": self.collection, "store": self.store,
+            "target": self.target, "source": self.source, "scratch_collection": self.scratch_collection,
+            "scratch_dropped": self.scratch_dropped, "started_at": self.started_at, "finished_at": self.finished_at,
+            "backup_completed_at": self.backup_completed_at,
+            "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
+            "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
+            "seed": self.seed,
+            "checks": [c.to_dict() for c in self.checks],
+            "failures": [f"{c.name}: {c.message}" for c in self.failures],
+            "notes": self.notes,
+        }
+
+
+def write_json(report: DrillReport, path: str) -> None:
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
+
+
+@dataclass
+class DrillOptions:
+    sample: int = 100
+    queries: int = 20
+    top_k: int = 10
+    min_recall: float = 0.95
+    max_age: float | None = None  # seconds
+    max_source_drift: int | None = None  # rows
+    keep: bool = False
+    seed: int | None = None
+    index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index_fallback: bool = False
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _short(v: Any, limit: int = 120) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Exact equality, except that NaN equals NaN (a float that survived a backup unchanged)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def row_differences(backup: dict[str, Any], restored: dict[str, Any]) -> list[str]:
+    """Names of the fields whose values differ (a field on one side only counts too)."""
+    return sorted(k for k in backup.keys() | restored.keys()
+                  if k not in backup or k not in restored or not same_value(backup[k], restored[k]))
+
+
+# -- sampling the backup ---------------------------------------------------------------------------
+
+
+@dataclass
+class SampledRow:
+    key: Any
+    partition: str
+    row: dict[str, Any]
+
+
+def sample_backup(store: BlobStore, manifest: Manifest, engine: Any, n: int, rng: random.Random,
+                  ) -> list[SampledRow]:
+    """``n`` rows drawn uniformly from the whole backup (fewer if it holds fewer), read from the data objects
+    that hold them (only those are fetched; each is checked against its SHA-256)."""
+    total = manifest.rows
+    picks = sorted(rng.sample(range(total), min(n, total)))
+    if not picks:
+        return []
+    starts: list[int] = []
+    pos = 0
+    for obj in manifest.objects:
+        starts.append(pos)
+        pos += obj.rows
+    wanted: dict[int, list[int]] = {}
+    for p in picks:
+        i = bisect.bisect_right(starts, p) - 1
+        wanted.setdefault(i, []).append(p - starts[i])
+    objects: list[DataObject] = [manifest.objects[i] for i in sorted(wanted)]
+    order = sorted(wanted)
+    out: list[SampledRow] = []
+    spec = manifest.collection
+    for i, (_, chunk) in zip(order, iter_chunks(store, objects, read_ahead=in_flight(store)), strict=True):
+        rows = engine.rows_of_chunk(spec, chunk)
+        for offset in wanted[i]:
+            key, row = rows[offset]
+            out.append(SampledRow(key, chunk.partition, row))
+    rng.shuffle(out)
+    return out
+
+
+def search_field(spec: CollectionSpec) -> tuple[Field, Index | None] | None:
+    """The vector field the search check uses: the first with an index, else the first vector field."""
+    vectors = [f for f in spec.fields if f.type.is_vector]
+    for f in vectors:
+        for index in spec.indexes:
+            if index.field_name == f.name:
+                return f, index
+    return (vectors[0], None) if vectors else None
+
+
+# -- the checks ------------------------------------------------------------------------------------
+
+
+def _timed(check: Check, fn: Callable[[Check], None]) -> None:
+    t0 = time.monotonic()
+    try:
+        fn(check)
+    except VecbackupError as e:
+        check.status, check.message = FAILED, str(e)
+    except Exception as e:  # a drill always ends with a report: an unexpected error fails the check it hit
+        check.status, check.message = FAILED, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    finally:
+        check.seconds = time.monotonic() - t0
+
+
+def _check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str, source: Any,
+                     opts: DrillOptions) -> None:
+    restored = target.count(scratch)
+    check.details.update({"backup_rows": manifest.rows, "restored_rows": restored})
+    problems = []
+    if restored != manifest.rows:
+        lost = manifest.rows - restored
+        problems.append(f"restored copy holds {restored} rows, the backup {manifest.rows} "
+                        + (f"({lost} lost)" if lost > 0 else f"({-lost} extra)"))
+    if source is not None:
+        live = source.count(manifest.collection.name)
+        drift = live - restored
+        check.details.update({"source_rows": live, "source_drift": drift})
+        if opts.max_source_drift is not None:
+            check.details["max_source_drift"] = opts.max_source_drift
+            if abs(drift) > opts.max_source_drift:
+                what = f"{drift} rows fewer" if drift > 0 else f"{-drift} rows more"
+                problems.append(f"restored copy has {what} than the live source ({live} rows), more than "
+                                f"--max-source-drift {opts.max_source_drift}")
+    if problems:
+        check.status, check.message = FAILED, "; ".join(problems)
+    else:
+        check.status = PASSED
+        check.message = f"{restored} rows" + (f"; live source {check.details['source_rows']}"
+                                              if source is not None else "")
+
+
+def _check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
+                  ) -> None:
+    spec = manifest.collection
+    by_partition: dict[str, list[SampledRow]] = {}
+    for s in sample:
+        by_partition.setdefault(s.partition, []).append(s)
+    missing: list[str] = []
+    differ: list[dict[str, Any]] = []
+    for partition, rows in by_partition.items():
+        got = target.fetch_rows(spec, scratch, [s.key for s in rows], partition)
+        for s in rows:
+            restored = got.get(s.key)
+            if restored is None:
+                missing.append(f"{s.key!r}" + (f" (partition {partition!r})" if partition else ""))
+                continue
+            fields = row_differences(s.row, restored)
+            if fields:
+                differ.append({"key": _short(s.key), "fields": fields,
+                               "backup": {f: _short(s.row.get(f)) for f in fields[:3]},
+                               "restored": {f: _short(restored.get(f)) for f in fields[:3]}})
+    check.details.update({"sampled": len(sample), "missing": len(missing), "different": len(differ),
+                          "missing_keys": missing[:_MAX_LISTED], "differences": differ[:_MAX_LISTED]})
+    if missing or differ:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} of {len(sample)} sampled rows missing from the restored copy "
+                         f"(first: {missing[0]})")
+        if differ:
+            parts.append(f"{len(differ)} of {len(sample)} sampled rows differ (first: key {differ[0]['key']}, "
+                         f"fields {', '.join(differ[0]['fields'])})")
+        check.status, check.message = FAILED, "; ".join(parts)
+    else:
+        check.status, check.message = PASSED, f"{len(sample)} sampled rows identical in every field"
+
+
+def _check_search(check: Check, queries: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
+                  source: Any, opts: DrillOptions) -> None:
+    spec = manifest.collection
+    chosen = search_field(spec)
+    if chosen is None:
+        check.status, check.message = SKIPPED, "the collection has no vector field"
+        return
+    f, index = chosen
+    metric = (index.metric_type or "").upper() if index else ""
+    vectors = [(q.key, target.vector_of(spec, q.row, f.name)) for q in queries]
+    vectors = [(k, v) for k, v in vectors if v is not None and v != {}]
+    check.details.update({"field": f.name, "metric": metric or None, "top_k": opts.top_k,
+                          "queries": len(vectors), "min_recall": opts.min_recall})
+    if not vectors:
+        check.status, check.message = SKIPPED, f"no sampled row has a value in {f.name!r}"
+        return
+    if source is None and metric not in SELF_NEAREST_METRICS:
+        check.status = SKIPPED
+        check.message = (f"metric {metric or 'unknown'}: a row need not be its own nearest neighbour; give --source "
+                         "to compare the restored copy's results with the live source's")
+        return
+    try:
+        restored = target.search_keys(spec, scratch, f.name, [v for _, v in vectors], opts.top_k)
+        live = source.search_keys(spec, spec.name, f.name, [v for _, v in vectors], opts.top_k) \
+            if source is not None else None
+    except Unsupported as e:
+        check.status, check.message = SKIPPED, str(e)
+        return
+    per_query: list[float] = []
+    misses: list[str] = []
+    for i, (key, _) in enumerate(vectors):
+        got = restored[i]
+        if live is not None:
+            expected = live[i]
+            if not expected:
+                continue
+            per_query.append(len(set(got) & set(expected)) / len(expected))
+        else:
+            hit = key in got
+            per_query.append(1.0 if hit else 0.0)
+            if not hit:
+                misses.append(_short(key))
+    mode = "against the live source" if live is not None else "each query row in its own top k"
+    check.details["mode"] = "source" if live is not None else "self"
+    if not per_query:
+        check.status, check.message = SKIPPED, "the live source returned no results"
+        return
+    recall = sum(per_query) / len(per_query)
+    check.details["recall"] = round(recall, 4)
+    if misses:
+        check.details["rows_not_finding_themselves"] = misses[:_MAX_LISTED]
+    text = f"recall@{opts.top_k} {recall:.3f} ({mode}, {len(per_query)} queries on {f.name!r})"
+    if recall < opts.min_recall:
+        check.status, check.message = FAILED, f"{text} is below --min-recall {opts.min_recall}"
+    else:
+        check.status, check.message = PASSED, text
+
+
+def _check_age(check: Check, report: DrillReport, manifest: Manifest, opts: DrillOptions) -> None:
+    try:
+        completed = _utc(manifest.completed_at)
+    except ValueError:
+        check.status, check.message = FAILED, f"the backup's completed_at {manifest.completed_at!r} is not a time"
+        return
+    age = (datetime.now(UTC) - completed).total_seconds()
+    report.rpo_seconds = age
+    check.details.update({"completed_at": manifest.completed_at, "age_seconds": round(age, 3),
+                          "max_age_seconds": opts.max_age})
+    text = f"backup completed {age / 3600:.2f}h ago"
+    if opts.max_age is not None and age > opts.max_age:
+        check.status, check.message = FAILED, f"{text}, more than --max-age {opts.max_age / 3600:g}h"
+    else:
+        check.status, check.message = PASSED, text
+
+
+# -- the drill -------------------------------------------------------------------------------------
+
+
+def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any = None,
+              opts: DrillOptions | None = None, progress: Progress | None = None) -> DrillReport:
+    """Run every check and return the report; never raises for a failed check (the report says it), only for
+    an interrupt. The scratch collection is dropped before returning unless ``opts.keep``."""
+    opts = opts or DrillOptions()
+    progress = progress or NullProgress()
+    spec = manifest.collection
+    seed = opts.seed if opts.seed is not None else secrets.randbits(32)
+    scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
+    report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
+                         target=target.display, source=source.display if source is not None else None,
+                         scratch_collection=scratch, started_at=_now(), backup_completed_at=manifest.completed_at,
+                         seed=seed, checks=[Check(name) for name in CHECKS])
+    rng = random.Random(seed)
+    restored = False
+    try:
+        restore = report.check("restore")
+
+        def do_restore(check: Check) -> None:
+            nonlocal restored
+            t0 = time.monotonic()
+            try:
+                plan = plan_restore(manifest, target, target=scratch, index_params=opts.index_params,
+                                    index_fallback=opts.index_fallback)
+                result = restore_backup(store, manifest, target, plan, progress=progress)
+                if hasattr(target, "wait_index"):
+                    target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
+            finally:
+                report.rto_seconds = time.monotonic() - t0
+                check.details["rto_seconds"] = round(report.rto_seconds, 3)
+            restored = True
+            report.notes.extend(result.notes)
+            check.status = PASSED
+            check.message = f"{result.rows} rows restored into {scratch!r} in {result.seconds:.1f}s"
+
+        _timed(restore, do_restore)
+        # a restore can fail after the copy took its name (e.g. its final row count check): measure what is there
+        present = restored or _has(target, scratch)
+        reason = f"skipped: restore failed ({restore.message})"
+        if present:
+            _timed(report.check("row_count"),
+                   lambda c: _check_row_count(c, manifest, target, scratch, source, opts))
+        else:
+            report.check("row_count").message = reason
+        if restored:
+            sample: list[SampledRow] = []
+
+            def do_sample(check: Check) -> None:
+                sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng))
+                _check_sample(check, sample[:opts.sample], manifest, target, scratch)
+
+            _timed(report.check("sample_rows"), do_sample)
+            if opts.queries > 0:
+                _timed(report.check("search_recall"),
+                       lambda c: _check_search(c, sample[:opts.queries], manifest, target, scratch, source, opts))
+            else:
+                report.check("search_recall").message = "skipped: --queries 0"
+        else:
+            for name in ("sample_rows", "search_recall"):
+                report.check(name).message = reason
+        _timed(report.check("backup_age"), lambda c: _check_age(c, report, manifest, opts))
+    finally:
+        if opts.keep:
+            report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
+        else:
+            report.scratch_dropped = _drop(target, scratch, report)
+        report.finished_at = _now()
+    return report
+
+
+def _has(engine: Any, name: str) -> bool:
+    try:
+        return bool(engine.has_collection(name))
+    except VecbackupError:
+        return False
+
+
+def _drop(engine: Any, name: str, report: DrillReport) -> bool:
+    """Drop the scratch collection if it exists; True when it is gone."""
+    try:
+        if engine.has_collection(name):
+            engine.drop_collection(name)
+        return not engine.has_collection(name)
+    except VecbackupError as e:
+        report.notes.append(f"could not drop the scratch collection {name!r}: {e}")
+        return False
+
+
+__all__ = ["CHECKS", "SUITE", "Check", "DrillOptions", "DrillReport", "run_drill", "write_json"]
