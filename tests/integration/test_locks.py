@@ -122,3 +122,31 @@ def test_prune_waits_for_or_refuses_a_running_backup(cli, any_store):
     threading.Timer(1.0, held.release).start()
     r = cli("prune", any_store.url, "--keep-last", "1", "--lock-wait", "30", "--json")
     assert r.code == 0, r.stderr
+
+
+def test_prune_during_a_real_backup_exits_locked_and_the_backup_completes(cli, tmp_path):
+    """A prune started while a real backup runs exits 11 (or, given --lock-wait, waits), and the backup
+    completes and verifies."""
+    store_dir = tmp_path / "store"
+    db = tmp_path / "own.db"
+    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
+                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=4000)"],
+                   check=True, capture_output=True)
+    backup = [sys.executable, "-m", "vecbackup", "backup", f"milvus-lite://{db}", str(store_dir), "-c", "big",
+              "--batch-size", "10"]
+    subprocess.run(backup, check=True, capture_output=True)  # an earlier backup for prune to consider
+    proc = subprocess.Popen(backup, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    while line and not line.startswith("backup big"):
+        line = proc.stderr.readline()
+    assert line.startswith("backup big")
+    r = cli("prune", store_dir, "--keep-last", "1", "--json")
+    assert r.code == 11, r.stderr
+    waiting = cli("prune", store_dir, "--keep-last", "1", "--lock-wait", "300", "--json")  # waits for the backup
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert waiting.code == 0, waiting.stderr
+    listed = cli("list", store_dir, "--json").json()["backups"]
+    assert len(listed) == 1  # the prune ran after the second backup committed, and kept only it
+    assert cli("verify", store_dir, listed[0]["backup_id"]).code == 0
