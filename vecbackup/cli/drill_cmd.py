@@ -11,6 +11,8 @@ from vecbackup.cli.options import (
     CaCert,
     CollectionOpt,
     Json,
+    LogFormat,
+    LogFormatName,
     Password,
     Quiet,
     StoreArg,
@@ -79,11 +81,12 @@ def drill(
     = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
+    log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
 
     Exit 12 if any check fails."""
-    setup(json, quiet)
+    setup(json, quiet, log_format)
     if max_source_drift is not None and source_url is None:
         raise UsageError("--max-source-drift needs --source")
     opts = DrillOptions(sample=sample, queries=queries, top_k=top_k, min_recall=min_recall,
