@@ -8,6 +8,7 @@ from vecbackup import ui
 from vecbackup.cli import app
 from vecbackup.cli.options import (
     ApiKey,
+    BackupOpt,
     CaCert,
     CollectionOpt,
     Json,
@@ -47,8 +48,7 @@ def drill(
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",
                                               help="Where to restore the scratch copy: milvus://host:19530, "
                                                    "milvus-lite:///file.db, qdrant://host:6333, ...")],
-    backup_id: Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
-    = "latest",
+    backup_id: BackupOpt = "latest",
     collection: CollectionOpt = None,
     source_url: Annotated[str | None, typer.Option(
         "--source", metavar="SOURCE_URL", help="The live server the backup came from: report its current row count "

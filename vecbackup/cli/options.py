@@ -32,6 +32,7 @@ ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="VECBACKUP_QDRAN
 CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verify the server's TLS certificate.")]
 StoreArg = Annotated[str, typer.Argument(
     metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
+BackupOpt = Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "

@@ -9,6 +9,7 @@ from vecbackup import ui
 from vecbackup.cli import app
 from vecbackup.cli.options import (
     ApiKey,
+    BackupOpt,
     CaCert,
     CollectionOpt,
     Json,
@@ -64,8 +65,7 @@ def restore(
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",
                                               help="milvus://host:19530, milvus-lite:///file.db, "
                                                    "qdrant://host:6333 or qdrant-local:///folder")],
-    backup_id: Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
-    = "latest",
+    backup_id: BackupOpt = "latest",
     collection: CollectionOpt = None,
     as_name: Annotated[str | None, typer.Option("--as", help="Restore under this collection name.")] = None,
     drop_existing: Annotated[bool, typer.Option(
