@@ -4,6 +4,10 @@
 
 The Milvus standalone part starts a real Milvus 2.3 server, which tests.servers only allows inside a
 private network namespace; ``--skip-server`` runs the rest anywhere.
+
+Every section can be skipped (``--skip-codec``, ``--skip-server``, ``--skip-lite``, ``--skip-stores``,
+``--skip-qdrant``). A skipped section keeps its numbers from the previous results.json in ``--out-dir``
+(marked as carried over in RESULTS.md) unless ``--no-keep`` is given, so one section can be re-run alone.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import codec_bench, e2e, report, stores_bench
+from benchmarks import codec_bench, e2e, qdrant_bench, report, stores_bench
 from benchmarks.measure import machine_info
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +44,24 @@ def _other_milvus() -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
+def _carry_over(res: dict[str, Any], previous: Path, sections: list[str]) -> None:
+    """Copy the skipped ``sections`` (and their errors) from the previous results.json into ``res``."""
+    if not sections or not previous.exists():
+        return
+    old = orjson.loads(previous.read_bytes())
+    carried = res.setdefault("carried_over", {})
+    for key in sections:
+        if key in old:
+            res[key] = old[key]
+            carried[key] = (old.get("carried_over") or {}).get(key) or old.get("machine", {}).get("date", "?")
+        for err_key, err in (old.get("errors") or {}).items():
+            if err_key == key or err_key.startswith(key + "."):
+                res["errors"][err_key] = err
+                carried.setdefault(key, old.get("machine", {}).get("date", "?"))
+    if carried:
+        _log("carried over from the previous results.json: " + ", ".join(sorted(carried)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--codec-rows", type=int, default=20_000)
@@ -52,16 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-stores", action="store_true")
     ap.add_argument("--stores-large-mib", type=int, default=256, help="size of the large object, MiB")
     ap.add_argument("--stores-repeat", type=int, default=3, help="store timings: median of this many runs")
+    ap.add_argument("--skip-qdrant", action="store_true")
+    ap.add_argument("--qdrant-sizes", default="20000,60000",
+                    help="point counts for the Qdrant local-mode runs (the smallest should span several batches)")
+    ap.add_argument("--no-keep", action="store_true",
+                    help="do not carry skipped sections over from the previous results.json")
     ap.add_argument("--out-dir", type=Path, default=HERE)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    qdrant_sizes = [int(s) for s in args.qdrant_sizes.split(",") if s.strip()]
 
     t_start = time.perf_counter()
     res: dict[str, Any] = {"machine": machine_info(), "errors": {}}
     work = Path(tempfile.mkdtemp(prefix="vecbench-"))
     try:
         if not args.skip_codec:
-            _log(f"[1/4] codec level, {args.codec_rows} rows")
+            _log(f"[1/5] codec level, {args.codec_rows} rows")
             try:
                 res["codec"] = codec_bench.run(args.codec_rows, args.repeat, log=_log)
             except Exception as e:
@@ -69,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["codec"] = repr(e)
             gc.collect()
         if not args.skip_server:
-            _log(f"[2/4] Milvus 2.3 standalone, sizes {sizes}")
+            _log(f"[2/5] Milvus 2.3 standalone, sizes {sizes}")
             running = _other_milvus()
             if running:
                 res["errors"]["standalone"] = "another Milvus server is running: " + "; ".join(running)
@@ -81,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc()
                     res["errors"]["standalone"] = repr(e)
         if not args.skip_lite:
-            _log(f"[3/4] Milvus Lite, {args.lite_rows} rows")
+            _log(f"[3/5] Milvus Lite, {args.lite_rows} rows")
             try:
                 res["lite"] = e2e.run_lite(args.lite_rows, work, log=_log)
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["lite"] = repr(e)
         if not args.skip_stores:
-            _log("[4/4] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
+            _log("[4/5] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
             try:
                 res["stores"] = stores_bench.run(work, large_mib=args.stores_large_mib, repeat=args.stores_repeat,
                                                  log=_log)
@@ -96,9 +124,26 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["stores"] = repr(e)
+        if not args.skip_qdrant:
+            _log(f"[5/5] Qdrant, qdrant-client local mode (no server), sizes {qdrant_sizes}")
+            # local mode commits to sqlite once per point: on tmpfs that measures CPU, not this disk's fsyncs
+            shm = Path("/dev/shm")
+            scratch = Path(tempfile.mkdtemp(prefix="vecbench-qdrant-", dir=shm if shm.is_dir() else work))
+            try:
+                res["qdrant"] = qdrant_bench.run(qdrant_sizes, scratch, log=_log)
+                res["qdrant"]["folders_on"] = "tmpfs (/dev/shm)" if scratch.parent == shm else str(work)
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["qdrant"] = repr(e)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["total_seconds"] = time.perf_counter() - t_start
+    if not args.no_keep:
+        skipped = {"codec": args.skip_codec, "standalone": args.skip_server, "lite": args.skip_lite,
+                   "stores": args.skip_stores, "qdrant": args.skip_qdrant}
+        _carry_over(res, args.out_dir / "results.json", [k for k, v in skipped.items() if v])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(res))
