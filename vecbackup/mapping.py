@@ -28,6 +28,8 @@ LABELS = {MILVUS: "Milvus", QDRANT: "Qdrant"}
 
 #: namespace of the uuid5 point ids made from VARCHAR primary keys (Milvus -> Qdrant); fixed forever
 PK_NAMESPACE = uuid.UUID("5b0c3f3e-7a53-5d1e-9a8e-76656362616b")
+#: Qdrant -> Milvus: a payload key equal to a field name (often "id") becomes this prefix + the key
+RENAMED_KEY_PREFIX = "payload_"
 #: payload key that receives a row's Milvus partition when the collection has more than one
 PARTITION_PAYLOAD_KEY = "_partition"
 
@@ -406,7 +408,7 @@ def _qdrant_to_milvus(spec: CollectionSpec, source_engine: str, target_engine: s
             problems.append(Problem(f.name, f.type.value, "this column has no place in a Milvus collection"))
     decisions.append(Decision(DYNAMIC_COLUMN, DYNAMIC_COLUMN, "dynamic fields", (
         "payload -> dynamic fields (enable_dynamic_field): each payload key a dynamic field; a payload key equal to a "
-        "field name (" + ", ".join(f.name for f in fields) + ") stops the restore")))
+        "field name (" + ", ".join(f.name for f in fields) + f") is renamed {RENAMED_KEY_PREFIX}<key>"), note=True))
     for i in spec.indexes:
         if i.index_type.startswith(PAYLOAD_INDEX_PREFIX):
             decisions.append(Decision(i.field_name, "", "note", (
@@ -440,7 +442,7 @@ def transform_chunk(mapping: Mapping, chunk: Chunk) -> Chunk:
     """A decoded chunk of the backup -> the chunk the target's sink writes (the same chunk for the identity).
 
     Raises Unsupported, naming the field and the row, for data the target cannot hold: a negative integer key
-    going to Qdrant, a missing vector or a payload key equal to a field name going to Milvus."""
+    going to Qdrant, or a missing vector going to Milvus."""
     if mapping.identity:
         return chunk
     if mapping.problems:
@@ -454,18 +456,27 @@ def transform_chunk(mapping: Mapping, chunk: Chunk) -> Chunk:
         return Chunk(partition="", num_rows=n, columns=columns)
     meta = chunk.columns.get(DYNAMIC_COLUMN)
     if meta is not None:
-        ids = chunk.columns[mapping.spec.primary.name].values
-        for i, p in enumerate(meta.values):
-            if p:
-                clash = mapping.reserved_keys.intersection(p)
-                if clash:
-                    key = sorted(clash)[0]
-                    raise Unsupported(
-                        f"cannot restore into Milvus: point {ids[i]}: payload key {key!r} has the name of a field "
-                        "and cannot be a dynamic field", hint="rename the payload key in the source collection")
-        columns[DYNAMIC_COLUMN] = Column(list(meta.values))
+        columns[DYNAMIC_COLUMN] = Column([_rename_reserved(p, mapping.reserved_keys) for p in meta.values])
     partition = mapping.partition_names.get(chunk.partition, chunk.partition)
     return Chunk(partition=partition, num_rows=n, columns=columns)
+
+
+def _rename_reserved(payload: Any, reserved: frozenset[str]) -> Any:
+    """A payload whose keys clash with Milvus field names (often ``id``), with those keys renamed
+    ``payload_<key>`` (``payload_<key>_2``, ... if that is taken too): a dynamic field cannot share a field's name."""
+    if not payload or not isinstance(payload, dict) or not reserved.intersection(payload):
+        return payload
+    out = {}
+    for k, v in payload.items():
+        if k in reserved:
+            new, n = f"{RENAMED_KEY_PREFIX}{k}", 1
+            while new in payload or new in reserved or new in out:
+                n += 1
+                new = f"{RENAMED_KEY_PREFIX}{k}_{n}"
+            out[new] = v
+        else:
+            out[k] = v
+    return out
 
 
 def _row_id(mapping: Mapping, chunk: Chunk, i: int) -> str:

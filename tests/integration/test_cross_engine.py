@@ -209,6 +209,8 @@ def _build_qdrant(path: Path, name: str, *, multivector: bool = False, missing_v
             payload: dict[str, Any] = {"tenant": f"t{i % 4}", "n": int(rng.integers(-(2**62), 2**62)),
                                        "score": float(rng.normal()), "tags": [f"x{k}" for k in range(i % 3)],
                                        "nested": {"deep": {"v": [1, None, "s"]}, "ok": bool(i % 2)}}
+            if i % 5 == 1:
+                payload["id"] = f"sku-{i}"  # a payload key named like the Milvus primary key
             if i % 7 == 0:
                 payload = {}
             payloads[pid] = payload
@@ -267,7 +269,8 @@ def test_qdrant_local_to_milvus_lite(cli: Any, lite: Engine, store_dir: Path, tm
         assert row["b"] == p.vector["b"] == b[pid // 3].tolist()
         assert row["sp"] == {int(k): float(np.float32(v)) for k, v in zip(p.vector["sp"].indices,
                                                                          p.vector["sp"].values, strict=True)}
-        assert {k: v for k, v in row.items() if k not in ("id", "a", "b", "sp")} == payloads[pid], pid
+        expected = {("payload_id" if k == "id" else k): v for k, v in payloads[pid].items()}  # renamed, not lost
+        assert {k: v for k, v in row.items() if k not in ("id", "a", "b", "sp")} == expected, pid
 
     rng = np.random.default_rng(23)
     client = QdrantClient(path=str(qpath))

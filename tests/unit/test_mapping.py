@@ -281,12 +281,13 @@ def test_qdrant_to_milvus_null_vector_is_refused_naming_the_point() -> None:
         transform_chunk(mp, chunk)
 
 
-def test_qdrant_to_milvus_payload_key_clashing_with_a_field_is_refused() -> None:
+def test_qdrant_to_milvus_payload_key_clashing_with_a_field_is_renamed() -> None:
     mp = plan_mapping(qdrant_spec(), "qdrant", "milvus")
-    chunk = qdrant_chunk(1)
-    chunk.columns[DYNAMIC_COLUMN] = Column([{"id": 5}])
-    with pytest.raises(Unsupported, match=r"point 7: payload key 'id'"):
-        transform_chunk(mp, chunk)
+    chunk = qdrant_chunk(2)
+    chunk.columns[DYNAMIC_COLUMN] = Column([{"id": 5, "x": 1}, {"id": 6, "payload_id": "taken"}])
+    out = transform_chunk(mp, chunk).columns[DYNAMIC_COLUMN].values
+    assert out == [{"payload_id": 5, "x": 1}, {"payload_id_2": 6, "payload_id": "taken"}]
+    assert any("renamed payload_<key>" in d.text for d in mp.decisions if d.kind == "dynamic fields")
 
 
 def test_qdrant_shard_keys_become_partitions() -> None:
