@@ -103,12 +103,12 @@ class MilvusEngine:
         for name in self._loaded_by_us:
             try:
                 self.client.release_collection(name)
-            except Exception:
+            except Exception:  # best effort: leave the server as we found it
                 pass
         self._loaded_by_us.clear()
         try:
             self.client.close()
-        except Exception:
+        except Exception:  # closing a dead connection is not an error worth reporting
             pass
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -279,7 +279,7 @@ class MilvusEngine:
         finally:
             try:
                 it.close()
-            except Exception:
+            except Exception:  # the iterator's server-side state expires on its own
                 pass
 
     # -- Sink -------------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ class MilvusEngine:
             try:
                 if self.client.has_collection(plan.staging):
                     self.client.drop_collection(plan.staging)
-            except Exception:
+            except Exception:  # best effort: the error that got us here is the one to report
                 pass
 
     def wait_index(self, name: str, timeout: float = 120.0) -> None:
