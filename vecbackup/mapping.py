@@ -20,7 +20,7 @@ import numpy as np
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.qdrant import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, _field_names, _vector_configs
+from vecbackup.sources.qdrant_model import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, _field_names, _vector_configs
 
 MILVUS = "milvus"
 QDRANT = "qdrant"

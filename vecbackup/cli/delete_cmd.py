@@ -23,7 +23,7 @@ def delete(store_url: StoreArg,
     s = store(store_url)
     if backup_id == "latest":
         raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")
-    m = catalog.load(s, catalog.resolve(s, backup_id, collection))
+    m = catalog.find(s, backup_id, collection)
     with locked(s, "delete", exclusive=True, wait=lock_wait):  # data objects are shared by every backup
         r = delete_backup(s, m)
     for note in r.notes:

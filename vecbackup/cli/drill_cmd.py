@@ -11,6 +11,7 @@ from vecbackup.cli.options import (
     BackupOpt,
     CaCert,
     CollectionOpt,
+    IndexFallback,
     Json,
     LogFormat,
     LogFormatName,
@@ -20,10 +21,10 @@ from vecbackup.cli.options import (
     Token,
     User,
     connect,
+    parse_index_params,
     setup,
     store,
 )
-from vecbackup.cli.restore_cmd import parse_index_params
 from vecbackup.errors import DrillFailed, UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill, write_json
@@ -76,9 +77,7 @@ def drill(
     index_params: Annotated[list[str] | None, typer.Option(
         "--index-params", help="Index build parameters for a field, FIELD:M=16,efConstruction=200 (repeatable), "
         "as for restore.")] = None,
-    index_fallback: Annotated[bool, typer.Option(
-        "--index-fallback", help="If the target cannot build a recorded index type, build AUTOINDEX instead.")]
-    = False,
+    index_fallback: IndexFallback = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text,
@@ -94,7 +93,7 @@ def drill(
                         keep=keep, seed=seed, index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback)
     backup_store = store(store_url)
-    manifest = catalog.load(backup_store, catalog.resolve(backup_store, backup_id, collection))
+    manifest = catalog.find(backup_store, backup_id, collection)
     target = connect(target_url, token, user, password, ca_cert, api_key)
     source: Any = None
     try:

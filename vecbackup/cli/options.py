@@ -5,10 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 
 from vecbackup import ui
 from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
+from vecbackup.errors import UsageError
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 from vecbackup.stores.base import BlobStore
@@ -33,6 +35,9 @@ CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verif
 StoreArg = Annotated[str, typer.Argument(
     metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
 BackupOpt = Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
+IndexFallback = Annotated[bool, typer.Option(
+    "--index-fallback", help="If the target cannot build a recorded index type, build the engine's default index "
+    "instead (and say so).")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "
@@ -87,3 +92,27 @@ def connect(url: str, token: str | None, user: str | None, password: str | None,
 
 def store(url: str, *, create: bool = False) -> BlobStore:
     return open_store(url, create=create)
+
+def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        field, sep, rest = value.partition(":")
+        if not sep or not field:
+            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200')
+        rest = rest.strip()
+        try:
+            if rest.startswith("{"):
+                params = orjson.loads(rest)
+            else:
+                params = {}
+                for item in filter(None, rest.split(",")):
+                    k, eq, v = item.partition("=")
+                    if not eq:
+                        raise ValueError(item)
+                    params[k.strip()] = orjson.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() \
+                        else v.strip()
+        except (ValueError, orjson.JSONDecodeError):
+            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200') from None
+        out[field] = params
+    return out

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 
 from vecbackup import ui
@@ -12,6 +11,7 @@ from vecbackup.cli.options import (
     BackupOpt,
     CaCert,
     CollectionOpt,
+    IndexFallback,
     Json,
     LogFormat,
     LogFormatName,
@@ -24,6 +24,7 @@ from vecbackup.cli.options import (
     Token,
     User,
     connect,
+    parse_index_params,
     recording,
     setup,
     store,
@@ -32,31 +33,6 @@ from vecbackup.config import is_qdrant_url
 from vecbackup.errors import AlreadyExists, Unsupported, UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.restore import RestorePreview, plan_restore, preview_restore, restore_backup
-
-
-def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
-    """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""
-    out: dict[str, dict[str, Any]] = {}
-    for value in values:
-        field, sep, rest = value.partition(":")
-        if not sep or not field:
-            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200')
-        rest = rest.strip()
-        try:
-            if rest.startswith("{"):
-                params = orjson.loads(rest)
-            else:
-                params = {}
-                for item in filter(None, rest.split(",")):
-                    k, eq, v = item.partition("=")
-                    if not eq:
-                        raise ValueError(item)
-                    params[k.strip()] = orjson.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() \
-                        else v.strip()
-        except (ValueError, orjson.JSONDecodeError):
-            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200') from None
-        out[field] = params
-    return out
 
 
 @app.command("restore")
@@ -76,9 +52,7 @@ def restore(
     index_params: Annotated[list[str] | None, typer.Option(
         "--index-params", help="Index build parameters for a field, FIELD:M=16,efConstruction=200 (repeatable); "
         "override what the backup recorded.")] = None,
-    index_fallback: Annotated[bool, typer.Option(
-        "--index-fallback", help="If the target cannot build a recorded index type, build AUTOINDEX instead.")]
-    = False,
+    index_fallback: IndexFallback = False,
     shards: Annotated[int | None, typer.Option(
         "--shards", min=1, help="Qdrant: number of shards (per shard key with custom sharding) instead of the "
         "recorded one.")] = None,
@@ -94,26 +68,24 @@ def restore(
 ) -> None:
     """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
     setup(json, quiet, log_format)
+    params = parse_index_params(index_params or [])
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
         source_store = store(store_url)
-        manifest = catalog.load(source_store, catalog.resolve(source_store, backup_id, collection))
+        manifest = catalog.find(source_store, backup_id, collection)
         engine = connect(target_url, token, user, password, ca_cert, api_key)
         try:
             preview = preview_restore(manifest, engine, target=as_name, drop_existing=drop_existing,
-                                      new_ids=new_ids, index_params=parse_index_params(index_params or []),
-                                      index_fallback=index_fallback)
+                                      new_ids=new_ids, index_params=params, index_fallback=index_fallback)
         finally:
             engine.close()
         _report_preview(preview, engine.display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        params = parse_index_params(index_params or [])
         if (shards is not None or replication_factor is not None) and not is_qdrant_url(target_url):
             raise UsageError("--shards and --replication-factor apply to Qdrant targets only")
         source_store = store(store_url)
-        ref = catalog.resolve(source_store, backup_id, collection)
-        manifest = catalog.load(source_store, ref)
+        manifest = catalog.find(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         engine = connect(target_url, token, user, password, ca_cert, api_key)
         try:

@@ -40,5 +40,5 @@ def show(store_url: StoreArg,
     """Show a backup's manifest: schema, indexes, partitions, counts."""
     setup(json, quiet)
     s = store(store_url)
-    m = catalog.load(s, catalog.resolve(s, backup_id, collection))
+    m = catalog.find(s, backup_id, collection)
     ui.emit(m.to_dict(), lambda: _render(m))

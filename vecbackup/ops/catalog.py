@@ -51,6 +51,11 @@ def list_manifests(store: BlobStore, collection: str | None = None) -> tuple[lis
     return manifests, problems
 
 
+def find(store: BlobStore, selector: str, collection: str | None = None) -> Manifest:
+    """The manifest of the backup ``selector`` names (see :func:`resolve`)."""
+    return load(store, resolve(store, selector, collection))
+
+
 def resolve(store: BlobStore, selector: str, collection: str | None = None) -> BackupRef:
     """A backup by full id, unique id prefix, or ``latest`` (newest, optionally of one collection)."""
     refs = list_refs(store, collection)

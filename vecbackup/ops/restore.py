@@ -53,13 +53,20 @@ def plan_restore(
     mapping = restore_mapping(manifest, sink)
     if mapping.problems:
         raise mapping.error()
+    name = target or mapping.spec.name
+    return _plan(mapping, sink, name, sink.has_collection(name), drop_existing=drop_existing, new_ids=new_ids,
+                 index_params=index_params, index_fallback=index_fallback)
+
+
+def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, *, drop_existing: bool, new_ids: bool,
+          index_params: dict[str, dict[str, Any]] | None, index_fallback: bool) -> RestorePlan:
+    """The plan for a mappable backup whose target's existence is known (shared by plan_restore and
+    preview_restore, so neither asks the target twice)."""
     spec = mapping.spec
-    name = target or spec.name
     for field_name in index_params or {}:
         if not any(i.field_name == field_name for i in spec.indexes):
             raise UsageError(f"--index-params names field {field_name!r}, which has no index in the backup",
                              hint="indexed fields: " + ", ".join(i.field_name for i in spec.indexes))
-    exists = sink.has_collection(name)
     if exists and not drop_existing:
         raise AlreadyExists(f"collection {name!r} already exists in {sink.display}",
                             hint="restore --as NEW_NAME, or --drop-existing to replace it")
@@ -71,6 +78,7 @@ def plan_restore(
         index_params=dict(index_params or {}),
         index_fallback=index_fallback,
         aliases=spec.aliases if name == spec.name else (),
+        mapping=mapping,
     )
     plan.notes.extend(mapping.notes)
     if spec.primary.auto_id and new_ids:
@@ -86,7 +94,7 @@ def restore_backup(
     build indexes, load, and only then give it the target name. On any failure the staging
     collection is dropped and an existing target is untouched."""
     progress = progress or NullProgress()
-    mapping = restore_mapping(manifest, sink)
+    mapping = plan.mapping if plan.mapping is not None else restore_mapping(manifest, sink)
     spec = mapping.spec
     t0 = time.monotonic()
     sink.create(spec, plan)
@@ -143,7 +151,7 @@ def preview_restore(
 ) -> RestorePreview:
     """Everything plan_restore checks, collected instead of raised; reads the target, writes nothing."""
     mapping = restore_mapping(manifest, sink)
-    name = target or manifest.collection.name
+    name = target or mapping.spec.name
     exists = sink.has_collection(name)
     preview = RestorePreview(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
                              collection=name, target_exists=exists, mapping=mapping,
@@ -157,8 +165,8 @@ def preview_restore(
         preview.exit_code = AlreadyExists.exit_code
         return preview
     try:
-        plan = plan_restore(manifest, sink, target=target, drop_existing=drop_existing, new_ids=new_ids,
-                            index_params=index_params, index_fallback=index_fallback)
+        plan = _plan(mapping, sink, name, exists, drop_existing=drop_existing, new_ids=new_ids,
+                     index_params=index_params, index_fallback=index_fallback)
     except Unsupported as e:
         preview.problems.append(str(e))
         preview.exit_code = e.exit_code

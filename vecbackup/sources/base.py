@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import CollectionSpec
+
+if TYPE_CHECKING:
+    from vecbackup.mapping import Mapping
 
 #: partition value for rows the engine routes itself (partition-key collections)
 ENGINE_ROUTED = ""
@@ -60,6 +63,7 @@ class RestorePlan:
     notes: list[str] = field(default_factory=list)  # what was done differently, for the report
     shards: int | None = None  # topology override (--shards); None = as recorded. Qdrant only
     replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded
+    mapping: Mapping | None = None  # how the backup maps onto the target's engine (set by ops.restore.plan_restore)
 
 
 class Sink(Protocol):
