@@ -85,6 +85,13 @@ class CliResult:
     def json(self) -> Any:
         return orjson.loads(self.stdout)
 
+    def error_line(self) -> str:
+        """The one `error: ...` line a failed command prints; asserts there is exactly one and no traceback."""
+        lines = [line for line in self.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, self.stderr
+        assert "Traceback" not in self.stderr + self.stdout
+        return lines[0]
+
 
 @pytest.fixture
 def cli() -> Any:

@@ -18,13 +18,6 @@ from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores.local import LocalStore
 
 
-def _one_line_error(r) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
-    return lines[0]
-
-
 @pytest.fixture
 def backed_up(cli, lite, store_dir):
     """A Milvus Lite collection of 300 rows and a backup of it in 4 chunks."""
@@ -52,13 +45,13 @@ def _data_files(store_dir: Path) -> list[Path]:
 def test_bad_input_is_one_line_with_exit_code(cli, args, code, needle):
     r = cli(*args)
     assert r.code == code, (r.code, r.stderr)
-    assert needle in _one_line_error(r)
+    assert needle in r.error_line()
 
 
 def test_unknown_collection(cli, lite, store_dir):
     r = cli("backup", lite.url, store_dir, "-c", "nope")
     assert r.code == 4
-    assert "'nope' not found" in _one_line_error(r)
+    assert "'nope' not found" in r.error_line()
     assert not (store_dir / "manifests").exists()
 
 
@@ -66,7 +59,7 @@ def test_unreachable_server_and_no_secret_in_output(cli, store_dir):
     secret = "s3cr3t-T0KEN-value"
     r = cli("backup", "milvus://127.0.0.1:1", store_dir, "-c", "x", "--token", secret, "--json")
     assert r.code == 6
-    assert "cannot connect to Milvus at milvus://127.0.0.1:1" in _one_line_error(r)
+    assert "cannot connect to Milvus at milvus://127.0.0.1:1" in r.error_line()
     assert secret not in r.stdout + r.stderr
     assert r.json()["exit_code"] == 6
 
@@ -83,7 +76,7 @@ def test_existing_target_is_refused_and_untouched(cli, lite, store_dir, backed_u
     build_vector_only(lite.client, other, "FLOAT_VECTOR", n=10, seed=9)
     r = cli("restore", store_dir, lite.url, "--backup", backup["backup_id"], "--as", other)
     assert r.code == 5
-    assert "already exists" in _one_line_error(r) and "--drop-existing" in r.stderr
+    assert "already exists" in r.error_line() and "--drop-existing" in r.stderr
     assert len(read_rows(lite.client, other)) == 10
 
 
@@ -137,7 +130,7 @@ def test_verify_and_restore_detect_missing_object(cli, lite, store_dir, backed_u
     target = lite.new_name("t")
     r = cli("restore", store_dir, lite.url, "--as", target)
     assert r.code == 8
-    assert "missing" in _one_line_error(r)
+    assert "missing" in r.error_line()
     assert target not in lite.client.list_collections()
     assert not [c for c in lite.client.list_collections() if "vbrestore" in c]
 
@@ -160,7 +153,7 @@ def test_unsupported_format_version(cli, lite, store_dir, backed_up):
     for args in (["show", store_dir, backup["backup_id"]], ["restore", store_dir, lite.url, "--as", "x"]):
         r = cli(*args)
         assert r.code == 9, r.stderr
-        assert "format version 99" in _one_line_error(r) and "upgrade" in r.stderr
+        assert "format version 99" in r.error_line() and "upgrade" in r.stderr
 
 
 def test_corrupt_manifest(cli, store_dir, backed_up):
@@ -168,7 +161,7 @@ def test_corrupt_manifest(cli, store_dir, backed_up):
     manifest.write_bytes(b"{not json")
     r = cli("show", store_dir)
     assert r.code == 7
-    assert "not valid JSON" in _one_line_error(r)
+    assert "not valid JSON" in r.error_line()
 
 
 class FailingStore(LocalStore):

@@ -43,11 +43,6 @@ def _backup(cli: Any, url: str, store: Path, name: str) -> str:
     return backup_id
 
 
-def _error_line(r: Any) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
-    return lines[0]
 
 
 def _scroll(client: QdrantClient, name: str) -> dict[Any, Any]:
@@ -299,11 +294,11 @@ def test_multivector_into_milvus_is_refused_before_anything_is_written(cli: Any,
     dry = cli("restore", store_dir, lite.url, "--backup", backup_id, "--dry-run")
     assert dry.code == 9
     assert "dense vector 'a'" in dry.stdout and "problem: field 'mv' (multivector)" in dry.stdout
-    assert "field 'mv'" in _error_line(dry)
+    assert "field 'mv'" in dry.error_line()
 
     r = cli("restore", store_dir, lite.url, "--backup", backup_id)
     assert r.code == 9
-    line = _error_line(r)
+    line = r.error_line()
     assert "cannot restore into Milvus: field 'mv' (multivector): Milvus has no multivector type" in line
     assert lite.client.list_collections() == before
 
@@ -317,6 +312,6 @@ def test_point_without_a_vector_stops_a_restore_into_milvus(cli: Any, lite: Engi
     before = lite.client.list_collections()
     r = cli("restore", store_dir, lite.url, "--backup", backup_id)
     assert r.code == 9
-    line = _error_line(r)
+    line = r.error_line()
     assert "field 'b'" in line and "point 15" in line
     assert lite.client.list_collections() == before

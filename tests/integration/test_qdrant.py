@@ -30,6 +30,8 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
+from tests.unit.test_qdrant_config import contains, drop_none
+
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant")
 
 QDRANT_KINDS = ["local"] + (["remote"] if os.environ.get("QDRANT_URL") else [])
@@ -230,11 +232,6 @@ def _restore(q: Qdrant, cli: Any, store: Path, backup_id: str, *extra: str) -> d
     return doc
 
 
-def _one_line_error(r: Any) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
-    return lines[0]
 
 
 def _manifest(store: Path, name: str) -> dict[str, Any]:
@@ -341,7 +338,7 @@ def test_failed_restore_leaves_nothing_behind(cli: Any, qdrant: Qdrant, store_di
     target = q.new_name("t")
     r = q.run(cli, "restore", store_dir, q.url, "--backup", backup["backup_id"], "--as", target)
     assert r.code == 7, r.stderr
-    _one_line_error(r)
+    r.error_line()
     assert target not in q.collections() and target not in q.aliases()
     # --drop-existing over an existing collection: it stays untouched, the staging copy is deleted
     r = q.run(cli, "restore", store_dir, q.url, "--backup", backup["backup_id"], "--as", name, "--drop-existing")
@@ -396,7 +393,7 @@ def test_topology_overrides(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
         params = q.client.get_collection(copy).config.params
         assert (params.shard_number, params.replication_factor) == (3, 1)
     r = q.run(cli, "restore", store_dir, "milvus-lite:///tmp/x.db", "--shards", "2")
-    assert r.code == 2 and "Qdrant targets only" in _one_line_error(r)
+    assert r.code == 2 and "Qdrant targets only" in r.error_line()
     r = q.run(cli, "restore", store_dir, q.url, "--as", "x", "--shards", "0")
     assert r.code == 2
 
@@ -407,7 +404,7 @@ def test_topology_overrides(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
 def test_unknown_collection(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
     r = qdrant.run(cli, "backup", qdrant.url, store_dir, "-c", "vbt_nope_nope")
     assert r.code == 4
-    assert "'vbt_nope_nope' not found" in _one_line_error(r)
+    assert "'vbt_nope_nope' not found" in r.error_line()
     assert not (store_dir / "manifests").exists()
 
 
@@ -417,7 +414,7 @@ def test_unreachable_server_and_no_key_in_output(cli: Any, store_dir: Path,
     for url in ("qdrant://127.0.0.1:1", "qdrant+grpc://127.0.0.1:1?rest_port=1"):
         r = cli("backup", url, store_dir, "-c", "x", "--api-key", secret, "--json")
         assert r.code == 6, (url, r.stderr)
-        assert f"cannot connect to Qdrant at {url.split('?')[0]}" in _one_line_error(r)
+        assert f"cannot connect to Qdrant at {url.split('?')[0]}" in r.error_line()
         assert secret not in r.stdout + r.stderr
         assert r.json()["exit_code"] == 6
     monkeypatch.setenv("QDRANT_API_KEY", secret)
@@ -447,7 +444,7 @@ def test_local_folder_in_use(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
     qdrant.client.get_collections()  # the test's client holds the folder
     r = cli("backup", qdrant.url, store_dir, "-c", "x")
     assert r.code == 6
-    assert "in use by another client" in _one_line_error(r)
+    assert "in use by another client" in r.error_line()
 
 
 def test_milvus_backup_with_negative_keys_cannot_go_into_qdrant(cli: Any, lite: Any, qdrant: Qdrant,
@@ -463,7 +460,7 @@ def test_milvus_backup_with_negative_keys_cannot_go_into_qdrant(cli: Any, lite: 
     assert r.code == 0, r.stderr
     r = qdrant.run(cli, "restore", store_dir, qdrant.url, "--as", qdrant.new_name("x"))
     assert r.code == 9
-    assert "field 'pk' (INT64): primary key -1 is negative" in _one_line_error(r)
+    assert "field 'pk' (INT64): primary key -1 is negative" in r.error_line()
     assert not [c for c in qdrant.collections() if c.startswith("vbt_x_")]
 
 
@@ -537,16 +534,3 @@ def test_recorded_server_config_is_recreated(qdrant: Qdrant) -> None:
                 for k, v in info.payload_schema.items()} == {
             k: v.get("params") for k, v in raw["result"]["payload_schema"].items()}
 
-
-def drop_none(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: drop_none(x) for k, x in v.items() if x is not None}
-    if isinstance(v, list):
-        return [drop_none(x) for x in v]
-    return v
-
-
-def contains(big: Any, small: Any) -> bool:
-    if isinstance(small, dict):
-        return isinstance(big, dict) and all(k in big and contains(big[k], v) for k, v in small.items())
-    return bool(big == small)

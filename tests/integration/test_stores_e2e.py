@@ -20,13 +20,6 @@ from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 
 
-def _one_line_error(r) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
-
-
 def test_round_trip_and_damage_on_every_store(cli, lite, any_store):
     name = lite.new_name("e2e")
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=400)
@@ -49,7 +42,7 @@ def test_round_trip_and_damage_on_every_store(cli, lite, any_store):
     store.put(keys[2], good[:-1] + bytes([good[-1] ^ 0xFF]))  # one flipped byte
     assert cli("verify", any_store.url).code == 7
     r = cli("restore", any_store.url, lite.url, "--as", f"{name}_bad")
-    assert r.code == 7 and "SHA-256" in _one_line_error(r)
+    assert r.code == 7 and "SHA-256" in r.error_line()
     store.put(keys[2], good[: len(good) // 2])  # truncated
     assert cli("verify", any_store.url).code == 7
     store.delete(keys[2])  # missing
@@ -172,7 +165,7 @@ def test_wrong_credentials_and_missing_bucket(cli, lite, kind, request, tmp_path
         secret = bad.split("AccountKey=")[1].split(";")[0]
     r = cli("backup", lite.url, sut.url, "-c", name)
     assert r.code == 6, r.stderr
-    line = _one_line_error(r)
+    line = r.error_line()
     assert secret not in r.stderr + r.stdout
     assert "credential" in line.lower() or "denied" in line.lower() or "auth" in line.lower()
     for k, v in sut.env.items():
@@ -180,4 +173,4 @@ def test_wrong_credentials_and_missing_bucket(cli, lite, kind, request, tmp_path
     missing = sut.url.replace("://vb", "://nobucket", 1)
     r = cli("backup", lite.url, missing, "-c", name)
     assert r.code == 4, r.stderr
-    assert "nobucket" in _one_line_error(r)
+    assert "nobucket" in r.error_line()
