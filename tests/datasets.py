@@ -205,3 +205,14 @@ def search_ids(client: Any, name: str, field: str, queries: list[Any], metric: s
     res = client.search(name, data=queries, anns_field=field, limit=k, consistency_level="Strong",
                         search_params={"metric_type": metric, "params": params or {}})
     return [[hit.id for hit in hits] for hits in res]
+
+
+def build_in_own_process(db: Any, name: str, n: int) -> None:
+    """build_vector_only(FLOAT_VECTOR) into the Milvus Lite file ``db``, from another process: Milvus Lite lets
+    one process at a time open a file, and this one's in-process server keeps its lock after the client closes."""
+    import subprocess
+    import sys
+
+    code = ("from pymilvus import MilvusClient; from tests.datasets import build_vector_only; "
+            f"build_vector_only(MilvusClient({str(db)!r}), {name!r}, 'FLOAT_VECTOR', n={n})")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

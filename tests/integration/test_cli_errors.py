@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.datasets import build_vector_only, read_rows
+from tests.datasets import build_in_own_process, build_vector_only, read_rows
 from vecbackup.config import parse_milvus_url
 from vecbackup.errors import VecbackupError
 from vecbackup.ops.backup import backup_collection
@@ -204,9 +204,7 @@ def test_interrupted_process_leaves_no_backup(store_dir, tmp_path):
     """SIGKILL a real backup process mid-way: no manifest, nothing listed."""
     name = "big"
     db = tmp_path / "own.db"  # Milvus Lite lets one process at a time open a file: build it in another
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=3000)"],
-                   check=True, capture_output=True)
+    build_in_own_process(db, "big", n=3000)
     url = f"milvus-lite://{db}"
     proc = subprocess.Popen([sys.executable, "-m", "vecbackup", "backup", url, str(store_dir), "-c", name,
                              "--batch-size", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -258,9 +256,7 @@ def test_sigterm_during_restore_drops_staging(store_dir, tmp_path):
     import signal
 
     db = tmp_path / "own.db"
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'src', 'FLOAT_VECTOR', n=4000)"],
-                   check=True, capture_output=True)
+    build_in_own_process(db, "src", n=4000)
     url = f"milvus-lite://{db}"
     subprocess.run([sys.executable, "-m", "vecbackup", "backup", url, str(store_dir), "-c", "src", "--batch-size",
                     "20", "-q"], check=True)

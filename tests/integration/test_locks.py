@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.datasets import build_vector_only
+from tests.datasets import build_in_own_process, build_vector_only
 from vecbackup.errors import Locked
 from vecbackup.ops.lock import LOCKS, acquire, list_locks, locked
 
@@ -90,20 +90,23 @@ def test_cli_commands_respect_locks(cli, lite, any_store):
     assert cli("delete", any_store.url, backup_id).code == 0
 
 
-def test_gc_during_a_real_backup_exits_locked_and_the_backup_completes(cli, tmp_path):
-    store_dir = tmp_path / "store"
-    db = tmp_path / "own.db"
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=4000)"],
-                   check=True, capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "vecbackup", "backup", f"milvus-lite://{db}", str(store_dir),
-                             "-c", "big", "--batch-size", "10"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start_backup(args: list[str]) -> subprocess.Popen[str]:
+    """A backup process, returned once it holds its lock and is reading (its progress line is out)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
     while line and not line.startswith("backup big"):  # warnings may come first
         line = proc.stderr.readline()
-    assert line.startswith("backup big")  # the backup holds its lock and is reading
+    assert line.startswith("backup big")
+    return proc
+
+
+def test_gc_during_a_real_backup_exits_locked_and_the_backup_completes(cli, tmp_path):
+    store_dir = tmp_path / "store"
+    db = tmp_path / "own.db"
+    build_in_own_process(db, "big", n=4000)
+    proc = _start_backup([sys.executable, "-m", "vecbackup", "backup", f"milvus-lite://{db}", str(store_dir),
+                          "-c", "big", "--batch-size", "10"])
     r = cli("gc", store_dir, "--min-age", "0", "--json")
     assert r.code == 11, r.stderr
     _, err = proc.communicate(timeout=300)
@@ -129,18 +132,11 @@ def test_prune_during_a_real_backup_exits_locked_and_the_backup_completes(cli, t
     completes and verifies."""
     store_dir = tmp_path / "store"
     db = tmp_path / "own.db"
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=4000)"],
-                   check=True, capture_output=True)
+    build_in_own_process(db, "big", n=4000)
     backup = [sys.executable, "-m", "vecbackup", "backup", f"milvus-lite://{db}", str(store_dir), "-c", "big",
               "--batch-size", "10"]
     subprocess.run(backup, check=True, capture_output=True)  # an earlier backup for prune to consider
-    proc = subprocess.Popen(backup, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    while line and not line.startswith("backup big"):
-        line = proc.stderr.readline()
-    assert line.startswith("backup big")
+    proc = _start_backup(backup)
     r = cli("prune", store_dir, "--keep-last", "1", "--json")
     assert r.code == 11, r.stderr
     waiting = cli("prune", store_dir, "--keep-last", "1", "--lock-wait", "300", "--json")  # waits for the backup

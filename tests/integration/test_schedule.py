@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.datasets import build_vector_only
+from tests.datasets import build_in_own_process, build_vector_only
 
 pytestmark = pytest.mark.lite
 
@@ -199,9 +199,7 @@ def test_schedule_file_errors(cli, tmp_path, store_dir):
 def test_sigterm_interrupts_the_running_job_and_exits_0(store_dir, tmp_path):
     """A container stop mid-backup: the scheduler exits 0 promptly, no manifest, chunks left for the next run."""
     db = tmp_path / "own.db"  # Milvus Lite lets one process at a time open a file: build it in another
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=3000)"],
-                   check=True, capture_output=True)
+    build_in_own_process(db, "big", n=3000)
     hb = tmp_path / "hb.json"
     f = _schedule_file(tmp_path, hb, [{"name": "big", "source": f"milvus-lite://{db}", "store": str(store_dir),
                                        "collections": ["big"], "every": "1s", "batch_size": 10}])

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.datasets import build_vector_only, read_rows
+from tests.datasets import build_in_own_process, build_vector_only, read_rows
 from vecbackup.config import parse_milvus_url, parse_store_url
 from vecbackup.errors import Unreachable
 from vecbackup.format import layout
@@ -121,9 +121,7 @@ def test_killed_backup_resumes_uploading_only_what_is_missing(kind, request, tmp
 
     any_store = make_store(kind, request, tmp_path, monkeypatch)
     db = tmp_path / "own.db"  # Milvus Lite allows one process per file: build it in another one
-    subprocess.run([sys.executable, "-c", "from pymilvus import MilvusClient; from tests.datasets import "
-                    f"build_vector_only; build_vector_only(MilvusClient({str(db)!r}), 'big', 'FLOAT_VECTOR', n=3000)"],
-                   check=True, capture_output=True)
+    build_in_own_process(db, "big", n=3000)
     url = f"milvus-lite://{db}"
     args = [sys.executable, "-m", "vecbackup", "backup", url, any_store.url, "-c", "big", "--batch-size", "25"]
     store = any_store.open()
