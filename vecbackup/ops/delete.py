@@ -25,6 +25,21 @@ class DeleteResult:
                 "bytes_freed": self.bytes_freed, "notes": self.notes}
 
 
+def unused_objects(removed: list[Manifest], remaining: list[Manifest]) -> tuple[dict[str, int], int]:
+    """Data objects of the removed backups that no remaining backup references (key -> size), and how
+    many of their objects are still referenced."""
+    used = {o.key for m in remaining for o in m.objects}
+    unused: dict[str, int] = {}
+    still_used: set[str] = set()
+    for m in removed:
+        for o in m.objects:
+            if o.key in used:
+                still_used.add(o.key)
+            else:
+                unused[o.key] = o.size
+    return unused, len(still_used)
+
+
 def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
     store.delete(layout.manifest_key(manifest.collection.name, manifest.backup_id))
     others, problems = catalog.list_manifests(store)
@@ -34,16 +49,9 @@ def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
         result.objects_kept = len(manifest.objects)
         result.notes.append(f"{len(problems)} other manifest(s) could not be read; data objects kept")
         return result
-    used = {o.key for m in others for o in m.objects}
-    seen: set[str] = set()
-    for obj in manifest.objects:
-        if obj.key in seen:
-            continue
-        seen.add(obj.key)
-        if obj.key in used:
-            result.objects_kept += 1
-        else:
-            store.delete(obj.key)
-            result.objects_deleted += 1
-            result.bytes_freed += obj.size
+    unused, result.objects_kept = unused_objects([manifest], others)
+    for key, size in unused.items():
+        store.delete(key)
+        result.objects_deleted += 1
+        result.bytes_freed += size
     return result

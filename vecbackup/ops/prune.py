@@ -15,6 +15,7 @@ from vecbackup.errors import CorruptData
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
+from vecbackup.ops.delete import unused_objects
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
@@ -79,19 +80,6 @@ def _time(manifest: Manifest) -> datetime:
     return t.astimezone(UTC)
 
 
-def _unused_objects(removed: list[Manifest], remaining: list[Manifest]) -> tuple[dict[str, int], int]:
-    """Data objects of the removed backups that no remaining backup references (key -> size), and how
-    many of their objects are still referenced."""
-    used = {o.key for m in remaining for o in m.objects}
-    unused: dict[str, int] = {}
-    still_used: set[str] = set()
-    for m in removed:
-        for o in m.objects:
-            if o.key in used:
-                still_used.add(o.key)
-            else:
-                unused[o.key] = o.size
-    return unused, len(still_used)
 
 
 def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
@@ -135,7 +123,7 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     if dry_run:
         removed_keys = {_key(d.candidate) for d in result.removed}
         remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
-        unused, result.objects_kept = _unused_objects(removed, remaining)
+        unused, result.objects_kept = unused_objects(removed, remaining)
         result.objects_deleted, result.bytes_freed = len(unused), sum(unused.values())
         result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True)
         return result
@@ -157,7 +145,7 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
         result.notes.append(note)
         progress.warn(note)
         return result
-    unused, result.objects_kept = _unused_objects(removed, remaining)
+    unused, result.objects_kept = unused_objects(removed, remaining)
     progress.start("prune: delete data objects", len(unused))
     for key in sorted(unused):
         store.delete(key)
