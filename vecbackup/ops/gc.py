@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from vecbackup.errors import CorruptData, UsageError
 from vecbackup.format import layout
+from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.stores.base import BlobStore
 
@@ -41,13 +42,15 @@ class GcResult:
 
 
 def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool = False,
-                    now: float | None = None) -> GcResult:
+                    now: float | None = None, manifests: list[Manifest] | None = None) -> GcResult:
     """Delete unreferenced data objects older than ``min_age`` seconds. Refuses to run if any
-    manifest is unreadable: what it references cannot be known, so nothing would be safe to delete."""
-    manifests, problems = catalog.list_manifests(store)
-    if problems:
-        raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so gc cannot tell "
-                          f"what is in use; nothing deleted. First: {problems[0]}")
+    manifest is unreadable: what it references cannot be known, so nothing would be safe to delete.
+    ``manifests``: every manifest in the store, when the caller (prune, under the lock) has just read them."""
+    if manifests is None:
+        manifests, problems = catalog.list_manifests(store)
+        if problems:
+            raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so gc cannot tell "
+                              f"what is in use; nothing deleted. First: {problems[0]}")
     referenced = {o.key for m in manifests for o in m.objects}
     now = time.time() if now is None else now
     result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)

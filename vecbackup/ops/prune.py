@@ -125,7 +125,7 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
         remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
         unused, result.objects_kept = unused_objects(removed, remaining)
         result.objects_deleted, result.bytes_freed = len(unused), sum(unused.values())
-        result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True)
+        result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True, manifests=every)
         return result
 
     # 1. the manifests: each removed backup ceases to exist
@@ -155,5 +155,5 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     progress.finish()
 
     # 3. leftovers of failed or interrupted backups, past the safety age
-    result.gc = collect_garbage(store, min_age=gc_min_age)
+    result.gc = collect_garbage(store, min_age=gc_min_age, manifests=remaining)
     return result
