@@ -40,7 +40,6 @@ import orjson
 import schedule as schedule_lib
 
 from vecbackup import metrics, settings
-from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
 from vecbackup.errors import PartialFailure, UsageError, VecbackupError
 from vecbackup.ops.backup import backup_collection
 from vecbackup.ops.gc import parse_duration
@@ -48,6 +47,7 @@ from vecbackup.ops.lock import locked
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import prune
 from vecbackup.retention import Policy
+from vecbackup.sources import open_engine
 from vecbackup.sources.milvus import MAX_BATCH
 from vecbackup.stores import open_store
 
@@ -242,16 +242,8 @@ def _backup_job(job: Job, progress: Callable[[], Progress], rec: metrics.Recorde
     secret: dict[str, str | None] = {
         k: settings.secret_from_file(path, f"{k}_file of job {job.name!r}") if path else None
         for k, path in (("token", job.token_file), ("password", job.password_file), ("api_key", job.api_key_file))}
-    engine: Any
-    if is_qdrant_url(job.source):
-        from vecbackup.sources.qdrant import QdrantEngine
-
-        engine = QdrantEngine(parse_qdrant_url(job.source, api_key=secret["api_key"]))
-    else:
-        from vecbackup.sources.milvus import MilvusEngine
-
-        engine = MilvusEngine(parse_milvus_url(job.source, token=secret["token"], user=job.user,
-                                               password=secret["password"], server_pem_path=job.ca_cert))
+    engine = open_engine(job.source, token=secret["token"], user=job.user, password=secret["password"],
+                         ca_cert=job.ca_cert, api_key=secret["api_key"])
     backups: list[dict[str, Any]] = []
     failures: list[tuple[str, VecbackupError]] = []
     try:

@@ -9,8 +9,8 @@ import orjson
 import typer
 
 from vecbackup import ui
-from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
 from vecbackup.errors import UsageError
+from vecbackup.sources import open_engine
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 from vecbackup.stores.base import BlobStore
@@ -83,15 +83,12 @@ def recording(operation: str, textfile: str | None, pushgateway: str | None, job
 def connect(url: str, token: str | None, user: str | None, password: str | None,
             ca_cert: str | None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
     """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
-    if is_qdrant_url(url):
-        from vecbackup.sources.qdrant import QdrantEngine
-
-        return QdrantEngine(parse_qdrant_url(url, api_key=api_key))
-    return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, server_pem_path=ca_cert))
+    return open_engine(url, token=token, user=user, password=password, ca_cert=ca_cert, api_key=api_key)
 
 
 def store(url: str, *, create: bool = False) -> BlobStore:
     return open_store(url, create=create)
+
 
 def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
     """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""

@@ -1,0 +1,23 @@
+"""Databases behind the Source / Sink protocols (:mod:`vecbackup.sources.base`): Milvus and Qdrant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
+
+if TYPE_CHECKING:
+    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.sources.qdrant import QdrantEngine
+
+
+def open_engine(url: str, *, token: str | None = None, user: str | None = None, password: str | None = None,
+                ca_cert: str | None = None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
+    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
+    if is_qdrant_url(url):
+        from vecbackup.sources.qdrant import QdrantEngine
+
+        return QdrantEngine(parse_qdrant_url(url, api_key=api_key))
+    from vecbackup.sources.milvus import MilvusEngine
+
+    return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, server_pem_path=ca_cert))
