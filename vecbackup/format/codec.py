@@ -440,6 +440,16 @@ def _check_version(version: int) -> None:
         )
 
 
+def _header_type(value: Any, where: str, what: str) -> FieldType:
+    """A type name from a chunk header: not a string is damage, an unknown name a newer writer."""
+    if not isinstance(value, str):
+        _corrupt(f"{where}: {what} must be a string")
+    try:
+        return FieldType(value)
+    except ValueError:
+        _unknown_type(where, value)
+
+
 def _unknown_type(where: str, name: str) -> NoReturn:
     # The header passed its CRC, so an unknown type name comes from a newer writer, not from damage.
     raise Unsupported(
@@ -476,26 +486,14 @@ def _parse_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
             _corrupt(f"duplicate column {name!r}")
         seen.add(name)
         where = f"column {name!r}"
-        ctype = col.get("type")
-        if not isinstance(ctype, str):
-            _corrupt(f"{where}: 'type' must be a string")
-        try:
-            ftype = FieldType(ctype)
-        except ValueError:
-            _unknown_type(where, ctype)
+        ftype = _header_type(col.get("type"), where, "'type'")
         element_type = None
         if ftype.is_dense_vector:
             dim = _int(col, "dim", where, lo=1)
             if ftype is FieldType.BINARY_VECTOR and dim % 8:
                 _corrupt(f"{where}: BINARY_VECTOR dim {dim} is not a multiple of 8")
         if ftype is FieldType.ARRAY:
-            etype = col.get("element_type")
-            if not isinstance(etype, str):
-                _corrupt(f"{where}: ARRAY 'element_type' must be a string")
-            try:
-                element_type = FieldType(etype)
-            except ValueError:
-                _unknown_type(where, etype)
+            element_type = _header_type(col.get("element_type"), where, "ARRAY 'element_type'")
             if element_type not in ARRAY_ELEMENT_TYPES:
                 _corrupt(f"{where}: bad ARRAY element_type {col.get('element_type')!r}")
         bufs = col.get("buffers")
