@@ -216,3 +216,79 @@ def build_in_own_process(db: Any, name: str, n: int) -> None:
     code = ("from pymilvus import MilvusClient; from tests.datasets import build_vector_only; "
             f"build_vector_only(MilvusClient({str(db)!r}), {name!r}, 'FLOAT_VECTOR', n={n})")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+#: the fields of build_common, in schema order (every type Milvus Lite, a Milvus 2.3 server and Qdrant all hold)
+COMMON_SCALARS = ("title", "meta", "words", "tags", "scores", "i8", "i16", "i32", "f", "d", "b")
+COMMON_PARTITIONS = ("_default", "p1", "p2")
+
+
+def build_common(client: Any, name: str, n: int = 20_000, dim: int = 128, seed: int = 11,
+                 index: tuple[str, str, dict[str, Any]] = ("HNSW", "COSINE", {"M": 24, "efConstruction": 180}),
+                 ) -> Built:
+    """A collection with every type both Milvus Lite and a Milvus 2.3 server hold: INT64 key, a FLOAT_VECTOR of
+    ``dim`` dimensions drawn from a normal distribution (hard data: HNSW is really approximate on it), VARCHAR,
+    JSON, ARRAY of VARCHAR / INT64 / DOUBLE, INT8/16/32, FLOAT, DOUBLE, BOOL, dynamic fields on some rows, and
+    rows in three partitions (row i in COMMON_PARTITIONS[i % 3]). Flushed, and indexed before it returns."""
+    from pymilvus import DataType, MilvusClient
+
+    rng = np.random.default_rng(seed)
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("embedding", DataType.FLOAT_VECTOR, dim=dim)
+    s.add_field("title", DataType.VARCHAR, max_length=64)
+    s.add_field("meta", DataType.JSON)
+    s.add_field("words", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=24)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
+    s.add_field("scores", DataType.ARRAY, element_type=DataType.DOUBLE, max_capacity=3)
+    s.add_field("i8", DataType.INT8)
+    s.add_field("i16", DataType.INT16)
+    s.add_field("i32", DataType.INT32)
+    s.add_field("f", DataType.FLOAT)
+    s.add_field("d", DataType.DOUBLE)
+    s.add_field("b", DataType.BOOL)
+    ip = client.prepare_index_params()
+    ip.add_index("embedding", index_type=index[0], metric_type=index[1], params=index[2])
+    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    for p in COMMON_PARTITIONS[1:]:
+        client.create_partition(name, p)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    words = _words(rng, 4 * n)
+    i8, i16, i32 = rng.integers(-128, 128, n), rng.integers(-(2**15), 2**15, n), rng.integers(-(2**31), 2**31, n)
+    fs, ds = rng.normal(size=n).astype(np.float32), rng.normal(size=n) * 1e6
+    rows: list[list[dict[str, Any]]] = [[] for _ in COMMON_PARTITIONS]
+    for i in range(n):
+        r: dict[str, Any] = {
+            "id": i * 3 + 1, "embedding": vecs[i].tolist(), "title": f"{words[i]}-{i}",
+            "meta": {"i": i, "nested": {"list": [i, str(i), None, True]}, "w": words[i]},
+            "words": words[4 * i + 1: 4 * i + 1 + i % 4], "tags": list(range(i % 9)),
+            "scores": [i / 3, -i / 7][: i % 3], "i8": int(i8[i]), "i16": int(i16[i]), "i32": int(i32[i]),
+            "f": float(fs[i]), "d": float(ds[i]), "b": bool(i % 3 == 0),
+        }
+        if i % 4 == 0:
+            r["color"] = ["red", "green"][i % 8 // 4]
+        if i % 10 == 3:
+            r["extra_obj"] = {"k": [1, 2, {"z": i}]}
+        rows[i % 3].append(r)
+    for p, part in zip(COMMON_PARTITIONS, rows, strict=True):
+        for start in range(0, len(part), 2000):
+            client.insert(name, part[start: start + 2000], partition_name=p)
+    client.flush(name)
+    wait_indexed(client, name)
+    return Built(name, n, "embedding", index[1], list(COMMON_PARTITIONS), {"embedding": index[2]})
+
+
+def wait_indexed(client: Any, name: str, timeout: float = 300.0) -> None:
+    """Until every index of ``name`` covers every row (a fair source for a drill's recall comparison)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    for index_name in client.list_indexes(name):
+        while True:
+            d = client.describe_index(name, index_name)
+            if d.get("state") == "Finished" and int(d.get("indexed_rows") or 0) >= int(d.get("total_rows") or 0) \
+                    and not d.get("pending_index_rows"):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"index {index_name} of {name} not built after {timeout}s: {d}")
+            time.sleep(0.5)

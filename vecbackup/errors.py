@@ -9,6 +9,8 @@
     ├── CorruptData ........................... 7  a data object or manifest fails its checksum or decoding
     ├── MissingData ........................... 8  a data object the manifest lists is not in the store
     ├── Unsupported ........................... 9  format version, index or type the target cannot take
+    ├── TargetRejected ........................ 10 the target refused the schema or rows (a parameter it needs is
+    │                                              missing, a value breaks a limit, a name breaks its rules)
     ├── Locked ................................ 11 another run holds a conflicting lock on the store
     ├── DrillFailed ........................... 12 a recovery drill ran and at least one of its checks failed
     └── (130 is "interrupted": Ctrl-C or SIGTERM)
@@ -88,6 +90,13 @@ class Unsupported(VecbackupError):
     exit_code = 9
 
 
+class TargetRejected(VecbackupError):
+    """The target server refused (or would refuse) the collection's schema, name or rows: a parameter it requires
+    is missing or a value breaks one of its limits. The message names the field and the option that fixes it."""
+
+    exit_code = 10
+
+
 class Locked(VecbackupError):
     """Another vecbackup run holds a conflicting lock on the store."""
 
@@ -113,6 +122,7 @@ __all__ = [
     "MissingData",
     "NotFound",
     "PartialFailure",
+    "TargetRejected",
     "Unreachable",
     "Unsupported",
     "UsageError",

@@ -19,7 +19,7 @@ import numpy as np
 
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column
-from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
+from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.qdrant_model import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, _field_names, _vector_configs
 
 MILVUS = "milvus"
@@ -406,9 +406,11 @@ def _qdrant_to_milvus(spec: CollectionSpec, source_engine: str, target_engine: s
                 "vectors)"), note=bool(renamed or idf)))
         else:
             problems.append(Problem(f.name, f.type.value, "this column has no place in a Milvus collection"))
+    reserved = [f.name for f in fields] + ([LITE_DROPPED_KEY] if lite else [])
     decisions.append(Decision(DYNAMIC_COLUMN, DYNAMIC_COLUMN, "dynamic fields", (
         "payload -> dynamic fields (enable_dynamic_field): each payload key a dynamic field; a payload key equal to a "
-        "field name (" + ", ".join(f.name for f in fields) + f") is renamed {RENAMED_KEY_PREFIX}<key>"), note=True))
+        "field name (" + ", ".join(f.name for f in fields) + f") is renamed {RENAMED_KEY_PREFIX}<key>"
+        + (f", as is {LITE_DROPPED_KEY!r}, which Milvus Lite drops from inserted rows" if lite else "")), note=True))
     for i in spec.indexes:
         if i.index_type.startswith(PAYLOAD_INDEX_PREFIX):
             decisions.append(Decision(i.field_name, "", "note", (
@@ -432,7 +434,7 @@ def _qdrant_to_milvus(spec: CollectionSpec, source_engine: str, target_engine: s
                          enable_dynamic_field=True, partitions=partitions, indexes=tuple(indexes),
                          aliases=spec.aliases)
     return Mapping(source_engine, target_engine, out, decisions, problems, moves=tuple(moves),
-                   reserved_keys=frozenset(f.name for f in fields), partition_names=partition_names)
+                   reserved_keys=frozenset(reserved), partition_names=partition_names)
 
 
 # -- chunks ---------------------------------------------------------------------------------------

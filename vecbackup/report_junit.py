@@ -2,7 +2,8 @@
 
 One ``<testsuites>`` root holding one ``<testsuite name="vecbackup-drill">``, one ``<testcase>`` per check;
 a failed check carries ``<failure message=...>``, a skipped one ``<skipped message=...>``. Each testcase's
-details go to its ``<system-out>`` as JSON; the backup id, collection, RTO and RPO are suite properties.
+details go to its ``<system-out>`` as JSON; the backup id, collection, RTO and RPO, and the search check's recall
+numbers (restored copy, live source, their overlap) are suite properties.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import orjson
 
+#: numbers of the search check that become suite properties (search_recall.<name>)
+RECALL_PROPERTIES = ("restored_recall", "source_recall", "restored_vs_source", "min_recall", "recall_tolerance")
 #: characters XML 1.0 cannot hold at all, even escaped
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -39,6 +42,10 @@ def junit_xml(report: dict[str, Any]) -> bytes:
                 "backup_completed_at", "rto_seconds", "rpo_seconds", "seed"):
         if report.get(key) is not None:
             ET.SubElement(props, "property", {"name": key, "value": _text(report[key])})
+    search: dict[str, Any] = next((c.get("details", {}) for c in checks if c["name"] == "search_recall"), {})
+    for key in RECALL_PROPERTIES:  # the search check's numbers, for dashboards that read properties
+        if search.get(key) is not None:
+            ET.SubElement(props, "property", {"name": f"search_recall.{key}", "value": _text(search[key])})
     classname = _text(f"vecbackup.drill.{report.get('collection', '')}")
     for c in checks:
         case = ET.SubElement(suite, "testcase", {"classname": classname, "name": _text(c["name"]),

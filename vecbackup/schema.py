@@ -86,6 +86,15 @@ class Field:
     description: str = ""
     #: engine-specific extras we keep but do not interpret (e.g. analyzer params)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: attributes the source did not report and the backup measured from the data instead (e.g. max_length)
+    inferred: tuple[str, ...] = ()
+
+    @property
+    def type_name(self) -> str:
+        """The type as messages show it: ``VARCHAR``, ``ARRAY<VARCHAR>``."""
+        if self.type is FieldType.ARRAY and self.element_type is not None:
+            return f"ARRAY<{self.element_type.value}>"
+        return self.type.value
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.type.value}
@@ -102,6 +111,8 @@ class Field:
             d["description"] = self.description
         if self.extra:
             d["extra"] = self.extra
+        if self.inferred:
+            d["inferred"] = list(self.inferred)
         return d
 
     @classmethod
@@ -121,11 +132,21 @@ class Field:
             is_clustering_key=bool(d.get("is_clustering_key", False)),
             description=d.get("description", ""),
             extra=dict(d.get("extra", {})),
+            inferred=_names(d.get("inferred", [])),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'inferred' must be a list of attribute names, not {value!r}")
+    return tuple(value)
 
 
 #: name of the column that carries a row's dynamic fields (a JSON object)
 DYNAMIC_COLUMN = "$meta"
+#: a dynamic field name Milvus Lite (3.x) silently drops from inserted rows (a 2.3 server keeps it): a restore into
+#: Lite renames it when it comes from a Qdrant payload (vecbackup.mapping) and refuses it otherwise
+LITE_DROPPED_KEY = "_partition"
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,10 @@ def test_drill_passes_on_good_backup(cli, lite, store_dir, tmp_path):
     assert checks["sample_rows"]["details"]["sampled"] == 120
     assert checks["sample_rows"]["details"]["different"] == 0
     search = checks["search_recall"]["details"]
-    assert search["mode"] == "source" and search["field"] == "vec" and search["queries"] == 20
-    assert search["recall"] >= 0.95
+    assert search["field"] == "vec" and search["metric"] == "L2" and search["queries"] == 100
+    assert search["exact_rows"] == 300 and search["compared_with_source"] is True
+    assert search["restored_recall"] >= 0.95 and search["source_recall"] >= 0.95
+    assert 0 <= search["restored_vs_source"] <= 1 and search["min_recall"] is None  # the source decides
     assert doc["rto_seconds"] > 0 and checks["restore"]["details"]["rto_seconds"] == doc["rto_seconds"]
     assert 0 <= doc["rpo_seconds"] < 3600
     assert doc["scratch_dropped"] is True
@@ -77,9 +79,11 @@ def test_drill_passes_on_good_backup(cli, lite, store_dir, tmp_path):
     assert all(c.find("failure") is None and c.find("skipped") is None for c in cases.values())
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["backup_id"] == backup_id and float(props["rto_seconds"] or 0) > 0
+    for key in ("restored_recall", "source_recall", "restored_vs_source"):  # the three numbers, in JUnit too
+        assert float(props[f"search_recall.{key}"] or -1) == search[key]
 
 
-def test_drill_without_source_checks_rows_find_themselves_and_keep(cli, lite, store_dir, tmp_path):
+def test_drill_without_source_holds_recall_to_the_floor_and_keep(cli, lite, store_dir, tmp_path):
     name = lite.new_name("vec")
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
     _backup(cli, lite, store_dir, name)
@@ -87,8 +91,9 @@ def test_drill_without_source_checks_rows_find_themselves_and_keep(cli, lite, st
     assert r.code == 0, r.stderr
     checks = _checks(doc)
     assert checks["search_recall"]["status"] == "passed"
-    assert checks["search_recall"]["details"]["mode"] == "self"
-    assert checks["search_recall"]["details"]["queries"] == 30
+    search = checks["search_recall"]["details"]
+    assert "source_recall" not in search and search["min_recall"] == 0.8 and search["queries"] == 30
+    assert search["restored_recall"] >= 0.8
     assert "source_rows" not in checks["row_count"]["details"]
     scratch = doc["scratch_collection"]
     assert scratch.startswith(f"{name}_drill_") and doc["scratch_dropped"] is False
@@ -200,7 +205,7 @@ def test_drill_qdrant_local(cli, store_dir, tmp_path):
     checks = _checks(orjson.loads(report.read_bytes()))
     assert {c["status"] for c in checks.values()} == {"passed"}, checks
     assert checks["sample_rows"]["details"]["sampled"] == 100
-    assert checks["search_recall"]["details"]["mode"] == "source"
+    assert checks["search_recall"]["details"]["source_recall"] == 1.0  # local mode searches exactly
     client = QdrantClient(path=str(folder))
     assert [c.name for c in client.get_collections().collections] == ["pts"]
     client.close()

@@ -392,7 +392,7 @@ def test_topology_overrides(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
     if not q.local:
         params = q.client.get_collection(copy).config.params
         assert (params.shard_number, params.replication_factor) == (3, 1)
-    r = q.run(cli, "restore", store_dir, "milvus-lite:///tmp/x.db", "--shards", "2")
+    r = q.run(cli, "restore", store_dir, "milvus-lite:///tmp/x.db", "--replication-factor", "2")
     assert r.code == 2 and "Qdrant targets only" in r.error_line()
     r = q.run(cli, "restore", store_dir, q.url, "--as", "x", "--shards", "0")
     assert r.code == 2
@@ -498,14 +498,12 @@ def test_recorded_server_config_is_recreated(qdrant: Qdrant) -> None:
     q.release()
     engine = QdrantEngine(parse_qdrant_url(q.url, api_key=q.api_key))
     try:
-        plan = RestorePlan(target=name, staging=f"{name}_vbrestore_0", replace=False, keep_ids=True)
-        if not q.local:
-            plan.shards, plan.replication_factor = 1, 1  # a single-node test server
-        engine.check(spec, plan)
-        assert plan.staging == name
-        engine.create(spec, plan)
+        topology = {} if q.local else {"shards": 1, "replication_factor": 1}  # a single-node test server
+        plan = RestorePlan(target=name, staging=name, replace=False, keep_ids=True, **topology)
+        notes = engine.check(spec, plan)
+        notes += engine.create(spec, plan)
         assert engine.write(spec, plan, chunk) == 30
-        engine.finish(spec, plan)
+        notes += engine.finish(spec, plan)
         assert engine.count(name) == 30
         back = list(engine.read(dataclasses.replace(spec, name=name), "", 7))
     finally:
@@ -523,7 +521,7 @@ def test_recorded_server_config_is_recreated(qdrant: Qdrant) -> None:
             assert c.columns["bm25"].values[row] == dict(zip(sv["bm25"].indices, sv["bm25"].values, strict=True))
     if q.local:
         assert any("does not keep these recorded settings: quantization_config, strict_mode_config" in n
-                   and n.endswith("on_disk_payload, payload indexes") for n in plan.notes), plan.notes
+                   and n.endswith("on_disk_payload, payload indexes") for n in notes), notes
     else:
         info = q.client.get_collection(name)
         expected = dict(drop_none(raw["result"]["config"]))

@@ -97,7 +97,9 @@ def test_every_mode_passes_an_intact_backup_and_reports_its_counts(cli, store_di
         decoded += b["checked"]["decode"]
     assert decoded == 4  # the three slices together decode every object once
     human = cli("verify", store_dir, backup_id, "--read-data")
-    assert human.code == 0 and "read-data: 4 decode" in human.stdout
+    assert human.code == 0 and ": ok (read-data): 4 objects fully decoded; 300 rows," in human.stdout
+    human = cli("verify", store_dir, backup_id)  # said "ok (checksum: 4 checksum)" before
+    assert ": ok (checksum): 4 objects read back with a matching SHA-256; 300 rows," in human.stdout
 
 
 def test_read_data_checks_every_column_type(cli, lite, store_dir):

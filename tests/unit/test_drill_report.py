@@ -88,3 +88,13 @@ def test_row_differences():
     assert row_differences(backup, {**backup, "vec": [0.5, 0.2500001], "opt": 0}) == ["opt", "vec"]
     assert row_differences(backup, {k: v for k, v in backup.items() if k != "title"} | {"color": "red"}) == [
         "color", "title"]
+
+
+def test_junit_carries_the_recall_numbers():
+    report = _report({})
+    report.check("search_recall").details = {"restored_recall": 0.91, "source_recall": 0.97,
+                                             "restored_vs_source": 0.8, "min_recall": None, "queries": 100}
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(junit_xml(report.to_dict())).iter("property")}
+    assert props["search_recall.restored_recall"] == "0.91" and props["search_recall.source_recall"] == "0.97"
+    assert props["search_recall.restored_vs_source"] == "0.8"
+    assert "search_recall.min_recall" not in props and "search_recall.queries" not in props

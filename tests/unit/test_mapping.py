@@ -290,6 +290,17 @@ def test_qdrant_to_milvus_payload_key_clashing_with_a_field_is_renamed() -> None
     assert any("renamed payload_<key>" in d.text for d in mp.decisions if d.kind == "dynamic fields")
 
 
+def test_qdrant_to_milvus_lite_renames_the_key_lite_drops() -> None:
+    """Milvus Lite silently drops a dynamic field named _partition (a server keeps it): renamed for Lite only."""
+    chunk = qdrant_chunk(2)
+    chunk.columns[DYNAMIC_COLUMN] = Column([{"_partition": "p1", "x": 1}, {}])
+    lite = plan_mapping(qdrant_spec(), "qdrant", "milvus-lite")
+    assert transform_chunk(lite, chunk).columns[DYNAMIC_COLUMN].values == [{"payload__partition": "p1", "x": 1}, {}]
+    assert any("'_partition', which Milvus Lite drops" in d.text for d in lite.decisions)
+    server = plan_mapping(qdrant_spec(), "qdrant", "milvus")
+    assert transform_chunk(server, chunk).columns[DYNAMIC_COLUMN].values == [{"_partition": "p1", "x": 1}, {}]
+
+
 def test_qdrant_shard_keys_become_partitions() -> None:
     info = qdrant_info()
     info["config"]["params"]["sharding_method"] = "custom"

@@ -11,7 +11,10 @@ from vecbackup.cli.options import (
     BackupOpt,
     CaCert,
     CollectionOpt,
+    CollectionParams,
+    FieldParams,
     IndexFallback,
+    IndexParams,
     Json,
     LogFormat,
     LogFormatName,
@@ -21,6 +24,8 @@ from vecbackup.cli.options import (
     Token,
     User,
     connect,
+    parse_collection_params,
+    parse_field_params,
     parse_index_params,
     setup,
     store,
@@ -30,6 +35,7 @@ from vecbackup.ops import catalog
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill, write_json
 from vecbackup.ops.gc import parse_duration
 from vecbackup.report_junit import write_junit
+from vecbackup.sources.base import SearchParams
 
 
 def _render(report: DrillReport) -> None:
@@ -52,14 +58,29 @@ def drill(
     backup_id: BackupOpt = "latest",
     collection: CollectionOpt = None,
     source_url: Annotated[str | None, typer.Option(
-        "--source", metavar="SOURCE_URL", help="The live server the backup came from: report its current row count "
-        "and measure search recall of the restored copy against it.")] = None,
+        "--source", metavar="SOURCE_URL", help="The live server the backup came from: report its current row count, "
+        "and hold the restored copy's search recall to the live collection's (both measured against exact "
+        "search over the backup).")] = None,
+    source_collection: Annotated[str | None, typer.Option(
+        "--source-collection", metavar="NAME", help="With --source: the live collection to compare with, when it "
+        "is not the backup's collection name.")] = None,
     sample: Annotated[int, typer.Option("--sample", min=0, help="Rows sampled from the backup and compared field "
                                                                 "by field with the restored copy.")] = 100,
-    queries: Annotated[int, typer.Option("--queries", min=0, help="Search queries (vectors of sampled rows).")] = 20,
+    queries: Annotated[int, typer.Option("--queries", min=0, help="Search queries (vectors of sampled rows); 0 "
+                                                                  "skips the search check.")] = 100,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Hits per search query (recall@k).")] = 10,
-    min_recall: Annotated[float, typer.Option("--min-recall", min=0.0, max=1.0,
-                                              help="Fail the search check below this recall@k.")] = 0.95,
+    min_recall: Annotated[float | None, typer.Option(
+        "--min-recall", min=0.0, max=1.0, show_default=False, help="Fail the search check when the restored copy's "
+        "recall@k against exact search is below this. Default: 0.8 when there is no --source to compare with, no "
+        "floor when there is.")] = None,
+    recall_tolerance: Annotated[float, typer.Option(
+        "--recall-tolerance", min=0.0, max=1.0, help="With --source: fail the search check when the restored "
+        "copy's recall@k is more than this below the live collection's (not applied while the source has rows "
+        "its index does not cover yet).")] = 0.05,
+    ef: Annotated[int, typer.Option("--ef", min=1, help="Search effort of graph indexes: HNSW ef, DISKANN "
+                                                       "search_list, Qdrant hnsw_ef (at least --top-k).")] = 512,
+    nprobe: Annotated[int, typer.Option("--nprobe", min=1, help="Clusters searched by IVF indexes (at most the "
+                                                               "index's nlist).")] = 64,
     max_age: Annotated[str | None, typer.Option(
         "--max-age", metavar="DURATION", help="Fail when the backup is older than this (the RPO), e.g. 26h.")]
     = None,
@@ -74,10 +95,10 @@ def drill(
     junit: Annotated[str | None, typer.Option("--junit", metavar="FILE",
                                               help="Write the report as JUnit XML to FILE (one testcase per "
                                                    "check), for CI.")] = None,
-    index_params: Annotated[list[str] | None, typer.Option(
-        "--index-params", help="Index build parameters for a field, FIELD:M=16,efConstruction=200 (repeatable), "
-        "as for restore.")] = None,
+    index_params: IndexParams = None,
     index_fallback: IndexFallback = False,
+    field_params: FieldParams = None,
+    collection_params: CollectionParams = None,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text,
@@ -88,10 +109,15 @@ def drill(
     setup(json, quiet, log_format)
     if max_source_drift is not None and source_url is None:
         raise UsageError("--max-source-drift needs --source")
+    if source_collection is not None and source_url is None:
+        raise UsageError("--source-collection needs --source")
     opts = DrillOptions(sample=sample, queries=queries, top_k=top_k, min_recall=min_recall,
+                        recall_tolerance=recall_tolerance, search=SearchParams(ef=ef, nprobe=nprobe),
                         max_age=parse_duration(max_age) if max_age else None, max_source_drift=max_source_drift,
-                        keep=keep, seed=seed, index_params=parse_index_params(index_params or []),
-                        index_fallback=index_fallback)
+                        source_collection=source_collection, keep=keep, seed=seed,
+                        index_params=parse_index_params(index_params or []),
+                        index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
+                        collection_params=parse_collection_params(collection_params or []))
     backup_store = store(store_url)
     manifest = catalog.find(backup_store, backup_id, collection)
     target = connect(target_url, token, user, password, ca_cert, api_key)

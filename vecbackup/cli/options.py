@@ -90,26 +90,69 @@ def store(url: str, *, create: bool = False) -> BlobStore:
     return open_store(url, create=create)
 
 
-def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
-    """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""
+def _parse_pairs(rest: str) -> dict[str, Any]:
+    """``{"k": v, ...}`` (JSON) or ``k=v,k=v`` (numbers become numbers, anything else stays text)."""
+    rest = rest.strip()
+    if rest.startswith("{"):
+        params = orjson.loads(rest)
+        if not isinstance(params, dict):
+            raise ValueError(rest)
+        return params
+    params = {}
+    for item in filter(None, rest.split(",")):
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise ValueError(item)
+        params[k.strip()] = orjson.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() else v.strip()
+    return params
+
+
+def _parse_field_params(values: list[str], option: str, example: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for value in values:
         field, sep, rest = value.partition(":")
         if not sep or not field:
-            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200')
-        rest = rest.strip()
+            raise UsageError(f"bad {option} {value!r}", hint=f"use {example}")
         try:
-            if rest.startswith("{"):
-                params = orjson.loads(rest)
-            else:
-                params = {}
-                for item in filter(None, rest.split(",")):
-                    k, eq, v = item.partition("=")
-                    if not eq:
-                        raise ValueError(item)
-                    params[k.strip()] = orjson.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() \
-                        else v.strip()
+            out.setdefault(field, {}).update(_parse_pairs(rest))
         except (ValueError, orjson.JSONDecodeError):
-            raise UsageError(f"bad --index-params {value!r}", hint='use FIELD:M=16,efConstruction=200') from None
-        out[field] = params
+            raise UsageError(f"bad {option} {value!r}", hint=f"use {example}") from None
     return out
+
+
+def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``FIELD:{"M":16,"efConstruction":200}`` or ``FIELD:M=16,efConstruction=200`` (repeatable)."""
+    return _parse_field_params(values, "--index-params", "FIELD:M=16,efConstruction=200")
+
+
+def parse_field_params(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``FIELD:max_length=64`` or ``FIELD:{"description": "a, b"}`` (repeatable)."""
+    return _parse_field_params(values, "--field-params", "FIELD:max_length=64")
+
+
+def parse_collection_params(values: list[str]) -> dict[str, Any]:
+    """``consistency_level=Bounded,num_partitions=16`` or JSON (repeatable)."""
+    out: dict[str, Any] = {}
+    for value in values:
+        try:
+            out.update(_parse_pairs(value))
+        except (ValueError, orjson.JSONDecodeError):
+            raise UsageError(f"bad --collection-params {value!r}",
+                             hint="use KEY=VALUE,..., e.g. consistency_level=Bounded") from None
+    return out
+
+
+IndexParams = Annotated[list[str] | None, typer.Option(
+    "--index-params", metavar="FIELD:K=V,...", help="Index build parameters for a field, "
+    "FIELD:M=16,efConstruction=200 (repeatable); override what the backup recorded.")]
+FieldParams = Annotated[list[str] | None, typer.Option(
+    "--field-params", metavar="FIELD:K=V,...", help="Schema parameters of a field the backup does not record or "
+    "that should differ: max_length, max_capacity, description, e.g. words:max_length=64 (repeatable; JSON "
+    "FIELD:{...} for values with commas).")]
+CollectionParams = Annotated[list[str] | None, typer.Option(
+    "--collection-params", metavar="K=V,...", help="Collection settings the backup does not record or that should "
+    "differ: consistency_level (Strong, Session, Bounded, Eventually), num_partitions (partition-key collections), "
+    "description.")]
+Shards = Annotated[int | None, typer.Option(
+    "--shards", min=1, help="Shards of the restored collection instead of the recorded number (Milvus num_shards; "
+    "Qdrant shard_number, per shard key with custom sharding).")]

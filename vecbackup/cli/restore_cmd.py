@@ -11,7 +11,10 @@ from vecbackup.cli.options import (
     BackupOpt,
     CaCert,
     CollectionOpt,
+    CollectionParams,
+    FieldParams,
     IndexFallback,
+    IndexParams,
     Json,
     LogFormat,
     LogFormatName,
@@ -20,19 +23,22 @@ from vecbackup.cli.options import (
     MetricsTextfile,
     Password,
     Quiet,
+    Shards,
     StoreArg,
     Token,
     User,
     connect,
+    parse_collection_params,
+    parse_field_params,
     parse_index_params,
     recording,
     setup,
     store,
 )
 from vecbackup.config import is_qdrant_url
-from vecbackup.errors import AlreadyExists, Unsupported, UsageError
+from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
 from vecbackup.ops import catalog
-from vecbackup.ops.restore import RestorePreview, plan_restore, preview_restore, restore_backup
+from vecbackup.ops.restore import RestoreOptions, RestorePreview, plan_restore, preview_restore, restore_backup
 
 
 @app.command("restore")
@@ -49,13 +55,11 @@ def restore(
     = False,
     new_ids: Annotated[bool, typer.Option(
         "--new-ids", help="Let the server assign new primary keys to auto-id collections.")] = False,
-    index_params: Annotated[list[str] | None, typer.Option(
-        "--index-params", help="Index build parameters for a field, FIELD:M=16,efConstruction=200 (repeatable); "
-        "override what the backup recorded.")] = None,
+    index_params: IndexParams = None,
     index_fallback: IndexFallback = False,
-    shards: Annotated[int | None, typer.Option(
-        "--shards", min=1, help="Qdrant: number of shards (per shard key with custom sharding) instead of the "
-        "recorded one.")] = None,
+    field_params: FieldParams = None,
+    collection_params: CollectionParams = None,
+    shards: Shards = None,
     replication_factor: Annotated[int | None, typer.Option(
         "--replication-factor", min=1, help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
     dry_run: Annotated[bool, typer.Option(
@@ -68,30 +72,31 @@ def restore(
 ) -> None:
     """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
     setup(json, quiet, log_format)
-    params = parse_index_params(index_params or [])
+    if replication_factor is not None and not is_qdrant_url(target_url):
+        raise UsageError("--replication-factor applies to Qdrant targets only")
+    options = RestoreOptions(target=as_name, drop_existing=drop_existing, new_ids=new_ids,
+                             index_params=parse_index_params(index_params or []), index_fallback=index_fallback,
+                             field_params=parse_field_params(field_params or []),
+                             collection_params=parse_collection_params(collection_params or []),
+                             shards=shards, replication_factor=replication_factor)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
         source_store = store(store_url)
         manifest = catalog.find(source_store, backup_id, collection)
         engine = connect(target_url, token, user, password, ca_cert, api_key)
         try:
-            preview = preview_restore(manifest, engine, target=as_name, drop_existing=drop_existing,
-                                      new_ids=new_ids, index_params=params, index_fallback=index_fallback)
+            preview = preview_restore(manifest, engine, options)
         finally:
             engine.close()
         _report_preview(preview, engine.display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        if (shards is not None or replication_factor is not None) and not is_qdrant_url(target_url):
-            raise UsageError("--shards and --replication-factor apply to Qdrant targets only")
         source_store = store(store_url)
         manifest = catalog.find(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         engine = connect(target_url, token, user, password, ca_cert, api_key)
         try:
-            plan = plan_restore(manifest, engine, target=as_name, drop_existing=drop_existing, new_ids=new_ids,
-                                index_params=params, index_fallback=index_fallback)
-            plan.shards, plan.replication_factor = shards, replication_factor
+            plan = plan_restore(manifest, engine, options)
             result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
         finally:
             engine.close()
@@ -125,3 +130,5 @@ def _report_preview(preview: RestorePreview, display: str) -> None:
         raise m.error() if m.problems else Unsupported(preview.problems[-1])
     if preview.exit_code == AlreadyExists.exit_code:
         raise AlreadyExists(preview.problems[-1])
+    if preview.exit_code == TargetRejected.exit_code:
+        raise TargetRejected(preview.problems[-1])

@@ -24,6 +24,17 @@ from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.verify import Subset, VerifyResult, parse_subset, verify_backup
 
+#: what each depth of verify checked, as the summary line says it
+LEVEL_WORDS = {"stat": "present with the recorded size", "checksum": "read back with a matching SHA-256",
+               "decode": "fully decoded"}
+
+
+def checked_text(checked: dict[str, int]) -> str:
+    """``{"checksum": 2}`` -> ``2 objects read back with a matching SHA-256`` (one part per depth, deepest first)."""
+    parts = [f"{n} object{'' if n == 1 else 's'} {LEVEL_WORDS[level]}"
+             for level, n in reversed(checked.items()) if n]
+    return "; ".join(parts) or "no objects"
+
 
 @app.command("verify")
 def verify(store_url: StoreArg,
@@ -65,9 +76,8 @@ def verify(store_url: StoreArg,
                               progress=ui.TerminalProgress())
             results.append(r)
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
-            counts = ", ".join(f"{n} {level}" for level, n in r.checked.items() if n)
             if r.ok:
-                ui.say(f"backup {r.backup_id} of {r.collection}: ok ({r.mode}: {counts}), {r.objects} objects, "
+                ui.say(f"backup {r.backup_id} of {r.collection}: ok ({r.mode}): {checked_text(r.checked)}; "
                        f"{r.rows} rows, {ui.human_bytes(r.bytes_read)} read")
             else:
                 for p in r.problems:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import vecbackup
+from vecbackup import limits
 from vecbackup.errors import MissingData
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, encode_chunk
@@ -81,6 +82,7 @@ def backup_collection(
     spec = described.spec
     notes = list(described.notes)
     columns = spec.columns
+    meter = limits.LimitMeter(limits.unset(spec))  # what the source did not report, measured from the rows
     partitions = source.read_partitions(spec)
     expected = source.count(spec)  # whole collection: Milvus Lite ignores partitions in count(*)
     progress.start(f"backup {collection}", expected)
@@ -104,6 +106,7 @@ def backup_collection(
         try:
             for p in partitions:
                 for chunk in source.read(spec, p, batch_size):
+                    meter.add(spec, chunk)
                     inflight.append(pool.submit(_store_chunk, store, columns, chunk, compression_level))
                     drain(width)
             drain(0)
@@ -113,6 +116,10 @@ def backup_collection(
             raise
     progress.finish()
 
+    info = source.info()
+    if meter.wanted:
+        spec, inferred = limits.with_inferred(spec, meter.largest, info.engine)
+        notes.extend(inferred)
     read = sum(partition_rows.values())
     if read != expected:
         notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
@@ -128,7 +135,7 @@ def backup_collection(
     manifest = Manifest(
         backup_id=backup_id,
         collection=spec,
-        source=source.info(),
+        source=info,
         objects=tuple(objects),
         partition_rows={p or "": n for p, n in partition_rows.items()},
         started_at=started_at,

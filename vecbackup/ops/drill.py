@@ -2,13 +2,19 @@
 
 Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message and details):
 
-* ``restore``       the backup restores (every object's SHA-256 checked); its wall time is the RTO
+* ``restore``       the backup restores (every object's SHA-256 checked) and its indexes cover every row; its
+                    wall time is the RTO
 * ``row_count``     the restored copy holds exactly the backup's rows; with a source, the live source's count
                     is reported, and ``max_source_drift`` fails the check when the two differ by more
 * ``sample_rows``   a random sample of the backup's rows, read from its data objects, equals field by field
                     (floats and vectors exactly) the rows with the same primary keys in the restored copy
-* ``search_recall`` top-k search with query vectors taken from the backup: recall@k of the restored copy
-                    against the live source, or (no source) how often a row finds itself in its own top k
+* ``search_recall`` top-k searches with query vectors taken from the backup, scored against the exact top k
+                    computed from the backup's own vectors (a streaming brute-force pass over its data objects,
+                    vecbackup.exact): the restored copy's recall@k, and with a source the live collection's recall
+                    against the same truth. Passes when the restored copy reaches ``min_recall`` and, with a source
+                    whose index covers all its rows, comes within ``recall_tolerance`` of the source's recall.
+                    Two approximate searches are never compared with each other (their overlap is reported, not
+                    judged): on hard data two correct HNSW graphs agree far less than either agrees with the truth.
 * ``backup_age``    the backup's age (the RPO) against ``max_age``
 
 The scratch collection is dropped at the end, also after a failure, unless ``keep``.
@@ -29,18 +35,20 @@ from typing import Any
 import orjson
 
 from vecbackup.errors import Unsupported, VecbackupError
+from vecbackup.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import plan_restore, restore_backup
+from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.schema import CollectionSpec, Field, Index
+from vecbackup.sources.base import Inspector, SearchParams
 from vecbackup.stores.base import BlobStore, in_flight
 
 SUITE = "vecbackup-drill"
 CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-#: metrics under which a stored vector is its own nearest neighbour (not IP / Dot: a longer vector can win)
-SELF_NEAREST_METRICS = {"L2", "COSINE", "HAMMING", "JACCARD", "EUCLID", "MANHATTAN"}
+#: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)
+DEFAULT_MIN_RECALL = 0.8
 _MAX_LISTED = 10  # differences / misses listed per check
 
 
@@ -114,15 +122,22 @@ def write_json(report: DrillReport, path: str) -> None:
 @dataclass
 class DrillOptions:
     sample: int = 100
-    queries: int = 20
+    queries: int = 100
     top_k: int = 10
-    min_recall: float = 0.95
+    #: floor for the restored copy's recall@k against exact search; None: DEFAULT_MIN_RECALL when there is no
+    #: source to compare with, no floor when there is (the comparison decides)
+    min_recall: float | None = None
+    recall_tolerance: float = 0.05  # with a source: how far below the source's recall the restored copy may be
+    search: SearchParams = field(default_factory=SearchParams)
     max_age: float | None = None  # seconds
     max_source_drift: int | None = None  # rows
+    source_collection: str | None = None  # the live collection to compare with (default: the backup's name)
     keep: bool = False
     seed: int | None = None
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     index_fallback: bool = False
+    field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collection_params: dict[str, Any] = field(default_factory=dict)
 
 
 def _utc(text: str) -> datetime:
@@ -163,12 +178,14 @@ class SampledRow:
     key: Any
     partition: str
     row: dict[str, Any]
+    query: Any = None  # the row's value of the searched vector field as exact search takes it (None: no value)
 
 
-def sample_backup(store: BlobStore, manifest: Manifest, engine: Any, n: int, rng: random.Random,
-                  ) -> list[SampledRow]:
+def sample_backup(store: BlobStore, manifest: Manifest, engine: Inspector, n: int, rng: random.Random,
+                  vector_field: Field | None = None) -> list[SampledRow]:
     """``n`` rows drawn uniformly from the whole backup (fewer if it holds fewer), read from the data objects
-    that hold them (only those are fetched; each is checked against its SHA-256)."""
+    that hold them (only those are fetched; each is checked against its SHA-256), with their value of
+    ``vector_field`` kept for exact search."""
     total = manifest.rows
     picks = sorted(rng.sample(range(total), min(n, total)))
     if not picks:
@@ -188,9 +205,13 @@ def sample_backup(store: BlobStore, manifest: Manifest, engine: Any, n: int, rng
     spec = manifest.collection
     for i, (_, chunk) in zip(order, iter_chunks(store, objects, read_ahead=in_flight(store)), strict=True):
         rows = engine.rows_of_chunk(spec, chunk)
+        column = chunk.columns.get(vector_field.name) if vector_field is not None else None
         for offset in wanted[i]:
             key, row = rows[offset]
-            out.append(SampledRow(key, chunk.partition, row))
+            query = None
+            if vector_field is not None and column is not None and (column.valid is None or column.valid[offset]):
+                query = query_value(vector_field.type, column.values, offset)
+            out.append(SampledRow(key, chunk.partition, row, query))
     rng.shuffle(out)
     return out
 
@@ -203,6 +224,19 @@ def search_field(spec: CollectionSpec) -> tuple[Field, Index | None] | None:
             if index.field_name == f.name:
                 return f, index
     return (vectors[0], None) if vectors else None
+
+
+def exact_truth(store: BlobStore, manifest: Manifest, engine: Inspector, f: Field, metric: str,
+                queries: list[Any], k: int, watch: list[set[Any]]) -> list[QueryTruth]:
+    """The exact top ``k`` of each query over every row of the backup (one streaming pass over its data objects,
+    each checked against its SHA-256; memory: one chunk plus k rows per query), and the exact score of each
+    watched key (the keys the searches returned)."""
+    truth = ExactTopK(f.type, metric, queries, k, watch=watch)
+    spec = manifest.collection
+    for _, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
+        column = chunk.columns[f.name]
+        truth.add(engine.keys_of_chunk(spec, chunk), column.values, column.valid)
+    return truth.results()
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -230,7 +264,7 @@ def _check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str
         problems.append(f"restored copy holds {restored} rows, the backup {manifest.rows} "
                         + (f"({lost} lost)" if lost > 0 else f"({-lost} extra)"))
     if source is not None:
-        live = source.count(manifest.collection.name)
+        live = source.count(opts.source_collection or manifest.collection.name)
         drift = live - restored
         check.details.update({"source_rows": live, "source_drift": drift})
         if opts.max_source_drift is not None:
@@ -282,62 +316,95 @@ def _check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, ta
         check.status, check.message = PASSED, f"{len(sample)} sampled rows identical in every field"
 
 
-def _check_search(check: Check, queries: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
-                  source: Any, opts: DrillOptions) -> None:
+def _check_search(check: Check, queries: list[SampledRow], store: BlobStore, manifest: Manifest,
+                  target: Inspector, scratch: str, source: Inspector | None, opts: DrillOptions) -> None:
     spec = manifest.collection
     chosen = search_field(spec)
     if chosen is None:
         check.status, check.message = SKIPPED, "the collection has no vector field"
         return
     f, index = chosen
-    metric = (index.metric_type or "").upper() if index else ""
-    vectors = [(q.key, target.vector_of(spec, q.row, f.name)) for q in queries]
-    vectors = [(k, v) for k, v in vectors if v is not None and v != {}]
-    check.details.update({"field": f.name, "metric": metric or None, "top_k": opts.top_k,
-                          "queries": len(vectors), "min_recall": opts.min_recall})
-    if not vectors:
-        check.status, check.message = SKIPPED, f"no sampled row has a value in {f.name!r}"
-        return
-    if source is None and metric not in SELF_NEAREST_METRICS:
-        check.status = SKIPPED
-        check.message = (f"metric {metric or 'unknown'}: a row need not be its own nearest neighbour; give --source "
-                         "to compare the restored copy's results with the live source's")
-        return
+    k = opts.top_k
     try:
-        restored = target.search_keys(spec, scratch, f.name, [v for _, v in vectors], opts.top_k)
-        live = source.search_keys(spec, spec.name, f.name, [v for _, v in vectors], opts.top_k) \
-            if source is not None else None
+        metric = canonical_metric(index.metric_type if index else None, f.type)
     except Unsupported as e:
         check.status, check.message = SKIPPED, str(e)
         return
-    per_query: list[float] = []
-    misses: list[str] = []
-    for i, (key, _) in enumerate(vectors):
-        got = restored[i]
-        if live is not None:
-            expected = live[i]
-            if not expected:
-                continue
-            per_query.append(len(set(got) & set(expected)) / len(expected))
-        else:
-            hit = key in got
-            per_query.append(1.0 if hit else 0.0)
-            if not hit:
-                misses.append(_short(key))
-    mode = "against the live source" if live is not None else "each query row in its own top k"
-    check.details["mode"] = "source" if live is not None else "self"
-    if not per_query:
-        check.status, check.message = SKIPPED, "the live source returned no results"
+    asked = [q for q in queries if q.query is not None and not (isinstance(q.query, dict) and not q.query)]
+    engine_vectors = [target.vector_of(spec, q.row, f.name) for q in asked]
+    check.details.update({"field": f.name, "metric": metric, "top_k": k, "queries": len(asked),
+                          "search_params": {"ef": opts.search.ef, "nprobe": opts.search.nprobe},
+                          "recall_tolerance": opts.recall_tolerance})
+    if not asked:
+        check.status, check.message = SKIPPED, f"no sampled row has a value in {f.name!r}"
         return
-    recall = sum(per_query) / len(per_query)
-    check.details["recall"] = round(recall, 4)
-    if misses:
-        check.details["rows_not_finding_themselves"] = misses[:_MAX_LISTED]
-    text = f"recall@{opts.top_k} {recall:.3f} ({mode}, {len(per_query)} queries on {f.name!r})"
-    if recall < opts.min_recall:
-        check.status, check.message = FAILED, f"{text} is below --min-recall {opts.min_recall}"
+    try:
+        restored = target.search_keys(spec, scratch, f.name, engine_vectors, k, opts.search)
+        live = None if source is None else source.search_keys(
+            spec, opts.source_collection or spec.name, f.name, engine_vectors, k, opts.search)
+    except Unsupported as e:
+        check.status, check.message = SKIPPED, str(e)
+        return
+    watch = [set(restored[i]) | (set(live[i]) if live is not None else set()) for i in range(len(asked))]
+    truths = exact_truth(store, manifest, target, f, metric, [q.query for q in asked], k, watch)
+    per_query = [t.recall(restored[i], k) for i, t in enumerate(truths)]
+    restored_recall = sum(per_query) / len(per_query)
+    check.details["exact_rows"] = truths[0].rows
+    check.details["restored_recall"] = round(restored_recall, 4)
+    worst = sorted(range(len(asked)), key=lambda i: per_query[i])[:_MAX_LISTED]
+    check.details["worst_queries"] = [{"key": _short(asked[i].key), "recall": round(per_query[i], 4)}
+                                      for i in worst if per_query[i] < 1.0]
+    text = f"recall@{k} {restored_recall:.3f} against exact search ({len(asked)} queries on {f.name!r}, {metric})"
+    source_recall = agreement = None
+    unindexed: int | None = None
+    if live is not None and source is not None:
+        source_recall = sum(t.recall(live[i], k) for i, t in enumerate(truths)) / len(truths)
+        agreement = sum(len(set(restored[i][:k]) & set(live[i][:k])) / k for i in range(len(asked))) / len(asked)
+        unindexed = source.unindexed_rows(opts.source_collection or spec.name, f.name)
+        check.details.update({"source_recall": round(source_recall, 4), "restored_vs_source": round(agreement, 4),
+                              "source_unindexed_rows": unindexed})
+        text += f"; live source {source_recall:.3f}, overlap of the two {agreement:.3f}"
+    verdict = judge_recall(restored_recall, source_recall, unindexed, k, opts)
+    check.details["min_recall"] = verdict.floor
+    if source_recall is not None:
+        check.details["compared_with_source"] = verdict.compared
+        if not verdict.compared:
+            text += (" (not held against the restored copy: " + (
+                f"{unindexed} rows of the source are not indexed yet and answer by exact search)" if unindexed
+                else "the source does not say whether its index covers every row)"))
+    if verdict.problems:
+        check.status, check.message = FAILED, "; ".join(verdict.problems)
     else:
         check.status, check.message = PASSED, text
+
+
+@dataclass(frozen=True)
+class RecallVerdict:
+    problems: tuple[str, ...]  # empty: passed
+    compared: bool  # the restored copy was held to the source's recall
+    floor: float | None  # the --min-recall applied, if any
+
+
+def judge_recall(restored: float, source: float | None, source_unindexed: int | None, k: int,
+                 opts: DrillOptions) -> RecallVerdict:
+    """The search check's rule (pure): with a source whose index is known to cover all its rows, the restored copy's
+    recall must be at most ``recall_tolerance`` below the source's; otherwise (no source, or one that answers some
+    rows by exact search, or cannot say) it must reach the floor (``min_recall``, or DEFAULT_MIN_RECALL when not
+    given). A floor given explicitly applies in both cases."""
+    problems = []
+    compared = source is not None and source_unindexed == 0
+    if compared and source is not None and restored < source - opts.recall_tolerance:
+        problems.append(f"recall@{k} of the restored copy {restored:.3f} is more than --recall-tolerance "
+                        f"{opts.recall_tolerance} below the live source's {source:.3f} (exact search over the backup "
+                        "is the truth for both)")
+    floor = opts.min_recall if opts.min_recall is not None else None if compared else DEFAULT_MIN_RECALL
+    if floor is not None and restored < floor:
+        why = "" if opts.min_recall is not None else (
+            " (the default without a live source to compare with: give --source, or a lower --min-recall for an "
+            "index that is approximate by design, e.g. PQ)")
+        problems.append(f"recall@{k} of the restored copy {restored:.3f} against exact search is below "
+                        f"--min-recall {floor}{why}")
+    return RecallVerdict(tuple(problems), compared, floor)
 
 
 def _check_age(check: Check, report: DrillReport, manifest: Manifest, opts: DrillOptions) -> None:
@@ -382,11 +449,11 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
             nonlocal restored
             t0 = time.monotonic()
             try:
-                plan = plan_restore(manifest, target, target=scratch, index_params=opts.index_params,
-                                    index_fallback=opts.index_fallback)
+                plan = plan_restore(manifest, target, RestoreOptions(
+                    target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
+                    field_params=opts.field_params, collection_params=opts.collection_params))
                 result = restore_backup(store, manifest, target, plan, progress=progress)
-                if hasattr(target, "wait_index"):
-                    target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
+                target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
             finally:
                 report.rto_seconds = time.monotonic() - t0
                 check.details["rto_seconds"] = round(report.rto_seconds, 3)
@@ -408,13 +475,15 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
             sample: list[SampledRow] = []
 
             def do_sample(check: Check) -> None:
-                sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng))
+                chosen = search_field(spec)
+                sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng,
+                                            chosen[0] if chosen else None))
                 _check_sample(check, sample[:opts.sample], manifest, target, scratch)
 
             _timed(report.check("sample_rows"), do_sample)
             if opts.queries > 0:
-                _timed(report.check("search_recall"),
-                       lambda c: _check_search(c, sample[:opts.queries], manifest, target, scratch, source, opts))
+                _timed(report.check("search_recall"), lambda c: _check_search(
+                    c, sample[:opts.queries], store, manifest, target, scratch, source, opts))
             else:
                 report.check("search_recall").message = "skipped: --queries 0"
         else:
@@ -448,4 +517,5 @@ def _drop(engine: Any, name: str, report: DrillReport) -> bool:
         return False
 
 
-__all__ = ["CHECKS", "SUITE", "Check", "DrillOptions", "DrillReport", "run_drill", "write_json"]
+__all__ = ["CHECKS", "DEFAULT_MIN_RECALL", "SUITE", "Check", "DrillOptions", "DrillReport", "RecallVerdict",
+           "judge_recall", "run_drill", "write_json"]

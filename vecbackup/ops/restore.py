@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecbackup.errors import AlreadyExists, Unsupported, UsageError, VecbackupError
+from vecbackup import limits
+from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError, VecbackupError
 from vecbackup.format.manifest import Manifest
 from vecbackup.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import RestorePlan, Sink
 from vecbackup.stores.base import BlobStore, in_flight
 
@@ -31,60 +34,146 @@ class RestoreResult:
                 "notes": self.notes}
 
 
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Everything a restore can be asked to do differently from the backup; a plan is built from all of it."""
+
+    target: str | None = None  # --as: the collection name (default: the backup's)
+    drop_existing: bool = False  # replace an existing collection of that name, once the new copy is complete
+    new_ids: bool = False  # let the server assign new primary keys to auto-id collections
+    index_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field, over the recorded ones
+    index_fallback: bool = False  # build the engine's default index where the recorded one cannot be built
+    field_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field: max_length, ... (FIELD_PARAMS)
+    collection_params: dict[str, Any] = field(default_factory=dict)  # COLLECTION_PARAMS
+    shards: int | None = None  # Milvus num_shards / Qdrant shard_number instead of the recorded one
+    replication_factor: int | None = None  # Qdrant: replicas of each shard instead of the recorded number
+
+
+#: what --field-params may set, and the type of each value
+FIELD_PARAMS: dict[str, type] = {"max_length": int, "max_capacity": int, "description": str}
+#: what --collection-params may set, and the type of each value
+COLLECTION_PARAMS: dict[str, type] = {"description": str, "consistency_level": str, "num_partitions": int}
+CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+
+
 def restore_mapping(manifest: Manifest, sink: Sink) -> Mapping:
     """How the backup's collection maps onto the sink's engine (the identity for the same kind of engine)."""
     return plan_mapping(manifest.collection, manifest.source.engine, sink.info().engine)
 
 
-def plan_restore(
-    manifest: Manifest,
-    sink: Sink,
-    *,
-    target: str | None = None,
-    drop_existing: bool = False,
-    new_ids: bool = False,
-    index_params: dict[str, dict[str, Any]] | None = None,
-    index_fallback: bool = False,
-) -> RestorePlan:
+def _value(option: str, key: str, value: Any, kind: type) -> Any:
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{option}: {key} must be a whole number of at least 1, not {value!r}")
+        return value
+    return str(value)
+
+
+def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]],
+                    collection_params: dict[str, Any]) -> tuple[CollectionSpec, list[str]]:
+    """``spec`` with the user's --field-params and --collection-params applied, and a note for each change (and
+    for each limit the backup measured instead of recording it). Pure; UsageError names a bad option."""
+    notes: list[str] = []
+    fields = {f.name: f for f in spec.fields}
+    for name, params in field_params.items():
+        if name not in fields:
+            raise UsageError(f"--field-params names field {name!r}, which the collection does not have",
+                             hint="fields: " + ", ".join(fields))
+        f = fields[name]
+        changes: dict[str, Any] = {}
+        for key, raw in params.items():
+            if key not in FIELD_PARAMS:
+                raise UsageError(f"--field-params {name}: unknown parameter {key!r}",
+                                 hint="known: " + ", ".join(FIELD_PARAMS))
+            value = _value(f"--field-params {name}", key, raw, FIELD_PARAMS[key])
+            if key in (limits.MAX_LENGTH, limits.MAX_CAPACITY) and key not in limits.applicable(f):
+                raise UsageError(f"--field-params {name}: a {f.type_name} field has no {key}")
+            if value != getattr(f, key):
+                notes.append(f"field {name!r}: {key} {getattr(f, key)!r} -> {value!r} (--field-params)")
+            changes[key] = value
+        fields[name] = dataclasses.replace(f, inferred=tuple(a for a in f.inferred if a not in changes), **changes)
+    for f in fields.values():
+        for attr in f.inferred:
+            notes.append(f"field {f.name!r}: {attr} {getattr(f, attr)} was measured from the backup's data (the "
+                         f"source did not report it); --field-params {f.name}:{attr}=N sets another")
+    changes = {}
+    extra = dict(spec.extra)
+    for key, raw in collection_params.items():
+        if key not in COLLECTION_PARAMS:
+            raise UsageError(f"--collection-params: unknown parameter {key!r}",
+                             hint="known: " + ", ".join(COLLECTION_PARAMS))
+        value = _value("--collection-params", key, raw, COLLECTION_PARAMS[key])
+        if key == "consistency_level":
+            level = next((lv for lv in CONSISTENCY_LEVELS if lv.lower() == value.lower()), None)
+            if level is None:
+                raise UsageError(f"--collection-params: consistency_level {value!r} is not one of "
+                                 + ", ".join(CONSISTENCY_LEVELS))
+            value = level
+        if key == "num_partitions":
+            if not any(f.is_partition_key for f in fields.values()):
+                raise UsageError("--collection-params: num_partitions applies to collections with a partition key")
+            old = extra.get(key)
+            extra[key] = value
+        else:
+            old = getattr(spec, key)
+            changes[key] = value
+        if value != old:
+            notes.append(f"collection {key} {old!r} -> {value!r} (--collection-params)")
+    return dataclasses.replace(spec, fields=tuple(fields.values()), extra=extra, **changes), notes
+
+
+def plan_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> RestorePlan:
     """Decide names and options, and check the target can take the collection; writes nothing.
 
     Across engines (a Milvus backup into Qdrant or back) every field that cannot be mapped is refused here,
     all of them in one Unsupported, before anything is created."""
+    options = options or RestoreOptions()
     mapping = restore_mapping(manifest, sink)
     if mapping.problems:
         raise mapping.error()
-    name = target or mapping.spec.name
-    return _plan(mapping, sink, name, sink.has_collection(name), drop_existing=drop_existing, new_ids=new_ids,
-                 index_params=index_params, index_fallback=index_fallback)
+    name = options.target or mapping.spec.name
+    _check_name(sink, name, options)
+    return _plan(mapping, sink, name, sink.has_collection(name), options)
 
 
-def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, *, drop_existing: bool, new_ids: bool,
-          index_params: dict[str, dict[str, Any]] | None, index_fallback: bool) -> RestorePlan:
+def _check_name(sink: Sink, name: str, options: RestoreOptions) -> None:
+    problem = sink.name_problem(name)
+    if problem is None:
+        return
+    if options.target is not None:
+        raise UsageError(f"--as {name!r} is not a valid collection name on {sink.display}: {problem}")
+    raise TargetRejected(f"the backup's collection name {name!r} is not valid on {sink.display}: {problem}",
+                         hint="restore --as NEW_NAME")
+
+
+def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: RestoreOptions) -> RestorePlan:
     """The plan for a mappable backup whose target's existence is known (shared by plan_restore and
     preview_restore, so neither asks the target twice)."""
-    spec = mapping.spec
-    for field_name in index_params or {}:
-        if not any(i.field_name == field_name for i in spec.indexes):
+    for field_name in options.index_params:
+        if not any(i.field_name == field_name for i in mapping.spec.indexes):
             raise UsageError(f"--index-params names field {field_name!r}, which has no index in the backup",
-                             hint="indexed fields: " + ", ".join(i.field_name for i in spec.indexes))
-    if exists and not drop_existing:
+                             hint="indexed fields: " + ", ".join(i.field_name for i in mapping.spec.indexes))
+    if exists and not options.drop_existing:
         raise AlreadyExists(f"collection {name!r} already exists in {sink.display}",
                             hint="restore --as NEW_NAME, or --drop-existing to replace it")
+    spec, notes = apply_overrides(mapping.spec, options.field_params, options.collection_params)
+    mapping = dataclasses.replace(mapping, spec=spec)
+    if spec.primary.auto_id and options.new_ids:
+        notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
     plan = RestorePlan(
         target=name,
-        staging=f"{name[:200]}_vbrestore_{secrets.token_hex(4)}",
+        staging=f"{name[:200]}_vbrestore_{secrets.token_hex(4)}" if exists or sink.renames else name,
         replace=exists,
-        keep_ids=not new_ids,
-        index_params=dict(index_params or {}),
-        index_fallback=index_fallback,
+        keep_ids=not options.new_ids,
+        index_params=dict(options.index_params),
+        index_fallback=options.index_fallback,
         aliases=spec.aliases if name == spec.name else (),
+        shards=options.shards,
+        replication_factor=options.replication_factor,
         mapping=mapping,
     )
-    plan.notes.extend(mapping.notes)
-    if spec.primary.auto_id and new_ids:
-        plan.notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
-    sink.check(spec, plan)
-    return plan
+    checked = sink.check(spec, plan)
+    return dataclasses.replace(plan, notes=(*mapping.notes, *notes, *checked))
 
 
 def restore_backup(
@@ -96,8 +185,9 @@ def restore_backup(
     progress = progress or NullProgress()
     mapping = plan.mapping if plan.mapping is not None else restore_mapping(manifest, sink)
     spec = mapping.spec
+    notes = list(plan.notes)
     t0 = time.monotonic()
-    sink.create(spec, plan)
+    notes.extend(sink.create(spec, plan))
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
         written = 0
@@ -107,7 +197,7 @@ def restore_backup(
         progress.finish()
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
-        sink.finish(spec, plan)
+        notes.extend(sink.finish(spec, plan))
     except BaseException:
         sink.abort(plan)
         raise
@@ -116,7 +206,7 @@ def restore_backup(
         raise VecbackupError(f"restored collection {plan.target!r} holds {count} rows, the backup {manifest.rows}"
                              " (duplicate primary keys in the backup?)")
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
-                         rows=count, seconds=time.monotonic() - t0, notes=plan.notes)
+                         rows=count, seconds=time.monotonic() - t0, notes=notes)
 
 
 @dataclass
@@ -139,19 +229,12 @@ class RestorePreview:
                 "notes": self.notes, "exit_code": self.exit_code}
 
 
-def preview_restore(
-    manifest: Manifest,
-    sink: Sink,
-    *,
-    target: str | None = None,
-    drop_existing: bool = False,
-    new_ids: bool = False,
-    index_params: dict[str, dict[str, Any]] | None = None,
-    index_fallback: bool = False,
-) -> RestorePreview:
+def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> RestorePreview:
     """Everything plan_restore checks, collected instead of raised; reads the target, writes nothing."""
+    options = options or RestoreOptions()
     mapping = restore_mapping(manifest, sink)
-    name = target or mapping.spec.name
+    name = options.target or mapping.spec.name
+    _check_name(sink, name, options)
     exists = sink.has_collection(name)
     preview = RestorePreview(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
                              collection=name, target_exists=exists, mapping=mapping,
@@ -159,15 +242,14 @@ def preview_restore(
     if mapping.problems:
         preview.exit_code = Unsupported.exit_code
         return preview
-    if exists and not drop_existing:
+    if exists and not options.drop_existing:
         preview.problems.append(f"collection {name!r} already exists in {sink.display} (--drop-existing replaces "
                                 "it)")
         preview.exit_code = AlreadyExists.exit_code
         return preview
     try:
-        plan = _plan(mapping, sink, name, exists, drop_existing=drop_existing, new_ids=new_ids,
-                     index_params=index_params, index_fallback=index_fallback)
-    except Unsupported as e:
+        plan = _plan(mapping, sink, name, exists, options)
+    except (Unsupported, TargetRejected) as e:
         preview.problems.append(str(e))
         preview.exit_code = e.exit_code
         return preview

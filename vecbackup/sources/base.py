@@ -49,44 +49,62 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class RestorePlan:
-    """How a backup's collection is recreated; built before any data moves."""
+    """How a backup's collection is recreated; built once, from every option, before any data moves
+    (ops.restore.plan_restore), and never changed afterwards: sinks report what they did as notes they return."""
 
     target: str  # final collection name
-    staging: str  # name the data is loaded under before it takes the final name
+    staging: str  # name the data is loaded under before it takes the final name (= target when filled in place)
     replace: bool  # drop an existing target at the end
     keep_ids: bool  # insert recorded primary keys even for auto-id collections
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field, user-given
     index_fallback: bool = False
     aliases: tuple[str, ...] = ()
-    notes: list[str] = field(default_factory=list)  # what was done differently, for the report
-    shards: int | None = None  # topology override (--shards); None = as recorded. Qdrant only
-    replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded
-    mapping: Mapping | None = None  # how the backup maps onto the target's engine (set by ops.restore.plan_restore)
+    shards: int | None = None  # topology override (--shards); None = as recorded
+    replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded. Qdrant
+    mapping: Mapping | None = None  # how the backup maps onto the target's engine; its spec is what is created
+    notes: tuple[str, ...] = ()  # decided while planning (mapping, overrides, what the target will do differently)
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """How hard an approximate search tries: HNSW ``ef`` (Milvus ef / DISKANN search_list, Qdrant hnsw_ef) and IVF
+    ``nprobe`` (capped at the index's nlist). Raised to k where an engine requires it."""
+
+    ef: int = 512
+    nprobe: int = 64
 
 
 class Sink(Protocol):
     display: str
+    #: True when a restore fills a staging collection and renames it (Milvus); False when the engine cannot
+    #: rename and a new collection is filled under its final name (Qdrant)
+    renames: bool
 
     def info(self) -> SourceInfo: ...
 
     def has_collection(self, name: str) -> bool: ...
 
-    def check(self, spec: CollectionSpec, plan: RestorePlan) -> None:
-        """Raise Unsupported, naming the field, if the target cannot hold this collection."""
+    def name_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be a collection name on this engine (None when it can)."""
         ...
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> None:
-        """Create the staging collection with its schema and partitions (no indexes yet)."""
+    def check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Raise Unsupported / TargetRejected, naming the field, if the target cannot hold this collection;
+        return notes on what it will do differently."""
+        ...
+
+    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Create the staging collection with its schema and partitions (no indexes yet); returns notes."""
         ...
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
         """Insert one chunk into the staging collection; returns rows written."""
         ...
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> None:
-        """Flush, build every index, load, move staging to the target name, recreate aliases."""
+    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Flush, build every index, load, move staging to the target name, recreate aliases; returns notes."""
         ...
 
     def abort(self, plan: RestorePlan) -> None:
@@ -96,3 +114,48 @@ class Sink(Protocol):
     def count(self, name: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+class Inspector(Protocol):
+    """What a recovery drill asks of an engine besides Source and Sink: read rows back by key, search, drop.
+
+    Keys and vectors are in the engine's own form: the form ``rows_of_chunk`` gives a backup chunk's rows and
+    ``keys_of_chunk`` its keys, which is also the form ``fetch_rows`` and ``search_keys`` answer in."""
+
+    display: str
+
+    def has_collection(self, name: str) -> bool: ...
+
+    def count(self, name: str) -> int: ...
+
+    def rows_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[tuple[Any, dict[str, Any]]]:
+        """A backup chunk's rows as (primary key, row)."""
+        ...
+
+    def keys_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[Any]:
+        """A backup chunk's primary keys, in row order."""
+        ...
+
+    def fetch_rows(self, spec: CollectionSpec, name: str, keys: list[Any], partition: str = ENGINE_ROUTED,
+                   ) -> dict[Any, dict[str, Any]]:
+        """The rows of collection ``name`` with these keys, in the form rows_of_chunk gives them."""
+        ...
+
+    def vector_of(self, spec: CollectionSpec, row: dict[str, Any], field_name: str) -> Any:
+        """The value of a vector field in a row from rows_of_chunk, as search_keys takes it (None if none)."""
+        ...
+
+    def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
+                    params: SearchParams) -> list[list[Any]]:
+        """Keys of the top ``k`` hits of each query in collection ``name``, with the field's recorded metric."""
+        ...
+
+    def unindexed_rows(self, name: str, field_name: str) -> int | None:
+        """Rows of ``name`` its index on the field does not cover yet (answered by exact search), if known."""
+        ...
+
+    def wait_index(self, name: str) -> None:
+        """Return when every index of ``name`` covers every row (a restore is complete when it is searchable)."""
+        ...
+
+    def drop_collection(self, name: str) -> None: ...

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup import limits
 from vecbackup.config import MilvusURL
-from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
+from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import (
     DYNAMIC_COLUMN,
+    LITE_DROPPED_KEY,
     SCALAR_DTYPES,
     VECTOR_DTYPES,
     CollectionSpec,
@@ -28,7 +30,7 @@ from vecbackup.schema import (
     Index,
     vector_width,
 )
-from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan
+from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
 
 #: describe_index keys that are state, not build parameters
 _INDEX_STATE_KEYS = {
@@ -146,7 +148,7 @@ class MilvusEngine:
     def describe(self, name: str) -> Described:
         if not self.has_collection(name):
             raise NotFound(f"collection {name!r} not found in {self.display}",
-                           hint="`vecbackup list-collections` shows what is there")
+                           hint=f"`vecbackup collections {self.display}` lists what is there")
         d = self._call(f"describe {name!r}", self.client.describe_collection, name)
         notes: list[str] = []
         if d.get("functions"):
@@ -165,16 +167,30 @@ class MilvusEngine:
         except Exception:
             aliases = tuple(d.get("aliases", []))
         level = d.get("consistency_level_name") or _CONSISTENCY.get(d.get("consistency_level", -1))
+        num_shards = d.get("num_shards")
         extra: dict[str, Any] = {}
-        if any(f.is_partition_key for f in fields):
+        partition_key = any(f.is_partition_key for f in fields)
+        if partition_key:
             extra["num_partitions"] = d.get("num_partitions")
+        if self.url.lite:
+            # Milvus Lite answers describe_collection with fixed values for these (Strong, 1 shard, 17 partitions
+            # whatever was asked, empty descriptions): record them as unknown rather than as the source's settings
+            level, num_shards = None, None
+            unknown = ["the consistency level", "the shard count"]
+            if partition_key:
+                extra["num_partitions"] = None
+                unknown.append("the partition-key partition count")
+            unknown.append("descriptions (of the collection and its fields)")
+            notes.append("Milvus Lite does not report " + ", ".join(unknown) + ": recorded as unknown; a restore "
+                         "uses the target's defaults unless given --collection-params (consistency_level=, "
+                         "num_partitions=, description=), --shards or --field-params FIELD:description=")
         spec = CollectionSpec(
             name=name,
             fields=fields,
             description=d.get("description", ""),
             enable_dynamic_field=bool(d.get("enable_dynamic_field", False)),
             consistency_level=level,
-            num_shards=d.get("num_shards"),
+            num_shards=num_shards,
             partitions=partitions,
             indexes=tuple(indexes),
             aliases=aliases,
@@ -243,11 +259,12 @@ class MilvusEngine:
             params = None
             note = (f"index {index_name!r} on {raw.get('field_name')!r}: Milvus Lite does not report index "
                     "parameters; restore uses the engine defaults unless given --index-params")
+        metric = raw.get("metric_type")
         index = Index(
             field_name=raw["field_name"],
             index_name=raw.get("index_name", index_name),
             index_type=str(raw.get("index_type", "")),
-            metric_type=raw.get("metric_type"),
+            metric_type=None if metric in (None, "", "NONE") else metric,  # Lite says NONE for scalar indexes
             params=params,
         )
         return index, note
@@ -284,7 +301,12 @@ class MilvusEngine:
 
     # -- Sink -------------------------------------------------------------------------------------
 
-    def check(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    renames = True  # a restore fills a staging collection and renames it when complete
+
+    def name_problem(self, name: str) -> str | None:
+        return name_problem(name)
+
+    def check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         dt = self._DataType
         for f in spec.fields:
             if not hasattr(dt, f.type.value):
@@ -303,8 +325,19 @@ class MilvusEngine:
                 if f.nullable or f.default_value is not None:
                     raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no nullable or default "
                                       "values", hint="restore into Milvus 2.5 or newer")
+        unset = limits.unset(spec)
+        if unset and not self.url.lite:  # a server requires every limit (Milvus Lite takes a schema without them)
+            what = "; ".join(f"field {name!r} ({spec.field(name).type_name}): the backup does not record its "
+                             f"{' and '.join(missing)}" for name, missing in unset.items())
+            raise TargetRejected(f"{what}, which Milvus at {self.display} requires", hint="restore with " + " ".join(
+                f"--field-params {name}:" + ",".join(f"{m}=N" for m in missing) for name, missing in unset.items()))
+        notes = []
+        if plan.shards is not None and plan.shards != spec.num_shards:
+            notes.append(f"num_shards {spec.num_shards if spec.num_shards is not None else 'default'} -> "
+                         f"{plan.shards} (--shards)")
+        return notes
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         pm = _pymilvus()
         dt = self._DataType
         primary = spec.primary
@@ -339,8 +372,9 @@ class MilvusEngine:
         ckw: dict[str, Any] = {"schema": schema}
         if spec.consistency_level:
             ckw["consistency_level"] = spec.consistency_level
-        if spec.num_shards:
-            ckw["num_shards"] = spec.num_shards
+        shards = plan.shards if plan.shards is not None else spec.num_shards
+        if shards:
+            ckw["num_shards"] = shards
         if spec.extra.get("num_partitions"):
             ckw["num_partitions"] = spec.extra["num_partitions"]
         properties = dict(spec.properties)
@@ -349,13 +383,21 @@ class MilvusEngine:
             self._added_properties.add(_ALLOW_AUTO_ID)
         if properties:
             ckw["properties"] = properties
-        self._call(f"create collection {plan.staging!r}", self.client.create_collection, plan.staging, **ckw)
+        try:
+            self.client.create_collection(plan.staging, **ckw)
+        except self._exc as e:
+            raise _create_refused(spec, self.display, _message(e)) from None
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: create collection failed: {_message(e)}") from None
         if not any(f.is_partition_key for f in spec.fields):
             for p in spec.partitions:
                 if p != "_default" and not self.client.has_partition(plan.staging, p):
                     self._call(f"create partition {p!r}", self.client.create_partition, plan.staging, p)
+        return []
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
+        if self.url.lite:
+            _refuse_lite_dropped_keys(spec, chunk, self.display)
         rows = chunk_to_rows(spec, chunk, keep_ids=plan.keep_ids)
         kwargs: dict[str, Any] = {}
         if chunk.partition not in (ENGINE_ROUTED, "_default"):
@@ -369,28 +411,29 @@ class MilvusEngine:
                     f"Milvus {self._version} at {self.display} does not accept recorded primary keys for "
                     f"auto-id field {spec.primary.name!r}",
                     hint="pass --new-ids to let the server assign new ids") from None
-            raise VecbackupError(f"Milvus at {self.display}: insert into {plan.staging!r} failed: {msg}") from None
+            raise _insert_refused(spec, chunk, self.display, msg) from None
         except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: insert failed: {_message(e)}") from None
         return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         c = self.client
+        notes: list[str] = []
         self._call("flush", c.flush, plan.staging)
         if _ALLOW_AUTO_ID in self._added_properties and _ALLOW_AUTO_ID not in spec.properties:
             # we only set it to insert the recorded ids: leave the schema as the source had it
             try:
                 c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
             except Exception:  # older servers: the property is inert there
-                plan.notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
+                notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
         for index in spec.indexes:
-            self._create_index(spec, plan, index)
+            notes.extend(self._create_index(spec, plan, index))
         self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
         if plan.staging != plan.target:
             if plan.replace and self.has_collection(plan.target):
                 moved = self._aliases_of(plan.target)
                 self._call(f"drop {plan.target!r}", c.drop_collection, plan.target)
-                plan.notes.append(f"dropped the existing collection {plan.target!r} (--drop-existing)")
+                notes.append(f"dropped the existing collection {plan.target!r} (--drop-existing)")
             else:
                 moved = []
             self._call(f"rename {plan.staging!r} to {plan.target!r}", c.rename_collection, plan.staging, plan.target)
@@ -404,7 +447,8 @@ class MilvusEngine:
             if current is None:
                 self._call(f"create alias {alias!r}", c.create_alias, plan.target, alias)
             elif current != plan.target:
-                plan.notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+                notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+        return notes
 
     def _aliases_of(self, name: str) -> list[str]:
         try:
@@ -412,55 +456,58 @@ class MilvusEngine:
         except Exception:
             return []
 
-    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> None:
-        params = plan.index_params.get(index.field_name)
-        if params is None:
-            params = index.params
-            if params is None:
-                plan.notes.append(f"index {index.index_name or index.field_name!r}: parameters were not recorded "
-                                  "by the source; built with the engine defaults")
+    def _build_index(self, staging: str, field: Field, index_type: str, index: Index, params: dict[str, Any],
+                     ) -> str | None:
+        """Build one index; None on success, else the server's reason."""
         ip = self.client.prepare_index_params()
-        kw: dict[str, Any] = {"index_type": index.index_type, "params": dict(params or {})}
+        kw: dict[str, Any] = {"index_type": index_type, "params": dict(params)}
         if index.index_name:
             kw["index_name"] = index.index_name
-        if index.metric_type:
+        if index.metric_type and field.type.is_vector:
             kw["metric_type"] = index.metric_type
         ip.add_index(index.field_name, **kw)
         try:
-            self.client.create_index(plan.staging, ip)
-            return
+            self.client.create_index(staging, ip)
+            return None
         except self._exc as e:
-            reason = _message(e)
+            return _message(e)
         except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
-        if not plan.index_fallback:
-            raise Unsupported(
-                f"Milvus at {self.display} cannot build index {index.index_type} on field "
-                f"{index.field_name!r}: {reason}",
-                hint="pass --index-fallback to build the engine's default index instead")
+
+    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> list[str]:
         field = spec.field(index.field_name)
+        params = plan.index_params.get(index.field_name)
+        unknown = params is None and index.params is None  # the source did not report them
+        if params is None:
+            params = index.params or {}
+        reason = self._build_index(plan.staging, field, index.index_type, index, params)
+        if reason is None:
+            return [f"index {index.index_name or index.field_name!r}: parameters were not recorded by the source; "
+                    "built with the engine defaults"] if unknown else []
+        defaults = KNOWHERE_DEFAULTS.get(index.index_type.upper()) if unknown else None
+        if defaults is not None and self._build_index(plan.staging, field, index.index_type, index, defaults) is None:
+            shown = ",".join(f"{k}={v}" for k, v in defaults.items())
+            return [f"index {index.index_name or index.field_name!r} ({index.index_type}): the source did not report "
+                    f"its build parameters and Milvus at {self.display} requires them ({reason}); built with "
+                    f"knowhere's defaults {shown} (--index-params {index.field_name}:... chooses others)"]
+        if not plan.index_fallback:
+            hint = "pass --index-fallback to build the engine's default index instead"
+            if unknown:
+                hint = (f"the source did not report its build parameters: pass --index-params "
+                        f"{index.field_name}:PARAM=VALUE,..., or --index-fallback to build the engine's default index")
+            raise Unsupported(f"Milvus at {self.display} cannot build index {index.index_type} on field "
+                              f"{index.field_name!r}: {reason}", hint=hint)
         for fallback in _fallbacks(field.type):
             if fallback == index.index_type:
                 continue
-            ip = self.client.prepare_index_params()
-            fkw: dict[str, Any] = {"index_type": fallback}
-            if index.metric_type:
-                fkw["metric_type"] = index.metric_type
-            if index.index_name:
-                fkw["index_name"] = index.index_name
-            ip.add_index(index.field_name, **fkw)
-            try:
-                self.client.create_index(plan.staging, ip)
-            except self._exc:
-                continue
-            plan.notes.append(f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
-                              f"built {fallback} instead (--index-fallback)")
-            return
+            if self._build_index(plan.staging, field, fallback, index, {}) is None:
+                return [f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
+                        f"built {fallback} instead (--index-fallback)"]
         if field.type.is_vector:
             raise Unsupported(f"Milvus at {self.display} cannot build any index on vector field "
                               f"{index.field_name!r}: {reason}")
-        plan.notes.append(f"scalar index {index.index_type} on {index.field_name!r} could not be built ({reason}) "
-                          "and has no fallback here; left unindexed (--index-fallback)")
+        return [f"scalar index {index.index_type} on {index.field_name!r} could not be built ({reason}) "
+                "and has no fallback here; left unindexed (--index-fallback)"]
 
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging != plan.target:
@@ -470,13 +517,14 @@ class MilvusEngine:
             except Exception:  # best effort: the error that got us here is the one to report
                 pass
 
-    def wait_index(self, name: str, timeout: float = 120.0) -> None:
+    def wait_index(self, name: str, timeout: float = 600.0) -> None:
         """Wait until every index of ``name`` has indexed all rows (used by tests and drills)."""
         deadline = time.monotonic() + timeout
         for index_name in self.client.list_indexes(name):
             while time.monotonic() < deadline:
                 d = self.client.describe_index(name, index_name)
-                if d.get("state") == "Finished" and not d.get("pending_index_rows"):
+                if (d.get("state") == "Finished" and not d.get("pending_index_rows")
+                        and int(d.get("indexed_rows") or 0) >= int(d.get("total_rows") or 0)):
                     break
                 time.sleep(0.5)
 
@@ -508,29 +556,52 @@ class MilvusEngine:
         """The value of vector field ``field_name`` in a row from rows_of_chunk (None if it has none)."""
         return row.get(field_name)
 
+    def keys_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[Any]:
+        values = chunk.columns[spec.primary.name].values
+        return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+    def _index_of(self, name: str, field_name: str) -> dict[str, Any] | None:
+        """describe_index of the index on ``field_name`` of collection ``name`` (what was built, not recorded)."""
+        for index_name in self._call(f"list indexes of {name!r}", self.client.list_indexes, name):
+            d = self._call(f"describe index {index_name!r}", self.client.describe_index, name, index_name)
+            if d.get("field_name") == field_name:
+                return dict(d)
+        return None
+
+    def unindexed_rows(self, name: str, field_name: str) -> int | None:
+        index = self._index_of(name, field_name)
+        if index is None or index.get("indexed_rows") is None:
+            return None
+        return max(0, self.count(name) - int(index["indexed_rows"]))
+
     def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
-                    ) -> list[list[Any]]:
+                    params: SearchParams) -> list[list[Any]]:
         """Primary keys of the top ``k`` hits for each query vector (values as rows_of_chunk gives them), with
-        the metric of the field's recorded index."""
+        the metric of the field's recorded index and search parameters for the index the collection has."""
         field = spec.field(field_name)
-        index = next((i for i in spec.indexes if i.field_name == field_name), None)
+        recorded = next((i for i in spec.indexes if i.field_name == field_name), None)
         t = field.type
-        if t in (FieldType.FLOAT16_VECTOR, FieldType.INT8_VECTOR):
+        if t in (FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR, FieldType.INT8_VECTOR):
             data: list[Any] = [np.frombuffer(q, dtype=VECTOR_DTYPES[t]) for q in queries]
         elif t in (FieldType.FLOAT_VECTOR, FieldType.BINARY_VECTOR, FieldType.SPARSE_FLOAT_VECTOR):
             data = list(queries)
         else:
             raise Unsupported(f"vector search on {t.value} fields is not supported by the drill yet")
-        params: dict[str, Any] = {}
-        index_type = (index.index_type if index else "").upper()
-        if index_type.startswith("HNSW"):
-            params["ef"] = max(k, 64)
-        elif index_type.startswith("IVF") or index_type.startswith("BIN_IVF"):
-            params["nprobe"] = 16
-        search_params: dict[str, Any] = {"params": params}
-        if index and index.metric_type:
-            search_params["metric_type"] = index.metric_type
         self.ensure_loaded(name)
+        built = self._index_of(name, field_name) or {}
+        index_type = str(built.get("index_type") or "").upper()
+        search: dict[str, Any] = {}
+        if index_type.startswith("HNSW"):
+            search["ef"] = max(params.ef, k)
+        elif index_type == "DISKANN":
+            search["search_list"] = max(params.ef, k)
+        elif "IVF" in index_type or index_type == "SCANN":
+            nlist = _number(built.get("nlist"))
+            search["nprobe"] = min(params.nprobe, nlist) if isinstance(nlist, int) and nlist > 0 else params.nprobe
+        search_params: dict[str, Any] = {"params": search}
+        metric = built.get("metric_type") or (recorded.metric_type if recorded else None)
+        if metric:
+            search_params["metric_type"] = metric
         pk = spec.primary.name
         out: list[list[Any]] = []
         for start in range(0, len(data), 16):
@@ -546,7 +617,31 @@ class MilvusEngine:
         self._call(f"drop {name!r}", self.client.drop_collection, name)
 
 
-# -- rows <-> columns -----------------------------------------------------------------------------
+# -- restoring: names, index parameters and fallbacks, refusals -----------------------------------
+
+
+#: build parameters knowhere (Milvus's index library) declares as defaults, used only for an index whose
+#: parameters the source did not report (Milvus Lite) on a server that refuses to build it without them (2.3)
+KNOWHERE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "IVF_FLAT": {"nlist": 128},
+    "IVF_SQ8": {"nlist": 128},
+    "BIN_IVF_FLAT": {"nlist": 128},
+}
+_NUMERIC = {FieldType.INT8, FieldType.INT16, FieldType.INT32, FieldType.INT64, FieldType.FLOAT, FieldType.DOUBLE}
+
+
+def name_problem(name: str) -> str | None:
+    """Milvus's collection name rules (a 2.3 server's own wording)."""
+    if not name:
+        return "a collection name cannot be empty"
+    if len(name) > 255:
+        return "the length of a collection name must be less than 255 characters"
+    if not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
+        return "the first character of a collection name must be an underscore or letter"
+    if not all(c == "_" or (c.isascii() and c.isalnum()) for c in name):
+        return "a collection name can only contain numbers, letters and underscores"
+    return None
 
 
 def _fallbacks(ftype: FieldType) -> list[str]:
@@ -557,7 +652,64 @@ def _fallbacks(ftype: FieldType) -> list[str]:
         return ["BIN_FLAT", "AUTOINDEX"]
     if ftype.is_vector:
         return ["AUTOINDEX", "FLAT"]
+    if ftype in _NUMERIC:  # Milvus 2.3 builds only STL_SORT on numbers, Trie on strings
+        return ["INVERTED", "STL_SORT", "AUTOINDEX"]
+    if ftype is FieldType.VARCHAR:
+        return ["INVERTED", "Trie", "AUTOINDEX"]
     return ["INVERTED", "AUTOINDEX"]
+
+
+def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupError:
+    """A refused create_collection as one line naming the field when the server's message lets us find it
+    (a 2.3 server names the parameter and the field type, not the field)."""
+    for param in (limits.MAX_LENGTH, limits.MAX_CAPACITY):
+        if f"({param})" in msg:
+            for name, missing in limits.unset(spec).items():
+                if param in missing:
+                    return TargetRejected(
+                        f"Milvus at {display} refused field {name!r}: it requires a {param} the backup does not "
+                        "record", hint=f"restore with --field-params {name}:{param}=N")
+    named = _named_field(spec, msg)
+    where = f" (field {named!r})" if named else ""
+    return TargetRejected(f"Milvus at {display} refused to create the collection{where}: {msg}",
+                          hint="--field-params / --collection-params set what the backup does not record")
+
+
+def _insert_refused(spec: CollectionSpec, chunk: Chunk, display: str, msg: str) -> VecbackupError:
+    """A refused insert as one line naming the field and the value that broke its limit, found in the chunk."""
+    found = limits.violations(spec, chunk)
+    if found:
+        v = found[0]
+        return TargetRejected(f"Milvus at {display} refused rows: field {v.field!r}: {v} (chunk row {v.row})",
+                              hint=f"restore with a larger --field-params {v.field}:{v.limit}=N, at least {v.found}")
+    named = _named_field(spec, msg)
+    where = f" for field {named!r}" if named else ""
+    return TargetRejected(f"Milvus at {display} refused rows{where}: {msg}")
+
+
+def _refuse_lite_dropped_keys(spec: CollectionSpec, chunk: Chunk, display: str) -> None:
+    """Milvus Lite silently drops a dynamic field named ``_partition`` from inserted rows: refuse rather than lose
+    it (a Qdrant backup restored into Lite has the key renamed by the mapping instead)."""
+    meta = chunk.columns.get(DYNAMIC_COLUMN)
+    if meta is None:
+        return
+    for i, extra in enumerate(meta.values):
+        if isinstance(extra, dict) and LITE_DROPPED_KEY in extra:
+            key = chunk.columns[spec.primary.name].values[i]
+            key = key.item() if isinstance(key, np.generic) else key
+            raise TargetRejected(f"row {key!r} has a dynamic field {LITE_DROPPED_KEY!r}, which Milvus Lite at "
+                                 f"{display} would silently drop", hint="restore into a Milvus server")
+
+
+def _named_field(spec: CollectionSpec, msg: str) -> str | None:
+    """The field a server message names ({name}, 'name' or "name"), if any."""
+    for f in spec.fields:
+        if any(q.format(f.name) in msg for q in ("{{{}}}", "'{}'", '"{}"', "field {} ")):
+            return f.name
+    return None
+
+
+# -- helpers ----------------------------------------------------------------------------------------
 
 
 def _lite_file_locked(path: str) -> bool:
@@ -592,6 +744,9 @@ def _number(v: Any) -> Any:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return orjson.loads(orjson.dumps(d, default=str))
+
+
+# -- rows <-> columns -----------------------------------------------------------------------------
 
 
 def _vector_bytes(v: Any) -> bytes:

@@ -19,7 +19,7 @@ from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan
+from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
     _CREATE_CONFIG,
     _CREATE_KWARGS,
@@ -214,26 +214,30 @@ class QdrantEngine:
 
     # -- Sink -------------------------------------------------------------------------------------
 
-    def check(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    #: Qdrant cannot rename a collection: a restore fills the target directly (abort() deletes it on failure),
+    #: or with --drop-existing a staging collection that the target name then points at as an alias
+    renames = False
+
+    def name_problem(self, name: str) -> str | None:
+        return name_problem(name)
+
+    def check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         calls = create_calls(spec, plan.staging, shards=plan.shards, replication_factor=plan.replication_factor,
                              index_params=plan.index_params)  # validates everything before data moves
         if self.url.local and calls.shard_keys:
             raise Unsupported(f"collection {spec.name!r} uses custom sharding, which qdrant-client local mode "
                               "does not have", hint="restore into a Qdrant server")
-        plan.notes.extend(self._connect_notes)
+        notes = [*self._connect_notes, *calls.notes]
         if self.url.local:
             cfg = spec.extra["qdrant"]
             dropped = [k for k in LOCAL_MODE_DROPS if k in cfg or k in cfg.get("params", {})]
             if any(i.index_type.startswith(PAYLOAD_INDEX_PREFIX) for i in spec.indexes):
                 dropped.append("payload indexes")
             if dropped:
-                plan.notes.append("qdrant-client local mode does not keep these recorded settings: "
-                                  + ", ".join(dropped))
-        if not plan.replace:
-            # Qdrant cannot rename a collection: fill the target directly (abort() deletes it on failure)
-            plan.staging = plan.target
+                notes.append("qdrant-client local mode does not keep these recorded settings: " + ", ".join(dropped))
+        return notes
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         calls = create_calls(spec, plan.staging, shards=plan.shards, replication_factor=plan.replication_factor,
                              index_params=plan.index_params)
         notes: list[str] = []
@@ -253,8 +257,7 @@ class QdrantEngine:
         except BaseException:
             self.abort(plan)
             raise
-        plan.notes.extend(calls.notes)
-        plan.notes.extend(notes)
+        return notes
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
         m = self._m
@@ -273,11 +276,10 @@ class QdrantEngine:
             written += len(points)
         return written
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> None:
+    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         m = self._m
         collection = plan.staging  # where the data is; after a replace the target name is an alias of it
-        if plan.staging != plan.target:
-            self._replace(plan)
+        notes = [self._replace(plan)] if plan.staging != plan.target else []
         self._created.discard(plan.staging)  # complete: abort() must not delete it any more
         existing = self._aliases() if plan.aliases else {}
         for alias in plan.aliases:
@@ -287,9 +289,10 @@ class QdrantEngine:
                            change_aliases_operations=[m.CreateAliasOperation(
                                create_alias=m.CreateAlias(collection_name=collection, alias_name=alias))])
             elif current != collection:
-                plan.notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+                notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+        return notes
 
-    def _replace(self, plan: RestorePlan) -> None:
+    def _replace(self, plan: RestorePlan) -> str:
         """--drop-existing: the complete staging collection takes the target's place. Qdrant has no rename, so
         the target name becomes an alias of the staging collection (as do the aliases of the old one)."""
         m = self._m
@@ -319,9 +322,9 @@ class QdrantEngine:
                           hint=f"create the alias {plan.target!r} -> {collection!r} by hand") from None
         if old_alias_of is not None and old_alias_of != collection:
             self._call(f"delete {old!r}", self.client.delete_collection, old)
-        plan.notes.append(f"replaced {plan.target!r} (--drop-existing): Qdrant cannot rename collections, so the "
-                          f"data is in collection {collection!r} and {plan.target!r} is an alias of it"
-                          + (f" (as are {', '.join(repr(a) for a in moved)})" if moved else ""))
+        return (f"replaced {plan.target!r} (--drop-existing): Qdrant cannot rename collections, so the data is in "
+                f"collection {collection!r} and {plan.target!r} is an alias of it"
+                + (f" (as are {', '.join(repr(a) for a in moved)})" if moved else ""))
 
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging in self._created:
@@ -360,23 +363,56 @@ class QdrantEngine:
                 return vector.get(q) if isinstance(vector, dict) else vector
         return None
 
+    def keys_of_chunk(self, spec: CollectionSpec, chunk: Chunk) -> list[Any]:
+        return [str_to_point_id(s) for s in chunk.columns[ID_FIELD].values]
+
+    def unindexed_rows(self, name: str, field_name: str) -> int | None:
+        """Points the HNSW index does not cover (Qdrant searches them exactly): for a collection with one dense
+        vector, points_count - indexed_vectors_count; unknown with several."""
+        info = self._call(f"get collection {name!r}", self.client.get_collection, name)
+        vectors = info.config.params.vectors
+        if isinstance(vectors, dict) and len(vectors) != 1:
+            return None
+        if info.points_count is None or info.indexed_vectors_count is None:
+            return None
+        return max(0, int(info.points_count) - int(info.indexed_vectors_count))
+
+    def wait_index(self, name: str) -> None:
+        """Qdrant answers searches while it indexes (the rest by exact search); nothing to wait for."""
+
     def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
-                    ) -> list[list[Any]]:
+                    params: SearchParams) -> list[list[Any]]:
         """Ids of the top ``k`` points for each query vector (values as vector_of gives them)."""
         layout = {f.name: (q, kind) for f, q, kind in _vector_layout(spec)}
         if field_name not in layout or layout[field_name][1] == "multi":
             raise Unsupported(f"vector search on field {field_name!r} is not supported by the drill yet")
         q, kind = layout[field_name]
+        search = self._m.SearchParams(hnsw_ef=max(params.ef, k), exact=False)
         out: list[list[Any]] = []
         for query in queries:
             vector = self._m.SparseVector(**query) if kind == "sparse" else query
             res = self._call(f"search {name!r}", self.client.query_points, name, query=vector, using=q or None,
-                             limit=k, with_payload=False, with_vectors=False)
+                             limit=k, with_payload=False, with_vectors=False, search_params=search)
             out.append([p.id for p in res.points])
         return out
 
     def drop_collection(self, name: str) -> None:
         self._call(f"delete {name!r}", self.client.delete_collection, name)
+
+_NAME_FORBIDDEN = frozenset('<>:"/\\|?*')
+
+
+def name_problem(name: str) -> str | None:
+    """Qdrant's collection name rules: 1 to 255 characters, none of ``<>:"/\\|?*``, no control character."""
+    if not name:
+        return "a collection name cannot be empty"
+    if len(name) > 255:
+        return "a collection name can be at most 255 characters long"
+    bad = sorted({c for c in name if c in _NAME_FORBIDDEN or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        return "a collection name cannot contain " + " ".join(repr(c) for c in bad)
+    return None
+
 
 def translate_error(where: str, e: BaseException, *, local: bool = False) -> VecbackupError:
     """A qdrant-client exception (REST, gRPC or local mode) as a vecbackup error; ``where`` starts the message
