@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from benchmarks import data
 from benchmarks.measure import ProcResult, dir_size, run_measured
 
@@ -95,6 +97,24 @@ def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int) ->
             "notes": doc["notes"]}
 
 
+def vecbackup_drill(url: str, store: Path, name: str, n: int, work: Path) -> dict[str, Any]:
+    """`vecbackup drill` against the live source on the same server: its wall time and memory, the restore's
+    share (the RTO) and the search check's (searches + the exact brute-force pass over the backup)."""
+    report = work / f"drill_{name}.json"
+    r = run_measured([VECBACKUP, "drill", f"file://{store}", url, "-c", name, "--source", url, "--report-json",
+                      str(report), "--seed", "1", "--quiet"])
+    doc = orjson.loads(report.read_bytes())
+    if not doc["ok"]:
+        raise RuntimeError(f"drill of {name} failed: {doc['failures']}")
+    checks = {c["name"]: c for c in doc["checks"]}
+    search = checks["search_recall"]
+    return {"tool": "vecbackup drill --source", **_proc_fields(r, n), "rto_s": doc["rto_seconds"],
+            "search_check_s": search["seconds"], "sample_check_s": checks["sample_rows"]["seconds"],
+            "restored_recall": search["details"]["restored_recall"],
+            "source_recall": search["details"]["source_recall"],
+            "restored_vs_source": search["details"]["restored_vs_source"], "queries": search["details"]["queries"]}
+
+
 def import_floor(uri: str) -> dict[str, Any]:
     """RSS of a process that only imports pymilvus and connects: the fixed cost under every figure."""
     code = ("from pymilvus import MilvusClient; import sys; c = MilvusClient(uri=sys.argv[1]); "
@@ -143,6 +163,10 @@ def run_standalone(sizes: list[int], work: Path, log: Any = print) -> dict[str, 
             log(f"    vecbackup restore: {entry['restore']['wall_s']:.1f}s, "
                 f"{entry['restore']['peak_rss_bytes'] / 2**20:.0f} MiB")
             client.drop_collection(restored)
+            entry["drill"] = vecbackup_drill(STANDALONE_URL, store, name, n, work)
+            d = entry["drill"]
+            log(f"    vecbackup drill: {d['wall_s']:.1f}s (RTO {d['rto_s']:.1f}s, search check "
+                f"{d['search_check_s']:.1f}s), {d['peak_rss_bytes'] / 2**20:.0f} MiB")
             client.release_collection(name)
             out["sizes"].append(entry)
         client.close()

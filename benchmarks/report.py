@@ -119,6 +119,21 @@ def _e2e(e: dict[str, Any]) -> str:
                       [[_n(s["rows"]), f"{s['restore']['wall_s']:.1f}", _n(s["restore"]["rows_per_s"]),
                         f"{s['rows'] / s['restore']['tool_seconds']:,.0f}", _mb(s["restore"]["peak_rss_bytes"]),
                         f"{s['restore']['cpu_user_s'] + s['restore']['cpu_sys_s']:.1f}"] for s in sizes]))
+    drills = [s for s in sizes if s.get("drill")]
+    if drills:
+        out += ["", "**Drill** (`vecbackup drill STORE milvus://127.0.0.1:19530 -c NAME --source "
+                "milvus://127.0.0.1:19530`: restore into a scratch collection and wait for its index (the RTO), "
+                "compare 100 sampled rows, search 100 queries on both collections (ef 512) and score both against "
+                "the exact top 10 from one brute-force pass over the backup, drop the scratch copy). The yardstick "
+                "is the plain `restore` of the same backup in the same run.", ""]
+        out.append(_table(
+            ["rows", "drill wall s", "× restore wall", "RTO s", "search check s", "sample check s", "peak RSS MiB",
+             "recall restored / source / overlap"],
+            [[_n(s["rows"]), f"{s['drill']['wall_s']:.1f}", f"{s['drill']['wall_s'] / s['restore']['wall_s']:.2f}",
+              f"{s['drill']['rto_s']:.1f}", f"{s['drill']['search_check_s']:.1f}",
+              f"{s['drill']['sample_check_s']:.1f}", _mb(s["drill"]["peak_rss_bytes"]),
+              f"{s['drill']['restored_recall']:.3f} / {s['drill']['source_recall']:.3f} / "
+              f"{s['drill']['restored_vs_source']:.3f}"] for s in drills], "rrrrrrrl"))
     out += ["", "Loading the source collections (pymilvus insert of generated rows, for context):", ""]
     out.append(_table(["rows", "insert s", "insert rows/s", "+ flush done s", "+ index built s", "+ loaded s"],
                       [[_n(s["rows"]), f"{s['load']['insert_s']:.1f}", _n(s["rows"] / s["load"]["insert_s"]),
