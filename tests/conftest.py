@@ -146,8 +146,8 @@ class StoreUnderTest:
 
     def open(self, **settings: Any) -> Any:
         """The provider's own store object (no retry wrapper), with optional attribute overrides."""
-        from vecbackup.config import parse_store_url
         from vecbackup.stores import open_store
+        from vecbackup.urls import parse_store_url
 
         store = open_store(parse_store_url(self.url), create=True)
         store = getattr(store, "inner", store)

@@ -1,288 +1,278 @@
-"""Parse source/target and store URLs into frozen dataclasses. No I/O here.
+"""Option values from a config file and the environment (docs/CONFIG.md).
 
-Secrets (passwords, tokens) are never part of a URL we display: ``display``
-is the only form that reaches logs, errors, manifests and ``--json`` output.
+Precedence, highest first: command-line flags > environment variables > the config file > built-in defaults.
+The CLI feeds what this module builds into click's own machinery (typer's vendored click): the config file
+becomes the context's ``default_map`` (one table per command), environment variables are click's
+``auto_envvar_prefix`` names (``VECBACKUP_<COMMAND>_<OPTION>``) plus the explicit ones some options name
+(``VECBACKUP_MILVUS_TOKEN``).
+
+The config file (TOML)::
+
+    [defaults]            # every command that has the option
+    lock_wait = 30
+    [backup]              # one table per command; beats [defaults]
+    batch_size = 2000
+    token_file = "/var/run/secrets/milvus-token"   # secrets only by reference
+
+Secrets (tokens, passwords, API keys, cloud keys) are never read from the file: a file holding one is refused.
+A secret option ``X`` takes ``X_file = "/path"`` instead, read only when a command uses it, and the environment
+variable of a secret option also has a ``_FILE`` twin (``VECBACKUP_MILVUS_TOKEN_FILE``) for mounted secrets.
+
+No I/O at import; no printing. Errors are UsageError (exit 2), one line, naming the key.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from vecbackup.errors import UsageError
 
-MILVUS_SCHEMES = {"milvus": "http", "milvus+http": "http", "milvus+https": "https", "milvuss": "https"}
-LITE_SCHEME = "milvus-lite"
-DEFAULT_MILVUS_PORT = 19530
+ENV_PREFIX = "VECBACKUP"
+ENV_CONFIG = "VECBACKUP_CONFIG"
+DEFAULT_FILE = "vecbackup.toml"
+DEFAULTS_TABLE = "defaults"
+#: top-level keys that belong to ``vecbackup schedule`` (one file may hold both); the option loader skips them
+SCHEDULE_KEYS = frozenset({"jobs", "heartbeat", "metrics_textfile", "metrics_pushgateway"})
+#: options that are secrets: ``<option>_file`` in the config file, ``<ENVVAR>_FILE`` in the environment
+SECRET_OPTIONS = frozenset({"token", "password", "api_key"})
+#: a config key naming one of these is a secret (words of the key, split at ``_``) ...
+_SECRET_WORDS = frozenset({"token", "password", "passwd", "secret", "secrets", "credential", "credentials", "sas",
+                           "apikey"})
+#: ... or containing one of these
+_SECRET_PARTS = ("api_key", "access_key", "account_key", "connection_string", "private_key")
 
-#: environment variables read for Milvus credentials (first one set wins)
-ENV_TOKEN = ("VECBACKUP_MILVUS_TOKEN", "MILVUS_TOKEN")
-ENV_USER = ("VECBACKUP_MILVUS_USER", "MILVUS_USER")
-ENV_PASSWORD = ("VECBACKUP_MILVUS_PASSWORD", "MILVUS_PASSWORD")
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of one command, as the config file and the environment name it."""
+
+    key: str  # config key: the long flag without dashes, ``-`` -> ``_`` (``--batch-size`` -> ``batch_size``)
+    param: str  # click's parameter name (``all_`` for ``--all``): the key of the default_map
+    multiple: bool = False
+    flag: bool = False
+    envvar: str | None = None  # an explicit environment variable the option names (VECBACKUP_MILVUS_TOKEN)
+
+    def auto_envvar(self, command: str) -> str:
+        return f"{ENV_PREFIX}_{command.upper()}_{self.key.upper()}".replace("-", "_")
 
 
-def _env(names: tuple[str, ...], environ: dict[str, str] | None) -> str:
+#: command name -> config key -> option
+CommandOptions = Mapping[str, Mapping[str, OptionInfo]]
+
+
+def command_options(group: Any) -> dict[str, dict[str, OptionInfo]]:
+    """The options of every command of a click/typer group (``typer.main.get_command(app)``)."""
+    out: dict[str, dict[str, OptionInfo]] = {}
+    for name, cmd in sorted(group.commands.items()):
+        opts: dict[str, OptionInfo] = {}
+        for p in cmd.params:
+            if p.param_type_name != "option" or not p.name:
+                continue
+            longs = [o for o in p.opts if o.startswith("--")]
+            if not longs:
+                continue
+            key = longs[0][2:].replace("-", "_")
+            envvar = p.envvar if isinstance(p.envvar, str) else None
+            opts[key] = OptionInfo(key, p.name, bool(getattr(p, "multiple", False)),
+                                   bool(getattr(p, "is_flag", False)), envvar)
+        out[name] = opts
+    return out
+
+
+def is_secret_key(key: str) -> bool:
+    """``token``, ``password``, ``api_key``, ``aws_secret_access_key``, ``azure_storage_connection_string``...;
+    never a ``*_file`` key (which names where a secret is, not the secret)."""
+    k = key.lower().replace("-", "_")
+    if k.endswith("_file"):
+        return False
+    return bool(_SECRET_WORDS & set(k.split("_"))) or any(p in k for p in _SECRET_PARTS)
+
+
+def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
+    """The config file: ``--config`` / VECBACKUP_CONFIG (``explicit``; must exist), else ./vecbackup.toml if
+    present, else none."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise UsageError(f"config file {str(p)!r} not found",
+                             hint="check --config / VECBACKUP_CONFIG, or unset it")
+        return p
+    p = (cwd or Path.cwd()) / DEFAULT_FILE
+    return p if p.is_file() else None
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read config file {str(path)!r}: {e.strerror or e}") from None
+
+
+def refuse_secrets(table: Mapping[str, Any], where: str) -> None:
+    """UsageError if any key of ``table`` is a secret."""
+    for key in table:
+        if is_secret_key(key):
+            raise UsageError(f"{where}: {key!r} is a secret and is never read from a config file",
+                             hint=f"set it in the environment, or use {key}_file = \"/path/to/file\" "
+                                  "holding it" if key.replace("-", "_") in SECRET_OPTIONS
+                             else "set it in the environment")
+
+
+def refuse_url_passwords(table: Mapping[str, Any], where: str) -> None:
+    """UsageError if a value of ``table`` is a URL with a password in it (``milvus://user:pw@host``)."""
+    from urllib.parse import urlsplit
+
+    for key, value in table.items():
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, str) or "://" not in v or "@" not in v:
+                continue
+            try:
+                has_password = urlsplit(v).password is not None
+            except ValueError:
+                has_password = True
+            if has_password:
+                raise UsageError(f"{where}: {key!r} holds a URL with a password, and secrets are never read from a "
+                                 "config file", hint="leave the password out of the URL and set it in the environment")
+
+
+def secret_from_file(path: str, what: str) -> str:
+    """The secret in ``path`` (a mounted secret: the whole file, without its trailing newline)."""
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from None
+
+
+def _lazy_secret(path: str, what: str) -> Callable[[], str]:
+    # read only when the command uses it; click shows a callable default as "(dynamic)" in --help
+    def read() -> str:
+        return secret_from_file(path, what)
+
+    return read
+
+
+def _check_value(value: Any, opt: OptionInfo, where: str) -> Any:
+    if opt.multiple:
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            raise UsageError(f"{where}: {opt.key} must be a list (or one value)")
+        return list(value)
+    if opt.flag:
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: {opt.key} must be true or false (got {value!r})")
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise UsageError(f"{where}: {opt.key} must be a string or a number (got {value!r})")
+    return value
+
+
+def _table(name: str, values: Any, known: Mapping[str, OptionInfo], source: str) -> dict[str, Any]:
+    """``param -> value`` for one table, checked against the options ``known`` takes."""
+    where = f"{source} [{name}]"
+    if not isinstance(values, dict):
+        raise UsageError(f"{where} must be a table of options")
+    refuse_secrets(values, where)
+    refuse_url_passwords(values, where)
+    out: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("-", "_")
+        if key.endswith("_file") and key[: -len("_file")] in SECRET_OPTIONS:
+            opt = known.get(key[: -len("_file")])
+            if opt is None:
+                raise UsageError(f"{where}: unknown option {raw_key!r}",
+                                 hint="known: " + ", ".join(_known_keys(known)))
+            if not isinstance(value, str) or not value:
+                raise UsageError(f"{where}: {raw_key} must be a file path")
+            out[opt.param] = _lazy_secret(value, f"{raw_key} of {where}")
+            continue
+        opt = known.get(key)
+        if opt is None:
+            raise UsageError(f"{where}: unknown option {raw_key!r}", hint="known: " + ", ".join(_known_keys(known)))
+        out[opt.param] = _check_value(value, opt, where)
+    return out
+
+
+def _known_keys(known: Mapping[str, OptionInfo]) -> list[str]:
+    keys = []
+    for k in sorted(known):
+        keys.append(f"{k}_file" if k in SECRET_OPTIONS else k)
+    return keys
+
+
+def file_defaults(data: Mapping[str, Any], commands: CommandOptions, *, source: str = "config file",
+                  ignore: Iterable[str] = SCHEDULE_KEYS) -> dict[str, dict[str, Any]]:
+    """The default_map of a parsed config file: ``{command: {param: value}}``. ``[defaults]`` applies to every
+    command that has the option (an option no command has is an error); a command's own table beats it."""
+    skip = set(ignore)
+    everything: dict[str, OptionInfo] = {}
+    for opts in commands.values():
+        everything.update(opts)
+    for key in data:
+        if key in skip or key == DEFAULTS_TABLE or key in commands:
+            continue
+        tables = ", ".join([f"[{DEFAULTS_TABLE}]"] + [f"[{c}]" for c in sorted(commands)])
+        if isinstance(data[key], dict):
+            raise UsageError(f"{source}: unknown table [{key}]", hint=f"known: {tables}")
+        refuse_secrets({key: None}, source)
+        raise UsageError(f"{source}: {key!r} is outside any table", hint=f"put options in one of {tables}")
+    defaults = _table(DEFAULTS_TABLE, data.get(DEFAULTS_TABLE, {}), everything, source)
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in commands.items():
+        params = {o.param for o in opts.values()}
+        merged = {p: v for p, v in defaults.items() if p in params}
+        if name in data:
+            merged.update(_table(name, data[name], opts, source))
+        if merged:
+            out[name] = merged
+    return out
+
+
+def env_secret_files(commands: CommandOptions, environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """``VECBACKUP_MILVUS_TOKEN_FILE=/path`` (and the like, for every secret option's environment variable):
+    the secret read from that file, unless the variable itself is set."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in commands.items():
+        for key in SECRET_OPTIONS:
+            opt = opts.get(key)
+            if opt is None:
+                continue
+            for var in [v for v in (opt.envvar, opt.auto_envvar(name)) if v]:
+                if environ.get(var):
+                    break  # the variable itself wins; click reads it
+                path = environ.get(f"{var}_FILE")
+                if path:
+                    out.setdefault(name, {})[opt.param] = _lazy_secret(path, f"{var}_FILE")
+                    break
+    return out
+
+
+def build_default_map(config: Path | None, commands: CommandOptions,
+                      environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Everything below the flags and the plain environment variables (which click reads itself): the
+    config file, overridden by ``*_FILE`` environment variables of secrets."""
     env = os.environ if environ is None else environ
-    for name in names:
-        if env.get(name):
-            return env[name]
-    return ""
+    out = file_defaults(load_toml(config), commands, source=f"config file {str(config)!r}") if config else {}
+    for name, values in env_secret_files(commands, env).items():
+        out.setdefault(name, {}).update(values)
+    return out
 
 
-@dataclass(frozen=True)
-class MilvusURL:
-    """Where a Milvus server (or a Milvus Lite file) is, and how to log in."""
-
-    uri: str  # what pymilvus gets: http(s)://host:port, or a file path for Milvus Lite
-    display: str  # safe to print: no secrets
-    lite: bool = False
-    db_name: str = ""
-    user: str = ""
-    password: str = field(default="", repr=False)
-    token: str = field(default="", repr=False)
-    server_pem_path: str = ""
-    timeout: float = 30.0
-
-    @property
-    def engine(self) -> str:
-        return "milvus"
-
-
-def parse_milvus_url(
-    url: str,
-    *,
-    user: str | None = None,
-    password: str | None = None,
-    token: str | None = None,
-    server_pem_path: str | None = None,
-    environ: dict[str, str] | None = None,
-) -> MilvusURL:
-    """``milvus://host:19530[/db]``, ``milvus+https://host``, ``milvus-lite:///path/file.db``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as e:
-        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
-    scheme = parts.scheme.lower()
-    if scheme == LITE_SCHEME:
-        path = unquote(parts.netloc + parts.path)
-        if not path:
-            raise UsageError(
-                f"bad URL {_redact(url)!r}: no file path", hint="use milvus-lite:///absolute/path.db"
-            )
-        return MilvusURL(uri=path, display=f"milvus-lite://{path}", lite=True)
-    if "@" in parts.path + parts.query + parts.fragment:
-        raise UsageError(f"bad URL {_redact(url)!r}: '@' after the host",
-                         hint="percent-encode '/', '?', '#' and '@' in the password (%2F, %3F, %23, %40), "
-                              "or pass it in VECBACKUP_MILVUS_PASSWORD")
-    if scheme not in MILVUS_SCHEMES:
-        raise UsageError(
-            f"unsupported server URL scheme {parts.scheme + '://' if parts.scheme else _redact(url)!r}",
-            hint="use milvus://host:19530, milvus+https://host:443, milvus-lite:///path/file.db, "
-                 "qdrant://host:6333 or qdrant-local:///path",
-        )
-    if not parts.hostname:
-        raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use milvus://host:19530")
-    try:
-        port = parts.port or DEFAULT_MILVUS_PORT
-    except ValueError:
-        raise UsageError(f"bad URL {_redact(url)!r}: the port is not a number") from None
-    http = MILVUS_SCHEMES[scheme]
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    db_name = parts.path.strip("/")
-    query = parse_qs(parts.query)
-    if not db_name and query.get("db"):
-        db_name = query["db"][0]
-    url_user = unquote(parts.username) if parts.username else ""
-    url_password = unquote(parts.password) if parts.password else ""
-    display = f"{scheme}://{host}:{port}" + (f"/{db_name}" if db_name else "")
-    return MilvusURL(
-        uri=f"{http}://{host}:{port}",
-        display=display,
-        db_name=db_name,
-        user=user or url_user or _env(ENV_USER, environ),
-        password=password or url_password or _env(ENV_PASSWORD, environ),
-        token=token or _env(ENV_TOKEN, environ),
-        server_pem_path=server_pem_path or "",
-    )
-
-
-#: Qdrant URL schemes -> (TLS, prefer gRPC)
-QDRANT_SCHEMES = {"qdrant": (False, False), "qdrant+http": (False, False), "qdrant+https": (True, False),
-                  "qdrant+grpc": (False, True), "qdrant+grpcs": (True, True)}
-QDRANT_LOCAL_SCHEME = "qdrant-local"
-DEFAULT_QDRANT_PORT = 6333
-DEFAULT_QDRANT_GRPC_PORT = 6334
-#: environment variables read for the Qdrant API key (first one set wins)
-ENV_QDRANT_API_KEY = ("VECBACKUP_QDRANT_API_KEY", "QDRANT_API_KEY")
-
-
-@dataclass(frozen=True)
-class QdrantURL:
-    """Where a Qdrant server (or a qdrant-client local-mode folder) is, and its API key."""
-
-    display: str  # safe to print: no secrets
-    host: str = ""  # "" for local mode
-    port: int = DEFAULT_QDRANT_PORT  # REST port
-    grpc_port: int = DEFAULT_QDRANT_GRPC_PORT
-    https: bool = False
-    prefer_grpc: bool = False
-    prefix: str = ""  # REST path prefix behind a proxy, "" for none
-    path: str = ""  # local mode folder
-    api_key: str = field(default="", repr=False)
-    timeout: float = 30.0
-
-    @property
-    def local(self) -> bool:
-        return bool(self.path)
-
-    @property
-    def engine(self) -> str:
-        return "qdrant"
-
-
-def is_qdrant_url(url: str) -> bool:
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    return scheme in QDRANT_SCHEMES or scheme == QDRANT_LOCAL_SCHEME
-
-
-def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str, str] | None = None) -> QdrantURL:
-    """``qdrant://host:6333[/prefix]`` (REST), ``qdrant+https://host``, ``qdrant+grpc://host:6334`` (gRPC,
-    ``?rest_port=6333`` for the few REST-only calls), ``qdrant+grpcs://`` (gRPC over TLS),
-    ``qdrant-local:///path`` (qdrant-client's embedded local mode)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as e:
-        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
-    scheme = parts.scheme.lower()
-    if scheme == QDRANT_LOCAL_SCHEME:
-        path = unquote(parts.netloc + parts.path)
-        if not path:
-            raise UsageError(f"bad URL {_redact(url)!r}: no folder path", hint="use qdrant-local:///absolute/path")
-        return QdrantURL(display=f"qdrant-local://{path}", path=path)
-    if scheme not in QDRANT_SCHEMES:
-        raise UsageError(f"unsupported Qdrant URL scheme {scheme + '://'!r}",
-                         hint="use qdrant://host:6333, qdrant+https://host:6333, qdrant+grpc://host:6334 "
-                              "or qdrant-local:///path")
-    if "@" in parts.netloc:
-        raise UsageError(f"credentials in the Qdrant URL {_redact(url)!r}",
-                         hint="pass the API key in VECBACKUP_QDRANT_API_KEY (or --api-key), never in the URL")
-    if not parts.hostname:
-        raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use qdrant://host:6333")
-    tls, grpc = QDRANT_SCHEMES[scheme]
-    try:
-        explicit = parts.port
-    except ValueError:
-        raise UsageError(f"bad URL {_redact(url)!r}: the port is not a number") from None
-    query = parse_qs(parts.query)
-    unknown = sorted(set(query) - {"rest_port", "timeout"})
-    if unknown:
-        raise UsageError(f"unknown Qdrant URL parameter {unknown[0]!r}", hint="known: rest_port, timeout")
-    try:
-        rest_port = int(query["rest_port"][-1]) if "rest_port" in query else None
-        timeout = float(query["timeout"][-1]) if "timeout" in query else 30.0
-    except ValueError:
-        raise UsageError(f"bad URL {_redact(url)!r}: rest_port and timeout must be numbers") from None
-    if rest_port is not None and not grpc:
-        raise UsageError("rest_port only applies to qdrant+grpc:// URLs", hint="give the REST port as host:PORT")
-    if rest_port is not None and not 0 < rest_port < 65536:
-        raise UsageError(f"bad URL {_redact(url)!r}: rest_port out of range")
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    prefix = unquote(parts.path).strip("/")
-    if grpc:
-        port = explicit or DEFAULT_QDRANT_GRPC_PORT
-        rest = rest_port or DEFAULT_QDRANT_PORT
-        grpc_port = port
-    else:
-        port = rest = explicit or DEFAULT_QDRANT_PORT
-        grpc_port = DEFAULT_QDRANT_GRPC_PORT
-    display = f"{scheme}://{host}:{port}" + (f"/{prefix}" if prefix else "")
-    return QdrantURL(display=display, host=host, port=rest, grpc_port=grpc_port, https=tls, prefer_grpc=grpc,
-                     prefix=prefix, api_key=api_key or _env(ENV_QDRANT_API_KEY, environ), timeout=timeout)
-
-
-#: store URL query parameters we accept (non-secret settings); secrets come from the environment
-S3_PARAMS = {"endpoint", "region", "path_style", "sse", "sse_kms_key_id", "storage_class", "concurrency",
-             "profile"}
-AZURE_PARAMS = {"account", "endpoint", "tier", "concurrency"}
-SECRET_PARAMS = {"key", "secret", "password", "token", "sas", "sig", "account_key", "access_key",
-                 "secret_key", "connection_string", "aws_secret_access_key"}
-
-
-@dataclass(frozen=True)
-class StoreURL:
-    """Where backups are: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix?...``."""
-
-    scheme: str  # "file" | "s3" | "azure"
-    location: str  # folder path for file://, bucket or container name otherwise
-    display: str  # safe to print
-    prefix: str = ""  # key prefix inside the bucket/container, "" or ending in "/"
-    options: dict[str, str] = field(default_factory=dict)  # validated query parameters
-
-
-def parse_store_url(url: str) -> StoreURL:
-    """``file:///abs/path``, ``file://relative/path``, a plain folder path, ``s3://bucket/prefix``
-    or ``azure://container/prefix``, with non-secret settings as query parameters."""
-    if "://" not in url:
-        if not url:
-            raise UsageError("empty store URL", hint="use file:///path/to/backups")
-        return StoreURL("file", url, f"file://{url}")
-    try:
-        parts = urlsplit(url)
-    except ValueError as e:
-        raise UsageError(f"bad store URL {_redact(url)!r}: {e}") from None
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        path = unquote(parts.netloc + parts.path)
-        if not path:
-            raise UsageError(f"bad store URL {url!r}: no folder path", hint="use file:///path/to/backups")
-        return StoreURL("file", path, f"file://{path}")
-    if scheme not in ("s3", "azure"):
-        raise UsageError(f"unsupported store URL scheme {scheme + '://'!r}",
-                         hint="use file:///path, s3://bucket/prefix or azure://container/prefix")
-    if parts.username or parts.password or "@" in parts.netloc:
-        raise UsageError(f"credentials in the store URL {_redact(url)!r}",
-                         hint="pass secrets in the environment (see docs/STORES.md), never in URLs")
-    bucket = parts.netloc
-    what = "bucket" if scheme == "s3" else "container"
-    if not bucket:
-        raise UsageError(f"bad store URL {url!r}: no {what}", hint=f"use {scheme}://{what}/prefix")
-    prefix = unquote(parts.path).strip("/")
-    if prefix:
-        if ".." in prefix.split("/") or "//" in prefix:
-            raise UsageError(f"bad store URL {url!r}: the prefix may not hold '..' or '//'")
-        prefix += "/"
-    raw = parse_qs(parts.query, keep_blank_values=True)
-    allowed = S3_PARAMS if scheme == "s3" else AZURE_PARAMS
-    options: dict[str, str] = {}
-    for key, values in raw.items():
-        if key.lower() in SECRET_PARAMS:
-            raise UsageError(f"store URL parameter {key!r} looks like a secret",
-                             hint="pass secrets in the environment (see docs/STORES.md), never in URLs")
-        if key not in allowed:
-            raise UsageError(f"unknown {scheme}:// URL parameter {key!r}",
-                             hint="known: " + ", ".join(sorted(allowed)))
-        options[key] = values[-1]
-    if "concurrency" in options and not (options["concurrency"].isdigit() and 1 <= int(options["concurrency"]) <= 64):
-        raise UsageError(f"bad concurrency {options['concurrency']!r} in store URL", hint="use 1 to 64")
-    display = f"{scheme}://{bucket}/{prefix}"
-    return StoreURL(scheme, bucket, display, prefix, options)
-
-
-def _redact(url: str) -> str:
-    """The URL with any password in it replaced by ***.
-
-    Works on the raw text, not on a parse: a password holding an unencoded '/', '?' or '#' would
-    end a parser's idea of the host early, and its password would slip through."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "<URL with credentials>" if "@" in url else url
-    at = rest.rfind("@")
-    if at < 0:
-        return url
-    user, colon, _ = rest[:at].partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1 :]}"
+def env_names(commands: CommandOptions) -> dict[str, dict[str, str]]:
+    """``{command: {param: VECBACKUP_<COMMAND>_<KEY>}}`` for options whose click name differs from their flag
+    (``all_`` for ``--all``), so the variable is named after the flag; click's own ``auto_envvar_prefix``
+    names the others the same way."""
+    out: dict[str, dict[str, str]] = {}
+    for name, opts in commands.items():
+        for opt in opts.values():
+            if opt.envvar is None and opt.param != opt.key:
+                out.setdefault(name, {})[opt.param] = opt.auto_envvar(name)
+    return out

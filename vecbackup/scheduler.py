@@ -39,10 +39,9 @@ from typing import Any
 import orjson
 import schedule as schedule_lib
 
-from vecbackup import metrics, settings
+from vecbackup import config, metrics
 from vecbackup.errors import PartialFailure, UsageError, VecbackupError
 from vecbackup.ops.backup import backup_collection
-from vecbackup.ops.gc import parse_duration
 from vecbackup.ops.lock import locked
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import prune
@@ -50,6 +49,7 @@ from vecbackup.retention import Policy
 from vecbackup.sources import open_engine
 from vecbackup.sources.milvus import MAX_BATCH
 from vecbackup.stores import open_store
+from vecbackup.times import iso_z, parse_duration
 
 #: the heartbeat file's mtime is refreshed this often while a job runs
 TOUCH_INTERVAL = 5.0
@@ -125,8 +125,8 @@ def _job(raw: Any, index: int, source: str) -> Job:
         raise UsageError(f"{where} must be a table")
     if isinstance(raw.get("name"), str):
         where = f"{source} job {raw['name']!r}"
-    settings.refuse_secrets(raw, where)
-    settings.refuse_url_passwords(raw, where)
+    config.refuse_secrets(raw, where)
+    config.refuse_url_passwords(raw, where)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         k = key.replace("-", "_")
@@ -177,9 +177,9 @@ def parse_schedule(data: Mapping[str, Any], *, source: str = "schedule file", ig
     """A schedule from a parsed TOML document; ``ignore`` are top-level keys that belong to others (the option
     tables of a config file, which may be the same file)."""
     for key in data:
-        if key not in settings.SCHEDULE_KEYS and key not in ignore:
+        if key not in config.SCHEDULE_KEYS and key not in ignore:
             raise UsageError(f"{source}: unknown key {key!r}",
-                             hint="known: " + ", ".join(sorted(settings.SCHEDULE_KEYS)))
+                             hint="known: " + ", ".join(sorted(config.SCHEDULE_KEYS)))
     raw_jobs = data.get("jobs")
     if not isinstance(raw_jobs, list) or not raw_jobs:
         raise UsageError(f"{source} has no jobs", hint='add [[jobs]] tables with name, source, store, collections '
@@ -189,8 +189,8 @@ def parse_schedule(data: Mapping[str, Any], *, source: str = "schedule file", ig
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"{source}: job names must be unique; repeated: {', '.join(dupes)}")
-    settings.refuse_url_passwords({k: v for k, v in data.items() if k != "jobs"}, source)
-    for key in settings.SCHEDULE_KEYS - {"jobs"}:
+    config.refuse_url_passwords({k: v for k, v in data.items() if k != "jobs"}, source)
+    for key in config.SCHEDULE_KEYS - {"jobs"}:
         if key in data and (not isinstance(data[key], str) or not data[key]):
             raise UsageError(f"{source}: {key} must be a {'URL' if 'pushgateway' in key else 'file path'}")
     heartbeat = data.get("heartbeat")
@@ -199,7 +199,7 @@ def parse_schedule(data: Mapping[str, Any], *, source: str = "schedule file", ig
 
 
 def load_schedule(path: Path, *, ignore: frozenset[str] = frozenset()) -> Schedule:
-    return parse_schedule(settings.load_toml(path), source=f"schedule file {str(path)!r}", ignore=ignore)
+    return parse_schedule(config.load_toml(path), source=f"schedule file {str(path)!r}", ignore=ignore)
 
 
 # -- one run of one job --------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
 def _backup_job(job: Job, progress: Callable[[], Progress], rec: metrics.Recorder,
                 ) -> tuple[dict[str, Any], Any, list[tuple[str, VecbackupError]], list[str]]:
     secret: dict[str, str | None] = {
-        k: settings.secret_from_file(path, f"{k}_file of job {job.name!r}") if path else None
+        k: config.secret_from_file(path, f"{k}_file of job {job.name!r}") if path else None
         for k, path in (("token", job.token_file), ("password", job.password_file), ("api_key", job.api_key_file))}
     engine = open_engine(job.source, token=secret["token"], user=job.user, password=secret["password"],
                          ca_cert=job.ca_cert, api_key=secret["api_key"])
@@ -274,7 +274,7 @@ def _backup_job(job: Job, progress: Callable[[], Progress], rec: metrics.Recorde
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if t else None
+    return iso_z(t, "seconds") if t else None
 
 
 @dataclass

@@ -33,9 +33,9 @@ def log_json() -> bool:
 
 def log(level: str, msg: str, **fields: Any) -> None:
     """One structured log line on stderr: {"ts", "level", "msg", ...fields}."""
-    from datetime import UTC, datetime
+    from vecbackup.times import now_z
 
-    ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    ts = now_z("milliseconds")
     line = orjson.dumps({"ts": ts, "level": level, "msg": msg, **fields}, default=str).decode()
     sys.stderr.write(line + "\n")
     sys.stderr.flush()

@@ -22,7 +22,7 @@ def main(out: Path) -> None:
     from pymilvus import MilvusClient
 
     from tests.datasets import build_rich, read_rows
-    from vecbackup.config import parse_milvus_url
+    from vecbackup.urls import parse_milvus_url
     from vecbackup.ops.backup import backup_collection
     from vecbackup.sources.milvus import MilvusEngine
     from vecbackup.stores.local import LocalStore

@@ -17,12 +17,12 @@ import pytest
 
 from tests.azurite import Azurite
 from tests.datasets import build_vector_only, read_rows
-from vecbackup.config import parse_store_url
 from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.stores import open_store
 from vecbackup.stores.azure import AzureStore
 from vecbackup.stores.base import ObjectExists, ObjectNotFound, PermissionDenied, TransientError
 from vecbackup.stores.retry import RetryingStore
+from vecbackup.urls import parse_store_url
 
 MiB = 1024 * 1024
 ENV_VARS = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_BLOB_ENDPOINT",

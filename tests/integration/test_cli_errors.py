@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from tests.datasets import build_in_own_process, build_vector_only, read_rows
-from vecbackup.config import parse_milvus_url
 from vecbackup.errors import VecbackupError
 from vecbackup.ops.backup import backup_collection
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores.local import LocalStore
+from vecbackup.urls import parse_milvus_url
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from tests.datasets import build_vector_only
-from vecbackup.config import parse_milvus_url
 from vecbackup.format import layout
 from vecbackup.ops.backup import backup_collection
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores.local import LocalStore
+from vecbackup.urls import parse_milvus_url
 
 X, Y = "articles", "users"
 POLICY = ["--keep-last", "1", "--keep-monthly", "2", "--keep-yearly", "1"]

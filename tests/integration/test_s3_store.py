@@ -21,12 +21,12 @@ import pytest
 
 from tests.datasets import build_vector_only, read_rows
 from tests.seaweedfs import SeaweedFS, free_ports
-from vecbackup.config import parse_store_url
 from vecbackup.errors import NotFound, Unsupported, UsageError
 from vecbackup.stores import open_store
 from vecbackup.stores.base import ObjectExists, ObjectNotFound, PermissionDenied, TransientError
 from vecbackup.stores.retry import RetryingStore
 from vecbackup.stores.s3 import S3Store
+from vecbackup.urls import parse_store_url
 
 MiB = 1024 * 1024
 

@@ -20,7 +20,6 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from vecbackup.config import QdrantURL, is_qdrant_url, parse_qdrant_url
 from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import decode_chunk, encode_chunk
 from vecbackup.format.manifest import Manifest, SourceInfo
@@ -37,6 +36,7 @@ from vecbackup.sources.qdrant import (
     translate_error,
     upsert_batches,
 )
+from vecbackup.urls import QdrantURL, is_qdrant_url, parse_qdrant_url
 
 FIXTURES = Path(__file__).parents[1] / "qdrant_fixtures"
 NOENV: dict[str, str] = {}

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vecbackup.errors import UsageError
-from vecbackup.ops.gc import parse_duration
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration
+from vecbackup.times import parse_duration
 
 CASES = Path(__file__).parents[1] / "golden" / "retention"
 CASE_FILES = sorted(p for p in CASES.glob("*.json") if p.name != "backups.json")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
-from vecbackup import settings, ui
+from vecbackup import config, ui
 from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
 
 app = typer.Typer(
@@ -21,27 +21,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     # every option also from VECBACKUP_<COMMAND>_<OPTION> (click's own lookup); docs/CONFIG.md
-    context_settings={"auto_envvar_prefix": settings.ENV_PREFIX},
+    context_settings={"auto_envvar_prefix": config.ENV_PREFIX},
 )
 
 
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[str | None, typer.Option(
-        "--config", envvar=settings.ENV_CONFIG, metavar="FILE", show_default=False,
+    config_file: Annotated[str | None, typer.Option(
+        "--config", envvar=config.ENV_CONFIG, metavar="FILE", show_default=False,
         help="TOML file of option defaults ([defaults] and one table per command; docs/CONFIG.md). Default: "
              "./vecbackup.toml if present.")] = None,
 ) -> None:
     # precedence: flags > environment > config file > built-in defaults. The file becomes click's default_map
     # (below the environment, which click reads itself); secrets only from the environment or *_file keys
     group = ctx.command
-    commands = settings.command_options(group)
-    for name, params in settings.env_names(commands).items():  # VECBACKUP_BACKUP_ALL, not ..._ALL_
+    commands = config.command_options(group)
+    for name, params in config.env_names(commands).items():  # VECBACKUP_BACKUP_ALL, not ..._ALL_
         for p in group.commands[name].params:  # type: ignore[attr-defined]
             if p.name in params:
                 p.envvar = params[p.name]
-    ctx.default_map = settings.build_default_map(settings.find_config(config), commands)
+    ctx.default_map = config.build_default_map(config.find_config(config_file), commands)
 
 # register the commands (each module adds itself to `app`)
 from vecbackup.cli import (  # noqa: E402,F401

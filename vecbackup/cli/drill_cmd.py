@@ -33,9 +33,9 @@ from vecbackup.cli.options import (
 from vecbackup.errors import DrillFailed, UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill, write_json
-from vecbackup.ops.gc import parse_duration
 from vecbackup.report_junit import write_junit
 from vecbackup.sources.base import SearchParams
+from vecbackup.times import parse_duration
 
 
 def _render(report: DrillReport) -> None:

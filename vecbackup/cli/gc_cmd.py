@@ -7,8 +7,9 @@ import typer
 from vecbackup import ui
 from vecbackup.cli import app
 from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
-from vecbackup.ops.gc import collect_garbage, parse_duration
+from vecbackup.ops.gc import collect_garbage
 from vecbackup.ops.lock import locked
+from vecbackup.times import parse_duration
 
 
 @app.command("gc")

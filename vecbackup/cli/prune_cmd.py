@@ -22,10 +22,10 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.metrics import ALL_COLLECTIONS
-from vecbackup.ops.gc import parse_duration
 from vecbackup.ops.lock import locked
 from vecbackup.ops.prune import PruneResult, prune
 from vecbackup.retention import Policy, require_rules
+from vecbackup.times import parse_duration
 
 _COUNT = "Keep the newest backup of each of the last N {what} that have a backup (UTC)."
 

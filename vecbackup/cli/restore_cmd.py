@@ -35,10 +35,10 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.config import is_qdrant_url
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
 from vecbackup.ops import catalog
 from vecbackup.ops.restore import RestoreOptions, RestorePreview, plan_restore, preview_restore, restore_backup
+from vecbackup.urls import is_qdrant_url
 
 
 @app.command("restore")

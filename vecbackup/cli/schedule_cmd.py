@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vecbackup import settings, ui
+from vecbackup import config, ui
 from vecbackup.cli import app
 from vecbackup.cli.options import (
     Json,
@@ -20,10 +19,11 @@ from vecbackup.cli.options import (
 )
 from vecbackup.errors import PartialFailure, UsageError
 from vecbackup.scheduler import Scheduler, load_schedule
+from vecbackup.times import now_z
 
 
 def _stamp(message: str) -> str:
-    return f"{datetime.now(UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')} {message}"
+    return f"{now_z('seconds')} {message}"
 
 
 @app.command("schedule")
@@ -51,7 +51,7 @@ def schedule_cmd(
         raise UsageError(f"schedule file {str(schedule_file)!r} not found")
     # the file may also be the config file: its option tables are not jobs
     commands = ctx.parent.command.commands if ctx.parent is not None else {}  # type: ignore[attr-defined]
-    plan = load_schedule(schedule_file, ignore=frozenset({settings.DEFAULTS_TABLE, *commands}))
+    plan = load_schedule(schedule_file, ignore=frozenset({config.DEFAULTS_TABLE, *commands}))
     plan = dataclasses.replace(plan, heartbeat=Path(heartbeat) if heartbeat else plan.heartbeat,
                                metrics_textfile=metrics_textfile or plan.metrics_textfile,
                                metrics_pushgateway=metrics_pushgateway or plan.metrics_pushgateway)

@@ -7,7 +7,6 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import vecbackup
 from vecbackup import limits
@@ -19,6 +18,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import Field
 from vecbackup.sources.base import Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
+from vecbackup.times import now_z
 
 #: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
 #: ``concurrency``); memory stays bounded at about (in flight + 2) batches
@@ -43,10 +43,6 @@ class BackupResult:
             "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, level: int) -> tuple[DataObject, int]:
@@ -76,7 +72,7 @@ def backup_collection(
     create, is the commit point: until it exists the backup does not exist."""
     progress = progress or NullProgress()
     t0 = time.monotonic()
-    started_at = _now()
+    started_at = now_z()
     backup_id = layout.new_backup_id()
     described = source.describe(collection)
     spec = described.spec
@@ -139,7 +135,7 @@ def backup_collection(
         objects=tuple(objects),
         partition_rows={p or "": n for p, n in partition_rows.items()},
         started_at=started_at,
-        completed_at=_now(),
+        completed_at=now_z(),
         tool_version=vecbackup.__version__,
         options={"batch_size": batch_size, "compression_level": compression_level},
         notes=tuple(notes),

@@ -43,6 +43,7 @@ from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.schema import CollectionSpec, Field, Index
 from vecbackup.sources.base import Inspector, SearchParams
 from vecbackup.stores.base import BlobStore, in_flight
+from vecbackup.times import now_z, parse_z
 
 SUITE = "vecbackup-drill"
 CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
@@ -138,14 +139,6 @@ class DrillOptions:
     index_fallback: bool = False
     field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     collection_params: dict[str, Any] = field(default_factory=dict)
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _short(v: Any, limit: int = 120) -> str:
@@ -409,7 +402,7 @@ def judge_recall(restored: float, source: float | None, source_unindexed: int | 
 
 def _check_age(check: Check, report: DrillReport, manifest: Manifest, opts: DrillOptions) -> None:
     try:
-        completed = _utc(manifest.completed_at)
+        completed = parse_z(manifest.completed_at)
     except ValueError:
         check.status, check.message = FAILED, f"the backup's completed_at {manifest.completed_at!r} is not a time"
         return
@@ -438,7 +431,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
     report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
                          target=target.display, source=source.display if source is not None else None,
-                         scratch_collection=scratch, started_at=_now(), backup_completed_at=manifest.completed_at,
+                         scratch_collection=scratch, started_at=now_z(), backup_completed_at=manifest.completed_at,
                          seed=seed, checks=[Check(name) for name in CHECKS])
     rng = random.Random(seed)
     restored = False
@@ -495,7 +488,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
             report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
         else:
             report.scratch_dropped = _drop(target, scratch, report)
-        report.finished_at = _now()
+        report.finished_at = now_z()
     return report
 
 

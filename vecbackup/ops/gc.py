@@ -3,26 +3,14 @@ deletes that could not finish), once they are older than a safety age."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
-from vecbackup.errors import CorruptData, UsageError
+from vecbackup.errors import CorruptData
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.stores.base import BlobStore
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or plain seconds -> seconds."""
-    m = _DURATION.match(text.strip().lower())
-    if not m:
-        raise UsageError(f"bad duration {text!r}", hint="use e.g. 30m, 24h, 7d")
-    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 @dataclass

@@ -23,13 +23,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 import orjson
 
 from vecbackup.errors import CorruptData, Locked
 from vecbackup.format import layout
 from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.times import iso_z
 
 LOCKS = "locks/"
 #: a lock not refreshed for this long is stale
@@ -59,7 +59,8 @@ class LockInfo:
 
     def describe(self) -> str:
         return (f"{'exclusive' if self.exclusive else 'shared'} {self.kind} lock of {self.user}@{self.host} "
-                f"pid {self.pid}, since {_iso(self.created_at)}, expires {_iso(self.expires_at)}")
+                f"pid {self.pid}, since {iso_z(self.created_at, 'seconds')}, "
+                f"expires {iso_z(self.expires_at, 'seconds')}")
 
     def to_json(self) -> bytes:
         return orjson.dumps({"lock_id": self.lock_id, "kind": self.kind, "exclusive": self.exclusive,
@@ -75,10 +76,6 @@ class LockInfo:
                        created_at=float(d["created_at"]), expires_at=float(d["expires_at"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise CorruptData(f"lock {key} is not a valid lock object") from None
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_locks(store: BlobStore) -> list[LockInfo]:

@@ -20,6 +20,7 @@ from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
 from vecbackup.stores.base import BlobStore
+from vecbackup.times import iso_z, parse_z
 
 
 @dataclass
@@ -55,7 +56,7 @@ class PruneResult:
 
     def to_dict(self) -> dict[str, object]:
         gc_bytes = self.gc.bytes_freed if self.gc else 0
-        return {"dry_run": self.dry_run, "now": self.now.isoformat().replace("+00:00", "Z"),
+        return {"dry_run": self.dry_run, "now": iso_z(self.now),
                 "policy": self.policy.to_dict(), "backups": self.backups(),
                 "kept": len(self.kept), "removed": len(self.removed),
                 "objects_deleted": self.objects_deleted, "objects_kept": self.objects_kept,
@@ -71,7 +72,7 @@ def _key(c: Candidate) -> str:
 
 def _time(manifest: Manifest) -> datetime:
     try:
-        t = datetime.fromisoformat(manifest.completed_at.replace("Z", "+00:00"))
+        t = parse_z(manifest.completed_at)
     except (TypeError, ValueError):
         t = None
     if t is None or t.tzinfo is None:

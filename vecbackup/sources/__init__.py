@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vecbackup.config import is_qdrant_url, parse_milvus_url, parse_qdrant_url
+from vecbackup.urls import is_qdrant_url, parse_milvus_url, parse_qdrant_url
 
 if TYPE_CHECKING:
     from vecbackup.sources.milvus import MilvusEngine

@@ -15,7 +15,6 @@ import numpy as np
 import orjson
 
 from vecbackup import limits
-from vecbackup.config import MilvusURL
 from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.format.manifest import SourceInfo
@@ -31,6 +30,7 @@ from vecbackup.schema import (
     vector_width,
 )
 from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
+from vecbackup.urls import MilvusURL
 
 #: describe_index keys that are state, not build parameters
 _INDEX_STATE_KEYS = {

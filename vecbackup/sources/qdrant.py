@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from vecbackup.config import QdrantURL
 from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
@@ -60,6 +59,7 @@ from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the en
     str_to_point_id,
     upsert_batches,
 )
+from vecbackup.urls import QdrantURL
 
 # -- the engine -----------------------------------------------------------------------------------
 

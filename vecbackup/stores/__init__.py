@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vecbackup.config import StoreURL, parse_store_url
 from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound
+from vecbackup.urls import StoreURL, parse_store_url
 
 
 def open_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:

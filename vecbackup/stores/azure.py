@@ -23,9 +23,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from vecbackup.config import StoreURL
 from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
-from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound, PermissionDenied, TransientError
+from vecbackup.stores.base import (
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    PermissionDenied,
+    TransientError,
+    check_key,
+    valid_key,
+)
+from vecbackup.urls import StoreURL
 
 MiB = 1024 * 1024
 
@@ -78,7 +86,7 @@ class AzureStore:
     ) -> None:
         if not container:
             raise UsageError("no Azure container given", hint="use azure://container/prefix")
-        if prefix and (not prefix.endswith("/") or not _valid_key(prefix)):
+        if prefix and (not prefix.endswith("/") or not valid_key(prefix)):
             raise UsageError(f"bad Azure key prefix {prefix!r}", hint="a prefix is '' or ends in '/', without '..'")
         if not 1 <= concurrency <= 64:
             raise UsageError(f"bad Azure concurrency {concurrency}", hint="use 1 to 64")
@@ -180,9 +188,7 @@ class AzureStore:
     # -- the protocol ----------------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        if not key or not _valid_key(key):
-            raise ValueError(f"invalid store key {key!r}")
-        return self.prefix + key
+        return self.prefix + check_key(key)
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         name = self._name(key)
@@ -220,7 +226,7 @@ class AzureStore:
         return ObjectInfo(key, int(props.size), props.last_modified.timestamp())
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if prefix and not _valid_key(prefix):
+        if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
         start = len(self.prefix)
         try:
@@ -310,9 +316,6 @@ class AzureStore:
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
-
-def _valid_key(key: str) -> bool:
-    return not key.startswith("/") and "\\" not in key and ".." not in key.split("/") and "\0" not in key
 
 
 def _tier(tier: str | None) -> str | None:

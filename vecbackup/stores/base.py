@@ -65,6 +65,20 @@ class TransientError(Unreachable):
     """A failure worth retrying: timeout, connection reset, throttling, 5xx."""
 
 
+def valid_key(key: str) -> bool:
+    """A key (or key prefix) every store accepts: relative, '/'-separated, no '..' segment, no backslash or NUL.
+    The stores check every key with it, so no name can reach outside the store (a folder, a bucket prefix)."""
+    return bool(key) and not key.startswith("/") and "\\" not in key and ".." not in key.split("/") \
+        and "\0" not in key
+
+
+def check_key(key: str) -> str:
+    """``key`` if :func:`valid_key`, else ValueError (a bug: keys come only from vecbackup.format.layout)."""
+    if not valid_key(key):
+        raise ValueError(f"invalid store key {key!r}")
+    return key
+
+
 def in_flight(store: BlobStore, default: int = 2, cap: int = 8) -> int:
     """How many objects to keep in flight against a store: its ``concurrency`` setting if it has one
     (S3, Azure: ``?concurrency=N``), else ``default``. Each slot costs about one batch of memory."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vecbackup.errors import NotFound, Unreachable, UsageError
-from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound
+from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound, check_key, valid_key
 
 _TMP_MARK = ".tmp-"
 
@@ -33,9 +33,7 @@ class LocalStore:
             raise UsageError(f"store {self.display} is not a folder")
 
     def _path(self, key: str) -> Path:
-        if not key or not _valid_key(key):
-            raise ValueError(f"invalid store key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         path = self._path(key)
@@ -81,7 +79,7 @@ class LocalStore:
         return ObjectInfo(key, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if prefix and not _valid_key(prefix):
+        if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
         # walk only the folder the prefix points into
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -119,9 +117,6 @@ class LocalStore:
                 break
             parent = parent.parent
 
-
-def _valid_key(key: str) -> bool:
-    return not key.startswith("/") and "\\" not in key and ".." not in key.split("/") and "\0" not in key
 
 
 def _fsync_dir(path: Path) -> None:

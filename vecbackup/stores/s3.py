@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
-from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound, PermissionDenied, TransientError
+from vecbackup.stores.base import (
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    PermissionDenied,
+    TransientError,
+    valid_key,
+)
 
 if TYPE_CHECKING:
-    from vecbackup.config import StoreURL
+    from vecbackup.urls import StoreURL
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
@@ -87,10 +94,6 @@ def _truthy(value: str | bool | None, what: str) -> bool:
     raise UsageError(f"bad {what} {value!r} in store URL", hint="use 1/true/yes or 0/false/no")
 
 
-def _valid_key(key: str) -> bool:
-    return (bool(key) and not key.startswith("/") and "\\" not in key and ".." not in key.split("/")
-            and "\0" not in key)
-
 
 def _import_boto3() -> Any:
     try:
@@ -129,7 +132,7 @@ class S3Store:
         prefix = prefix.lstrip("/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        if prefix and not _valid_key(prefix.rstrip("/")):
+        if prefix and not valid_key(prefix.rstrip("/")):
             raise UsageError(f"bad S3 key prefix {prefix!r}")
         if not 1 <= concurrency <= 64:
             raise UsageError(f"bad S3 concurrency {concurrency}", hint="use 1 to 64")
@@ -231,7 +234,7 @@ class S3Store:
     # -- keys ----------------------------------------------------------------------------------------
 
     def _key(self, key: str) -> str:
-        if not _valid_key(key) or key.endswith("/"):
+        if not valid_key(key) or key.endswith("/"):
             raise ValueError(f"invalid store key {key!r}")
         return self.prefix + key
 
@@ -471,7 +474,7 @@ class S3Store:
         file system (SeaweedFS) list a folder's contents before its siblings that sort earlier
         (``a/b`` before ``a-b``), so the order is checked and restored here. (RetryingStore holds a
         whole listing in memory anyway.)"""
-        if prefix and not _valid_key(prefix):
+        if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
         full = self.prefix + prefix
         base = len(self.prefix)
