@@ -1,50 +1,19 @@
-"""The ``vecbackup`` command line: one module per command, each a thin layer over vecbackup.ops."""
+"""The ``vecbackup`` command line: one module per command, each a thin layer over vecbackup.ops; this module
+registers them on the typer app (cli/app.py) and runs it."""
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
-from typing import Annotated
+from typing import Any
 
 import typer
 from typer.exceptions import TyperException
 
-from vecbackup import config, ui
-from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
-
-app = typer.Typer(
-    name="vecbackup",
-    help="Back up and restore vector-database collections (Milvus, Qdrant) to a folder, S3 or Azure Blob Storage.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    # every option also from VECBACKUP_<COMMAND>_<OPTION> (click's own lookup); docs/CONFIG.md
-    context_settings={"auto_envvar_prefix": config.ENV_PREFIX},
-)
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    config_file: Annotated[str | None, typer.Option(
-        "--config", envvar=config.ENV_CONFIG, metavar="FILE", show_default=False,
-        help="TOML file of option defaults ([defaults] and one table per command; docs/CONFIG.md). Default: "
-             "./vecbackup.toml if present.")] = None,
-) -> None:
-    # precedence: flags > environment > config file > built-in defaults. The file becomes click's default_map
-    # (below the environment, which click reads itself); secrets only from the environment or *_file keys
-    group = ctx.command
-    commands = config.command_options(group)
-    for name, params in config.env_names(commands).items():  # VECBACKUP_BACKUP_ALL, not ..._ALL_
-        for p in group.commands[name].params:  # type: ignore[attr-defined]
-            if p.name in params:
-                p.envvar = params[p.name]
-    ctx.default_map = config.build_default_map(config.find_config(config_file), commands)
-
-# register the commands (each module adds itself to `app`)
-from vecbackup.cli import (  # noqa: E402,F401
+from vecbackup import ui
+from vecbackup.cli import (
     backup_cmd,
     collections_cmd,
     delete_cmd,
@@ -59,6 +28,27 @@ from vecbackup.cli import (  # noqa: E402,F401
     verify_cmd,
     version_cmd,
 )
+from vecbackup.cli.app import app
+from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
+
+#: every command, in the order `vecbackup --help` lists them; each module only defines its function
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "backup": backup_cmd.backup,
+    "collections": collections_cmd.collections,
+    "delete": delete_cmd.delete,
+    "drill": drill_cmd.drill,
+    "gc": gc_cmd.gc,
+    "list": list_cmd.list_backups,
+    "prune": prune_cmd.prune_cmd,
+    "restore": restore_cmd.restore,
+    "schedule": schedule_cmd.schedule_cmd,
+    "show": show_cmd.show,
+    "unlock": unlock_cmd.unlock,
+    "verify": verify_cmd.verify,
+    "version": version_cmd.version,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -5,7 +5,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     ApiKey,
     CaCert,
@@ -57,7 +56,6 @@ def _backup_each(engine: Source, target: BlobStore, names: list[str], batch_size
     return results, failures
 
 
-@app.command("backup")
 def backup(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
                                           "qdrant://host:6333 or qdrant-local:///folder")],

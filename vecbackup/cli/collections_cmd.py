@@ -5,11 +5,9 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, connect, setup
 
 
-@app.command("collections")
 def collections(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
                                           "qdrant://host:6333 or qdrant-local:///folder")],

@@ -5,7 +5,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import CollectionOpt, Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
 from vecbackup.errors import UsageError
 from vecbackup.ops import catalog
@@ -13,7 +12,6 @@ from vecbackup.ops.delete import delete_backup
 from vecbackup.ops.lock import locked
 
 
-@app.command("delete")
 def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
            collection: CollectionOpt = None, lock_wait: LockWait = 0.0, json: Json = False,

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
@@ -49,7 +48,6 @@ def _render(report: DrillReport) -> None:
     ui.say("drill passed" if report.ok else f"drill FAILED: {', '.join(c.name for c in report.failures)}")
 
 
-@app.command("drill")
 def drill(
     store_url: StoreArg,
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",

@@ -5,14 +5,12 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
 from vecbackup.ops.gc import collect_garbage
 from vecbackup.ops.lock import locked
 from vecbackup.times import parse_duration
 
 
-@app.command("gc")
 def gc(store_url: StoreArg,
        min_age: Annotated[str, typer.Option("--min-age", help="Only delete unreferenced objects older than this "
                                             "(e.g. 24h, 7d): younger ones may belong to a backup still running.")]

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
 from vecbackup.ops import catalog
 
 
-@app.command("list")
 def list_backups(store_url: StoreArg, collection: CollectionOpt = None, json: Json = False,
                  quiet: Quiet = False) -> None:
     """List the complete backups in a store, oldest first."""

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
@@ -34,7 +33,6 @@ def _count(flag: str, text: str) -> Any:
     return typer.Option(flag, min=0, metavar="N", show_default=False, help=text)
 
 
-@app.command("prune")
 def prune_cmd(
     store_url: StoreArg,
     collection: CollectionOpt = None,

@@ -5,7 +5,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
@@ -41,7 +40,6 @@ from vecbackup.ops.restore import RestoreOptions, RestorePreview, plan_restore, 
 from vecbackup.urls import is_qdrant_url
 
 
-@app.command("restore")
 def restore(
     store_url: StoreArg,
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import config, ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     Json,
     LogFormat,
@@ -26,7 +25,6 @@ def _stamp(message: str) -> str:
     return f"{now_z('seconds')} {message}"
 
 
-@app.command("schedule")
 def schedule_cmd(
     ctx: typer.Context,
     schedule_file: Annotated[Path, typer.Argument(

@@ -5,7 +5,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
@@ -33,7 +32,6 @@ def _render(m: Manifest) -> None:
         ui.say(f"note: {note}")
 
 
-@app.command("show")
 def show(store_url: StoreArg,
          backup_id: Annotated[str, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = "latest",
          collection: CollectionOpt = None, json: Json = False, quiet: Quiet = False) -> None:

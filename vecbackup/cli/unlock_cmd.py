@@ -5,12 +5,10 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import Json, Quiet, StoreArg, setup, store
 from vecbackup.ops.lock import list_locks, remove_locks
 
 
-@app.command("unlock")
 def unlock(store_url: StoreArg,
            all_: Annotated[bool, typer.Option("--all", help="Remove every lock, even live ones: only when you are "
                                               "sure no other vecbackup run uses this store.")] = False,

@@ -5,7 +5,6 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
@@ -36,7 +35,6 @@ def checked_text(checked: dict[str, int]) -> str:
     return "; ".join(parts) or "no objects"
 
 
-@app.command("verify")
 def verify(store_url: StoreArg,
            backup_id: Annotated[str | None, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = None,
            collection: CollectionOpt = None,

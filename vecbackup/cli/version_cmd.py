@@ -2,13 +2,11 @@ from __future__ import annotations
 
 import vecbackup
 from vecbackup import ui
-from vecbackup.cli import app
 from vecbackup.cli.options import Json, setup
 from vecbackup.format.codec import CHUNK_VERSION
 from vecbackup.format.manifest import FORMAT_VERSION
 
 
-@app.command("version")
 def version(json: Json = False) -> None:
     """Print the versions of vecbackup and of the format it writes."""
     setup(json, False)
