@@ -1,7 +1,52 @@
-"""vecbackup: back up and restore vector-database collections.
+"""vecbackup: back up and restore vector-database collections (Milvus, Qdrant) to a folder, S3 or Azure Blob Storage.
 
-The command line (``vecbackup``) is a thin layer over :mod:`vecbackup.ops`.
+The Python API (docs/API.md); the ``vecbackup`` command line and ``vecbackup schedule`` are thin clients of it::
+
+    import vecbackup
+
+    run = vecbackup.backup("milvus://db:19530", "s3://backups/milvus", collections=["articles"])
+    run.raise_for_failures()
+    vecbackup.restore("s3://backups/milvus", "milvus://dr:19530", collection="articles",
+                      options=vecbackup.RestoreOptions(target="articles_dr"))
+    report = vecbackup.drill("s3://backups/milvus", "milvus://dr:19530", collection="articles",
+                             source="milvus://db:19530")
+    vecbackup.prune("s3://backups/milvus", vecbackup.Policy(keep_daily=7, keep_weekly=4))
+
+Sources, targets and stores are URLs or objects from :func:`connect` / :func:`open_store`. Every error is a
+:class:`vecbackup.errors.VecbackupError` carrying the CLI's exit code (``e.exit_code``, docs/EXIT_CODES.md).
 """
 
-__version__ = "0.1.0"
-__all__ = ["__version__"]
+from vecbackup import errors
+from vecbackup.api import (
+    BackupEvents,
+    BackupOptions,
+    BackupRun,
+    CollectionFailure,
+    Credentials,
+    Listing,
+    backup,
+    collections,
+    connect,
+    delete,
+    drill,
+    gc,
+    list_backups,
+    open_store,
+    plan,
+    prune,
+    restore,
+    show,
+    verify,
+)
+from vecbackup.ops.drill import DrillOptions, DrillReport
+from vecbackup.ops.restore import RestoreOptions, RestorePreview, RestoreResult
+from vecbackup.retention import Policy
+from vecbackup.sources.base import SearchParams
+from vecbackup.version import __version__
+
+__all__ = [
+    "BackupEvents", "BackupOptions", "BackupRun", "CollectionFailure", "Credentials", "DrillOptions", "DrillReport",
+    "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "__version__",
+    "backup", "collections", "connect", "delete", "drill", "errors", "gc", "list_backups", "open_store", "plan",
+    "prune", "restore", "show", "verify",
+]

@@ -4,10 +4,13 @@ Two outputs, both optional:
 
 * a node-exporter textfile (``--metrics-textfile``): the file is read, this run's series are merged
   into it (series of other collections and operations are kept, ``vecbackup_failures_total`` keeps
-  counting across runs) and it is replaced atomically (written to ``PATH.tmp``, then renamed);
+  counting across runs) and it is replaced atomically (written beside it, then renamed);
 * a Pushgateway (``--metrics-pushgateway``): HTTP PUT of the text exposition format to
   ``URL/metrics/job/<job>/instance/<host>``. A PUT replaces the whole group, so when a textfile is
   also given the merged series are pushed; otherwise only this run's (and failures_total restarts).
+
+The exposition format (writing, parsing), the atomic textfile and the push are prometheus-client's; this module
+keeps what is vecbackup's: the families, their labels, and how a run's outcomes merge into earlier series.
 
 Every series has the labels ``job``, ``collection`` and ``operation``; nothing else (never a URL, a
 token or a path). Writing metrics never fails the run: problems come back as warnings.
@@ -15,18 +18,17 @@ token or a path). Writing metrics never fails the run: problems come back as war
 
 from __future__ import annotations
 
-import math
+import base64
 import os
-import re
 import socket
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 #: (name, type, help), in output order
 FAMILIES: tuple[tuple[str, str, str], ...] = (
@@ -53,77 +55,58 @@ ALL_COLLECTIONS = "_all"
 Labels = tuple[tuple[str, str], ...]
 SeriesKey = tuple[str, Labels]
 
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+# --------------------------------------------------------------------------- exposition format (prometheus-client)
 
 
-# --------------------------------------------------------------------------- exposition format
+class _Series:
+    """A prometheus-client collector over a {(name, labels): value} map, families in FAMILIES order."""
+
+    def __init__(self, series: dict[SeriesKey, float]) -> None:
+        self.series = series
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        for name, mtype, help_text in FAMILIES:
+            rows = sorted((labels, v) for (n, labels), v in self.series.items() if n == name)
+            if not rows:
+                continue
+            family: Any = (CounterMetricFamily(name.removesuffix("_total"), help_text, labels=LABELS)
+                           if mtype == "counter" else GaugeMetricFamily(name, help_text, labels=LABELS))
+            for labels, v in rows:
+                values = dict(labels)
+                family.add_metric([values.get(k, "") for k in LABELS], v)
+            yield family
 
 
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+def _registry(series: dict[SeriesKey, float]) -> Any:
+    from prometheus_client import CollectorRegistry
 
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def format_value(v: float) -> str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if float(v).is_integer() and abs(v) < 2**63:
-        return str(int(v))
-    return repr(float(v))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Series(series))
+    return registry
 
 
 def render(series: dict[SeriesKey, float]) -> str:
-    """Text exposition format: HELP and TYPE for each family with series, then its series, sorted."""
-    out: list[str] = []
-    for name, mtype, help_text in FAMILIES:
-        rows = sorted((labels, v) for (n, labels), v in series.items() if n == name)
-        if not rows:
-            continue
-        out.append(f"# HELP {name} {_escape_help(help_text)}")
-        out.append(f"# TYPE {name} {mtype}")
-        for labels, v in rows:
-            body = ",".join(f'{k}="{escape_label_value(val)}"' for k, val in labels)
-            out.append(f"{name}{{{body}}} {format_value(v)}")
-    return "\n".join(out) + "\n" if out else ""
+    """Text exposition format (prometheus-client's): HELP and TYPE for each family with series, then its
+    series, sorted."""
+    from prometheus_client import generate_latest
 
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$")
-_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
-
-
-def _parse_labels(text: str) -> Labels:
-    labels: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _LABEL_PAIR.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"bad label set {{{text}}}")
-        labels.append((m.group(1), _unescape(m.group(2))))
-        pos = m.end()
-    return tuple(labels)
+    return generate_latest(_registry(series)).decode()
 
 
 def parse(text: str) -> dict[SeriesKey, float]:
-    """Samples of a text exposition (comments skipped). ValueError on a malformed line."""
+    """Samples of a text exposition (prometheus-client's parser). ValueError on a malformed one."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     series: dict[SeriesKey, float] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            raise ValueError(f"line {n}: not a sample: {line!r}")
-        name, labels, value = m.group(1), _parse_labels(m.group(2) or ""), m.group(3)
-        series[(name, tuple(sorted(labels)))] = float(value)
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                series[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
+    except (ValueError, TypeError, IndexError) as e:
+        raise ValueError(f"not a metrics exposition: {e}") from None
     return series
 
 
@@ -193,57 +176,49 @@ def read_textfile(path: Path) -> dict[SeriesKey, float]:
         return {}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``PATH.tmp``, fsync, rename over PATH: node-exporter never sees half a file."""
-    tmp = Path(f"{path}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def update_textfile(path: Path, outcomes: list[Outcome], *, job: str, operation: str, now: float) -> str:
-    """Merge this run into the textfile at ``path``; returns the text written."""
+    """Merge this run into the textfile at ``path`` (written beside it and renamed over it by prometheus-client's
+    write_to_textfile, so node-exporter never reads half a file); returns the text written."""
+    from prometheus_client import write_to_textfile
+
     with _file_lock(path):
         try:
             previous = read_textfile(path)
         except ValueError:  # a damaged file: start over rather than never write again
             previous = {}
-        text = render(merge(previous, outcomes, job=job, operation=operation, now=now))
-        write_atomic(path, text)
-    return text
+        registry = _registry(merge(previous, outcomes, job=job, operation=operation, now=now))
+        write_to_textfile(str(path), registry)
+    return path.read_text()
 
 
-def push_url(base: str, job: str, instance: str) -> str:
-    return f"{base.rstrip('/')}/metrics/job/{quote(job, safe='')}/instance/{quote(instance, safe='')}"
+def push(base: str, text_series: dict[SeriesKey, float], *, job: str, instance: str | None = None,
+         timeout: float = 10.0) -> None:
+    """PUT the series to a Pushgateway under ``job`` and ``instance`` (this host) with prometheus-client;
+    user:password in the URL becomes HTTP basic auth. OSError (urllib.error.URLError included) on failure."""
+    from prometheus_client.exposition import default_handler, push_to_gateway
 
-
-def push(base: str, text: str, *, job: str, instance: str | None = None, timeout: float = 10.0) -> None:
-    """PUT the exposition to a Pushgateway (user:password in the URL: basic auth). OSError (urllib.error.URLError
-    included) on failure."""
-    import base64
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    headers = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
     p = urlsplit(base)
-    if p.username is not None:  # http://user:password@gateway: HTTP basic auth, kept out of the request line
+    auth: str | None = None
+    if p.username is not None:  # http://user:password@gateway: basic auth, kept out of the request line
         creds = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(creds).decode()
+        auth = "Basic " + base64.b64encode(creds).decode()
         netloc = p.hostname or ""
         if ":" in netloc:
             netloc = f"[{netloc}]"
         base = urlunsplit((p.scheme, netloc + (f":{p.port}" if p.port else ""), p.path, "", ""))
-    url = push_url(base, job, instance or socket.gethostname())
-    req = urllib.request.Request(url, data=text.encode(), method="PUT", headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        resp.read()
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes,
+                ) -> Callable[[], None]:
+        if auth is not None:
+            headers = [*headers, ("Authorization", auth)]
+        return default_handler(url, method, timeout, headers, data)
+
+    push_to_gateway(base, job=job, registry=_registry(text_series),
+                    grouping_key={"instance": instance or socket.gethostname()}, timeout=timeout, handler=handler)
 
 
 def _safe_url(url: str) -> str:
     """The URL without user info or query, for warnings."""
-    from urllib.parse import urlsplit
-
     p = urlsplit(url)
     host = p.hostname or ""
     return f"{p.scheme}://{host}{f':{p.port}' if p.port else ''}{p.path}"
@@ -302,14 +277,16 @@ class Recorder:
                                        now=now)
             except OSError as e:
                 self.warn(f"could not write metrics to {self.textfile}: {e.strerror or e}")
+        series = parse(text) if text is not None else merge({}, outcomes, job=self.job, operation=self.operation,
+                                                            now=now)
         if text is None:
-            text = render(merge({}, outcomes, job=self.job, operation=self.operation, now=now))
+            text = render(series)
         if self.pushgateway:
             if not self.pushgateway.startswith(("http://", "https://")):
                 self.warn(f"metrics not pushed: {_safe_url(self.pushgateway)} is not an http(s) URL")
             else:
                 try:
-                    push(self.pushgateway, text, job=self.job)
+                    push(self.pushgateway, series, job=self.job)
                 except urllib.error.HTTPError as e:
                     self.warn(f"could not push metrics to {_safe_url(self.pushgateway)}: HTTP {e.code} {e.reason}")
                 except (OSError, ValueError) as e:
@@ -353,5 +330,5 @@ def record_schedule_run(*, job: str, status: str, seconds: float, runs: int = 0,
     return rec.flush()
 
 
-__all__ = ["ALL_COLLECTIONS", "DEFAULT_JOB", "FAMILIES", "Outcome", "Recorder", "escape_label_value", "merge",
-           "parse", "push", "push_url", "record_schedule_run", "recording", "render", "update_textfile", "write_atomic"]
+__all__ = ["ALL_COLLECTIONS", "DEFAULT_JOB", "FAMILIES", "Outcome", "Recorder", "merge", "parse", "push",
+           "record_schedule_run", "recording", "render", "update_textfile"]

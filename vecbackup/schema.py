@@ -145,7 +145,7 @@ def _names(value: Any) -> tuple[str, ...]:
 #: name of the column that carries a row's dynamic fields (a JSON object)
 DYNAMIC_COLUMN = "$meta"
 #: a dynamic field name Milvus Lite (3.x) silently drops from inserted rows (a 2.3 server keeps it): a restore into
-#: Lite renames it when it comes from a Qdrant payload (vecbackup.mapping) and refuses it otherwise
+#: Lite renames it when it comes from a Qdrant payload (vecbackup.ops.mapping) and refuses it otherwise
 LITE_DROPPED_KEY = "_partition"
 
 

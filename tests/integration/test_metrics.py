@@ -129,6 +129,21 @@ def test_textfile_from_environment(cli, lite, store_dir, source, tmp_path, monke
     assert value(prom.read_text(), "vecbackup_rows", collection=source) == 120
 
 
+def _grouping_key(path: str) -> dict[str, str]:
+    """The grouping key a Pushgateway reads from a push path: /metrics/<label>/<value>/..., a label ending in
+    @base64 has its value in URL-safe base64 (how spaces and slashes are sent), else the value is URL-escaped."""
+    from urllib.parse import unquote
+
+    parts = path.removeprefix("/metrics/").split("/")
+    out = {}
+    for label, raw in zip(parts[::2], parts[1::2], strict=True):
+        if label.endswith("@base64"):
+            out[label.removesuffix("@base64")] = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        else:
+            out[label] = unquote(raw)
+    return out
+
+
 def test_pushgateway_receives_the_put(cli, lite, store_dir, source, tmp_path, gateway):
     gw, url = gateway
     prom = tmp_path / "vecbackup.prom"
@@ -138,6 +153,7 @@ def test_pushgateway_receives_the_put(cli, lite, store_dir, source, tmp_path, ga
     (req,) = gw.requests
     assert req["method"] == "PUT"
     assert req["path"] == f"/metrics/job/vecbackup/instance/{socket.gethostname()}"
+    assert _grouping_key(req["path"]) == {"job": "vecbackup", "instance": socket.gethostname()}
     assert req["content_type"].startswith("text/plain; version=0.0.4")
     assert req["authorization"] is None
     strict_parse(req["body"])
@@ -173,6 +189,6 @@ def test_pushgateway_basic_auth_from_url(cli, lite, store_dir, source, gateway, 
     assert r.code == 0, r.stderr
     (req,) = gw.requests
     assert req["authorization"] == "Basic " + base64.b64encode(b"pusher:s3cret!").decode()
-    assert req["path"].startswith("/metrics/job/vb%20nightly/instance/")
+    assert _grouping_key(req["path"]) == {"job": "vb nightly", "instance": socket.gethostname()}
     assert "s3cret" not in req["body"]
     assert value(req["body"], "vecbackup_rows", job="vb nightly") == 120

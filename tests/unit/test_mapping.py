@@ -1,4 +1,4 @@
-"""vecbackup.mapping without any engine: plan_mapping both ways, its problems, and transform_chunk."""
+"""vecbackup.ops.mapping without any engine: plan_mapping both ways, its problems, and transform_chunk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column, decode_chunk, encode_chunk
-from vecbackup.mapping import PK_NAMESPACE, engine_family, plan_mapping, transform_chunk
+from vecbackup.ops.mapping import PK_NAMESPACE, engine_family, plan_mapping, transform_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.qdrant import chunk_to_points, create_calls, spec_from_collection_info
 

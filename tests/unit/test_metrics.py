@@ -90,11 +90,15 @@ def test_label_values_are_escaped_and_round_trip():
     assert ("vecbackup_rows", (("collection", nasty), ("job", 'j"ob'), ("operation", "verify"))) in parse(text)
 
 
-def test_special_values():
-    assert metrics.format_value(float("nan")) == "NaN"
-    assert metrics.format_value(float("inf")) == "+Inf"
-    assert metrics.format_value(3.0) == "3"
-    assert metrics.format_value(0.5) == "0.5"
+def test_special_values_round_trip():
+    labels = (("collection", "a"), ("job", "j"), ("operation", "backup"))
+    series = {("vecbackup_duration_seconds", labels): float("inf"), ("vecbackup_rows", labels): 3.0,
+              ("vecbackup_bytes", labels): 0.5, ("vecbackup_last_run_timestamp_seconds", labels): 1_700_000_000.25}
+    text = render(series)
+    strict_parse(text)
+    assert parse(text) == series
+    nan = parse(render({("vecbackup_rows", labels): float("nan")}))
+    assert list(nan) == [("vecbackup_rows", labels)] and nan[("vecbackup_rows", labels)] != 3.0
     assert render({}) == ""
 
 
@@ -148,20 +152,22 @@ def test_foreign_series_are_dropped_and_a_damaged_file_is_replaced(tmp_path: Pat
 def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "vecbackup.prom"
     first = update_textfile(path, [Outcome("a", True, 1.0)], job="vecbackup", operation="backup", now=1.0)
-    assert not Path(f"{path}.tmp").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"vecbackup.prom", "vecbackup.prom.lock"}  # nothing left over
     renames: list[tuple[str, str]] = []
-    real_replace = os.replace
+    real_rename = os.rename
 
-    def failing_replace(src: str, dst: str) -> None:
+    def failing_rename(src: str, dst: str) -> None:
         renames.append((str(src), str(dst)))
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(metrics.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "rename", failing_rename)
     with pytest.raises(OSError):
         update_textfile(path, [Outcome("a", False, 1.0)], job="vecbackup", operation="backup", now=2.0)
-    assert renames == [(f"{path}.tmp", str(path))]  # written beside it, then renamed over it
+    ((src, dst),) = renames  # written beside it, then renamed over it
+    assert dst == str(path) and Path(src).parent == path.parent and Path(src).name.startswith("vecbackup.prom.")
     assert path.read_text() == first  # a reader never sees a half-written or failed update
-    monkeypatch.setattr(metrics.os, "replace", real_replace)
+    assert not Path(src).exists()  # the failed write left nothing behind
+    monkeypatch.setattr(os, "rename", real_rename)
     text = update_textfile(path, [Outcome("a", False, 1.0)], job="vecbackup", operation="backup", now=3.0)
     assert value(text, "vecbackup_failures_total") == 1
 
@@ -201,11 +207,6 @@ def test_unwritable_textfile_and_bad_pushgateway_are_warnings(tmp_path: Path):
     assert len(warnings) == 2
     assert "could not write metrics" in warnings[0]
     assert "secret" not in warnings[1] and "not an http(s) URL" in warnings[1]
-
-
-def test_push_url_quotes_path_segments():
-    assert metrics.push_url("http://gw:9091/", "vec backup", "host/1") == \
-        "http://gw:9091/metrics/job/vec%20backup/instance/host%2F1"
 
 
 def test_schedule_hook_writes_where_the_environment_says(tmp_path: Path):

@@ -4,8 +4,9 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
-from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, connect, setup
+from vecbackup import api, ui
+from vecbackup.api import Credentials
+from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, setup
 
 
 def collections(
@@ -16,9 +17,9 @@ def collections(
 ) -> None:
     """List the collections on a server, with row counts."""
     setup(json, quiet)
-    engine = connect(source, token, user, password, ca_cert, api_key)
+    engine = api.connect(source, Credentials(token, user, password, ca_cert, api_key))
     try:
-        rows = [(name, engine.count(name)) for name in engine.list_collections()]
+        rows = [(name, engine.count(name)) for name in api.collections(engine)]
     finally:
         engine.close()
     ui.emit({"server": engine.display, "collections": [{"name": n, "rows": c} for n, c in rows]},

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from vecbackup import ui
+from vecbackup import api, ui
+from vecbackup.api import Credentials
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
@@ -22,16 +23,13 @@ from vecbackup.cli.options import (
     StoreArg,
     Token,
     User,
-    connect,
     parse_collection_params,
     parse_field_params,
     parse_index_params,
     setup,
-    store,
 )
 from vecbackup.errors import DrillFailed, UsageError
-from vecbackup.ops import catalog
-from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill, write_json
+from vecbackup.ops.drill import DrillOptions, DrillReport, write_json
 from vecbackup.report_junit import write_junit
 from vecbackup.sources.base import SearchParams
 from vecbackup.times import parse_duration
@@ -116,20 +114,9 @@ def drill(
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []))
-    backup_store = store(store_url)
-    manifest = catalog.find(backup_store, backup_id, collection)
-    target = connect(target_url, token, user, password, ca_cert, api_key)
-    source: Any = None
-    try:
-        if source_url is not None:
-            source = target if source_url == target_url else connect(source_url, token, user, password, ca_cert,
-                                                                     api_key)
-        report = run_drill(backup_store, manifest, target, source=source, opts=opts,
-                           progress=ui.TerminalProgress())
-    finally:
-        if source is not None and source is not target:
-            source.close()
-        target.close()
+    report = api.drill(store_url, target_url, backup=backup_id, collection=collection, source=source_url,
+                       options=opts, credentials=Credentials(token, user, password, ca_cert, api_key),
+                       progress=ui.TerminalProgress())
     for note in report.notes:
         ui.warn(note)
     doc = report.to_dict()

@@ -4,10 +4,8 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
-from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup, store
-from vecbackup.ops.gc import collect_garbage
-from vecbackup.ops.lock import locked
+from vecbackup import api, ui
+from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup
 from vecbackup.times import parse_duration
 
 
@@ -21,13 +19,7 @@ def gc(store_url: StoreArg,
        log_format: LogFormat = LogFormatName.text) -> None:
     """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
     setup(json, quiet, log_format)
-    seconds = parse_duration(min_age)
-    s = store(store_url)
-    if dry_run:
-        r = collect_garbage(s, min_age=seconds, dry_run=True)
-    else:
-        with locked(s, "gc", exclusive=True, wait=lock_wait):
-            r = collect_garbage(s, min_age=seconds, dry_run=False)
+    r = api.gc(store_url, min_age=parse_duration(min_age), dry_run=dry_run, lock_wait=lock_wait)
     verb = "would delete" if dry_run else "deleted"
     ui.emit({"ok": True, **r.to_dict()},
             lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}); "

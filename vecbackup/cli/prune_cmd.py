@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vecbackup import ui
+from vecbackup import api, ui
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
@@ -18,11 +18,9 @@ from vecbackup.cli.options import (
     StoreArg,
     recording,
     setup,
-    store,
 )
 from vecbackup.metrics import ALL_COLLECTIONS
-from vecbackup.ops.lock import locked
-from vecbackup.ops.prune import PruneResult, prune
+from vecbackup.ops.prune import PruneResult
 from vecbackup.retention import Policy, require_rules
 from vecbackup.times import parse_duration
 
@@ -63,13 +61,8 @@ def prune_cmd(
                         keep_weekly=keep_weekly, keep_monthly=keep_monthly, keep_yearly=keep_yearly,
                         keep_within=parse_duration(keep_within) if keep_within else 0.0)
         require_rules(policy)  # before the store is even opened
-        min_age = parse_duration(gc_min_age)
-        s = store(store_url)
-        if dry_run:  # reads only
-            r = prune(s, policy, collection=collection, dry_run=True, gc_min_age=min_age)
-        else:  # exclusive: data objects are shared by every backup in the store
-            with locked(s, "prune", exclusive=True, wait=lock_wait):
-                r = prune(s, policy, collection=collection, dry_run=False, gc_min_age=min_age)
+        r = api.prune(store_url, policy, collection=collection, dry_run=dry_run,
+                      gc_min_age=parse_duration(gc_min_age), lock_wait=lock_wait)
         rec.record(collection or ALL_COLLECTIONS, True,
                    nbytes=r.bytes_freed + (r.gc.bytes_freed if r.gc is not None else 0))
     for note in r.notes:

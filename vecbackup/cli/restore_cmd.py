@@ -4,7 +4,8 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
+from vecbackup import api, ui
+from vecbackup.api import Credentials
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
@@ -26,17 +27,14 @@ from vecbackup.cli.options import (
     StoreArg,
     Token,
     User,
-    connect,
     parse_collection_params,
     parse_field_params,
     parse_index_params,
     recording,
     setup,
-    store,
 )
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
-from vecbackup.ops import catalog
-from vecbackup.ops.restore import RestoreOptions, RestorePreview, plan_restore, preview_restore, restore_backup
+from vecbackup.ops.restore import RestoreOptions, RestorePreview
 from vecbackup.urls import is_qdrant_url
 
 
@@ -77,27 +75,19 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor)
+    credentials = Credentials(token, user, password, ca_cert, api_key)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
-        source_store = store(store_url)
-        manifest = catalog.find(source_store, backup_id, collection)
-        engine = connect(target_url, token, user, password, ca_cert, api_key)
-        try:
-            preview = preview_restore(manifest, engine, options)
-        finally:
-            engine.close()
-        _report_preview(preview, engine.display)
+        preview = api.plan(store_url, target_url, backup=backup_id, collection=collection, options=options,
+                           credentials=credentials)
+        _report_preview(preview, preview.target_display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        source_store = store(store_url)
-        manifest = catalog.find(source_store, backup_id, collection)
+        source_store = api.open_store(store_url)
+        manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
-        engine = connect(target_url, token, user, password, ca_cert, api_key)
-        try:
-            plan = plan_restore(manifest, engine, options)
-            result = restore_backup(source_store, manifest, engine, plan, progress=ui.TerminalProgress())
-        finally:
-            engine.close()
+        result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=credentials,
+                             progress=ui.TerminalProgress())
         rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows, nbytes=manifest.size)
     for note in result.notes:
         ui.warn(note)

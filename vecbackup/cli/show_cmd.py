@@ -4,10 +4,9 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
-from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup, store
+from vecbackup import api, ui
+from vecbackup.cli.options import CollectionOpt, Json, Quiet, StoreArg, setup
 from vecbackup.format.manifest import Manifest
-from vecbackup.ops import catalog
 
 
 def _render(m: Manifest) -> None:
@@ -37,6 +36,5 @@ def show(store_url: StoreArg,
          collection: CollectionOpt = None, json: Json = False, quiet: Quiet = False) -> None:
     """Show a backup's manifest: schema, indexes, partitions, counts."""
     setup(json, quiet)
-    s = store(store_url)
-    m = catalog.find(s, backup_id, collection)
+    m = api.show(store_url, backup_id, collection)
     ui.emit(m.to_dict(), lambda: _render(m))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
+from vecbackup import api, ui
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
@@ -17,11 +17,9 @@ from vecbackup.cli.options import (
     StoreArg,
     recording,
     setup,
-    store,
 )
 from vecbackup.errors import UsageError
-from vecbackup.ops import catalog
-from vecbackup.ops.verify import Subset, VerifyResult, parse_subset, verify_backup
+from vecbackup.ops.verify import Subset, VerifyResult, parse_subset
 
 #: what each depth of verify checked, as the summary line says it
 LEVEL_WORDS = {"stat": "present with the recorded size", "checksum": "read back with a matching SHA-256",
@@ -66,13 +64,9 @@ def verify(store_url: StoreArg,
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
         subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
-        s = store(store_url)
-        refs = catalog.list_refs(s, collection) if all_ else [catalog.resolve(s, backup_id or "latest", collection)]
-        results: list[VerifyResult] = []
-        for ref in refs:
-            r = verify_backup(s, catalog.load(s, ref), quick=quick, read_data=read_data, subset=subset,
-                              progress=ui.TerminalProgress())
-            results.append(r)
+        s = api.open_store(store_url)
+
+        def report(r: VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
             if r.ok:
                 ui.say(f"backup {r.backup_id} of {r.collection}: ok ({r.mode}): {checked_text(r.checked)}; "
@@ -80,6 +74,10 @@ def verify(store_url: StoreArg,
             else:
                 for p in r.problems:
                     ui.warn(f"{p.kind}: {p.message}")
+
+        results = api.verify(s, None if all_ else backup_id or "latest", collection,
+                             depth="quick" if quick else "read-data" if read_data else "checksum", subset=subset,
+                             progress=ui.TerminalProgress, on_result=report)
         ui.emit({"ok": all(r.ok for r in results), "store": s.display, "backups": [r.to_dict() for r in results]})
         bad = [r for r in results if not r.ok]
         if bad:  # a missing object (exit 8) outranks a damaged one (exit 7)

@@ -8,7 +8,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import vecbackup
 from vecbackup import limits
 from vecbackup.errors import MissingData
 from vecbackup.format import layout
@@ -19,6 +18,7 @@ from vecbackup.schema import Field
 from vecbackup.sources.base import Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
 from vecbackup.times import now_z
+from vecbackup.version import __version__
 
 #: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
 #: ``concurrency``); memory stays bounded at about (in flight + 2) batches
@@ -136,7 +136,7 @@ def backup_collection(
         partition_rows={p or "": n for p, n in partition_rows.items()},
         started_at=started_at,
         completed_at=now_z(),
-        tool_version=vecbackup.__version__,
+        tool_version=__version__,
         options={"batch_size": batch_size, "compression_level": compression_level},
         notes=tuple(notes),
     )

@@ -11,8 +11,8 @@ from typing import Any
 from vecbackup import limits
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError, VecbackupError
 from vecbackup.format.manifest import Manifest
-from vecbackup.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.fetch import iter_chunks
+from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import RestorePlan, Sink
@@ -122,7 +122,26 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
     return dataclasses.replace(spec, fields=tuple(fields.values()), extra=extra, **changes), notes
 
 
-def plan_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> RestorePlan:
+@dataclass(frozen=True)
+class Plan:
+    """A restore decided before any data moves: how the backup maps onto the target's engine (the mapping, whose
+    spec the sink creates), what the sink is asked to do, and the notes of the decisions. A value: built once by
+    :func:`plan_restore` from every option, shown by ``--dry-run``, executed by :func:`restore_backup`."""
+
+    mapping: Mapping
+    sink: RestorePlan
+    notes: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> CollectionSpec:
+        return self.mapping.spec
+
+    @property
+    def target(self) -> str:
+        return self.sink.target
+
+
+def plan_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> Plan:
     """Decide names and options, and check the target can take the collection; writes nothing.
 
     Across engines (a Milvus backup into Qdrant or back) every field that cannot be mapped is refused here,
@@ -146,7 +165,7 @@ def _check_name(sink: Sink, name: str, options: RestoreOptions) -> None:
                          hint="restore --as NEW_NAME")
 
 
-def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: RestoreOptions) -> RestorePlan:
+def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: RestoreOptions) -> Plan:
     """The plan for a mappable backup whose target's existence is known (shared by plan_restore and
     preview_restore, so neither asks the target twice)."""
     for field_name in options.index_params:
@@ -160,7 +179,7 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     mapping = dataclasses.replace(mapping, spec=spec)
     if spec.primary.auto_id and options.new_ids:
         notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
-    plan = RestorePlan(
+    sink_plan = RestorePlan(
         target=name,
         staging=f"{name[:200]}_vbrestore_{secrets.token_hex(4)}" if exists or sink.renames else name,
         replace=exists,
@@ -170,36 +189,34 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
         aliases=spec.aliases if name == spec.name else (),
         shards=options.shards,
         replication_factor=options.replication_factor,
-        mapping=mapping,
     )
-    checked = sink.check(spec, plan)
-    return dataclasses.replace(plan, notes=(*mapping.notes, *notes, *checked))
+    checked = sink.check(spec, sink_plan)
+    return Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked))
 
 
 def restore_backup(
-    store: BlobStore, manifest: Manifest, sink: Sink, plan: RestorePlan, *, progress: Progress | None = None
+    store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, *, progress: Progress | None = None
 ) -> RestoreResult:
     """Create the staging collection, insert every chunk (each checked against its SHA-256 first),
     build indexes, load, and only then give it the target name. On any failure the staging
     collection is dropped and an existing target is untouched."""
     progress = progress or NullProgress()
-    mapping = plan.mapping if plan.mapping is not None else restore_mapping(manifest, sink)
-    spec = mapping.spec
+    mapping, spec, to_do = plan.mapping, plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()
-    notes.extend(sink.create(spec, plan))
+    notes.extend(sink.create(spec, to_do))
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
         written = 0
         for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
-            written += sink.write(spec, plan, transform_chunk(mapping, chunk))
+            written += sink.write(spec, to_do, transform_chunk(mapping, chunk))
             progress.advance(chunk.num_rows, obj.size)
         progress.finish()
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
-        notes.extend(sink.finish(spec, plan))
+        notes.extend(sink.finish(spec, to_do))
     except BaseException:
-        sink.abort(plan)
+        sink.abort(to_do)
         raise
     count = sink.count(plan.target)
     if count != manifest.rows:
@@ -221,6 +238,7 @@ class RestorePreview:
     problems: list[str] = field(default_factory=list)  # one line each, mapping problems first
     notes: list[str] = field(default_factory=list)
     exit_code: int = 0  # what the real restore would exit with: 0, 5 (target exists) or 9 (cannot be mapped)
+    target_display: str = ""  # the target server, as it may be shown
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.exit_code == 0, "dry_run": True, "backup_id": self.backup_id,
@@ -238,7 +256,7 @@ def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | No
     exists = sink.has_collection(name)
     preview = RestorePreview(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
                              collection=name, target_exists=exists, mapping=mapping,
-                             problems=[str(p) for p in mapping.problems])
+                             problems=[str(p) for p in mapping.problems], target_display=sink.display)
     if mapping.problems:
         preview.exit_code = Unsupported.exit_code
         return preview

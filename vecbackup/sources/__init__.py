@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vecbackup.sources.base import Engine
 from vecbackup.urls import is_qdrant_url, parse_milvus_url, parse_qdrant_url
 
 if TYPE_CHECKING:
     from vecbackup.sources.milvus import MilvusEngine
     from vecbackup.sources.qdrant import QdrantEngine
+
+
+def engine_class(url: str) -> type[MilvusEngine] | type[QdrantEngine]:
+    """The engine class a URL's scheme names, without connecting (its limits, e.g. ``max_batch``)."""
+    if is_qdrant_url(url):
+        from vecbackup.sources.qdrant import QdrantEngine
+
+        return QdrantEngine
+    from vecbackup.sources.milvus import MilvusEngine
+
+    return MilvusEngine
 
 
 def open_engine(url: str, *, token: str | None = None, user: str | None = None, password: str | None = None,
@@ -21,3 +33,6 @@ def open_engine(url: str, *, token: str | None = None, user: str | None = None, 
     from vecbackup.sources.milvus import MilvusEngine
 
     return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, server_pem_path=ca_cert))
+
+
+__all__ = ["Engine", "engine_class", "open_engine"]

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import CollectionSpec
-
-if TYPE_CHECKING:
-    from vecbackup.mapping import Mapping
 
 #: partition value for rows the engine routes itself (partition-key collections)
 ENGINE_ROUTED = ""
@@ -25,6 +22,8 @@ class Described:
 
 class Source(Protocol):
     display: str
+    #: the largest batch (rows per data chunk) this engine reads in one go
+    max_batch: int
 
     def info(self) -> SourceInfo: ...
 
@@ -38,7 +37,7 @@ class Source(Protocol):
         """The partitions to read one by one (or [ENGINE_ROUTED] for one pass over everything)."""
         ...
 
-    def count(self, spec: CollectionSpec) -> int:
+    def count(self, spec_or_name: CollectionSpec | str) -> int:
         """Rows in the collection now (strong consistency)."""
         ...
 
@@ -51,8 +50,8 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class RestorePlan:
-    """How a backup's collection is recreated; built once, from every option, before any data moves
-    (ops.restore.plan_restore), and never changed afterwards: sinks report what they did as notes they return."""
+    """What a sink is asked to do; built once, from every option, before any data moves (ops.restore.plan_restore),
+    and never changed afterwards: sinks report what they did as notes they return."""
 
     target: str  # final collection name
     staging: str  # name the data is loaded under before it takes the final name (= target when filled in place)
@@ -63,8 +62,6 @@ class RestorePlan:
     aliases: tuple[str, ...] = ()
     shards: int | None = None  # topology override (--shards); None = as recorded
     replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded. Qdrant
-    mapping: Mapping | None = None  # how the backup maps onto the target's engine; its spec is what is created
-    notes: tuple[str, ...] = ()  # decided while planning (mapping, overrides, what the target will do differently)
 
 
 @dataclass(frozen=True)
@@ -159,3 +156,9 @@ class Inspector(Protocol):
         ...
 
     def drop_collection(self, name: str) -> None: ...
+
+
+class Engine(Source, Sink, Inspector, Protocol):
+    """A database vecbackup backs up, restores into and drills against: Milvus or Qdrant."""
+
+    def count(self, spec_or_name: CollectionSpec | str) -> int: ...

@@ -61,7 +61,10 @@ def _message(e: BaseException) -> str:
 
 
 class MilvusEngine:
-    """One connection to a Milvus server or Milvus Lite file; implements Source and Sink."""
+    """One connection to a Milvus server or Milvus Lite file; implements Source, Sink and Inspector."""
+
+    #: rows per data chunk at most (one query page holds at most this many)
+    max_batch = MAX_BATCH
 
     def __init__(self, url: MilvusURL):
         self.url = url

@@ -17,6 +17,16 @@ import orjson
 from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
+from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the translation API
+    ID_FIELD,
+    ID_MAX_LENGTH,
+    METRICS,
+    PAYLOAD_INDEX_PREFIX,
+    UNNAMED_VECTOR_FIELD,
+    field_names,
+    is_single_vector,
+    vector_configs,
+)
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
@@ -26,27 +36,19 @@ from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the en
     _HNSW_NAMES,
     _HNSW_NAMES_BACK,
     _UPDATE_PARAMS,
-    ID_FIELD,
-    ID_MAX_LENGTH,
     LOCAL_MODE_DROPS,
-    METRICS,
-    PAYLOAD_INDEX_PREFIX,
-    UNNAMED_VECTOR_FIELD,
     UPSERT_MAX_BYTES,
     UPSERT_MAX_POINTS,
     CreateCalls,
     _drop_none,
-    _field_names,
     _get,
     _hnsw_diff,
     _hnsw_index,
-    _is_single_vector,
     _models,
     _one_line,
     _point_bytes,
     _qdrant,
     _sparse_dict,
-    _vector_configs,
     _vector_layout,
     as_json,
     check_spec,
@@ -65,7 +67,10 @@ from vecbackup.urls import QdrantURL
 
 
 class QdrantEngine:
-    """One connection to a Qdrant server or local-mode folder; implements Source and Sink."""
+    """One connection to a Qdrant server or local-mode folder; implements Source, Sink and Inspector."""
+
+    #: points per scroll page and data chunk at most
+    max_batch = 16384
 
     def __init__(self, url: QdrantURL):
         self.url = url

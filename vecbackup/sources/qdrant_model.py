@@ -18,19 +18,18 @@ import orjson
 
 from vecbackup.errors import Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk, Column
+from vecbackup.format.qdrant import (
+    ID_FIELD,
+    ID_MAX_LENGTH,
+    METRICS,
+    PAYLOAD_INDEX_PREFIX,
+    field_names,
+    is_single_vector,
+    vector_configs,
+)
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import Described
 
-#: the primary-key field: every point id as a string (str(int) or the canonical UUID)
-ID_FIELD = "id"
-#: a UUID string is 36 characters; an unsigned 64-bit integer at most 20 digits
-ID_MAX_LENGTH = 36
-#: field name used for the unnamed (default) vector, with extra {"qdrant_name": ""}
-UNNAMED_VECTOR_FIELD = "vector"
-#: Qdrant distance -> engine-neutral metric_type
-METRICS = {"Cosine": "COSINE", "Euclid": "L2", "Dot": "IP", "Manhattan": "MANHATTAN"}
-#: index_type prefix of payload indexes: PAYLOAD_KEYWORD, PAYLOAD_TEXT, ...
-PAYLOAD_INDEX_PREFIX = "PAYLOAD_"
 #: one upsert request carries at most this many points and about this many bytes of JSON
 UPSERT_MAX_POINTS = 1024
 UPSERT_MAX_BYTES = 8 * 1024 * 1024
@@ -86,40 +85,6 @@ def as_json(obj: Any) -> Any:
     return _drop_none(orjson.loads(orjson.dumps(obj)))
 
 
-def _is_single_vector(vectors: Any) -> bool:
-    """config.params.vectors is either one VectorParams (the unnamed vector) or name -> VectorParams."""
-    return isinstance(vectors, dict) and isinstance(vectors.get("size"), int)
-
-
-def _vector_configs(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    vectors: dict[str, Any] = params.get("vectors") or {}
-    if _is_single_vector(vectors):
-        return [("", vectors)]
-    return list(vectors.items())
-
-
-def _field_names(qnames: Sequence[str]) -> list[str]:
-    """Field names for the Qdrant vector names: the name itself unless it is "" (-> "vector") or
-    would clash with "id", "$meta" or another field; then ``<base>_<k>`` with the smallest free k."""
-    taken = {ID_FIELD, DYNAMIC_COLUMN}
-    out: list[str | None] = []
-    for q in qnames:
-        if q and q not in taken:
-            taken.add(q)
-            out.append(q)
-        else:
-            out.append(None)
-    for i, q in enumerate(qnames):
-        if out[i] is None:
-            base = q or UNNAMED_VECTOR_FIELD
-            name, k = base, 1
-            while name in taken:
-                name, k = f"{base}_{k}", k + 1
-            taken.add(name)
-            out[i] = name
-    return [n for n in out if n is not None]
-
-
 def _hnsw_index(fname: str, effective: dict[str, Any], distance: str) -> Index:
     params = {_HNSW_NAMES.get(k, k): v for k, v in effective.items()}
     return Index(field_name=fname, index_type="FLAT" if effective.get("m") == 0 else "HNSW",
@@ -156,9 +121,9 @@ def spec_from_collection_info(
     config: dict[str, Any] = d["config"]
     params: dict[str, Any] = config.get("params", {})
     notes: list[str] = []
-    dense = _vector_configs(params)
+    dense = vector_configs(params)
     sparse = list((params.get("sparse_vectors") or {}).items())
-    names = _field_names([q for q, _ in dense] + [q for q, _ in sparse])
+    names = field_names([q for q, _ in dense] + [q for q, _ in sparse])
     fields = [Field(name=ID_FIELD, type=FieldType.VARCHAR, max_length=ID_MAX_LENGTH, is_primary=True)]
     indexes: list[Index] = []
     collection_hnsw = config.get("hnsw_config") or {}
@@ -308,7 +273,7 @@ def create_calls(
                 sv["index"] = {**(sv.get("index") or {}), **given}
             else:
                 vectors = body.get("vectors")
-                vp = vectors if _is_single_vector(vectors) and q == "" else (vectors or {}).get(q)
+                vp = vectors if is_single_vector(vectors) and q == "" else (vectors or {}).get(q)
                 if vp is None:
                     raise UsageError(f"--index-params: vector {q!r} is not in the recorded configuration")
                 vp["hnsw_config"] = {**(vp.get("hnsw_config") or {}), **_hnsw_diff(given)}

@@ -328,7 +328,7 @@ def _tier(tier: str | None) -> str | None:
 
 
 def _version() -> str:
-    from vecbackup import __version__
+    from vecbackup.version import __version__
 
     return __version__
 

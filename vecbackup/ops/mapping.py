@@ -19,8 +19,8 @@ import numpy as np
 
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column
+from vecbackup.format.qdrant import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, field_names, vector_configs
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.qdrant_model import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, _field_names, _vector_configs
 
 MILVUS = "milvus"
 QDRANT = "qdrant"
@@ -189,7 +189,7 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
 
     others = [f for f in spec.fields if not f.is_primary]
     vec_fields = [f for f in others if f.type.is_vector]
-    names = dict(zip([f.name for f in vec_fields], _field_names([f.name for f in vec_fields]), strict=True))
+    names = dict(zip([f.name for f in vec_fields], field_names([f.name for f in vec_fields]), strict=True))
     for f in others:
         t = f.type
         if t in (FieldType.FLOAT_VECTOR, FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR):
@@ -339,7 +339,7 @@ def _qdrant_to_milvus(spec: CollectionSpec, source_engine: str, target_engine: s
     lite = target_engine.lower() == "milvus-lite"
     cfg: dict[str, Any] = spec.extra.get("qdrant") or {}
     params: dict[str, Any] = cfg.get("params") or {}
-    vector_params = dict(_vector_configs(params))
+    vector_params = dict(vector_configs(params))
     sparse_params: dict[str, Any] = params.get("sparse_vectors") or {}
     index_of = {i.field_name: i for i in spec.indexes}
 

@@ -1,0 +1,154 @@
+"""House rules that a check keeps (docs/ARCHITECTURE.md): the import layers, no import cycles (imports under
+TYPE_CHECKING and inside functions included), and which modules may import which third-party SDKs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import vecbackup
+
+ROOT = Path(vecbackup.__file__).parent
+
+#: lowest first; a module may import its own layer and the layers below, never one above
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("vecbackup.errors", "vecbackup.schema", "vecbackup.times", "vecbackup.version")),
+    ("pure", ("vecbackup.format", "vecbackup.limits", "vecbackup.exact", "vecbackup.retention",
+              "vecbackup.urls")),
+    ("edges", ("vecbackup.stores", "vecbackup.sources")),
+    ("ops", ("vecbackup.ops", "vecbackup.report_junit")),
+    ("api", ("vecbackup.api",)),
+    ("front ends", ("vecbackup.config", "vecbackup.ui", "vecbackup.metrics", "vecbackup.scheduler",
+                    "vecbackup.cli", "vecbackup.__main__", "vecbackup")),
+]
+#: third-party packages only these modules (and their packages' own submodules) may import
+SDKS = {
+    "rich": ("vecbackup.ui",),
+    "pymilvus": ("vecbackup.sources.milvus",),
+    "milvus_lite": ("vecbackup.sources.milvus",),
+    "qdrant_client": ("vecbackup.sources.qdrant", "vecbackup.sources.qdrant_model"),
+    "boto3": ("vecbackup.stores.s3",),
+    "botocore": ("vecbackup.stores.s3",),
+    "azure": ("vecbackup.stores.azure",),
+    "prometheus_client": ("vecbackup.metrics",),
+    "schedule": ("vecbackup.scheduler.loop",),
+    "typer": ("vecbackup.cli",),
+    "click": ("vecbackup.cli", "vecbackup.config"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Every module ``name`` imports anywhere in its source (top level, functions, TYPE_CHECKING blocks)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for a in node.names:  # `from vecbackup import ui` imports the module vecbackup.ui, not the package
+                out.add(f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base)
+    return out
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _layer(module: str) -> int:
+    best, depth = -1, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > depth:
+                best, depth = i, len(p)
+    assert best >= 0, f"{module} is in no layer: add it to LAYERS and docs/ARCHITECTURE.md"
+    return best
+
+
+def test_every_module_has_a_layer():
+    for name in MODULES:
+        _layer(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_a_higher_layer(name: str):
+    mine = _layer(name)
+    for target in sorted(GRAPH[name]):
+        if target.split(".")[0] != "vecbackup" or target in ("vecbackup", name):
+            continue  # third-party (test_third_party_sdks...), the package itself (test_no_module_imports...)
+        assert _layer(target) <= mine, (f"{name} ({LAYERS[mine][0]}) imports {target} "
+                                        f"({LAYERS[_layer(target)][0]}), a higher layer")
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_the_package_itself(name: str):
+    """``import vecbackup`` would run the package's __init__ (the whole API) from inside it: a cycle."""
+    if name in ("vecbackup", "vecbackup.__main__"):
+        return
+    assert "vecbackup" not in GRAPH[name], f"{name} imports the vecbackup package; import the module it needs"
+
+
+def test_no_import_cycles():
+    """Tarjan's strongly connected components over the vecbackup import graph (every import counted)."""
+    graph = {n: {t for t in deps if t in MODULES and t != n} for n, deps in GRAPH.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+@pytest.mark.parametrize("sdk", sorted(SDKS))
+def test_third_party_sdks_stay_in_their_adapter(sdk: str):
+    allowed = SDKS[sdk]
+    for name, deps in GRAPH.items():
+        if any(d == sdk or d.startswith(sdk + ".") for d in deps):
+            assert any(name == a or name.startswith(a + ".") for a in allowed), f"{name} imports {sdk}"
+
+
+def test_the_checks_can_fail():
+    """The graph is real: a module known to import another is seen doing so."""
+    assert "vecbackup.ops.restore" in GRAPH["vecbackup.api"]
+    assert "pymilvus" in GRAPH["vecbackup.sources.milvus"]
+    assert _layer("vecbackup.ops.mapping") > _layer("vecbackup.format.qdrant")

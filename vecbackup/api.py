@@ -1,0 +1,345 @@
+"""The Python API: what the command line does, as functions (docs/API.md).
+
+Each function takes URLs, or engines and stores you opened yourself (``connect``, ``open_store``), returns a
+result object and raises the :mod:`vecbackup.errors` hierarchy (each error has the CLI's ``exit_code``). What it
+opens from a URL it closes again. The ``vecbackup`` command and ``vecbackup schedule`` are thin clients of it:
+they parse options, call one of these, and render the result.
+
+    import vecbackup
+
+    run = vecbackup.backup("milvus://db:19530", "s3://backups/milvus", collections=["articles"])
+    run.raise_for_failures()
+    vecbackup.restore("s3://backups/milvus", "milvus://dr:19530", collection="articles",
+                      options=vecbackup.RestoreOptions(target="articles_dr"))
+    vecbackup.prune("s3://backups/milvus", vecbackup.Policy(keep_daily=7, keep_weekly=4))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from vecbackup.errors import PartialFailure, UsageError, VecbackupError
+from vecbackup.format.manifest import Manifest
+from vecbackup.ops import catalog
+from vecbackup.ops.backup import BackupResult, backup_collection
+from vecbackup.ops.delete import DeleteResult, delete_backup
+from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
+from vecbackup.ops.gc import GcResult, collect_garbage
+from vecbackup.ops.lock import locked
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.prune import PruneResult
+from vecbackup.ops.prune import prune as prune_store
+from vecbackup.ops.restore import Plan, RestoreOptions, RestorePreview, RestoreResult, plan_restore, preview_restore
+from vecbackup.ops.restore import restore_backup as run_restore
+from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
+from vecbackup.retention import Policy, require_rules
+from vecbackup.sources import Engine, engine_class, open_engine
+from vecbackup.stores import open_store as _open_store
+from vecbackup.stores.base import BlobStore
+
+SourceLike = str | Engine  # a URL, or an engine from connect()
+StoreLike = str | BlobStore  # a URL, or a store from open_store()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets and TLS settings for an engine; never printed (``repr`` leaves the secrets out)."""
+
+    token: str | None = field(default=None, repr=False)  # Milvus token ("user:password" or an API key)
+    user: str | None = None  # Milvus user name
+    password: str | None = field(default=None, repr=False)
+    ca_cert: str | None = None  # PEM file to verify the server's TLS certificate
+    api_key: str | None = field(default=None, repr=False)  # Qdrant API key
+
+
+def connect(url: str, credentials: Credentials | None = None) -> Engine:
+    """Open the engine a URL names: ``milvus://``, ``milvus+https://``, ``milvus-lite:///file.db``, ``qdrant://``,
+    ``qdrant+grpc://``, ``qdrant-local:///folder``. Close it with ``.close()``."""
+    c = credentials or Credentials()
+    return open_engine(url, token=c.token, user=c.user, password=c.password, ca_cert=c.ca_cert, api_key=c.api_key)
+
+
+def open_store(url: str, *, create: bool = False) -> BlobStore:
+    """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
+    (docs/STORES.md); ``create`` makes a missing local folder."""
+    return _open_store(url, create=create)
+
+
+@contextmanager
+def _engine(source: SourceLike, credentials: Credentials | None) -> Iterator[Engine]:
+    if not isinstance(source, str):
+        yield source
+        return
+    engine = connect(source, credentials)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _store(store: StoreLike, *, create: bool = False) -> BlobStore:
+    return open_store(store, create=create) if isinstance(store, str) else store
+
+
+# -- backup ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    batch_size: int = 5000  # rows per data chunk (memory is bounded by it)
+    compression_level: int = 3  # zstd level, 1-22
+    lock_wait: float = 0.0  # seconds to wait for a conflicting store lock (then Locked, exit 11)
+
+    def check(self, max_batch: int) -> None:
+        """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
+        if not 1 <= self.batch_size <= max_batch:
+            raise UsageError(f"--batch-size {self.batch_size} is out of range", hint=f"use 1 to {max_batch}")
+        if not 1 <= self.compression_level <= 22:
+            raise UsageError(f"--compression-level {self.compression_level} is out of range", hint="use 1 to 22")
+
+
+@dataclass(frozen=True)
+class CollectionFailure:
+    collection: str
+    error: VecbackupError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collection": self.collection, "error": str(self.error), "exit_code": self.error.exit_code}
+
+
+@dataclass
+class BackupRun:
+    """The outcome of :func:`backup`: a backup per collection that succeeded, a failure per one that did not."""
+
+    store: str  # the store's display URL
+    collections: list[str]  # what was asked for, in order
+    results: list[BackupResult] = field(default_factory=list)
+    failures: list[CollectionFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def raise_for_failures(self) -> None:
+        """Raise the collection's own error when one was asked for and failed; PartialFailure (exit 3) when some
+        of several failed."""
+        if not self.failures:
+            return
+        if len(self.collections) == 1:
+            raise self.failures[0].error
+        raise PartialFailure(f"{len(self.failures)} of {len(self.collections)} collections failed: "
+                             + ", ".join(f.collection for f in self.failures))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "store": self.store, "backups": [r.to_dict() for r in self.results],
+                "failures": [f.to_dict() for f in self.failures]}
+
+
+class BackupEvents:
+    """What :func:`backup` tells its caller as it goes (a front end prints it); override what you need."""
+
+    def started(self, collections: list[str]) -> None:
+        """The collections about to be backed up, in order."""
+
+    def done(self, result: BackupResult) -> None:
+        """One collection's backup is committed."""
+
+    def failed(self, failure: CollectionFailure) -> None:
+        """One collection failed; the others go on."""
+
+
+def backup(source: SourceLike, store: StoreLike, collections: list[str] | None = None, *, all: bool = False,
+           options: BackupOptions | None = None, credentials: Credentials | None = None,
+           progress: Callable[[], Progress] = NullProgress, events: BackupEvents | None = None) -> BackupRun:
+    """Back up ``collections`` (or every collection, ``all=True``) into ``store`` under one shared store lock.
+
+    One collection failing does not stop the others: failures are collected in the returned run (call
+    ``raise_for_failures()`` to raise them as the CLI does); errors before any collection is read (bad options,
+    unreachable server or store, a conflicting lock) are raised. ``events`` hears of each collection as it
+    finishes; ``progress`` makes one Progress per collection."""
+    options = options or BackupOptions()
+    events = events or BackupEvents()
+    options.check((engine_class(source) if isinstance(source, str) else type(source)).max_batch)
+    if bool(collections) == all:
+        raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
+    with _engine(source, credentials) as engine:
+        names = engine.list_collections() if all else list(dict.fromkeys(collections or []))
+        target = _store(store, create=True)
+        run = BackupRun(target.display, names)
+        events.started(names)
+        with locked(target, "backup", exclusive=False, wait=options.lock_wait):
+            for name in names:
+                try:
+                    r = backup_collection(engine, target, name, batch_size=options.batch_size,
+                                          compression_level=options.compression_level, progress=progress())
+                except VecbackupError as e:
+                    failure = CollectionFailure(name, e)
+                    run.failures.append(failure)
+                    events.failed(failure)
+                    continue
+                run.results.append(r)
+                events.done(r)
+    return run
+
+
+def collections(source: SourceLike, credentials: Credentials | None = None) -> list[str]:
+    """The collections an engine holds, sorted."""
+    with _engine(source, credentials) as engine:
+        return engine.list_collections()
+
+
+# -- reading the store -----------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    store: str
+    backups: list[Manifest]  # oldest first
+    unreadable: list[str]  # one message per manifest that could not be read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "backups": [_summary(m) for m in self.backups], "unreadable": self.unreadable}
+
+
+def _summary(m: Manifest) -> dict[str, Any]:
+    return {"backup_id": m.backup_id, "collection": m.collection.name, "completed_at": m.completed_at,
+            "rows": m.rows, "bytes": m.size, "objects": len(m.objects), "engine": m.source.engine,
+            "server_version": m.source.server_version}
+
+
+def list_backups(store: StoreLike, collection: str | None = None) -> Listing:
+    """Every complete backup in the store (of one collection, if given), oldest first."""
+    s = _store(store)
+    manifests, problems = catalog.list_manifests(s, collection)
+    return Listing(s.display, manifests, problems)
+
+
+def show(store: StoreLike, backup: str = "latest", collection: str | None = None) -> Manifest:
+    """A backup's manifest: by id, unique id prefix, or ``latest`` (of ``collection``)."""
+    return catalog.find(_store(store), backup, collection)
+
+
+VerifyDepth = Literal["quick", "checksum", "read-data"]
+
+
+def verify(store: StoreLike, backup: str | None = "latest", collection: str | None = None, *,
+           depth: VerifyDepth = "checksum", subset: Subset | None = None,
+           progress: Callable[[], Progress] = NullProgress,
+           on_result: Callable[[VerifyResult], None] | None = None) -> list[VerifyResult]:
+    """Check one backup (or every backup, ``backup=None``): ``quick`` stats every object, ``checksum`` reads each
+    back and checks its SHA-256 and header, ``read-data`` also decodes it; a ``subset`` decodes only part. Returns
+    every problem found (``VerifyResult.raise_for_problems()`` raises them); ``on_result`` hears of each backup as
+    it is done."""
+    if depth not in ("quick", "checksum", "read-data"):
+        raise UsageError(f"unknown verify depth {depth!r}", hint="use quick, checksum or read-data")
+    s = _store(store)
+    refs = catalog.list_refs(s, collection) if backup is None else [catalog.resolve(s, backup, collection)]
+    results = []
+    for ref in refs:
+        r = verify_backup(s, catalog.load(s, ref), quick=depth == "quick", read_data=depth == "read-data",
+                          subset=subset, progress=progress())
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+    return results
+
+
+# -- changing the store ----------------------------------------------------------------------------
+
+
+def _exclusive(s: BlobStore, what: str, lock_wait: float, fn: Callable[[], T]) -> T:
+    with locked(s, what, exclusive=True, wait=lock_wait):  # data objects are shared by every backup
+        return fn()
+
+
+def delete(store: StoreLike, backup: str, collection: str | None = None, *, lock_wait: float = 0.0,
+           ) -> DeleteResult:
+    """Delete one backup (by id or unique prefix, never ``latest``): its manifest first, then the data objects no
+    other backup uses, under an exclusive store lock."""
+    if backup == "latest":
+        raise UsageError("delete takes an explicit backup id, not 'latest'", hint="`vecbackup list` shows them")
+    s = _store(store)
+    manifest = catalog.find(s, backup, collection)
+    return _exclusive(s, "delete", lock_wait, lambda: delete_backup(s, manifest))
+
+
+def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, lock_wait: float = 0.0) -> GcResult:
+    """Delete data objects no backup references, older than ``min_age`` seconds (younger ones may belong to a
+    backup still running); ``dry_run`` only lists them."""
+    s = _store(store)
+    if dry_run:
+        return collect_garbage(s, min_age=min_age, dry_run=True)
+    return _exclusive(s, "gc", lock_wait, lambda: collect_garbage(s, min_age=min_age))
+
+
+def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
+          gc_min_age: float = 86400.0, lock_wait: float = 0.0) -> PruneResult:
+    """Apply a retention policy per collection (vecbackup.retention): delete the backups no rule keeps and the data
+    only they used, then leftovers of failed backups older than ``gc_min_age``; ``dry_run`` decides and deletes
+    nothing. Never removes a collection's newest backup."""
+    require_rules(policy)
+    s = _store(store)
+    if dry_run:
+        return prune_store(s, policy, collection=collection, dry_run=True, gc_min_age=gc_min_age)
+    return _exclusive(s, "prune", lock_wait,
+                      lambda: prune_store(s, policy, collection=collection, gc_min_age=gc_min_age))
+
+
+# -- restoring -------------------------------------------------------------------------------------
+
+
+BackupLike = str | Manifest  # a backup id, unique prefix or "latest"; or a manifest already read (show())
+
+
+def _manifest(s: BlobStore, backup: BackupLike, collection: str | None) -> Manifest:
+    return backup if isinstance(backup, Manifest) else catalog.find(s, backup, collection)
+
+
+def plan(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
+         options: RestoreOptions | None = None, credentials: Credentials | None = None) -> RestorePreview:
+    """What :func:`restore` would do, field by field (across engines too), and why it would fail: reads the store
+    and the target, writes nothing (``restore --dry-run``)."""
+    manifest = _manifest(_store(store), backup, collection)
+    with _engine(target, credentials) as engine:
+        return preview_restore(manifest, engine, options)
+
+
+def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
+            options: RestoreOptions | None = None, credentials: Credentials | None = None,
+            progress: Progress | None = None) -> RestoreResult:
+    """Restore a backup: the schema, partitions, data, indexes and aliases, loaded under a staging name and given
+    the final name only once complete; a failure drops the staging collection and leaves an existing one as it
+    was. ``options`` carries everything that differs from the backup (name, --drop-existing, parameters)."""
+    s = _store(store)
+    manifest = _manifest(s, backup, collection)
+    with _engine(target, credentials) as engine:
+        decided: Plan = plan_restore(manifest, engine, options)
+        return run_restore(s, manifest, engine, decided, progress=progress)
+
+
+def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
+          source: SourceLike | None = None, options: DrillOptions | None = None,
+          credentials: Credentials | None = None, progress: Progress | None = None) -> DrillReport:
+    """A disaster-recovery drill: restore into a scratch collection on ``target``, check it (rows, a sample field
+    by field, search recall against exact search, the backup's age), report, drop it. With ``source`` (the live
+    server) the row count and recall are compared with it. Never raises for a failed check: ``report.ok`` says."""
+    s = _store(store)
+    manifest = _manifest(s, backup, collection)
+    with _engine(target, credentials) as engine:
+        if source is None:
+            return run_drill(s, manifest, engine, opts=options, progress=progress)
+        if source == target:
+            return run_drill(s, manifest, engine, source=engine, opts=options, progress=progress)
+        with _engine(source, credentials) as live:
+            return run_drill(s, manifest, engine, source=live, opts=options, progress=progress)
+
+
+__all__ = [
+    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "CollectionFailure", "Credentials", "Listing",
+    "SourceLike", "StoreLike", "VerifyDepth", "backup", "collections", "connect", "delete", "drill", "gc",
+    "list_backups", "open_store", "plan", "prune", "restore", "show", "verify",
+]

@@ -1,0 +1,52 @@
+"""One run of one scheduled job: back up its collections through the API, then apply its retention to those that
+succeeded; each outcome recorded in the schedule's metrics outputs (operations ``backup`` and ``prune``, the ``job``
+label is the job's name)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vecbackup import api, metrics
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.scheduler.jobs import Job
+from vecbackup.times import parse_duration
+
+
+def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metrics_textfile: str | None = None,
+            metrics_pushgateway: str | None = None, warn: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Back up the job's collections, then (if it has retention) prune the ones that succeeded. Returns a
+    summary; raises the collection's error if one collection failed, PartialFailure if some of several did."""
+    with metrics.recording("backup", textfile=metrics_textfile, pushgateway=metrics_pushgateway, job=job.name,
+                           on_failure=job.collections, warn=warn) as rec:
+        run = api.backup(job.source, job.store, list(job.collections), all=job.all, options=job.options,
+                         credentials=job.credentials(), progress=progress)
+        for r in run.results:
+            rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored)
+        for f in run.failures:
+            rec.record(f.collection, False)
+    summary: dict[str, Any] = {
+        "backups": [{"collection": r.collection, "backup_id": r.backup_id, "rows": r.rows,
+                     "bytes_uploaded": r.bytes_uploaded, "seconds": round(r.seconds, 3), "notes": r.notes}
+                    for r in run.results],
+        "failures": [f.to_dict() for f in run.failures]}
+    if job.policy is not None and run.results:  # retention only after a successful backup, of what was backed up
+        pruned = []
+        done = [r.collection for r in run.results]
+        with metrics.recording("prune", textfile=metrics_textfile, pushgateway=metrics_pushgateway, job=job.name,
+                               on_failure=done, warn=warn) as prec:
+            for name in done:
+                t0 = time.monotonic()
+                p = api.prune(job.store, job.policy, collection=name, gc_min_age=parse_duration(job.gc_min_age),
+                              lock_wait=job.lock_wait)
+                freed = p.bytes_freed + (p.gc.bytes_freed if p.gc else 0)
+                prec.record(name, True, seconds=time.monotonic() - t0, nbytes=freed)
+                pruned.append({"collection": name, "kept": len(p.kept), "removed": len(p.removed),
+                               "bytes_freed": freed})
+        summary["pruned"] = pruned
+    run.raise_for_failures()
+    return summary
+
+
+__all__ = ["run_job"]
