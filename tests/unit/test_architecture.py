@@ -150,5 +150,5 @@ def test_third_party_sdks_stay_in_their_adapter(sdk: str):
 def test_the_checks_can_fail():
     """The graph is real: a module known to import another is seen doing so."""
     assert "vecbackup.ops.restore" in GRAPH["vecbackup.api"]
-    assert "pymilvus" in GRAPH["vecbackup.sources.milvus"]
+    assert "pymilvus" in GRAPH["vecbackup.sources.milvus.connection"]
     assert _layer("vecbackup.ops.mapping") > _layer("vecbackup.format.qdrant")

@@ -1,144 +1,29 @@
-"""The disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
-
-Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message and details):
-
-* ``restore``       the backup restores (every object's SHA-256 checked) and its indexes cover every row; its
-                    wall time is the RTO
-* ``row_count``     the restored copy holds exactly the backup's rows; with a source, the live source's count
-                    is reported, and ``max_source_drift`` fails the check when the two differ by more
-* ``sample_rows``   a random sample of the backup's rows, read from its data objects, equals field by field
-                    (floats and vectors exactly) the rows with the same primary keys in the restored copy
-* ``search_recall`` top-k searches with query vectors taken from the backup, scored against the exact top k
-                    computed from the backup's own vectors (a streaming brute-force pass over its data objects,
-                    vecbackup.exact): the restored copy's recall@k, and with a source the live collection's recall
-                    against the same truth. Passes when the restored copy reaches ``min_recall`` and, with a source
-                    whose index covers all its rows, comes within ``recall_tolerance`` of the source's recall.
-                    Two approximate searches are never compared with each other (their overlap is reported, not
-                    judged): on hard data two correct HNSW graphs agree far less than either agrees with the truth.
-* ``backup_age``    the backup's age (the RPO) against ``max_age``
-
-The scratch collection is dropped at the end, also after a failure, unless ``keep``.
-"""
+"""The drill's checks, each filling in its Check: the row count, rows sampled from the backup compared field by field,
+search recall against exact search over the backup (judged by :func:`judge_recall`, pure), the backup's age."""
 
 from __future__ import annotations
 
 import bisect
 import math
 import random
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from vecbackup.errors import Unsupported, VecbackupError
 from vecbackup.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.drill.options import DEFAULT_MIN_RECALL, DrillOptions
+from vecbackup.ops.drill.report import FAILED, PASSED, SKIPPED, Check, DrillReport
 from vecbackup.ops.fetch import iter_chunks
-from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.schema import CollectionSpec, Field, Index
-from vecbackup.sources.base import Inspector, SearchParams
+from vecbackup.sources.base import Inspector
 from vecbackup.stores.base import BlobStore, in_flight
-from vecbackup.times import now_z, parse_z
+from vecbackup.times import parse_z
 
-SUITE = "vecbackup-drill"
-CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
-PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-#: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)
-DEFAULT_MIN_RECALL = 0.8
 _MAX_LISTED = 10  # differences / misses listed per check
-
-
-@dataclass
-class Check:
-    name: str
-    status: str = SKIPPED
-    message: str = ""
-    seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.status == FAILED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "message": self.message,
-                "seconds": round(self.seconds, 3), "details": self.details}
-
-
-@dataclass
-class DrillReport:
-    backup_id: str
-    collection: str
-    store: str
-    target: str
-    scratch_collection: str
-    started_at: str
-    source: str | None = None
-    finished_at: str = ""
-    backup_completed_at: str = ""
-    rto_seconds: float | None = None  # the restore's wall time
-    rpo_seconds: float | None = None  # the backup's age when the drill ran
-    seed: int = 0
-    scratch_dropped: bool = False
-    checks: list[Check] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(c.failed for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.failed]
-
-    def check(self, name: str) -> Check:
-        return next(c for c in self.checks if c.name == name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "exit_code": 0 if self.ok else 12, "suite": SUITE,
-            "backup_id": self.backup_id, "collection": self.collection, "store": self.store,
-            "target": self.target, "source": self.source, "scratch_collection": self.scratch_collection,
-            "scratch_dropped": self.scratch_dropped, "started_at": self.started_at, "finished_at": self.finished_at,
-            "backup_completed_at": self.backup_completed_at,
-            "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
-            "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
-            "seed": self.seed,
-            "checks": [c.to_dict() for c in self.checks],
-            "failures": [f"{c.name}: {c.message}" for c in self.failures],
-            "notes": self.notes,
-        }
-
-
-def write_json(report: DrillReport, path: str) -> None:
-    with open(path, "wb") as f:
-        f.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
-
-
-@dataclass
-class DrillOptions:
-    sample: int = 100
-    queries: int = 100
-    top_k: int = 10
-    #: floor for the restored copy's recall@k against exact search; None: DEFAULT_MIN_RECALL when there is no
-    #: source to compare with, no floor when there is (the comparison decides)
-    min_recall: float | None = None
-    recall_tolerance: float = 0.05  # with a source: how far below the source's recall the restored copy may be
-    search: SearchParams = field(default_factory=SearchParams)
-    max_age: float | None = None  # seconds
-    max_source_drift: int | None = None  # rows
-    source_collection: str | None = None  # the live collection to compare with (default: the backup's name)
-    keep: bool = False
-    seed: int | None = None
-    index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    index_fallback: bool = False
-    field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    collection_params: dict[str, Any] = field(default_factory=dict)
 
 
 def _short(v: Any, limit: int = 120) -> str:
@@ -235,7 +120,7 @@ def exact_truth(store: BlobStore, manifest: Manifest, engine: Inspector, f: Fiel
 # -- the checks ------------------------------------------------------------------------------------
 
 
-def _timed(check: Check, fn: Callable[[Check], None]) -> None:
+def timed(check: Check, fn: Callable[[Check], None]) -> None:
     t0 = time.monotonic()
     try:
         fn(check)
@@ -247,7 +132,7 @@ def _timed(check: Check, fn: Callable[[Check], None]) -> None:
         check.seconds = time.monotonic() - t0
 
 
-def _check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str, source: Any,
+def check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str, source: Any,
                      opts: DrillOptions) -> None:
     restored = target.count(scratch)
     check.details.update({"backup_rows": manifest.rows, "restored_rows": restored})
@@ -274,7 +159,7 @@ def _check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str
                                               if source is not None else "")
 
 
-def _check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
+def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
                   ) -> None:
     spec = manifest.collection
     by_partition: dict[str, list[SampledRow]] = {}
@@ -309,7 +194,7 @@ def _check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, ta
         check.status, check.message = PASSED, f"{len(sample)} sampled rows identical in every field"
 
 
-def _check_search(check: Check, queries: list[SampledRow], store: BlobStore, manifest: Manifest,
+def check_search(check: Check, queries: list[SampledRow], store: BlobStore, manifest: Manifest,
                   target: Inspector, scratch: str, source: Inspector | None, opts: DrillOptions) -> None:
     spec = manifest.collection
     chosen = search_field(spec)
@@ -400,7 +285,7 @@ def judge_recall(restored: float, source: float | None, source_unindexed: int | 
     return RecallVerdict(tuple(problems), compared, floor)
 
 
-def _check_age(check: Check, report: DrillReport, manifest: Manifest, opts: DrillOptions) -> None:
+def check_age(check: Check, report: DrillReport, manifest: Manifest, opts: DrillOptions) -> None:
     try:
         completed = parse_z(manifest.completed_at)
     except ValueError:
@@ -415,100 +300,3 @@ def _check_age(check: Check, report: DrillReport, manifest: Manifest, opts: Dril
         check.status, check.message = FAILED, f"{text}, more than --max-age {opts.max_age / 3600:g}h"
     else:
         check.status, check.message = PASSED, text
-
-
-# -- the drill -------------------------------------------------------------------------------------
-
-
-def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any = None,
-              opts: DrillOptions | None = None, progress: Progress | None = None) -> DrillReport:
-    """Run every check and return the report; never raises for a failed check (the report says it), only for
-    an interrupt. The scratch collection is dropped before returning unless ``opts.keep``."""
-    opts = opts or DrillOptions()
-    progress = progress or NullProgress()
-    spec = manifest.collection
-    seed = opts.seed if opts.seed is not None else secrets.randbits(32)
-    scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
-    report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
-                         target=target.display, source=source.display if source is not None else None,
-                         scratch_collection=scratch, started_at=now_z(), backup_completed_at=manifest.completed_at,
-                         seed=seed, checks=[Check(name) for name in CHECKS])
-    rng = random.Random(seed)
-    restored = False
-    try:
-        restore = report.check("restore")
-
-        def do_restore(check: Check) -> None:
-            nonlocal restored
-            t0 = time.monotonic()
-            try:
-                plan = plan_restore(manifest, target, RestoreOptions(
-                    target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
-                    field_params=opts.field_params, collection_params=opts.collection_params))
-                result = restore_backup(store, manifest, target, plan, progress=progress)
-                target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
-            finally:
-                report.rto_seconds = time.monotonic() - t0
-                check.details["rto_seconds"] = round(report.rto_seconds, 3)
-            restored = True
-            report.notes.extend(result.notes)
-            check.status = PASSED
-            check.message = f"{result.rows} rows restored into {scratch!r} in {result.seconds:.1f}s"
-
-        _timed(restore, do_restore)
-        # a restore can fail after the copy took its name (e.g. its final row count check): measure what is there
-        present = restored or _has(target, scratch)
-        reason = f"skipped: restore failed ({restore.message})"
-        if present:
-            _timed(report.check("row_count"),
-                   lambda c: _check_row_count(c, manifest, target, scratch, source, opts))
-        else:
-            report.check("row_count").message = reason
-        if restored:
-            sample: list[SampledRow] = []
-
-            def do_sample(check: Check) -> None:
-                chosen = search_field(spec)
-                sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng,
-                                            chosen[0] if chosen else None))
-                _check_sample(check, sample[:opts.sample], manifest, target, scratch)
-
-            _timed(report.check("sample_rows"), do_sample)
-            if opts.queries > 0:
-                _timed(report.check("search_recall"), lambda c: _check_search(
-                    c, sample[:opts.queries], store, manifest, target, scratch, source, opts))
-            else:
-                report.check("search_recall").message = "skipped: --queries 0"
-        else:
-            for name in ("sample_rows", "search_recall"):
-                report.check(name).message = reason
-        _timed(report.check("backup_age"), lambda c: _check_age(c, report, manifest, opts))
-    finally:
-        if opts.keep:
-            report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
-        else:
-            report.scratch_dropped = _drop(target, scratch, report)
-        report.finished_at = now_z()
-    return report
-
-
-def _has(engine: Any, name: str) -> bool:
-    try:
-        return bool(engine.has_collection(name))
-    except VecbackupError:
-        return False
-
-
-def _drop(engine: Any, name: str, report: DrillReport) -> bool:
-    """Drop the scratch collection if it exists; True when it is gone."""
-    try:
-        if engine.has_collection(name):
-            engine.drop_collection(name)
-        return not engine.has_collection(name)
-    except VecbackupError as e:
-        report.notes.append(f"could not drop the scratch collection {name!r}: {e}")
-        return False
-
-
-__all__ = ["CHECKS", "DEFAULT_MIN_RECALL", "SUITE", "Check", "DrillOptions", "DrillReport", "RecallVerdict",
-           "judge_recall", "run_drill", "write_json"]

@@ -1,0 +1,35 @@
+"""What a drill is asked to do (``vecbackup drill``'s options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vecbackup.sources.base import SearchParams
+
+#: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)
+DEFAULT_MIN_RECALL = 0.8
+
+
+@dataclass
+class DrillOptions:
+    sample: int = 100
+    queries: int = 100
+    top_k: int = 10
+    #: floor for the restored copy's recall@k against exact search; None: DEFAULT_MIN_RECALL when there is no
+    #: source to compare with, no floor when there is (the comparison decides)
+    min_recall: float | None = None
+    recall_tolerance: float = 0.05  # with a source: how far below the source's recall the restored copy may be
+    search: SearchParams = field(default_factory=SearchParams)
+    max_age: float | None = None  # seconds
+    max_source_drift: int | None = None  # rows
+    source_collection: str | None = None  # the live collection to compare with (default: the backup's name)
+    keep: bool = False
+    seed: int | None = None
+    index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index_fallback: bool = False
+    field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collection_params: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = ["DEFAULT_MIN_RECALL", "DrillOptions"]

@@ -1,0 +1,119 @@
+"""Run a drill: restore into a scratch collection, run every check, drop the scratch collection."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from typing import Any
+
+from vecbackup.errors import VecbackupError
+from vecbackup.format.manifest import Manifest
+from vecbackup.ops.drill.checks import (
+    SampledRow,
+    check_age,
+    check_row_count,
+    check_sample,
+    check_search,
+    sample_backup,
+    search_field,
+    timed,
+)
+from vecbackup.ops.drill.options import DrillOptions
+from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
+from vecbackup.stores.base import BlobStore
+from vecbackup.times import now_z
+
+# -- the drill -------------------------------------------------------------------------------------
+
+
+def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any = None,
+              opts: DrillOptions | None = None, progress: Progress | None = None) -> DrillReport:
+    """Run every check and return the report; never raises for a failed check (the report says it), only for
+    an interrupt. The scratch collection is dropped before returning unless ``opts.keep``."""
+    opts = opts or DrillOptions()
+    progress = progress or NullProgress()
+    spec = manifest.collection
+    seed = opts.seed if opts.seed is not None else secrets.randbits(32)
+    scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
+    report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
+                         target=target.display, source=source.display if source is not None else None,
+                         scratch_collection=scratch, started_at=now_z(), backup_completed_at=manifest.completed_at,
+                         seed=seed, checks=[Check(name) for name in CHECKS])
+    rng = random.Random(seed)
+    restored = False
+    try:
+        restore = report.check("restore")
+
+        def do_restore(check: Check) -> None:
+            nonlocal restored
+            t0 = time.monotonic()
+            try:
+                plan = plan_restore(manifest, target, RestoreOptions(
+                    target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
+                    field_params=opts.field_params, collection_params=opts.collection_params))
+                result = restore_backup(store, manifest, target, plan, progress=progress)
+                target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
+            finally:
+                report.rto_seconds = time.monotonic() - t0
+                check.details["rto_seconds"] = round(report.rto_seconds, 3)
+            restored = True
+            report.notes.extend(result.notes)
+            check.status = PASSED
+            check.message = f"{result.rows} rows restored into {scratch!r} in {result.seconds:.1f}s"
+
+        timed(restore, do_restore)
+        # a restore can fail after the copy took its name (e.g. its final row count check): measure what is there
+        present = restored or _has(target, scratch)
+        reason = f"skipped: restore failed ({restore.message})"
+        if present:
+            timed(report.check("row_count"),
+                   lambda c: check_row_count(c, manifest, target, scratch, source, opts))
+        else:
+            report.check("row_count").message = reason
+        if restored:
+            sample: list[SampledRow] = []
+
+            def do_sample(check: Check) -> None:
+                chosen = search_field(spec)
+                sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng,
+                                            chosen[0] if chosen else None))
+                check_sample(check, sample[:opts.sample], manifest, target, scratch)
+
+            timed(report.check("sample_rows"), do_sample)
+            if opts.queries > 0:
+                timed(report.check("search_recall"), lambda c: check_search(
+                    c, sample[:opts.queries], store, manifest, target, scratch, source, opts))
+            else:
+                report.check("search_recall").message = "skipped: --queries 0"
+        else:
+            for name in ("sample_rows", "search_recall"):
+                report.check(name).message = reason
+        timed(report.check("backup_age"), lambda c: check_age(c, report, manifest, opts))
+    finally:
+        if opts.keep:
+            report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
+        else:
+            report.scratch_dropped = _drop(target, scratch, report)
+        report.finished_at = now_z()
+    return report
+
+
+def _has(engine: Any, name: str) -> bool:
+    try:
+        return bool(engine.has_collection(name))
+    except VecbackupError:
+        return False
+
+
+def _drop(engine: Any, name: str, report: DrillReport) -> bool:
+    """Drop the scratch collection if it exists; True when it is gone."""
+    try:
+        if engine.has_collection(name):
+            engine.drop_collection(name)
+        return not engine.has_collection(name)
+    except VecbackupError as e:
+        report.notes.append(f"could not drop the scratch collection {name!r}: {e}")
+        return False

@@ -1,0 +1,141 @@
+"""One pymilvus connection to a Milvus server or a Milvus Lite file, and what every role of the engine shares:
+calls translated into vecbackup.errors, counting, loading. pymilvus is imported lazily."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vecbackup.errors import Unreachable, Unsupported, VecbackupError
+from vecbackup.format.manifest import SourceInfo
+from vecbackup.schema import CollectionSpec
+from vecbackup.urls import MilvusURL
+
+#: describe_index keys that are state, not build parameters
+_INDEX_STATE_KEYS = {
+    "field_name", "index_name", "index_type", "metric_type", "indexed_rows", "pending_index_rows",
+    "state", "total_rows", "index_state_fail_reason", "index_param", "params",
+}
+#: describe_collection field keys we map to Field attributes (anything else goes to Field.extra)
+_FIELD_PARAM_KEYS = {"dim", "max_length", "max_capacity"}
+_CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}
+_ALLOW_AUTO_ID = "allow_insert_auto_id"
+#: Milvus caps one query page at 16384 rows
+MAX_BATCH = 16384
+
+
+def _pymilvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:  # pragma: no cover - depends on the install
+        raise Unsupported("the Milvus support is not installed", hint="pip install 'vecbackup[milvus]'") from None
+    for name in ("pymilvus", "milvus_lite", "grpc"):  # they log tracebacks of errors we report ourselves
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    return pymilvus
+
+
+def _message(e: BaseException) -> str:
+    msg = getattr(e, "message", None) or str(e)
+    return " ".join(str(msg).split())[:300]
+
+
+class Connection:
+    """The connection the Source, Sink and Inspector roles of :class:`MilvusEngine` share."""
+
+    def __init__(self, url: MilvusURL):
+        self.url = url
+        self.display = url.display
+        pm = _pymilvus()
+        self._DataType = pm.DataType
+        self._exc = pm.MilvusException
+        self._loaded_by_us: set[str] = set()
+        self._added_properties: set[str] = set()
+        kwargs: dict[str, Any] = {"uri": url.uri, "timeout": url.timeout}
+        if url.token:
+            kwargs["token"] = url.token
+        if url.user:
+            kwargs["user"] = url.user
+            kwargs["password"] = url.password
+        if url.db_name:
+            kwargs["db_name"] = url.db_name
+        if url.server_pem_path:
+            kwargs["server_pem_path"] = url.server_pem_path
+        try:
+            self.client = pm.MilvusClient(**kwargs)
+            self._version = str(self.client.get_server_version())
+        except Exception as e:
+            if url.lite and _lite_file_locked(url.uri):
+                raise Unreachable(f"Milvus Lite file {url.uri} is in use by another process",
+                                  hint="Milvus Lite allows one process per file; stop the other one") from None
+            raise Unreachable(f"cannot connect to Milvus at {self.display}: {_message(e)}",
+                              hint="check the URL, that the server is up, and the credentials") from None
+
+    # -- shared -----------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> str:
+        """``milvus`` or ``milvus-lite`` (SourceInfo.engine; cross-engine restores map by it)."""
+        return "milvus-lite" if self.url.lite else "milvus"
+
+    def info(self) -> SourceInfo:
+        return SourceInfo(engine=self.engine, server_version=self._version, address=self.display)
+
+    def close(self) -> None:
+        for name in self._loaded_by_us:
+            try:
+                self.client.release_collection(name)
+            except Exception:  # best effort: leave the server as we found it
+                pass
+        self._loaded_by_us.clear()
+        try:
+            self.client.close()
+        except Exception:  # closing a dead connection is not an error worth reporting
+            pass
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._exc as e:
+            raise VecbackupError(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: {what} failed: {_message(e)}") from None
+
+    def has_collection(self, name: str) -> bool:
+        return bool(self._call("has_collection", self.client.has_collection, name))
+
+    def list_collections(self) -> list[str]:
+        return sorted(self._call("list_collections", self.client.list_collections))
+
+    def count(self, spec_or_name: CollectionSpec | str) -> int:
+        name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
+        self.ensure_loaded(name)
+        res = self._call(f"count rows of {name!r}", self.client.query, name, filter="",
+                         output_fields=["count(*)"], consistency_level="Strong")
+        return int(res[0]["count(*)"])
+
+    def ensure_loaded(self, name: str) -> None:
+        """Queries need a loaded collection: load it if needed, and release it again on close()."""
+        if name in self._loaded_by_us:
+            return
+        state = self._call(f"get the load state of {name!r}", self.client.get_load_state, name)
+        if "NotLoad" in str(state.get("state")):
+            self._call(f"load {name!r}", self.client.load_collection, name)
+            self._loaded_by_us.add(name)
+
+
+def _lite_file_locked(path: str) -> bool:
+    """After a failed open: does another process hold the Milvus Lite file's lock?"""
+    import fcntl
+    import os
+
+    lock = os.path.join(path, "LOCK") if os.path.isdir(path) else path  # milvus-lite 3 locks DIR/LOCK
+    try:
+        with open(lock, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False

@@ -1,0 +1,99 @@
+"""Rows (what pymilvus queries return and inserts take) <-> columnar chunks (vecbackup.format.codec). Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from vecbackup.format.codec import Chunk, Column
+from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, CollectionSpec, FieldType, vector_width
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return float(v)
+            except ValueError:
+                return v
+    return v
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(d, default=str))
+
+
+def _vector_bytes(v: Any) -> bytes:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, np.ndarray):
+        return v.tobytes()
+    if isinstance(v, list) and len(v) == 1 and isinstance(v[0], (bytes, bytearray)):
+        return bytes(v[0])  # pymilvus returns byte vectors as [b"..."]
+    return np.asarray(v).tobytes()
+
+
+def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any]]) -> Chunk:
+    """pymilvus query rows -> a columnar chunk."""
+    n = len(rows)
+    columns: dict[str, Column] = {}
+    names = {f.name for f in spec.fields}
+    for f in spec.fields:
+        raw = [r.get(f.name) for r in rows]
+        valid = None
+        if any(v is None for v in raw):
+            valid = np.fromiter((v is not None for v in raw), dtype=bool, count=n)
+        t = f.type
+        if t in SCALAR_DTYPES:
+            values: Any = np.array([0 if v is None else v for v in raw], dtype=SCALAR_DTYPES[t])
+        elif t is FieldType.FLOAT_VECTOR:
+            width = vector_width(t, f.dim or 0)
+            values = np.array([v if v is not None else [0.0] * width for v in raw], dtype="<f4").reshape(n, width)
+        elif t in VECTOR_DTYPES:
+            width = vector_width(t, f.dim or 0)
+            itemsize = np.dtype(VECTOR_DTYPES[t]).itemsize
+            zero = bytes(width * itemsize)
+            buf = b"".join(zero if v is None else _vector_bytes(v) for v in raw)
+            values = np.frombuffer(buf, dtype=VECTOR_DTYPES[t]).reshape(n, width)
+        elif t is FieldType.SPARSE_FLOAT_VECTOR:
+            values = [None if v is None else {int(k): float(x) for k, x in v.items()} for v in raw]
+        else:  # VARCHAR, JSON, ARRAY
+            values = raw
+        columns[f.name] = Column(values, valid)
+    if spec.enable_dynamic_field:
+        columns[DYNAMIC_COLUMN] = Column([{k: v for k, v in r.items() if k not in names} for r in rows])
+    return Chunk(partition=partition, num_rows=n, columns=columns)
+
+
+def chunk_to_rows(spec: CollectionSpec, chunk: Chunk, *, keep_ids: bool = True) -> list[dict[str, Any]]:
+    """A decoded chunk -> rows for MilvusClient.insert."""
+    n = chunk.num_rows
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for f in spec.fields:
+        if f.is_primary and f.auto_id and not keep_ids:
+            continue
+        col = chunk.columns[f.name]
+        t = f.type
+        if t in SCALAR_DTYPES or t is FieldType.FLOAT_VECTOR:
+            values: list[Any] = col.values.tolist()  # type: ignore[union-attr]
+        elif t in VECTOR_DTYPES:
+            arr = col.values
+            values = [arr[i].tobytes() for i in range(n)]
+        else:
+            values = list(col.values)
+        if col.valid is not None:
+            for i in np.flatnonzero(~col.valid):
+                values[i] = None
+        name = f.name
+        for row, v in zip(rows, values, strict=True):
+            row[name] = v
+    if spec.enable_dynamic_field and DYNAMIC_COLUMN in chunk.columns:
+        for row, extra in zip(rows, chunk.columns[DYNAMIC_COLUMN].values, strict=True):
+            if extra:
+                for k, v in extra.items():
+                    row.setdefault(k, v)
+    return rows

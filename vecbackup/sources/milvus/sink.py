@@ -1,0 +1,324 @@
+"""Milvus as a Sink: check that a server can hold the collection, create it under a staging name, insert chunks,
+build the indexes (with fallbacks and knowhere's defaults where the backup does not know them), load, rename.
+Refusals become one line naming the field and the flag that fixes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecbackup import limits
+from vecbackup.errors import TargetRejected, Unreachable, Unsupported, VecbackupError
+from vecbackup.format.codec import Chunk
+from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
+from vecbackup.sources.base import ENGINE_ROUTED, RestorePlan
+from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, Connection, _message, _pymilvus
+from vecbackup.sources.milvus.rows import chunk_to_rows
+
+
+class MilvusSink(Connection):
+    renames = True  # a restore fills a staging collection and renames it when complete
+
+    def name_problem(self, name: str) -> str | None:
+        return name_problem(name)
+
+    def check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        dt = self._DataType
+        for f in spec.fields:
+            if not hasattr(dt, f.type.value):
+                raise Unsupported(f"field {f.name!r} has type {f.type.value}, which this pymilvus cannot create")
+        vectors = [f for f in spec.fields if f.type.is_vector]
+        if self._version.startswith("v2.3") or self._version.startswith("2.3"):
+            if len(vectors) > 1:
+                raise Unsupported(
+                    f"Milvus {self._version} at {self.display} allows one vector field per collection; "
+                    f"the backup has {len(vectors)} ({', '.join(f.name for f in vectors)})",
+                    hint="restore into Milvus 2.4 or newer")
+            for f in spec.fields:
+                if f.type in (FieldType.SPARSE_FLOAT_VECTOR, FieldType.INT8_VECTOR):
+                    raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no {f.type.value}",
+                                      hint="restore into Milvus 2.4 or newer")
+                if f.nullable or f.default_value is not None:
+                    raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no nullable or default "
+                                      "values", hint="restore into Milvus 2.5 or newer")
+        unset = limits.unset(spec)
+        if unset and not self.url.lite:  # a server requires every limit (Milvus Lite takes a schema without them)
+            what = "; ".join(f"field {name!r} ({spec.field(name).type_name}): the backup does not record its "
+                             f"{' and '.join(missing)}" for name, missing in unset.items())
+            raise TargetRejected(f"{what}, which Milvus at {self.display} requires", hint="restore with " + " ".join(
+                f"--field-params {name}:" + ",".join(f"{m}=N" for m in missing) for name, missing in unset.items()))
+        notes = []
+        if plan.shards is not None and plan.shards != spec.num_shards:
+            notes.append(f"num_shards {spec.num_shards if spec.num_shards is not None else 'default'} -> "
+                         f"{plan.shards} (--shards)")
+        return notes
+
+    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        pm = _pymilvus()
+        dt = self._DataType
+        primary = spec.primary
+        schema = pm.MilvusClient.create_schema(
+            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description
+        )
+        for f in spec.fields:
+            kw: dict[str, Any] = {}
+            if f.dim is not None:
+                kw["dim"] = f.dim
+            if f.max_length is not None:
+                kw["max_length"] = f.max_length
+            if f.max_capacity is not None:
+                kw["max_capacity"] = f.max_capacity
+            if f.element_type is not None:
+                kw["element_type"] = getattr(dt, f.element_type.value)
+            if f.nullable:
+                kw["nullable"] = True
+            if f.default_value is not None:
+                kw["default_value"] = f.default_value
+            if f.is_primary:
+                kw["is_primary"] = True
+                kw["auto_id"] = f.auto_id
+            if f.is_partition_key:
+                kw["is_partition_key"] = True
+            if f.is_clustering_key:
+                kw["is_clustering_key"] = True
+            for k, v in f.extra.items():  # e.g. enable_analyzer, mmap_enabled
+                kw.setdefault(k, v)
+            self._call(f"define field {f.name!r}", schema.add_field, f.name, getattr(dt, f.type.value),
+                       description=f.description, **kw)
+        ckw: dict[str, Any] = {"schema": schema}
+        if spec.consistency_level:
+            ckw["consistency_level"] = spec.consistency_level
+        shards = plan.shards if plan.shards is not None else spec.num_shards
+        if shards:
+            ckw["num_shards"] = shards
+        if spec.extra.get("num_partitions"):
+            ckw["num_partitions"] = spec.extra["num_partitions"]
+        properties = dict(spec.properties)
+        if primary.auto_id and plan.keep_ids and self.url.lite is False:
+            properties[_ALLOW_AUTO_ID] = "true"  # Milvus 2.5+: accept the recorded primary keys
+            self._added_properties.add(_ALLOW_AUTO_ID)
+        if properties:
+            ckw["properties"] = properties
+        try:
+            self.client.create_collection(plan.staging, **ckw)
+        except self._exc as e:
+            raise _create_refused(spec, self.display, _message(e)) from None
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: create collection failed: {_message(e)}") from None
+        if not any(f.is_partition_key for f in spec.fields):
+            for p in spec.partitions:
+                if p != "_default" and not self.client.has_partition(plan.staging, p):
+                    self._call(f"create partition {p!r}", self.client.create_partition, plan.staging, p)
+        return []
+
+    def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
+        if self.url.lite:
+            _refuse_lite_dropped_keys(spec, chunk, self.display)
+        rows = chunk_to_rows(spec, chunk, keep_ids=plan.keep_ids)
+        kwargs: dict[str, Any] = {}
+        if chunk.partition not in (ENGINE_ROUTED, "_default"):
+            kwargs["partition_name"] = chunk.partition
+        try:
+            res = self.client.insert(plan.staging, rows, **kwargs)
+        except self._exc as e:
+            msg = _message(e)
+            if spec.primary.auto_id and plan.keep_ids and "number of fields" in msg:
+                raise Unsupported(
+                    f"Milvus {self._version} at {self.display} does not accept recorded primary keys for "
+                    f"auto-id field {spec.primary.name!r}",
+                    hint="pass --new-ids to let the server assign new ids") from None
+            raise _insert_refused(spec, chunk, self.display, msg) from None
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: insert failed: {_message(e)}") from None
+        return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
+
+    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        c = self.client
+        notes: list[str] = []
+        self._call("flush", c.flush, plan.staging)
+        if _ALLOW_AUTO_ID in self._added_properties and _ALLOW_AUTO_ID not in spec.properties:
+            # we only set it to insert the recorded ids: leave the schema as the source had it
+            try:
+                c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
+            except Exception:  # older servers: the property is inert there
+                notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
+        for index in spec.indexes:
+            notes.extend(self._create_index(spec, plan, index))
+        self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
+        if plan.staging != plan.target:
+            if plan.replace and self.has_collection(plan.target):
+                moved = self._aliases_of(plan.target)
+                self._call(f"drop {plan.target!r}", c.drop_collection, plan.target)
+                notes.append(f"dropped the existing collection {plan.target!r} (--drop-existing)")
+            else:
+                moved = []
+            self._call(f"rename {plan.staging!r} to {plan.target!r}", c.rename_collection, plan.staging, plan.target)
+            for alias in moved:
+                self._call(f"alias {alias!r}", c.create_alias, plan.target, alias)
+        for alias in plan.aliases:
+            try:
+                current = c.describe_alias(alias).get("collection_name")
+            except Exception:
+                current = None
+            if current is None:
+                self._call(f"create alias {alias!r}", c.create_alias, plan.target, alias)
+            elif current != plan.target:
+                notes.append(f"alias {alias!r} points to {current!r} on the target; left as it is")
+        return notes
+
+    def _aliases_of(self, name: str) -> list[str]:
+        try:
+            return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except Exception:
+            return []
+
+    def _build_index(self, staging: str, field: Field, index_type: str, index: Index, params: dict[str, Any],
+                     ) -> str | None:
+        """Build one index; None on success, else the server's reason."""
+        ip = self.client.prepare_index_params()
+        kw: dict[str, Any] = {"index_type": index_type, "params": dict(params)}
+        if index.index_name:
+            kw["index_name"] = index.index_name
+        if index.metric_type and field.type.is_vector:
+            kw["metric_type"] = index.metric_type
+        ip.add_index(index.field_name, **kw)
+        try:
+            self.client.create_index(staging, ip)
+            return None
+        except self._exc as e:
+            return _message(e)
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
+
+    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> list[str]:
+        field = spec.field(index.field_name)
+        params = plan.index_params.get(index.field_name)
+        unknown = params is None and index.params is None  # the source did not report them
+        if params is None:
+            params = index.params or {}
+        reason = self._build_index(plan.staging, field, index.index_type, index, params)
+        if reason is None:
+            return [f"index {index.index_name or index.field_name!r}: parameters were not recorded by the source; "
+                    "built with the engine defaults"] if unknown else []
+        defaults = KNOWHERE_DEFAULTS.get(index.index_type.upper()) if unknown else None
+        if defaults is not None and self._build_index(plan.staging, field, index.index_type, index, defaults) is None:
+            shown = ",".join(f"{k}={v}" for k, v in defaults.items())
+            return [f"index {index.index_name or index.field_name!r} ({index.index_type}): the source did not report "
+                    f"its build parameters and Milvus at {self.display} requires them ({reason}); built with "
+                    f"knowhere's defaults {shown} (--index-params {index.field_name}:... chooses others)"]
+        if not plan.index_fallback:
+            hint = "pass --index-fallback to build the engine's default index instead"
+            if unknown:
+                hint = (f"the source did not report its build parameters: pass --index-params "
+                        f"{index.field_name}:PARAM=VALUE,..., or --index-fallback to build the engine's default index")
+            raise Unsupported(f"Milvus at {self.display} cannot build index {index.index_type} on field "
+                              f"{index.field_name!r}: {reason}", hint=hint)
+        for fallback in _fallbacks(field.type):
+            if fallback == index.index_type:
+                continue
+            if self._build_index(plan.staging, field, fallback, index, {}) is None:
+                return [f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
+                        f"built {fallback} instead (--index-fallback)"]
+        if field.type.is_vector:
+            raise Unsupported(f"Milvus at {self.display} cannot build any index on vector field "
+                              f"{index.field_name!r}: {reason}")
+        return [f"scalar index {index.index_type} on {index.field_name!r} could not be built ({reason}) "
+                "and has no fallback here; left unindexed (--index-fallback)"]
+
+    def abort(self, plan: RestorePlan) -> None:
+        if plan.staging != plan.target:
+            try:
+                if self.client.has_collection(plan.staging):
+                    self.client.drop_collection(plan.staging)
+            except Exception:  # best effort: the error that got us here is the one to report
+                pass
+
+
+#: build parameters knowhere (Milvus's index library) declares as defaults, used only for an index whose
+#: parameters the source did not report (Milvus Lite) on a server that refuses to build it without them (2.3)
+KNOWHERE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "IVF_FLAT": {"nlist": 128},
+    "IVF_SQ8": {"nlist": 128},
+    "BIN_IVF_FLAT": {"nlist": 128},
+}
+_NUMERIC = {FieldType.INT8, FieldType.INT16, FieldType.INT32, FieldType.INT64, FieldType.FLOAT, FieldType.DOUBLE}
+
+
+def name_problem(name: str) -> str | None:
+    """Milvus's collection name rules (a 2.3 server's own wording)."""
+    if not name:
+        return "a collection name cannot be empty"
+    if len(name) > 255:
+        return "the length of a collection name must be less than 255 characters"
+    if not (name[0] == "_" or (name[0].isascii() and name[0].isalpha())):
+        return "the first character of a collection name must be an underscore or letter"
+    if not all(c == "_" or (c.isascii() and c.isalnum()) for c in name):
+        return "a collection name can only contain numbers, letters and underscores"
+    return None
+
+
+def _fallbacks(ftype: FieldType) -> list[str]:
+    """Index types to try, in order, when the recorded one cannot be built (--index-fallback)."""
+    if ftype is FieldType.SPARSE_FLOAT_VECTOR:
+        return ["SPARSE_INVERTED_INDEX", "AUTOINDEX"]
+    if ftype is FieldType.BINARY_VECTOR:
+        return ["BIN_FLAT", "AUTOINDEX"]
+    if ftype.is_vector:
+        return ["AUTOINDEX", "FLAT"]
+    if ftype in _NUMERIC:  # Milvus 2.3 builds only STL_SORT on numbers, Trie on strings
+        return ["INVERTED", "STL_SORT", "AUTOINDEX"]
+    if ftype is FieldType.VARCHAR:
+        return ["INVERTED", "Trie", "AUTOINDEX"]
+    return ["INVERTED", "AUTOINDEX"]
+
+
+def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupError:
+    """A refused create_collection as one line naming the field when the server's message lets us find it
+    (a 2.3 server names the parameter and the field type, not the field)."""
+    for param in (limits.MAX_LENGTH, limits.MAX_CAPACITY):
+        if f"({param})" in msg:
+            for name, missing in limits.unset(spec).items():
+                if param in missing:
+                    return TargetRejected(
+                        f"Milvus at {display} refused field {name!r}: it requires a {param} the backup does not "
+                        "record", hint=f"restore with --field-params {name}:{param}=N")
+    named = _named_field(spec, msg)
+    where = f" (field {named!r})" if named else ""
+    return TargetRejected(f"Milvus at {display} refused to create the collection{where}: {msg}",
+                          hint="--field-params / --collection-params set what the backup does not record")
+
+
+def _insert_refused(spec: CollectionSpec, chunk: Chunk, display: str, msg: str) -> VecbackupError:
+    """A refused insert as one line naming the field and the value that broke its limit, found in the chunk."""
+    found = limits.violations(spec, chunk)
+    if found:
+        v = found[0]
+        return TargetRejected(f"Milvus at {display} refused rows: field {v.field!r}: {v} (chunk row {v.row})",
+                              hint=f"restore with a larger --field-params {v.field}:{v.limit}=N, at least {v.found}")
+    named = _named_field(spec, msg)
+    where = f" for field {named!r}" if named else ""
+    return TargetRejected(f"Milvus at {display} refused rows{where}: {msg}")
+
+
+def _refuse_lite_dropped_keys(spec: CollectionSpec, chunk: Chunk, display: str) -> None:
+    """Milvus Lite silently drops a dynamic field named ``_partition`` from inserted rows: refuse rather than lose
+    it (a Qdrant backup restored into Lite has the key renamed by the mapping instead)."""
+    meta = chunk.columns.get(DYNAMIC_COLUMN)
+    if meta is None:
+        return
+    for i, extra in enumerate(meta.values):
+        if isinstance(extra, dict) and LITE_DROPPED_KEY in extra:
+            key = chunk.columns[spec.primary.name].values[i]
+            key = key.item() if isinstance(key, np.generic) else key
+            raise TargetRejected(f"row {key!r} has a dynamic field {LITE_DROPPED_KEY!r}, which Milvus Lite at "
+                                 f"{display} would silently drop", hint="restore into a Milvus server")
+
+
+def _named_field(spec: CollectionSpec, msg: str) -> str | None:
+    """The field a server message names ({name}, 'name' or "name"), if any."""
+    for f in spec.fields:
+        if any(q.format(f.name) in msg for q in ("{{{}}}", "'{}'", '"{}"', "field {} ")):
+            return f.name
+    return None
