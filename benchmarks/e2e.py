@@ -25,6 +25,8 @@ VECBACKUP = str(BIN / "vecbackup") if (BIN / "vecbackup").exists() else shutil.w
 STANDALONE_URL = "milvus://127.0.0.1:19530"
 STANDALONE_URI = "http://127.0.0.1:19530"
 BATCH = 5000
+#: restore --parallel values measured against the plain load
+PARALLEL = (1, 2, 4)
 
 
 def _proc_fields(r: ProcResult, rows: int) -> dict[str, Any]:
@@ -88,8 +90,11 @@ def baseline_export(uri: str, name: str, n: int, out: Path, mode: str) -> dict[s
     return {"tool": label, **_proc_fields(r, n), "bytes": out.stat().st_size, "tool_seconds": doc["seconds"]}
 
 
-def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int) -> dict[str, Any]:
-    r = run_measured([VECBACKUP, "restore", f"file://{store}", url, "-c", name, "--as", as_name, "--json"]).check()
+def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int, parallel: int | None = None,
+                      ) -> dict[str, Any]:
+    extra = ["--parallel", str(parallel)] if parallel else []
+    r = run_measured([VECBACKUP, "restore", f"file://{store}", url, "-c", name, "--as", as_name, "--json",
+                      *extra]).check()
     doc = r.json()
     if doc["rows"] != n:
         raise RuntimeError(f"vecbackup restored {doc['rows']} rows into {as_name}, expected {n}")
@@ -163,6 +168,13 @@ def run_standalone(sizes: list[int], work: Path, log: Any = print) -> dict[str, 
             log(f"    vecbackup restore: {entry['restore']['wall_s']:.1f}s, "
                 f"{entry['restore']['peak_rss_bytes'] / 2**20:.0f} MiB")
             client.drop_collection(restored)
+            entry["restore_parallel"] = {}
+            for k in PARALLEL:  # insert requests in flight
+                r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, parallel=k)
+                entry["restore_parallel"][str(k)] = r
+                log(f"    vecbackup restore --parallel {k}: {r['wall_s']:.1f}s "
+                    f"({r['wall_s'] / entry['load']['loaded_s']:.2f}x the plain load)")
+                client.drop_collection(restored)
             entry["drill"] = vecbackup_drill(STANDALONE_URL, store, name, n, work)
             d = entry["drill"]
             log(f"    vecbackup drill: {d['wall_s']:.1f}s (RTO {d['rto_s']:.1f}s, search check "

@@ -34,7 +34,7 @@ from vecbackup.cli.options import (
     setup,
 )
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
-from vecbackup.ops.restore import RestoreOptions, RestorePreview
+from vecbackup.ops.restore import DEFAULT_PARALLEL, RestoreOptions, RestorePreview
 from vecbackup.urls import is_qdrant_url
 
 
@@ -58,6 +58,9 @@ def restore(
     shards: Shards = None,
     replication_factor: Annotated[int | None, typer.Option(
         "--replication-factor", min=1, help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
+    parallel: Annotated[int, typer.Option(
+        "--parallel", min=1, metavar="K", help="Insert requests in flight at once (capped by what the target "
+        "takes: Qdrant local mode one).")] = DEFAULT_PARALLEL,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
@@ -74,7 +77,7 @@ def restore(
                              index_params=parse_index_params(index_params or []), index_fallback=index_fallback,
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
-                             shards=shards, replication_factor=replication_factor)
+                             shards=shards, replication_factor=replication_factor, parallel=parallel)
     credentials = Credentials(token, user, password, ca_cert, api_key)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
         preview = api.plan(store_url, target_url, backup=backup_id, collection=collection, options=options,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from vecbackup import limits
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError, VecbackupError
-from vecbackup.format.manifest import Manifest
+from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
@@ -34,6 +36,11 @@ class RestoreResult:
                 "notes": self.notes}
 
 
+#: insert requests a restore keeps in flight unless told otherwise: on the 2-core test machine K = 2 and 4 were no
+#: faster than 1 (server and client share the cores; benchmarks/RESULTS.md, "Restore with K insert requests")
+DEFAULT_PARALLEL = 1
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """Everything a restore can be asked to do differently from the backup; a plan is built from all of it."""
@@ -47,6 +54,7 @@ class RestoreOptions:
     collection_params: dict[str, Any] = field(default_factory=dict)  # COLLECTION_PARAMS
     shards: int | None = None  # Milvus num_shards / Qdrant shard_number instead of the recorded one
     replication_factor: int | None = None  # Qdrant: replicas of each shard instead of the recorded number
+    parallel: int = DEFAULT_PARALLEL  # insert requests in flight at once (at most the sink's max_writers)
 
 
 #: what --field-params may set, and the type of each value
@@ -131,6 +139,7 @@ class Plan:
     mapping: Mapping
     sink: RestorePlan
     notes: tuple[str, ...] = ()
+    writers: int = 1  # insert requests in flight at once
 
     @property
     def spec(self) -> CollectionSpec:
@@ -190,8 +199,11 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
         shards=options.shards,
         replication_factor=options.replication_factor,
     )
+    if options.parallel < 1:
+        raise UsageError(f"--parallel {options.parallel} is out of range", hint="use 1 or more")
     checked = sink.check(spec, sink_plan)
-    return Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked))
+    return Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
+                writers=min(options.parallel, sink.max_writers))
 
 
 def restore_backup(
@@ -201,16 +213,13 @@ def restore_backup(
     build indexes, load, and only then give it the target name. On any failure the staging
     collection is dropped and an existing target is untouched."""
     progress = progress or NullProgress()
-    mapping, spec, to_do = plan.mapping, plan.spec, plan.sink
+    spec, to_do = plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()
     notes.extend(sink.create(spec, to_do))
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
-        written = 0
-        for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
-            written += sink.write(spec, to_do, transform_chunk(mapping, chunk))
-            progress.advance(chunk.num_rows, obj.size)
+        written = _insert_all(store, manifest, sink, plan, progress)
         progress.finish()
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
@@ -224,6 +233,35 @@ def restore_backup(
                              " (duplicate primary keys in the backup?)")
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes)
+
+
+def _insert_all(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, progress: Progress) -> int:
+    """Insert every chunk, ``plan.writers`` requests in flight (fetching and decoding run ahead of them on their own
+    threads); memory is about (writers + read-ahead) chunks. The first failure stops the rest; requests already
+    sent finish before it is raised, so the caller's abort drops a collection nothing writes to any more."""
+    writers = max(1, plan.writers)
+    written = 0
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="vecbackup-insert") as pool:
+        inflight: deque[tuple[DataObject, Future[int]]] = deque()
+
+        def drain(limit: int) -> None:
+            nonlocal written
+            while len(inflight) > limit:
+                obj, fut = inflight.popleft()
+                written += fut.result()
+                progress.advance(obj.rows, obj.size)
+
+        try:
+            for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
+                inflight.append((obj, pool.submit(sink.write, plan.spec, plan.sink, transform_chunk(plan.mapping,
+                                                                                                 chunk))))
+                drain(writers - 1)
+            drain(0)
+        except BaseException:
+            for _, fut in inflight:
+                fut.cancel()
+            raise
+    return written
 
 
 @dataclass

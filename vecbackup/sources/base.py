@@ -79,6 +79,11 @@ class Sink(Protocol):
     #: rename and a new collection is filled under its final name (Qdrant)
     renames: bool
 
+    @property
+    def max_writers(self) -> int:
+        """How many write() calls may run at once (from different threads)."""
+        ...
+
     def info(self) -> SourceInfo: ...
 
     def has_collection(self, name: str) -> bool: ...
@@ -97,7 +102,8 @@ class Sink(Protocol):
         ...
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
-        """Insert one chunk into the staging collection; returns rows written."""
+        """Insert one chunk into the staging collection; returns rows written. Called from up to ``max_writers``
+        threads at once."""
         ...
 
     def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:

@@ -223,6 +223,11 @@ class QdrantEngine:
     #: or with --drop-existing a staging collection that the target name then points at as an alias
     renames = False
 
+    @property
+    def max_writers(self) -> int:
+        """Upserts in flight at once: a server takes several; local mode is one process's sqlite, one at a time."""
+        return 1 if self.url.local else 4
+
     def name_problem(self, name: str) -> str | None:
         return name_problem(name)
 

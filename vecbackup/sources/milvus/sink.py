@@ -19,6 +19,7 @@ from vecbackup.sources.milvus.rows import chunk_to_rows
 
 class MilvusSink(Connection):
     renames = True  # a restore fills a staging collection and renames it when complete
+    max_writers = 8  # one gRPC channel carries concurrent inserts
 
     def name_problem(self, name: str) -> str | None:
         return name_problem(name)
