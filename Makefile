@@ -10,7 +10,7 @@ NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/m
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint bench install clean docs
+.PHONY: demo test lint bench bench-scale install clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) $(AZURITE)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.run
+
+# not in CI: 1,000,000 x 768-d (about 3 GB of vectors) and smaller runs beside their yardsticks (~1 hour)
+bench-scale: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m scripts.gen_cli_docs

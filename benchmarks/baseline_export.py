@@ -4,6 +4,11 @@
 
 ``naive``  the common ad-hoc script: collect every row in a list, ``json.dumps(rows)``, gzip that.
 ``stream`` the careful variant: one JSON line per row written to a gzip stream page by page.
+``bare``   the client's own floor: every page read with query_iterator and discarded (nothing written; OUT is
+           created empty). pymilvus materialises vectors lazily, so this does not even build them as Python lists.
+``seed``   the approach vecbackup started from: ``query(offset=..., limit=...)`` page by page into one list,
+           ``json.dumps``, gzip. Milvus refuses offset + limit above 16,384, so it stops there with the server's
+           error (printed as ``error``).
 
 Vectors are written as lists of floats, as pymilvus returns them. Prints one JSON line: rows, bytes, seconds.
 """
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("uri")
     ap.add_argument("collection")
     ap.add_argument("out")
-    ap.add_argument("--mode", choices=["naive", "stream"], default="naive")
+    ap.add_argument("--mode", choices=["naive", "stream", "bare", "seed"], default="naive")
     ap.add_argument("--batch-size", type=int, default=5000)
     args = ap.parse_args(argv)
 
@@ -31,10 +36,36 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     client = MilvusClient(uri=args.uri)
+    if args.mode == "seed":
+        rows, offset, error = [], 0, None
+        while True:
+            try:
+                page = client.query(args.collection, filter="", output_fields=["*"], offset=offset,
+                                    limit=args.batch_size, consistency_level="Strong")
+            except Exception as e:  # the server's limit on offset + limit
+                error = str(e)
+                break
+            rows.extend(page)
+            offset += len(page)
+            if len(page) < args.batch_size:
+                break
+        with gzip.open(args.out, "wt", compresslevel=6, encoding="utf-8") as f:
+            f.write(json.dumps(rows))
+        sys.stdout.write(json.dumps({"mode": "seed", "rows": len(rows), "bytes": os.path.getsize(args.out),
+                                     "seconds": time.perf_counter() - t0, "error": error}) + "\n")
+        return 0
     it = client.query_iterator(args.collection, batch_size=args.batch_size, output_fields=["*"],
                                consistency_level="Strong")
     n = 0
-    if args.mode == "naive":
+    if args.mode == "bare":
+        while True:
+            page = it.next()
+            if not page:
+                break
+            n += len(page)
+        it.close()
+        open(args.out, "wb").close()
+    elif args.mode == "naive":
         rows = []
         while True:
             page = it.next()

@@ -20,10 +20,10 @@ _WORDS = ["vector", "search", "backup", "index", "segment", "query", "shard", "r
 _LANGS = ["en", "de", "fr", "es", "ja"]
 
 
-def make_rows(n: int, *, start: int = 0, seed: int = 42) -> list[dict[str, Any]]:
+def make_rows(n: int, *, start: int = 0, seed: int = 42, dim: int = DIM) -> list[dict[str, Any]]:
     """``n`` rows with ids ``start .. start+n-1`` (deterministic for a given seed and start)."""
     rng = np.random.default_rng([seed, start])
-    vecs = rng.normal(size=(n, DIM)).astype(np.float32)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
     word_idx = rng.integers(0, len(_WORDS), size=(n, 6))
     n_tags = rng.integers(0, 9, size=n)
     tag_vals = rng.integers(0, 10_000, size=(n, 8))
@@ -48,9 +48,9 @@ def make_rows(n: int, *, start: int = 0, seed: int = 42) -> list[dict[str, Any]]
     return rows
 
 
-def iter_batches(n: int, batch: int, *, seed: int = 42) -> Iterator[list[dict[str, Any]]]:
+def iter_batches(n: int, batch: int, *, seed: int = 42, dim: int = DIM) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, n, batch):
-        yield make_rows(min(batch, n - start), start=start, seed=seed)
+        yield make_rows(min(batch, n - start), start=start, seed=seed, dim=dim)
 
 
 def spec(name: str = "bench") -> CollectionSpec:
@@ -71,20 +71,20 @@ def spec(name: str = "bench") -> CollectionSpec:
 HNSW_PARAMS = {"M": 16, "efConstruction": 100}
 
 
-def create_collection(client: Any, name: str) -> None:
+def create_collection(client: Any, name: str, dim: int = DIM) -> None:
     """Create the collection (no index yet: it is built after the data is flushed)."""
     from pymilvus import DataType, MilvusClient
 
     s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
     s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
     s.add_field("title", DataType.VARCHAR, max_length=256)
     s.add_field("meta", DataType.JSON)
     s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
     client.create_collection(name, schema=s, consistency_level="Strong")
 
 
-def create_index(client: Any, name: str) -> None:
+def create_index(client: Any, name: str, index_type: str = "HNSW", params: dict[str, Any] | None = None) -> None:
     ip = client.prepare_index_params()
-    ip.add_index("vec", index_type="HNSW", metric_type="L2", params=HNSW_PARAMS)
+    ip.add_index("vec", index_type=index_type, metric_type="L2", params=HNSW_PARAMS if params is None else params)
     client.create_index(name, ip)

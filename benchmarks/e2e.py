@@ -25,6 +25,8 @@ VECBACKUP = str(BIN / "vecbackup") if (BIN / "vecbackup").exists() else shutil.w
 STANDALONE_URL = "milvus://127.0.0.1:19530"
 STANDALONE_URI = "http://127.0.0.1:19530"
 BATCH = 5000
+#: the yardstick of backup speed: pymilvus query_iterator, every page read and discarded
+BARE = "bare pymilvus export (query_iterator, rows discarded)"
 #: restore --parallel values measured against the plain load
 PARALLEL = (1, 2, 4)
 
@@ -80,13 +82,39 @@ def vecbackup_backup(url: str, store: Path, name: str, n: int, level: int = 3) -
             "backup_id": doc["backup_id"], "notes": doc["notes"]}
 
 
+def backup_speed(url: str, uri: str, name: str, n: int, work: Path, rounds: int = 3) -> dict[str, Any]:
+    """The backup's speed against the client's own floor, in one run: ``rounds`` alternating rounds of the bare
+    pymilvus export, vecbackup's backup (columnar read) and vecbackup's backup through the row path (``?columnar=off``),
+    each a fresh process into a fresh store; medians of wall and in-tool seconds."""
+    import statistics
+
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "columns": [], "rows": []}
+    for i in range(rounds):
+        gz = work / f"{name}.bare.{i}"
+        runs["bare"].append(baseline_export(uri, name, n, gz, "bare"))
+        gz.unlink()
+        for mode, source in (("columns", url), ("rows", f"{url}?columnar=off")):
+            store = work / f"speed_{name}_{mode}_{i}"
+            runs[mode].append(vecbackup_backup(source, store, name, n))
+            shutil.rmtree(store)
+    out: dict[str, Any] = {"rounds": rounds}
+    for mode, rs in runs.items():
+        out[mode] = {"wall_s": statistics.median(r["wall_s"] for r in rs),
+                     "tool_s": statistics.median(r["tool_seconds"] for r in rs),
+                     "peak_rss_bytes": max(r["peak_rss_bytes"] for r in rs),
+                     "cpu_s": statistics.median(r["cpu_user_s"] + r["cpu_sys_s"] for r in rs),
+                     "walls": [round(r["wall_s"], 2) for r in rs]}
+    return out
+
+
 def baseline_export(uri: str, name: str, n: int, out: Path, mode: str) -> dict[str, Any]:
     r = run_measured([PYTHON, "-m", "benchmarks.baseline_export", uri, name, str(out), "--mode", mode,
                       "--batch-size", str(BATCH)], cwd=ROOT).check()
     doc = r.json()
     if doc["rows"] != n:
         raise RuntimeError(f"baseline {mode} exported {doc['rows']} rows of {name}, expected {n}")
-    label = "JSON + gzip-6, naive (json.dumps(rows))" if mode == "naive" else "JSON lines + gzip-6, streaming"
+    label = {"naive": "JSON + gzip-6, naive (json.dumps(rows))", "stream": "JSON lines + gzip-6, streaming",
+             "bare": BARE}[mode]
     return {"tool": label, **_proc_fields(r, n), "bytes": out.stat().st_size, "tool_seconds": doc["seconds"]}
 
 
@@ -157,12 +185,17 @@ def run_standalone(sizes: list[int], work: Path, log: Any = print) -> dict[str, 
             runs = []
             runs.append(vecbackup_backup(STANDALONE_URL, store, name, n))
             log(f"    vecbackup backup: {runs[-1]['wall_s']:.1f}s, {runs[-1]['peak_rss_bytes'] / 2**20:.0f} MiB")
-            for mode in ("naive", "stream"):
+            for mode in ("naive", "stream", "bare"):
                 gz = work / f"{name}.{mode}.json.gz"
                 runs.append(baseline_export(STANDALONE_URI, name, n, gz, mode))
                 gz.unlink()
                 log(f"    baseline {mode}: {runs[-1]['wall_s']:.1f}s, {runs[-1]['peak_rss_bytes'] / 2**20:.0f} MiB")
             entry["backup"] = runs
+            entry["backup_speed"] = speed = backup_speed(STANDALONE_URL, STANDALONE_URI, name, n, work)
+            bare_s = speed["bare"]["wall_s"]
+            log(f"    backup speed (medians of {speed['rounds']}): bare {bare_s:.1f}s, columns "
+                f"{speed['columns']['wall_s']:.1f}s ({speed['columns']['wall_s'] / bare_s:.2f}x), rows "
+                f"{speed['rows']['wall_s']:.1f}s ({speed['rows']['wall_s'] / bare_s:.2f}x)")
             restored = f"{name}_restored"
             entry["restore"] = vecbackup_restore(STANDALONE_URL, store, name, restored, n)
             log(f"    vecbackup restore: {entry['restore']['wall_s']:.1f}s, "

@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         skipped = {"codec": args.skip_codec, "standalone": args.skip_server, "lite": args.skip_lite,
                    "stores": args.skip_stores, "qdrant": args.skip_qdrant}
         _carry_over(res, args.out_dir / "results.json", [k for k, v in skipped.items() if v])
+    previous = args.out_dir / "results.json"
+    if "scale" not in res and previous.exists():  # make bench-scale's section, never run here
+        res["scale"] = orjson.loads(previous.read_bytes()).get("scale")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(res))

@@ -16,6 +16,18 @@ an earlier backup of unchanged data, or from an interrupted run of this one) are
 vecbackup backup milvus://db:19530 file:///backups --collection articles --collection users
 VECBACKUP_MILVUS_TOKEN=... vecbackup backup milvus+https://db:443 s3://bucket/milvus --all --json
 ```""",
+    "commit": """Join the shards of a sharded backup into one backup. A collection too large for one process is
+backed up by N workers, `backup --shard I/N --run RUN` for I = 0 … N-1 (processes, machines, or the pods of a
+Kubernetes Indexed Job: deploy/kubernetes/cronjob-sharded-backup.yaml); each writes its data and a shard record.
+`commit` writes the backup's manifest only when all N records are there: until then there is no backup, and it
+exits 8 naming the missing shards. Committing twice finds the same backup. `backup --shard ... --commit` makes each
+worker try it after its own shard, so the last one to finish commits. `delete`, `prune` and `gc` keep the data of
+runs not committed yet; `--abandon` gives a run up.
+
+```sh
+vecbackup backup milvus://db:19530 s3://bucket/milvus -c articles --shard 0/4 --run nightly-1201   # on 4 workers
+vecbackup commit s3://bucket/milvus -c articles --run nightly-1201
+```""",
     "restore": """Restore a backup. Every data object's SHA-256 is checked before its rows are inserted, and an
 existing collection is never touched unless `--drop-existing` is given. Aliases are recreated when restoring under
 the original name.
@@ -104,7 +116,10 @@ HEADER = """# Command line reference
 
 * Milvus: `milvus://host:19530[/db]`, `milvus+https://host:443` (TLS) or `milvus-lite:///path/to/file.db`.
   Credentials: `VECBACKUP_MILVUS_TOKEN`, or `VECBACKUP_MILVUS_USER` + `VECBACKUP_MILVUS_PASSWORD` (flags exist,
-  but flags show up in process lists).
+  but flags show up in process lists). A backup reads the Query RPC's columns and a restore inserts columns;
+  `?columnar=off` makes both go row by row through pymilvus (`query_iterator`, `insert`) instead (slower; a way
+  round should a server answer in a way the columnar path does not expect, which it otherwise detects itself and
+  notes in the backup or the restore).
 * Qdrant: `qdrant://host:6333` (REST), `qdrant+https://host:6333`, `qdrant+grpc://host:6334` (gRPC),
   `qdrant-local:///path` (qdrant-client's local mode). API key: `VECBACKUP_QDRANT_API_KEY` or `QDRANT_API_KEY`.
 * Stores: `file:///path/to/folder` (or a plain path), `s3://bucket/prefix?...`, `azure://container/prefix?...`;

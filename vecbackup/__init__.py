@@ -22,10 +22,14 @@ from vecbackup.api import (
     BackupOptions,
     BackupRun,
     CollectionFailure,
+    CommitResult,
     Credentials,
     Listing,
+    Shard,
+    abandon,
     backup,
     collections,
+    commit,
     connect,
     delete,
     drill,
@@ -45,8 +49,8 @@ from vecbackup.sources.base import SearchParams
 from vecbackup.version import __version__
 
 __all__ = [
-    "BackupEvents", "BackupOptions", "BackupRun", "CollectionFailure", "Credentials", "DrillOptions", "DrillReport",
-    "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "__version__",
-    "backup", "collections", "connect", "delete", "drill", "errors", "gc", "list_backups", "open_store", "plan",
-    "prune", "restore", "show", "verify",
+    "BackupEvents", "BackupOptions", "BackupRun", "CollectionFailure", "CommitResult", "Credentials", "DrillOptions",
+    "DrillReport", "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
+    "__version__", "abandon", "backup", "collections", "commit", "connect", "delete", "drill", "errors", "gc",
+    "list_backups", "open_store", "plan", "prune", "restore", "show", "verify",
 ]

@@ -23,8 +23,10 @@ from typing import Any, Literal, TypeVar
 
 from vecbackup.errors import PartialFailure, UsageError, VecbackupError
 from vecbackup.format.manifest import Manifest
+from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import BackupResult, backup_collection
+from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
 from vecbackup.ops.gc import GcResult, collect_garbage
@@ -93,6 +95,12 @@ class BackupOptions:
     batch_size: int = 5000  # rows per data chunk (memory is bounded by it)
     compression_level: int = 3  # zstd level, 1-22
     lock_wait: float = 0.0  # seconds to wait for a conflicting store lock (then Locked, exit 11)
+    #: one shard of a sharded backup: only the rows it owns, then a shard record; the backup exists once
+    #: :func:`commit` joined every shard of ``run`` (docs/FORMAT.md, "Sharded backups")
+    shard: Shard | None = None
+    run: str | None = None
+    commit: bool = False  # after the shard, commit the run if every shard is there (the last worker does)
+    parallel: int = 1  # streams read at once (shards 0/K .. K-1/K of the rows, in one backup)
 
     def check(self, max_batch: int) -> None:
         """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
@@ -100,6 +108,19 @@ class BackupOptions:
             raise UsageError(f"--batch-size {self.batch_size} is out of range", hint=f"use 1 to {max_batch}")
         if not 1 <= self.compression_level <= 22:
             raise UsageError(f"--compression-level {self.compression_level} is out of range", hint="use 1 to 22")
+        if self.shard is not None and self.run is None:
+            raise UsageError("--shard needs --run", hint="give every worker of one sharded backup the same --run ID "
+                             "(e.g. the Kubernetes Job's name)")
+        if self.run is not None:
+            if self.shard is None:
+                raise UsageError("--run needs --shard", hint="--shard I/N --run ID backs up one shard of N")
+            check_run(self.run)
+        if not 1 <= self.parallel <= 64:
+            raise UsageError(f"--parallel {self.parallel} is out of range", hint="use 1 to 64")
+        if self.parallel > 1 and self.shard is not None:
+            raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
+        if self.commit and self.shard is None:
+            raise UsageError("--commit needs --shard", hint="it commits a sharded backup once its last shard is done")
 
 
 @dataclass(frozen=True)
@@ -175,7 +196,10 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
             for name in names:
                 try:
                     r = backup_collection(engine, target, name, batch_size=options.batch_size,
-                                          compression_level=options.compression_level, progress=progress())
+                                          compression_level=options.compression_level, progress=progress(),
+                                          shard=options.shard, run=options.run, parallel=options.parallel)
+                    if options.commit and options.run is not None:
+                        r.commit = commit_run(target, name, options.run, if_complete=True)
                 except VecbackupError as e:
                     failure = CollectionFailure(name, e)
                     run.failures.append(failure)
@@ -184,6 +208,26 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
                 run.results.append(r)
                 events.done(r)
     return run
+
+
+def commit(store: StoreLike, collection: str, run: str, *, if_complete: bool = False,
+           lock_wait: float = 0.0) -> CommitResult:
+    """Join the shards of sharded backup ``run`` of ``collection`` (``BackupOptions(shard=..., run=...)``) into one
+    backup once all of them are in the store; MissingData (exit 8) names the missing ones (``if_complete``: return
+    instead, with ``committed=False``). Committing a run twice finds the same backup."""
+    check_run(run)
+    s = _store(store)
+    with locked(s, "commit", exclusive=False, wait=lock_wait):  # a backup's commit: shared, like a backup
+        return commit_run(s, collection, run, if_complete=if_complete)
+
+
+def abandon(store: StoreLike, collection: str, run: str, *, lock_wait: float = 0.0) -> int:
+    """Give up sharded backup ``run``: remove its shard records (its data objects become garbage for :func:`gc`);
+    returns how many were removed."""
+    check_run(run)
+    s = _store(store)
+    with locked(s, "commit", exclusive=False, wait=lock_wait):
+        return abandon_run(s, collection, run)
 
 
 def collections(source: SourceLike, credentials: Credentials | None = None) -> list[str]:
@@ -339,7 +383,8 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
 
 
 __all__ = [
-    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "CollectionFailure", "Credentials", "Listing",
-    "SourceLike", "StoreLike", "VerifyDepth", "backup", "collections", "connect", "delete", "drill", "gc",
+    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "CollectionFailure", "CommitResult", "Credentials",
+    "Listing", "Shard", "SourceLike", "StoreLike", "VerifyDepth", "abandon", "backup", "collections", "commit",
+    "connect", "delete", "drill", "gc",
     "list_backups", "open_store", "plan", "prune", "restore", "show", "verify",
 ]

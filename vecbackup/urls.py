@@ -43,10 +43,22 @@ class MilvusURL:
     token: str = field(default="", repr=False)
     server_pem_path: str = ""
     timeout: float = 30.0
+    #: how a backup reads rows: "columns" (the Query RPC's columns, the default) or "rows" (pymilvus's
+    #: query_iterator, one dict per row: slower; a way round the columnar path should a server answer oddly)
+    columnar: bool = True  # ?columnar=off: read and insert through pymilvus's rows
 
     @property
     def engine(self) -> str:
         return "milvus"
+
+
+def _columnar(query: str, url: str) -> bool:
+    """A Milvus URL's ``?columnar=on|off`` (default on): a backup reads the Query RPC's columns and a restore inserts
+    columns (sources/milvus/columnar.py, inserts.py); off goes through pymilvus's rows both ways."""
+    values = parse_qs(query).get("columnar", ["on"])
+    if values[-1] not in ("on", "off"):
+        raise UsageError(f"bad columnar={values[-1]!r} in {_redact(url)!r}", hint="use columnar=on or columnar=off")
+    return values[-1] == "on"
 
 
 def parse_milvus_url(
@@ -70,7 +82,8 @@ def parse_milvus_url(
             raise UsageError(
                 f"bad URL {_redact(url)!r}: no file path", hint="use milvus-lite:///absolute/path.db"
             )
-        return MilvusURL(uri=path, display=f"milvus-lite://{path}", lite=True)
+        return MilvusURL(uri=path, display=f"milvus-lite://{path}", lite=True,
+                          columnar=_columnar(parts.query, url))
     if "@" in parts.path + parts.query + parts.fragment:
         raise UsageError(f"bad URL {_redact(url)!r}: '@' after the host",
                          hint="percent-encode '/', '?', '#' and '@' in the password (%2F, %3F, %23, %40), "
@@ -106,6 +119,7 @@ def parse_milvus_url(
         password=password or url_password or _env(ENV_PASSWORD, environ),
         token=token or _env(ENV_TOKEN, environ),
         server_pem_path=server_pem_path or "",
+        columnar=_columnar(parts.query, url),
     )
 
 

@@ -275,6 +275,27 @@ def test_rich_collection_round_trip(cli: Any, qdrant: Qdrant, store_dir: Path) -
     assert not [c for c in q.collections() if "vbrestore" in c]
 
 
+def test_sharded_backup_round_trip(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
+    """Three shards (integer and UUID ids spread by the shard rule), the last one commits: one backup, restored
+    identical."""
+    q = qdrant
+    name = q.new_name("shard")
+    built = build_rich(q.client, name)
+    rows = []
+    for i in range(3):
+        r = q.run(cli, "backup", q.url, store_dir, "-c", name, "--shard", f"{i}/3", "--run", "q1", "--batch-size",
+                  "40", "--json", "--commit")
+        assert r.code == 0, r.stderr
+        rows.append(r.json()["backups"][0]["rows"])
+    assert sum(rows) == len(built.ids) and all(rows)
+    done = r.json()["backups"][0]
+    assert done["commit"]["committed"] and done["backup_id"] == done["commit"]["backup_id"]
+    copy = q.new_name("copy")
+    restored = _restore(q, cli, store_dir, done["backup_id"], "--as", copy)
+    assert restored["rows"] == len(built.ids)
+    assert_same_points(q.client, name, copy)
+
+
 def test_restore_under_same_name_recreates_aliases(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
     q = qdrant
     name = q.new_name("alias")

@@ -31,13 +31,24 @@ def _config_values() -> dict[str, str]:
     return values
 
 
+def _job_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc.get("spec", {})
+    return spec["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else spec
+
+
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = doc.get("spec", {})
-    if doc["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
     if doc["kind"] in ("CronJob", "Job"):
-        return spec["template"]["spec"]["containers"]
+        return list(_job_spec(doc)["template"]["spec"]["containers"])
     return []
+
+
+def _env(doc: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """What Kubernetes puts in a container's environment besides the ConfigMap: its own ``env`` (a fieldRef
+    stands for a value the pod gets, e.g. the Job's name) and, in an Indexed Job, JOB_COMPLETION_INDEX."""
+    env = {e["name"]: e.get("value", "job-29415") for e in container.get("env", [])}
+    if _job_spec(doc).get("completionMode") == "Indexed":
+        env["JOB_COMPLETION_INDEX"] = str(_job_spec(doc)["completions"] - 1)
+    return env
 
 
 def check_invocation(args: list[str]) -> str:
@@ -64,9 +75,28 @@ def test_manifest_commands_are_valid(path: Path):
             assert "vecbackup" in c["image"]
             refs = {r["configMapRef"]["name"] for r in c.get("envFrom", []) if "configMapRef" in r}
             assert refs <= {"vecbackup-config"}
-            args = [re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], a) for a in c["args"]]
+            env = {**values, **_env(doc, c)}
+            args = [re.sub(r"\$\((\w+)\)", lambda m, env=env: env[m.group(1)], a) for a in c["args"]]
             check_invocation(args)
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_sharded_backup_is_an_indexed_job_that_commits():
+    jobs = [d for p in MANIFESTS for d in _docs(p) if d["kind"] in ("Job", "CronJob")
+            and _job_spec(d).get("completionMode") == "Indexed"]
+    assert jobs, "no Indexed Job in deploy/kubernetes"
+    for doc in jobs:
+        spec = _job_spec(doc)
+        (c,) = _containers(doc)
+        args = c["args"]
+        shard = args[args.index("--shard") + 1]
+        assert shard == f"$(JOB_COMPLETION_INDEX)/{spec['completions']}"  # one shard per pod, N = completions
+        assert spec["parallelism"] <= spec["completions"]
+        assert "--commit" in args  # the last worker to finish commits the run
+        run = args[args.index("--run") + 1]
+        (var,) = re.findall(r"\$\((\w+)\)", run)
+        (entry,) = [e for e in c["env"] if e["name"] == var]  # the same run id in every pod of one Job
+        assert "job-name" in entry["valueFrom"]["fieldRef"]["fieldPath"]
 
 
 def test_secrets_only_in_secrets():

@@ -366,3 +366,12 @@ def test_store_unknown_scheme(url: str) -> None:
     assert ei.value.exit_code == 2
     assert "unsupported" in ei.value.message
     assert url.split("://")[0] in ei.value.message
+
+
+def test_columnar_setting() -> None:
+    assert parse_milvus_url("milvus://h:19530", environ=NOENV).columnar is True
+    assert parse_milvus_url("milvus://h:19530/db?columnar=off", environ=NOENV).columnar is False
+    lite = parse_milvus_url("milvus-lite:///tmp/x.db?columnar=off", environ=NOENV)
+    assert (lite.columnar, lite.uri) == (False, "/tmp/x.db")
+    with pytest.raises(UsageError, match="use columnar=on or columnar=off"):
+        parse_milvus_url("milvus://h?columnar=fast", environ=NOENV)

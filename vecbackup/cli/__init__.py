@@ -16,6 +16,7 @@ from vecbackup import ui
 from vecbackup.cli import (
     backup_cmd,
     collections_cmd,
+    commit_cmd,
     delete_cmd,
     drill_cmd,
     gc_cmd,
@@ -35,6 +36,7 @@ from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
 COMMANDS: dict[str, Callable[..., Any]] = {
     "backup": backup_cmd.backup,
     "collections": collections_cmd.collections,
+    "commit": commit_cmd.commit,
     "delete": delete_cmd.delete,
     "drill": drill_cmd.drill,
     "gc": gc_cmd.gc,

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import BackupEvents, BackupOptions, CollectionFailure, Credentials
+from vecbackup.api import BackupEvents, BackupOptions, CollectionFailure, Credentials, Shard
 from vecbackup.cli.options import (
     ApiKey,
     CaCert,
@@ -39,9 +39,19 @@ class _Terminal(BackupEvents):
     def done(self, r: BackupResult) -> None:
         for note in r.notes:
             ui.warn(f"{r.collection}: {note}")
-        ui.say(f"backup {r.backup_id} of {r.collection}: {r.rows} rows, {r.objects} objects, "
+        what = f"backup {r.backup_id}" if r.shard is None else f"shard {r.shard.label} of run {r.run}"
+        ui.say(f"{what} of {r.collection}: {r.rows} rows, {r.objects} objects, "
                f"{ui.human_bytes(r.bytes_stored)} stored ({ui.human_bytes(r.bytes_uploaded)} new) "
                f"in {r.seconds:.1f}s")
+        c = r.commit
+        if c is not None and c.committed:
+            ui.say(f"run {c.run} of {c.collection} ({c.shards} shards) committed as backup {c.backup_id}: "
+                   f"{c.rows} rows")
+        elif c is not None:
+            ui.say(f"run {c.run}: {len(c.present)} of {c.shards} shards present; the last one to finish commits")
+        elif r.shard is not None:
+            ui.say(f"the backup exists once every shard is done and `vecbackup commit -c {r.collection} --run {r.run}` "
+                   "has run (or give each shard --commit)")
 
     def failed(self, f: CollectionFailure) -> None:
         if self.several:
@@ -59,6 +69,18 @@ def backup(
     batch_size: Annotated[int, typer.Option(help="Rows per data chunk (1 to the engine's limit, 16384 for Milvus "
                                                  "and Qdrant); memory is bounded by it.")] = 5000,
     compression_level: Annotated[int, typer.Option(help="zstd level (1-22).")] = 3,
+    parallel: Annotated[int, typer.Option(
+        "--parallel", metavar="K", help="Read K streams at once (shards of the rows by primary key) into one "
+        "backup; capped by the engine (Qdrant local mode: 1).")] = 1,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", metavar="I/N", help="Back up only shard I of N (0 <= I < N; rows by primary key) as one worker "
+        "of a sharded backup; needs --run. `vecbackup commit` joins the shards.")] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", metavar="ID", help="The run id every worker of one sharded backup shares (e.g. the Kubernetes "
+        "Job's name).")] = None,
+    commit: Annotated[bool, typer.Option(
+        "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
+        "finish commits).")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     api_key: ApiKey = None, lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
@@ -67,8 +89,11 @@ def backup(
     """Back up collections: data chunks first, the manifest last (a backup without one does not exist)."""
     setup(json, quiet, log_format)
     with recording("backup", metrics_textfile, metrics_pushgateway, metrics_job, collection) as rec:
-        _backup(source, store_url, collection, all_, BackupOptions(batch_size, compression_level, lock_wait),
-                Credentials(token, user, password, ca_cert, api_key), rec)
+        options = BackupOptions(batch_size, compression_level, lock_wait,
+                                shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
+                                parallel=parallel)
+        _backup(source, store_url, collection, all_, options, Credentials(token, user, password, ca_cert, api_key),
+                rec)
 
 
 def _backup(source: str, store_url: str, collection: list[str] | None, all_: bool, options: BackupOptions,

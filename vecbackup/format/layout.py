@@ -2,6 +2,8 @@
 
     manifests/<collection>/<backup-id>.json     one per complete backup: the commit point
     data/<aa>/<sha256>.vbc                       content-addressed data chunks, shared by backups
+
+(the shard records of sharded backups, ``shards/...``, are built in format/shard.py)
 """
 
 from __future__ import annotations

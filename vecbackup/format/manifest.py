@@ -95,6 +95,10 @@ class Manifest:
             d = orjson.loads(data)
         except orjson.JSONDecodeError as e:
             raise CorruptData(f"{where} is not valid JSON ({e})") from None
+        return cls.from_dict(d, where=where)
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "manifest") -> Manifest:
         if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
             raise CorruptData(f"{where} is not a vecbackup manifest")
         version = d.get("format_version")

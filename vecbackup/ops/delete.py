@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
+from vecbackup.ops.commit import pending_records
 from vecbackup.stores.base import BlobStore
 
 
@@ -43,13 +44,15 @@ def unused_objects(removed: list[Manifest], remaining: list[Manifest]) -> tuple[
 def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
     store.delete(layout.manifest_key(manifest.collection.name, manifest.backup_id))
     others, problems = catalog.list_manifests(store)
+    records, unreadable = pending_records(store)  # sharded backups not committed yet use their objects too
     result = DeleteResult(manifest.backup_id, manifest.collection.name, 0, 0, 0)
-    if problems:
+    if problems or unreadable:
         # we cannot tell what an unreadable manifest references: keep all data (safe), say so
         result.objects_kept = len(manifest.objects)
-        result.notes.append(f"{len(problems)} other manifest(s) could not be read; data objects kept")
+        what = (f"{len(problems)} other manifest(s)" if problems else f"{len(unreadable)} shard record(s)")
+        result.notes.append(f"{what} could not be read; data objects kept")
         return result
-    unused, result.objects_kept = unused_objects([manifest], others)
+    unused, result.objects_kept = unused_objects([manifest], [*others, *(r.manifest for r in records)])
     for key, size in unused.items():
         store.delete(key)
         result.objects_deleted += 1

@@ -1,5 +1,6 @@
-"""Collect garbage: data objects no manifest references (left by failed or interrupted backups, or by
-deletes that could not finish), once they are older than a safety age."""
+"""Collect garbage: data objects no manifest (nor shard record of a sharded backup not committed yet) references
+(left by failed or interrupted backups, or by deletes that could not finish), once they are older than a safety
+age."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from vecbackup.errors import CorruptData
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
+from vecbackup.ops.commit import pending_records
 from vecbackup.stores.base import BlobStore
 
 
@@ -39,7 +41,12 @@ def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool
         if problems:
             raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so gc cannot tell "
                               f"what is in use; nothing deleted. First: {problems[0]}")
-    referenced = {o.key for m in manifests for o in m.objects}
+    records, problems = pending_records(store)  # sharded backups not committed yet use their objects too
+    if problems:
+        raise CorruptData(f"{len(problems)} shard record(s) in {store.display} cannot be read, so gc cannot tell "
+                          f"what is in use; nothing deleted. First: {problems[0]}",
+                          hint="`vecbackup commit --abandon` removes a run's records")
+    referenced = {o.key for m in [*manifests, *(r.manifest for r in records)] for o in m.objects}
     now = time.time() if now is None else now
     result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)
     for info in store.list(layout.DATA):

@@ -15,6 +15,7 @@ from vecbackup.errors import CorruptData
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
+from vecbackup.ops.commit import pending_records
 from vecbackup.ops.delete import unused_objects
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
@@ -121,10 +122,17 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     for note in result.notes:
         progress.warn(note)
 
+    records, unreadable = pending_records(store)  # sharded backups not committed yet use their objects too
+    if unreadable:
+        raise CorruptData(f"{len(unreadable)} shard record(s) in {store.display} cannot be read, so prune cannot "
+                          f"tell what is in use; nothing deleted. First: {unreadable[0]}",
+                          hint="`vecbackup commit --abandon` removes a run's records")
+    pending = [r.manifest for r in records]
+
     if dry_run:
         removed_keys = {_key(d.candidate) for d in result.removed}
         remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
-        unused, result.objects_kept = unused_objects(removed, remaining)
+        unused, result.objects_kept = unused_objects(removed, [*remaining, *pending])
         result.objects_deleted, result.bytes_freed = len(unused), sum(unused.values())
         result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True, manifests=every)
         return result
@@ -146,7 +154,7 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
         result.notes.append(note)
         progress.warn(note)
         return result
-    unused, result.objects_kept = unused_objects(removed, remaining)
+    unused, result.objects_kept = unused_objects(removed, [*remaining, *pending])
     progress.start("prune: delete data objects", len(unused))
     for key in sorted(unused):
         store.delete(key)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
+from vecbackup.format.shard import Shard
 from vecbackup.schema import CollectionSpec
 
 #: partition value for rows the engine routes itself (partition-key collections)
@@ -25,6 +26,11 @@ class Source(Protocol):
     #: the largest batch (rows per data chunk) this engine reads in one go
     max_batch: int
 
+    @property
+    def max_readers(self) -> int:
+        """Streams this engine serves at once to one client (``backup --parallel``)."""
+        ...
+
     def info(self) -> SourceInfo: ...
 
     def list_collections(self) -> list[str]: ...
@@ -41,8 +47,15 @@ class Source(Protocol):
         """Rows in the collection now (strong consistency)."""
         ...
 
-    def read(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
-        """Every row of a partition, ``batch_size`` rows at a time, as columnar chunks."""
+    def read(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard | None = None,
+             ) -> Iterator[Chunk]:
+        """Every row of a partition (or only the rows ``shard`` owns), ``batch_size`` rows at a time, as columnar
+        chunks in primary-key order."""
+        ...
+
+    def read_notes(self, spec: CollectionSpec) -> list[str]:
+        """What reading the collection did differently from the usual (e.g. a slower path), for the backup's
+        notes."""
         ...
 
     def close(self) -> None: ...

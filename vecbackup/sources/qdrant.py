@@ -27,6 +27,7 @@ from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the trans
     is_single_vector,
     vector_configs,
 )
+from vecbackup.format.shard import Shard
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
@@ -193,6 +194,14 @@ class QdrantEngine:
         res = self._call(f"list the shard keys of {name!r}", self.client.list_shard_keys, name)
         return [{"key": d.key} for d in (res.shard_keys or [])]
 
+    def read_notes(self, spec: CollectionSpec) -> list[str]:
+        return []
+
+    @property
+    def max_readers(self) -> int:
+        """Streams read at once: a server serves several; local mode is one process's sqlite, one at a time."""
+        return 1 if self.url.local else 4
+
     def read_partitions(self, spec: CollectionSpec) -> list[str]:
         if spec.extra.get("qdrant_shard_keys") is not None:
             return list(spec.partitions)
@@ -204,16 +213,44 @@ class QdrantEngine:
                 return entry["key"]
         return None
 
-    def read(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
+    def read(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard | None = None,
+             ) -> Iterator[Chunk]:
         kwargs: dict[str, Any] = {"limit": batch_size, "with_vectors": True, "with_payload": True}
         if partition != ENGINE_ROUTED:
             kwargs["shard_key_selector"] = self._shard_key(spec, partition)
+        if shard is not None:
+            yield from self._shard_pages(spec, partition, batch_size, shard, kwargs.get("shard_key_selector"))
+            return
         offset = None
         while True:
             records, offset = self._call(f"read points of {spec.name!r}", self.client.scroll, spec.name,
                                          offset=offset, **kwargs)
             if records:
                 yield records_to_chunk(spec, partition, records)
+            if offset is None:
+                break
+
+    def _shard_pages(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard, selector: Any,
+                     ) -> Iterator[Chunk]:
+        """The points ``shard`` owns: every point id (scrolled without payload or vectors), this shard's kept, the
+        points retrieved ``batch_size`` at a time, in scroll (id) order."""
+        kwargs: dict[str, Any] = {"limit": batch_size, "with_vectors": False, "with_payload": False}
+        if selector is not None:
+            kwargs["shard_key_selector"] = selector
+        offset = None
+        pending: list[Any] = []
+        while True:
+            records, offset = self._call(f"read point ids of {spec.name!r}", self.client.scroll, spec.name,
+                                         offset=offset, **kwargs)
+            pending.extend(r.id for r in records if shard.owns(r.id))
+            while len(pending) >= batch_size or (pending and offset is None):
+                batch, pending = pending[:batch_size], pending[batch_size:]
+                got = self._call(f"read points of {spec.name!r}", self.client.retrieve, spec.name, ids=batch,
+                                 with_payload=True, with_vectors=True,
+                                 **({"shard_key_selector": selector} if selector is not None else {}))
+                if got:
+                    order = {k: i for i, k in enumerate(batch)}
+                    yield records_to_chunk(spec, partition, sorted(got, key=lambda r: order[r.id]))
             if offset is None:
                 break
 

@@ -13,7 +13,9 @@ from vecbackup.errors import TargetRejected, Unreachable, Unsupported, Vecbackup
 from vecbackup.format.codec import Chunk
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, RestorePlan
+from vecbackup.sources.milvus.columnar import Unfit
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, Connection, _message, _pymilvus
+from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
 
 
@@ -56,6 +58,7 @@ class MilvusSink(Connection):
         return notes
 
     def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        self._write_notes = []
         pm = _pymilvus()
         dt = self._DataType
         primary = spec.primary
@@ -116,12 +119,18 @@ class MilvusSink(Connection):
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
         if self.url.lite:
             _refuse_lite_dropped_keys(spec, chunk, self.display)
-        rows = chunk_to_rows(spec, chunk, keep_ids=plan.keep_ids)
-        kwargs: dict[str, Any] = {}
-        if chunk.partition not in (ENGINE_ROUTED, "_default"):
-            kwargs["partition_name"] = chunk.partition
+        partition = chunk.partition if chunk.partition not in (ENGINE_ROUTED, "_default") else ""
         try:
-            res = self.client.insert(plan.staging, rows, **kwargs)
+            if self.columnar:
+                try:
+                    return self._insert_columns(spec, plan, chunk, partition)
+                except Unfit as e:
+                    note = f"inserted row by row: the columnar insert does not fit ({e})"
+                    if note not in self._write_notes:
+                        self._write_notes.append(note)
+            rows = chunk_to_rows(spec, chunk, keep_ids=plan.keep_ids)
+            res = self.client.insert(plan.staging, rows, **({"partition_name": partition} if partition else {}))
+            return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
         except self._exc as e:
             msg = _message(e)
             if spec.primary.auto_id and plan.keep_ids and "number of fields" in msg:
@@ -130,13 +139,27 @@ class MilvusSink(Connection):
                     f"auto-id field {spec.primary.name!r}",
                     hint="pass --new-ids to let the server assign new ids") from None
             raise _insert_refused(spec, chunk, self.display, msg) from None
+        except (Unfit, VecbackupError):
+            raise
         except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: insert failed: {_message(e)}") from None
-        return int(res.get("insert_count", len(rows)) if isinstance(res, dict) else len(rows))
+
+    def _insert_columns(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk, partition: str) -> int:
+        """One InsertRequest built from the chunk's columns (inserts.py), through pymilvus's own connection."""
+        request = insert_request(spec, chunk, plan.staging, partition, keep_ids=plan.keep_ids)
+        try:
+            from pymilvus.client.utils import check_status
+
+            stub = self.client._get_connection()._stub
+        except Exception as e:
+            raise Unfit(f"pymilvus internals not as expected ({type(e).__name__})") from None
+        response = stub.Insert(request, timeout=self.url.timeout)
+        check_status(response.status)  # a refusal raises MilvusException, as pymilvus's insert does
+        return int(response.insert_cnt)
 
     def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         c = self.client
-        notes: list[str] = []
+        notes: list[str] = list(self._write_notes)
         self._call("flush", c.flush, plan.staging)
         if _ALLOW_AUTO_ID in self._added_properties and _ALLOW_AUTO_ID not in spec.properties:
             # we only set it to insert the recorded ids: leave the schema as the source had it

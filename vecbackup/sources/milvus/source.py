@@ -3,27 +3,32 @@ read its rows in batches, as columnar chunks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
-from vecbackup.errors import NotFound, Unsupported
+from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
+from vecbackup.format.shard import Shard
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, Described
+from vecbackup.sources.milvus.columnar import ColumnarReader, Unfit, rebatch
 from vecbackup.sources.milvus.connection import (
     _CONSISTENCY,
     _FIELD_PARAM_KEYS,
     _INDEX_STATE_KEYS,
     MAX_BATCH,
     Connection,
+    _message,
 )
 from vecbackup.sources.milvus.rows import _jsonable, _number, rows_to_chunk
 
 
 class MilvusSource(Connection):
     # -- Source -----------------------------------------------------------------------------------
+
+    max_readers = 8  # one gRPC channel carries concurrent queries
 
     def describe(self, name: str) -> Described:
         if not self.has_collection(name):
@@ -72,8 +77,9 @@ class MilvusSource(Connection):
             consistency_level=level,
             num_shards=num_shards,
             partitions=partitions,
-            indexes=tuple(indexes),
-            aliases=aliases,
+            # sorted: a 2.3 server lists indexes in a different order from one call to the next
+            indexes=tuple(sorted(indexes, key=lambda i: (i.field_name, i.index_name or ""))),
+            aliases=tuple(sorted(aliases)),
             properties={str(k): v for k, v in (d.get("properties") or {}).items()},
             extra=extra,
         )
@@ -154,12 +160,146 @@ class MilvusSource(Connection):
             return [ENGINE_ROUTED]
         return list(spec.partitions)
 
-    def read(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
+    #: (set from the URL's ``columnar=``, default on) read through the columnar path (sources/milvus/columnar.py),
+    #: falling back to the row path where a server's answer does not fit it; False: always the row path
+    columnar: bool
+
+    def read_notes(self, spec: CollectionSpec) -> list[str]:
+        return list(self._read_notes.get(spec.name, []))
+
+    def read(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard | None = None,
+             ) -> Iterator[Chunk]:
+        self.ensure_loaded(spec.name)
+        if shard is not None:
+            yield from self._shard_pages(spec, partition, batch_size, shard)
+            return
+        if self.columnar:
+            yielded = False
+            try:
+                for chunk in rebatch(self._columnar_pages(spec, partition, batch_size), batch_size):
+                    yielded = True
+                    yield chunk
+                return
+            except Unfit as e:
+                if yielded:
+                    raise VecbackupError(f"Milvus at {self.display}: reading {spec.name!r} column by column stopped "
+                                         f"part-way: {e}") from None
+                note = f"read row by row: the columnar read does not fit ({e})"
+                notes = self._read_notes.setdefault(spec.name, [])
+                if note not in notes:
+                    notes.append(note)
+        yield from self._row_pages(spec, partition, batch_size)
+
+    def _note(self, spec: CollectionSpec, note: str) -> None:
+        notes = self._read_notes.setdefault(spec.name, [])
+        if note not in notes:
+            notes.append(note)
+
+    def _shard_pages(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard) -> Iterator[Chunk]:
+        """The rows ``shard`` owns: the partition's primary keys page by page (the key column alone), this shard's
+        kept, their rows fetched ``batch_size`` keys at a time (``pk in [...]``), in key order."""
+        by_rows: Callable[[list[Any]], Chunk | None] = lambda keys: self._fetch_rows(spec, partition, keys)  # noqa: E731
+        fetch = by_rows
+        if self.columnar:
+            try:
+                d = self._call(f"describe {spec.name!r}", self.client.describe_collection, spec.name)
+                reader = ColumnarReader(self.client, spec, int(d.get("collection_id") or 0),
+                                        [] if partition == ENGINE_ROUTED else [partition], batch_size,
+                                        timeout=self.url.timeout)
+                fetch = lambda keys: self._guarded(spec, lambda: reader.fetch(partition, keys))  # noqa: E731
+            except Unfit as e:
+                self._note(spec, f"read row by row: the columnar read does not fit ({e})")
+        yielded = False
+        for batch in self._shard_keys(spec, partition, batch_size, shard):
+            try:
+                chunk = fetch(batch)
+            except Unfit as e:
+                if yielded:
+                    raise VecbackupError(f"Milvus at {self.display}: reading {spec.name!r} column by column "
+                                         f"stopped part-way: {e}") from None
+                self._note(spec, f"read row by row: the columnar read does not fit ({e})")
+                fetch = by_rows
+                chunk = fetch(batch)
+            if chunk is not None:
+                yielded = True
+                yield Chunk(partition, chunk.num_rows, chunk.columns)
+
+    def _shard_keys(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard,
+                    ) -> Iterator[list[Any]]:
+        """The primary keys of the partition that ``shard`` owns, ``batch_size`` at a time, in key order."""
+        pk = spec.primary.name
+        kwargs: dict[str, Any] = {"batch_size": MAX_BATCH, "output_fields": [pk], "consistency_level": "Strong"}
+        if partition != ENGINE_ROUTED:
+            kwargs["partition_names"] = [partition]
+        it = self._call(f"open an iterator over {spec.name!r}", self.client.query_iterator, spec.name, **kwargs)
+        pending: list[Any] = []
+        try:
+            while True:
+                page = self._call(f"read keys of {spec.name!r}", it.next)
+                if not page:
+                    break
+                pending.extend(k for k in (row[pk] for row in page) if shard.owns(k))
+                while len(pending) >= batch_size:
+                    yield pending[:batch_size]
+                    del pending[:batch_size]
+        finally:
+            try:
+                it.close()
+            except Exception:  # the iterator's server-side state expires on its own
+                pass
+        if pending:
+            yield pending
+
+    def _guarded(self, spec: CollectionSpec, fn: Any) -> Any:
+        try:
+            return fn()
+        except (Unfit, VecbackupError):
+            raise
+        except self._exc as e:
+            raise VecbackupError(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
+                                 f"{_message(e)}") from None
+        except Exception as e:
+            raise Unreachable(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
+                              f"{_message(e)}") from None
+
+    def _fetch_rows(self, spec: CollectionSpec, partition: str, keys: list[Any]) -> Chunk | None:
+        pk = spec.primary.name
+        kwargs: dict[str, Any] = {"filter": f"{pk} in {orjson.dumps(keys).decode()}", "output_fields": ["*"],
+                                  "consistency_level": "Strong", "limit": len(keys)}
+        if partition != ENGINE_ROUTED:
+            kwargs["partition_names"] = [partition]
+        rows = self._call(f"read rows of {spec.name!r}", self.client.query, spec.name, **kwargs)
+        if not rows:
+            return None
+        return rows_to_chunk(spec, partition, sorted(rows, key=lambda r: r[pk]))
+
+    def _columnar_pages(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
+        d = self._call(f"describe {spec.name!r}", self.client.describe_collection, spec.name)
+        reader = ColumnarReader(self.client, spec, int(d.get("collection_id") or 0),
+                                [] if partition == ENGINE_ROUTED else [partition], min(batch_size, MAX_BATCH),
+                                timeout=self.url.timeout)
+        pages = reader.chunks(partition)
+        while True:
+            try:
+                chunk = next(pages)
+            except StopIteration:
+                return
+            except (Unfit, VecbackupError):
+                raise
+            except self._exc as e:
+                raise VecbackupError(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
+                                     f"{_message(e)}") from None
+            except Exception as e:
+                raise Unreachable(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
+                                  f"{_message(e)}") from None
+            yield chunk
+
+    def _row_pages(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
+        """pymilvus's query_iterator, one dict per row, turned into columns (rows_to_chunk)."""
         kwargs: dict[str, Any] = {"batch_size": min(batch_size, MAX_BATCH), "output_fields": ["*"],
                                   "consistency_level": "Strong"}
         if partition != ENGINE_ROUTED:
             kwargs["partition_names"] = [partition]
-        self.ensure_loaded(spec.name)
         it = self._call(f"open an iterator over {spec.name!r}", self.client.query_iterator, spec.name, **kwargs)
         pending: list[dict[str, Any]] = []
         try:

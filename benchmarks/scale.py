@@ -1,0 +1,258 @@
+"""Benchmarks at scale (``make bench-scale``, not in CI): backup and restore of big collections on the Milvus 2.3
+standalone server, each beside its yardstick measured in the same run.
+
+    make bench-scale                       # the default configurations below
+    .venv/bin/python -m benchmarks.scale --configs 50000x768:IVF_FLAT   # (inside the namespace make sets up)
+
+For each configuration ``ROWSxDIM:INDEX`` (int64 id, DIM-d float32 vectors from a normal distribution, VARCHAR,
+JSON, ARRAY<INT64> and two dynamic keys, as benchmarks/data.py):
+
+* **plain load** (the restore's yardstick): pymilvus ``insert`` of 5000-row batches + flush + index + load, timing
+  the calls only (generating the rows is not counted);
+* **bare export** (the backup's yardstick): ``query_iterator``, every page read and discarded;
+* ``vecbackup backup`` (columnar read), ``--parallel 2``, and a sharded backup by 2 processes at once + ``commit``;
+* ``vecbackup restore`` with 1 and 2 inserts in flight (columnar inserts), and once through pymilvus's rows
+  (``?columnar=off``) where ``--row-path`` asks for it;
+* the seed's approach (``query(offset, limit)`` + ``json.dumps`` + gzip) on the smallest configuration: Milvus
+  refuses offset + limit above 16,384, and that is what it reports.
+
+Each measurement is a fresh process (peak RSS and CPU are its own). Results go to ``results.json`` under
+``"scale"`` (the rest of it is kept) and RESULTS.md is re-rendered. Server and client share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import data, report
+from benchmarks.e2e import (
+    PYTHON,
+    STANDALONE_URI,
+    STANDALONE_URL,
+    VECBACKUP,
+    _proc_fields,
+    baseline_export,
+    import_floor,
+    vecbackup_restore,
+    wait_index,
+)
+from benchmarks.measure import dir_size, machine_info, run_measured
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BATCH = 5000
+DEFAULT_CONFIGS = "200000x128:HNSW,50000x768:IVF_FLAT,1000000x768:IVF_FLAT"
+INDEXES = {"HNSW": data.HNSW_PARAMS, "IVF_FLAT": {"nlist": 128}}
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_configs(text: str) -> list[tuple[int, int, str]]:
+    out = []
+    for item in text.split(","):
+        shape, _, index = item.strip().partition(":")
+        rows, _, dim = shape.partition("x")
+        out.append((int(rows), int(dim), index or "HNSW"))
+    return out
+
+
+def plain_load(client: Any, name: str, n: int, dim: int, index: str) -> dict[str, Any]:
+    """Create ``name`` with ``n`` rows the plain pymilvus way; time the calls, not the row generation."""
+    if client.has_collection(name):
+        client.drop_collection(name)
+    data.create_collection(client, name, dim=dim)
+    t_insert = 0.0
+    for batch in data.iter_batches(n, BATCH, dim=dim):
+        t0 = time.perf_counter()
+        client.insert(name, batch)
+        t_insert += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    client.flush(name)
+    t_flush = time.perf_counter() - t0
+    data.create_index(client, name, index, INDEXES[index])
+    wait_index(client, name, n, timeout=7200)
+    t_index = time.perf_counter() - t0 - t_flush
+    client.load_collection(name)
+    t_load = time.perf_counter() - t0 - t_flush - t_index
+    count = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    if int(count) != n:
+        raise RuntimeError(f"{name}: loaded {count} rows, expected {n}")
+    return {"insert_s": t_insert, "flush_s": t_flush, "index_s": t_index, "load_s": t_load,
+            "wall_s": t_insert + t_flush + t_index + t_load}
+
+
+def backup(url: str, store: Path, name: str, n: int, *extra: str) -> dict[str, Any]:
+    r = run_measured([VECBACKUP, "backup", url, f"file://{store}", "-c", name, "--batch-size", str(BATCH), "--json",
+                      *extra]).check()
+    doc = r.json()["backups"][0]
+    if doc["rows"] != n:
+        raise RuntimeError(f"backup {extra} of {name}: {doc['rows']} rows, expected {n}")
+    return {**_proc_fields(r, n), "tool_s": doc["seconds"], "bytes": dir_size(store / "data"),
+            "objects": doc["objects"], "notes": doc["notes"]}
+
+
+def sharded(url: str, store: Path, name: str, n: int, shards: int) -> dict[str, Any]:
+    """``shards`` backup processes at once, then commit: the wall until the backup exists."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([VECBACKUP, "backup", url, f"file://{store}", "-c", name, "--batch-size", str(BATCH),
+                               "--shard", f"{i}/{shards}", "--run", "bench", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(shards)]
+    usage = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            raise RuntimeError(f"shard failed: {err.decode()[-500:]}")
+        usage.append(orjson.loads(out)["backups"][0])
+    t_shards = time.perf_counter() - t0
+    r = run_measured([VECBACKUP, "commit", f"file://{store}", "-c", name, "--run", "bench", "--json"]).check()
+    doc = r.json()
+    if doc["rows"] != n:
+        raise RuntimeError(f"sharded backup of {name}: {doc['rows']} rows, expected {n}")
+    return {"shards": shards, "wall_s": time.perf_counter() - t0, "shards_wall_s": t_shards, "commit_s": r.wall,
+            "shard_tool_s": [round(u["seconds"], 2) for u in usage], "bytes": dir_size(store / "data")}
+
+
+def seed_approach(n: int, name: str, work: Path) -> dict[str, Any]:
+    out = work / f"{name}.seed.json.gz"
+    r = run_measured([PYTHON, "-m", "benchmarks.baseline_export", STANDALONE_URI, name, str(out), "--mode", "seed",
+                      "--batch-size", str(BATCH)], cwd=ROOT).check()
+    doc = r.json()
+    out.unlink(missing_ok=True)
+    return {**_proc_fields(r, doc["rows"]), "rows": doc["rows"], "bytes": doc["bytes"], "error": doc["error"],
+            "of": n}
+
+
+def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: int, row_path: bool,
+               ) -> dict[str, Any]:
+    name = f"scale_{n}_{dim}"
+    entry: dict[str, Any] = {"rows": n, "dim": dim, "index": index, "index_params": INDEXES[index],
+                             "raw_vector_bytes": n * dim * 4}
+    _log(f"  {n} x {dim}-d, {index}: plain load ...")
+    entry["load"] = load = plain_load(client, name, n, dim, index)
+    _log(f"    plain load {load['wall_s']:.1f}s (insert {load['insert_s']:.1f}, flush {load['flush_s']:.1f}, "
+         f"index {load['index_s']:.1f}, load {load['load_s']:.1f})")
+    bare: list[dict[str, Any]] = []
+    ours: list[dict[str, Any]] = []
+    for i in range(rounds):  # alternating, each a fresh process into a fresh store
+        gz = work / f"{name}.bare"
+        bare.append(baseline_export(STANDALONE_URI, name, n, gz, "bare"))
+        gz.unlink()
+        store = work / f"store_{name}_{i}"
+        ours.append(backup(STANDALONE_URL, store, name, n))
+        if i < rounds - 1:
+            shutil.rmtree(store)
+        _log(f"    round {i + 1}: bare {bare[-1]['wall_s']:.1f}s, backup {ours[-1]['wall_s']:.1f}s")
+    keep = work / f"store_{name}_{rounds - 1}"  # the backup the restores read
+    med = {"bare": {"wall_s": statistics.median(r["wall_s"] for r in bare),
+                    "tool_s": statistics.median(r["tool_seconds"] for r in bare),
+                    "peak_rss_bytes": max(r["peak_rss_bytes"] for r in bare),
+                    "cpu_s": statistics.median(r["cpu_user_s"] + r["cpu_sys_s"] for r in bare)},
+           "backup": {"wall_s": statistics.median(r["wall_s"] for r in ours),
+                      "tool_s": statistics.median(r["tool_s"] for r in ours),
+                      "peak_rss_bytes": max(r["peak_rss_bytes"] for r in ours),
+                      "cpu_s": statistics.median(r["cpu_user_s"] + r["cpu_sys_s"] for r in ours),
+                      "bytes": ours[-1]["bytes"], "objects": ours[-1]["objects"]}}
+    entry["rounds"] = rounds
+    entry["backup"] = med
+    entry["backup_walls"] = {"bare": [round(r["wall_s"], 1) for r in bare],
+                             "backup": [round(r["wall_s"], 1) for r in ours]}
+    store = work / f"store_{name}_par"
+    entry["backup_parallel2"] = backup(STANDALONE_URL, store, name, n, "--parallel", "2")
+    shutil.rmtree(store)
+    _log(f"    backup --parallel 2: {entry['backup_parallel2']['wall_s']:.1f}s")
+    store = work / f"store_{name}_sharded"
+    entry["sharded2"] = sharded(STANDALONE_URL, store, name, n, 2)
+    shutil.rmtree(store)
+    _log(f"    2 shards + commit: {entry['sharded2']['wall_s']:.1f}s")
+    restored = f"{name}_restored"
+    entry["restore"] = {}
+    for k in (1, 2):
+        r = vecbackup_restore(STANDALONE_URL, keep, name, restored, n, parallel=k)
+        entry["restore"][str(k)] = r
+        client.drop_collection(restored)
+        _log(f"    restore --parallel {k}: {r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    if row_path:
+        r = vecbackup_restore(f"{STANDALONE_URL}?columnar=off", keep, name, restored, n)
+        entry["restore"]["rows"] = r
+        client.drop_collection(restored)
+        _log(f"    restore through pymilvus rows: {r['wall_s']:.1f}s")
+    shutil.rmtree(keep)
+    client.release_collection(name)
+    client.drop_collection(name)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="ROWSxDIM:INDEX,... (INDEX: HNSW or IVF_FLAT)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of bare export and backup")
+    ap.add_argument("--row-path", action="store_true", help="also restore once through pymilvus's rows")
+    ap.add_argument("--out-dir", type=Path, default=HERE)
+    args = ap.parse_args(argv)
+    configs = parse_configs(args.configs)
+
+    from pymilvus import MilvusClient
+
+    from tests.servers import MilvusStandalone
+
+    venv_bin = str(Path(PYTHON).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    work = Path(tempfile.mkdtemp(prefix="vecbench-scale-", dir=os.environ.get("VECBENCH_DIR")))
+    res: dict[str, Any] = {"machine": machine_info(), "configs": [], "errors": {}}
+    t_start = time.perf_counter()
+    server = MilvusStandalone(work / "milvus" / "data")
+    server.start()
+    try:
+        client = MilvusClient(uri=STANDALONE_URI, timeout=600)
+        res["server_version"] = str(client.get_server_version())
+        res["floor"] = import_floor(STANDALONE_URI)
+        smallest = min(configs)
+        name = f"scale_seed_{smallest[0]}"
+        data.create_collection(client, name, dim=smallest[1])
+        for batch in data.iter_batches(min(smallest[0], 50_000), BATCH, dim=smallest[1]):
+            client.insert(name, batch)
+        client.flush(name)
+        data.create_index(client, name, smallest[2], INDEXES[smallest[2]])
+        client.load_collection(name)
+        res["seed"] = seed_approach(min(smallest[0], 50_000), name, work)
+        _log(f"  seed approach: {res['seed']['rows']} rows then {res['seed']['error']!r}")
+        client.drop_collection(name)
+        for n, dim, index in configs:
+            try:
+                res["configs"].append(run_config(client, n, dim, index, work, args.rounds, args.row_path))
+            except Exception as e:  # keep what was measured
+                import traceback
+
+                traceback.print_exc()
+                res["errors"][f"{n}x{dim}"] = repr(e)
+        client.close()
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    res["total_seconds"] = time.perf_counter() - t_start
+    results = args.out_dir / "results.json"
+    whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
+    whole["scale"] = res
+    results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
+    (args.out_dir / "RESULTS.md").write_text(report.render(whole))
+    _log(f"wrote {results} (scale) and RESULTS.md in {res['total_seconds']:.0f}s")
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import api, ui
+from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup
+from vecbackup.ops.commit import CommitResult
+
+
+def commit(
+    store_url: StoreArg,
+    collection: Annotated[str, typer.Option("--collection", "-c", help="The collection the shards backed up.")],
+    run: Annotated[str, typer.Option("--run", help="The run id the shards were given (backup --run).")],
+    if_complete: Annotated[bool, typer.Option(
+        "--if-complete", help="Succeed without committing while shards are missing (what a worker does after its "
+        "own shard: the last one to finish commits).")] = False,
+    abandon: Annotated[bool, typer.Option(
+        "--abandon", help="Give the run up: remove its shard records (its data objects become garbage for gc).")
+    ] = False,
+    lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+    log_format: LogFormat = LogFormatName.text,
+) -> None:
+    """Join the shards of a sharded backup (backup --shard I/N --run RUN) into one backup, once all N are in the
+    store; until then there is no backup (exit 8 names the missing shards)."""
+    setup(json, quiet, log_format)
+    if abandon:
+        removed = api.abandon(store_url, collection, run, lock_wait=lock_wait)
+        ui.emit({"ok": True, "collection": collection, "run": run, "abandoned": removed},
+                lambda: ui.say(f"run {run} of {collection}: removed {removed} shard records; `vecbackup gc` "
+                               "deletes their data"))
+        return
+    r = api.commit(store_url, collection, run, if_complete=if_complete, lock_wait=lock_wait)
+    ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r))
+
+
+def _show(r: CommitResult) -> None:
+    if not r.committed:
+        ui.say(f"run {r.run} of {r.collection}: {len(r.present)} of {r.shards} shards present (missing "
+               f"{', '.join(f'{i}/{r.shards}' for i in r.missing)}); not committed yet")
+        return
+    for note in r.notes:
+        ui.warn(f"{r.collection}: {note}")
+    verb = "was already committed as" if r.already else "committed as"
+    ui.say(f"run {r.run} of {r.collection} ({r.shards} shards) {verb} backup {r.backup_id}: {r.rows} rows, "
+           f"{r.objects} objects, {ui.human_bytes(r.bytes_stored)}")
