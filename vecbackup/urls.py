@@ -43,9 +43,9 @@ class MilvusURL:
     token: str = field(default="", repr=False)
     server_pem_path: str = ""
     timeout: float = 30.0
-    #: how a backup reads rows: "columns" (the Query RPC's columns, the default) or "rows" (pymilvus's
-    #: query_iterator, one dict per row: slower; a way round the columnar path should a server answer oddly)
-    columnar: bool = True  # ?columnar=off: read and insert through pymilvus's rows
+    #: read the Query RPC's columns and insert columns (the default), or, with ``?columnar=off``, go through
+    #: pymilvus's rows both ways (slower; a way round the columnar path should a server answer oddly)
+    columnar: bool = True
 
     @property
     def engine(self) -> str:

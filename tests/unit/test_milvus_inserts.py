@@ -112,3 +112,34 @@ def test_what_does_not_fit_says_so():
     chunk = Chunk("p", 2, {"id": Column(np.array([1, 2])), "s": Column(["x", None], np.array([True, False]))})
     with pytest.raises(Unfit, match="has nulls but is not nullable"):
         insert_request(spec, chunk, "c", "p", keep_ids=True)
+
+
+class _RpcError(Exception):
+    def __init__(self, code: str) -> None:
+        self._code = code
+
+    def code(self) -> Any:
+        import grpc
+
+        return getattr(grpc.StatusCode, self._code)
+
+
+def test_transient_grpc_errors_are_retried_and_others_are_not():
+    from vecbackup.sources.milvus.columnar import send_with_retries
+
+    waits: list[float] = []
+    calls = iter([_RpcError("UNAVAILABLE"), _RpcError("RESOURCE_EXHAUSTED"), "ok"])
+
+    def send() -> Any:
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    assert send_with_retries(send, sleep=waits.append) == "ok" and waits == [0.5, 1.0]
+    with pytest.raises(_RpcError):  # not transient: at once
+        send_with_retries(lambda: (_ for _ in ()).throw(_RpcError("INVALID_ARGUMENT")), sleep=waits.append)
+    assert waits == [0.5, 1.0]
+    with pytest.raises(_RpcError):  # transient every time: raised after the last attempt
+        send_with_retries(lambda: (_ for _ in ()).throw(_RpcError("UNAVAILABLE")), attempts=3, sleep=waits.append)
+    assert waits == [0.5, 1.0, 0.5, 1.0]

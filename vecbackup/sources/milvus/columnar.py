@@ -39,6 +39,29 @@ _BYTES_MEMBER = {
 _INT64_MAX = 2**63 - 1
 
 
+#: gRPC status codes a request is sent again after, as pymilvus's own calls are (a server restarting, overloaded)
+_TRANSIENT = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
+
+
+def send_with_retries(send: Any, attempts: int = 5, first_wait: float = 0.5, sleep: Any = None) -> Any:
+    """``send()``, again after a transient gRPC error (waiting 0.5, 1, 2, 4 s); other errors and the last attempt's
+    are raised. (A query is safe to repeat; an insert the server applied before the connection broke is inserted twice,
+    which restore's final row count catches.)"""
+    import time
+
+    sleep = sleep or time.sleep
+    for attempt in range(attempts):
+        try:
+            return send()
+        except Exception as e:
+            code = getattr(e, "code", None)  # grpc.RpcError: code() -> grpc.StatusCode
+            name = getattr(code(), "name", "") if callable(code) else ""
+            if name not in _TRANSIENT or attempt == attempts - 1:
+                raise
+            sleep(first_wait * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 class Unfit(Exception):
     """The server's answer does not fit the columnar path; read this collection with the row path instead."""
 
@@ -247,7 +270,7 @@ class ColumnarReader:
 
         request = self._prepare(self.spec.name, expr, output_fields, partition_names, use_default_consistency=True,
                                 **{**self._options, **options})
-        response = self._stub.Query(request, timeout=self.timeout)
+        response = send_with_retries(lambda: self._stub.Query(request, timeout=self.timeout))
         check_status(response.status)
         return response
 
@@ -307,4 +330,4 @@ class ColumnarReader:
             last = key_list[-1]
 
 
-__all__ = ["ColumnarReader", "Unfit", "column_of", "columns_of", "rebatch", "sorted_by_key"]
+__all__ = ["ColumnarReader", "Unfit", "column_of", "columns_of", "rebatch", "send_with_retries", "sorted_by_key"]

@@ -13,7 +13,7 @@ from vecbackup.errors import TargetRejected, Unreachable, Unsupported, Vecbackup
 from vecbackup.format.codec import Chunk
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, RestorePlan
-from vecbackup.sources.milvus.columnar import Unfit
+from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
@@ -153,7 +153,7 @@ class MilvusSink(Connection):
             stub = self.client._get_connection()._stub
         except Exception as e:
             raise Unfit(f"pymilvus internals not as expected ({type(e).__name__})") from None
-        response = stub.Insert(request, timeout=self.url.timeout)
+        response = send_with_retries(lambda: stub.Insert(request, timeout=self.url.timeout))
         check_status(response.status)  # a refusal raises MilvusException, as pymilvus's insert does
         return int(response.insert_cnt)
 
