@@ -67,6 +67,9 @@ def test_shard_rule_is_stable_and_balanced():
     assert min(counts) > 850  # crc32 spreads string keys evenly
     with pytest.raises(TypeError):
         shard_of(True, 2)
+    import numpy as np
+
+    assert [shard_of(np.int64(k), 4) for k in (5, -1, 2**63 - 1)] == [1, 3, 3]  # as Python ints, never as text
 
 
 @pytest.mark.parametrize("text", ["4/4", "-1/4", "0/0", "1", "a/b", "1/2/3", "0/1025"])

@@ -10,6 +10,7 @@ writes the backup's manifest, the commit point, only when all n records are ther
 
 from __future__ import annotations
 
+import numbers
 import re
 import zlib
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ class Shard:
 def shard_of(key: Any, count: int) -> int:
     if isinstance(key, bool):
         raise TypeError("a boolean is not a primary key")
-    if isinstance(key, int):
-        return key % count
+    if isinstance(key, numbers.Integral):  # int, and numpy's integers (a key read from a column)
+        return int(key) % count
     return zlib.crc32(str(key).encode("utf-8")) % count
 
 
