@@ -3,6 +3,7 @@ registers them on the typer app (cli/app.py) and runs it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -84,6 +85,22 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _few_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena, and freed batch buffers stay in them: with the
+    reading, encoding and gRPC threads, a backup's peak RSS crept up with the collection size (+26 MiB from 50,000 to
+    400,000 rows of 768-d vectors; +11 MiB with 2 arenas). The same as MALLOC_ARENA_MAX=2, for the command line only
+    (a program that imports vecbackup keeps its own malloc settings); nothing where there is no glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
+    _few_malloc_arenas()
     signal.signal(signal.SIGTERM, _terminate)
     sys.exit(run(sys.argv[1:]))
