@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from vecbackup.errors import CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
-from vecbackup.format.shard import Shard, ShardRecord, check_run, parse_record_key, record_key, shard_of
+from vecbackup.format.shard import (
+    Shard,
+    ShardRecord,
+    check_run,
+    owned_batches,
+    parse_record_key,
+    record_key,
+    shard_of,
+)
 from vecbackup.ops.commit import derived_backup_id, join
 from vecbackup.schema import CollectionSpec, Field, FieldType
 
@@ -166,3 +174,10 @@ def test_join_ignores_the_order_an_engine_lists_indexes_in():
                                                                                         index_name="pk")))
     b = dataclasses.replace(a, indexes=tuple(reversed(a.indexes)))
     assert join([record(0, 2, s=a), record(1, 2, s=b)], "docs", "r").collection == a
+
+
+def test_owned_batches_cut_the_shards_keys_across_pages():
+    pages = [[0, 1, 2, 3], [], [4, 5], [6, 7, 8, 9, 10]]
+    assert list(owned_batches(Shard(1, 2), pages, 2)) == [[1, 3], [5, 7], [9]]
+    assert list(owned_batches(Shard(0, 3), pages, 10)) == [[0, 3, 6, 9]]
+    assert list(owned_batches(Shard(0, 1), [], 5)) == []

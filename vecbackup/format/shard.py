@@ -13,6 +13,7 @@ from __future__ import annotations
 import numbers
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,18 @@ class Shard:
         ``k mod N`` (the non-negative remainder), any other key (a string, a UUID) to shard
         ``crc32(utf8(key)) mod N``."""
         return shard_of(key, self.count) == self.index
+
+
+def owned_batches(shard: Shard, key_pages: Iterable[Iterable[Any]], size: int) -> Iterator[list[Any]]:
+    """The keys ``shard`` owns out of pages of keys, ``size`` at a time (the last batch fewer), in page order."""
+    pending: list[Any] = []
+    for page in key_pages:
+        pending.extend(k for k in page if shard.owns(k))
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending
 
 
 def shard_of(key: Any, count: int) -> int:
@@ -146,5 +159,5 @@ class ShardRecord:
             raise CorruptData(f"{where} is missing or has a bad field ({e})") from None
 
 
-__all__ = ["MAX_SHARDS", "RULE", "SHARDS", "Shard", "ShardRecord", "check_run", "parse_record_key", "record_key",
-           "run_prefix", "runs_prefix", "shard_of"]
+__all__ = ["MAX_SHARDS", "RULE", "SHARDS", "Shard", "ShardRecord", "check_run", "owned_batches", "parse_record_key",
+           "record_key", "run_prefix", "runs_prefix", "shard_of"]

@@ -27,7 +27,7 @@ from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the trans
     is_single_vector,
     vector_configs,
 )
-from vecbackup.format.shard import Shard
+from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
@@ -237,22 +237,23 @@ class QdrantEngine:
         kwargs: dict[str, Any] = {"limit": batch_size, "with_vectors": False, "with_payload": False}
         if selector is not None:
             kwargs["shard_key_selector"] = selector
-        offset = None
-        pending: list[Any] = []
-        while True:
-            records, offset = self._call(f"read point ids of {spec.name!r}", self.client.scroll, spec.name,
-                                         offset=offset, **kwargs)
-            pending.extend(r.id for r in records if shard.owns(r.id))
-            while len(pending) >= batch_size or (pending and offset is None):
-                batch, pending = pending[:batch_size], pending[batch_size:]
-                got = self._call(f"read points of {spec.name!r}", self.client.retrieve, spec.name, ids=batch,
-                                 with_payload=True, with_vectors=True,
-                                 **({"shard_key_selector": selector} if selector is not None else {}))
-                if got:
-                    order = {k: i for i, k in enumerate(batch)}
-                    yield records_to_chunk(spec, partition, sorted(got, key=lambda r: order[r.id]))
-            if offset is None:
-                break
+
+        def id_pages() -> Iterator[list[Any]]:
+            offset = None
+            while True:
+                records, offset = self._call(f"read point ids of {spec.name!r}", self.client.scroll, spec.name,
+                                             offset=offset, **kwargs)
+                yield [r.id for r in records]
+                if offset is None:
+                    return
+
+        for batch in owned_batches(shard, id_pages(), batch_size):
+            got = self._call(f"read points of {spec.name!r}", self.client.retrieve, spec.name, ids=batch,
+                             with_payload=True, with_vectors=True,
+                             **({"shard_key_selector": selector} if selector is not None else {}))
+            if got:
+                order = {k: i for i, k in enumerate(batch)}
+                yield records_to_chunk(spec, partition, sorted(got, key=lambda r: order[r.id]))
 
     # -- Sink -------------------------------------------------------------------------------------
 

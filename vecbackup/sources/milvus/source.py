@@ -10,7 +10,7 @@ import orjson
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
-from vecbackup.format.shard import Shard
+from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, Described
 from vecbackup.sources.milvus.columnar import ColumnarReader, Unfit, rebatch
@@ -184,16 +184,19 @@ class MilvusSource(Connection):
                 if yielded:
                     raise VecbackupError(f"Milvus at {self.display}: reading {spec.name!r} column by column stopped "
                                          f"part-way: {e}") from None
-                note = f"read row by row: the columnar read does not fit ({e})"
-                notes = self._read_notes.setdefault(spec.name, [])
-                if note not in notes:
-                    notes.append(note)
+                self._note(spec, f"read row by row: the columnar read does not fit ({e})")
         yield from self._row_pages(spec, partition, batch_size)
 
     def _note(self, spec: CollectionSpec, note: str) -> None:
         notes = self._read_notes.setdefault(spec.name, [])
         if note not in notes:
             notes.append(note)
+
+    def _reader(self, spec: CollectionSpec, partition: str, batch_size: int) -> ColumnarReader:
+        d = self._call(f"describe {spec.name!r}", self.client.describe_collection, spec.name)
+        return ColumnarReader(self.client, spec, int(d.get("collection_id") or 0),
+                              [] if partition == ENGINE_ROUTED else [partition], min(batch_size, MAX_BATCH),
+                              timeout=self.url.timeout)
 
     def _shard_pages(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard) -> Iterator[Chunk]:
         """The rows ``shard`` owns: the partition's primary keys page by page (the key column alone), this shard's
@@ -202,15 +205,14 @@ class MilvusSource(Connection):
         fetch = by_rows
         if self.columnar:
             try:
-                d = self._call(f"describe {spec.name!r}", self.client.describe_collection, spec.name)
-                reader = ColumnarReader(self.client, spec, int(d.get("collection_id") or 0),
-                                        [] if partition == ENGINE_ROUTED else [partition], batch_size,
-                                        timeout=self.url.timeout)
+                reader = self._reader(spec, partition, batch_size)
                 fetch = lambda keys: self._guarded(spec, lambda: reader.fetch(partition, keys))  # noqa: E731
             except Unfit as e:
                 self._note(spec, f"read row by row: the columnar read does not fit ({e})")
         yielded = False
-        for batch in self._shard_keys(spec, partition, batch_size, shard):
+        pk = spec.primary.name
+        key_pages = ([row[pk] for row in page] for page in self._pages(spec, partition, [pk], MAX_BATCH))
+        for batch in owned_batches(shard, key_pages, batch_size):
             try:
                 chunk = fetch(batch)
             except Unfit as e:
@@ -224,33 +226,28 @@ class MilvusSource(Connection):
                 yielded = True
                 yield Chunk(partition, chunk.num_rows, chunk.columns)
 
-    def _shard_keys(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard,
-                    ) -> Iterator[list[Any]]:
-        """The primary keys of the partition that ``shard`` owns, ``batch_size`` at a time, in key order."""
-        pk = spec.primary.name
-        kwargs: dict[str, Any] = {"batch_size": MAX_BATCH, "output_fields": [pk], "consistency_level": "Strong"}
+    def _pages(self, spec: CollectionSpec, partition: str, fields: list[str], page_size: int,
+               ) -> Iterator[list[dict[str, Any]]]:
+        """pymilvus's query_iterator over one partition (or all): pages of rows with ``fields``."""
+        kwargs: dict[str, Any] = {"batch_size": min(page_size, MAX_BATCH), "output_fields": fields,
+                                  "consistency_level": "Strong"}
         if partition != ENGINE_ROUTED:
             kwargs["partition_names"] = [partition]
         it = self._call(f"open an iterator over {spec.name!r}", self.client.query_iterator, spec.name, **kwargs)
-        pending: list[Any] = []
         try:
             while True:
-                page = self._call(f"read keys of {spec.name!r}", it.next)
+                page = self._call(f"read rows of {spec.name!r}", it.next)
                 if not page:
-                    break
-                pending.extend(k for k in (row[pk] for row in page) if shard.owns(k))
-                while len(pending) >= batch_size:
-                    yield pending[:batch_size]
-                    del pending[:batch_size]
+                    return
+                yield page
         finally:
             try:
                 it.close()
             except Exception:  # the iterator's server-side state expires on its own
                 pass
-        if pending:
-            yield pending
 
     def _guarded(self, spec: CollectionSpec, fn: Any) -> Any:
+        """``fn()``, with a pymilvus or gRPC failure translated into the errors hierarchy."""
         try:
             return fn()
         except (Unfit, VecbackupError):
@@ -274,47 +271,17 @@ class MilvusSource(Connection):
         return rows_to_chunk(spec, partition, sorted(rows, key=lambda r: r[pk]))
 
     def _columnar_pages(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
-        d = self._call(f"describe {spec.name!r}", self.client.describe_collection, spec.name)
-        reader = ColumnarReader(self.client, spec, int(d.get("collection_id") or 0),
-                                [] if partition == ENGINE_ROUTED else [partition], min(batch_size, MAX_BATCH),
-                                timeout=self.url.timeout)
-        pages = reader.chunks(partition)
-        while True:
-            try:
-                chunk = next(pages)
-            except StopIteration:
-                return
-            except (Unfit, VecbackupError):
-                raise
-            except self._exc as e:
-                raise VecbackupError(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
-                                     f"{_message(e)}") from None
-            except Exception as e:
-                raise Unreachable(f"Milvus at {self.display}: read rows of {spec.name!r} failed: "
-                                  f"{_message(e)}") from None
+        pages = self._reader(spec, partition, batch_size).chunks(partition)
+        while (chunk := self._guarded(spec, lambda: next(pages, None))) is not None:
             yield chunk
 
     def _row_pages(self, spec: CollectionSpec, partition: str, batch_size: int) -> Iterator[Chunk]:
         """pymilvus's query_iterator, one dict per row, turned into columns (rows_to_chunk)."""
-        kwargs: dict[str, Any] = {"batch_size": min(batch_size, MAX_BATCH), "output_fields": ["*"],
-                                  "consistency_level": "Strong"}
-        if partition != ENGINE_ROUTED:
-            kwargs["partition_names"] = [partition]
-        it = self._call(f"open an iterator over {spec.name!r}", self.client.query_iterator, spec.name, **kwargs)
         pending: list[dict[str, Any]] = []
-        try:
-            while True:
-                page = self._call(f"read rows of {spec.name!r}", it.next)
-                if not page:
-                    break
-                pending.extend(page)
-                while len(pending) >= batch_size:
-                    yield rows_to_chunk(spec, partition, pending[:batch_size])
-                    del pending[:batch_size]
-            if pending:
-                yield rows_to_chunk(spec, partition, pending)
-        finally:
-            try:
-                it.close()
-            except Exception:  # the iterator's server-side state expires on its own
-                pass
+        for page in self._pages(spec, partition, ["*"], batch_size):
+            pending.extend(page)
+            while len(pending) >= batch_size:
+                yield rows_to_chunk(spec, partition, pending[:batch_size])
+                del pending[:batch_size]
+        if pending:
+            yield rows_to_chunk(spec, partition, pending)
