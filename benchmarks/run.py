@@ -6,7 +6,8 @@ The Milvus standalone part starts a real Milvus 2.3 server, which tests.servers 
 private network namespace; ``--skip-server`` runs the rest anywhere.
 
 Every section can be skipped (``--skip-codec``, ``--skip-server``, ``--skip-lite``, ``--skip-stores``,
-``--skip-qdrant``). A skipped section keeps its numbers from the previous results.json in ``--out-dir``
+``--skip-qdrant``, ``--skip-incremental``). A skipped section keeps its numbers from the previous results.json in
+``--out-dir``
 (marked as carried over in RESULTS.md) unless ``--no-keep`` is given, so one section can be re-run alone.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import codec_bench, e2e, qdrant_bench, report, stores_bench
+from benchmarks import codec_bench, e2e, incremental, qdrant_bench, report, stores_bench
 from benchmarks.measure import machine_info
 
 HERE = Path(__file__).resolve().parent
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-qdrant", action="store_true")
     ap.add_argument("--qdrant-sizes", default="20000,60000",
                     help="point counts for the Qdrant local-mode runs (the smallest should span several batches)")
+    ap.add_argument("--skip-incremental", action="store_true")
+    ap.add_argument("--incremental-rows", type=int, default=20_000)
+    ap.add_argument("--incremental-days", type=int, default=30)
     ap.add_argument("--no-keep", action="store_true",
                     help="do not carry skipped sections over from the previous results.json")
     ap.add_argument("--out-dir", type=Path, default=HERE)
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="vecbench-"))
     try:
         if not args.skip_codec:
-            _log(f"[1/5] codec level, {args.codec_rows} rows")
+            _log(f"[1/6] codec level, {args.codec_rows} rows")
             try:
                 res["codec"] = codec_bench.run(args.codec_rows, args.repeat, log=_log)
             except Exception as e:
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["codec"] = repr(e)
             gc.collect()
         if not args.skip_server:
-            _log(f"[2/5] Milvus 2.3 standalone, sizes {sizes}")
+            _log(f"[2/6] Milvus 2.3 standalone, sizes {sizes}")
             running = _other_milvus()
             if running:
                 res["errors"]["standalone"] = "another Milvus server is running: " + "; ".join(running)
@@ -109,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc()
                     res["errors"]["standalone"] = repr(e)
         if not args.skip_lite:
-            _log(f"[3/5] Milvus Lite, {args.lite_rows} rows")
+            _log(f"[3/6] Milvus Lite, {args.lite_rows} rows")
             try:
                 res["lite"] = e2e.run_lite(args.lite_rows, work, log=_log)
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["lite"] = repr(e)
         if not args.skip_stores:
-            _log("[4/5] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
+            _log("[4/6] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
             try:
                 res["stores"] = stores_bench.run(work, large_mib=args.stores_large_mib, repeat=args.stores_repeat,
                                                  log=_log)
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 res["errors"]["stores"] = repr(e)
         if not args.skip_qdrant:
-            _log(f"[5/5] Qdrant, qdrant-client local mode (no server), sizes {qdrant_sizes}")
+            _log(f"[5/6] Qdrant, qdrant-client local mode (no server), sizes {qdrant_sizes}")
             # local mode commits to sqlite once per point: on tmpfs that measures CPU, not this disk's fsyncs
             shm = Path("/dev/shm")
             scratch = Path(tempfile.mkdtemp(prefix="vecbench-qdrant-", dir=shm if shm.is_dir() else work))
@@ -137,12 +141,20 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["qdrant"] = repr(e)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
+        if not args.skip_incremental:
+            _log(f"[6/6] incremental uploads, Milvus Lite, {args.incremental_rows} rows, "
+                 f"{args.incremental_days} daily backups")
+            try:
+                res["incremental"] = incremental.run(work, args.incremental_rows, args.incremental_days, log=_log)
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["incremental"] = repr(e)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["total_seconds"] = time.perf_counter() - t_start
     if not args.no_keep:
         skipped = {"codec": args.skip_codec, "standalone": args.skip_server, "lite": args.skip_lite,
-                   "stores": args.skip_stores, "qdrant": args.skip_qdrant}
+                   "stores": args.skip_stores, "qdrant": args.skip_qdrant, "incremental": args.skip_incremental}
         _carry_over(res, args.out_dir / "results.json", [k for k, v in skipped.items() if v])
     previous = args.out_dir / "results.json"
     if "scale" not in res and previous.exists():  # make bench-scale's section, never run here

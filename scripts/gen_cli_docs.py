@@ -90,6 +90,19 @@ vecbackup prune s3://bucket/milvus --collection articles --keep-last 3 --keep-wi
           "than `--min-age` (default 24h) are kept, since a backup still running may be about to reference them. "
           "Refuses to delete anything if any manifest is unreadable. Do not run it with `--min-age 0` while a "
           "backup to the same store is running.",
+    "stats": """What a store holds and what each backup costs. Per backup: `size` (every data object it uses, shared
+or not), `uploaded` (what it wrote: incremental backups upload only new rows) and `unique` (the data objects and
+row digests no other backup nor uncommitted shard record uses: exactly what `delete` of that backup alone frees).
+For the store: its total (data, row digests, manifests, shard records), the unreferenced objects `gc` would remove,
+and the deduplication ratio (the bytes the backups reference over the bytes their data objects occupy). With
+`--collection` only its backups are listed and counted in the ratio, but uniqueness is still judged against every
+backup in the store. Reads only and takes no lock. An unreadable manifest is reported, and unique bytes are then
+unknown.
+
+```sh
+vecbackup stats s3://bucket/milvus
+vecbackup stats file:///backups --collection articles --json
+```""",
     "unlock": "Remove stale locks (left by runs that died) or, with `--all`, every lock; `--list` shows them. "
               "Backups take shared locks, delete/prune/gc exclusive ones; a run that finds a conflicting lock "
               "exits 11 unless `--lock-wait` lets it wait.",

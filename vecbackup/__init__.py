@@ -21,11 +21,13 @@ from vecbackup.api import (
     BackupEvents,
     BackupOptions,
     BackupRun,
+    BackupStats,
     CollectionFailure,
     CommitResult,
     Credentials,
     Listing,
     Shard,
+    StoreStats,
     abandon,
     backup,
     collections,
@@ -40,6 +42,7 @@ from vecbackup.api import (
     prune,
     restore,
     show,
+    stats,
     verify,
 )
 from vecbackup.ops.drill import DrillOptions, DrillReport
@@ -49,8 +52,9 @@ from vecbackup.sources.base import SearchParams
 from vecbackup.version import __version__
 
 __all__ = [
-    "BackupEvents", "BackupOptions", "BackupRun", "CollectionFailure", "CommitResult", "Credentials", "DrillOptions",
-    "DrillReport", "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
-    "__version__", "abandon", "backup", "collections", "commit", "connect", "delete", "drill", "errors", "gc",
-    "list_backups", "open_store", "plan", "prune", "restore", "show", "verify",
+    "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult", "Credentials",
+    "DrillOptions", "DrillReport", "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult",
+    "SearchParams", "Shard", "StoreStats", "__version__", "abandon", "backup", "collections", "commit", "connect",
+    "delete", "drill", "errors", "gc", "list_backups", "open_store", "plan", "prune", "restore", "show", "stats",
+    "verify",
 ]

@@ -36,6 +36,7 @@ from vecbackup.ops.prune import PruneResult
 from vecbackup.ops.prune import prune as prune_store
 from vecbackup.ops.restore import Plan, RestoreOptions, RestorePreview, RestoreResult, plan_restore, preview_restore
 from vecbackup.ops.restore import restore_backup as run_restore
+from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
 from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
 from vecbackup.retention import Policy, require_rules
 from vecbackup.sources import Engine, engine_class, open_engine
@@ -101,6 +102,8 @@ class BackupOptions:
     run: str | None = None
     commit: bool = False  # after the shard, commit the run if every shard is there (the last worker does)
     parallel: int = 1  # streams read at once (shards 0/K .. K-1/K of the rows, in one backup)
+    #: store every row anew instead of reusing the rows the newest earlier backup already stored
+    full: bool = False
 
     def check(self, max_batch: int) -> None:
         """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
@@ -197,7 +200,8 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
                 try:
                     r = backup_collection(engine, target, name, batch_size=options.batch_size,
                                           compression_level=options.compression_level, progress=progress(),
-                                          shard=options.shard, run=options.run, parallel=options.parallel)
+                                          shard=options.shard, run=options.run, parallel=options.parallel,
+                                          full=options.full)
                     if options.commit and options.run is not None:
                         r.commit = commit_run(target, name, options.run, if_complete=True)
                 except VecbackupError as e:
@@ -252,7 +256,8 @@ class Listing:
 def _summary(m: Manifest) -> dict[str, Any]:
     return {"backup_id": m.backup_id, "collection": m.collection.name, "completed_at": m.completed_at,
             "rows": m.rows, "bytes": m.size, "objects": len(m.objects), "engine": m.source.engine,
-            "server_version": m.source.server_version}
+            "server_version": m.source.server_version,
+            "incremental": None if m.incremental is None else m.incremental.to_dict()}
 
 
 def list_backups(store: StoreLike, collection: str | None = None) -> Listing:
@@ -320,6 +325,15 @@ def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, loc
     return _exclusive(s, "gc", lock_wait, lambda: collect_garbage(s, min_age=min_age))
 
 
+def stats(store: StoreLike, collection: str | None = None) -> StoreStats:
+    """What the store holds (data, row digests, manifests), what each backup costs (``unique_bytes``: exactly what
+    deleting it alone frees; ``uploaded_bytes``: what it wrote), the garbage :func:`gc` would collect, and the
+    deduplication ratio. ``collection`` lists only its backups; uniqueness is still judged against every backup in
+    the store. Reads only, takes no lock; an unreadable manifest is reported in ``unreadable`` (unique and
+    unreferenced bytes are then None)."""
+    return collect_stats(_store(store), collection)
+
+
 def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
           gc_min_age: float = 86400.0, lock_wait: float = 0.0) -> PruneResult:
     """Apply a retention policy per collection (vecbackup.retention): delete the backups no rule keeps and the data
@@ -383,8 +397,8 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
 
 
 __all__ = [
-    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "CollectionFailure", "CommitResult", "Credentials",
-    "Listing", "Shard", "SourceLike", "StoreLike", "VerifyDepth", "abandon", "backup", "collections", "commit",
-    "connect", "delete", "drill", "gc",
-    "list_backups", "open_store", "plan", "prune", "restore", "show", "verify",
+    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult",
+    "Credentials", "Listing", "Shard", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "backup",
+    "collections", "commit", "connect", "delete", "drill", "gc",
+    "list_backups", "open_store", "plan", "prune", "restore", "show", "stats", "verify",
 ]

@@ -43,6 +43,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
      "Rows handled by the last successful run: backed up, restored or verified."),
     ("vecbackup_bytes", "gauge",
      "Bytes of the last successful run: stored by a backup, read by verify, restored, freed by prune."),
+    ("vecbackup_uploaded_bytes", "gauge",
+     "Bytes the last successful backup uploaded (new data and its row digests); the rest it reused."),
     ("vecbackup_failures_total", "counter", "Failed runs of this operation on this collection."),
 )
 NAMES = frozenset(name for name, _, _ in FAMILIES)
@@ -122,6 +124,7 @@ class Outcome:
     seconds: float
     rows: int | None = None
     bytes: int | None = None
+    uploaded: int | None = None
 
 
 def _labels(job: str, collection: str, operation: str) -> Labels:
@@ -147,6 +150,8 @@ def merge(previous: dict[SeriesKey, float], outcomes: Iterable[Outcome], *, job:
                 series[("vecbackup_rows", labels)] = float(o.rows)
             if o.bytes is not None:
                 series[("vecbackup_bytes", labels)] = float(o.bytes)
+            if o.uploaded is not None:
+                series[("vecbackup_uploaded_bytes", labels)] = float(o.uploaded)
     return series
 
 
@@ -249,13 +254,13 @@ class Recorder:
         return time.monotonic() - self.started
 
     def record(self, collection: str, success: bool, *, seconds: float | None = None, rows: int | None = None,
-               nbytes: int | None = None) -> None:
+               nbytes: int | None = None, uploaded: int | None = None) -> None:
         """One collection's outcome; several for the same collection (verify --all) add up, and any
         failure makes it a failure."""
         secs = self.elapsed() if seconds is None else seconds
         o = self.outcomes.get(collection)
         if o is None:
-            self.outcomes[collection] = Outcome(collection, success, secs, rows, nbytes)
+            self.outcomes[collection] = Outcome(collection, success, secs, rows, nbytes, uploaded)
             return
         o.success = o.success and success
         o.seconds = max(o.seconds, secs)
@@ -263,6 +268,8 @@ class Recorder:
             o.rows = (o.rows or 0) + rows
         if nbytes is not None:
             o.bytes = (o.bytes or 0) + nbytes
+        if uploaded is not None:
+            o.uploaded = (o.uploaded or 0) + uploaded
 
     def flush(self, *, now: float | None = None) -> str | None:
         """Write the outputs; the text pushed/written, or None when nothing is configured."""

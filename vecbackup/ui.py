@@ -90,12 +90,16 @@ def error(message: str, exit_code: int) -> None:
         sys.stdout.write(orjson.dumps({"ok": False, "error": message, "exit_code": exit_code}).decode() + "\n")
 
 
+#: columns right-aligned in tables
+_NUMERIC = frozenset({"rows", "size", "objects", "row count", "uploaded", "unique"})
+
+
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
     from rich.table import Table
 
     t = Table(title=title, show_edge=False, header_style="bold")
     for c in columns:
-        t.add_column(c, justify="right" if c in {"rows", "size", "objects", "row count"} else "left")
+        t.add_column(c, justify="right" if c in _NUMERIC else "left")
     for r in rows:
         t.add_row(*[str(x) for x in r])
     _console(stderr=False).print(t)

@@ -61,3 +61,21 @@ def test_golden_backup_restores(cli, lite, golden_store, expected):
     for p, ids in expected["partitions"].items():
         assert sorted(read_rows(lite.client, "golden", p)) == ids
     assert lite.client.describe_alias("golden_alias")["collection_name"] == "golden"
+
+
+def test_backups_after_a_v1_backup_upload_once_then_reuse(cli, lite, golden_store, expected):
+    """A store written before row digests existed: the next backup cannot reuse the v1 backup's rows (it says so
+    and uploads them once, with digests), the one after reuses them; the v1 backup still restores."""
+    assert not (golden_store / "digests").exists()
+    assert cli("restore", golden_store, lite.url).code == 0
+    batch = str(orjson.loads(next((golden_store / "manifests").rglob("*.json")).read_bytes())["options"]["batch_size"])
+    first = cli("backup", lite.url, golden_store, "-c", "golden", "--batch-size", batch, "--json").json()["backups"][0]
+    assert first["base"] == expected["backup_id"] and first["rows_reused"] == 0
+    assert any("no row digests" in n for n in first["notes"])
+    second = cli("backup", lite.url, golden_store, "-c", "golden", "--batch-size", batch, "--json").json()["backups"][0]
+    assert second["base"] == first["backup_id"] and second["rows_reused"] == 90 and second["bytes_uploaded"] == 0
+    assert cli("delete", golden_store, first["backup_id"]).code == 0
+    lite.client.drop_collection("golden")
+    r = cli("restore", golden_store, lite.url, "--backup", expected["backup_id"], "--json")
+    assert r.code == 0, r.stderr
+    assert {str(k): v for k, v in read_rows(lite.client, "golden").items()} == expected["rows"]

@@ -32,6 +32,11 @@ def _data_files(store_dir: Path) -> list[Path]:
     return sorted((store_dir / "data").rglob("*.vbc"))
 
 
+def _stored_files(store_dir: Path) -> list[Path]:
+    """Data objects and row digests."""
+    return [*_data_files(store_dir), *sorted((store_dir / "digests").rglob("*.vbd"))]
+
+
 @pytest.mark.parametrize("args,code,needle", [
     (["backup", "postgres://x", "file:///tmp/x", "-c", "a"], 2, "unsupported server URL scheme"),
     (["backup", "milvus://:19530", "file:///tmp/x", "-c", "a"], 2, "no host"),
@@ -300,23 +305,23 @@ def test_gc_collects_leftovers_of_a_failed_backup(cli, lite, store_dir):
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
     ok = cli("backup", lite.url, store_dir, "-c", name, "--batch-size", "100", "--json")
     assert ok.code == 0
-    kept = set(_data_files(store_dir))
+    kept = set(_stored_files(store_dir))
     lite.client.insert(name, [{"pk": 10_000 + i, "v": [0.5] * 16, "label": "new"} for i in range(50)])
     engine = MilvusEngine(parse_milvus_url(lite.url))
     try:
         with pytest.raises(VecbackupError):
-            backup_collection(engine, FailingStore(store_dir, fail_at=4), name, batch_size=70)
+            backup_collection(engine, FailingStore(store_dir, fail_at=4), name, batch_size=70, full=True)
     finally:
         engine.close()
-    leftovers = set(_data_files(store_dir)) - kept
+    leftovers = set(_stored_files(store_dir)) - kept  # data objects and their row digests
     assert leftovers
     young = cli("gc", store_dir, "--json")  # default safety age: everything is too young to delete
     assert young.code == 0 and young.json()["deleted"] == 0 and young.json()["kept_young"] == len(leftovers)
     dry = cli("gc", store_dir, "--min-age", "0s", "--dry-run", "--json")
     assert dry.json()["deleted"] == 0 and len(dry.json()["keys"]) == len(leftovers)
-    assert set(_data_files(store_dir)) == kept | leftovers
+    assert set(_stored_files(store_dir)) == kept | leftovers
     r = cli("gc", store_dir, "--min-age", "0", "--json")
     assert r.code == 0 and r.json()["deleted"] == len(leftovers)
-    assert set(_data_files(store_dir)) == kept
+    assert set(_stored_files(store_dir)) == kept
     assert cli("verify", store_dir, ok.json()["backups"][0]["backup_id"]).code == 0
     assert cli("gc", store_dir, "--min-age", "soon").code == 2

@@ -68,6 +68,7 @@ def test_textfile_after_success_and_failure(cli, lite, store_dir, source, tmp_pa
     assert value(text, "vecbackup_last_run_success", **labels) == 1
     assert value(text, "vecbackup_rows", **labels) == 120
     assert value(text, "vecbackup_bytes", **labels) == stored
+    assert value(text, "vecbackup_uploaded_bytes", **labels) == r.json()["backups"][0]["bytes_uploaded"] > 0
     assert value(text, "vecbackup_failures_total", **labels) == 0
     first_success = value(text, "vecbackup_last_success_timestamp_seconds", **labels)
     assert first_success is not None and first_success > 1.7e9

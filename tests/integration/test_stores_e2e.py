@@ -133,6 +133,7 @@ def test_killed_backup_resumes_uploading_only_what_is_missing(kind, request, tmp
     proc.wait()
     time.sleep(1.0)  # a request whose body was fully sent may still complete server-side after the kill
     present = {o.key: o.size for o in store.list(layout.DATA)}
+    present_digests = {o.key for o in store.list(layout.DIGESTS)}
     assert 20 <= len(present) < 120
     assert list(store.list(layout.MANIFESTS)) == []
     r = subprocess.run([*args, "--json"], capture_output=True, text=True)
@@ -143,6 +144,9 @@ def test_killed_backup_resumes_uploading_only_what_is_missing(kind, request, tmp
     shown = orjson.loads(subprocess.run([sys.executable, "-m", "vecbackup", "show", any_store.url, "--json"],
                                         capture_output=True, text=True, check=True).stdout)
     missing_bytes = sum(o["size"] for o in shown["objects"] if o["key"] not in present)
+    digests = {o.key: o.size for o in store.list(layout.DIGESTS)}
+    missing_bytes += sum(size for key, size in digests.items() if key not in present_digests)  # and their digests
+    assert len(digests) == len(shown["objects"])
     assert b["bytes_uploaded"] == missing_bytes < b["bytes_stored"]
     assert subprocess.run([sys.executable, "-m", "vecbackup", "verify", any_store.url]).returncode == 0
 

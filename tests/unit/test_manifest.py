@@ -10,7 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vecbackup.errors import CorruptData, Unsupported
-from vecbackup.format.manifest import FORMAT_NAME, FORMAT_VERSION, DataObject, Manifest, SourceInfo
+from vecbackup.format.manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    DataObject,
+    Incremental,
+    Manifest,
+    SourceInfo,
+    merge_objects,
+    ranges_of,
+)
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 
 T = FieldType
@@ -108,7 +117,7 @@ def test_manifest_json_content() -> None:
     m = make_manifest()
     d = orjson.loads(m.to_json())
     assert d["format"] == FORMAT_NAME == "vecbackup"
-    assert d["format_version"] == FORMAT_VERSION == 1
+    assert d["format_version"] == 1 and FORMAT_VERSION == 2  # version 1 until an object has ``select``
     assert d["stats"] == {
         "rows": 1007,
         "bytes": 124346,
@@ -288,7 +297,7 @@ def test_bad_stats_container_is_corrupt(mutate: Any) -> None:
         Manifest.from_json(_with(mutate))
 
 
-@pytest.mark.parametrize("version", [2, 3, 99])
+@pytest.mark.parametrize("version", [3, 4, 99])
 def test_newer_format_version_is_unsupported(version: int) -> None:
     data = _with(lambda d: d.update(format_version=version))
     with pytest.raises(Unsupported) as ei:
@@ -302,8 +311,8 @@ def test_newer_format_version_is_unsupported(version: int) -> None:
 
 
 def test_unknown_version_checked_before_fields() -> None:
-    # a v2 manifest may look entirely different: the version is reported, not a missing field
-    data = orjson.dumps({"format": "vecbackup", "format_version": 2, "totally": "different"})
+    # a v3 manifest may look entirely different: the version is reported, not a missing field
+    data = orjson.dumps({"format": "vecbackup", "format_version": 3, "totally": "different"})
     with pytest.raises(Unsupported):
         Manifest.from_json(data)
 
@@ -491,3 +500,50 @@ def test_manifest_round_trip_random_specs(
     )
     m = make_manifest(spec)
     assert Manifest.from_json(m.to_json()) == m
+
+
+# --------------------------------------------------------------------------- version 2: selected rows
+
+
+def test_select_makes_a_version_2_manifest_that_round_trips() -> None:
+    sha = "ef" * 32
+    part = DataObject(f"data/ef/{sha}.vbc", "2023", 5, 4000, sha, select=((0, 2), (7, 3)))
+    m = make_manifest(objects=(part,), partition_rows={"2023": 5},
+                      incremental=Incremental(base="20231231T000000.000000Z-00000000", new_objects=0,
+                                              new_bytes=0, reused_rows=5))
+    d = orjson.loads(m.to_json())
+    assert d["format_version"] == 2
+    assert d["objects"][0]["select"] == [[0, 2], [7, 3]]
+    assert d["incremental"] == {"base": "20231231T000000.000000Z-00000000", "new_objects": 0, "new_bytes": 0,
+                                "reused_rows": 5}
+    back = Manifest.from_json(m.to_json())
+    assert back == m and list(back.objects[0].positions()) == [0, 1, 7, 8, 9]
+    assert make_manifest().format_version == 1 and Manifest.from_json(make_manifest().to_json()).incremental is None
+
+
+@pytest.mark.parametrize("select", [[[3, 2], [0, 1]], [[0, 2], [1, 2]], [[0, 0], [2, 3]], [[0, 4]]])
+def test_bad_select_is_corrupt(select: list[list[int]]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["format_version"] = 2
+        d["objects"][0]["select"] = select
+        d["objects"][0]["rows"] = 3
+    with pytest.raises(CorruptData):
+        Manifest.from_json(_with(edit))
+
+
+def test_ranges_and_merging_parts_of_one_object() -> None:
+    assert ranges_of([0, 1, 2, 5, 7, 8]) == ((0, 3), (5, 1), (7, 2))
+    assert ranges_of([]) == ()
+    with pytest.raises(ValueError):
+        ranges_of([3, 1])
+    sha = "ab" * 32
+    key = f"data/ab/{sha}.vbc"
+    a = DataObject(key, "p", 2, 10, sha, select=((0, 2),))
+    b = DataObject(key, "p", 2, 10, sha, select=((4, 2),))
+    other = DataObject(f"data/cd/{'cd' * 32}.vbc", "p", 3, 5, "cd" * 32)
+    merged = merge_objects([a, other, b])
+    assert merged == (DataObject(key, "p", 4, 10, sha, select=((0, 2), (4, 2))), other)
+    overlapping = DataObject(key, "p", 1, 10, sha, select=((1, 1),))
+    assert merge_objects([a, overlapping]) == (a, overlapping)  # never joins rows twice into one
+    whole = DataObject(key, "p", 9, 10, sha)
+    assert merge_objects([whole, a]) == (whole, a)

@@ -62,10 +62,11 @@ def value(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_render_is_valid_exposition_with_help_type_and_all_labels():
-    text = render(merge({}, [Outcome("articles", True, 12.5, rows=300, bytes=4096)], job="vecbackup",
+    text = render(merge({}, [Outcome("articles", True, 12.5, rows=300, bytes=4096, uploaded=512)], job="vecbackup",
                         operation="backup", now=1_700_000_000.25))
     fams = strict_parse(text)
     assert set(fams) == {name for name, _, _ in metrics.FAMILIES}
+    assert value(text, "vecbackup_uploaded_bytes") == 512
     for fam in fams.values():
         for labels, _ in fam["samples"]:  # type: ignore[attr-defined]
             assert labels == {"job": "vecbackup", "collection": "articles", "operation": "backup"}
@@ -77,7 +78,8 @@ def test_render_is_valid_exposition_with_help_type_and_all_labels():
     assert value(text, "vecbackup_bytes") == 4096
     assert value(text, "vecbackup_failures_total") == 0
     assert fams["vecbackup_failures_total"]["type"] == "counter"
-    assert parse(text) == merge({}, [Outcome("articles", True, 12.5, rows=300, bytes=4096)], job="vecbackup",
+    assert parse(text) == merge({}, [Outcome("articles", True, 12.5, rows=300, bytes=4096, uploaded=512)],
+                                job="vecbackup",
                                 operation="backup", now=1_700_000_000.25)
 
 

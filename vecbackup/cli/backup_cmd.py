@@ -40,9 +40,10 @@ class _Terminal(BackupEvents):
         for note in r.notes:
             ui.warn(f"{r.collection}: {note}")
         what = f"backup {r.backup_id}" if r.shard is None else f"shard {r.shard.label} of run {r.run}"
+        reused = f"; {r.rows_reused} rows reused from backup {r.base}" if r.base is not None else ""
         ui.say(f"{what} of {r.collection}: {r.rows} rows, {r.objects} objects, "
-               f"{ui.human_bytes(r.bytes_stored)} stored ({ui.human_bytes(r.bytes_uploaded)} new) "
-               f"in {r.seconds:.1f}s")
+               f"{ui.human_bytes(r.bytes_stored)} stored ({ui.human_bytes(r.bytes_uploaded)} uploaded in "
+               f"{r.objects_new} new objects{reused}) in {r.seconds:.1f}s")
         c = r.commit
         if c is not None and c.committed:
             ui.say(f"run {c.run} of {c.collection} ({c.shards} shards) committed as backup {c.backup_id}: "
@@ -78,6 +79,9 @@ def backup(
     run: Annotated[str | None, typer.Option(
         "--run", metavar="ID", help="The run id every worker of one sharded backup shares (e.g. the Kubernetes "
         "Job's name).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Store every row anew instead of reusing the rows the newest earlier backup of the "
+        "collection already stored (by default only new and changed rows are uploaded).")] = False,
     commit: Annotated[bool, typer.Option(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
@@ -91,7 +95,7 @@ def backup(
     with recording("backup", metrics_textfile, metrics_pushgateway, metrics_job, collection) as rec:
         options = BackupOptions(batch_size, compression_level, lock_wait,
                                 shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
-                                parallel=parallel)
+                                parallel=parallel, full=full)
         _backup(source, store_url, collection, all_, options, Credentials(token, user, password, ca_cert, api_key),
                 rec)
 
@@ -103,7 +107,8 @@ def _backup(source: str, store_url: str, collection: list[str] | None, all_: boo
     if len(run.collections) == 1:
         run.raise_for_failures()  # the collection's own error, recorded as its failure on the way out
     for r in run.results:
-        rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored)
+        rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
+                       uploaded=r.bytes_uploaded)
     for f in run.failures:
         rec.record(f.collection, False)
     ui.emit(run.to_dict())

@@ -14,6 +14,10 @@ def _render(m: Manifest) -> None:
     ui.say(f"backup     {m.backup_id}")
     ui.say(f"collection {c.name}  ({m.rows} rows, {len(m.objects)} objects, {ui.human_bytes(m.size)})")
     ui.say(f"source     {m.source.engine} {m.source.server_version} at {m.source.address}")
+    inc = m.incremental
+    if inc is not None:
+        reused = f", {inc.reused_rows} rows reused from backup {inc.base}" if inc.base is not None else ""
+        ui.say(f"uploaded   {ui.human_bytes(inc.new_bytes)} in {inc.new_objects} new objects{reused}")
     ui.say(f"time       {m.started_at} .. {m.completed_at}  (vecbackup {m.tool_version}, format {m.format_version})")
     ui.table(["field", "type", "details"], [
         (f.name, f.type.value + (f"<{f.element_type.value}>" if f.element_type else ""),

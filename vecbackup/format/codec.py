@@ -99,13 +99,16 @@ def _payload_buffers(ftype: FieldType, element_type: FieldType | None) -> list[t
 class _Writer:
     """Compresses buffers into zstd frames and records their header entries."""
 
-    def __init__(self, level: int) -> None:
+    def __init__(self, level: int, raw: list[tuple[str, np.ndarray]] | None = None) -> None:
         self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         self.frames: list[bytes] = []
         self.offset = 0
+        self.raw = raw  # when given: every buffer before compression, in order (for the row digests)
 
     def add(self, kind: str, arr: np.ndarray) -> dict[str, Any]:
         arr = np.ascontiguousarray(arr).reshape(-1)
+        if self.raw is not None:
+            self.raw.append((kind, arr))
         itemsize = arr.dtype.itemsize
         raw_bytes = arr.view(_U1)
         if itemsize > 1:
@@ -123,6 +126,20 @@ class _Writer:
         self.frames.append(frame)
         self.offset += len(frame)
         return entry
+
+
+class _Capture(_Writer):
+    """Keeps each buffer as it is, compresses nothing (for the row digests of rows that are not stored)."""
+
+    def __init__(self) -> None:
+        self.frames = []
+        self.offset = 0
+        self.raw = []
+
+    def add(self, kind: str, arr: np.ndarray) -> dict[str, Any]:
+        assert self.raw is not None
+        self.raw.append((kind, np.ascontiguousarray(arr).reshape(-1)))
+        return {"kind": kind}
 
 
 def _bad_input(msg: str) -> NoReturn:
@@ -367,8 +384,13 @@ def _encode_sparse(w: _Writer, values: Any, valid: list[bool] | None, what: str)
     return [w.add("lengths", lengths), w.add("indices", idx), w.add("values", fv)]
 
 
-def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3) -> bytes:
+def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3,
+                 raw: list[list[tuple[str, np.ndarray]]] | None = None) -> bytes:
     """Encode ``chunk``'s columns, in the order of ``fields``, as one ``.vbc`` chunk.
+
+    ``raw``, when given, receives each column's buffers before compression (``(kind, array)`` in header order,
+    one list per field): what format/digests.py hashes row by row. ``level=0`` (with ``raw``) only fills ``raw``
+    and returns no chunk.
 
     Raises ValueError when a column is missing, extra, or does not match its field or num_rows.
     """
@@ -386,8 +408,15 @@ def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3) -> by
     extra = [name for name in chunk.columns if name not in set(names)]
     if extra:
         raise ValueError(f"chunk has column(s) {extra} that are not among the fields")
-    w = _Writer(level)
-    columns = [_encode_column(w, f, chunk.columns[f.name], n) for f in fields]
+    w = _Capture() if level == 0 and raw is not None else _Writer(level, None if raw is None else [])
+    columns = []
+    for f in fields:
+        columns.append(_encode_column(w, f, chunk.columns[f.name], n))
+        if raw is not None and w.raw is not None:
+            raw.append(w.raw)
+            w.raw = []
+    if isinstance(w, _Capture):
+        return b""
     header = orjson.dumps({"rows": n, "partition": chunk.partition, "columns": columns})
     prefix = _PREFIX12.pack(CHUNK_MAGIC, CHUNK_VERSION, 0, len(header))
     crc = zlib.crc32(header, zlib.crc32(prefix))
@@ -710,3 +739,45 @@ __all__ = [
     "encode_chunk",
     "read_chunk_header",
 ]
+
+
+# --------------------------------------------------------------------------- selecting rows
+
+
+def _take_values(values: np.ndarray | list[Any], idx: np.ndarray) -> np.ndarray | list[Any]:
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return [values[i] for i in idx.tolist()]
+
+
+def take_rows(chunk: Chunk, idx: np.ndarray | Sequence[int]) -> Chunk:
+    """The rows ``idx`` (positions, in the order given) of ``chunk`` as a new chunk."""
+    ix = np.asarray(idx, dtype=np.int64)
+    if ix.size and (int(ix.min()) < 0 or int(ix.max()) >= chunk.num_rows):
+        raise ValueError(f"row positions out of range for a chunk of {chunk.num_rows} rows")
+    columns = {name: Column(_take_values(col.values, ix), None if col.valid is None else col.valid[ix])
+               for name, col in chunk.columns.items()}
+    return Chunk(chunk.partition, int(ix.size), columns)
+
+
+def concat_chunks(chunks: Sequence[Chunk]) -> Chunk:
+    """The rows of ``chunks`` (of one partition, with the same columns) one after the other."""
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        raise ValueError("no chunks to join")
+    first = chunks[0]
+    columns: dict[str, Column] = {}
+    for name in first.columns:
+        cols = [c.columns[name] for c in chunks]
+        values: np.ndarray | list[Any]
+        if all(isinstance(c.values, np.ndarray) for c in cols):
+            values = np.concatenate([np.asarray(c.values) for c in cols])
+        else:
+            values = [v for c in cols for v in c.values]
+        valid = None
+        if any(c.valid is not None for c in cols):
+            valid = np.concatenate([np.ones(ch.num_rows, dtype=bool) if c.valid is None else np.asarray(c.valid)
+                                    for c, ch in zip(cols, chunks, strict=True)])
+        columns[name] = Column(values, valid)
+    return Chunk(first.partition, sum(c.num_rows for c in chunks), columns)

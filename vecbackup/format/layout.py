@@ -2,6 +2,7 @@
 
     manifests/<collection>/<backup-id>.json     one per complete backup: the commit point
     data/<aa>/<sha256>.vbc                       content-addressed data chunks, shared by backups
+    digests/<aa>/<sha256>.vbd                    the row digests of data/<aa>/<sha256>.vbc (same name)
 
 (the shard records of sharded backups, ``shards/...``, are built in format/shard.py)
 """
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 MANIFESTS = "manifests/"
 DATA = "data/"
 DATA_SUFFIX = ".vbc"
+DIGESTS = "digests/"
+DIGESTS_SUFFIX = ".vbd"
 MANIFEST_SUFFIX = ".json"
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -78,3 +81,16 @@ def parse_data_key(key: str) -> str | None:
         return None
     sha = key.rsplit("/", 1)[-1][: -len(DATA_SUFFIX)]
     return sha if _SHA.fullmatch(sha) and key == data_key(sha) else None
+
+
+def digests_key(sha256_hex: str) -> str:
+    """The row digests of the data object named by ``sha256_hex`` (docs/FORMAT.md, "Row digests")."""
+    return f"{DIGESTS}{data_key(sha256_hex)[len(DATA):-len(DATA_SUFFIX)]}{DIGESTS_SUFFIX}"
+
+
+def parse_digests_key(key: str) -> str | None:
+    """The sha256 of the data object whose row digests ``key`` names, or None."""
+    if not key.startswith(DIGESTS) or not key.endswith(DIGESTS_SUFFIX):
+        return None
+    sha = key.rsplit("/", 1)[-1][: -len(DIGESTS_SUFFIX)]
+    return sha if _SHA.fullmatch(sha) and key == digests_key(sha) else None

@@ -15,28 +15,115 @@ from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.schema import CollectionSpec
 
 FORMAT_NAME = "vecbackup"
-FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+#: version 2 adds ``select`` (a backup that uses some rows of an object); a manifest without one is written as
+#: version 1, which every earlier vecbackup reads
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+Ranges = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
 class DataObject:
-    """One data chunk of a backup."""
+    """One data chunk of a backup: all its rows, or (``select``) the ranges ``(start, count)`` of them the backup
+    holds, ascending and apart; ``rows`` counts the rows the backup holds."""
 
     key: str
     partition: str
     rows: int
     size: int  # stored bytes
     sha256: str  # of the stored bytes
+    select: Ranges | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "partition": self.partition, "rows": self.rows,
-                "size": self.size, "sha256": self.sha256}
+        d: dict[str, Any] = {"key": self.key, "partition": self.partition, "rows": self.rows,
+                             "size": self.size, "sha256": self.sha256}
+        if self.select is not None:
+            d["select"] = [list(r) for r in self.select]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataObject:
-        return cls(key=d["key"], partition=d["partition"], rows=int(d["rows"]),
-                   size=int(d["size"]), sha256=d["sha256"])
+        select = d.get("select")
+        obj = cls(key=d["key"], partition=d["partition"], rows=int(d["rows"]),
+                  size=int(d["size"]), sha256=d["sha256"],
+                  select=None if select is None else tuple((int(a), int(n)) for a, n in select))
+        if obj.select is not None:
+            check_ranges(obj.select, obj.rows, obj.key)
+        return obj
+
+    def positions(self) -> range | list[int]:
+        """The positions in the object of the rows the backup holds (all when no ``select``)."""
+        if self.select is None:
+            return range(self.rows)
+        return [i for start, n in self.select for i in range(start, start + n)]
+
+
+def check_ranges(select: Ranges, rows: int, where: str) -> None:
+    """ValueError unless ``select`` is ascending, non-overlapping, non-empty ranges holding ``rows`` rows."""
+    end = 0
+    for start, n in select:
+        if start < end or n < 1:
+            raise ValueError(f"{where}: select ranges must be ascending, apart and non-empty")
+        end = start + n
+    if sum(n for _, n in select) != rows:
+        raise ValueError(f"{where}: select holds {sum(n for _, n in select)} rows, 'rows' says {rows}")
+
+
+def ranges_of(positions: Any) -> Ranges:
+    """Ascending distinct positions (any int sequence or array) as ``(start, count)`` ranges."""
+    out: list[tuple[int, int]] = []
+    for p in map(int, positions):
+        if out and p == out[-1][0] + out[-1][1]:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            if out and p < out[-1][0] + out[-1][1]:
+                raise ValueError("positions must be ascending and distinct")
+            out.append((p, 1))
+    return tuple(out)
+
+
+def merge_objects(objects: Any) -> tuple[DataObject, ...]:
+    """The entries in order, with the parts of one object (its rows several streams or shards of a backup each
+    reused) joined into one entry where they are disjoint; anything else is kept as it is."""
+    out: list[DataObject] = []
+    at: dict[tuple[str, str], int] = {}
+    for o in objects:
+        j = at.get((o.key, o.partition))
+        prev = out[j] if j is not None else None
+        if prev is not None and j is not None and prev.select is not None and o.select is not None:
+            mine, theirs = set(prev.positions()), set(o.positions())
+            if not mine & theirs:
+                held = sorted(mine | theirs)
+                out[j] = DataObject(o.key, o.partition, len(held), o.size, o.sha256, ranges_of(held))
+                continue
+        if j is None and o.select is not None:
+            at[(o.key, o.partition)] = len(out)
+        out.append(o)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How a backup was written: the earlier backup whose objects it could reuse (None: it reused none), and what
+    it had to upload. Not needed to restore; reported by ``show``, ``list --json`` and ``stats``."""
+
+    base: str | None
+    new_objects: int  # data objects uploaded by this backup
+    new_bytes: int  # their bytes (and their row digests')
+    reused_rows: int  # rows found in the base and not uploaded again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base, "new_objects": self.new_objects, "new_bytes": self.new_bytes,
+                "reused_rows": self.reused_rows}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Incremental | None:
+        if not isinstance(d, dict):
+            return None
+        base = d.get("base")
+        return cls(base=None if base is None else str(base), new_objects=int(d.get("new_objects", 0)),
+                   new_bytes=int(d.get("new_bytes", 0)), reused_rows=int(d.get("reused_rows", 0)))
 
 
 @dataclass(frozen=True)
@@ -58,7 +145,7 @@ class Manifest:
     tool_version: str
     options: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    format_version: int = FORMAT_VERSION
+    incremental: Incremental | None = None
 
     @property
     def rows(self) -> int:
@@ -68,8 +155,13 @@ class Manifest:
     def size(self) -> int:
         return sum(o.size for o in self.objects)
 
+    @property
+    def format_version(self) -> int:
+        """The version this manifest is written as: 1 unless it needs version 2 (an object with ``select``)."""
+        return 2 if any(o.select is not None for o in self.objects) else 1
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "format": FORMAT_NAME,
             "format_version": self.format_version,
             "tool_version": self.tool_version,
@@ -85,6 +177,9 @@ class Manifest:
             "notes": list(self.notes),
             "objects": [o.to_dict() for o in self.objects],
         }
+        if self.incremental is not None:
+            d["incremental"] = self.incremental.to_dict()
+        return d
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
@@ -122,7 +217,7 @@ class Manifest:
                 tool_version=d.get("tool_version", ""),
                 options=dict(d.get("options", {})),
                 notes=tuple(d.get("notes", [])),
-                format_version=version,
+                incremental=Incremental.from_dict(d.get("incremental")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptData(f"{where} is missing or has a bad field ({e!r})") from None

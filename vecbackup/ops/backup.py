@@ -8,14 +8,18 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from vecbackup import limits
 from vecbackup.errors import MissingData, UsageError
 from vecbackup.format import layout
-from vecbackup.format.codec import Chunk, encode_chunk
-from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.format.codec import Chunk, concat_chunks, take_rows
+from vecbackup.format.digests import encode_digests, encode_with_digests, row_digests
+from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, record_key
 from vecbackup.ops.commit import CommitResult
 from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
 from vecbackup.schema import Field
 from vecbackup.sources.base import Source
@@ -35,18 +39,27 @@ class BackupResult:
     rows: int
     objects: int
     bytes_stored: int  # total size of the backup's objects
-    bytes_uploaded: int  # new bytes written (objects already in the store are reused)
+    bytes_uploaded: int  # new bytes written (objects already in the store are reused), row digests included
     seconds: float
     manifest_key: str  # or, for a shard, its shard record's key
     notes: list[str] = field(default_factory=list)
     shard: Shard | None = None  # a shard of a sharded backup: backup_id is "" until the run is committed
     run: str | None = None
     commit: CommitResult | None = None  # the commit tried after this shard (backup --commit)
+    objects_new: int = 0  # data objects uploaded; the others were in the store already
+    rows_reused: int = 0  # rows found in the base backup and not uploaded again
+    base: str | None = None  # the backup whose rows it reused
+
+    @property
+    def objects_reused(self) -> int:
+        return self.objects - self.objects_new
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
             "backup_id": self.backup_id, "collection": self.collection, "rows": self.rows,
             "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
+            "objects_new": self.objects_new, "objects_reused": self.objects_reused,
+            "rows_reused": self.rows_reused, "base": self.base,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
         if self.shard is not None:
@@ -57,18 +70,57 @@ class BackupResult:
         return d
 
 
-def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, level: int) -> tuple[DataObject, int]:
-    data = encode_chunk(columns, chunk, level=level)
+def _put_new(store: BlobStore, key: str, data: bytes) -> int:
+    """Write ``data`` unless the store holds it already (content-addressed: same name, same bytes); bytes written."""
+    try:
+        if store.stat(key).size == len(data):
+            return 0
+    except ObjectNotFound:
+        pass
+    store.put(key, data)
+    return len(data)
+
+
+def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk,
+                 level: int) -> tuple[DataObject, int, bool]:
+    """Store a chunk and its row digests: the object, the bytes uploaded, and whether the store lacked it."""
+    data, digests = encode_with_digests(columns, chunk, level=level)
     sha = hashlib.sha256(data).hexdigest()
     key = layout.data_key(sha)
-    try:
-        uploaded = 0 if store.stat(key).size == len(data) else -1
-    except ObjectNotFound:
-        uploaded = -1
-    if uploaded < 0:
-        store.put(key, data)
-        uploaded = len(data)
-    return DataObject(key=key, partition=chunk.partition, rows=chunk.num_rows, size=len(data), sha256=sha), uploaded
+    uploaded = _put_new(store, key, data)
+    new = uploaded > 0
+    uploaded += _put_new(store, layout.digests_key(sha), encode_digests(digests))
+    obj = DataObject(key=key, partition=chunk.partition, rows=chunk.num_rows, size=len(data), sha256=sha)
+    return obj, uploaded, new
+
+
+class _NewRows:
+    """The rows a stream has to store, gathered into chunks of ``size`` rows (memory: under two batches)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.waiting: list[Chunk] = []
+        self.count = 0
+
+    def add(self, chunk: Chunk) -> list[Chunk]:
+        """The full chunks ``chunk`` completes (usually none)."""
+        if self.count == 0 and chunk.num_rows == self.size:
+            return [chunk]  # the common case of a first backup: the batch as read
+        self.waiting.append(chunk)
+        self.count += chunk.num_rows
+        if self.count < self.size:
+            return []
+        rows = concat_chunks(self.waiting)
+        cut = rows.num_rows - rows.num_rows % self.size
+        out = [take_rows(rows, np.arange(a, a + self.size)) for a in range(0, cut, self.size)]
+        self.waiting = [take_rows(rows, np.arange(cut, rows.num_rows))] if cut < rows.num_rows else []
+        self.count = rows.num_rows - cut
+        return out
+
+    def rest(self) -> list[Chunk]:
+        out = [concat_chunks(self.waiting)] if self.waiting else []
+        self.waiting, self.count = [], 0
+        return out
 
 
 def backup_collection(
@@ -82,6 +134,7 @@ def backup_collection(
     shard: Shard | None = None,
     run: str | None = None,
     parallel: int = 1,
+    full: bool = False,
 ) -> BackupResult:
     """Back up ``collection``. Data objects are written first; the manifest last, with a conditional
     create, is the commit point: until it exists the backup does not exist.
@@ -91,7 +144,10 @@ def backup_collection(
 
     ``parallel`` K > 1 reads K streams at once (the rows of shard 0/K, 1/K, ...; capped by the source's
     ``max_readers``); the manifest lists each partition's objects stream by stream, so the same rows give the same
-    backup whatever order the streams finish in."""
+    backup whatever order the streams finish in.
+
+    Rows the newest earlier backup of the collection already stored are not uploaded again (ops/reuse.py):
+    the manifest selects them in the objects that hold them. ``full`` stores every row anew."""
     if (shard is None) != (run is None):
         raise UsageError("a shard of a sharded backup needs both --shard and --run")
     if parallel > 1 and shard is not None:
@@ -116,40 +172,63 @@ def backup_collection(
     if streams < parallel:
         notes.append(f"read {streams} stream(s) at once, not {parallel}: the most {source.display} serves")
 
-    slots: list[list[DataObject]] = []  # per partition, then per stream: the manifest's order
+    base, base_notes = (None, []) if full else find_base(store, spec)
+    notes.extend(base_notes)
+    slots: list[list[DataObject]] = []  # per partition: reused, then per stream: the manifest's order
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
-    uploaded = 0
+    uploaded = objects_new = rows_reused = 0
     width = in_flight(store, PIPELINE) + streams - 1
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
-        inflight: deque[tuple[int, Future[tuple[DataObject, int]]]] = deque()
+        inflight: deque[tuple[int, Future[tuple[DataObject, int, bool]]]] = deque()
 
         def drain(limit: int) -> None:
-            nonlocal uploaded
+            nonlocal uploaded, objects_new
             while len(inflight) > limit:
                 slot, fut = inflight.popleft()
-                obj, n = fut.result()
+                obj, n, new = fut.result()
                 slots[slot].append(obj)
                 uploaded += n
+                objects_new += new
                 partition_rows[obj.partition] += obj.rows
                 progress.advance(obj.rows, obj.size)
 
+        def store_new(slot: int, chunks: list[Chunk]) -> None:
+            for c in chunks:
+                inflight.append((slot, pool.submit(_store_chunk, store, columns, c, compression_level)))
+                drain(width)
+
         try:
             for p in partitions:
-                first = len(slots)
-                slots.extend([] for _ in range(streams))
+                known: PartitionRows | None = load_partition(store, base, p, notes) if base is not None else None
+                first = len(slots) + 1
+                slots.extend([] for _ in range(streams + 1))
+                new_rows = [_NewRows(batch_size) for _ in range(streams)]
                 reads = [source.read(spec, p, batch_size, shard)] if streams == 1 else \
                     [source.read(spec, p, batch_size, Shard(i, streams)) for i in range(streams)]
                 for i, chunk in merged(reads, depth=streams):
                     meter.add(spec, chunk)
-                    inflight.append((first + i, pool.submit(_store_chunk, store, columns, chunk, compression_level)))
-                    drain(width)
+                    if known is not None and len(known):
+                        keep = known.match(row_digests(columns, chunk))
+                        reused = int(keep.sum())
+                        if reused:
+                            rows_reused += reused
+                            partition_rows[p] += reused
+                            progress.advance(reused, 0)
+                            chunk = take_rows(chunk, np.flatnonzero(~keep))
+                    if chunk.num_rows:
+                        store_new(first + i, new_rows[i].add(chunk))
+                for i, rows in enumerate(new_rows):
+                    store_new(first + i, rows.rest())
+                if known is not None:
+                    slots[first - 1] = known.reused()
+                    del known
             drain(0)
         except BaseException:
             for _, fut in inflight:
                 fut.cancel()
             raise
     progress.finish()
-    objects = [obj for slot in slots for obj in slot]
+    objects = merge_objects(obj for slot in slots for obj in slot)
 
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
@@ -179,6 +258,8 @@ def backup_collection(
         tool_version=__version__,
         options={"batch_size": batch_size, "compression_level": compression_level},
         notes=tuple(notes),
+        incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
+                                new_bytes=uploaded, reused_rows=rows_reused),
     )
     if shard is not None and run is not None:
         key = record_key(collection, run, shard)
@@ -190,5 +271,6 @@ def backup_collection(
         backup_id="" if shard is not None else backup_id, collection=collection, rows=manifest.rows,
         objects=len(objects),
         bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
-        manifest_key=key, notes=notes, shard=shard, run=run,
+        manifest_key=key, notes=notes, shard=shard, run=run, objects_new=objects_new, rows_reused=rows_reused,
+        base=base.backup_id if base is not None else None,
     )

@@ -18,7 +18,7 @@ import orjson
 from vecbackup import limits
 from vecbackup.errors import AlreadyExists, CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.manifest import Manifest
+from vecbackup.format.manifest import Incremental, Manifest, merge_objects
 from vecbackup.format.shard import ShardRecord, parse_record_key, record_key, run_prefix, runs_prefix
 from vecbackup.ops import catalog
 from vecbackup.schema import CollectionSpec
@@ -122,14 +122,26 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
         backup_id=derived_backup_id(collection, run, started),
         collection=spec,
         source=first.source,
-        objects=tuple(o for r in ordered for o in r.manifest.objects),
+        objects=merge_objects(o for r in ordered for o in r.manifest.objects),
         partition_rows=partition_rows,
         started_at=started,
         completed_at=max(r.manifest.completed_at for r in ordered),
         tool_version=first.tool_version,
         options={**first.options, "shards": n, "run": run},
         notes=tuple(notes),
+        incremental=_joined_uploads([r.manifest.incremental for r in ordered]),
     )
+
+
+def _joined_uploads(parts: list[Incremental | None]) -> Incremental | None:
+    """What the shards uploaded, together (the base: the one most shards reused, usually all the same)."""
+    known = [p for p in parts if p is not None]
+    if not known:
+        return None
+    bases = [p.base for p in known if p.base is not None]
+    return Incremental(base=max(set(bases), key=bases.count) if bases else None,
+                       new_objects=sum(p.new_objects for p in known), new_bytes=sum(p.new_bytes for p in known),
+                       reused_rows=sum(p.reused_rows for p in known))
 
 
 def read_records(store: BlobStore, collection: str, run: str) -> list[ShardRecord]:

@@ -8,7 +8,7 @@ from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.stores.base import BlobStore
+from vecbackup.stores.base import BlobStore, ObjectNotFound
 
 
 @dataclass
@@ -17,7 +17,7 @@ class DeleteResult:
     collection: str
     objects_deleted: int
     objects_kept: int  # still used by other backups
-    bytes_freed: int
+    bytes_freed: int  # data objects and their row digests
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -41,6 +41,26 @@ def unused_objects(removed: list[Manifest], remaining: list[Manifest]) -> tuple[
     return unused, len(still_used)
 
 
+def digests_size(store: BlobStore, key: str) -> int:
+    """The bytes of the row digests of data object ``key`` (0 if it has none)."""
+    sha = layout.parse_data_key(key)
+    try:
+        return store.stat(layout.digests_key(sha)).size if sha is not None else 0
+    except ObjectNotFound:
+        return 0
+
+
+def remove_object(store: BlobStore, key: str) -> int:
+    """Remove a data object, then its row digests (a crash between leaves digests of nothing: gc removes them);
+    the bytes of the digests removed."""
+    size = digests_size(store, key)
+    store.delete(key)
+    sha = layout.parse_data_key(key)
+    if sha is not None:
+        store.delete(layout.digests_key(sha))
+    return size
+
+
 def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
     store.delete(layout.manifest_key(manifest.collection.name, manifest.backup_id))
     others, problems = catalog.list_manifests(store)
@@ -54,7 +74,6 @@ def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
         return result
     unused, result.objects_kept = unused_objects([manifest], [*others, *(r.manifest for r in records)])
     for key, size in unused.items():
-        store.delete(key)
+        result.bytes_freed += size + remove_object(store, key)
         result.objects_deleted += 1
-        result.bytes_freed += size
     return result

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from vecbackup.errors import CorruptData, MissingData
-from vecbackup.format.codec import Chunk, decode_chunk
+from vecbackup.format.codec import Chunk, decode_chunk, take_rows
 from vecbackup.format.manifest import DataObject
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 
@@ -26,11 +26,20 @@ def fetch_object(store: BlobStore, obj: DataObject) -> bytes:
     return data
 
 
+def check_rows(obj: DataObject, held: int) -> None:
+    """CorruptData unless an object holding ``held`` rows has the rows the manifest says it uses."""
+    if obj.select is None and held != obj.rows:
+        raise CorruptData(f"data object {obj.key} holds {held} rows, the manifest says {obj.rows}")
+    if obj.select is not None and obj.select and obj.select[-1][0] + obj.select[-1][1] > held:
+        raise CorruptData(f"data object {obj.key} holds {held} rows, the manifest selects rows up to "
+                          f"{obj.select[-1][0] + obj.select[-1][1]}")
+
+
 def fetch_chunk(store: BlobStore, obj: DataObject) -> Chunk:
+    """The rows of the object the backup holds (its ``select``), checked."""
     chunk = decode_chunk(fetch_object(store, obj))
-    if chunk.num_rows != obj.rows:
-        raise CorruptData(f"data object {obj.key} holds {chunk.num_rows} rows, the manifest says {obj.rows}")
-    return chunk
+    check_rows(obj, chunk.num_rows)
+    return chunk if obj.select is None else take_rows(chunk, list(obj.positions()))
 
 
 def iter_chunks(store: BlobStore, objects: Sequence[DataObject], *, read_ahead: int = 2) -> Iterator[

@@ -1,6 +1,6 @@
 """Collect garbage: data objects no manifest (nor shard record of a sharded backup not committed yet) references
-(left by failed or interrupted backups, or by deletes that could not finish), once they are older than a safety
-age."""
+(left by failed or interrupted backups, or by deletes that could not finish), and the row digests of data objects
+that are not referenced, once they are older than a safety age."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool
     referenced = {o.key for m in [*manifests, *(r.manifest for r in records)] for o in m.objects}
     now = time.time() if now is None else now
     result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)
-    for info in store.list(layout.DATA):
-        if layout.parse_data_key(info.key) is None or info.key in referenced:
+    for info in [*store.list(layout.DATA), *store.list(layout.DIGESTS)]:
+        sha = layout.parse_data_key(info.key) or layout.parse_digests_key(info.key)
+        if sha is None or layout.data_key(sha) in referenced:
             continue
         result.unreferenced += 1
         if now - info.mtime < min_age:

@@ -16,7 +16,7 @@ from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.ops.delete import unused_objects
+from vecbackup.ops.delete import digests_size, remove_object, unused_objects
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
@@ -133,7 +133,8 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
         removed_keys = {_key(d.candidate) for d in result.removed}
         remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
         unused, result.objects_kept = unused_objects(removed, [*remaining, *pending])
-        result.objects_deleted, result.bytes_freed = len(unused), sum(unused.values())
+        result.objects_deleted = len(unused)
+        result.bytes_freed = sum(size + digests_size(store, key) for key, size in unused.items())
         result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True, manifests=every)
         return result
 
@@ -157,10 +158,10 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     unused, result.objects_kept = unused_objects(removed, [*remaining, *pending])
     progress.start("prune: delete data objects", len(unused))
     for key in sorted(unused):
-        store.delete(key)
+        freed = unused[key] + remove_object(store, key)
         result.objects_deleted += 1
-        result.bytes_freed += unused[key]
-        progress.advance(1, unused[key])
+        result.bytes_freed += freed
+        progress.advance(1, freed)
     progress.finish()
 
     # 3. leftovers of failed or interrupted backups, past the safety age

@@ -4,7 +4,8 @@
 * ``checksum`` (the default): the object is read back; size, SHA-256 and chunk header are checked.
 * ``decode`` (``--read-data``): as ``checksum``, and the chunk is fully decoded: every buffer's CRC and
   zstd frame, the row count, and every column of the schema present with the right type and length.
-  Catches codec-level damage even when the manifest's checksum was rewritten to match.
+  Catches codec-level damage even when the manifest's checksum was rewritten to match. The object's row
+  digests, where the store has them, must match its rows (the next backup trusts them to find rows it has).
 
 ``--read-data-subset`` decodes a sample of the objects (a random fraction, or one of N deterministic
 slices by key hash) and only stats the rest.
@@ -22,9 +23,11 @@ from typing import Literal
 import numpy as np
 
 from vecbackup.errors import CorruptData, MissingData, UsageError
+from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, decode_chunk, read_chunk_header
+from vecbackup.format.digests import decode_digests, row_digests
 from vecbackup.format.manifest import DataObject, Manifest
-from vecbackup.ops.fetch import fetch_object
+from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
 from vecbackup.stores.base import BlobStore, ObjectNotFound
@@ -160,8 +163,7 @@ def check_chunk(manifest: Manifest, obj: DataObject, data: bytes) -> Chunk:
     schema present (and no other) with the right type and length. CorruptData if not."""
     header = read_chunk_header(data)
     chunk = decode_chunk(data)
-    if chunk.num_rows != obj.rows:
-        raise CorruptData(f"data object {obj.key} holds {chunk.num_rows} rows, the manifest says {obj.rows}")
+    check_rows(obj, chunk.num_rows)
     if chunk.partition != obj.partition:
         raise CorruptData(f"data object {obj.key} belongs to partition {chunk.partition!r}, "
                           f"the manifest says {obj.partition!r}")
@@ -178,6 +180,20 @@ def check_chunk(manifest: Manifest, obj: DataObject, data: bytes) -> Chunk:
     return chunk
 
 
+def _check_digests(store: BlobStore, obj: DataObject, columns: Sequence[Field], chunk: Chunk) -> None:
+    """CorruptData if the object's row digests (when there are any) are not those of its rows."""
+    key = layout.digests_key(obj.sha256)
+    try:
+        stored = decode_digests(store.get(key), where=key)
+    except ObjectNotFound:
+        return  # written before vecbackup kept digests: the next backup stores these rows again
+    except CorruptData as e:
+        raise CorruptData(f"{e}; delete it and the next backup stores the rows of {obj.key} again") from None
+    if len(stored) != chunk.num_rows or not (stored == row_digests(columns, chunk)).all():
+        raise CorruptData(f"{key} does not match the rows of {obj.key}; delete it and the next backup stores "
+                          "those rows again")
+
+
 def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) -> int:
     """Check one object at ``level``; the number of bytes downloaded."""
     if level == "stat":
@@ -185,11 +201,9 @@ def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) 
         return 0
     data = fetch_object(store, obj)
     if level == "decode":
-        check_chunk(manifest, obj, data)
+        _check_digests(store, obj, manifest.collection.columns, check_chunk(manifest, obj, data))
     else:
-        header = read_chunk_header(data)
-        if int(header.get("rows", -1)) != obj.rows:
-            raise CorruptData(f"data object {obj.key} holds {header.get('rows')} rows, manifest says {obj.rows}")
+        check_rows(obj, int(read_chunk_header(data)["rows"]))
     return len(data)
 
 

@@ -23,7 +23,8 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
         run = api.backup(job.source, job.store, list(job.collections), all=job.all, options=job.options,
                          credentials=job.credentials(), progress=progress)
         for r in run.results:
-            rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored)
+            rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
+                       uploaded=r.bytes_uploaded)
         for f in run.failures:
             rec.record(f.collection, False)
     summary: dict[str, Any] = {

@@ -1,0 +1,150 @@
+"""Row digests (format/digests.py): one row, one digest, whatever chunk it travels in; and the .vbd object."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.unit.test_codec import ALL_CASES, FAST, case_id, column_st, realistic_chunk, realistic_fields, rows_st
+from vecbackup.errors import CorruptData
+from vecbackup.format.codec import Chunk, Column, concat_chunks, decode_chunk, encode_chunk, take_rows
+from vecbackup.format.digests import (
+    DIGEST,
+    decode_digests,
+    encode_digests,
+    encode_with_digests,
+    row_digests,
+)
+from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType
+
+
+def _reference_cell(f: Field, col: Column, i: int) -> bytes:
+    """The cell of row ``i`` exactly as docs/FORMAT.md ("Row digests") words it, written independently."""
+    present = col.valid is None or bool(col.valid[i])
+    out = b"\x01" if present else b"\x00"
+    v = col.values[i] if present else None
+    t = f.type
+    if t in SCALAR_DTYPES:
+        dt = np.dtype(SCALAR_DTYPES[t])
+        return out + np.asarray(v if present else 0, dtype=dt).tobytes()
+    if t.is_dense_vector:
+        dt = np.dtype(VECTOR_DTYPES[t])
+        arr = np.asarray(v, dtype=dt) if present else np.zeros(np.asarray(col.values[0]).shape, dtype=dt)
+        return out + arr.tobytes()
+    if t is FieldType.VARCHAR:
+        b = v.encode() if present else b""
+        return out + struct.pack("<I", len(b)) + b
+    if t is FieldType.JSON:
+        b = orjson.dumps(v) if present else b""
+        return out + struct.pack("<I", len(b)) + b
+    if t is FieldType.ARRAY:
+        items = list(v) if present else []
+        out += struct.pack("<I", len(items))
+        if f.element_type is FieldType.VARCHAR:
+            enc = [s.encode() for s in items]
+            return out + b"".join(struct.pack("<I", len(b)) for b in enc) + b"".join(enc)
+        assert f.element_type is not None
+        return out + np.asarray(items, dtype=np.dtype(SCALAR_DTYPES[f.element_type])).tobytes()
+    assert t is FieldType.SPARSE_FLOAT_VECTOR
+    items = sorted(v.items()) if present else []
+    return (out + struct.pack("<I", len(items)) + np.asarray([k for k, _ in items], dtype="<u4").tobytes()
+            + np.asarray([x for _, x in items], dtype="<f4").tobytes())
+
+
+def reference_digest(fields: list[Field], chunk: Chunk, i: int) -> bytes:
+    body = b"".join(_reference_cell(f, chunk.columns[f.name], i) for f in fields)
+    return hashlib.sha256(body).digest()[:16]
+
+
+def test_digest_is_the_documented_truncated_sha256_of_the_cells() -> None:
+    fields, chunk = realistic_fields(), realistic_chunk(40, seed=3)
+    got = row_digests(fields, chunk)
+    assert got.dtype == DIGEST and got.shape == (40,)
+    assert [bytes(d) for d in got] == [reference_digest(fields, chunk, i) for i in range(40)]
+
+
+def test_a_row_has_one_digest_whatever_chunk_it_is_in() -> None:
+    fields, chunk = realistic_fields(), realistic_chunk(120, seed=5)
+    whole = row_digests(fields, chunk)
+    assert len(set(whole.tobytes()[i:i + 16] for i in range(0, 120 * 16, 16))) == 120  # distinct rows differ
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        idx = rng.permutation(120)[: rng.integers(1, 120)]
+        assert (row_digests(fields, take_rows(chunk, idx)) == whole[idx]).all()
+    # rows that happen to have no nulls: the chunk has no validity buffer, the digest is the same
+    no_nulls = np.flatnonzero(chunk.columns["attrs"].valid & chunk.columns["scores"].valid)[:7]
+    assert (row_digests(fields, take_rows(chunk, no_nulls)) == whole[no_nulls]).all()
+    # joined back, and read back from the stored bytes: the same digests
+    parts = [take_rows(chunk, np.arange(a, b)) for a, b in [(0, 50), (50, 51), (51, 120)]]
+    assert (row_digests(fields, concat_chunks(parts)) == whole).all()
+    assert (row_digests(fields, decode_chunk(encode_chunk(fields, chunk))) == whole).all()
+
+
+def test_changing_one_value_changes_that_row_only() -> None:
+    fields, chunk = realistic_fields(), realistic_chunk(30, seed=2)
+    before = row_digests(fields, chunk)
+    emb = np.array(chunk.columns["embedding"].values)
+    emb[17, 100] = np.nextafter(emb[17, 100], np.float32(np.inf))  # one ulp
+    chunk.columns["embedding"] = Column(emb)
+    after = row_digests(fields, chunk)
+    assert (before != after).tolist() == [i == 17 for i in range(30)]
+    tags = list(chunk.columns["tags"].values)
+    tags[3] = [*tags[3], ""]  # one more (empty) element
+    chunk.columns["tags"] = Column(tags)
+    again = row_digests(fields, chunk)
+    assert (after != again).tolist() == [i == 3 for i in range(30)]
+
+
+def test_moving_bytes_between_cells_changes_the_digest() -> None:
+    f = [Field("a", FieldType.VARCHAR, max_length=8), Field("b", FieldType.VARCHAR, max_length=8)]
+    one = Chunk("p", 1, {"a": Column(["ab"]), "b": Column(["c"])})
+    two = Chunk("p", 1, {"a": Column(["a"]), "b": Column(["bc"])})
+    assert row_digests(f, one)[0] != row_digests(f, two)[0]
+    null = Chunk("p", 1, {"a": Column([None], np.array([False])), "b": Column(["c"])})
+    empty = Chunk("p", 1, {"a": Column([""]), "b": Column(["c"])})
+    f[0] = Field("a", FieldType.VARCHAR, max_length=8, nullable=True)
+    assert row_digests(f, null)[0] != row_digests(f, empty)[0]
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=case_id)
+@FAST
+@given(data=st.data())
+def test_every_type_digest_matches_reference_and_survives_a_round_trip(case: Any, data: st.DataObject) -> None:
+    n = data.draw(rows_st)
+    field, col = data.draw(column_st(case[0], case[1], n))
+    chunk = Chunk("p", n, {"c": col})
+    got = row_digests([field], chunk)
+    assert [bytes(d) for d in got] == [reference_digest([field], decode_chunk(encode_chunk([field], chunk)), i)
+                                        for i in range(n)]
+    assert (row_digests([field], decode_chunk(encode_chunk([field], chunk))) == got).all()
+    if n:
+        idx = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n)))
+        assert (row_digests([field], take_rows(chunk, idx)) == got[idx]).all()
+
+
+def test_encode_with_digests_writes_the_same_chunk() -> None:
+    fields, chunk = realistic_fields(), realistic_chunk(64)
+    data, digests = encode_with_digests(fields, chunk, level=3)
+    assert data == encode_chunk(fields, chunk, level=3)
+    assert (digests == row_digests(fields, chunk)).all()
+
+
+def test_digest_object_round_trip_and_damage() -> None:
+    d = row_digests(realistic_fields(), realistic_chunk(33))
+    blob = encode_digests(d)
+    assert len(blob) == 16 + 33 * 16 and blob[:4] == b"VBRD"
+    assert (decode_digests(blob) == d).all()
+    assert decode_digests(encode_digests(np.empty(0, dtype=DIGEST))).size == 0
+    for bad in (blob[:-1], blob + b"x", blob[:10], b"XXXX" + blob[4:],
+                blob[:20] + bytes([blob[20] ^ 1]) + blob[21:],  # a digest bit
+                blob[:8] + struct.pack("<I", 2**31) + blob[12:],  # a row count that does not fit: not allocated
+                blob[:4] + struct.pack("<H", 2) + blob[6:]):
+        with pytest.raises(CorruptData):
+            decode_digests(bad)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vecbackup import api, ui
+from vecbackup.cli.options import Json, Quiet, StoreArg, setup
+
+
+def stats(store_url: StoreArg,
+          collection: Annotated[str | None, typer.Option(
+              "--collection", "-c", help="List only this collection's backups (what is unique to one is still "
+                                         "judged against every backup in the store).")] = None,
+          json: Json = False, quiet: Quiet = False) -> None:
+    """Show what the store holds, the bytes unique to each backup (what deleting it frees) and the deduplication
+    ratio."""
+    setup(json, quiet)
+    s = api.stats(store_url, collection)
+    for p in s.unreadable:
+        ui.warn(f"unreadable: {p}")
+    if s.unreadable:
+        ui.warn("unique and unreferenced bytes are unknown while a manifest or shard record cannot be read")
+    ui.emit({"ok": True, **s.to_dict()}, lambda: _human(s))
+
+
+def _size(n: int | None) -> str:
+    return "?" if n is None else ui.human_bytes(n)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _human(s: api.StoreStats) -> None:
+    if s.backups:
+        ui.table(["backup id", "collection", "completed", "rows", "size", "uploaded", "unique"],
+                 [(b.backup_id, b.collection, b.completed_at, b.rows, _size(b.referenced_bytes),
+                   "-" if b.uploaded_bytes is None else ui.human_bytes(b.uploaded_bytes), _size(b.unique_bytes))
+                  for b in s.backups])
+    else:
+        ui.say("no backups" + (f" of collection {s.collection!r}" if s.collection else "") + f" in {s.store}")
+    ui.say(f"store {s.store}: {ui.human_bytes(s.total_bytes)} (data {ui.human_bytes(s.data_bytes)} in "
+           f"{_count(s.data_objects, 'object')}, row digests {ui.human_bytes(s.digests_bytes)}, manifests "
+           f"{ui.human_bytes(s.manifests_bytes)}"
+           + (f", shard records {ui.human_bytes(s.shard_records_bytes)}" if s.shard_records_bytes else "") + ")")
+    ratio = s.dedup_ratio
+    if ratio is not None:
+        whose = f"{s.collection}'s backups" if s.collection else "the backups"
+        ui.say(f"deduplication {ratio:.2f}x: {whose} reference {ui.human_bytes(s.referenced_bytes)} stored in "
+               f"{ui.human_bytes(s.referenced_stored_bytes)}")
+    if s.unreferenced_objects:
+        ui.say(f"unreferenced: {_size(s.unreferenced_bytes)} in {_count(s.unreferenced_objects, 'object')}, "
+               "which `vecbackup gc` removes once older than its --min-age")
+    if s.missing_objects:
+        ui.warn(f"{_count(s.missing_objects, 'data object')} the backups use missing from the store; run "
+                "`vecbackup verify --all`")
+    if s.pending_records:
+        ui.say(f"{_count(s.pending_records, 'shard record')} of sharded backups not committed yet (their data is "
+               "kept)")
