@@ -1,4 +1,4 @@
-# vecbackup — make demo | make test | make lint | make bench
+# vecbackup — make demo | make test | make lint | make bench | make fuzz
 SHELL := /bin/bash
 PY ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/m
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint bench bench-scale install clean docs
+.PHONY: demo test lint bench bench-scale fuzz install clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,18 +31,23 @@ test: $(STAMP) $(AZURITE)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check vecbackup tests benchmarks examples scripts
+	$(BIN)/ruff check vecbackup tests benchmarks examples scripts fuzz
 	$(BIN)/mypy
 
 bench: $(STAMP) $(AZURITE)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.run
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # not in CI: 1,000,000 x 768-d (about 3 GB of vectors) and smaller runs beside their yardsticks (~1 hour)
 bench-scale: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
 
+# not in CI: every parser of hostile input under atheris (or hypothesis without it), 5 minutes a target by default;
+# summary in fuzz/RESULTS.md, exit 1 on a crash (FUZZ_ARGS="--seconds 60 chunk urls" for fewer or shorter runs)
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.run $(FUZZ_ARGS)
+
 docs: $(STAMP)
 	$(BIN)/python -m scripts.gen_cli_docs
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache demo-data bench-data
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache demo-data bench-data fuzz/.work

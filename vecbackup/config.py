@@ -112,6 +112,10 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: not UTF-8 at byte {e.start}") from None
+    except RecursionError:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: arrays or tables nested too deep") from None
     except OSError as e:
         raise UsageError(f"cannot read config file {str(path)!r}: {e.strerror or e}") from None
 
@@ -221,7 +225,8 @@ def file_defaults(data: Mapping[str, Any], commands: CommandOptions, *, source: 
             continue
         tables = ", ".join([f"[{DEFAULTS_TABLE}]"] + [f"[{c}]" for c in sorted(commands)])
         if isinstance(data[key], dict):
-            raise UsageError(f"{source}: unknown table [{key}]", hint=f"known: {tables}")
+            shown = key if key.isprintable() else repr(key)  # a quoted TOML key may hold a newline
+            raise UsageError(f"{source}: unknown table [{shown}]", hint=f"known: {tables}")
         refuse_secrets({key: None}, source)
         raise UsageError(f"{source}: {key!r} is outside any table", hint=f"put options in one of {tables}")
     defaults = _table(DEFAULTS_TABLE, data.get(DEFAULTS_TABLE, {}), everything, source)

@@ -6,6 +6,7 @@ duration a user gives is ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or plain seco
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Literal
@@ -14,6 +15,8 @@ from vecbackup.errors import UsageError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: the longest duration taken: 1000 years (now minus it, or plus it, is still a date)
+MAX_DURATION = 1000 * 365.25 * 86400
 
 Timespec = Literal["auto", "seconds", "milliseconds", "microseconds"]
 
@@ -23,7 +26,10 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip().lower())
     if not m:
         raise UsageError(f"bad duration {text!r}", hint="use e.g. 30m, 24h, 7d")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise UsageError(f"duration {text!r} is too long", hint="at most 1000 years, e.g. 36500d")
+    return seconds
 
 
 def utc_now() -> datetime:

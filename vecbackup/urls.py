@@ -74,7 +74,7 @@ def parse_milvus_url(
     try:
         parts = urlsplit(url)
     except ValueError as e:
-        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
+        raise UsageError(f"bad URL {_redact(url)!r}: {_why(e)}") from None
     scheme = parts.scheme.lower()
     if scheme == LITE_SCHEME:
         path = unquote(parts.netloc + parts.path)
@@ -169,7 +169,7 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str,
     try:
         parts = urlsplit(url)
     except ValueError as e:
-        raise UsageError(f"bad URL {_redact(url)!r}: {e}") from None
+        raise UsageError(f"bad URL {_redact(url)!r}: {_why(e)}") from None
     scheme = parts.scheme.lower()
     if scheme == QDRANT_LOCAL_SCHEME:
         path = unquote(parts.netloc + parts.path)
@@ -248,7 +248,7 @@ def parse_store_url(url: str) -> StoreURL:
     try:
         parts = urlsplit(url)
     except ValueError as e:
-        raise UsageError(f"bad store URL {_redact(url)!r}: {e}") from None
+        raise UsageError(f"bad store URL {_redact(url)!r}: {_why(e)}") from None
     scheme = parts.scheme.lower()
     if scheme == "file":
         path = unquote(parts.netloc + parts.path)
@@ -281,10 +281,16 @@ def parse_store_url(url: str) -> StoreURL:
             raise UsageError(f"unknown {scheme}:// URL parameter {key!r}",
                              hint="known: " + ", ".join(sorted(allowed)))
         options[key] = values[-1]
-    if "concurrency" in options and not (options["concurrency"].isdigit() and 1 <= int(options["concurrency"]) <= 64):
+    c = options.get("concurrency")
+    if c is not None and not (c.isascii() and c.isdigit() and len(c) <= 4 and 1 <= int(c) <= 64):  # not "²", "٨"
         raise UsageError(f"bad concurrency {options['concurrency']!r} in store URL", hint="use 1 to 64")
     display = f"{scheme}://{bucket}/{prefix}"
     return StoreURL(scheme, bucket, display, prefix, options)
+
+
+def _why(e: ValueError) -> str:
+    """urlsplit's complaint, unless it quotes the netloc and so the credentials in it (its NFKC check does)."""
+    return str(e) if "@" not in str(e) else "the host part holds characters that change under NFKC normalization"
 
 
 def _redact(url: str) -> str:

@@ -12,7 +12,8 @@ import orjson
 
 from tests.datasets import COMMON_PARTITIONS, build_common, read_rows
 
-N = 20_000
+#: rows of the 1% test: the issue's 20,000 on the Milvus server; fewer on Milvus Lite, whose inserts are slow
+ROWS = {"standalone": 20_000, "lite": 6_000}
 INDEX = ("IVF_FLAT", "L2", {"nlist": 64})
 
 
@@ -27,20 +28,34 @@ def store_files(store: Path, prefix: str) -> list[Path]:
     return [f for f in (store / prefix).rglob("*") if f.is_file()] if (store / prefix).exists() else []
 
 
-def change_one_percent(client: Any, name: str, seed: int = 5) -> dict[str, int]:
-    """100 updates, 50 deletes and 50 inserts, spread evenly over the key range (build_common's keys are
-    3i+1, row i in partition i % 3); what was done."""
+def keys_in(client: Any, name: str, partition: str) -> set[int]:
+    it = client.query_iterator(name, batch_size=5000, output_fields=["id"], partition_names=[partition])
+    keys: set[int] = set()
+    while page := it.next():
+        keys.update(r["id"] for r in page)
+    it.close()
+    return keys
+
+
+def change_one_percent(client: Any, name: str, n: int, seed: int = 5) -> dict[str, int]:
+    """Of ``n`` rows, 0.5% updated, 0.25% deleted and 0.25% inserted (100, 50 and 50 of 20,000), spread evenly over
+    the key range (build_common's keys are 3i+1, row i in partition i % 3); what was done."""
     rng = np.random.default_rng(seed)
-    rows = np.arange(N)
-    updated, deleted = rows[37::N // 100][:100], rows[91::N // 50][:50]
+    rows = np.arange(n)
+    updated, deleted = rows[37::200][:n // 200], rows[91::400][:n // 400]
     assert not set(updated) & set(deleted)
-    for i in updated.tolist():
-        row = client.query(name, filter=f"id == {3 * i + 1}", output_fields=["*"])[0]
+    current = client.query(name, filter=f"id in {[3 * i + 1 for i in updated.tolist()]}", output_fields=["*"])
+    assert len(current) == len(updated)
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for row in current:
+        i = (row["id"] - 1) // 3
         row["title"] = f"changed-{i}"
         row["embedding"] = rng.normal(size=len(row["embedding"])).astype(np.float32).tolist()
-        client.upsert(name, [row], partition_name=COMMON_PARTITIONS[i % 3])
+        by_partition.setdefault(COMMON_PARTITIONS[i % 3], []).append(row)
+    for partition, part in by_partition.items():
+        client.upsert(name, part, partition_name=partition)
     client.delete(name, ids=[3 * i + 1 for i in deleted.tolist()])
-    new = rows[13::N // 50][:50]
+    new = rows[13::400][:n // 400]
     client.insert(name, [{
         "id": 3 * i + 2, "embedding": rng.normal(size=128).astype(np.float32).tolist(), "title": f"new-{i}",
         "meta": {"new": i}, "words": ["n"], "tags": [i], "scores": [0.5], "i8": 1, "i16": 2, "i32": 3, "f": 0.25,
@@ -52,6 +67,7 @@ def change_one_percent(client: Any, name: str, seed: int = 5) -> dict[str, int]:
 
 def test_one_percent_change_uploads_under_five_percent(cli, engine, store_dir):
     name = engine.new_name("inc")
+    N = ROWS.get(engine.kind, 20_000)
     build_common(engine.client, name, n=N, index=INDEX)
     at_first = read_rows(engine.client, name)
 
@@ -62,7 +78,7 @@ def test_one_percent_change_uploads_under_five_percent(cli, engine, store_dir):
     first_bytes = store_bytes(store_dir)
     assert first["bytes_uploaded"] == store_bytes(store_dir, "data", "digests")
 
-    done = change_one_percent(engine.client, name)
+    done = change_one_percent(engine.client, name, N)
     at_second = read_rows(engine.client, name)
     assert len(at_second) == N - done["deleted"] + done["inserted"]
 
@@ -92,7 +108,7 @@ def test_one_percent_change_uploads_under_five_percent(cli, engine, store_dir):
         for p in COMMON_PARTITIONS:
             held = {k for k in expected if (k % 3 == 1 and (k - 1) // 3 % 3 == COMMON_PARTITIONS.index(p))
                     or (k % 3 == 2 and p == "_default")}  # inserted rows went to _default
-            assert read_rows(engine.client, copy, p).keys() == held
+            assert keys_in(engine.client, copy, p) == held
         if backup is first:
             assert cli("delete", store_dir, first["backup_id"], "--json").code == 0
             assert cli("verify", store_dir, second["backup_id"], "--read-data").code == 0

@@ -273,3 +273,10 @@ def test_data_key_rejects_trailing_newline() -> None:
 )
 def test_parse_data_key_rejects(key: str) -> None:
     assert parse_data_key(key) is None
+
+
+@pytest.mark.parametrize("segment", ["abc%41", "a%2fb", "%64ocs", "x%FF", "%2e%2e"])
+def test_a_manifest_key_we_would_not_write_is_not_a_backup(segment: str) -> None:
+    # "abc%41" reads as collection "abcA", whose manifest key is another one: delete or prune would act on that one
+    assert parse_manifest_key(f"manifests/{segment}/{ID}.json") is None
+    assert parse_manifest_key(f"manifests/abc/{ID.replace('1', '١', 1)}.json") is None  # Arabic-Indic digit

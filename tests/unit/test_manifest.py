@@ -17,7 +17,9 @@ from vecbackup.format.manifest import (
     Incremental,
     Manifest,
     SourceInfo,
+    format_select,
     merge_objects,
+    parse_select,
     ranges_of,
 )
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
@@ -513,7 +515,7 @@ def test_select_makes_a_version_2_manifest_that_round_trips() -> None:
                                               new_bytes=0, reused_rows=5))
     d = orjson.loads(m.to_json())
     assert d["format_version"] == 2
-    assert d["objects"][0]["select"] == [[0, 2], [7, 3]]
+    assert d["objects"][0]["select"] == "0+2,5+3"
     assert d["incremental"] == {"base": "20231231T000000.000000Z-00000000", "new_objects": 0, "new_bytes": 0,
                                 "reused_rows": 5}
     back = Manifest.from_json(m.to_json())
@@ -521,14 +523,21 @@ def test_select_makes_a_version_2_manifest_that_round_trips() -> None:
     assert make_manifest().format_version == 1 and Manifest.from_json(make_manifest().to_json()).incremental is None
 
 
-@pytest.mark.parametrize("select", [[[3, 2], [0, 1]], [[0, 2], [1, 2]], [[0, 0], [2, 3]], [[0, 4]]])
-def test_bad_select_is_corrupt(select: list[list[int]]) -> None:
+@pytest.mark.parametrize("select", ["0+2,0+0", "0+0,2+3", "0+4", "", "0+1,", "0-1", "+1", "0+1 ,1+1", [[0, 3]],
+                                    "0+1,1+2,x", "0+99999999999999999999", "9223372036854775807+1,1+2"])
+def test_bad_select_is_corrupt(select: Any) -> None:
     def edit(d: dict[str, Any]) -> None:
         d["format_version"] = 2
         d["objects"][0]["select"] = select
         d["objects"][0]["rows"] = 3
     with pytest.raises(CorruptData):
         Manifest.from_json(_with(edit))
+
+
+def test_select_text_round_trip() -> None:
+    for ranges in [((0, 1),), ((0, 57), (58, 4)), ((5, 2), (9, 1), (4999, 1)), ((2**40, 3),)]:
+        assert parse_select(format_select(ranges)) == ranges
+    assert format_select(((0, 57), (58, 4))) == "0+57,1+4"
 
 
 def test_ranges_and_merging_parts_of_one_object() -> None:
@@ -547,3 +556,13 @@ def test_ranges_and_merging_parts_of_one_object() -> None:
     assert merge_objects([a, overlapping]) == (a, overlapping)  # never joins rows twice into one
     whole = DataObject(key, "p", 9, 10, sha)
     assert merge_objects([whole, a]) == (whole, a)
+
+
+def test_merging_works_on_ranges_whatever_count_a_record_claims() -> None:
+    sha = "ab" * 32
+    key = f"data/ab/{sha}.vbc"
+    huge = DataObject(key, "p", 2**62, 10, sha, select=((0, 2**62),))
+    other = DataObject(key, "p", 3, 10, sha, select=((2**62, 3),))
+    joined = merge_objects([huge, other])  # returns at once: never lists the rows
+    assert joined == (DataObject(key, "p", 2**62 + 3, 10, sha, select=((0, 2**62 + 3),)),)
+    assert merge_objects([huge, huge]) == (huge, huge)  # overlapping: kept apart, never joined

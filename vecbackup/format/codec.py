@@ -53,6 +53,10 @@ _U4 = np.dtype("<u4")
 _F4 = np.dtype("<f4")
 _BOOL = np.dtype("|b1")
 
+#: largest dense vector dim a header may declare (engines allow at most tens of thousands); beyond it numpy could
+#: not even shape an empty column
+MAX_DIM = 2**31 - 1
+
 #: element types an ARRAY column may have
 ARRAY_ELEMENT_TYPES: frozenset[FieldType] = frozenset(SCALAR_DTYPES) | {FieldType.VARCHAR}
 
@@ -518,7 +522,7 @@ def _parse_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
         ftype = _header_type(col.get("type"), where, "'type'")
         element_type = None
         if ftype.is_dense_vector:
-            dim = _int(col, "dim", where, lo=1)
+            dim = _int(col, "dim", where, lo=1, hi=MAX_DIM)
             if ftype is FieldType.BINARY_VECTOR and dim % 8:
                 _corrupt(f"{where}: BINARY_VECTOR dim {dim} is not a multiple of 8")
         if ftype is FieldType.ARRAY:

@@ -13,6 +13,8 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+from vecbackup.errors import UsageError
+
 MANIFESTS = "manifests/"
 DATA = "data/"
 DATA_SUFFIX = ".vbc"
@@ -21,7 +23,7 @@ DIGESTS_SUFFIX = ".vbd"
 MANIFEST_SUFFIX = ".json"
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+_ID = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")  # ASCII digits only (\d takes any script's)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -29,6 +31,11 @@ def escape_name(name: str) -> str:
     """A collection name as one key segment: bytes outside [A-Za-z0-9_.-] become %XX."""
     if name in (".", ".."):
         return name.replace(".", "%2E")
+    if not name.isascii():
+        try:
+            name.encode()
+        except UnicodeEncodeError:  # a lone surrogate, e.g. from a command-line argument that is not UTF-8
+            raise UsageError(f"collection name {name!r} is not valid Unicode") from None
     return _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), name)
 
 
@@ -66,7 +73,13 @@ def parse_manifest_key(key: str) -> tuple[str, str] | None:
     coll, backup_id = rest.split("/")
     if not is_backup_id(backup_id):
         return None
-    return unescape_name(coll), backup_id
+    name = unescape_name(coll)
+    try:
+        if escape_name(name) != coll:  # not how we write the name (e.g. %41 for A): another key for it
+            return None
+    except UsageError:
+        return None
+    return name, backup_id
 
 
 def data_key(sha256_hex: str) -> str:

@@ -6,12 +6,14 @@ FORMAT_VERSION and refuse newer ones with Unsupported.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from vecbackup.errors import CorruptData, Unsupported
+from vecbackup.format.layout import data_key, parse_data_key
 from vecbackup.schema import CollectionSpec
 
 FORMAT_NAME = "vecbackup"
@@ -39,15 +41,18 @@ class DataObject:
         d: dict[str, Any] = {"key": self.key, "partition": self.partition, "rows": self.rows,
                              "size": self.size, "sha256": self.sha256}
         if self.select is not None:
-            d["select"] = [list(r) for r in self.select]
+            d["select"] = format_select(self.select)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataObject:
         select = d.get("select")
-        obj = cls(key=d["key"], partition=d["partition"], rows=int(d["rows"]),
-                  size=int(d["size"]), sha256=d["sha256"],
-                  select=None if select is None else tuple((int(a), int(n)) for a, n in select))
+        if not isinstance(d["key"], str) or parse_data_key(d["key"]) is None:  # it goes to the store as it is
+            raise ValueError(f"{d['key']!r} is not a data object key (data/<aa>/<sha256>.vbc)")
+        data_key(d["sha256"])  # ValueError unless 64 hex digits: it names the object's row digests in the store
+        obj = cls(key=d["key"], partition=d["partition"], rows=count(d["rows"]),
+                  size=count(d["size"]), sha256=d["sha256"],
+                  select=None if select is None else parse_select(select))
         if obj.select is not None:
             check_ranges(obj.select, obj.rows, obj.key)
         return obj
@@ -57,6 +62,42 @@ class DataObject:
         if self.select is None:
             return range(self.rows)
         return [i for start, n in self.select for i in range(start, start + n)]
+
+
+def count(value: Any) -> int:
+    """A count or size read from a manifest: a non-negative integer that JSON can hold again (64 bits)."""
+    n = int(value)
+    if not 0 <= n < 2**63:
+        raise ValueError(f"{value!r} is not a count from 0 to 2**63 - 1")
+    return n
+
+
+_SELECT = re.compile(r"[0-9]{1,19}\+[0-9]{1,19}(?:,[0-9]{1,19}\+[0-9]{1,19})*")
+
+
+def format_select(select: Ranges) -> str:
+    """``select`` as written in a manifest: ``skip+take`` pairs, comma-separated; from row 0, skip ``skip`` rows
+    then hold the next ``take`` ones (``((0, 57), (58, 4))`` is ``"0+57,1+4"``): about 7 bytes a range, where the
+    holes of a long-lived object number in the thousands."""
+    out, end = [], 0
+    for start, n in select:
+        out.append(f"{start - end}+{n}")
+        end = start + n
+    return ",".join(out)
+
+
+def parse_select(text: Any) -> Ranges:
+    """The ranges a manifest's ``select`` string holds; ValueError if it is not one."""
+    if not isinstance(text, str) or not _SELECT.fullmatch(text):
+        raise ValueError("select must be skip+take pairs separated by commas, e.g. '0+57,1+4'")
+    ranges, end = [], 0
+    for pair in text.split(","):
+        skip, take = pair.split("+")
+        start = end + int(skip)
+        end = start + int(take)
+        ranges.append((count(start), count(int(take))))
+    count(end)
+    return tuple(ranges)
 
 
 def check_ranges(select: Ranges, rows: int, where: str) -> None:
@@ -83,6 +124,21 @@ def ranges_of(positions: Any) -> Ranges:
     return tuple(out)
 
 
+def _disjoint_union(a: Ranges, b: Ranges) -> Ranges | None:
+    """The ranges of ``a`` and ``b`` together, or None if they share a row (computed on ranges, never on rows: a
+    shard record may claim any count)."""
+    joined = sorted((*a, *b))
+    out: list[tuple[int, int]] = []
+    for start, n in joined:
+        if out and start < out[-1][0] + out[-1][1]:
+            return None
+        if out and start == out[-1][0] + out[-1][1]:
+            out[-1] = (out[-1][0], out[-1][1] + n)
+        else:
+            out.append((start, n))
+    return tuple(out)
+
+
 def merge_objects(objects: Any) -> tuple[DataObject, ...]:
     """The entries in order, with the parts of one object (its rows several streams or shards of a backup each
     reused) joined into one entry where they are disjoint; anything else is kept as it is."""
@@ -92,10 +148,9 @@ def merge_objects(objects: Any) -> tuple[DataObject, ...]:
         j = at.get((o.key, o.partition))
         prev = out[j] if j is not None else None
         if prev is not None and j is not None and prev.select is not None and o.select is not None:
-            mine, theirs = set(prev.positions()), set(o.positions())
-            if not mine & theirs:
-                held = sorted(mine | theirs)
-                out[j] = DataObject(o.key, o.partition, len(held), o.size, o.sha256, ranges_of(held))
+            joined = _disjoint_union(prev.select, o.select)
+            if joined is not None:
+                out[j] = DataObject(o.key, o.partition, prev.rows + o.rows, o.size, o.sha256, joined)
                 continue
         if j is None and o.select is not None:
             at[(o.key, o.partition)] = len(out)
@@ -122,8 +177,8 @@ class Incremental:
         if not isinstance(d, dict):
             return None
         base = d.get("base")
-        return cls(base=None if base is None else str(base), new_objects=int(d.get("new_objects", 0)),
-                   new_bytes=int(d.get("new_bytes", 0)), reused_rows=int(d.get("reused_rows", 0)))
+        return cls(base=None if base is None else str(base), new_objects=count(d.get("new_objects", 0)),
+                   new_bytes=count(d.get("new_bytes", 0)), reused_rows=count(d.get("reused_rows", 0)))
 
 
 @dataclass(frozen=True)
@@ -199,19 +254,19 @@ class Manifest:
         version = d.get("format_version")
         if type(version) is not int or version not in READABLE_VERSIONS:
             raise Unsupported(
-                f"{where} has format version {version}; this vecbackup reads versions "
+                f"{where} has format version {version!r}; this vecbackup reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}",
                 hint="upgrade vecbackup",
             )
         try:
             src = d["source"]
             stats = d.get("stats", {})
-            return cls(
+            m = cls(
                 backup_id=d["backup_id"],
                 collection=CollectionSpec.from_dict(d["collection"]),
                 source=SourceInfo(src["engine"], src.get("server_version", ""), src.get("address", "")),
                 objects=tuple(DataObject.from_dict(o) for o in d["objects"]),
-                partition_rows={str(k): int(v) for k, v in stats.get("partition_rows", {}).items()},
+                partition_rows={str(k): count(v) for k, v in stats.get("partition_rows", {}).items()},
                 started_at=d["started_at"],
                 completed_at=d["completed_at"],
                 tool_version=d.get("tool_version", ""),
@@ -219,5 +274,19 @@ class Manifest:
                 notes=tuple(d.get("notes", [])),
                 incremental=Incremental.from_dict(d.get("incremental")),
             )
+            _check_objects(m)
+            return m
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptData(f"{where} is missing or has a bad field ({e!r})") from None
+
+
+def _check_objects(m: Manifest) -> None:
+    """ValueError unless every mapping read with dict() is a JSON object: dict() also takes a list of pairs, and
+    [[1, 2]] read as {1: 2} could not be written back (orjson refuses a key that is not a string)."""
+    spec = m.collection
+    mappings = [("options", m.options), ("collection properties", spec.properties), ("collection extra", spec.extra),
+                *((f"field {f.name!r} extra", f.extra) for f in spec.fields),
+                *((f"index {i.index_name!r} params", i.params or {}) for i in spec.indexes)]
+    for what, mapping in mappings:
+        if not all(isinstance(k, str) for k in mapping):
+            raise ValueError(f"{what} is not a JSON object")

@@ -21,7 +21,7 @@ import orjson
 
 from vecbackup.errors import CorruptData, UsageError
 from vecbackup.format.layout import escape_name, unescape_name
-from vecbackup.format.manifest import Manifest
+from vecbackup.format.manifest import Manifest, count
 
 SHARDS = "shards/"
 RECORD_FORMAT = "vecbackup-shard"
@@ -50,7 +50,7 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         """``"I/N"`` (0-based I) -> Shard; UsageError naming the option otherwise."""
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not m:
+        if not m or len(m.group(1)) > 9 or len(m.group(2)) > 9:  # (int() takes at most 4300 digits)
             raise UsageError(f"--shard {text!r} is not I/N", hint="e.g. --shard 0/4 for the first of 4 shards")
         return cls(int(m.group(1)), int(m.group(2)))
 
@@ -119,7 +119,13 @@ def parse_record_key(key: str) -> tuple[str, str, Shard] | None:
     index, count = int(m.group(1)), int(m.group(2))
     if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
         return None
-    return unescape_name(parts[0]), parts[1], Shard(index, count)
+    name = unescape_name(parts[0])
+    try:
+        if escape_name(name) != parts[0]:  # not how we write the name: another key for it
+            return None
+    except UsageError:
+        return None
+    return name, parts[1], Shard(index, count)
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ class ShardRecord:
             raise CorruptData(f"{where} assigns rows to shards by {d.get('rule')!r}, not {RULE!r}")
         try:
             shard = Shard(int(d["shard"]), int(d["shards"]))
-            measured = {(str(n), str(lim)): int(size) for n, lim, size in d.get("measured", [])}
+            measured = {(str(n), str(lim)): count(size) for n, lim, size in d.get("measured", [])}
             manifest = Manifest.from_dict(d["manifest"], where=where)
             return cls(run=str(d["run"]), shard=shard, manifest=manifest, measured=measured)
         except (KeyError, TypeError, ValueError, UsageError) as e:

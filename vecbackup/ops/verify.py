@@ -79,7 +79,7 @@ def parse_subset(text: str) -> Subset:
             raise UsageError(f"--read-data-subset {text!r}: the percentage must be above 0 and at most 100")
         return Subset(fraction=pct / 100)
     if m := _SLICE.match(s):
-        n, of = int(m.group(1)), int(m.group(2))
+        n, of = (int(g) if len(g) <= 9 else -1 for g in m.groups())  # (int() refuses over 4300 digits)
         if not 1 <= n <= of:
             raise UsageError(f"--read-data-subset {text!r}: need 1 <= n <= N in n/N")
         return Subset(n=n, of=of)

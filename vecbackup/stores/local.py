@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -33,7 +34,11 @@ class LocalStore:
             raise UsageError(f"store {self.display} is not a folder")
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        path = self.root / check_key(key)
+        # "." or "./." is the folder itself (a put would write beside it), and a lone surrogate no file name holds
+        if path == self.root or (not key.isascii() and not _encodable(key)):
+            raise ValueError(f"invalid store key {key!r}")
+        return path
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         path = self._path(key)
@@ -55,7 +60,7 @@ class LocalStore:
                 os.replace(tmp, path)
             _fsync_dir(path.parent)
         except OSError as e:
-            if tmp.exists():
+            with contextlib.suppress(OSError):  # (exists() itself raises when the name is too long)
                 tmp.unlink(missing_ok=True)
             raise _translate(e, self.display, key) from None
 
@@ -84,8 +89,13 @@ class LocalStore:
         # walk only the folder the prefix points into
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self.root / base if base else self.root
-        if not start.is_dir():
-            return
+        try:
+            if not start.is_dir():
+                return
+        except OSError as e:  # is_dir() raises for a name too long (no object has it)
+            if e.errno == errno.ENAMETOOLONG:
+                return
+            raise _translate(e, self.display, prefix) from None
         found: list[ObjectInfo] = []
         for dirpath, _dirnames, filenames in os.walk(start):
             for name in filenames:
@@ -117,6 +127,14 @@ class LocalStore:
                 break
             parent = parent.parent
 
+
+
+def _encodable(key: str) -> bool:
+    try:
+        os.fsencode(key)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
