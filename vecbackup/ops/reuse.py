@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vecbackup.errors import VecbackupError
+from vecbackup.errors import CorruptData, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.digests import DIGEST, decode_digests
 from vecbackup.format.manifest import DataObject, Manifest, ranges_of
@@ -116,21 +116,31 @@ def load_partition(store: BlobStore, base: Manifest, partition: str, notes: list
     is not reused."""
     objects = [o for o in base.objects if o.partition == partition]
 
+    damaged: list[str] = []
+
     def digests_of(obj: DataObject) -> np.ndarray | None:
-        try:
+        try:  # an unreachable store is the backup's error, not a reason to upload everything again
             d = decode_digests(store.get(layout.digests_key(obj.sha256)), where=f"digests of {obj.key}")
-        except (ObjectNotFound, VecbackupError):
+        except ObjectNotFound:
+            return None
+        except CorruptData:
+            damaged.append(obj.key)
             return None
         if (obj.select is None and len(d) != obj.rows) or \
                 (obj.select is not None and obj.select[-1][0] + obj.select[-1][1] > len(d)):
-            return None  # not the digests of this object's rows: do not trust them
+            damaged.append(obj.key)  # not the digests of this object's rows: do not trust them
+            return None
         if obj.rows < REUSE_AT_LEAST * len(d):
             return None
         return d
 
     with ThreadPoolExecutor(max_workers=in_flight(store, 4), thread_name_prefix="vecbackup-digests") as pool:
         digests = list(pool.map(digests_of, objects))
-    missing = sum(1 for o, d in zip(objects, digests, strict=True) if d is None and o.select is None)
+    if damaged:
+        notes.append(f"the row digests of {len(damaged)} object(s) of backup {base.backup_id} are damaged (first: "
+                     f"{min(damaged)}): their rows are uploaded again; `vecbackup verify --read-data` names them all")
+    missing = sum(1 for o, d in zip(objects, digests, strict=True)
+                  if d is None and o.select is None and o.key not in damaged)
     if missing:
         notes.append(f"{missing} object(s) of backup {base.backup_id} have no row digests (written by an earlier "
                      "vecbackup): their rows are uploaded again, once")
