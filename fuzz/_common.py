@@ -112,10 +112,10 @@ CHUNK_FIELDS = [
 ]
 
 
-def chunk(n: int) -> bytes:
-    """A valid chunk of ``n`` rows holding a column of every type (nulls in the nullable ones)."""
+def chunk_columns(n: int) -> dict[str, Column]:
+    """``n`` rows of a column of every type of CHUNK_FIELDS (nulls in the nullable ones)."""
     valid = np.array([i % 3 != 1 for i in range(n)], dtype=bool)
-    columns = {
+    return {
         "id": Column(np.arange(n, dtype=np.int64) * 7 - 3),
         "b": Column(np.array([i % 2 == 0 for i in range(n)], dtype=bool), valid),
         "i8": Column(np.arange(n, dtype=np.int8)),
@@ -131,7 +131,11 @@ def chunk(n: int) -> bytes:
         "iv": Column(np.arange(n * 3, dtype=np.int8).reshape(n, 3)),
         "sp": Column([({1: 0.5, 9: -1.0} if ok else None) for ok in valid], valid),
     }
-    return encode_chunk(CHUNK_FIELDS, Chunk("p", n, columns), level=1)
+
+
+def chunk(n: int) -> bytes:
+    """A valid chunk of ``n`` rows holding a column of every type (nulls in the nullable ones)."""
+    return encode_chunk(CHUNK_FIELDS, Chunk("p", n, chunk_columns(n)), level=1)
 
 
 def split_chunk(data: bytes) -> tuple[bytes, bytes]:

@@ -31,15 +31,26 @@ import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzz._common import (
+    CHUNK_FIELDS,
+    SHA,
+    chunk_columns,
+    fix_checksums,
+    one_line,
+    shard_record,
+    split_chunk,
+    with_header,
+)
+from fuzz._common import manifest as make_manifest
 from vecbackup import config as settings_file
 from vecbackup.errors import CorruptData, Unsupported, UsageError, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.codec import PREFIX_SIZE, Chunk, Column, decode_chunk, encode_chunk, read_chunk_header
+from vecbackup.format.codec import Chunk, decode_chunk, encode_chunk, read_chunk_header
 from vecbackup.format.digests import DIGEST, decode_digests, encode_digests
-from vecbackup.format.manifest import DataObject, Incremental, Manifest, SourceInfo
+from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import MAX_SHARDS, Shard, ShardRecord, check_run, parse_record_key, record_key
 from vecbackup.retention import Policy, format_duration
-from vecbackup.schema import CollectionSpec, Field, FieldType, Index
+from vecbackup.schema import FieldType
 from vecbackup.stores.base import valid_key
 from vecbackup.stores.local import LocalStore
 from vecbackup.times import parse_duration
@@ -48,11 +59,6 @@ from vecbackup.urls import parse_milvus_url, parse_qdrant_url, parse_store_url
 T = FieldType
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def one_line(e: BaseException) -> None:
-    msg = str(e)
-    assert msg and "\n" not in msg and "\r" not in msg, f"{type(e).__name__} message is not one line: {msg!r}"
 
 
 @contextlib.contextmanager
@@ -135,39 +141,11 @@ json_value = json_st | st.just(DELETE)
 
 # --------------------------------------------------------------------------- manifests and shard records
 
-SHA = "ab" * 32
-SHA2 = "cd" * 32
-
-
-def manifest_spec() -> CollectionSpec:
-    return CollectionSpec(
-        name="articles",
-        fields=(Field("id", T.INT64, is_primary=True), Field("title", T.VARCHAR, max_length=64, nullable=True),
-                Field("tags", T.ARRAY, element_type=T.VARCHAR, max_capacity=4, max_length=8, inferred=("max_length",)),
-                Field("v", T.FLOAT_VECTOR, dim=4), Field("sp", T.SPARSE_FLOAT_VECTOR)),
-        enable_dynamic_field=True, partitions=("_default", "2024"),
-        indexes=(Index("v", "HNSW", "v_idx", "COSINE", {"M": 16}), Index("sp", "SPARSE_INVERTED_INDEX", params=None)),
-        properties={"collection.ttl.seconds": "86400"}, extra={"num_partitions": None},
-    )
-
-
-def make_manifest(select: bool = True) -> Manifest:
-    objects = [DataObject(f"data/ab/{SHA}.vbc", "2024", 3, 1234, SHA, ((0, 2), (5, 1)) if select else None),
-               DataObject(f"data/cd/{SHA2}.vbc", "_default", 7, 99, SHA2)]
-    return Manifest(
-        backup_id="20240101T000000.000000Z-0a1b2c3d", collection=manifest_spec(),
-        source=SourceInfo("milvus", "v2.5.4", "milvus://h:19530"), objects=tuple(objects),
-        partition_rows={"_default": 7, "2024": 3}, started_at="2024-01-01T00:00:00.000000Z",
-        completed_at="2024-01-01T00:01:00.000000Z", tool_version="0.3.0", options={"batch_size": 5000},
-        notes=("a note",), incremental=Incremental(None, 2, 1333, 0),
-    )
-
-
 MANIFEST = make_manifest()
 MANIFEST_JSON = MANIFEST.to_json()
 MANIFEST_DOC = orjson.loads(MANIFEST_JSON)
 MANIFEST_SEEDS = [MANIFEST_JSON, make_manifest(select=False).to_json(), orjson.dumps(MANIFEST_DOC)]
-RECORD = ShardRecord("run-1", Shard(1, 4), MANIFEST, {("title", "max_length"): 40})
+RECORD = shard_record()
 RECORD_JSON = RECORD.to_json()
 RECORD_DOC = orjson.loads(RECORD_JSON)
 
@@ -307,73 +285,10 @@ def test_manifest_round_trips() -> None:
 
 # --------------------------------------------------------------------------- data chunks
 
-CHUNK_FIELDS = [
-    Field("id", T.INT64, is_primary=True), Field("b", T.BOOL, nullable=True), Field("i8", T.INT8),
-    Field("f", T.FLOAT), Field("d", T.DOUBLE, nullable=True), Field("s", T.VARCHAR, nullable=True),
-    Field("j", T.JSON, nullable=True), Field("a", T.ARRAY, element_type=T.INT32),
-    Field("av", T.ARRAY, element_type=T.VARCHAR, nullable=True), Field("fv", T.FLOAT_VECTOR, dim=4),
-    Field("hv", T.FLOAT16_VECTOR, dim=2), Field("bv", T.BINARY_VECTOR, dim=16), Field("iv", T.INT8_VECTOR, dim=3),
-    Field("sp", T.SPARSE_FLOAT_VECTOR, nullable=True),
-]
-
-
-def chunk_columns(n: int) -> dict[str, Column]:
-    valid = np.array([i % 3 != 1 for i in range(n)], dtype=bool)
-    return {
-        "id": Column(np.arange(n, dtype=np.int64) * 7 - 3),
-        "b": Column(np.array([i % 2 == 0 for i in range(n)]), valid),
-        "i8": Column(np.arange(n, dtype=np.int8)),
-        "f": Column(np.linspace(-1, 1, n, dtype=np.float32)),
-        "d": Column(np.arange(n, dtype=np.float64) / 3, valid),
-        "s": Column([("é" * i if ok else None) for i, ok in enumerate(valid)], valid),
-        "j": Column([({"k": [i, None, "x"]} if ok else None) for i, ok in enumerate(valid)], valid),
-        "a": Column([list(range(i)) for i in range(n)]),
-        "av": Column([(["x" * i, ""] if ok else None) for i, ok in enumerate(valid)], valid),
-        "fv": Column(np.arange(n * 4, dtype=np.float32).reshape(n, 4)),
-        "hv": Column(np.arange(n * 2, dtype=np.uint16).reshape(n, 2)),
-        "bv": Column(np.arange(n * 2, dtype=np.uint8).reshape(n, 2)),
-        "iv": Column(np.arange(n * 3, dtype=np.int8).reshape(n, 3)),
-        "sp": Column([({1: 0.5, 9: -1.0} if ok else None) for ok in valid], valid),
-    }
-
-
 CHUNKS = [encode_chunk(CHUNK_FIELDS, Chunk("p", n, chunk_columns(n)), level=1) for n in (0, 1, 4)]
 SMALL_CHUNK = encode_chunk(CHUNK_FIELDS[:2], Chunk("", 2, {k: v for k, v in chunk_columns(2).items()
                                                              if k in ("id", "b")}))
 CHUNK_SEEDS = [*CHUNKS, SMALL_CHUNK]
-
-
-def split_chunk(data: bytes) -> tuple[bytes, bytes]:
-    """(header bytes, buffer area) of a chunk whose prefix is intact."""
-    hlen = struct.unpack_from("<I", data, 8)[0]
-    return data[PREFIX_SIZE : PREFIX_SIZE + hlen], data[PREFIX_SIZE + hlen :]
-
-
-def with_header(header: bytes, area: bytes, version: int = 1, flags: int = 0) -> bytes:
-    """A chunk around ``header`` and ``area`` with a correct prefix and header CRC."""
-    prefix = b"VBCK" + struct.pack("<HHI", version, flags, len(header))
-    return prefix + struct.pack("<I", zlib.crc32(header, zlib.crc32(prefix))) + header + area
-
-
-def fix_checksums(data: bytes) -> bytes:
-    """``data`` with its header CRC, and the CRC of every buffer the header places inside the buffer area, made
-    right: a forgery that passes every checksum, so the validators and decoders behind them see it."""
-    if len(data) < PREFIX_SIZE or data[:4] != b"VBCK":
-        return data
-    hlen = min(struct.unpack_from("<I", data, 8)[0], len(data) - PREFIX_SIZE)
-    header, area = data[PREFIX_SIZE : PREFIX_SIZE + hlen], data[PREFIX_SIZE + hlen :]
-    try:
-        doc = orjson.loads(header)
-        for col in doc["columns"]:
-            for b in col["buffers"]:
-                off, size = b["offset"], b["size"]
-                if isinstance(off, int) and isinstance(size, int) and 0 <= off <= off + size <= len(area):
-                    b["crc32"] = zlib.crc32(area[off : off + size])
-        header = orjson.dumps(doc)
-    except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-        pass
-    version, flags = struct.unpack_from("<HH", data, 4)
-    return with_header(header, area, version, flags)
 
 
 def edit_header(data: bytes, path: tuple[Any, ...], value: Any) -> bytes:
