@@ -39,6 +39,16 @@ def escape_name(name: str) -> str:
     return _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), name)
 
 
+def canonical_name(segment: str) -> str | None:
+    """The collection a key segment names, or None when it is not how escape_name writes that name (``abc%41``
+    reads as ``abcA``, whose key is another one: delete or prune would act on that one)."""
+    name = unescape_name(segment)
+    try:
+        return name if escape_name(name) == segment else None
+    except UsageError:
+        return None
+
+
 def unescape_name(segment: str) -> str:
     from urllib.parse import unquote
 
@@ -71,39 +81,39 @@ def parse_manifest_key(key: str) -> tuple[str, str] | None:
     if rest.count("/") != 1:
         return None
     coll, backup_id = rest.split("/")
-    if not is_backup_id(backup_id):
-        return None
-    name = unescape_name(coll)
-    try:
-        if escape_name(name) != coll:  # not how we write the name (e.g. %41 for A): another key for it
-            return None
-    except UsageError:
+    name = canonical_name(coll)
+    if name is None or not is_backup_id(backup_id):
         return None
     return name, backup_id
 
 
-def data_key(sha256_hex: str) -> str:
+def _sha_key(prefix: str, sha256_hex: str, suffix: str) -> str:
     if not _SHA.fullmatch(sha256_hex):
         raise ValueError(f"not a sha256 hex digest: {sha256_hex!r}")
-    return f"{DATA}{sha256_hex[:2]}/{sha256_hex}{DATA_SUFFIX}"
+    return f"{prefix}{sha256_hex[:2]}/{sha256_hex}{suffix}"
+
+
+def _parse_sha_key(prefix: str, key: str, suffix: str) -> str | None:
+    if not key.startswith(prefix) or not key.endswith(suffix):
+        return None
+    sha = key.rsplit("/", 1)[-1][: -len(suffix)]
+    return sha if _SHA.fullmatch(sha) and key == _sha_key(prefix, sha, suffix) else None
+
+
+def data_key(sha256_hex: str) -> str:
+    return _sha_key(DATA, sha256_hex, DATA_SUFFIX)
 
 
 def parse_data_key(key: str) -> str | None:
     """The sha256 a data key names, or None."""
-    if not key.startswith(DATA) or not key.endswith(DATA_SUFFIX):
-        return None
-    sha = key.rsplit("/", 1)[-1][: -len(DATA_SUFFIX)]
-    return sha if _SHA.fullmatch(sha) and key == data_key(sha) else None
+    return _parse_sha_key(DATA, key, DATA_SUFFIX)
 
 
 def digests_key(sha256_hex: str) -> str:
-    """The row digests of the data object named by ``sha256_hex`` (docs/FORMAT.md, "Row digests")."""
-    return f"{DIGESTS}{data_key(sha256_hex)[len(DATA):-len(DATA_SUFFIX)]}{DIGESTS_SUFFIX}"
+    """The row digests of the data object named by ``sha256_hex`` (docs/FORMAT.md, "Incremental uploads")."""
+    return _sha_key(DIGESTS, sha256_hex, DIGESTS_SUFFIX)
 
 
 def parse_digests_key(key: str) -> str | None:
     """The sha256 of the data object whose row digests ``key`` names, or None."""
-    if not key.startswith(DIGESTS) or not key.endswith(DIGESTS_SUFFIX):
-        return None
-    sha = key.rsplit("/", 1)[-1][: -len(DIGESTS_SUFFIX)]
-    return sha if _SHA.fullmatch(sha) and key == digests_key(sha) else None
+    return _parse_sha_key(DIGESTS, key, DIGESTS_SUFFIX)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from vecbackup.errors import CorruptData, UsageError
-from vecbackup.format.layout import escape_name, unescape_name
+from vecbackup.format.layout import canonical_name, escape_name
 from vecbackup.format.manifest import Manifest, count
 
 SHARDS = "shards/"
@@ -119,13 +119,8 @@ def parse_record_key(key: str) -> tuple[str, str, Shard] | None:
     index, count = int(m.group(1)), int(m.group(2))
     if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
         return None
-    name = unescape_name(parts[0])
-    try:
-        if escape_name(name) != parts[0]:  # not how we write the name: another key for it
-            return None
-    except UsageError:
-        return None
-    return name, parts[1], Shard(index, count)
+    name = canonical_name(parts[0])
+    return None if name is None else (name, parts[1], Shard(index, count))
 
 
 @dataclass(frozen=True)
