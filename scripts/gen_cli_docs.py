@@ -119,6 +119,36 @@ and after each job. `--once` runs every job once and exits 3 if any failed (Cron
 vecbackup schedule /etc/vecbackup/schedule.toml
 vecbackup schedule schedule.toml --once --json
 ```""",
+    "init": """Prepare a store. With `--encrypt`, make it an encrypted store: every manifest, data object and row
+digest is encrypted and authenticated on the client (AES-256-GCM) with a repository key, and data objects are named
+by a keyed MAC of their content; the repository key is wrapped in a key file by the passphrase (scrypt). The store
+must be empty (exit 5 if it holds unencrypted backups or is encrypted already). The passphrase comes from
+`VECBACKUP_PASSPHRASE`, `--passphrase-file` or `--key-command` (or is asked for at a terminal); every other command
+takes it the same way, and fails with exit 13 without one that opens the store. **Keep it safe: without it (or
+another key's) the backups cannot be read.** See [SECURITY.md](SECURITY.md#encryption).
+
+```sh
+VECBACKUP_PASSPHRASE_FILE=/run/secrets/vb-pass vecbackup init s3://bucket/milvus --encrypt --label prod
+vecbackup init file:///backups/milvus --encrypt --key-command "vault kv get -field=pw secret/vecbackup"
+```""",
+    "key add": """Add a passphrase that opens an encrypted store: a new key file wrapping the same repository key, so
+nothing is re-encrypted or uploaded again. The store is opened with an existing passphrase (`VECBACKUP_PASSPHRASE`,
+`--passphrase-file`, `--key-command`); the new one comes from `VECBACKUP_NEW_PASSPHRASE`, `--new-passphrase-file` or
+`--new-key-command` (or is asked for at a terminal).
+
+```sh
+vecbackup key add s3://bucket/milvus --new-passphrase-file /secure/dr-pass --label "DR team"
+```""",
+    "key list": "List the key files of an encrypted store: id, creation time, host and label; `*` marks the one "
+                "the passphrase given opened.",
+    "key remove": """Remove a key file: its passphrase no longer opens the store. The key this run opened the store
+with is never removed (so neither is the last one): to rotate, add the new passphrase, then remove the old key with
+the new passphrase. Removing a key file does not re-encrypt anything; see [SECURITY.md](SECURITY.md#encryption) for
+what that means for revoking access.
+
+```sh
+vecbackup key remove s3://bucket/milvus 3db6943d --passphrase-file /secure/new-pass
+```""",
     "collections": "List the collections on a server with their row counts (useful before `backup --collection`).",
     "version": "Print vecbackup's version and the format versions it writes.",
 }
@@ -148,7 +178,7 @@ def main() -> None:
     out = [HEADER]
     env = {"COLUMNS": "110", "PATH": os.environ.get("PATH", "/usr/bin"), "TERM": "dumb"}
     for cmd in INTRO:
-        r = subprocess.run([sys.executable, "-m", "vecbackup", cmd, "--help"], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "vecbackup", *cmd.split(), "--help"], capture_output=True, text=True,
                            env=env, check=True)
         out += [f"## vecbackup {cmd}", "", INTRO[cmd], "", "```", r.stdout.rstrip(), "```", ""]
     Path("docs/CLI.md").write_text("\n".join(out))

@@ -12,6 +12,9 @@ The Python API (docs/API.md); the ``vecbackup`` command line and ``vecbackup sch
                              source="milvus://db:19530")
     vecbackup.prune("s3://backups/milvus", vecbackup.Policy(keep_daily=7, keep_weekly=4))
 
+An encrypted store (``vecbackup.init(url, encrypt=True)``) opens with ``VECBACKUP_PASSPHRASE`` (or ``_FILE``, or
+``VECBACKUP_KEY_COMMAND``) from the environment, or ``open_store(url, passphrase=vecbackup.Passphrase(file=...))``.
+
 Sources, targets and stores are URLs or objects from :func:`connect` / :func:`open_store`. Every error is a
 :class:`vecbackup.errors.VecbackupError` carrying the CLI's exit code (``e.exit_code``, docs/EXIT_CODES.md).
 """
@@ -25,10 +28,14 @@ from vecbackup.api import (
     CollectionFailure,
     CommitResult,
     Credentials,
+    InitResult,
+    KeyInfo,
     Listing,
+    Passphrase,
     Shard,
     StoreStats,
     abandon,
+    add_key,
     backup,
     collections,
     commit,
@@ -36,10 +43,13 @@ from vecbackup.api import (
     delete,
     drill,
     gc,
+    init,
+    keys,
     list_backups,
     open_store,
     plan,
     prune,
+    remove_key,
     restore,
     show,
     stats,
@@ -53,8 +63,8 @@ from vecbackup.version import __version__
 
 __all__ = [
     "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult", "Credentials",
-    "DrillOptions", "DrillReport", "Listing", "Policy", "RestoreOptions", "RestorePreview", "RestoreResult",
-    "SearchParams", "Shard", "StoreStats", "__version__", "abandon", "backup", "collections", "commit", "connect",
-    "delete", "drill", "errors", "gc", "list_backups", "open_store", "plan", "prune", "restore", "show", "stats",
-    "verify",
+    "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "Listing", "Passphrase", "Policy", "RestoreOptions",
+    "RestorePreview", "RestoreResult", "SearchParams", "Shard", "StoreStats", "__version__", "abandon", "add_key",
+    "backup", "collections", "commit", "connect", "delete", "drill", "errors", "gc", "init", "keys", "list_backups",
+    "open_store", "plan", "prune", "remove_key", "restore", "show", "stats", "verify",
 ]

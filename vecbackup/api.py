@@ -30,6 +30,9 @@ from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
 from vecbackup.ops.gc import GcResult, collect_garbage
+from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys
+from vecbackup.ops.keys import add_key as _add_key
+from vecbackup.ops.keys import remove_key as _remove_key
 from vecbackup.ops.lock import locked
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import PruneResult
@@ -38,10 +41,13 @@ from vecbackup.ops.restore import Plan, RestoreOptions, RestorePreview, RestoreR
 from vecbackup.ops.restore import restore_backup as run_restore
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
 from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
+from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.sources import Engine, engine_class, open_engine
+from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
+from vecbackup.stores.encrypted import is_encrypted
 
 SourceLike = str | Engine  # a URL, or an engine from connect()
 StoreLike = str | BlobStore  # a URL, or a store from open_store()
@@ -66,10 +72,14 @@ def connect(url: str, credentials: Credentials | None = None) -> Engine:
     return open_engine(url, token=c.token, user=c.user, password=c.password, ca_cert=c.ca_cert, api_key=c.api_key)
 
 
-def open_store(url: str, *, create: bool = False) -> BlobStore:
+def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None = None,
+               allow_unencrypted: bool = False) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
-    (docs/STORES.md); ``create`` makes a missing local folder."""
-    return _open_store(url, create=create)
+    (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
+    (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``); WrongKey
+    (exit 13) without one that opens it. An unencrypted store opened with a passphrase refuses writes unless
+    ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
+    return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
 
 
 @contextmanager
@@ -84,8 +94,8 @@ def _engine(source: SourceLike, credentials: Credentials | None) -> Iterator[Eng
         engine.close()
 
 
-def _store(store: StoreLike, *, create: bool = False) -> BlobStore:
-    return open_store(store, create=create) if isinstance(store, str) else store
+def _store(store: StoreLike, *, create: bool = False, allow_unencrypted: bool = False) -> BlobStore:
+    return open_store(store, create=create, allow_unencrypted=allow_unencrypted) if isinstance(store, str) else store
 
 
 # -- backup ----------------------------------------------------------------------------------------
@@ -104,6 +114,8 @@ class BackupOptions:
     parallel: int = 1  # streams read at once (shards 0/K .. K-1/K of the rows, in one backup)
     #: store every row anew instead of reusing the rows the newest earlier backup already stored
     full: bool = False
+    #: write into an unencrypted store although a passphrase was given (a store URL only; see open_store)
+    allow_unencrypted: bool = False
 
     def check(self, max_batch: int) -> None:
         """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
@@ -192,7 +204,7 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
         raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
     with _engine(source, credentials) as engine:
         names = engine.list_collections() if all else list(dict.fromkeys(collections or []))
-        target = _store(store, create=True)
+        target = _store(store, create=True, allow_unencrypted=options.allow_unencrypted)
         run = BackupRun(target.display, names)
         events.started(names)
         with locked(target, "backup", exclusive=False, wait=options.lock_wait):
@@ -248,9 +260,11 @@ class Listing:
     store: str
     backups: list[Manifest]  # oldest first
     unreadable: list[str]  # one message per manifest that could not be read
+    encrypted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"store": self.store, "backups": [_summary(m) for m in self.backups], "unreadable": self.unreadable}
+        return {"store": self.store, "encrypted": self.encrypted, "backups": [_summary(m) for m in self.backups],
+                "unreadable": self.unreadable}
 
 
 def _summary(m: Manifest) -> dict[str, Any]:
@@ -264,7 +278,7 @@ def list_backups(store: StoreLike, collection: str | None = None) -> Listing:
     """Every complete backup in the store (of one collection, if given), oldest first."""
     s = _store(store)
     manifests, problems = catalog.list_manifests(s, collection)
-    return Listing(s.display, manifests, problems)
+    return Listing(s.display, manifests, problems, is_encrypted(s))
 
 
 def show(store: StoreLike, backup: str = "latest", collection: str | None = None) -> Manifest:
@@ -347,6 +361,38 @@ def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dr
                       lambda: prune_store(s, policy, collection=collection, gc_min_age=gc_min_age))
 
 
+# -- encryption: init and keys ---------------------------------------------------------------------
+
+
+def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | None = None,
+         label: str = "") -> InitResult:
+    """Prepare a store. ``encrypt``: make it an encrypted store whose first key file opens with ``passphrase``
+    (default: from the environment); it must be empty (AlreadyExists, exit 5, if it holds backups or is encrypted
+    already). Keep the passphrase: without a key file it opens, the backups cannot be read."""
+    pw = Passphrase.from_env() if passphrase is None else passphrase
+    raw = open_raw_store(store, create=True) if isinstance(store, str) else store
+    if not encrypt and pw.given:
+        raise UsageError("a passphrase was given but not --encrypt",
+                         hint="add --encrypt to make an encrypted store, or unset the passphrase")
+    return init_store(raw, pw.secret() if encrypt else None, label=label)
+
+
+def keys(store: StoreLike) -> list[KeyInfo]:
+    """The key files of an encrypted store (each a passphrase that opens it), oldest first."""
+    return list_keys(_store(store))
+
+
+def add_key(store: StoreLike, new: Passphrase, *, label: str = "") -> KeyInfo:
+    """Let passphrase ``new`` open the store too (a new key file; nothing is re-encrypted or uploaded again)."""
+    return _add_key(_store(store), new.secret(), label=label)
+
+
+def remove_key(store: StoreLike, key_id: str) -> KeyInfo:
+    """Remove a key file, by id or unique prefix: its passphrase no longer opens the store. Refused for the key the
+    store was opened with (so the last key cannot be removed)."""
+    return _remove_key(_store(store), key_id)
+
+
 # -- restoring -------------------------------------------------------------------------------------
 
 
@@ -398,7 +444,7 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
 
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult",
-    "Credentials", "Listing", "Shard", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "backup",
-    "collections", "commit", "connect", "delete", "drill", "gc",
-    "list_backups", "open_store", "plan", "prune", "restore", "show", "stats", "verify",
+    "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "Shard", "SourceLike", "StoreLike", "StoreStats",
+    "VerifyDepth", "abandon", "add_key", "backup", "collections", "commit", "connect", "delete", "drill", "gc", "init",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "show", "stats", "verify",
 ]

@@ -41,8 +41,8 @@ SCHEDULE_KEYS = frozenset({"jobs", "heartbeat", "metrics_textfile", "metrics_pus
 #: options that are secrets: ``<option>_file`` in the config file, ``<ENVVAR>_FILE`` in the environment
 SECRET_OPTIONS = frozenset({"token", "password", "api_key"})
 #: a config key naming one of these is a secret (words of the key, split at ``_``) ...
-_SECRET_WORDS = frozenset({"token", "password", "passwd", "secret", "secrets", "credential", "credentials", "sas",
-                           "apikey"})
+_SECRET_WORDS = frozenset({"token", "password", "passwd", "passphrase", "secret", "secrets", "credential",
+                           "credentials", "sas", "apikey"})
 #: ... or containing one of these
 _SECRET_PARTS = ("api_key", "access_key", "account_key", "connection_string", "private_key")
 

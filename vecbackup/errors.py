@@ -13,6 +13,10 @@
     │                                              missing, a value breaks a limit, a name breaks its rules)
     ├── Locked ................................ 11 another run holds a conflicting lock on the store
     ├── DrillFailed ........................... 12 a recovery drill ran and at least one of its checks failed
+    ├── WrongKey .............................. 13 an encrypted store: no passphrase given, the one given opens
+    │                                              none of its key files, or the key command failed
+    ├── (CorruptData) AuthenticationFailed .... 14 an encrypted object or manifest was changed, damaged or
+    │                                              swapped: it fails authentication (nothing of it is used)
     └── (130 is "interrupted": Ctrl-C or SIGTERM)
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``.
@@ -109,6 +113,20 @@ class DrillFailed(VecbackupError):
     exit_code = 12
 
 
+class WrongKey(VecbackupError):
+    """The store is encrypted and no passphrase was given, the passphrase opens none of its key files, or the
+    command that supplies it failed."""
+
+    exit_code = 13
+
+
+class AuthenticationFailed(CorruptData):
+    """An object or manifest of an encrypted store fails authentication: changed, damaged, or swapped with
+    another. A CorruptData with its own exit code: tampering is told apart from a wrong key and plain damage."""
+
+    exit_code = 14
+
+
 EXIT_LOCKED = Locked.exit_code
 
 __all__ = [
@@ -116,6 +134,7 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_OK",
     "AlreadyExists",
+    "AuthenticationFailed",
     "CorruptData",
     "DrillFailed",
     "Locked",
@@ -127,4 +146,5 @@ __all__ = [
     "Unsupported",
     "UsageError",
     "VecbackupError",
+    "WrongKey",
 ]

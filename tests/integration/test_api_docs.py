@@ -51,6 +51,11 @@ def test_the_examples_run(lite: Any, tmp_path: Path) -> None:
     assert namespace["report"].ok
     assert lite.client.has_collection("articles_copy")
     assert not [c for c in lite.client.list_collections() if "_drill_" in c or "_vbrestore_" in c]
+    import vecbackup  # the encrypted store's first passphrase was removed: it must not open the store
+
+    with pytest.raises(vecbackup.errors.WrongKey):
+        vecbackup.open_store(namespace["ENC_STORE"], passphrase=namespace["secret"])
+    assert "no longer opens the store, exit 13" in out.getvalue()
 
 
 def test_help_shows_the_api() -> None:
@@ -65,7 +70,8 @@ def test_help_shows_the_api() -> None:
 
 
 @pytest.mark.parametrize("name", ["backup", "restore", "plan", "list_backups", "show", "verify", "delete", "gc",
-                                  "prune", "drill", "connect", "open_store"])
+                                  "prune", "drill", "connect", "open_store", "init", "keys", "add_key",
+                                  "remove_key"])
 def test_every_api_function_is_documented(name: str) -> None:
     import vecbackup
 

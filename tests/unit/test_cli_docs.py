@@ -13,6 +13,15 @@ DOC = (Path(__file__).parents[2] / "docs" / "CLI.md").read_text()
 COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("sub", ["add", "list", "remove"])
+def test_key_subcommands_have_help_and_are_documented(cli, sub):
+    r = cli("key", sub, "--help")
+    assert r.code == 0 and len(r.stdout) > 100
+    assert f"## vecbackup key {sub}" in DOC
+    options = set(re.findall(r"(--[a-z][a-z-]+)", r.stdout)) - {"--help"}
+    assert not [o for o in options if o not in DOC] and "--json" in options
+
+
 def test_all_commands_registered():
     assert set(COMMANDS) >= {"backup", "restore", "list", "show", "verify", "delete"}
 

@@ -21,6 +21,7 @@ from vecbackup.cli import (
     delete_cmd,
     drill_cmd,
     gc_cmd,
+    init_cmd,
     list_cmd,
     prune_cmd,
     restore_cmd,
@@ -32,6 +33,7 @@ from vecbackup.cli import (
     version_cmd,
 )
 from vecbackup.cli.app import app
+from vecbackup.cli.key_cmd import key_app as _key_app
 from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
 
 #: every command, in the order `vecbackup --help` lists them; each module only defines its function
@@ -42,6 +44,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "delete": delete_cmd.delete,
     "drill": drill_cmd.drill,
     "gc": gc_cmd.gc,
+    "init": init_cmd.init,
     "list": list_cmd.list_backups,
     "prune": prune_cmd.prune_cmd,
     "restore": restore_cmd.restore,
@@ -54,6 +57,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
+app.add_typer(_key_app)  # key add|list|remove
 
 
 def run(argv: list[str] | None = None) -> int:

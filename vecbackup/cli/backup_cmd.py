@@ -10,21 +10,25 @@ from vecbackup.cli.options import (
     ApiKey,
     CaCert,
     Json,
+    KeyCommand,
     LockWait,
     LogFormat,
     LogFormatName,
     MetricsJob,
     MetricsPushgateway,
     MetricsTextfile,
+    PassphraseFile,
     Password,
     Quiet,
     Token,
     User,
     recording,
     setup,
+    store,
 )
 from vecbackup.metrics import Recorder
 from vecbackup.ops.backup import BackupResult
+from vecbackup.stores.base import BlobStore
 
 
 class _Terminal(BackupEvents):
@@ -82,11 +86,16 @@ def backup(
     full: Annotated[bool, typer.Option(
         "--full", help="Store every row anew instead of reusing the rows the newest earlier backup of the "
         "collection already stored (by default only new and changed rows are uploaded).")] = False,
+    allow_unencrypted: Annotated[bool, typer.Option(
+        "--allow-unencrypted", help="Write into an unencrypted store even though a passphrase was given (by "
+        "default that is refused, so nothing meant to be encrypted is written in the clear).")] = False,
     commit: Annotated[bool, typer.Option(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    api_key: ApiKey = None, lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+    api_key: ApiKey = None, lock_wait: LockWait = 0.0,
+    passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
@@ -95,14 +104,16 @@ def backup(
     with recording("backup", metrics_textfile, metrics_pushgateway, metrics_job, collection) as rec:
         options = BackupOptions(batch_size, compression_level, lock_wait,
                                 shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
-                                parallel=parallel, full=full)
-        _backup(source, store_url, collection, all_, options, Credentials(token, user, password, ca_cert, api_key),
+                                parallel=parallel, full=full, allow_unencrypted=allow_unencrypted)
+        target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command,
+                       allow_unencrypted=allow_unencrypted)
+        _backup(source, target, collection, all_, options, Credentials(token, user, password, ca_cert, api_key),
                 rec)
 
 
-def _backup(source: str, store_url: str, collection: list[str] | None, all_: bool, options: BackupOptions,
+def _backup(source: str, target: BlobStore, collection: list[str] | None, all_: bool, options: BackupOptions,
             credentials: Credentials, rec: Recorder) -> None:
-    run = api.backup(source, store_url, collection, all=all_, options=options, credentials=credentials,
+    run = api.backup(source, target, collection, all=all_, options=options, credentials=credentials,
                      progress=ui.TerminalProgress, events=_Terminal())
     if len(run.collections) == 1:
         run.raise_for_failures()  # the collection's own error, recorded as its failure on the way out

@@ -5,7 +5,18 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup
+from vecbackup.cli.options import (
+    Json,
+    KeyCommand,
+    LockWait,
+    LogFormat,
+    LogFormatName,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 from vecbackup.ops.commit import CommitResult
 
 
@@ -19,19 +30,20 @@ def commit(
     abandon: Annotated[bool, typer.Option(
         "--abandon", help="Give the run up: remove its shard records (its data objects become garbage for gc).")
     ] = False,
-    lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
-    log_format: LogFormat = LogFormatName.text,
+    lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Join the shards of a sharded backup (backup --shard I/N --run RUN) into one backup, once all N are in the
     store; until then there is no backup (exit 8 names the missing shards)."""
     setup(json, quiet, log_format)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
     if abandon:
-        removed = api.abandon(store_url, collection, run, lock_wait=lock_wait)
+        removed = api.abandon(s, collection, run, lock_wait=lock_wait)
         ui.emit({"ok": True, "collection": collection, "run": run, "abandoned": removed},
                 lambda: ui.say(f"run {run} of {collection}: removed {removed} shard records; `vecbackup gc` "
                                "deletes their data"))
         return
-    r = api.commit(store_url, collection, run, if_complete=if_complete, lock_wait=lock_wait)
+    r = api.commit(s, collection, run, if_complete=if_complete, lock_wait=lock_wait)
     ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r))
 
 

@@ -5,16 +5,30 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import CollectionOpt, Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup
+from vecbackup.cli.options import (
+    CollectionOpt,
+    Json,
+    KeyCommand,
+    LockWait,
+    LogFormat,
+    LogFormatName,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 
 
 def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
-           collection: CollectionOpt = None, lock_wait: LockWait = 0.0, json: Json = False,
-           quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
+           collection: CollectionOpt = None, lock_wait: LockWait = 0.0,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
     """Delete a backup: its manifest first, then the data objects no other backup uses."""
     setup(json, quiet, log_format)
-    r = api.delete(store_url, backup_id, collection, lock_wait=lock_wait)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    r = api.delete(s, backup_id, collection, lock_wait=lock_wait)
     for note in r.notes:
         ui.warn(note)
     ui.emit({"ok": True, **r.to_dict()},

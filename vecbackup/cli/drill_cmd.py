@@ -16,8 +16,10 @@ from vecbackup.cli.options import (
     IndexFallback,
     IndexParams,
     Json,
+    KeyCommand,
     LogFormat,
     LogFormatName,
+    PassphraseFile,
     Password,
     Quiet,
     StoreArg,
@@ -27,6 +29,7 @@ from vecbackup.cli.options import (
     parse_field_params,
     parse_index_params,
     setup,
+    store,
 )
 from vecbackup.errors import DrillFailed, UsageError
 from vecbackup.ops.drill import DrillOptions, DrillReport, write_json
@@ -96,8 +99,8 @@ def drill(
     field_params: FieldParams = None,
     collection_params: CollectionParams = None,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
-    log_format: LogFormat = LogFormatName.text,
+    api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
 
@@ -114,7 +117,8 @@ def drill(
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []))
-    report = api.drill(store_url, target_url, backup=backup_id, collection=collection, source=source_url,
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
                        options=opts, credentials=Credentials(token, user, password, ca_cert, api_key),
                        progress=ui.TerminalProgress())
     for note in report.notes:

@@ -5,7 +5,18 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import Json, LockWait, LogFormat, LogFormatName, Quiet, StoreArg, setup
+from vecbackup.cli.options import (
+    Json,
+    KeyCommand,
+    LockWait,
+    LogFormat,
+    LogFormatName,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 from vecbackup.times import parse_duration
 
 
@@ -15,11 +26,12 @@ def gc(store_url: StoreArg,
        = "24h",
        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
        = False,
-       lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
-       log_format: LogFormat = LogFormatName.text) -> None:
+       lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+       json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
     """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
     setup(json, quiet, log_format)
-    r = api.gc(store_url, min_age=parse_duration(min_age), dry_run=dry_run, lock_wait=lock_wait)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    r = api.gc(s, min_age=parse_duration(min_age), dry_run=dry_run, lock_wait=lock_wait)
     verb = "would delete" if dry_run else "deleted"
     ui.emit({"ok": True, **r.to_dict()},
             lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}); "

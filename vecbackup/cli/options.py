@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,7 +11,8 @@ import orjson
 import typer
 
 from vecbackup import ui
-from vecbackup.errors import UsageError
+from vecbackup.errors import UsageError, WrongKey
+from vecbackup.passphrase import ENV_NEW_PASSPHRASE, Passphrase
 from vecbackup.sources import open_engine
 from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
@@ -39,6 +42,14 @@ IndexFallback = Annotated[bool, typer.Option(
     "--index-fallback", help="If the target cannot build a recorded index type, build the engine's default index "
     "instead (and say so).")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
+PassphraseFile = Annotated[str | None, typer.Option(
+    "--passphrase-file", metavar="FILE", envvar="VECBACKUP_PASSPHRASE_FILE", show_envvar=True,
+    help="Encrypted store: a file holding its passphrase (or set VECBACKUP_PASSPHRASE; at a terminal it is asked "
+         "for).")]
+KeyCommand = Annotated[str | None, typer.Option(
+    "--key-command", metavar="CMD", envvar="VECBACKUP_KEY_COMMAND", show_envvar=True,
+    help="Encrypted store: a command that prints its passphrase (a secrets manager or KMS client; run without a "
+         "shell, its output never shown).")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "
                                               "if it does not).")]
@@ -86,8 +97,36 @@ def connect(url: str, token: str | None, user: str | None, password: str | None,
     return open_engine(url, token=token, user=user, password=password, ca_cert=ca_cert, api_key=api_key)
 
 
-def store(url: str, *, create: bool = False) -> BlobStore:
-    return open_store(url, create=create)
+def store(url: str, *, create: bool = False, passphrase_file: str | None = None, key_command: str | None = None,
+          allow_unencrypted: bool = False) -> BlobStore:
+    """The store, unlocked if encrypted: the passphrase from VECBACKUP_PASSPHRASE, --passphrase-file or
+    --key-command, else (at a terminal) asked for."""
+    pw = Passphrase.from_env(file=passphrase_file, command=key_command)
+    try:
+        return open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
+    except WrongKey:
+        if pw.given or not sys.stdin.isatty():
+            raise
+    return open_store(url, create=create, passphrase=ask_passphrase(f"passphrase of {url}"),
+                      allow_unencrypted=allow_unencrypted)
+
+
+def ask_passphrase(prompt: str, *, confirm: bool = False) -> Passphrase:
+    """A passphrase typed at the terminal (not echoed; on stderr, so --json output stays clean)."""
+    return Passphrase(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+
+
+def passphrase(passphrase_file: str | None, key_command: str | None, *, what: str = "passphrase",
+               confirm: bool = False, new: bool = False) -> Passphrase:
+    """The passphrase from VECBACKUP_PASSPHRASE (``new``: VECBACKUP_NEW_PASSPHRASE), the file or the command,
+    else asked at a terminal."""
+    if new:
+        pw = Passphrase(os.environ.get(ENV_NEW_PASSPHRASE) or None, passphrase_file, key_command)
+    else:
+        pw = Passphrase.from_env(file=passphrase_file, command=key_command)
+    if pw.given or not sys.stdin.isatty():
+        return pw
+    return ask_passphrase(what, confirm=confirm)
 
 
 def _parse_pairs(rest: str) -> dict[str, Any]:

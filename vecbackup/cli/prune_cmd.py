@@ -8,16 +8,19 @@ from vecbackup import api, ui
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
+    KeyCommand,
     LockWait,
     LogFormat,
     LogFormatName,
     MetricsJob,
     MetricsPushgateway,
     MetricsTextfile,
+    PassphraseFile,
     Quiet,
     StoreArg,
     recording,
     setup,
+    store,
 )
 from vecbackup.metrics import ALL_COLLECTIONS
 from vecbackup.ops.prune import PruneResult
@@ -47,7 +50,8 @@ def prune_cmd(
                                           "nothing.")] = False,
     gc_min_age: Annotated[str, typer.Option("--gc-min-age", help="Afterwards also delete unreferenced leftovers "
                                             "of failed backups older than this (as `gc --min-age`).")] = "24h",
-    lock_wait: LockWait = 0.0, json: Json = False, quiet: Quiet = False,
+    lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
@@ -61,7 +65,8 @@ def prune_cmd(
                         keep_weekly=keep_weekly, keep_monthly=keep_monthly, keep_yearly=keep_yearly,
                         keep_within=parse_duration(keep_within) if keep_within else 0.0)
         require_rules(policy)  # before the store is even opened
-        r = api.prune(store_url, policy, collection=collection, dry_run=dry_run,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+        r = api.prune(s, policy, collection=collection, dry_run=dry_run,
                       gc_min_age=parse_duration(gc_min_age), lock_wait=lock_wait)
         rec.record(collection or ALL_COLLECTIONS, True,
                    nbytes=r.bytes_freed + (r.gc.bytes_freed if r.gc is not None else 0))

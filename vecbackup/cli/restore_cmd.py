@@ -16,11 +16,13 @@ from vecbackup.cli.options import (
     IndexFallback,
     IndexParams,
     Json,
+    KeyCommand,
     LogFormat,
     LogFormatName,
     MetricsJob,
     MetricsPushgateway,
     MetricsTextfile,
+    PassphraseFile,
     Password,
     Quiet,
     Shards,
@@ -32,6 +34,7 @@ from vecbackup.cli.options import (
     parse_index_params,
     recording,
     setup,
+    store,
 )
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
 from vecbackup.ops.restore import DEFAULT_PARALLEL, RestoreOptions, RestorePreview
@@ -65,7 +68,8 @@ def restore(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
-    api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
+    api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
 ) -> None:
@@ -80,13 +84,14 @@ def restore(
                              shards=shards, replication_factor=replication_factor, parallel=parallel)
     credentials = Credentials(token, user, password, ca_cert, api_key)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
-        preview = api.plan(store_url, target_url, backup=backup_id, collection=collection, options=options,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+        preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
                            credentials=credentials)
         _report_preview(preview, preview.target_display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        source_store = api.open_store(store_url)
+        source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=credentials,

@@ -8,15 +8,18 @@ from vecbackup import api, ui
 from vecbackup.cli.options import (
     CollectionOpt,
     Json,
+    KeyCommand,
     LogFormat,
     LogFormatName,
     MetricsJob,
     MetricsPushgateway,
     MetricsTextfile,
+    PassphraseFile,
     Quiet,
     StoreArg,
     recording,
     setup,
+    store,
 )
 from vecbackup.errors import UsageError
 from vecbackup.ops.verify import Subset, VerifyResult, parse_subset
@@ -48,6 +51,7 @@ def verify(store_url: StoreArg,
                help="As --read-data for a sample only: a random N% of the objects, or slice n of N by key hash "
                "(run 1/7 .. 7/7 on successive days to cover everything in a week); the other objects are "
                "checked for existence and size.")] = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
            json: Json = False, quiet: Quiet = False,
            log_format: LogFormat = LogFormatName.text,
            metrics_textfile: MetricsTextfile = None, metrics_pushgateway: MetricsPushgateway = None,
@@ -55,7 +59,7 @@ def verify(store_url: StoreArg,
     """Check a backup's data objects: by default read each back and check size, SHA-256 and chunk header;
     --quick only checks existence and size, --read-data also decodes every chunk.
 
-    Exit 8 if an object is missing, 7 if one is damaged."""
+    Exit 8 if an object is missing, 14 if one of an encrypted store fails authentication, 7 if one is damaged."""
     setup(json, quiet, log_format)
     with recording("verify", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
@@ -64,7 +68,7 @@ def verify(store_url: StoreArg,
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
         subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
-        s = api.open_store(store_url)
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
 
         def report(r: VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
@@ -80,6 +84,7 @@ def verify(store_url: StoreArg,
                              progress=ui.TerminalProgress, on_result=report)
         ui.emit({"ok": all(r.ok for r in results), "store": s.display, "backups": [r.to_dict() for r in results]})
         bad = [r for r in results if not r.ok]
-        if bad:  # a missing object (exit 8) outranks a damaged one (exit 7)
+        if bad:  # a missing object (exit 8) outranks a tampered one (exit 14), which outranks a damaged one (7)
             missing = [r for r in bad if any(p.kind == "missing" for p in r.problems)]
-            (missing or bad)[0].raise_for_problems()
+            tampered = [r for r in bad if any(p.kind == "tampered" for p in r.problems)]
+            (missing or tampered or bad)[0].raise_for_problems()

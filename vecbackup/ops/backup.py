@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,7 @@ from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
 from vecbackup.schema import Field
 from vecbackup.sources.base import Source
-from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
+from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 
@@ -85,7 +84,7 @@ def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk,
                  level: int) -> tuple[DataObject, int, bool]:
     """Store a chunk and its row digests: the object, the bytes uploaded, and whether the store lacked it."""
     data, digests = encode_with_digests(columns, chunk, level=level)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = content_hash(store, data)  # SHA-256, or the keyed MAC in an encrypted store
     key = layout.data_key(sha)
     uploaded = _put_new(store, key, data)
     new = uploaded > 0

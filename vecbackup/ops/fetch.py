@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,7 +9,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from vecbackup.errors import CorruptData, MissingData
 from vecbackup.format.codec import Chunk, decode_chunk, take_rows
 from vecbackup.format.manifest import DataObject
-from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
+from vecbackup.stores.encrypted import is_encrypted
 
 
 def fetch_object(store: BlobStore, obj: DataObject) -> bytes:
@@ -21,8 +21,8 @@ def fetch_object(store: BlobStore, obj: DataObject) -> bytes:
         raise MissingData(f"data object {obj.key} is missing from {store.display}") from None
     if len(data) != obj.size:
         raise CorruptData(f"data object {obj.key} has {len(data)} bytes, the manifest says {obj.size}")
-    if hashlib.sha256(data).hexdigest() != obj.sha256:
-        raise CorruptData(f"data object {obj.key} fails its SHA-256 check")
+    if content_hash(store, data) != obj.sha256:
+        raise CorruptData(f"data object {obj.key} fails its {'MAC' if is_encrypted(store) else 'SHA-256'} check")
     return data
 
 

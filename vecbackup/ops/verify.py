@@ -1,7 +1,8 @@
 """Check that a backup is complete and intact, at one of three depths per object.
 
 * ``stat`` (``verify --quick``): the object exists and has the recorded size; nothing is downloaded.
-* ``checksum`` (the default): the object is read back; size, SHA-256 and chunk header are checked.
+* ``checksum`` (the default): the object is read back; size, SHA-256 (in an encrypted store: authentication
+  and the keyed MAC) and chunk header are checked.
 * ``decode`` (``--read-data``): as ``checksum``, and the chunk is fully decoded: every buffer's CRC and
   zstd frame, the row count, and every column of the schema present with the right type and length.
   Catches codec-level damage even when the manifest's checksum was rewritten to match. The object's row
@@ -22,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from vecbackup.errors import CorruptData, MissingData, UsageError
+from vecbackup.errors import AuthenticationFailed, CorruptData, MissingData, UsageError
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, decode_chunk, read_chunk_header
 from vecbackup.format.digests import decode_digests, row_digests
@@ -116,12 +117,17 @@ class VerifyResult:
                 "problems": [{"key": p.key, "kind": p.kind, "message": p.message} for p in self.problems]}
 
     def raise_for_problems(self) -> None:
-        """MissingData if any object is missing (exit 8), else CorruptData if any is damaged (exit 7)."""
+        """MissingData if any object is missing (exit 8), else AuthenticationFailed if one of an encrypted store
+        fails authentication (exit 14), else CorruptData if any is damaged (exit 7)."""
         missing = [p for p in self.problems if p.kind == "missing"]
+        tampered = [p for p in self.problems if p.kind == "tampered"]
         corrupt = [p for p in self.problems if p.kind == "corrupt"]
         if missing:
             raise MissingData(f"backup {self.backup_id}: {len(missing)} of {self.objects} data objects missing, "
-                              f"{len(corrupt)} damaged; first: {missing[0].key}")
+                              f"{len(corrupt) + len(tampered)} damaged; first: {missing[0].key}")
+        if tampered:
+            raise AuthenticationFailed(f"backup {self.backup_id}: {len(tampered)} of {self.objects} data objects "
+                                       f"fail authentication; first: {tampered[0].message}")
         if corrupt:
             raise CorruptData(f"backup {self.backup_id}: {len(corrupt)} of {self.objects} data objects damaged; "
                               f"first: {corrupt[0].message}")
@@ -233,6 +239,8 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
             result.bytes_read += nbytes
         except MissingData as e:
             result.problems.append(Problem(obj.key, "missing", str(e)))
+        except AuthenticationFailed as e:
+            result.problems.append(Problem(obj.key, "tampered", str(e)))
         except CorruptData as e:
             result.problems.append(Problem(obj.key, "corrupt", str(e)))
         result.checked[level] += 1

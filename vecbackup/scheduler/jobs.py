@@ -10,6 +10,7 @@
     every = "6h"                        # or at = "02:15" (daily, UTC)
     keep_daily = 7                      # optional retention: prune after a successful backup
     token_file = "/var/run/secrets/milvus-token"
+    passphrase_file = "/var/run/secrets/backup-passphrase"   # an encrypted store (vecbackup init --encrypt)
 
 No I/O but reading the file; errors are UsageError naming the job and the key.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from vecbackup import config
 from vecbackup.api import BackupOptions, Credentials
 from vecbackup.errors import UsageError
+from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy
 from vecbackup.sources import engine_class
 from vecbackup.times import parse_duration
@@ -50,6 +52,9 @@ class Job:
     api_key_file: str | None = None
     ca_cert: str | None = None
     lock_wait: float = 0.0
+    passphrase_file: str | None = None  # an encrypted store's passphrase (else VECBACKUP_PASSPHRASE / _FILE)
+    key_command: str | None = None  # or a command that prints it
+    allow_unencrypted: bool = False
     policy: Policy | None = None  # retention after a successful backup (keep_* keys in the file)
     gc_min_age: str = "24h"
 
@@ -70,6 +75,10 @@ class Job:
         return Credentials(token=secret["token"], user=self.user, password=secret["password"], ca_cert=self.ca_cert,
                            api_key=secret["api_key"])
 
+    def passphrase(self) -> Passphrase:
+        """Where the store's passphrase is (read when the store is opened, each run: a rotated one is picked up)."""
+        return Passphrase.from_env(file=self.passphrase_file, command=self.key_command)
+
     def describe(self) -> str:
         return f"every {self.every}" if self.every else f"daily at {self.at} UTC"
 
@@ -81,7 +90,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "source": (str,), "store": (str,), "all": (bool,), "every": (str,), "at": (str,),
     "batch_size": (int,), "compression_level": (int,), "user": (str,), "token_file": (str,),
     "password_file": (str,), "api_key_file": (str,), "ca_cert": (str,), "lock_wait": (int, float),
-    "gc_min_age": (str,), **{k: (int,) for k in POLICY_KEYS}, "keep_within": (str,),
+    "gc_min_age": (str,), "passphrase_file": (str,), "key_command": (str,), "allow_unencrypted": (bool,),
+    **{k: (int,) for k in POLICY_KEYS}, "keep_within": (str,),
 }
 
 

@@ -20,7 +20,9 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
     summary; raises the collection's error if one collection failed, PartialFailure if some of several did."""
     with metrics.recording("backup", textfile=metrics_textfile, pushgateway=metrics_pushgateway, job=job.name,
                            on_failure=job.collections, warn=warn) as rec:
-        run = api.backup(job.source, job.store, list(job.collections), all=job.all, options=job.options,
+        store = api.open_store(job.store, create=True, passphrase=job.passphrase(),
+                               allow_unencrypted=job.allow_unencrypted)
+        run = api.backup(job.source, store, list(job.collections), all=job.all, options=job.options,
                          credentials=job.credentials(), progress=progress)
         for r in run.results:
             rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
@@ -39,7 +41,7 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
                                on_failure=done, warn=warn) as prec:
             for name in done:
                 t0 = time.monotonic()
-                p = api.prune(job.store, job.policy, collection=name, gc_min_age=parse_duration(job.gc_min_age),
+                p = api.prune(store, job.policy, collection=name, gc_min_age=parse_duration(job.gc_min_age),
                               lock_wait=job.lock_wait)
                 freed = p.bytes_freed + (p.gc.bytes_freed if p.gc else 0)
                 prec.record(name, True, seconds=time.monotonic() - t0, nbytes=freed)

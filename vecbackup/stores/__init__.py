@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from vecbackup.passphrase import Passphrase
 from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound
 from vecbackup.urls import StoreURL, parse_store_url
 
 
-def open_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:
+def open_store(url: str | StoreURL, *, create: bool = False, passphrase: Passphrase | None = None,
+               allow_unencrypted: bool = False) -> BlobStore:
     """Open the store a URL names; ``create`` makes a missing local folder (buckets and containers
     are never created: a missing one is an error that names it). Remote stores are wrapped in
-    RetryingStore."""
+    RetryingStore. An encrypted store is unlocked with ``passphrase`` (None: from the environment,
+    vecbackup.passphrase) and wrapped in EncryptedStore; WrongKey (exit 13) if it opens no key file. An
+    unencrypted store opened with a passphrase refuses writes unless ``allow_unencrypted``."""
+    from vecbackup.stores.encrypted import open_encrypted
+
+    raw = open_raw_store(url, create=create)
+    return open_encrypted(raw, Passphrase.from_env() if passphrase is None else passphrase,
+                          allow_unencrypted=allow_unencrypted)
+
+
+def open_raw_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:
+    """The store as it is, without unlocking it (``init`` and ``key`` manage key files through it)."""
     parsed = parse_store_url(url) if isinstance(url, str) else url
     if parsed.scheme == "file":
         from vecbackup.stores.local import LocalStore
@@ -28,4 +41,4 @@ def open_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:
     raise AssertionError(f"unhandled store scheme {parsed.scheme}")  # parse_store_url rejects others
 
 
-__all__ = ["BlobStore", "ObjectExists", "ObjectInfo", "ObjectNotFound", "open_store"]
+__all__ = ["BlobStore", "ObjectExists", "ObjectInfo", "ObjectNotFound", "Passphrase", "open_raw_store", "open_store"]

@@ -7,6 +7,7 @@ ObjectExists, and the generic Unreachable / VecbackupError of :mod:`vecbackup.er
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -77,6 +78,13 @@ def check_key(key: str) -> str:
     if not valid_key(key):
         raise ValueError(f"invalid store key {key!r}")
     return key
+
+
+def content_hash(store: BlobStore, data: bytes) -> str:
+    """The name of an object's content (64 hex digits): its SHA-256, or in an encrypted store the keyed MAC of its
+    plaintext (stores/encrypted.py), so the store does not reveal content hashes."""
+    named = getattr(store, "content_hash", None)
+    return named(data) if named is not None else hashlib.sha256(data).hexdigest()
 
 
 def in_flight(store: BlobStore, default: int = 2, cap: int = 8) -> int:

@@ -1,0 +1,128 @@
+"""Setting up an encrypted store and managing who can open it: ``init``, ``key add|list|remove``
+(docs/SECURITY.md, "Encryption"). Key files change access only: the repository key, and so every object sealed with
+it, stays the same, so adding or removing a passphrase re-encrypts and re-uploads nothing."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vecbackup.errors import AlreadyExists, NotFound, UsageError
+from vecbackup.format import layout
+from vecbackup.format.crypto import STORE_CONFIG, KeyFile, RepositoryKey, StoreConfig
+from vecbackup.stores.base import BlobStore, ObjectExists
+from vecbackup.stores.encrypted import EncryptedStore, key_files, read_config
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    created: str
+    label: str
+    host: str
+    current: bool  # the key file that opened the store in this run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "created": self.created, "label": self.label, "host": self.host,
+                "current": self.current}
+
+
+@dataclass(frozen=True)
+class InitResult:
+    store: str
+    encrypted: bool
+    key: KeyInfo | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "encrypted": self.encrypted,
+                "key": None if self.key is None else self.key.to_dict()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _info(kf: KeyFile, current: str | None) -> KeyInfo:
+    return KeyInfo(kf.id, kf.created, kf.label, kf.host, kf.id == current)
+
+
+def _new_key_file(key: RepositoryKey, secret: bytes, label: str) -> KeyFile:
+    try:
+        return KeyFile.wrap(key, secret, created=_now(), label=label, host=socket.gethostname())
+    except ValueError as e:
+        raise UsageError(f"bad --label: {e}") from None
+
+
+def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> InitResult:
+    """Make ``raw`` an encrypted store (``secret`` given) or check it can be used unencrypted (``secret`` None).
+
+    Encryption starts in an empty store: one holding unencrypted backups is refused, as is one already encrypted.
+    The key file is written first and the settings file last, if absent: that is the commit point, so two racing
+    inits cannot both win and an interrupted one leaves a store that is still empty and unencrypted."""
+    config = read_config(raw)
+    if config is not None:
+        n = len(key_files(raw, config.repository)[0])
+        raise AlreadyExists(f"store {raw.display} is already encrypted ({n} key file{'s' if n != 1 else ''})",
+                            hint="`vecbackup key add` gives another passphrase access")
+    if secret is None:
+        return InitResult(raw.display, encrypted=False)
+    if any(True for _ in raw.list(layout.MANIFESTS)) or any(True for _ in raw.list(layout.DATA)):
+        raise AlreadyExists(f"store {raw.display} holds unencrypted backups: encryption starts in an empty store",
+                            hint="init --encrypt a new folder or prefix and back up into it; keep or delete the "
+                                 "old one")
+    key = RepositoryKey.generate()
+    kf = _new_key_file(key, secret, label)
+    raw.put(kf.store_key, kf.to_json(), if_absent=True)
+    try:
+        raw.put(STORE_CONFIG, StoreConfig(key.repository).to_json(), if_absent=True)
+    except ObjectExists:
+        raw.delete(kf.store_key)
+        raise AlreadyExists(f"store {raw.display} was encrypted by another init at the same time",
+                            hint="use that one's passphrase") from None
+    return InitResult(raw.display, encrypted=True, key=_info(kf, kf.id))
+
+
+def _encrypted(store: BlobStore) -> EncryptedStore:
+    if not isinstance(store, EncryptedStore):
+        raise UsageError(f"store {store.display} is not encrypted: it has no keys",
+                         hint="`vecbackup init --encrypt` makes a new, encrypted store")
+    return store
+
+
+def list_keys(store: BlobStore) -> list[KeyInfo]:
+    """The key files of an (unlocked) encrypted store, oldest first."""
+    s = _encrypted(store)
+    files, _ = key_files(s.inner, s.repository_key.repository)
+    return [_info(kf, s.key_id) for kf in files]
+
+
+def add_key(store: BlobStore, secret: bytes, *, label: str = "") -> KeyInfo:
+    """A new key file that opens the store with ``secret``; nothing else changes."""
+    s = _encrypted(store)
+    kf = _new_key_file(s.repository_key, secret, label)
+    s.inner.put(kf.store_key, kf.to_json(), if_absent=True)
+    return _info(kf, s.key_id)
+
+
+def remove_key(store: BlobStore, key_id: str) -> KeyInfo:
+    """Delete a key file (by id or unique prefix): its passphrase no longer opens the store. Never the one in use,
+    so the last one cannot go (without a key file the backups cannot be read)."""
+    s = _encrypted(store)
+    files, _ = key_files(s.inner, s.repository_key.repository)
+    matches = [kf for kf in files if kf.id.startswith(key_id.lower())] if key_id else []
+    if not matches:
+        raise NotFound(f"no key {key_id!r} in {s.display}", hint="`vecbackup key list` shows them")
+    if len(matches) > 1:
+        raise UsageError(f"key id prefix {key_id!r} matches {len(matches)} keys", hint="give more of the id")
+    kf = matches[0]
+    if kf.id == s.key_id:
+        raise UsageError(f"key {kf.id} is the one this run opened the store with, and is not removed",
+                         hint="open the store with another key's passphrase to remove this one" if len(files) > 1
+                         else "it is the store's only key: add another first (`vecbackup key add`)")
+    s.inner.delete(kf.store_key)
+    return _info(kf, s.key_id)
+
+
+__all__ = ["InitResult", "KeyInfo", "add_key", "init_store", "list_keys", "remove_key"]

@@ -1,0 +1,178 @@
+"""Encryption as a wrapper around any BlobStore (docs/FORMAT.md, "Encryption"), like retries.
+
+Above the wrapper, the store looks like any other: ``get`` returns the plaintext, ``stat`` and ``list`` the
+plaintext's size, and :func:`content_hash` names an object by the keyed MAC of its plaintext instead of its SHA-256.
+Below it, every object but the store's settings and key files is sealed with AES-256-GCM, bound to its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from vecbackup.errors import CorruptData, UsageError, WrongKey
+from vecbackup.format.crypto import (
+    KEYS,
+    OVERHEAD,
+    STORE_CONFIG,
+    KeyFile,
+    RepositoryKey,
+    StoreConfig,
+    is_plain,
+    parse_key_file_key,
+)
+from vecbackup.passphrase import HOW, Passphrase
+from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
+
+
+class EncryptedStore:
+    """Seals what it writes and opens what it reads with one repository key."""
+
+    encrypted = True
+
+    def __init__(self, inner: BlobStore, key: RepositoryKey, key_id: str) -> None:
+        self.inner = inner
+        self.display = inner.display
+        self.key_id = key_id  # the key file that opened the store
+        self._key = key
+
+    def __repr__(self) -> str:
+        return f"EncryptedStore({self.display!r})"
+
+    @property
+    def repository_key(self) -> RepositoryKey:
+        """For ``key add`` (which wraps it again); never printed."""
+        return self._key
+
+    @property
+    def concurrency(self) -> int:
+        return int(getattr(self.inner, "concurrency", 2))
+
+    def content_hash(self, data: bytes) -> str:
+        return self._key.name(data)
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self.inner.put(key, data if is_plain(key) else self._key.seal(key, data), if_absent=if_absent)
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        if is_plain(key):
+            return self.inner.get(key, offset=offset, length=length)
+        data = self._key.open(key, self.inner.get(key))  # authenticated as a whole, then sliced
+        if offset or length is not None:
+            return data[offset:] if length is None else data[offset:offset + length]
+        return data
+
+    def stat(self, key: str) -> ObjectInfo:
+        return self._plain_size(self.inner.stat(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return (self._plain_size(info) for info in self.inner.list(prefix))
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    @staticmethod
+    def _plain_size(info: ObjectInfo) -> ObjectInfo:
+        return info if is_plain(info.key) else replace(info, size=max(0, info.size - OVERHEAD))
+
+
+class WritesRefused:
+    """An unencrypted store opened with a passphrase: reads pass, writes are refused (nothing is ever written in
+    the clear by someone who meant to encrypt)."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+        self.display = inner.display
+
+    @property
+    def concurrency(self) -> int:
+        return int(getattr(self.inner, "concurrency", 2))
+
+    def _refuse(self) -> UsageError:
+        return UsageError(f"store {self.display} is not encrypted, but a passphrase was given: nothing is written "
+                          "to it", hint="back up into a new store made by `vecbackup init --encrypt`, or unset "
+                          "the passphrase (or pass --allow-unencrypted) to write unencrypted")
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        raise self._refuse()
+
+    def delete(self, key: str) -> None:
+        raise self._refuse()
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return self.inner.get(key, offset=offset, length=length)
+
+    def stat(self, key: str) -> ObjectInfo:
+        return self.inner.stat(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix)
+
+
+def read_config(raw: BlobStore) -> StoreConfig | None:
+    """The store's settings, or None for an unencrypted store."""
+    try:
+        data = raw.get(STORE_CONFIG)
+    except ObjectNotFound:
+        return None
+    return StoreConfig.from_json(data, where=f"{STORE_CONFIG} of {raw.display}")
+
+
+def key_files(raw: BlobStore, repository: str | None = None) -> tuple[list[KeyFile], list[str]]:
+    """The key files of a store (of ``repository`` only, if given), oldest first, and one message per key file
+    that could not be read."""
+    found: list[KeyFile] = []
+    problems: list[str] = []
+    for info in raw.list(KEYS):
+        if parse_key_file_key(info.key) is None:
+            continue
+        try:
+            kf = KeyFile.from_json(raw.get(info.key), where=info.key)
+        except ObjectNotFound:
+            continue  # removed while we listed
+        except CorruptData as e:
+            problems.append(str(e))
+            continue
+        if repository is None or kf.repository == repository:
+            found.append(kf)
+        else:
+            problems.append(f"{info.key} belongs to another store (repository {kf.repository})")
+    found.sort(key=lambda k: (k.created, k.id))
+    return found, problems
+
+
+def unlock(raw: BlobStore, config: StoreConfig, passphrase: Passphrase) -> EncryptedStore:
+    """The store opened with the key file ``passphrase`` opens; WrongKey if none does."""
+    if not passphrase.given:
+        raise WrongKey(f"store {raw.display} is encrypted: give its passphrase", hint=HOW)
+    secret = passphrase.secret()
+    files, problems = key_files(raw, config.repository)
+    for kf in reversed(files):  # the newest first: after a rotation, that is the one in use
+        key = kf.unwrap(secret)
+        if key is not None:
+            return EncryptedStore(raw, key, kf.id)
+    if not files:
+        raise WrongKey(f"encrypted store {raw.display} has no usable key file"
+                       + (f" ({'; '.join(problems)})" if problems else ""),
+                       hint="restore keys/ from a copy; without a key file the backups cannot be read")
+    damaged = f"; {len(problems)} more could not be read" if problems else ""
+    raise WrongKey(f"{passphrase.describe()} opens none of the {len(files)} key files of "
+                   f"{raw.display}{damaged}", hint="check the passphrase; `vecbackup key list` needs one that works")
+
+
+def open_encrypted(raw: BlobStore, passphrase: Passphrase, *, allow_unencrypted: bool = False) -> BlobStore:
+    """``raw`` as it should be used: unlocked if encrypted (WrongKey without a working passphrase), as it is if not;
+    an unencrypted store opened with a passphrase refuses writes unless ``allow_unencrypted``."""
+    config = read_config(raw)
+    if config is not None:
+        return unlock(raw, config, passphrase)
+    if passphrase.given and not allow_unencrypted:
+        return WritesRefused(raw)
+    return raw
+
+
+def is_encrypted(store: BlobStore) -> bool:
+    return bool(getattr(store, "encrypted", False))
+
+
+__all__ = ["EncryptedStore", "WritesRefused", "is_encrypted", "key_files", "open_encrypted", "read_config", "unlock"]
