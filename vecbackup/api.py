@@ -63,13 +63,17 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     ca_cert: str | None = None  # PEM file to verify the server's TLS certificate
     api_key: str | None = field(default=None, repr=False)  # Qdrant API key
+    client_cert: str | None = None  # PEM file: our certificate, for mutual TLS
+    client_key: str | None = None  # PEM file: its private key (a path, not the key)
+    insecure: bool = False  # do not verify the server's certificate (Qdrant REST only; gRPC cannot)
 
 
 def connect(url: str, credentials: Credentials | None = None) -> Engine:
     """Open the engine a URL names: ``milvus://``, ``milvus+https://``, ``milvus-lite:///file.db``, ``qdrant://``,
     ``qdrant+grpc://``, ``qdrant-local:///folder``. Close it with ``.close()``."""
     c = credentials or Credentials()
-    return open_engine(url, token=c.token, user=c.user, password=c.password, ca_cert=c.ca_cert, api_key=c.api_key)
+    return open_engine(url, token=c.token, user=c.user, password=c.password, ca_cert=c.ca_cert, api_key=c.api_key,
+                       client_cert=c.client_cert, client_key=c.client_key, insecure=c.insecure)
 
 
 def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None = None,

@@ -7,7 +7,7 @@ is the only form that reaches logs, errors, manifests and ``--json`` output.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from vecbackup.errors import UsageError
@@ -31,6 +31,41 @@ def _env(names: tuple[str, ...], environ: dict[str, str] | None) -> str:
 
 
 @dataclass(frozen=True)
+class TLS:
+    """TLS settings for a database connection: a CA bundle to verify the server with, a client certificate and key
+    for mutual TLS, and (only when asked) no verification at all. Paths, not secrets."""
+
+    ca_cert: str = ""  # PEM: the CA(s) that signed the server's certificate
+    client_cert: str = ""  # PEM: our certificate, for servers (or proxies) that demand one
+    client_key: str = ""  # PEM: its private key (unencrypted)
+    insecure: bool = False  # do not verify the server's certificate
+
+    @property
+    def given(self) -> bool:
+        return bool(self.ca_cert or self.client_cert or self.client_key or self.insecure)
+
+    def check(self, display: str, *, tls: bool, grpc: bool) -> TLS:
+        """UsageError for settings that cannot work; ``tls``: the URL asks for TLS; ``grpc``: over gRPC (whose
+        Python client can neither skip verification nor take a client certificate without a CA bundle)."""
+        if bool(self.client_cert) != bool(self.client_key):
+            raise UsageError("--client-cert and --client-key go together", hint="give both for mutual TLS")
+        if self.given and not tls:
+            raise UsageError(f"TLS options given for {display}, which does not use TLS",
+                             hint="use milvus+https://, qdrant+https:// or qdrant+grpcs:// for a server with TLS")
+        if self.insecure and (self.ca_cert or self.client_cert):
+            raise UsageError("--insecure skips verifying the server, so --ca-cert is pointless",
+                             hint="drop one of them")
+        if grpc and self.insecure:
+            raise UsageError(f"--insecure is not possible over gRPC ({display}): its client cannot skip "
+                             "verifying the server's certificate",
+                             hint="give --ca-cert with the CA (or the self-signed certificate) of the server")
+        if grpc and self.client_cert and not self.ca_cert:
+            raise UsageError("mutual TLS over gRPC needs --ca-cert too",
+                             hint="give the CA that signed the server's certificate")
+        return self
+
+
+@dataclass(frozen=True)
 class MilvusURL:
     """Where a Milvus server (or a Milvus Lite file) is, and how to log in."""
 
@@ -41,7 +76,8 @@ class MilvusURL:
     user: str = ""
     password: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
-    server_pem_path: str = ""
+    server_pem_path: str = ""  # the CA bundle (--ca-cert)
+    tls: TLS = TLS()
     timeout: float = 30.0
     #: read the Query RPC's columns and insert columns (the default), or, with ``?columnar=off``, go through
     #: pymilvus's rows both ways (slower; a way round the columnar path should a server answer oddly)
@@ -68,6 +104,7 @@ def parse_milvus_url(
     password: str | None = None,
     token: str | None = None,
     server_pem_path: str | None = None,
+    tls: TLS | None = None,
     environ: dict[str, str] | None = None,
 ) -> MilvusURL:
     """``milvus://host:19530[/db]``, ``milvus+https://host``, ``milvus-lite:///path/file.db``."""
@@ -111,6 +148,8 @@ def parse_milvus_url(
     url_user = unquote(parts.username) if parts.username else ""
     url_password = unquote(parts.password) if parts.password else ""
     display = f"{scheme}://{host}:{port}" + (f"/{db_name}" if db_name else "")
+    settings = replace(tls or TLS(), ca_cert=(tls.ca_cert if tls else "") or server_pem_path or "")
+    settings.check(display, tls=http == "https", grpc=True)
     return MilvusURL(
         uri=f"{http}://{host}:{port}",
         display=display,
@@ -118,7 +157,8 @@ def parse_milvus_url(
         user=user or url_user or _env(ENV_USER, environ),
         password=password or url_password or _env(ENV_PASSWORD, environ),
         token=token or _env(ENV_TOKEN, environ),
-        server_pem_path=server_pem_path or "",
+        server_pem_path=settings.ca_cert,
+        tls=settings,
         columnar=_columnar(parts.query, url),
     )
 
@@ -147,6 +187,7 @@ class QdrantURL:
     path: str = ""  # local mode folder
     api_key: str = field(default="", repr=False)
     timeout: float = 30.0
+    tls: TLS = TLS()
 
     @property
     def local(self) -> bool:
@@ -162,7 +203,8 @@ def is_qdrant_url(url: str) -> bool:
     return scheme in QDRANT_SCHEMES or scheme == QDRANT_LOCAL_SCHEME
 
 
-def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str, str] | None = None) -> QdrantURL:
+def parse_qdrant_url(url: str, *, api_key: str | None = None, tls: TLS | None = None,
+                     environ: dict[str, str] | None = None) -> QdrantURL:
     """``qdrant://host:6333[/prefix]`` (REST), ``qdrant+https://host``, ``qdrant+grpc://host:6334`` (gRPC,
     ``?rest_port=6333`` for the few REST-only calls), ``qdrant+grpcs://`` (gRPC over TLS),
     ``qdrant-local:///path`` (qdrant-client's embedded local mode)."""
@@ -175,6 +217,7 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str,
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise UsageError(f"bad URL {_redact(url)!r}: no folder path", hint="use qdrant-local:///absolute/path")
+        (tls or TLS()).check(f"qdrant-local://{path}", tls=False, grpc=False)
         return QdrantURL(display=f"qdrant-local://{path}", path=path)
     if scheme not in QDRANT_SCHEMES:
         raise UsageError(f"unsupported Qdrant URL scheme {scheme + '://'!r}",
@@ -185,7 +228,7 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str,
                          hint="pass the API key in VECBACKUP_QDRANT_API_KEY (or --api-key), never in the URL")
     if not parts.hostname:
         raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use qdrant://host:6333")
-    tls, grpc = QDRANT_SCHEMES[scheme]
+    tls_on, grpc = QDRANT_SCHEMES[scheme]
     try:
         explicit = parts.port
     except ValueError:
@@ -215,8 +258,14 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, environ: dict[str,
         port = rest = explicit or DEFAULT_QDRANT_PORT
         grpc_port = DEFAULT_QDRANT_GRPC_PORT
     display = f"{scheme}://{host}:{port}" + (f"/{prefix}" if prefix else "")
-    return QdrantURL(display=display, host=host, port=rest, grpc_port=grpc_port, https=tls, prefer_grpc=grpc,
-                     prefix=prefix, api_key=api_key or _env(ENV_QDRANT_API_KEY, environ), timeout=timeout)
+    settings = (tls or TLS()).check(display, tls=tls_on, grpc=grpc)
+    if grpc and (settings.ca_cert or settings.client_cert):
+        raise UsageError(f"--ca-cert and --client-cert are not supported over Qdrant's gRPC ({display}): its "
+                         "client only trusts the system's CAs there", hint="use qdrant+https:// (REST) for a "
+                         "private CA or mutual TLS")
+    return QdrantURL(display=display, host=host, port=rest, grpc_port=grpc_port, https=tls_on, prefer_grpc=grpc,
+                     prefix=prefix, api_key=api_key or _env(ENV_QDRANT_API_KEY, environ), timeout=timeout,
+                     tls=settings)
 
 
 #: store URL query parameters we accept (non-secret settings); secrets come from the environment

@@ -9,6 +9,9 @@ from vecbackup.api import BackupEvents, BackupOptions, CollectionFailure, Creden
 from vecbackup.cli.options import (
     ApiKey,
     CaCert,
+    ClientCert,
+    ClientKey,
+    Insecure,
     Json,
     KeyCommand,
     LockWait,
@@ -22,6 +25,7 @@ from vecbackup.cli.options import (
     Quiet,
     Token,
     User,
+    credentials,
     recording,
     setup,
     store,
@@ -93,6 +97,7 @@ def backup(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, lock_wait: LockWait = 0.0,
     passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     json: Json = False, quiet: Quiet = False,
@@ -107,8 +112,8 @@ def backup(
                                 parallel=parallel, full=full, allow_unencrypted=allow_unencrypted)
         target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command,
                        allow_unencrypted=allow_unencrypted)
-        _backup(source, target, collection, all_, options, Credentials(token, user, password, ca_cert, api_key),
-                rec)
+        creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
+        _backup(source, target, collection, all_, options, creds, rec)
 
 
 def _backup(source: str, target: BlobStore, collection: list[str] | None, all_: bool, options: BackupOptions,

@@ -5,19 +5,33 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import Credentials
-from vecbackup.cli.options import ApiKey, CaCert, Json, Password, Quiet, Token, User, setup
+from vecbackup.cli.options import (
+    ApiKey,
+    CaCert,
+    ClientCert,
+    ClientKey,
+    Insecure,
+    Json,
+    Password,
+    Quiet,
+    Token,
+    User,
+    credentials,
+    setup,
+)
 
 
 def collections(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
                                           "qdrant://host:6333 or qdrant-local:///folder")],
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,
 ) -> None:
     """List the collections on a server, with row counts."""
     setup(json, quiet)
-    engine = api.connect(source, Credentials(token, user, password, ca_cert, api_key))
+    engine = api.connect(source, credentials(token, user, password, ca_cert, api_key, client_cert, client_key,
+                                             insecure))
     try:
         rows = [(name, engine.count(name)) for name in api.collections(engine)]
     finally:

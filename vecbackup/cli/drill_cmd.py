@@ -5,16 +5,18 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import Credentials
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
     CaCert,
+    ClientCert,
+    ClientKey,
     CollectionOpt,
     CollectionParams,
     FieldParams,
     IndexFallback,
     IndexParams,
+    Insecure,
     Json,
     KeyCommand,
     LogFormat,
@@ -25,6 +27,7 @@ from vecbackup.cli.options import (
     StoreArg,
     Token,
     User,
+    credentials,
     parse_collection_params,
     parse_field_params,
     parse_index_params,
@@ -99,6 +102,7 @@ def drill(
     field_params: FieldParams = None,
     collection_params: CollectionParams = None,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
@@ -118,8 +122,9 @@ def drill(
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []))
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
-                       options=opts, credentials=Credentials(token, user, password, ca_cert, api_key),
+                       options=opts, credentials=creds,
                        progress=ui.TerminalProgress())
     for note in report.notes:
         ui.warn(note)

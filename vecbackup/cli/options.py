@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from vecbackup import ui
+from vecbackup.api import Credentials
 from vecbackup.errors import UsageError, WrongKey
 from vecbackup.passphrase import ENV_NEW_PASSPHRASE, Passphrase
 from vecbackup.sources import open_engine
@@ -34,7 +35,19 @@ ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="VECBACKUP_QDRAN
                                              show_default=False,
                                              help="Qdrant API key (prefer the environment variable; "
                                                   "QDRANT_API_KEY is read too).")]
-CaCert = Annotated[str | None, typer.Option("--ca-cert", help="PEM file to verify the server's TLS certificate.")]
+CaCert = Annotated[str | None, typer.Option("--ca-cert", metavar="FILE", envvar="VECBACKUP_CA_CERT", show_envvar=True,
+                                            help="PEM file of the CA(s) to verify the server's TLS certificate with "
+                                                 "(milvus+https://, qdrant+https://).")]
+ClientCert = Annotated[str | None, typer.Option(
+    "--client-cert", metavar="FILE", envvar="VECBACKUP_CLIENT_CERT", show_envvar=True,
+    help="PEM file of our certificate, for mutual TLS with a server or proxy that demands one (with --client-key; "
+         "Milvus also needs --ca-cert).")]
+ClientKey = Annotated[str | None, typer.Option(
+    "--client-key", metavar="FILE", envvar="VECBACKUP_CLIENT_KEY", show_envvar=True,
+    help="PEM file of the client certificate's private key (unencrypted).")]
+Insecure = Annotated[bool, typer.Option(
+    "--insecure", help="Do not verify the server's TLS certificate (Qdrant over HTTPS only; gRPC cannot skip it). "
+    "Anyone on the network path could then impersonate the server: for tests only.")]
 StoreArg = Annotated[str, typer.Argument(
     metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
 BackupOpt = Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
@@ -89,6 +102,16 @@ def recording(operation: str, textfile: str | None, pushgateway: str | None, job
 
     return _recording(operation, textfile=textfile, pushgateway=pushgateway, job=job,
                       on_failure=on_failure or (), warn=ui.warn)
+
+
+def credentials(token: str | None, user: str | None, password: str | None, ca_cert: str | None,
+                api_key: str | None, client_cert: str | None = None, client_key: str | None = None,
+                insecure: bool = False) -> Credentials:
+    """The engine credentials and TLS settings of a command; --insecure is said out loud."""
+    if insecure:
+        ui.warn("--insecure: the server's TLS certificate is not verified; anyone on the network path could "
+                "impersonate it and read or change what is backed up or restored")
+    return Credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
 
 
 def connect(url: str, token: str | None, user: str | None, password: str | None,

@@ -5,16 +5,18 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import Credentials
 from vecbackup.cli.options import (
     ApiKey,
     BackupOpt,
     CaCert,
+    ClientCert,
+    ClientKey,
     CollectionOpt,
     CollectionParams,
     FieldParams,
     IndexFallback,
     IndexParams,
+    Insecure,
     Json,
     KeyCommand,
     LogFormat,
@@ -29,6 +31,7 @@ from vecbackup.cli.options import (
     StoreArg,
     Token,
     User,
+    credentials,
     parse_collection_params,
     parse_field_params,
     parse_index_params,
@@ -68,6 +71,7 @@ def restore(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+    client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
@@ -82,11 +86,11 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel)
-    credentials = Credentials(token, user, password, ca_cert, api_key)
+    creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
         preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
-                           credentials=credentials)
+                           credentials=creds)
         _report_preview(preview, preview.target_display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
@@ -94,7 +98,7 @@ def restore(
         source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
-        result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=credentials,
+        result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=creds,
                              progress=ui.TerminalProgress())
         rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows, nbytes=manifest.size)
     for note in result.notes:

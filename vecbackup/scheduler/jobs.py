@@ -51,6 +51,8 @@ class Job:
     password_file: str | None = None
     api_key_file: str | None = None
     ca_cert: str | None = None
+    client_cert: str | None = None  # mutual TLS: our certificate and its key (paths)
+    client_key: str | None = None
     lock_wait: float = 0.0
     passphrase_file: str | None = None  # an encrypted store's passphrase (else VECBACKUP_PASSPHRASE / _FILE)
     key_command: str | None = None  # or a command that prints it
@@ -73,7 +75,7 @@ class Job:
                   for k, path in (("token", self.token_file), ("password", self.password_file),
                                   ("api_key", self.api_key_file))}
         return Credentials(token=secret["token"], user=self.user, password=secret["password"], ca_cert=self.ca_cert,
-                           api_key=secret["api_key"])
+                           api_key=secret["api_key"], client_cert=self.client_cert, client_key=self.client_key)
 
     def passphrase(self) -> Passphrase:
         """Where the store's passphrase is (read when the store is opened, each run: a rotated one is picked up)."""
@@ -89,7 +91,8 @@ _REQUIRED = ("name", "source", "store")
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "source": (str,), "store": (str,), "all": (bool,), "every": (str,), "at": (str,),
     "batch_size": (int,), "compression_level": (int,), "user": (str,), "token_file": (str,),
-    "password_file": (str,), "api_key_file": (str,), "ca_cert": (str,), "lock_wait": (int, float),
+    "password_file": (str,), "api_key_file": (str,), "ca_cert": (str,), "client_cert": (str,), "client_key": (str,),
+    "lock_wait": (int, float),
     "gc_min_age": (str,), "passphrase_file": (str,), "key_command": (str,), "allow_unencrypted": (bool,),
     **{k: (int,) for k in POLICY_KEYS}, "keep_within": (str,),
 }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
+from vecbackup.errors import UsageError
 from vecbackup.sources.base import Engine
-from vecbackup.urls import is_qdrant_url, parse_milvus_url, parse_qdrant_url
+from vecbackup.urls import TLS, is_qdrant_url, parse_milvus_url, parse_qdrant_url
 
 if TYPE_CHECKING:
     from vecbackup.sources.milvus import MilvusEngine
@@ -24,15 +26,22 @@ def engine_class(url: str) -> type[MilvusEngine] | type[QdrantEngine]:
 
 
 def open_engine(url: str, *, token: str | None = None, user: str | None = None, password: str | None = None,
-                ca_cert: str | None = None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
-    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
+                ca_cert: str | None = None, api_key: str | None = None, client_cert: str | None = None,
+                client_key: str | None = None, insecure: bool = False) -> MilvusEngine | QdrantEngine:
+    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine.
+    ``ca_cert``, ``client_cert``/``client_key`` (mutual TLS) and ``insecure`` apply to TLS URLs (urls.TLS)."""
+    tls = TLS(ca_cert or "", client_cert or "", client_key or "", insecure)
+    for option, path in (("--ca-cert", tls.ca_cert), ("--client-cert", tls.client_cert),
+                         ("--client-key", tls.client_key)):
+        if path and not os.path.isfile(path):
+            raise UsageError(f"{option} file {path!r} not found")
     if is_qdrant_url(url):
         from vecbackup.sources.qdrant import QdrantEngine
 
-        return QdrantEngine(parse_qdrant_url(url, api_key=api_key))
+        return QdrantEngine(parse_qdrant_url(url, api_key=api_key, tls=tls))
     from vecbackup.sources.milvus import MilvusEngine
 
-    return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, server_pem_path=ca_cert))
+    return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, tls=tls))
 
 
 __all__ = ["Engine", "engine_class", "open_engine"]

@@ -8,13 +8,14 @@ translates every qdrant-client error into :mod:`vecbackup.errors`. qdrant-client
 
 from __future__ import annotations
 
+import ssl
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, VecbackupError
+from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the translation API
@@ -87,10 +88,12 @@ class QdrantEngine:
                     self.client = qc.QdrantClient(path=url.path)
                 else:
                     scheme = "https" if url.https else "http"
+                    verify = _verify(url)
                     self.client = qc.QdrantClient(
                         url=f"{scheme}://{url.host}:{url.port}", port=url.port, grpc_port=url.grpc_port,
                         prefer_grpc=url.prefer_grpc, https=url.https, api_key=url.api_key or None,
-                        prefix=url.prefix or None, timeout=max(1, int(url.timeout)), check_compatibility=False)
+                        prefix=url.prefix or None, timeout=max(1, int(url.timeout)), check_compatibility=False,
+                        **({} if verify is None else {"verify": verify}))
         except Exception as e:
             if "already accessed by another instance" in str(e):
                 raise Unreachable(f"Qdrant local folder {url.path} is in use by another client",
@@ -105,6 +108,8 @@ class QdrantEngine:
             if isinstance(err, Unreachable) and err.hint is None:
                 err.hint = "check the URL, that the server is up, and the API key"
             raise err from None
+        if url.tls.insecure:
+            self._connect_notes.append(f"the TLS certificate of {self.display} was not verified (--insecure)")
         if url.api_key and not url.https and not url.local:
             self._connect_notes.append(f"the API key was sent unencrypted to {self.display}; use qdrant+https:// "
                                        "(or qdrant+grpcs://) where the server has TLS")
@@ -448,6 +453,25 @@ class QdrantEngine:
         self._call(f"delete {name!r}", self.client.delete_collection, name)
 
 _NAME_FORBIDDEN = frozenset('<>:"/\\|?*')
+
+
+def _verify(url: QdrantURL) -> ssl.SSLContext | bool | None:
+    """How the REST client (httpx) checks the server: a context with the CA bundle and our client certificate,
+    False with --insecure, None for the system's defaults."""
+    tls = url.tls
+    if tls.insecure:
+        return False
+    if not (tls.ca_cert or tls.client_cert):
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=tls.ca_cert or None)
+        if tls.client_cert:
+            ctx.load_cert_chain(tls.client_cert, tls.client_key)
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"cannot load the TLS certificates for {url.display}: {e}",
+                         hint="--ca-cert, --client-cert and --client-key take PEM files (the key unencrypted)") \
+            from None
+    return ctx
 
 
 def name_problem(name: str) -> str | None:

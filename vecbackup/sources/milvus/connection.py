@@ -62,8 +62,14 @@ class Connection:
             kwargs["password"] = url.password
         if url.db_name:
             kwargs["db_name"] = url.db_name
-        if url.server_pem_path:
-            kwargs["server_pem_path"] = url.server_pem_path
+        tls = url.tls
+        if tls.client_cert:  # mutual TLS: pymilvus takes the CA as ca_pem_path then
+            kwargs.update(secure=True, client_pem_path=tls.client_cert, client_key_path=tls.client_key,
+                          ca_pem_path=tls.ca_cert)
+        elif url.server_pem_path:
+            kwargs.update(secure=True, server_pem_path=url.server_pem_path)
+        if not url.lite:  # never share pymilvus's cached connection to the same address (it keys on address and
+            kwargs["dedicated"] = True  # token only: another client's TLS settings would be used)
         try:
             self.client = pm.MilvusClient(**kwargs)
             self._version = str(self.client.get_server_version())
