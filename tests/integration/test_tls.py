@@ -109,6 +109,6 @@ def test_qdrant_https_presents_the_client_certificate(proxy):
     later = proxy.access_log().splitlines()[lines + len(new):]
     assert later and not [line for line in later if "SUCCESS" in line], later
     seen = len(proxy.access_log().splitlines())
-    with pytest.raises(VecbackupError, match="(?i)certificate|ssl"):  # the server is checked against the CA given
+    with pytest.raises(VecbackupError, match=r"(?i)certificate|ssl"):  # the server is checked against the CA given
         open_engine(f"qdrant+https://127.0.0.1:{proxy.tls_port}", ca_cert=str(c.other_ca))
     assert len(proxy.access_log().splitlines()) == seen  # no request was sent
