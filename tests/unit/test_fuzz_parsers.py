@@ -31,6 +31,7 @@ import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzz import fuzz_crypto  # its own check of key files, store settings and sealed objects
 from fuzz._common import (
     CHUNK_FIELDS,
     SHA,
@@ -446,6 +447,26 @@ def check_digests(data: bytes) -> None:
 @example(data=b"VBRD\x01\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00", fix=True)
 def test_digests(data: bytes, fix: bool) -> None:
     check_digests(fix_digest_crc(data) if fix else data)
+
+
+# --------------------------------------------------------------------------- encrypted stores
+
+CRYPTO_SEEDS = fuzz_crypto.seeds()
+KEY_DOC = orjson.loads(CRYPTO_SEEDS[0][1:])
+
+
+@FUZZ
+@given(st.binary(max_size=300) | mutated(CRYPTO_SEEDS))
+@example(b"\0" + orjson.dumps({**KEY_DOC, "kdf": {**KEY_DOC["kdf"], "n": 2**40}}))
+@example(b"\2VBE1")
+def test_crypto_inputs(data: bytes) -> None:
+    fuzz_crypto.one_input(data)
+
+
+@FEW
+@given(path=st.sampled_from(json_paths(KEY_DOC)), value=json_value)
+def test_key_file_with_one_value_changed(path: tuple[Any, ...], value: Any) -> None:
+    fuzz_crypto.one_input(b"\0" + orjson.dumps(json_edit(KEY_DOC, path, value)))
 
 
 # --------------------------------------------------------------------------- store keys and names
@@ -927,6 +948,7 @@ def test_every_target_of_fuzz_has_a_property_here() -> None:
     names: dict[str, Callable[..., Any]] = {
         "manifest": check_manifest, "chunk": check_chunk, "digests": check_digests, "keys": test_parsing_any_key,
         "local_store": store_op, "urls": parse_every_url, "config": check_config, "options": test_any_duration,
+        "crypto": test_crypto_inputs,
     }
     fuzz = Path(__file__).resolve().parents[2] / "fuzz"
     if fuzz.is_dir():
