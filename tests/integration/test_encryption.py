@@ -356,3 +356,55 @@ def test_wrong_key_and_tampering_on_remote_stores(cli, lite, store_kind, request
     assert cli("verify", sut.url).code == WRONG
     r = cli("restore", sut.url, lite.url, "--as", f"{name}_r")
     assert r.code == WRONG and f"{name}_r" not in lite.client.list_collections()
+
+
+def _at_a_terminal(argv: list[str], answers: list[str], env: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:
+    """Run ``vecbackup ARGV`` with a pseudo-terminal as its controlling terminal, typing each answer when a prompt
+    (a line ending in ': ') appears; its exit code and everything it wrote to the terminal."""
+    import os
+    import pty
+    import select
+    import termios
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin, stdout and stderr are the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "vecbackup", *argv], env)
+    out, pending, answered, deadline = b"", list(answers), 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            prompt = out.rstrip(b" ")
+            if pending and prompt.endswith(b":") and len(prompt) > answered:  # a new prompt, answered once
+                answered = len(prompt)
+                while termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+                    time.sleep(0.02)  # type once the prompt has turned echo off (what is typed ahead is flushed)
+                os.write(fd, pending.pop(0).encode() + b"\n")
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_the_passphrase_is_asked_for_at_a_terminal_and_never_echoed(tmp_path):
+    """At 2 a.m. at a terminal with no VECBACKUP_PASSPHRASE: init asks twice (and refuses a mismatch), every other
+    command asks once, nothing typed is echoed, and a wrong answer is exit 13."""
+    import os
+
+    url = f"file://{tmp_path / 'store'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VECBACKUP_")}
+    code, out = _at_a_terminal(["init", url, "--encrypt"], [PASSPHRASE, PASSPHRASE + "x", PASSPHRASE, PASSPHRASE],
+                               env)
+    assert code == 0, out
+    assert "do not match" in out.lower() and "encrypted store" in out and PASSPHRASE not in out
+    code, out = _at_a_terminal(["key", "list", url], [PASSPHRASE], env)
+    assert code == 0 and "*" in out and PASSPHRASE not in out, out
+    code, out = _at_a_terminal(["list", url], ["not it"], env)
+    assert code == NOKEY and "opens none of the 1 key files" in out, out
