@@ -27,8 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from vecbackup.api import BackupRun
 
 #: (name, type, help), in output order
 FAMILIES: tuple[tuple[str, str, str], ...] = (
@@ -270,6 +273,15 @@ class Recorder:
             o.bytes = (o.bytes or 0) + nbytes
         if uploaded is not None:
             o.uploaded = (o.uploaded or 0) + uploaded
+
+    def backup_run(self, run: BackupRun) -> None:
+        """Every collection of a backup run (the CLI's and the scheduler's): each success with its rows, stored and
+        uploaded bytes and time, each failure as a failure."""
+        for r in run.results:
+            self.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
+                        uploaded=r.bytes_uploaded)
+        for f in run.failures:
+            self.record(f.collection, False)
 
     def flush(self, *, now: float | None = None) -> str | None:
         """Write the outputs; the text pushed/written, or None when nothing is configured."""

@@ -122,10 +122,6 @@ def _backup(source: str, target: BlobStore, collection: list[str] | None, all_: 
                      progress=ui.TerminalProgress, events=_Terminal())
     if len(run.collections) == 1:
         run.raise_for_failures()  # the collection's own error, recorded as its failure on the way out
-    for r in run.results:
-        rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
-                       uploaded=r.bytes_uploaded)
-    for f in run.failures:
-        rec.record(f.collection, False)
+    rec.backup_run(run)
     ui.emit(run.to_dict())
     run.raise_for_failures()

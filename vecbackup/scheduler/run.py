@@ -24,11 +24,7 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
                                allow_unencrypted=job.allow_unencrypted)
         run = api.backup(job.source, store, list(job.collections), all=job.all, options=job.options,
                          credentials=job.credentials(), progress=progress)
-        for r in run.results:
-            rec.record(r.collection, True, seconds=r.seconds, rows=r.rows, nbytes=r.bytes_stored,
-                       uploaded=r.bytes_uploaded)
-        for f in run.failures:
-            rec.record(f.collection, False)
+        rec.backup_run(run)
     summary: dict[str, Any] = {
         "backups": [{"collection": r.collection, "backup_id": r.backup_id, "rows": r.rows,
                      "bytes_uploaded": r.bytes_uploaded, "seconds": round(r.seconds, 3), "notes": r.notes}
