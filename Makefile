@@ -22,12 +22,17 @@ $(STAMP): pyproject.toml
 $(AZURITE):
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@3.35.0
 
+# nginx, the TLS terminator of the TLS tests (Debian's package; needs root and apt, as .ci/run has)
+NGINX := /usr/sbin/nginx
+$(NGINX):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-test: $(STAMP) $(AZURITE)
+test: $(STAMP) $(AZURITE) $(NGINX)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
