@@ -81,8 +81,8 @@ def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None 
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
     (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``); WrongKey
-    (exit 13) without one that opens it. An unencrypted store opened with a passphrase refuses writes unless
-    ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
+    (exit 13) without one that opens it. An unencrypted store opened with a passphrase is refused (UsageError)
+    unless ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
     return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
 
 
@@ -118,7 +118,7 @@ class BackupOptions:
     parallel: int = 1  # streams read at once (shards 0/K .. K-1/K of the rows, in one backup)
     #: store every row anew instead of reusing the rows the newest earlier backup already stored
     full: bool = False
-    #: write into an unencrypted store although a passphrase was given (a store URL only; see open_store)
+    #: use an unencrypted store although a passphrase was given (a store URL only; see open_store)
     allow_unencrypted: bool = False
 
     def check(self, max_batch: int) -> None:

@@ -235,13 +235,15 @@ def test_encrypted_and_unencrypted_stores_refuse_each_other(cli, lite, tmp_path,
     plain = f"file://{tmp_path / 'plain'}"
     assert cli("backup", lite.url, plain, "-c", name).code == 0
     manifests = lambda: [k for k in _raw_objects(plain) if k.startswith(layout.MANIFESTS)]  # noqa: E731
-    # a passphrase given for an unencrypted store: reads pass, writes are refused (nothing written in the clear)
+    # a passphrase given for an unencrypted store: refused, unless asked (nothing meant to be encrypted is written in
+    # the clear, and nothing is read from a store that may have lost its encryption)
     monkeypatch.setenv("VECBACKUP_PASSPHRASE", PASSPHRASE)
-    assert cli("list", plain).code == 0
-    r = cli("backup", lite.url, plain, "-c", name)
-    assert r.code == 2 and "is not encrypted, but a passphrase was given" in r.error_line()
-    assert len(manifests()) == 1
-    assert cli("prune", plain, "--keep-last", "1").code == 2
+    for args in (("list", plain), ("backup", lite.url, plain, "-c", name), ("prune", plain, "--keep-last", "1"),
+                 ("restore", plain, lite.url, "--as", f"{name}_r")):
+        r = cli(*args)
+        assert r.code == 2 and "is not encrypted, but a passphrase was given" in r.error_line(), (args, r.stderr)
+    assert len(manifests()) == 1 and f"{name}_r" not in lite.client.list_collections()
+    assert cli("list", plain, "--allow-unencrypted").code == 0
     r = cli("backup", lite.url, plain, "-c", name, "--allow-unencrypted", "--json")  # asked for
     assert r.code == 0, r.stderr
     assert len(manifests()) == 2
@@ -408,3 +410,24 @@ def test_the_passphrase_is_asked_for_at_a_terminal_and_never_echoed(tmp_path):
     assert code == 0 and "*" in out and PASSPHRASE not in out, out
     code, out = _at_a_terminal(["list", url], ["not it"], env)
     assert code == NOKEY and "opens none of the 1 key files" in out, out
+
+
+def test_a_store_stripped_of_its_encryption_is_not_trusted(cli, lite, tmp_path, monkeypatch):
+    """Someone who can write the bucket removes an encrypted store's settings and key files and plants a plaintext
+    backup of their own: with the passphrase given, as for every command on that store, vecbackup refuses to read
+    it (nor will it write there in the clear)."""
+    url, name, pw, _ = _encrypted_backup(cli, lite, tmp_path, n=120)
+    planted = lite.new_name("planted")
+    build_vector_only(lite.client, planted, "FLOAT_VECTOR", n=30, seed=9)
+    other = f"file://{tmp_path / 'attacker'}"
+    assert cli("backup", lite.url, other, "-c", planted).code == 0
+    raw = open_raw_store(url)
+    for k in [i.key for i in raw.list() if i.key == "vecbackup.json" or i.key.startswith("keys/")]:
+        raw.delete(k)
+    for k, v in _raw_objects(other).items():
+        raw.put(k, v)
+    for args in (("restore", url, lite.url, "-c", planted, "--as", f"{planted}_r"), ("list", url),
+                 ("backup", lite.url, url, "-c", name)):
+        r = cli(*args, "--passphrase-file", pw)
+        assert r.code == 2 and "do not trust" in r.error_line(), (args, r.stderr)
+    assert f"{planted}_r" not in lite.client.list_collections()

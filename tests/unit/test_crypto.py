@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from vecbackup.errors import AuthenticationFailed, CorruptData, Unsupported, UsageError, WrongKey
 from vecbackup.format.crypto import OVERHEAD, KeyFile, RepositoryKey, Scrypt1, StoreConfig, key_file_key
 from vecbackup.passphrase import Passphrase
-from vecbackup.stores.encrypted import EncryptedStore, WritesRefused, open_encrypted
+from vecbackup.stores.encrypted import EncryptedStore, open_encrypted
 from vecbackup.stores.local import LocalStore
 
 FAST = Scrypt1(b"s" * 16, n=2**10, r=8, p=1)  # a cheap work factor: these tests are about the format
@@ -211,14 +211,10 @@ def test_wrong_or_missing_passphrase_and_foreign_key_files(tmp_path):
         open_encrypted(raw, Passphrase("mine"))
 
 
-def test_unencrypted_store_with_a_passphrase_reads_but_refuses_writes(tmp_path):
+def test_unencrypted_store_with_a_passphrase_is_refused_unless_asked(tmp_path):
     raw = LocalStore(tmp_path / "plain", create=True)
     raw.put("manifests/x", b"old")
-    store = open_encrypted(raw, Passphrase("pw"))
-    assert isinstance(store, WritesRefused) and store.get("manifests/x") == b"old"
-    with pytest.raises(UsageError, match="not encrypted"):
-        store.put("data/ab/x", b"new")
-    with pytest.raises(UsageError):
-        store.delete("manifests/x")
+    with pytest.raises(UsageError, match="not encrypted, but a passphrase was given"):
+        open_encrypted(raw, Passphrase("pw"))
     assert open_encrypted(raw, Passphrase("pw"), allow_unencrypted=True) is raw
     assert open_encrypted(raw, Passphrase()) is raw

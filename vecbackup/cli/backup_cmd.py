@@ -7,6 +7,7 @@ import typer
 from vecbackup import api, ui
 from vecbackup.api import BackupEvents, BackupOptions, CollectionFailure, Credentials, Shard
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     ApiKey,
     CaCert,
     ClientCert,
@@ -90,9 +91,6 @@ def backup(
     full: Annotated[bool, typer.Option(
         "--full", help="Store every row anew instead of reusing the rows the newest earlier backup of the "
         "collection already stored (by default only new and changed rows are uploaded).")] = False,
-    allow_unencrypted: Annotated[bool, typer.Option(
-        "--allow-unencrypted", help="Write into an unencrypted store even though a passphrase was given (by "
-        "default that is refused, so nothing meant to be encrypted is written in the clear).")] = False,
     commit: Annotated[bool, typer.Option(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
@@ -100,6 +98,7 @@ def backup(
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, lock_wait: LockWait = 0.0,
     passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",

@@ -6,6 +6,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     Json,
     KeyCommand,
     LockWait,
@@ -31,12 +32,13 @@ def commit(
         "--abandon", help="Give the run up: remove its shard records (its data objects become garbage for gc).")
     ] = False,
     lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Join the shards of a sharded backup (backup --shard I/N --run RUN) into one backup, once all N are in the
     store; until then there is no backup (exit 8 names the missing shards)."""
     setup(json, quiet, log_format)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
     if abandon:
         removed = api.abandon(s, collection, run, lock_wait=lock_wait)
         ui.emit({"ok": True, "collection": collection, "run": run, "abandoned": removed},

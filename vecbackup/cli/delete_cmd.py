@@ -6,6 +6,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     CollectionOpt,
     Json,
     KeyCommand,
@@ -24,10 +25,11 @@ def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
            collection: CollectionOpt = None, lock_wait: LockWait = 0.0,
            passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
     """Delete a backup: its manifest first, then the data objects no other backup uses."""
     setup(json, quiet, log_format)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
     r = api.delete(s, backup_id, collection, lock_wait=lock_wait)
     for note in r.notes:
         ui.warn(note)

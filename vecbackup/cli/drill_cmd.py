@@ -6,6 +6,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     ApiKey,
     BackupOpt,
     CaCert,
@@ -104,6 +105,7 @@ def drill(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
@@ -121,7 +123,7 @@ def drill(
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []))
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
                        options=opts, credentials=creds,

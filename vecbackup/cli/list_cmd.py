@@ -1,15 +1,27 @@
 from __future__ import annotations
 
 from vecbackup import api, ui
-from vecbackup.cli.options import CollectionOpt, Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import (
+    AllowUnencrypted,
+    CollectionOpt,
+    Json,
+    KeyCommand,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 
 
 def list_backups(store_url: StoreArg, collection: CollectionOpt = None,
                  passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+                 allow_unencrypted: AllowUnencrypted = False,
                  json: Json = False, quiet: Quiet = False) -> None:
     """List the complete backups in a store, oldest first."""
     setup(json, quiet)
-    listing = api.list_backups(store(store_url, passphrase_file=passphrase_file, key_command=key_command),
+    listing = api.list_backups(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                                     allow_unencrypted=allow_unencrypted),
                                collection)
     for p in listing.unreadable:
         ui.warn(f"unreadable manifest: {p}")

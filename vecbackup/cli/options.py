@@ -63,6 +63,11 @@ KeyCommand = Annotated[str | None, typer.Option(
     "--key-command", metavar="CMD", envvar="VECBACKUP_KEY_COMMAND", show_envvar=True,
     help="Encrypted store: a command that prints its passphrase (a secrets manager or KMS client; run without a "
          "shell, its output never shown).")]
+AllowUnencrypted = Annotated[bool, typer.Option(
+    "--allow-unencrypted", envvar="VECBACKUP_ALLOW_UNENCRYPTED", show_envvar=True,
+    help="Use an unencrypted store although a passphrase was given (by default that is refused: a store that should "
+         "be encrypted and is not may have been tampered with, and nothing meant to be encrypted is written in the "
+         "clear).")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "
                                               "if it does not).")]

@@ -6,6 +6,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     ApiKey,
     BackupOpt,
     CaCert,
@@ -73,6 +74,7 @@ def restore(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
@@ -88,14 +90,16 @@ def restore(
                              shards=shards, replication_factor=replication_factor, parallel=parallel)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                  allow_unencrypted=allow_unencrypted)
         preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
                            credentials=creds)
         _report_preview(preview, preview.target_display)
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+        source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                             allow_unencrypted=allow_unencrypted)
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=creds,

@@ -5,7 +5,17 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import CollectionOpt, Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import (
+    AllowUnencrypted,
+    CollectionOpt,
+    Json,
+    KeyCommand,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 from vecbackup.format.manifest import Manifest
 
 
@@ -38,8 +48,10 @@ def _render(m: Manifest) -> None:
 def show(store_url: StoreArg,
          backup_id: Annotated[str, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = "latest",
          collection: CollectionOpt = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+         allow_unencrypted: AllowUnencrypted = False,
          json: Json = False, quiet: Quiet = False) -> None:
     """Show a backup's manifest: schema, indexes, partitions, counts."""
     setup(json, quiet)
-    m = api.show(store(store_url, passphrase_file=passphrase_file, key_command=key_command), backup_id, collection)
+    m = api.show(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                       allow_unencrypted=allow_unencrypted), backup_id, collection)
     ui.emit(m.to_dict(), lambda: _render(m))

@@ -5,19 +5,21 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import AllowUnencrypted, Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
 
 
 def stats(store_url: StoreArg,
           collection: Annotated[str | None, typer.Option(
               "--collection", "-c", help="List only this collection's backups (what is unique to one is still "
                                          "judged against every backup in the store).")] = None,
-          passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, json: Json = False,
+          passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    allow_unencrypted: AllowUnencrypted = False, json: Json = False,
           quiet: Quiet = False) -> None:
     """Show what the store holds, the bytes unique to each backup (what deleting it frees) and the deduplication
     ratio."""
     setup(json, quiet)
-    s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command), collection)
+    s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                        allow_unencrypted=allow_unencrypted), collection)
     for p in s.unreadable:
         ui.warn(f"unreadable: {p}")
     if s.unreadable:

@@ -6,6 +6,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import (
+    AllowUnencrypted,
     CollectionOpt,
     Json,
     KeyCommand,
@@ -52,6 +53,7 @@ def verify(store_url: StoreArg,
                "(run 1/7 .. 7/7 on successive days to cover everything in a week); the other objects are "
                "checked for existence and size.")] = None,
            passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False,
            log_format: LogFormat = LogFormatName.text,
            metrics_textfile: MetricsTextfile = None, metrics_pushgateway: MetricsPushgateway = None,
@@ -68,7 +70,8 @@ def verify(store_url: StoreArg,
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
         subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+                  allow_unencrypted=allow_unencrypted)
 
         def report(r: VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)

@@ -13,7 +13,7 @@ def open_store(url: str | StoreURL, *, create: bool = False, passphrase: Passphr
     are never created: a missing one is an error that names it). Remote stores are wrapped in
     RetryingStore. An encrypted store is unlocked with ``passphrase`` (None: from the environment,
     vecbackup.passphrase) and wrapped in EncryptedStore; WrongKey (exit 13) if it opens no key file. An
-    unencrypted store opened with a passphrase refuses writes unless ``allow_unencrypted``."""
+    unencrypted store opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``."""
     from vecbackup.stores.encrypted import open_encrypted
 
     raw = open_raw_store(url, create=create)

@@ -76,39 +76,6 @@ class EncryptedStore:
         return info if is_plain(info.key) else replace(info, size=max(0, info.size - OVERHEAD))
 
 
-class WritesRefused:
-    """An unencrypted store opened with a passphrase: reads pass, writes are refused (nothing is ever written in
-    the clear by someone who meant to encrypt)."""
-
-    def __init__(self, inner: BlobStore) -> None:
-        self.inner = inner
-        self.display = inner.display
-
-    @property
-    def concurrency(self) -> int:
-        return int(getattr(self.inner, "concurrency", 2))
-
-    def _refuse(self) -> UsageError:
-        return UsageError(f"store {self.display} is not encrypted, but a passphrase was given: nothing is written "
-                          "to it", hint="back up into a new store made by `vecbackup init --encrypt`, or unset "
-                          "the passphrase (or pass --allow-unencrypted) to write unencrypted")
-
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        raise self._refuse()
-
-    def delete(self, key: str) -> None:
-        raise self._refuse()
-
-    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
-        return self.inner.get(key, offset=offset, length=length)
-
-    def stat(self, key: str) -> ObjectInfo:
-        return self.inner.stat(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-
 def read_config(raw: BlobStore) -> StoreConfig | None:
     """The store's settings, or None for an unencrypted store."""
     try:
@@ -161,13 +128,17 @@ def unlock(raw: BlobStore, config: StoreConfig, passphrase: Passphrase) -> Encry
 
 
 def open_encrypted(raw: BlobStore, passphrase: Passphrase, *, allow_unencrypted: bool = False) -> BlobStore:
-    """``raw`` as it should be used: unlocked if encrypted (WrongKey without a working passphrase), as it is if not;
-    an unencrypted store opened with a passphrase refuses writes unless ``allow_unencrypted``."""
+    """``raw`` as it should be used: unlocked if encrypted (WrongKey without a working passphrase), as it is if not.
+    An unencrypted store opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``: whoever gave
+    one meant an encrypted store, and one whose settings and key files were removed (to plant a plaintext backup, or
+    to have new backups written in the clear) must not be read or written as if nothing happened."""
     config = read_config(raw)
     if config is not None:
         return unlock(raw, config, passphrase)
     if passphrase.given and not allow_unencrypted:
-        return WritesRefused(raw)
+        raise UsageError(f"store {raw.display} is not encrypted, but a passphrase was given",
+                         hint="if it should be encrypted, its vecbackup.json and keys/ are gone: do not trust what it "
+                              "holds; else unset the passphrase, or pass --allow-unencrypted")
     return raw
 
 
@@ -175,4 +146,4 @@ def is_encrypted(store: BlobStore) -> bool:
     return bool(getattr(store, "encrypted", False))
 
 
-__all__ = ["EncryptedStore", "WritesRefused", "is_encrypted", "key_files", "open_encrypted", "read_config", "unlock"]
+__all__ = ["EncryptedStore", "is_encrypted", "key_files", "open_encrypted", "read_config", "unlock"]
