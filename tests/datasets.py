@@ -153,6 +153,10 @@ def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: in
 # -- reading back ----------------------------------------------------------------------------------
 
 
+#: values _norm returns as they are (float(x) of a float is the same value)
+_PLAIN = frozenset((float, int, str, bool, type(None)))
+
+
 def _norm(v: Any) -> Any:
     if isinstance(v, list) and len(v) == 1 and isinstance(v[0], (bytes, bytearray)):
         return bytes(v[0])
@@ -163,6 +167,8 @@ def _norm(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _norm(x) for k, x in v.items()}
     if isinstance(v, list):
+        if all(type(x) in _PLAIN for x in v):  # a float vector, an ARRAY: the same list, without a call per element
+            return list(v)
         return [_norm(x) for x in v]
     return v
 
@@ -187,6 +193,24 @@ def read_rows(client: Any, name: str, partition: str | None = None) -> dict[Any,
             out[r[pk]] = {k: _norm(v) for k, v in r.items()}
     it.close()
     return out
+
+
+def read_keys(client: Any, name: str, partition: str | None = None) -> set[Any]:
+    """The primary keys of every row (of ``partition``): the keys of read_rows, read without the other fields."""
+    desc = client.describe_collection(name)
+    pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
+    kwargs: dict[str, Any] = {"batch_size": 5000, "output_fields": [pk], "consistency_level": "Strong"}
+    if partition:
+        kwargs["partition_names"] = [partition]
+    state = client.get_load_state(name)
+    if "NotLoad" in str(state.get("state")):
+        client.load_collection(name)
+    it = client.query_iterator(name, **kwargs)
+    keys: set[Any] = set()
+    while page := it.next():
+        keys.update(r[pk] for r in page)
+    it.close()
+    return keys
 
 
 def index_summary(client: Any, name: str) -> dict[str, dict[str, Any]]:

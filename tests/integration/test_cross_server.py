@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.datasets import build_rich, build_vector_only, index_summary, read_rows
+from tests.datasets import build_rich, build_vector_only, index_summary, read_keys, read_rows
 
 
 def _backup(cli, url, store, name, *extra):
@@ -40,7 +40,7 @@ def test_standalone_to_lite_with_index_fallback(cli, standalone, lite, store_dir
     a, b = read_rows(src, name), read_rows(lite.client, name)
     assert a == b and len(a) == built.rows
     for p in built.partitions:
-        assert read_rows(src, name, p).keys() == read_rows(lite.client, name, p).keys()
+        assert read_keys(src, name, p) == read_keys(lite.client, name, p)
     assert index_summary(lite.client, name)["vec"]["index_type"] == "HNSW"
     src.close()
 

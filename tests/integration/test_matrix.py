@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pytest
 
-from tests.datasets import COMMON_PARTITIONS, COMMON_SCALARS, index_summary, read_rows
+from tests.datasets import COMMON_PARTITIONS, COMMON_SCALARS, index_summary, read_keys, read_rows
 from tests.integration.common import N, Side, Source, cli_json, run_cli
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Local mode performs exact"),
@@ -69,7 +69,7 @@ def test_milvus_to_milvus(src: str, dst: str, sides: dict[str, Side], sources: d
         # every row and field, and every partition's rows
         assert read_rows(target.client, name) == source.rows
         for p in COMMON_PARTITIONS:
-            assert read_rows(target.client, name, p).keys() == read_rows(source.side.client, source.name, p).keys()
+            assert read_keys(target.client, name, p) == read_keys(source.side.client, source.name, p)
         assert sorted(target.client.list_partitions(name)) == sorted(COMMON_PARTITIONS)
 
         # the schema: equal, except a limit the source did not report (Milvus Lite: max_length of ARRAY<VARCHAR>
@@ -101,16 +101,16 @@ def test_milvus_to_milvus(src: str, dst: str, sides: dict[str, Side], sources: d
 
 @pytest.mark.parametrize("src", ["lite", "standalone"])
 def test_milvus_through_qdrant_and_back(src: str, sides: dict[str, Side], sources: dict[str, Source],
-                                        matrix_store: Path, tmp_path: Path) -> None:
+                                        matrix_store: Path, memory_tmp_path: Path) -> None:
     """Milvus -> Qdrant (local mode) -> the same Milvus: ids come back as text, scalars and partitions as dynamic
     fields, everything else exactly (vectors unit-normalised where the Qdrant normalises Cosine vectors). This
     matrix cell found that Milvus Lite silently drops a dynamic field named _partition."""
     from qdrant_client import QdrantClient
 
     source, side = sources[src], sides[src]
-    qurl = f"qdrant-local://{tmp_path / 'qdrant'}"
+    qurl = f"qdrant-local://{memory_tmp_path / 'qdrant'}"
     cli_json("restore", matrix_store, qurl, "--backup", source.backup_id)
-    q = QdrantClient(path=str(tmp_path / "qdrant"))
+    q = QdrantClient(path=str(memory_tmp_path / "qdrant"))
     try:
         assert q.count(source.name, exact=True).count == N
         vectors = q.get_collection(source.name).config.params.vectors

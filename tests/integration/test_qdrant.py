@@ -85,9 +85,9 @@ class Qdrant:
 
 
 @pytest.fixture(params=QDRANT_KINDS)
-def qdrant(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Qdrant]:
+def qdrant(request: pytest.FixtureRequest, memory_tmp_path: Path) -> Iterator[Qdrant]:
     if request.param == "local":
-        q = Qdrant("local", f"qdrant-local://{tmp_path / 'qdrant'}", path=tmp_path / "qdrant")
+        q = Qdrant("local", f"qdrant-local://{memory_tmp_path / 'qdrant'}", path=memory_tmp_path / "qdrant")
     else:
         server = os.environ["QDRANT_URL"].rstrip("/")
         scheme, _, rest = server.partition("://")

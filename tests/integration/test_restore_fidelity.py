@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.datasets import build_vector_only, index_summary, read_rows
+from tests.datasets import build_vector_only, index_summary, read_keys, read_rows
 from tests.integration.common import STANDALONE_URL
 
 
@@ -109,7 +109,7 @@ def test_lite_to_server_with_flags_and_fallbacks(cli, standalone, lite, store_di
         assert idx["n"]["index_type"] == "STL_SORT"
         assert read_rows(server, name) == read_rows(lite.client, name)
         for p in ("_default", "p1"):
-            assert read_rows(server, name, p).keys() == read_rows(lite.client, name, p).keys()
+            assert read_keys(server, name, p) == read_keys(lite.client, name, p)
     finally:
         if server.has_collection(name):
             server.drop_collection(name)
