@@ -95,8 +95,9 @@ def test_encrypted_round_trip_on_every_store(cli, lite, any_store, tmp_path, mon
     r = cli("restore", url, lite.url, "--as", f"{name}_r", "--json")
     assert r.code == 0, r.stderr
     assert read_rows(lite.client, f"{name}_r") == read_rows(lite.client, name)
-    r = cli("drill", url, lite.url, "-c", name, "--json")
-    assert r.code == 0, r.stdout + r.stderr
+    if any_store.kind == "local":  # a drill is a restore and reads; the remote stores' reads are covered above
+        r = cli("drill", url, lite.url, "-c", name, "--json")
+        assert r.code == 0, r.stdout + r.stderr
 
     r = cli("prune", url, "--keep-last", "1", "--json")
     assert r.code == 0 and r.json()["removed"] == 1, r.stdout + r.stderr
