@@ -81,6 +81,7 @@ def test_wrong_tls_fails_with_one_line_and_exit_6(cli, server, proxy, tmp_path: 
     ("milvus+https://127.0.0.1:1", ["--ca-cert", "/nonexistent/ca.pem"], "not found"),
     ("qdrant+grpcs://127.0.0.1:1", ["--ca-cert", "{ca}"], "use qdrant+https://"),
     ("qdrant-local:///tmp/x", ["--insecure"], "does not use TLS"),
+    ("qdrant+https://127.0.0.1:1", ["--ca-cert", "{key}"], "cannot load the TLS certificates"),  # a key, not a cert
 ])
 def test_tls_options_that_cannot_work_are_usage_errors(cli, proxy, tmp_path: Path, url: str, args: list[str],
                                                          words: str):

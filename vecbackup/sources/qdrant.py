@@ -81,6 +81,7 @@ class QdrantEngine:
         self._m = _models()
         self._created: set[str] = set()
         self._connect_notes: list[str] = []
+        verify = None if url.local else _verify(url)  # a bad certificate file is the user's to fix (exit 2)
         try:
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
@@ -88,7 +89,6 @@ class QdrantEngine:
                     self.client = qc.QdrantClient(path=url.path)
                 else:
                     scheme = "https" if url.https else "http"
-                    verify = _verify(url)
                     self.client = qc.QdrantClient(
                         url=f"{scheme}://{url.host}:{url.port}", port=url.port, grpc_port=url.grpc_port,
                         prefer_grpc=url.prefer_grpc, https=url.https, api_key=url.api_key or None,
