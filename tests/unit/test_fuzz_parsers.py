@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from fuzz import fuzz_crypto  # its own check of key files, store settings and sealed objects
 from fuzz._common import (
     CHUNK_FIELDS,
+    CONFIG,
     SHA,
     chunk_columns,
     fix_checksums,
@@ -788,31 +789,7 @@ def commands() -> Any:
     return _COMMANDS[0]
 
 
-VALID_CONFIG = b"""heartbeat = "/tmp/hb"
-[defaults]
-lock_wait = 30
-quiet = true
-[backup]
-batch_size = 2000
-collection = ["a", "b"]
-token_file = "/run/secrets/t"
-[[jobs]]
-name = "articles"
-source = "milvus://db:19530"
-collections = ["articles"]
-store = "s3://bucket/milvus"
-every = "6h"
-keep_daily = 7
-keep_within = "30d"
-gc_min_age = "24h"
-[[jobs]]
-name = "q"
-source = "qdrant://q:6333"
-all = true
-store = "file:///backups"
-at = "02:15"
-"""
-CONFIG_SEEDS = [VALID_CONFIG, b"[defaults]\nlock_wait = 1\n", b'[[jobs]]\nname = "x"\nevery = "1h"\n']
+CONFIG_SEEDS = [CONFIG, b"[defaults]\nlock_wait = 1\n", b'[[jobs]]\nname = "x"\nevery = "1h"\n']
 
 
 def check_config(data: bytes) -> None:
