@@ -23,7 +23,7 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.errors import UsageError
-from vecbackup.ops.verify import Subset, VerifyResult, parse_subset
+from vecbackup.ops.verify import Subset, VerifyResult, parse_subset, raise_for_worst
 
 #: what each depth of verify checked, as the summary line says it
 LEVEL_WORDS = {"stat": "present with the recorded size", "checksum": "read back with a matching SHA-256",
@@ -86,8 +86,4 @@ def verify(store_url: StoreArg,
                              depth="quick" if quick else "read-data" if read_data else "checksum", subset=subset,
                              progress=ui.TerminalProgress, on_result=report)
         ui.emit({"ok": all(r.ok for r in results), "store": s.display, "backups": [r.to_dict() for r in results]})
-        bad = [r for r in results if not r.ok]
-        if bad:  # a missing object (exit 8) outranks a tampered one (exit 14), which outranks a damaged one (7)
-            missing = [r for r in bad if any(p.kind == "missing" for p in r.problems)]
-            tampered = [r for r in bad if any(p.kind == "tampered" for p in r.problems)]
-            (missing or tampered or bad)[0].raise_for_problems()
+        raise_for_worst(results)  # a missing object (exit 8) outranks a tampered one (14), a damaged one (7)

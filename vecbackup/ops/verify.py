@@ -90,7 +90,7 @@ def parse_subset(text: str) -> Subset:
 @dataclass
 class Problem:
     key: str
-    kind: str  # "missing" | "corrupt"
+    kind: str  # one of PRECEDENCE: "missing" | "tampered" | "corrupt"
     message: str
 
 
@@ -131,6 +131,22 @@ class VerifyResult:
         if corrupt:
             raise CorruptData(f"backup {self.backup_id}: {len(corrupt)} of {self.objects} data objects damaged; "
                               f"first: {corrupt[0].message}")
+
+
+#: problem kinds in the order their exit codes outrank each other: missing (8), tampered (14), corrupt (7)
+PRECEDENCE = ("missing", "tampered", "corrupt")
+
+
+def rank(result: VerifyResult) -> int:
+    """Where a result's worst problem stands in PRECEDENCE (0 = missing); len(PRECEDENCE) for a result without."""
+    return min((PRECEDENCE.index(p.kind) for p in result.problems if p.kind in PRECEDENCE), default=len(PRECEDENCE))
+
+
+def raise_for_worst(results: list[VerifyResult]) -> None:
+    """Raise for the failed result whose problem outranks the others' (the first of equals); nothing if all are ok."""
+    bad = [r for r in results if not r.ok]
+    if bad:
+        min(bad, key=rank).raise_for_problems()
 
 
 def _stat(store: BlobStore, obj: DataObject) -> None:
