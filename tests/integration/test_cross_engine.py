@@ -121,12 +121,12 @@ def _build_milvus(client: MilvusClient, name: str) -> tuple[np.ndarray, dict[int
     return vecs, partition_of
 
 
-def test_milvus_lite_to_qdrant_local(cli: Any, lite: Engine, store_dir: Path, tmp_path: Path) -> None:
+def test_milvus_lite_to_qdrant_local(cli: Any, lite: Engine, store_dir: Path, memory_tmp_path: Path) -> None:
     name = lite.new_name("m2q")
     vecs, partition_of = _build_milvus(lite.client, name)
     source = _milvus_rows(lite.client, name)
     backup_id = _backup(cli, lite.url, store_dir, name)
-    qpath = tmp_path / "qdrant"
+    qpath = memory_tmp_path / "qdrant"
     qurl = f"qdrant-local://{qpath}"
 
     dry = cli("restore", store_dir, qurl, "--backup", backup_id, "--dry-run")
@@ -223,8 +223,8 @@ def _build_qdrant(path: Path, name: str, *, multivector: bool = False, missing_v
     return payloads, a, b
 
 
-def test_qdrant_local_to_milvus_lite(cli: Any, lite: Engine, store_dir: Path, tmp_path: Path) -> None:
-    qpath = tmp_path / "qdrant"
+def test_qdrant_local_to_milvus_lite(cli: Any, lite: Engine, store_dir: Path, memory_tmp_path: Path) -> None:
+    qpath = memory_tmp_path / "qdrant"
     qurl = f"qdrant-local://{qpath}"
     name = f"vbt_q2m_{uuid.uuid4().hex[:8]}"
     payloads, a, b = _build_qdrant(qpath, name)
@@ -283,8 +283,8 @@ def test_qdrant_local_to_milvus_lite(cli: Any, lite: Engine, store_dir: Path, tm
 
 
 def test_multivector_into_milvus_is_refused_before_anything_is_written(cli: Any, lite: Engine, store_dir: Path,
-                                                                       tmp_path: Path) -> None:
-    qpath = tmp_path / "qdrant"
+                                                                       memory_tmp_path: Path) -> None:
+    qpath = memory_tmp_path / "qdrant"
     qurl = f"qdrant-local://{qpath}"
     name = f"vbt_mv_{uuid.uuid4().hex[:8]}"
     _build_qdrant(qpath, name, multivector=True)
@@ -304,8 +304,8 @@ def test_multivector_into_milvus_is_refused_before_anything_is_written(cli: Any,
 
 
 def test_point_without_a_vector_stops_a_restore_into_milvus(cli: Any, lite: Engine, store_dir: Path,
-                                                            tmp_path: Path) -> None:
-    qpath = tmp_path / "qdrant"
+                                                            memory_tmp_path: Path) -> None:
+    qpath = memory_tmp_path / "qdrant"
     name = f"vbt_nv_{uuid.uuid4().hex[:8]}"
     _build_qdrant(qpath, name, missing_vector=True)
     backup_id = _backup(cli, f"qdrant-local://{qpath}", store_dir, name)

@@ -182,12 +182,12 @@ def test_drill_usage_errors(cli, tmp_path, args, needle):
     assert r.code == 2 and needle in r.stderr
 
 
-def test_drill_qdrant_local(cli, store_dir, tmp_path):
+def test_drill_qdrant_local(cli, store_dir, tmp_path, memory_tmp_path):
     """The same drill against Qdrant (local mode): points compared by id, search recall by self-hits."""
     import numpy as np
     from qdrant_client import QdrantClient, models
 
-    folder = tmp_path / "qdrant"
+    folder = memory_tmp_path / "qdrant"
     url = f"qdrant-local://{folder}"
     client = QdrantClient(path=str(folder))
     client.create_collection("pts", vectors_config={"emb": models.VectorParams(size=8,

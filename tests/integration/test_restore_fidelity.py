@@ -210,11 +210,11 @@ def test_backup_of_unknown_collection_names_the_collections_command(cli, lite, s
     assert "`vecbackup collections milvus-lite://" in line and "list-collections" not in line
 
 
-def test_dry_run_applies_topology_flags(cli, store_dir, tmp_path):
+def test_dry_run_applies_topology_flags(cli, store_dir, memory_tmp_path):
     """--shards / --replication-factor are part of the plan a dry run shows, not applied after it."""
     from qdrant_client import QdrantClient, models
 
-    folder = tmp_path / "q"
+    folder = memory_tmp_path / "q"
     client = QdrantClient(path=str(folder))
     client.create_collection("topo", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     client.upsert("topo", [models.PointStruct(id=i, vector=[float(i), 1.0, 2.0, 3.0]) for i in range(10)])
