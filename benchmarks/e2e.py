@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,27 @@ def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int, pa
             "notes": doc["notes"]}
 
 
+def vecbackup_restore_workers(url: str, store: Path, as_name: str, n: int, workers: int) -> dict[str, Any]:
+    """`restore --shard I/N --run RUN --commit` as ``workers`` processes started together (each inserts its share
+    of the objects, the last to finish commits: flush, index, load, count, rename): the wall time until all have
+    exited, their summed CPU and the largest peak RSS."""
+    backup_id = run_measured([VECBACKUP, "list", f"file://{store}", "--json"]).check().json()["backups"][0]
+    args = [VECBACKUP, "restore", f"file://{store}", url, "--backup", backup_id["backup_id"], "--as", as_name,
+            "--run", f"bench-{as_name}", "--commit", "--json"]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda i: run_measured([*args, "--shard", f"{i}/{workers}"]).check(),
+                                range(workers)))
+    wall = time.perf_counter() - t0
+    commits = [r.json()["commit"] for r in results]
+    committed = [c for c in commits if c["state"] == "committed"]
+    if len(committed) != 1 or committed[0]["rows"] != n:
+        raise RuntimeError(f"restore by {workers} workers into {as_name}: commits {commits}, expected one of {n} rows")
+    return {"tool": f"vecbackup restore by {workers} workers + commit", "workers": workers, "wall_s": wall,
+            "peak_rss_bytes": max(r.max_rss for r in results), "cpu_user_s": sum(r.user for r in results),
+            "cpu_sys_s": sum(r.sys for r in results), "commit_s": committed[0]["seconds"]}
+
+
 def vecbackup_drill(url: str, store: Path, name: str, n: int, work: Path) -> dict[str, Any]:
     """`vecbackup drill` against the live source on the same server: its wall time and memory, the restore's
     share (the RTO) and the search check's (searches + the exact brute-force pass over the backup)."""
@@ -208,6 +230,10 @@ def run_standalone(sizes: list[int], work: Path, log: Any = print) -> dict[str, 
                 log(f"    vecbackup restore --parallel {k}: {r['wall_s']:.1f}s "
                     f"({r['wall_s'] / entry['load']['loaded_s']:.2f}x the plain load)")
                 client.drop_collection(restored)
+            entry["restore_workers"] = w = vecbackup_restore_workers(STANDALONE_URL, store, restored, n, workers=2)
+            log(f"    vecbackup restore by 2 workers + commit: {w['wall_s']:.1f}s "
+                f"({w['wall_s'] / entry['load']['loaded_s']:.2f}x the plain load; commit {w['commit_s']:.1f}s)")
+            client.drop_collection(restored)
             entry["drill"] = vecbackup_drill(STANDALONE_URL, store, name, n, work)
             d = entry["drill"]
             log(f"    vecbackup drill: {d['wall_s']:.1f}s (RTO {d['rto_s']:.1f}s, search check "

@@ -154,15 +154,25 @@ def _e2e(e: dict[str, Any]) -> str:
         def cpu(r: dict[str, Any]) -> float:
             return float(r["cpu_user_s"] + r["cpu_sys_s"])
 
+        def workers(s: dict[str, Any]) -> str:
+            w = s.get("restore_workers")
+            if not w:
+                return "–"
+            return f"{w['wall_s']:.1f} ({w['wall_s'] / s['load']['loaded_s']:.2f}; commit {w['commit_s']:.1f})"
+
         out.append(_table(
-            ["rows", "plain load s", *[f"K={k} s (× load)" for k in ks], "client CPU s, first / last K"],
-            [[_n(s["rows"]), f"{s['load']['loaded_s']:.1f}", *[cell(s, k) for k in ks],
+            ["rows", "plain load s", *[f"K={k} s (× load)" for k in ks], "2 workers + commit s (× load)",
+             "client CPU s, first / last K"],
+            [[_n(s["rows"]), f"{s['load']['loaded_s']:.1f}", *[cell(s, k) for k in ks], workers(s),
               f"{cpu(s['restore_parallel'][ks[0]]):.1f} / {cpu(s['restore_parallel'][ks[-1]]):.1f}"] for s in par]))
         out += ["", "What limits the curve here: the server (WAL, flush, the HNSW build after it) does most of the "
                 "work on the same 2 cores as the client, whose own CPU (last column) is a fraction of the wall "
                 "time; more requests in flight only queue on the server. The differences between K are within the "
                 "run-to-run noise of single runs, so `--parallel` defaults to 1; it is for servers with cores to "
-                "spare, which this machine cannot show."]
+                "spare, which this machine cannot show. \"2 workers + commit\" is `restore --shard I/2 --run RUN "
+                "--commit` as two processes started together (docs/SCALING.md), each inserting half of the objects, "
+                "the last to finish flushing, indexing, loading, counting and renaming (the commit's own seconds in "
+                "brackets): the shape of a restore by several machines, here on the same 2 cores."]
     drills = [s for s in sizes if s.get("drill")]
     if drills:
         out += ["", "**Drill** (`vecbackup drill STORE milvus://127.0.0.1:19530 -c NAME --source "
@@ -575,6 +585,10 @@ def _scale(sc: dict[str, Any]) -> str:
            "normal distribution, VARCHAR, JSON, ARRAY<INT64>, two dynamic keys. Medians of "
            f"{sc['configs'][0]['rounds'] if sc.get('configs') else '?'} alternating rounds for the backup and its "
            "yardstick; one run for the rest.", ""]
+    earlier = [c for c in sc.get("configs", []) if c.get("measured", m["date"]) != m["date"]]
+    if earlier:  # `--merge`: configs this run did not re-measure
+        out[-2] += (" Carried over from earlier runs (`--merge`): " + "; ".join(
+            f"{_n(c['rows'])} × {c['dim']} measured {c['measured']}" for c in earlier) + ".")
     if sc.get("errors"):
         out += [f"- error in {k}: `{v}`" for k, v in sc["errors"].items()] + [""]
     rows = []

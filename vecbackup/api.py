@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from vecbackup.errors import PartialFailure, UsageError, VecbackupError
+from vecbackup.errors import AlreadyExists, NotFound, PartialFailure, UsageError, VecbackupError
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
@@ -37,8 +37,20 @@ from vecbackup.ops.lock import locked
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import PruneResult
 from vecbackup.ops.prune import prune as prune_store
-from vecbackup.ops.restore import Plan, RestoreOptions, RestorePreview, RestoreResult, plan_restore, preview_restore
+from vecbackup.ops.restore import (
+    Plan,
+    RestoreOptions,
+    RestorePreview,
+    RestoreResult,
+    plan_restore,
+    preview_restore,
+    restore_mapping,
+)
 from vecbackup.ops.restore import restore_backup as run_restore
+from vecbackup.ops.restore_shard import RestoreCommit, ShardRestoreResult, pinned, run_names
+from vecbackup.ops.restore_shard import abandon_restore as run_abandon_restore
+from vecbackup.ops.restore_shard import commit_restore as run_commit_restore
+from vecbackup.ops.restore_shard import restore_shard as run_restore_shard
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
 from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
 from vecbackup.passphrase import Passphrase
@@ -429,6 +441,61 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
         return run_restore(s, manifest, engine, decided, progress=progress)
 
 
+def restore_shard(store: StoreLike, target: SourceLike, *, backup: BackupLike, shard: Shard, run: str,
+                  collection: str | None = None, commit: bool = False, options: RestoreOptions | None = None,
+                  credentials: Credentials | None = None, progress: Progress | None = None) -> ShardRestoreResult:
+    """One worker of a restore by several (``restore --shard I/N --run RUN``, Milvus targets): insert this
+    shard's share of the backup into the run's staging collection; with ``commit``, then commit the run if every
+    worker is done (:func:`commit_restore`). ``backup`` must name one backup, not "latest": every worker must
+    restore the same one. A re-run of a worker continues where it stopped."""
+    s = _store(store)
+    manifest = _manifest(s, _pinned(backup), collection)
+    with _engine(target, credentials) as engine:
+        decided = plan_restore(manifest, engine, options)
+        return run_restore_shard(s, manifest, engine, decided, shard, check_run(run), commit=commit,
+                                 progress=progress)
+
+
+def commit_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, run: str,
+                   collection: str | None = None, options: RestoreOptions | None = None,
+                   credentials: Credentials | None = None) -> RestoreCommit:
+    """Commit restore run ``run`` once all its workers are done: flush, index and load the staging collection,
+    check it holds every row of the backup, then give it the target's name. MissingData (8) names the workers that
+    have not finished. ``options`` must be the workers' (the target name, --drop-existing, parameters)."""
+    s = _store(store)
+    manifest = _manifest(s, _pinned(backup), collection)
+    with _engine(target, credentials) as engine:
+        try:
+            decided = plan_restore(manifest, engine, options)
+        except AlreadyExists:  # the target: this run's, committed already, or another one
+            names = run_names(_target_name(manifest, engine, options), check_run(run), manifest.backup_id)
+            if engine.has_collection(names.staging) or engine.has_collection(names.committing):
+                raise  # a run to commit over an existing target: the workers' --drop-existing is missing
+            raise NotFound(f"restore run {run} of backup {manifest.backup_id} has nothing to commit on "
+                           f"{engine.display} and its target exists (committed already?)",
+                           hint="`vecbackup collections` shows the target; --drop-existing commits over it") from None
+        return run_commit_restore(manifest, engine, decided, check_run(run))
+
+
+def abandon_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, run: str,
+                    collection: str | None = None, options: RestoreOptions | None = None,
+                    credentials: Credentials | None = None) -> list[str]:
+    """Give restore run ``run`` up: drop its staging collection and markers (never the target); returns the
+    collections dropped."""
+    s = _store(store)
+    manifest = _manifest(s, _pinned(backup), collection)
+    with _engine(target, credentials) as engine:
+        return run_abandon_restore(manifest, engine, _target_name(manifest, engine, options), check_run(run))
+
+
+def _target_name(manifest: Manifest, engine: Engine, options: RestoreOptions | None) -> str:
+    return (options.target if options else None) or restore_mapping(manifest, engine).spec.name
+
+
+def _pinned(backup: BackupLike) -> BackupLike:
+    return backup if isinstance(backup, Manifest) else pinned(backup)
+
+
 def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
           source: SourceLike | None = None, options: DrillOptions | None = None,
           credentials: Credentials | None = None, progress: Progress | None = None) -> DrillReport:
@@ -448,7 +515,8 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
 
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult",
-    "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "Shard", "SourceLike", "StoreLike", "StoreStats",
-    "VerifyDepth", "abandon", "add_key", "backup", "collections", "commit", "connect", "delete", "drill", "gc", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "show", "stats", "verify",
+    "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard", "ShardRestoreResult",
+    "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore", "add_key", "backup",
+    "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init", "keys", "list_backups",
+    "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats", "verify",
 ]

@@ -46,6 +46,14 @@ class VecbackupError(Exception):
         return self.message
 
 
+class RowCountMismatch(VecbackupError):
+    """A restored copy does not hold the backup's number of rows (found before it took the target's place)."""
+
+    def __init__(self, message: str, *, rows: int, expected: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.rows, self.expected = rows, expected
+
+
 class UsageError(VecbackupError):
     """An argument, URL or option value is not valid."""
 

@@ -50,7 +50,8 @@ def test_the_examples_run(lite: Any, tmp_path: Path) -> None:
     assert namespace["restored"].rows == 500
     assert namespace["report"].ok
     assert lite.client.has_collection("articles_copy")
-    assert not [c for c in lite.client.list_collections() if "_drill_" in c or "_vbrestore_" in c]
+    assert not [c for c in lite.client.list_collections() if "_drill_" in c or "_vbrestore_" in c or "_vbrun_" in c]
+    assert lite.client.has_collection("articles_dr")
     import vecbackup  # the encrypted store's first passphrase was removed: it must not open the store
 
     with pytest.raises(vecbackup.errors.WrongKey):
@@ -71,7 +72,7 @@ def test_help_shows_the_api() -> None:
 
 @pytest.mark.parametrize("name", ["backup", "restore", "plan", "list_backups", "show", "verify", "delete", "gc",
                                   "prune", "drill", "connect", "open_store", "init", "keys", "add_key",
-                                  "remove_key"])
+                                  "remove_key", "restore_shard", "commit_restore", "abandon_restore"])
 def test_every_api_function_is_documented(name: str) -> None:
     import vecbackup
 

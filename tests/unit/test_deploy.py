@@ -81,7 +81,7 @@ def test_manifest_commands_are_valid(path: Path):
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
 
 
-def test_the_sharded_backup_is_an_indexed_job_that_commits():
+def test_the_sharded_backup_and_restore_are_indexed_jobs_that_commit():
     jobs = [d for p in MANIFESTS for d in _docs(p) if d["kind"] in ("Job", "CronJob")
             and _job_spec(d).get("completionMode") == "Indexed"]
     assert jobs, "no Indexed Job in deploy/kubernetes"
@@ -97,6 +97,12 @@ def test_the_sharded_backup_is_an_indexed_job_that_commits():
         (var,) = re.findall(r"\$\((\w+)\)", run)
         (entry,) = [e for e in c["env"] if e["name"] == var]  # the same run id in every pod of one Job
         assert "job-name" in entry["valueFrom"]["fieldRef"]["fieldPath"]
+        if args[0] == "restore":  # every worker restores the same backup: an id, not "latest"
+            backup = args[args.index("--backup") + 1]
+            (var,) = re.findall(r"\$\((\w+)\)", backup)
+            (entry,) = [e for e in c["env"] if e["name"] == var]
+            assert re.fullmatch(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}", entry["value"])
+    assert {_containers(d)[0]["args"][0] for d in jobs} == {"backup", "restore"}
 
 
 def test_secrets_only_in_secrets():

@@ -41,7 +41,9 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
+from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops.restore import DEFAULT_PARALLEL, RestoreOptions, RestorePreview
+from vecbackup.ops.restore_shard import RestoreCommit, assigned, pinned
 from vecbackup.urls import is_qdrant_url
 
 
@@ -68,6 +70,19 @@ def restore(
     parallel: Annotated[int, typer.Option(
         "--parallel", min=1, metavar="K", help="Insert requests in flight at once (capped by what the target "
         "takes: Qdrant local mode one).")] = DEFAULT_PARALLEL,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", metavar="I/N", help="Restore as worker I of N (0 <= I < N) into one staging collection, Milvus "
+        "targets; needs --run and --backup ID. A re-run of a worker continues.")] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", metavar="ID", help="The run id every worker of one restore shares (e.g. the Kubernetes Job's "
+        "name).")] = None,
+    commit: Annotated[bool, typer.Option(
+        "--commit", help="With --run: commit the run once every worker is done (flush, index, load, check the row "
+        "count, take the target's name). With --shard, after this worker's share; without, on its own (exit 8 "
+        "while a worker is missing).")] = False,
+    abandon: Annotated[bool, typer.Option(
+        "--abandon", help="With --run: give the run up, dropping its staging collection (never the target).")]
+    = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
@@ -89,6 +104,11 @@ def restore(
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
+    worker = _check_run_options(shard, run, commit, abandon, dry_run)
+    if run is not None and not dry_run:
+        _run_step(store_url, target_url, backup_id, collection, worker, run, commit, abandon, options, creds,
+                  passphrase_file, key_command, allow_unencrypted, metrics_textfile, metrics_pushgateway, metrics_job)
+        return
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
                   allow_unencrypted=allow_unencrypted)
@@ -110,6 +130,76 @@ def restore(
     ui.emit({"ok": True, **result.to_dict()},
             lambda: ui.say(f"restored backup {result.backup_id} of {result.source_collection} into "
                            f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"))
+
+
+def _check_run_options(shard: str | None, run: str | None, commit: bool, abandon: bool, dry_run: bool,
+                       ) -> Shard | None:
+    """The worker's shard, once the options of a restore by several workers are known to fit together."""
+    if shard is not None and run is None:
+        raise UsageError("--shard needs --run ID (the same for every worker of the restore)")
+    if (commit or abandon) and run is None:
+        raise UsageError(f"--{'commit' if commit else 'abandon'} needs --run ID")
+    if abandon and (shard is not None or commit):
+        raise UsageError("--abandon gives a run up: it takes neither --shard nor --commit")
+    if dry_run and (commit or abandon):
+        raise UsageError(f"--dry-run writes nothing: it takes no --{'commit' if commit else 'abandon'}")
+    if run is not None and shard is None and not commit and not abandon and not dry_run:
+        raise UsageError("--run needs --shard I/N (a worker), --commit or --abandon")
+    if run is not None:
+        check_run(run)
+    return None if shard is None else Shard.parse(shard)
+
+
+def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, shard: Shard | None,
+              run: str, commit: bool, abandon: bool, options: RestoreOptions, creds: api.Credentials,
+              passphrase_file: str | None, key_command: str | None, allow_unencrypted: bool,
+              metrics_textfile: str | None, metrics_pushgateway: str | None, metrics_job: str) -> None:
+    """One step of a restore by several workers: a worker's share, a commit, or giving the run up."""
+    pinned(backup_id)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+              allow_unencrypted=allow_unencrypted)
+    if abandon:
+        dropped = api.abandon_restore(s, target_url, backup=backup_id, collection=collection, run=run,
+                                      options=options, credentials=creds)
+        ui.emit({"ok": True, "run": run, "dropped": dropped},
+                lambda: ui.say(f"run {run}: dropped {', '.join(dropped)}" if dropped else
+                               f"run {run}: nothing of it on the target"))
+        return
+    if shard is None:
+        done = api.commit_restore(s, target_url, backup=backup_id, collection=collection, run=run, options=options,
+                                  credentials=creds)
+        ui.emit({"ok": True, **done.to_dict()}, lambda: ui.say(_commit_line(done)))
+        return
+    with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
+                   [collection] if collection else None) as rec:
+        manifest = api.show(s, backup_id, collection)
+        rec.failure_names = [manifest.collection.name]
+        result = api.restore_shard(s, target_url, backup=manifest, shard=shard, run=run, commit=commit,
+                                   options=options, credentials=creds, progress=ui.TerminalProgress())
+        rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows,
+                   nbytes=sum(o.size for o in assigned(manifest.objects, shard)))
+    for note in result.notes:
+        ui.warn(note)
+
+    def human() -> None:
+        ui.say(f"restored shard {shard.label} of backup {result.backup_id} of {result.source_collection} into "
+               f"{result.staging} (run {run}): {result.rows} rows in {result.seconds:.1f}s")
+        if result.commit is not None:
+            ui.say(_commit_line(result.commit))
+        else:
+            ui.say(f"the restore completes once every worker is done and `vecbackup restore ... --run {run} "
+                   "--commit` has run (or give each worker --commit)")
+
+    ui.emit({"ok": True, **result.to_dict()}, human)
+
+
+def _commit_line(c: RestoreCommit) -> str:
+    if c.state == "committed":
+        return f"run {c.run} ({c.shards} workers) committed into {c.collection}: {c.rows} rows in {c.seconds:.1f}s"
+    if c.state == "waiting":
+        return (f"run {c.run}: shard{'s' if len(c.missing) != 1 else ''} {', '.join(map(str, c.missing))} of "
+                f"{c.shards} not done yet; the last worker to finish commits")
+    return f"run {c.run}: committed by another worker"
 
 
 def _report_preview(preview: RestorePreview, display: str) -> None:

@@ -6,19 +6,31 @@ import dataclasses
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from vecbackup import limits
-from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError, VecbackupError
+from vecbackup.errors import (
+    AlreadyExists,
+    RowCountMismatch,
+    TargetRejected,
+    Unsupported,
+    UsageError,
+    VecbackupError,
+)
+from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import RestorePlan, Sink
+from vecbackup.sources.base import RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
+
+#: what inserts one chunk into a plan's staging collection and returns the rows written (Sink.write)
+Writer = Callable[[CollectionSpec, RestorePlan, Chunk], int]
 
 
 @dataclass
@@ -219,26 +231,39 @@ def restore_backup(
     notes.extend(sink.create(spec, to_do))
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
-        written = _insert_all(store, manifest, sink, plan, progress)
+        written = insert_objects(store, manifest.objects, plan, sink.write, progress)
         progress.finish()
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
-        notes.extend(sink.finish(spec, to_do))
+        if isinstance(sink, StagingSink):  # counted before it takes the target's place
+            notes.extend(sink.prepare(spec, to_do))
+            count = _counted(sink, to_do.staging, manifest)
+            notes.extend(sink.publish(spec, to_do))
+        else:
+            notes.extend(sink.finish(spec, to_do))
     except BaseException:
         sink.abort(to_do)
         raise
-    count = sink.count(plan.target)
-    if count != manifest.rows:
-        raise VecbackupError(f"restored collection {plan.target!r} holds {count} rows, the backup {manifest.rows}"
-                             " (duplicate primary keys in the backup?)")
+    if not isinstance(sink, StagingSink):
+        count = _counted(sink, plan.target, manifest)
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes)
 
 
-def _insert_all(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, progress: Progress) -> int:
-    """Insert every chunk, ``plan.writers`` requests in flight (fetching and decoding run ahead of them on their own
-    threads); memory is about (writers + read-ahead) chunks. The first failure stops the rest; requests already
-    sent finish before it is raised, so the caller's abort drops a collection nothing writes to any more."""
+def _counted(sink: Sink, name: str, manifest: Manifest) -> int:
+    count = sink.count(name)
+    if count != manifest.rows:
+        raise RowCountMismatch(f"restored collection {name!r} holds {count} rows, the backup {manifest.rows}"
+                               " (duplicate primary keys in the backup?)", rows=count, expected=manifest.rows)
+    return count
+
+
+def insert_objects(store: BlobStore, objects: Sequence[DataObject], plan: Plan, write: Writer, progress: Progress,
+                   ) -> int:
+    """Insert the rows of ``objects`` with ``write`` (a sink's), ``plan.writers`` requests in flight (fetching and
+    decoding run ahead of them on their own threads); memory is about (writers + read-ahead) chunks. The first
+    failure stops the rest; requests already sent finish before it is raised, so the caller's abort drops a
+    collection nothing writes to any more."""
     writers = max(1, plan.writers)
     written = 0
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="vecbackup-insert") as pool:
@@ -252,9 +277,8 @@ def _insert_all(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, pr
                 progress.advance(obj.rows, obj.size)
 
         try:
-            for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
-                inflight.append((obj, pool.submit(sink.write, plan.spec, plan.sink, transform_chunk(plan.mapping,
-                                                                                                 chunk))))
+            for obj, chunk in iter_chunks(store, objects, read_ahead=in_flight(store)):
+                inflight.append((obj, pool.submit(write, plan.spec, plan.sink, transform_chunk(plan.mapping, chunk))))
                 drain(writers - 1)
             drain(0)
         except BaseException:

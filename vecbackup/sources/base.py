@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
@@ -130,6 +130,46 @@ class Sink(Protocol):
     def count(self, name: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StagingSink(Sink, Protocol):
+    """What a restore by several workers (ops/restore_shard.py) asks of a sink besides Sink: a staging collection
+    every worker fills, markers on it, idempotent re-inserts, and the finish in two steps with a claim before them.
+    Milvus has it; Qdrant restores run as one process."""
+
+    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Create the staging collection and its partitions unless they exist (every worker calls it, concurrently
+        too); returns notes."""
+        ...
+
+    def markers(self, name: str) -> set[str]:
+        """The markers collection ``name`` carries."""
+        ...
+
+    def add_marker(self, name: str, marker: str) -> None:
+        """Mark collection ``name`` (atomically; marking twice is no error)."""
+        ...
+
+    def drop_markers(self, markers: list[str]) -> None: ...
+
+    def delete_keys(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> None:
+        """Delete the rows with the chunk's primary keys from the staging collection (keys it lacks are no error)."""
+        ...
+
+    def claim(self, staging: str, name: str) -> bool:
+        """Rename ``staging`` to ``name``: True for the one caller that did, False if ``staging`` is gone."""
+        ...
+
+    def prepare(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Flush, build every index and load the staging collection; returns notes (finish = prepare + publish)."""
+        ...
+
+    def publish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Give the prepared staging collection the target's name and create the aliases; returns notes."""
+        ...
+
+    def drop_collection(self, name: str) -> None: ...
 
 
 class Inspector(Protocol):

@@ -132,9 +132,9 @@ def timed(check: Check, fn: Callable[[Check], None]) -> None:
         check.seconds = time.monotonic() - t0
 
 
-def check_row_count(check: Check, manifest: Manifest, target: Any, scratch: str, source: Any,
-                     opts: DrillOptions) -> None:
-    restored = target.count(scratch)
+def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any, opts: DrillOptions) -> None:
+    """The restored copy's rows (``restored``, counted on the target or by the restore that stopped on them)
+    against the backup's, and against the live source's with ``source``."""
     check.details.update({"backup_rows": manifest.rows, "restored_rows": restored})
     problems = []
     if restored != manifest.rows:

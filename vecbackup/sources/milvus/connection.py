@@ -52,7 +52,6 @@ class Connection:
         self._read_notes: dict[str, list[str]] = {}  # per collection: what reading did differently (read_notes)
         #: read (MilvusSource.read) and insert (MilvusSink.write) columns, or go through pymilvus's rows
         self.columnar = url.columnar
-        self._added_properties: set[str] = set()
         self._write_notes: list[str] = []  # what inserting did differently (MilvusSink.finish reports them)
         kwargs: dict[str, Any] = {"uri": url.uri, "timeout": url.timeout}
         if url.token:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 
 from vecbackup import limits
 from vecbackup.errors import TargetRejected, Unreachable, Unsupported, VecbackupError
@@ -99,9 +100,8 @@ class MilvusSink(Connection):
         if spec.extra.get("num_partitions"):
             ckw["num_partitions"] = spec.extra["num_partitions"]
         properties = dict(spec.properties)
-        if primary.auto_id and plan.keep_ids and self.url.lite is False:
+        if self._auto_id_helper(spec, plan):
             properties[_ALLOW_AUTO_ID] = "true"  # Milvus 2.5+: accept the recorded primary keys
-            self._added_properties.add(_ALLOW_AUTO_ID)
         if properties:
             ckw["properties"] = properties
         try:
@@ -110,11 +110,25 @@ class MilvusSink(Connection):
             raise _create_refused(spec, self.display, _message(e)) from None
         except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: create collection failed: {_message(e)}") from None
-        if not any(f.is_partition_key for f in spec.fields):
-            for p in spec.partitions:
-                if p != "_default" and not self.client.has_partition(plan.staging, p):
-                    self._call(f"create partition {p!r}", self.client.create_partition, plan.staging, p)
+        self._ensure_partitions(spec, plan.staging)
         return []
+
+    def _ensure_partitions(self, spec: CollectionSpec, name: str) -> None:
+        """Create the backup's partitions that collection ``name`` lacks (one another worker creates at the same
+        moment is no error)."""
+        if any(f.is_partition_key for f in spec.fields):
+            return  # the engine makes them
+        for p in spec.partitions:
+            if p != "_default" and not self.client.has_partition(name, p):
+                try:
+                    self._call(f"create partition {p!r}", self.client.create_partition, name, p)
+                except VecbackupError:
+                    if not self.client.has_partition(name, p):
+                        raise
+
+    def _auto_id_helper(self, spec: CollectionSpec, plan: RestorePlan) -> bool:
+        """Whether the staging collection gets the property that lets a server take recorded auto-ids."""
+        return spec.primary.auto_id and plan.keep_ids and self.url.lite is False
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
         if self.url.lite:
@@ -158,18 +172,36 @@ class MilvusSink(Connection):
         return int(response.insert_cnt)
 
     def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        return [*self.prepare(spec, plan), *self.publish(spec, plan)]
+
+    def prepare(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Flush the staging collection, build its indexes and load it (it keeps its staging name)."""
         c = self.client
         notes: list[str] = list(self._write_notes)
         self._call("flush", c.flush, plan.staging)
-        if _ALLOW_AUTO_ID in self._added_properties and _ALLOW_AUTO_ID not in spec.properties:
+        if self._auto_id_helper(spec, plan) and _ALLOW_AUTO_ID not in spec.properties:
             # we only set it to insert the recorded ids: leave the schema as the source had it
             try:
                 c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
             except Exception:  # older servers: the property is inert there
                 notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
+        built = self._indexed_fields(plan.staging)  # by a commit that stopped after building them (restore_shard)
         for index in spec.indexes:
-            notes.extend(self._create_index(spec, plan, index))
+            if index.field_name not in built:
+                notes.extend(self._create_index(spec, plan, index))
         self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
+        return notes
+
+    def _indexed_fields(self, name: str) -> set[str]:
+        c = self.client
+        names = self._call(f"list the indexes of {name!r}", c.list_indexes, name)
+        return {self._call(f"describe index {n!r}", c.describe_index, name, n).get("field_name") for n in names}
+
+    def publish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Give the prepared staging collection the target's name (dropping the target first when replacing it,
+        and moving its aliases over), then create the backup's aliases that are free."""
+        c = self.client
+        notes: list[str] = []
         if plan.staging != plan.target:
             if plan.replace and self.has_collection(plan.target):
                 moved = self._aliases_of(plan.target)
@@ -257,6 +289,82 @@ class MilvusSink(Connection):
                     self.client.drop_collection(plan.staging)
             except Exception:  # best effort: the error that got us here is the one to report
                 pass
+
+
+    # -- a restore by several workers into one staging collection (ops/restore_shard.py) -------------------------
+
+    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """Create the run's staging collection with its partitions, unless another worker already has: every worker
+        calls this, in any order, at the same time too."""
+        self._write_notes = []
+        if not self.has_collection(plan.staging):
+            try:
+                return self.create(spec, plan)
+            except VecbackupError:
+                if not self.has_collection(plan.staging):  # not another worker's create that came first
+                    raise
+        self._ensure_partitions(spec, plan.staging)
+        return []
+
+    def markers(self, name: str) -> set[str]:
+        """The marker names (aliases) collection ``name`` carries."""
+        res = self._call(f"list the aliases of {name!r}", self.client.list_aliases, collection_name=name)
+        return set(res.get("aliases", []))
+
+    def add_marker(self, name: str, marker: str) -> None:
+        """Mark collection ``name`` (an alias: atomic, listed with the collection, and outside its data)."""
+        try:
+            self._call(f"create alias {marker!r}", self.client.create_alias, name, marker)
+        except VecbackupError:
+            if marker not in self.markers(name):  # Lite refuses an alias that exists, a 2.3 server does not
+                raise
+
+    def drop_markers(self, markers: list[str]) -> None:
+        for marker in markers:
+            self._call(f"drop alias {marker!r}", self.client.drop_alias, marker)
+
+    def delete_keys(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> None:
+        """Delete from the staging collection every row with a primary key of ``chunk`` (a no-op for keys it does
+        not hold): inserting the chunk afterwards then leaves each key once, however often it is repeated."""
+        column = chunk.columns[spec.primary.name].values
+        keys = column.tolist() if isinstance(column, np.ndarray) else list(column)
+        for expr in key_filters(spec.primary.name, keys):
+            self._call(f"delete rows of {plan.staging!r}", self.client.delete, plan.staging, filter=expr)
+
+    def claim(self, staging: str, name: str) -> bool:
+        """Rename ``staging`` to ``name`` if it still exists: True for the one caller that did it, False for the
+        others (the server serialises renames, so this is a compare-and-swap)."""
+        try:
+            self.client.rename_collection(staging, name)
+            return True
+        except Exception as e:
+            if self.has_collection(staging):
+                raise Unreachable(f"Milvus at {self.display}: rename {staging!r} to {name!r} failed: "
+                                  f"{_message(e)}") from None
+            return False
+
+
+#: the longest delete expression delete_keys sends (a batch of 16,384 long string keys is split over several)
+MAX_FILTER_CHARS = 1 << 20
+
+
+def key_filters(pk: str, keys: list[Any], max_chars: int = MAX_FILTER_CHARS) -> list[str]:
+    """``pk in [...]`` filters that together name every key once, each at most ``max_chars`` long (or one key).
+    Keys are written as JSON literals (strings quoted and escaped), as the Milvus expression grammar reads them."""
+    head = f"{pk} in ["
+    filters: list[str] = []
+    parts: list[str] = []
+    size = len(head) + 1
+    for key in keys:
+        literal = orjson.dumps(key).decode()
+        if parts and size + len(literal) + 1 > max_chars:
+            filters.append(head + ",".join(parts) + "]")
+            parts, size = [], len(head) + 1
+        parts.append(literal)
+        size += len(literal) + 1
+    if parts:
+        filters.append(head + ",".join(parts) + "]")
+    return filters
 
 
 #: build parameters knowhere (Milvus's index library) declares as defaults, used only for an index whose

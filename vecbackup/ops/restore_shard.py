@@ -1,0 +1,250 @@
+"""Restore by several workers: ``restore --shard I/N --run RUN`` on N processes or machines fills one staging
+collection, worker I inserting the backup's data objects I, I+N, I+2N, ...; a commit (``--commit``: each worker's
+after its share, or a step of its own) flushes, indexes and loads it, checks that it holds every row of the backup,
+and only then gives it the target's name. Until then the target is untouched and there is nothing under its name.
+
+The run's state is kept on the target server, as markers on the staging collection (Milvus aliases: atomic, listed
+with the collection, never in its data): worker I's *started* marker, set before its first insert, and its *done*
+marker, set after its last. A worker that finds its own *started* marker is a re-run: it deletes the keys of every
+object before inserting it again, so each row is there once however often a worker runs, and a worker that finds
+its *done* marker has nothing to do. The commit claims the run by renaming the staging collection (one rename
+wins), so workers that finish together commit once. The names below are all derived from the target, the run and
+the backup, so every worker of a run finds the same ones and nothing else does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from vecbackup.errors import MissingData, NotFound, RowCountMismatch, Unsupported, UsageError, VecbackupError
+from vecbackup.format.codec import Chunk
+from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.format.shard import Shard, check_run
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.restore import Plan, insert_objects
+from vecbackup.schema import CollectionSpec
+from vecbackup.sources.base import RestorePlan, Sink, StagingSink
+from vecbackup.stores.base import BlobStore
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """The names one run uses on the target server."""
+
+    staging: str  # the collection the workers fill
+    committing: str  # what the staging collection is renamed to by the commit that claims it
+    prefix: str  # of the markers
+
+    def started(self, shard: Shard) -> str:
+        return f"{self.prefix}_{shard.index}of{shard.count}_started"
+
+    def done(self, shard: Shard) -> str:
+        return f"{self.prefix}_{shard.index}of{shard.count}_done"
+
+    def done_shards(self, markers: set[str]) -> tuple[int | None, set[int]]:
+        """(N, the indexes I of the *done* markers among ``markers``); N is None without any marker of the run.
+        Workers started with different N are a UsageError naming them."""
+        pattern = re.compile(re.escape(self.prefix) + r"_(\d+)of(\d+)_(started|done)$")
+        counts: set[int] = set()
+        done: set[int] = set()
+        for marker in markers:
+            m = pattern.match(marker)
+            if m:
+                counts.add(int(m.group(2)))
+                if m.group(3) == "done":
+                    done.add(int(m.group(1)))
+        if len(counts) > 1:
+            raise UsageError(f"the run's workers were started with different N ({', '.join(map(str, sorted(counts)))})",
+                             hint="give every worker of one run the same --shard I/N, or restore --abandon the run")
+        return (counts.pop() if counts else None), done
+
+
+def run_names(target: str, run: str, backup_id: str) -> RunNames:
+    """The names of run ``run`` restoring ``backup_id`` into ``target``. Pure."""
+    check_run(run)
+    digest = hashlib.sha256(f"{target}\0{run}\0{backup_id}".encode()).hexdigest()[:12]
+    base = target[:200]
+    return RunNames(staging=f"{base}_vbrun_{digest}", committing=f"{base}_vbcommit_{digest}",
+                    prefix=f"_vbrun_{digest}")
+
+
+def pinned(backup_id: str) -> str:
+    """The backup every worker of a run restores: a backup id, not "latest" (which could change between them)."""
+    if backup_id == "latest":
+        raise UsageError("a restore by several workers needs --backup ID, not latest",
+                         hint="every worker must restore the same backup: `vecbackup list --json` shows the ids")
+    return backup_id
+
+
+def assigned(objects: Sequence[DataObject], shard: Shard) -> list[DataObject]:
+    """The data objects worker ``shard`` inserts: every N-th, starting at its index. Pure."""
+    return [o for j, o in enumerate(objects) if j % shard.count == shard.index]
+
+
+@dataclass
+class RestoreCommit:
+    """What a commit found and did. ``state``: ``committed`` (by this call), ``waiting`` (workers have not
+    finished: ``missing``), ``elsewhere`` (another commit claimed the run, or finished it)."""
+
+    run: str
+    collection: str
+    state: str
+    shards: int | None = None
+    missing: list[int] = field(default_factory=list)
+    rows: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"run": self.run, "collection": self.collection, "state": self.state, "shards": self.shards,
+                "missing": self.missing, "rows": self.rows, "seconds": round(self.seconds, 3), "notes": self.notes}
+
+
+@dataclass
+class ShardRestoreResult:
+    backup_id: str
+    source_collection: str
+    collection: str  # the target
+    staging: str
+    shard: Shard
+    run: str
+    rows: int  # inserted by this worker (0 when its share was already done)
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    commit: RestoreCommit | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"backup_id": self.backup_id, "source_collection": self.source_collection,
+                "collection": self.collection, "staging": self.staging, "shard": self.shard.label, "run": self.run,
+                "rows": self.rows, "seconds": round(self.seconds, 3), "notes": self.notes,
+                "commit": None if self.commit is None else self.commit.to_dict()}
+
+
+def staging_sink(sink: Sink) -> StagingSink:
+    if not isinstance(sink, StagingSink):
+        raise Unsupported(f"{sink.display} cannot be restored into by several workers",
+                          hint="restore with one process (--parallel K keeps K inserts in flight)")
+    return sink
+
+
+def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, shard: Shard, run: str, *,
+                  commit: bool = False, progress: Progress | None = None) -> ShardRestoreResult:
+    """Worker ``shard`` of run ``run``: insert its share of the backup into the run's staging collection (made by
+    whichever worker comes first), mark it done, and with ``commit`` try the commit (it happens once every worker
+    is done). A failure leaves the staging collection for the re-run, which continues."""
+    target = staging_sink(sink)
+    progress = progress or NullProgress()
+    names = run_names(plan.target, run, manifest.backup_id)
+    to_do = dataclasses.replace(plan.sink, staging=names.staging)
+    plan = dataclasses.replace(plan, sink=to_do)
+    t0 = time.monotonic()
+    notes = list(plan.notes)
+    result = ShardRestoreResult(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
+                                collection=plan.target, staging=names.staging, shard=shard, run=run, rows=0,
+                                seconds=0.0, notes=notes)
+    if target.has_collection(names.committing):
+        notes.append(f"run {run} is being committed: every worker had finished")
+    else:
+        notes.extend(target.ensure_staging(plan.spec, to_do))
+        markers = target.markers(names.staging)
+        count, _ = names.done_shards(markers)
+        if count is not None and count != shard.count:
+            raise UsageError(f"run {run} was started with {count} workers, not {shard.count}",
+                             hint=f"give every worker of the run --shard I/{count}, or restore --abandon the run")
+        if names.done(shard) in markers:
+            notes.append(f"shard {shard.label} of run {run} was already restored; nothing to do")
+        else:
+            result.rows = _insert_share(store, manifest, target, plan, shard, names, markers, progress)
+    if commit:
+        result.commit = commit_restore(manifest, sink, plan, run, worker=True)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _insert_share(store: BlobStore, manifest: Manifest, sink: StagingSink, plan: Plan, shard: Shard,
+                  names: RunNames, markers: set[str], progress: Progress) -> int:
+    objects = assigned(manifest.objects, shard)
+    expected = sum(o.rows for o in objects)
+    rerun = names.started(shard) in markers
+    if not rerun:
+        sink.add_marker(names.staging, names.started(shard))  # before the first insert: a re-run knows
+
+        def write(spec: CollectionSpec, to_do: RestorePlan, chunk: Chunk) -> int:
+            return sink.write(spec, to_do, chunk)
+    else:
+        def write(spec: CollectionSpec, to_do: RestorePlan, chunk: Chunk) -> int:
+            sink.delete_keys(spec, to_do, chunk)  # whatever an earlier run of this worker inserted of it
+            return sink.write(spec, to_do, chunk)
+    progress.start(f"restore {plan.target} shard {shard.label}", expected)
+    written = insert_objects(store, objects, plan, write, progress)
+    progress.finish()
+    if written != expected:
+        raise VecbackupError(f"shard {shard.label}: inserted {written} rows, its objects hold {expected}")
+    sink.add_marker(names.staging, names.done(shard))
+    return written
+
+
+def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, worker: bool = False,
+                   ) -> RestoreCommit:
+    """Finish run ``run`` once every worker is done: claim it, flush, index, load, check the row count against the
+    backup, drop the markers, give it the target's name. Called by a worker (``worker``), an unfinished run or one
+    another commit claimed is reported, not raised; called on its own, an unfinished run raises MissingData (8),
+    and a run a commit claimed but did not finish (it died) is taken over."""
+    target = staging_sink(sink)
+    names = run_names(plan.target, run, manifest.backup_id)
+    t0 = time.monotonic()
+    result = RestoreCommit(run=run, collection=plan.target, state="elsewhere")
+    if target.has_collection(names.staging):
+        count, done = names.done_shards(target.markers(names.staging))
+        result.shards = count
+        result.missing = [] if count is None else sorted(set(range(count)) - done)
+        if count is None or result.missing:
+            result.state = "waiting"
+            if worker:
+                return result
+            what = ("no worker has finished" if count is None else
+                    f"shard{'s' if len(result.missing) > 1 else ''} {', '.join(map(str, result.missing))} of "
+                    f"{count} {'have' if len(result.missing) > 1 else 'has'} not finished")
+            raise MissingData(f"restore run {run} of backup {manifest.backup_id} into {plan.target!r}: {what}",
+                              hint="run the missing workers (a re-run continues where it stopped), then commit again")
+        if not target.claim(names.staging, names.committing):
+            return result  # another worker's commit renamed it first
+    elif worker or not target.has_collection(names.committing):
+        if worker:
+            return result  # claimed (or finished) by another worker's commit
+        raise NotFound(f"no restore run {run} of backup {manifest.backup_id} into {plan.target!r} on "
+                       f"{sink.display}", hint="start its workers with restore --shard I/N --run RUN")
+    # this call holds the claim (or, on its own, takes over one whose commit stopped)
+    to_do = dataclasses.replace(plan.sink, staging=names.committing)
+    result.notes.extend(target.prepare(plan.spec, to_do))
+    rows = target.count(names.committing)
+    if rows != manifest.rows:
+        raise RowCountMismatch(f"restore run {run}: the staging collection {names.committing!r} holds {rows} rows, "
+                               f"the backup {manifest.rows}; the target is untouched", rows=rows,
+                               expected=manifest.rows, hint=f"restore --abandon --run {run}, then run the workers "
+                               "again")
+    markers = sorted(m for m in target.markers(names.committing) if m.startswith(names.prefix))
+    result.shards = names.done_shards(set(markers))[0]
+    target.drop_markers(markers)
+    result.notes.extend(target.publish(plan.spec, to_do))
+    result.state, result.rows, result.seconds = "committed", rows, time.monotonic() - t0
+    return result
+
+
+def abandon_restore(manifest: Manifest, sink: Sink, target_name: str, run: str) -> list[str]:
+    """Drop what run ``run`` left on the target server (its staging collection, claimed or not, and its markers);
+    returns the collections dropped. The target is never touched."""
+    target = staging_sink(sink)
+    names = run_names(target_name, run, manifest.backup_id)
+    dropped = []
+    for name in (names.staging, names.committing):
+        if target.has_collection(name):
+            target.drop_markers(sorted(m for m in target.markers(name) if m.startswith(names.prefix)))
+            target.drop_collection(name)
+            dropped.append(name)
+    return dropped
