@@ -80,20 +80,23 @@ def _drop_new_standalone_collections(request: pytest.FixtureRequest) -> Iterator
 ENGINE_KINDS = ["lite", "standalone"] + (["remote"] if os.environ.get("MILVUS_URI") else [])
 
 
+def open_engine(kind: str, request: pytest.FixtureRequest, folder: Path) -> Engine:
+    """An engine of ``kind`` ("lite": a new database file in ``folder``); the caller closes its client."""
+    if kind == "lite":
+        path = folder / "lite.db"
+        return Engine(kind, f"milvus-lite://{path}", _client(str(path)))
+    if kind == "standalone":
+        server = request.getfixturevalue("standalone")
+        return Engine(kind, "milvus://127.0.0.1:19530", _client(server.uri))
+    uri = os.environ["MILVUS_URI"]
+    token = os.environ.get("MILVUS_TOKEN", "")
+    url = uri.replace("https://", "milvus+https://").replace("http://", "milvus://")
+    return Engine(kind, url, _client(uri, token=token) if token else _client(uri))
+
+
 @pytest.fixture(params=ENGINE_KINDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    kind = request.param
-    if kind == "lite":
-        path = tmp_path / "lite.db"
-        e = Engine(kind, f"milvus-lite://{path}", _client(str(path)))
-    elif kind == "standalone":
-        server = request.getfixturevalue("standalone")
-        e = Engine(kind, "milvus://127.0.0.1:19530", _client(server.uri))
-    else:
-        uri = os.environ["MILVUS_URI"]
-        token = os.environ.get("MILVUS_TOKEN", "")
-        url = uri.replace("https://", "milvus+https://").replace("http://", "milvus://")
-        e = Engine(kind, url, _client(uri, token=token) if token else _client(uri))
+    e = open_engine(request.param, request, tmp_path)
     yield e
     e.client.close()
 

@@ -180,7 +180,7 @@ def read_rows(client: Any, name: str, partition: str | None = None) -> dict[Any,
     """Every row, normalised for comparison, keyed by primary key."""
     desc = client.describe_collection(name)
     pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
-    kwargs: dict[str, Any] = {"batch_size": 1000, "output_fields": ["*"], "consistency_level": "Strong"}
+    kwargs: dict[str, Any] = {"batch_size": 5000, "output_fields": ["*"], "consistency_level": "Strong"}
     if partition:
         kwargs["partition_names"] = [partition]
     state = client.get_load_state(name)

@@ -50,3 +50,4 @@ class Source:
     rows: dict[Any, dict[str, Any]]  # every row, normalised (tests.datasets.read_rows)
     fields: list[dict[str, Any]]  # describe_collection's fields
     index: dict[str, Any]  # index_summary of the vector field
+    partition_keys: dict[str, set[Any]]  # the primary keys in each partition (tests.datasets.read_keys)

@@ -6,24 +6,41 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import ENGINE_KINDS, Engine, open_engine
 from tests.datasets import build_vector_only, read_rows
+from tests.integration.common import run_cli
 from vecbackup import api
 from vecbackup.errors import VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.ops.restore import RestoreOptions
 
 
-def _backup(cli: Any, engine: Any, store_dir: Path, n: int = 1200) -> str:
+@pytest.fixture(scope="module", params=ENGINE_KINDS)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One engine for this module's tests on it (conftest's is one a test): they restore the same backup."""
+    e = open_engine(request.param, request, tmp_path_factory.mktemp("engine"))
+    yield e
+    e.client.close()
+
+
+@pytest.fixture(scope="module")
+def backed_up(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Any]]:
+    """1,200 rows backed up in 12 chunks, once an engine (the tests only read the collection and the store): the
+    store, the collection's name and every row of it."""
+    store_dir = tmp_path_factory.mktemp("par") / "backups"
     name = engine.new_name("par")
-    build_vector_only(engine.client, name, "FLOAT_VECTOR", n=n)
-    r = cli("backup", engine.url, store_dir, "-c", name, "--batch-size", "100", "--json")
-    assert r.code == 0, r.stderr
-    return name
+    build_vector_only(engine.client, name, "FLOAT_VECTOR", n=1200)
+    code, _, err = run_cli("backup", engine.url, store_dir, "-c", name, "--batch-size", "100", "--json")
+    assert code == 0, err
+    yield store_dir, name, read_rows(engine.client, name)
+    if engine.kind == "standalone":
+        engine.client.drop_collection(name)
 
 
 class CountingEngine:
@@ -56,27 +73,27 @@ class CountingEngine:
 
 
 @pytest.mark.parametrize("parallel", [1, 4])
-def test_parallel_restore_is_complete_and_bounded(cli, engine, store_dir, parallel):
-    name = _backup(cli, engine, store_dir)
+def test_parallel_restore_is_complete_and_bounded(engine, backed_up, parallel):
+    store_dir, name, source = backed_up
     target = CountingEngine(api.connect(engine.url))
     try:
         result = api.restore(f"file://{store_dir}", target, collection=name,
-                             options=RestoreOptions(target=f"{name}_r", parallel=parallel))
+                             options=RestoreOptions(target=f"{name}_r{parallel}", parallel=parallel))
     finally:
         target.close()
     assert result.rows == 1200 and target.calls == 12
     assert target.most == parallel  # K in flight, never more
-    assert read_rows(engine.client, f"{name}_r") == read_rows(engine.client, name)
+    assert read_rows(engine.client, f"{name}_r{parallel}") == source
 
 
-def test_a_failing_insert_stops_the_restore_and_leaves_nothing(cli, engine, store_dir):
-    name = _backup(cli, engine, store_dir)
+def test_a_failing_insert_stops_the_restore_and_leaves_nothing(engine, backed_up):
+    store_dir, name, _ = backed_up
     before = set(engine.client.list_collections())
     target = CountingEngine(api.connect(engine.url), fail_at=5)
     try:
         with pytest.raises(VecbackupError, match="injected insert failure"):
             api.restore(f"file://{store_dir}", target, collection=name,
-                        options=RestoreOptions(target=f"{name}_r", parallel=4))
+                        options=RestoreOptions(target=f"{name}_failed", parallel=4))
     finally:
         target.close()
     assert target.running == 0 and target.finished == target.calls  # every request sent had finished
@@ -84,12 +101,12 @@ def test_a_failing_insert_stops_the_restore_and_leaves_nothing(cli, engine, stor
     assert set(engine.client.list_collections()) == before  # the staging collection is gone
 
 
-def test_parallel_is_capped_by_what_the_target_takes(cli, store_dir, tmp_path):
+def test_parallel_is_capped_by_what_the_target_takes(cli, store_dir, memory_tmp_path):
     """Qdrant local mode is one process's sqlite: one upsert at a time, whatever --parallel says."""
     import numpy as np
     from qdrant_client import QdrantClient, models
 
-    folder = tmp_path / "q"
+    folder = memory_tmp_path / "q"
     client = QdrantClient(path=str(folder))
     client.create_collection("pts", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     rng = np.random.default_rng(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,23 @@ def _data(store: Path) -> set[Path]:
     return set(store.glob("data/*/*.vbc"))
 
 
-@pytest.mark.parametrize("n", SHARDS)
-def test_shards_commit_into_one_backup_identical_to_an_unsharded_one_standalone(cli, standalone, store_dir, n):
+@pytest.fixture(scope="module")
+def rich_on_server(standalone: Any) -> Iterator[tuple[Any, str, dict[Any, Any], dict[str, set[Any]]]]:
+    """build_rich (900 rows) on the standalone server, once for both shard counts (they only read it): the client,
+    its name, every row and the keys of partitions _default and p1."""
     client = MilvusClient(standalone.uri)
-    name = f"sharded_{n}"
+    name = "sharded_src"
     if client.has_collection(name):
         client.drop_collection(name)
     build_rich(client, name, "standalone", n=900)
+    yield client, name, read_rows(client, name), {p: read_keys(client, name, p) for p in ("_default", "p1")}
+    client.drop_collection(name)
+    client.close()
+
+
+@pytest.mark.parametrize("n", SHARDS)
+def test_shards_commit_into_one_backup_identical_to_an_unsharded_one_standalone(cli, rich_on_server, store_dir, n):
+    client, name, source_rows, source_keys = rich_on_server
     url = "milvus://127.0.0.1:19530"
     run = f"nightly-{n}"
     done = _shards(url, store_dir, name, n, run, together=True, only=list(range(n - 1)))
@@ -84,14 +95,13 @@ def test_shards_commit_into_one_backup_identical_to_an_unsharded_one_standalone(
     assert [b["backup_id"] for b in cli("list", store_dir, "--json").json()["backups"]] == [c["backup_id"]]
     assert cli("verify", store_dir, c["backup_id"], "--read-data").code == 0
     # (that it equals an unsharded backup of the same rows: test_shards_on_milvus_lite_... below)
-    copy = f"{name}_sharded"
+    copy = f"{name}_sharded_{n}"
     r = cli("restore", store_dir, url, "--backup", c["backup_id"], "--as", copy, "--json")
     assert r.code == 0, r.stderr
-    assert read_rows(client, copy) == read_rows(client, name)
+    assert read_rows(client, copy) == source_rows
     for p in ("_default", "p1"):
-        assert read_keys(client, copy, p) == read_keys(client, name, p)
+        assert read_keys(client, copy, p) == source_keys[p]
     client.drop_collection(copy)
-    client.drop_collection(name)
 
 
 def test_shards_on_milvus_lite_restore_identical_to_an_unsharded_backup(cli, store_dir, tmp_path):
