@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.servers import TEST_CONFIG, MilvusStandalone
+from tests.servers import TEST_CONFIG, TEST_ENV, MilvusStandalone
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusStandalone]:
-    server = MilvusStandalone(tmp_path_factory.mktemp("milvus-standalone") / "data", TEST_CONFIG)
+    server = MilvusStandalone(tmp_path_factory.mktemp("milvus-standalone") / "data", TEST_CONFIG, TEST_ENV)
     server.start()  # a server that does not start fails the tests that need it, with its log
     yield server
     server.stop()
