@@ -44,6 +44,7 @@ from benchmarks.e2e import (
     baseline_export,
     import_floor,
     vecbackup_restore,
+    vecbackup_restore_workers,
     wait_index,
 )
 from benchmarks.measure import dir_size, machine_info, run_measured
@@ -185,6 +186,10 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
         entry["restore"][str(k)] = r
         client.drop_collection(restored)
         _log(f"    restore --parallel {k}: {r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    entry["restore"]["workers2"] = w = vecbackup_restore_workers(STANDALONE_URL, keep, restored, n, workers=2)
+    client.drop_collection(restored)
+    _log(f"    restore by 2 workers + commit: {w['wall_s']:.1f}s ({w['wall_s'] / load['wall_s']:.2f}x the plain load; "
+         f"commit {w['commit_s']:.1f}s)")
     if row_path:
         r = vecbackup_restore(f"{STANDALONE_URL}?columnar=off", keep, name, restored, n)
         entry["restore"]["rows"] = r
@@ -202,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of bare export and backup")
     ap.add_argument("--row-path", action="store_true", help="also restore once through pymilvus's rows")
     ap.add_argument("--out-dir", type=Path, default=HERE)
+    ap.add_argument("--merge", action="store_true", help="keep the earlier run's configs that --configs does not "
+                    "name (each keeps the date it was measured on)")
     args = ap.parse_args(argv)
     configs = parse_configs(args.configs)
 
@@ -234,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         client.drop_collection(name)
         for n, dim, index in configs:
             try:
-                res["configs"].append(run_config(client, n, dim, index, work, args.rounds, args.row_path))
+                entry = run_config(client, n, dim, index, work, args.rounds, args.row_path)
+                res["configs"].append({**entry, "measured": res["machine"]["date"]})
             except Exception as e:  # keep what was measured
                 import traceback
 
@@ -247,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     res["total_seconds"] = time.perf_counter() - t_start
     results = args.out_dir / "results.json"
     whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
+    if args.merge and whole.get("scale"):
+        measured = {(c["rows"], c["dim"]) for c in res["configs"]}
+        kept = [{"measured": whole["scale"]["machine"]["date"], **c} for c in whole["scale"].get("configs", [])
+                if (c["rows"], c["dim"]) not in measured]
+        res["configs"] = sorted(res["configs"] + kept, key=lambda c: c["rows"] * c["dim"])
     whole["scale"] = res
     results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(whole))

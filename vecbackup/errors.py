@@ -1,6 +1,8 @@
 """One error hierarchy; every class carries the process exit code it maps to.
 
     VecbackupError ............................ 1  anything else that went wrong
+    ├── RowCountMismatch ...................... 1  a restored copy does not hold the backup's rows (the target is
+    │                                              left as it was)
     ├── UsageError ............................ 2  bad URL, bad option value, bad config
     ├── PartialFailure ........................ 3  some collections done, others failed
     ├── NotFound .............................. 4  unknown collection, backup or store path
