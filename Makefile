@@ -32,8 +32,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
+# two pytest sessions at once (scripts/run_tests.py): the tests of the Milvus 2.3 server, and the rest
 test: $(STAMP) $(AZURITE) $(NGINX)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m scripts.run_tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vecbackup tests benchmarks examples scripts fuzz

@@ -77,6 +77,19 @@ def _drop_new_standalone_collections(request: pytest.FixtureRequest) -> Iterator
         client.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``standalone`` every test that needs the session's Milvus server: through the ``standalone`` fixture
+    (directly or by a fixture that uses it), or by a parameter naming that engine (``make test`` runs these and the
+    rest as two sessions at once, scripts/run_tests.py)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []
+        values = [v for p in params for v in (p if isinstance(p, tuple) else (p,))]
+        if "standalone" in getattr(item, "fixturenames", ()) or any(isinstance(v, str) and v == "standalone"
+                                                                     for v in values):
+            item.add_marker(pytest.mark.standalone)
+
+
 ENGINE_KINDS = ["lite", "standalone"] + (["remote"] if os.environ.get("MILVUS_URI") else [])
 
 
