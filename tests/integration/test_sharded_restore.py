@@ -1,7 +1,7 @@
 """Restores by several workers against the real engines: n separate `vecbackup restore --shard I/N --run RUN`
 processes fill one staging collection, and a commit (a step of its own, or the last worker's --commit) gives it the
-target's name once every worker is done; the result is identical, row for row and index for index, to a plain
-restore of the same backup. A commit refuses while a worker is missing; the target is untouched until the commit;
+target's name once every worker is done; the result is identical, row for row and index for index, to the
+collection backed up. A commit refuses while a worker is missing; the target is untouched until the commit;
 a worker that failed or was killed mid-way is run again and every row is there once; --abandon gives a run up."""
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def _left_over(client: MilvusClient) -> list[str]:
 def backed_up(standalone: Any, tmp_path_factory: pytest.TempPathFactory,
               ) -> Iterator[tuple[MilvusClient, Path, str, dict[Any, Any], dict[str, set[Any]], dict[str, Any]]]:
     """build_rich (900 rows, 3 partitions, HNSW with parameters, dynamic fields) on the standalone server, backed
-    up once in 64-row objects, and a plain restore of that backup: the client, the store, the backup id, the rows,
-    the keys of each partition, and the plain restore's indexes."""
+    up once in 64-row objects, and dropped: the client, the store, the backup id, the rows, the keys of each
+    partition, and the indexes (type, metric, build parameters), which a restore gives back as they were."""
     client = MilvusClient(standalone.uri)
     name = "shard_restore_src"
     if client.has_collection(name):
@@ -83,12 +83,8 @@ def backed_up(standalone: Any, tmp_path_factory: pytest.TempPathFactory,
     rows = read_rows(client, name)
     partitions = {p: read_keys(client, name, p) for p in client.list_partitions(name)}
     assert len(partitions) == 3 and all(partitions.values())
-    plain = f"{name}_plain"
-    _finish(_vecbackup("restore", store, URL, "--backup", backup_id, "--as", plain, "--json"))
-    assert read_rows(client, plain) == rows
-    indexes = index_summary(client, plain)
-    for c in (name, plain):
-        client.drop_collection(c)
+    indexes = index_summary(client, name)
+    client.drop_collection(name)
     yield client, store, backup_id, rows, partitions, indexes
     client.close()
 
@@ -230,7 +226,7 @@ def test_a_qdrant_target_is_restored_by_one_process(cli, tmp_path):
     db = tmp_path / "src.db"
     build_in_own_process(db, "docs", n=50)
     store = tmp_path / "store"
-    _finish(_vecbackup("backup", f"milvus-lite://{db}", store, "-c", "docs", "--json"))
+    assert cli("backup", f"milvus-lite://{db}", store, "-c", "docs").code == 0  # nothing opens db afterwards
     backup_id = cli("list", store, "--json").json()["backups"][0]["backup_id"]
     r = cli("restore", store, f"qdrant-local://{tmp_path / 'q'}", "--backup", backup_id, "--shard", "0/2", "--run",
             "q")
