@@ -199,7 +199,7 @@ def _commit_line(c: RestoreCommit) -> str:
     if c.state == "waiting":
         return (f"run {c.run}: shard{'s' if len(c.missing) != 1 else ''} {', '.join(map(str, c.missing))} of "
                 f"{c.shards} not done yet; the last worker to finish commits")
-    return f"run {c.run}: committed by another worker"
+    return f"run {c.run}: committed, or being committed, by another worker"
 
 
 def _report_preview(preview: RestorePreview, display: str) -> None:
