@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.datasets import build_rich, build_vector_only
+from tests.datasets import build_rich, build_vector_only, read_rows
 from vecbackup.errors import DrillFailed
 from vecbackup.ops.drill import CHECKS
 
@@ -209,3 +209,24 @@ def test_drill_qdrant_local(cli, store_dir, tmp_path, memory_tmp_path):
     client = QdrantClient(path=str(folder))
     assert [c.name for c in client.get_collections().collections] == ["pts"]
     client.close()
+
+
+def test_a_restore_with_the_wrong_row_count_never_replaces_the_target(cli, lite, store_dir):
+    """The same backup with every object listed twice restores into a copy with half the rows it promises: with
+    --drop-existing, that copy is counted before it would take the target's name, so the existing collection stays
+    as it was and no staging collection is left."""
+    name = lite.new_name("vec")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
+    _backup(cli, lite, store_dir, name)
+    manifest = next((store_dir / "manifests").rglob("*.json"))
+    doc = orjson.loads(manifest.read_bytes())
+    doc["objects"] = doc["objects"] * 2
+    manifest.write_bytes(orjson.dumps(doc))
+    target = lite.new_name("old")
+    build_vector_only(lite.client, target, "FLOAT_VECTOR", n=40, seed=9)
+    before, collections = read_rows(lite.client, target), set(lite.client.list_collections())
+    r = cli("restore", store_dir, lite.url, "-c", name, "--as", target, "--drop-existing")
+    assert r.code == 1, r.stderr
+    assert "holds 300 rows, the backup 600" in r.error_line()
+    assert read_rows(lite.client, target) == before and len(before) == 40
+    assert set(lite.client.list_collections()) == collections
