@@ -35,6 +35,7 @@ def _drill(store: Path, backup_id: str, target: Side, source: Side, tmp: Path) -
     report, junit = tmp / f"drill-{source.kind}-{target.kind}.json", tmp / "drill.xml"
     code, _, err = run_cli("drill", store, target.url, "--backup", backup_id, "--source", source.url, "--keep",
                            "--report-json", report, "--junit", junit, "--seed", "3", "--sample", "200")
+    assert report.exists(), (code, err)  # a drill that could not start writes no report: say why
     doc: dict[str, Any] = orjson.loads(report.read_bytes())
     assert code == 0, (err, doc["failures"])
     # the three recall numbers are in the JUnit report too
