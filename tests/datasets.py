@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,44 +177,35 @@ def _norm(v: Any) -> Any:
     return v
 
 
-def read_rows(client: Any, name: str, partition: str | None = None) -> dict[Any, dict[str, Any]]:
-    """Every row, normalised for comparison, keyed by primary key."""
+def _pages(client: Any, name: str, partition: str | None, keys_only: bool) -> Iterator[tuple[str, list[Any]]]:
+    """(primary key field, page) for every page of a Strong query iterator over ``name`` (its ``partition``), every
+    field or (``keys_only``) the primary key alone; loads the collection if it is not loaded."""
     desc = client.describe_collection(name)
     pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
-    kwargs: dict[str, Any] = {"batch_size": 5000, "output_fields": ["*"], "consistency_level": "Strong"}
+    kwargs: dict[str, Any] = {"batch_size": 5000, "output_fields": [pk] if keys_only else ["*"],
+                              "consistency_level": "Strong"}
     if partition:
         kwargs["partition_names"] = [partition]
     state = client.get_load_state(name)
     if "NotLoad" in str(state.get("state")):
         client.load_collection(name)
     it = client.query_iterator(name, **kwargs)
-    out: dict[Any, dict[str, Any]] = {}
-    while True:
-        page = it.next()
-        if not page:
-            break
-        for r in page:
-            out[r[pk]] = {k: _norm(v) for k, v in r.items()}
-    it.close()
-    return out
+    try:
+        while page := it.next():
+            yield pk, page
+    finally:
+        it.close()
+
+
+def read_rows(client: Any, name: str, partition: str | None = None) -> dict[Any, dict[str, Any]]:
+    """Every row, normalised for comparison, keyed by primary key."""
+    return {r[pk]: {k: _norm(v) for k, v in r.items()} for pk, page in _pages(client, name, partition, keys_only=False)
+            for r in page}
 
 
 def read_keys(client: Any, name: str, partition: str | None = None) -> set[Any]:
     """The primary keys of every row (of ``partition``): the keys of read_rows, read without the other fields."""
-    desc = client.describe_collection(name)
-    pk = next(f["name"] for f in desc["fields"] if f.get("is_primary"))
-    kwargs: dict[str, Any] = {"batch_size": 5000, "output_fields": [pk], "consistency_level": "Strong"}
-    if partition:
-        kwargs["partition_names"] = [partition]
-    state = client.get_load_state(name)
-    if "NotLoad" in str(state.get("state")):
-        client.load_collection(name)
-    it = client.query_iterator(name, **kwargs)
-    keys: set[Any] = set()
-    while page := it.next():
-        keys.update(r[pk] for r in page)
-    it.close()
-    return keys
+    return {r[pk] for pk, page in _pages(client, name, partition, keys_only=True) for r in page}
 
 
 def index_summary(client: Any, name: str) -> dict[str, dict[str, Any]]:

@@ -4,6 +4,8 @@ Milvus Lite and on the standalone 2.3 server, each backed up once per session (s
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,20 @@ def run_cli(*args: Any) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         code = run([str(a) for a in args])
     return code, out.getvalue(), err.getvalue()
+
+
+def spawn_cli(*args: Any) -> subprocess.Popen[str]:
+    """`vecbackup ARGS...` as a process of its own (several at once: the workers of a sharded run)."""
+    return subprocess.Popen([sys.executable, "-m", "vecbackup", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_json(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The JSON document a spawn_cli process printed, once it exited 0."""
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    doc: dict[str, Any] = orjson.loads(out)
+    return doc
 
 
 def cli_json(*args: Any) -> dict[str, Any]:

@@ -126,16 +126,22 @@ def test_drill_fails_on_corrupted_object(cli, lite, store_dir, tmp_path):
     assert root.find("testsuite").get("failures") == "1"  # type: ignore[union-attr]
 
 
+def _list_every_object_twice(store_dir: Path) -> None:
+    """The store's one manifest lists each of its data objects twice (checksums still valid): the backup promises
+    every row twice, under the same primary keys."""
+    manifest = next((store_dir / "manifests").rglob("*.json"))
+    doc = orjson.loads(manifest.read_bytes())
+    doc["objects"] = doc["objects"] * 2
+    manifest.write_bytes(orjson.dumps(doc))
+
+
 def test_drill_fails_when_restore_loses_rows(cli, lite, store_dir, tmp_path):
     """A backup that holds every row twice (same primary keys: a manifest listing each data object twice, all
     checksums valid) restores into a copy with half its rows: the target keeps one row per key."""
     name = lite.new_name("vec")
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
     _backup(cli, lite, store_dir, name)
-    manifest = next((store_dir / "manifests").rglob("*.json"))
-    doc = orjson.loads(manifest.read_bytes())
-    doc["objects"] = doc["objects"] * 2
-    manifest.write_bytes(orjson.dumps(doc))
+    _list_every_object_twice(store_dir)
     r, doc, root = _drill(cli, lite, store_dir, tmp_path, name)
     assert r.code == 12, r.stderr
     checks = _checks(doc)
@@ -218,10 +224,7 @@ def test_a_restore_with_the_wrong_row_count_never_replaces_the_target(cli, lite,
     name = lite.new_name("vec")
     build_vector_only(lite.client, name, "FLOAT_VECTOR", n=300)
     _backup(cli, lite, store_dir, name)
-    manifest = next((store_dir / "manifests").rglob("*.json"))
-    doc = orjson.loads(manifest.read_bytes())
-    doc["objects"] = doc["objects"] * 2
-    manifest.write_bytes(orjson.dumps(doc))
+    _list_every_object_twice(store_dir)
     target = lite.new_name("old")
     build_vector_only(lite.client, target, "FLOAT_VECTOR", n=40, seed=9)
     before, collections = read_rows(lite.client, target), set(lite.client.list_collections())

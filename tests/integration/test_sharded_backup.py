@@ -5,32 +5,18 @@ committed wrote; --commit lets the last worker commit."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from pymilvus import MilvusClient
 
 from tests.datasets import build_in_own_process, build_rich, read_keys, read_rows
+from tests.integration.common import finish_json, spawn_cli
 
 SHARDS = (2, 4)
-
-
-def _vecbackup(*args: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "vecbackup", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    doc: dict[str, Any] = orjson.loads(out)
-    return doc
 
 
 def _shards(url: str, store: Path, name: str, n: int, run: str, *, together: bool, only: list[int] | None = None,
@@ -40,9 +26,9 @@ def _shards(url: str, store: Path, name: str, n: int, run: str, *, together: boo
     args = [("backup", url, store, "-c", name, "--shard", f"{i}/{n}", "--run", run, "--batch-size", "64", "--json",
              *extra) for i in (range(n) if only is None else only)]
     if together:
-        procs = [_vecbackup(*a) for a in args]
-        return [_finish(p) for p in procs]
-    return [_finish(_vecbackup(*a)) for a in args]
+        procs = [spawn_cli(*a) for a in args]
+        return [finish_json(p) for p in procs]
+    return [finish_json(spawn_cli(*a)) for a in args]
 
 
 def _records(store: Path) -> list[Path]:
@@ -111,7 +97,7 @@ def test_shards_on_milvus_lite_restore_identical_to_an_unsharded_backup(cli, sto
     for n in SHARDS:
         _shards(url, store_dir, "docs", n, f"lite-{n}", together=False)
         assert cli("commit", store_dir, "-c", "docs", "--run", f"lite-{n}").code == 0
-    _finish(_vecbackup("backup", url, store_dir, "-c", "docs", "--batch-size", "64", "--json"))
+    finish_json(spawn_cli("backup", url, store_dir, "-c", "docs", "--batch-size", "64", "--json"))
     backups = cli("list", store_dir, "--json").json()["backups"]
     assert len(backups) == 3 and all(b["rows"] == 700 for b in backups)
     target = tmp_path / "dst.db"
@@ -131,7 +117,7 @@ def test_a_killed_shard_rerun_completes(cli, store_dir, tmp_path):
     url = f"milvus-lite://{db}"
     _shards(url, store_dir, "docs", 2, "k", together=False, only=[1])
     before = _data(store_dir)
-    proc = _vecbackup("backup", url, store_dir, "-c", "docs", "--shard", "0/2", "--run", "k", "--batch-size", "10")
+    proc = spawn_cli("backup", url, store_dir, "-c", "docs", "--shard", "0/2", "--run", "k", "--batch-size", "10")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_data(store_dir) - before) < 3:
         time.sleep(0.05)
@@ -144,7 +130,7 @@ def test_a_killed_shard_rerun_completes(cli, store_dir, tmp_path):
     _shards(url, store_dir, "docs", 2, "k", together=False, only=[0], extra=("--commit",))  # the re-run commits
     backups = cli("list", store_dir, "--json").json()["backups"]
     assert len(backups) == 1 and backups[0]["rows"] == 3000
-    _finish(_vecbackup("backup", url, store_dir, "-c", "docs", "--batch-size", "500", "--json"))
+    finish_json(spawn_cli("backup", url, store_dir, "-c", "docs", "--batch-size", "500", "--json"))
     target = tmp_path / "dst.db"
     for name, b in zip(("sharded", "plain"), cli("list", store_dir, "--json").json()["backups"], strict=True):
         r = cli("restore", store_dir, f"milvus-lite://{target}", "--backup", b["backup_id"], "--as", name)
@@ -158,7 +144,7 @@ def test_gc_and_delete_keep_what_an_uncommitted_run_wrote(cli, store_dir, tmp_pa
     db = tmp_path / "src.db"
     build_in_own_process(db, "docs", n=400)
     url = f"milvus-lite://{db}"
-    _finish(_vecbackup("backup", url, store_dir, "-c", "docs", "--batch-size", "64", "--json"))
+    finish_json(spawn_cli("backup", url, store_dir, "-c", "docs", "--batch-size", "64", "--json"))
     first = cli("list", store_dir, "--json").json()["backups"][0]["backup_id"]
     objects = _data(store_dir)
     # one shard of one holds the same rows in the same order: the same chunks, so the run only reuses objects

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from pymilvus import MilvusClient
 
 import vecbackup
 from tests.datasets import build_in_own_process, build_rich, index_summary, read_keys, read_rows
 from tests.faulty import FaultyStore
+from tests.integration.common import finish_json, spawn_cli
 from vecbackup.errors import Unreachable
 from vecbackup.format.manifest import DataObject
 from vecbackup.format.shard import Shard
@@ -31,22 +31,10 @@ from vecbackup.stores import open_store
 URL = "milvus://127.0.0.1:19530"
 
 
-def _vecbackup(*args: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "vecbackup", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    doc: dict[str, Any] = orjson.loads(out)
-    return doc
-
-
 def _run(*args: Any) -> tuple[int, str]:
     """A vecbackup process's exit code and its error line (a Milvus Lite file stays locked by the process that
     opened it, so what touches the target runs in a process of its own)."""
-    proc = _vecbackup(*args)
+    proc = spawn_cli(*args)
     _, err = proc.communicate(timeout=600)
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == (proc.returncode != 0), err
@@ -56,9 +44,9 @@ def _run(*args: Any) -> tuple[int, str]:
 def _workers(store: Path, target: str, backup_id: str, n: int, run: str, only: list[int], *extra: str,
              ) -> list[dict[str, Any]]:
     """Workers ``only`` of ``n`` (all at once, one process each); their JSON reports."""
-    procs = [_vecbackup("restore", store, target, "--backup", backup_id, "--shard", f"{i}/{n}", "--run", run,
+    procs = [spawn_cli("restore", store, target, "--backup", backup_id, "--shard", f"{i}/{n}", "--run", run,
                         "--json", *extra) for i in only]
-    return [_finish(p) for p in procs]
+    return [finish_json(p) for p in procs]
 
 
 def _left_over(client: MilvusClient) -> list[str]:
@@ -78,7 +66,7 @@ def backed_up(standalone: Any, tmp_path_factory: pytest.TempPathFactory,
         client.drop_collection(name)
     build_rich(client, name, "standalone", n=900)
     store = tmp_path_factory.mktemp("sharded-restore") / "store"
-    backup = _finish(_vecbackup("backup", URL, store, "-c", name, "--batch-size", "64", "--json"))
+    backup = finish_json(spawn_cli("backup", URL, store, "-c", name, "--batch-size", "64", "--json"))
     backup_id = backup["backups"][0]["backup_id"]
     rows = read_rows(client, name)
     partitions = {p: read_keys(client, name, p) for p in client.list_partitions(name)}
@@ -186,7 +174,7 @@ def test_workers_on_milvus_lite_and_giving_a_run_up(cli, tmp_path):
     db = tmp_path / "src.db"
     build_in_own_process(db, "docs", n=700)
     store = tmp_path / "store"
-    _finish(_vecbackup("backup", f"milvus-lite://{db}", store, "-c", "docs", "--batch-size", "64", "--json"))
+    finish_json(spawn_cli("backup", f"milvus-lite://{db}", store, "-c", "docs", "--batch-size", "64", "--json"))
     backup_id = cli("list", store, "--json").json()["backups"][0]["backup_id"]
     target = tmp_path / "dst.db"
     url = f"milvus-lite://{target}"
@@ -204,7 +192,7 @@ def test_workers_on_milvus_lite_and_giving_a_run_up(cli, tmp_path):
 
     # a run given up: its staging collection and markers go, the target and everything else stay
     _workers(store, url, backup_id, 2, "given-up", [1], "--as", "copy", "--drop-existing")
-    abandoned = _finish(_vecbackup("restore", store, url, "--backup", backup_id, "--as", "copy", "--run",
+    abandoned = finish_json(spawn_cli("restore", store, url, "--backup", backup_id, "--as", "copy", "--run",
                                    "given-up", "--abandon", "--json"))
     assert abandoned["dropped"] == [run_names("copy", "given-up", backup_id).staging]
     code, error = _run("restore", store, url, "--backup", backup_id, "--as", "copy", "--drop-existing", "--run",
