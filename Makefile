@@ -10,7 +10,7 @@ NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/m
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint bench bench-scale fuzz install clean docs
+.PHONY: demo test test-split lint bench bench-scale fuzz install clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,8 +32,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-# two pytest sessions at once (scripts/run_tests.py): the tests of the Milvus 2.3 server, and the rest
 test: $(STAMP) $(AZURITE) $(NGINX)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the same tests as two pytest sessions at once (scripts/run_tests.py): the Milvus 2.3 server's and the rest; about
+# half the wall time, but not what CI runs yet: the lite->lite matrix drill failed in 2 of 4 such runs (docs/TESTING.md)
+test-split: $(STAMP) $(AZURITE) $(NGINX)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m scripts.run_tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
