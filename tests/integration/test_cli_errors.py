@@ -9,11 +9,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pymilvus import MilvusClient
 
 from tests.datasets import build_in_own_process, build_vector_only, read_rows
 from vecbackup.errors import VecbackupError
 from vecbackup.ops.backup import backup_collection
 from vecbackup.sources.milvus import MilvusEngine
+from vecbackup.sources.milvus.connection import _LITE_GRPC_OPTIONS, _lite_file_locked
 from vecbackup.stores.local import LocalStore
 from vecbackup.urls import parse_milvus_url
 
@@ -325,3 +327,36 @@ def test_gc_collects_leftovers_of_a_failed_backup(cli, lite, store_dir):
     assert set(_stored_files(store_dir)) == kept
     assert cli("verify", store_dir, ok.json()["backups"][0]["backup_id"]).code == 0
     assert cli("gc", store_dir, "--min-age", "soon").code == 2
+
+
+def test_a_lite_file_held_by_another_process_is_named_so(cli, tmp_path):
+    """Milvus Lite allows one process per file: the error says so (exit 6), and only when another process holds it
+    (this process serving the file itself, through a client of its own, is no reason to fail)."""
+    held = tmp_path / "held.db"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+                               f"MilvusClient({str(held)!r}).list_collections(); print('open', flush=True); "
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        r = cli("collections", f"milvus-lite://{held}")
+        assert r.code == 6 and "is in use by another process" in r.error_line(), r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+    mine = tmp_path / "mine.db"
+    client = MilvusClient(str(mine))  # this process serves the file now, and holds its lock
+    try:
+        assert not _lite_file_locked(str(mine))
+        r = cli("collections", f"milvus-lite://{mine}", "--json")
+        assert r.code == 0, r.stderr
+        engine = MilvusEngine(parse_milvus_url(f"milvus-lite://{mine}"))
+        try:  # a channel of its own, without the keepalive pings Milvus Lite's server answers with GOAWAY
+            handler = engine.client._get_connection()
+            assert handler is not client._get_connection()
+            assert handler._grpc_options == _LITE_GRPC_OPTIONS
+        finally:
+            engine.close()
+        assert client.list_collections() == []  # the test's own client is unharmed by the close
+    finally:
+        client.close()

@@ -22,6 +22,8 @@ _CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Cu
 _ALLOW_AUTO_ID = "allow_insert_auto_id"
 #: Milvus caps one query page at 16384 rows
 MAX_BATCH = 16384
+#: gRPC options of a Milvus Lite connection: no keepalive pings (INT_MAX disables them) to the in-process server
+_LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 
 
 def _pymilvus() -> Any:
@@ -67,8 +69,12 @@ class Connection:
                           ca_pem_path=tls.ca_cert)
         elif url.server_pem_path:
             kwargs.update(secure=True, server_pem_path=url.server_pem_path)
-        if not url.lite:  # never share pymilvus's cached connection to the same address (it keys on address and
-            kwargs["dedicated"] = True  # token only: another client's TLS settings would be used)
+        # A channel of our own, never pymilvus's shared one: it keys on address and token only, so another client's
+        # TLS settings would be used, and a Lite file's channel would be shared with every other client of it in
+        # this process (a drill's source and target, an API caller's own client)
+        kwargs["dedicated"] = True
+        if url.lite:  # Milvus Lite serves the file from threads of this process: nothing to keep alive, and its gRPC
+            kwargs["grpc_options"] = _LITE_GRPC_OPTIONS  # server answers pymilvus's 10 s pings with GOAWAY
         try:
             self.client = pm.MilvusClient(**kwargs)
             self._version = str(self.client.get_server_version())
@@ -76,7 +82,8 @@ class Connection:
             if url.lite and _lite_file_locked(url.uri):
                 raise Unreachable(f"Milvus Lite file {url.uri} is in use by another process",
                                   hint="Milvus Lite allows one process per file; stop the other one") from None
-            raise Unreachable(f"cannot connect to Milvus at {self.display}: {_message(e)}",
+            where = f"Milvus Lite file {url.uri}" if url.lite else f"Milvus at {self.display}"
+            raise Unreachable(f"cannot connect to {where}: {_message(e)}",
                               hint="check the URL, that the server is up, and the credentials") from None
 
     # -- shared -----------------------------------------------------------------------------------
@@ -133,10 +140,13 @@ class Connection:
 
 
 def _lite_file_locked(path: str) -> bool:
-    """After a failed open: does another process hold the Milvus Lite file's lock?"""
+    """After a failed open: does another process hold the Milvus Lite file's lock? Not when this process serves the
+    file itself (it holds the lock then, and the open failed for another reason, which the caller reports)."""
     import fcntl
     import os
 
+    if _served_here(path):
+        return False
     lock = os.path.join(path, "LOCK") if os.path.isdir(path) else path  # milvus-lite 3 locks DIR/LOCK
     try:
         with open(lock, "rb") as f:
@@ -148,3 +158,14 @@ def _lite_file_locked(path: str) -> bool:
     except OSError:
         pass
     return False
+
+
+def _served_here(path: str) -> bool:
+    """Does milvus-lite serve this file from this process (pymilvus opened it here before)?"""
+    import os
+
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:  # pragma: no cover - depends on the install
+        return False
+    return os.path.abspath(path) in getattr(server_manager_instance, "_servers", {})
