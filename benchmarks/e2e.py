@@ -120,15 +120,19 @@ def baseline_export(uri: str, name: str, n: int, out: Path, mode: str) -> dict[s
 
 
 def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int, parallel: int | None = None,
-                      ) -> dict[str, Any]:
+                      bulk_import_via: Path | None = None) -> dict[str, Any]:
+    """`vecbackup restore` (``bulk_import_via``: through the server's import of files staged in that folder, which a
+    server with local storage reads by absolute path)."""
     extra = ["--parallel", str(parallel)] if parallel else []
+    if bulk_import_via is not None:
+        extra += ["--bulk-import-via", str(bulk_import_via)]
     r = run_measured([VECBACKUP, "restore", f"file://{store}", url, "-c", name, "--as", as_name, "--json",
                       *extra]).check()
     doc = r.json()
     if doc["rows"] != n:
         raise RuntimeError(f"vecbackup restored {doc['rows']} rows into {as_name}, expected {n}")
     return {"tool": "vecbackup restore", **_proc_fields(r, n), "tool_seconds": doc["seconds"],
-            "notes": doc["notes"]}
+            "notes": doc["notes"], "import_tasks": doc.get("import_tasks")}
 
 
 def vecbackup_restore_workers(url: str, store: Path, as_name: str, n: int, workers: int) -> dict[str, Any]:

@@ -616,7 +616,7 @@ def _scale(sc: dict[str, Any]) -> str:
         cells = [f"{_n(n)} × {c['dim']}", f"{c['index']} {c['index_params']}",
                  f"{load['wall_s']:.1f} (insert {load['insert_s']:.0f}, flush {load['flush_s']:.0f}, "
                  f"index {load['index_s']:.0f}, load {load['load_s']:.0f})"]
-        for k in ("1", "2", "workers2", "rows"):
+        for k in ("1", "2", "workers2", "import", "rows"):
             r = c["restore"].get(k)
             cells.append(f"{r['wall_s']:.1f} ({r['wall_s'] / load['wall_s']:.2f}×)" if r else "–")
         r1 = c["restore"]["1"]
@@ -626,9 +626,12 @@ def _scale(sc: dict[str, Any]) -> str:
             "index + load; generating the rows is not timed). Restore = create, insert the decoded columns, flush, "
             "index, load, rename; `--parallel K` inserts in flight; \"2 workers + commit\": `restore --shard I/2 "
             "--run RUN --commit` as two processes started together, each inserting half of the objects, the last "
-            "to finish flushing, indexing, loading, counting and renaming (docs/SCALING.md).", ""]
+            "to finish flushing, indexing, loading, counting and renaming; \"server's import\": `restore "
+            "--bulk-import-via` with the files staged in a folder this server (local storage) reads, 256 MB of rows "
+            "per task (docs/SCALING.md).", ""]
     out.append(_table(["rows × dim", "index", "plain load s", "restore K=1 s (× load)", "K=2 s (× load)",
-                       "2 workers + commit s (× load)", "through pymilvus rows s (× load)", "rows/s K=1",
+                       "2 workers + commit s (× load)", "server's import s (× load)",
+                       "through pymilvus rows s (× load)", "rows/s K=1",
                        "client CPU s K=1", "peak RSS MiB K=1"],
                       rows))
     cfgs = sc.get("configs", [])

@@ -190,6 +190,11 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
     client.drop_collection(restored)
     _log(f"    restore by 2 workers + commit: {w['wall_s']:.1f}s ({w['wall_s'] / load['wall_s']:.2f}x the plain load; "
          f"commit {w['commit_s']:.1f}s)")
+    r = vecbackup_restore(STANDALONE_URL, keep, name, restored, n, bulk_import_via=work / "import-stage")
+    entry["restore"]["import"] = r
+    client.drop_collection(restored)
+    _log(f"    restore --bulk-import-via (the server's import, {r['import_tasks']} tasks): {r['wall_s']:.1f}s "
+         f"({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
     if row_path:
         r = vecbackup_restore(f"{STANDALONE_URL}?columnar=off", keep, name, restored, n)
         entry["restore"]["rows"] = r

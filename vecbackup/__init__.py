@@ -25,6 +25,7 @@ from vecbackup.api import (
     BackupOptions,
     BackupRun,
     BackupStats,
+    BulkImport,
     CollectionFailure,
     CommitResult,
     Credentials,
@@ -67,10 +68,11 @@ from vecbackup.sources.base import SearchParams
 from vecbackup.version import __version__
 
 __all__ = [
-    "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult", "Credentials",
-    "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "Listing", "Passphrase", "Policy", "RestoreCommit",
-    "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard", "ShardRestoreResult", "StoreStats",
-    "__version__", "abandon", "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore",
-    "connect", "delete", "drill", "errors", "gc", "init", "keys", "list_backups", "open_store", "plan", "prune",
-    "remove_key", "restore", "restore_shard", "show", "stats", "verify",
+    "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure", "CommitResult",
+    "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "Listing", "Passphrase", "Policy",
+    "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
+    "ShardRestoreResult", "StoreStats", "__version__", "abandon", "abandon_restore", "add_key", "backup",
+    "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "init", "keys",
+    "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats",
+    "verify",
 ]

@@ -16,6 +16,8 @@ they parse options, call one of these, and render the result.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import BackupResult, backup_collection
+from vecbackup.ops.bulk_restore import Staging, bulk_restore
 from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
@@ -56,10 +59,12 @@ from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.sources import Engine, engine_class, open_engine
+from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES
 from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.stores.encrypted import is_encrypted
+from vecbackup.urls import parse_store_url
 
 SourceLike = str | Engine  # a URL, or an engine from connect()
 StoreLike = str | BlobStore  # a URL, or a store from open_store()
@@ -428,16 +433,41 @@ def plan(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest",
         return preview_restore(manifest, engine, options)
 
 
+@dataclass(frozen=True)
+class BulkImport:
+    """Restore through the Milvus server's own import (``restore --bulk-import-via URL``): the rows are staged as
+    import files at ``via`` and imported by the server's tasks. ``via`` must be in the bucket the Milvus cluster
+    stores its data in (``s3://<minio.bucketName>/prefix``; a folder for a server with local storage), writable with
+    the store credentials of the environment; the files are deleted once imported. ``file_mb``: raw megabytes of
+    one task's files (memory holds about two such groups)."""
+
+    via: str
+    file_mb: int = DEFAULT_FILE_BYTES >> 20
+
+    def staging(self) -> Staging:
+        url = parse_store_url(self.via)
+        if url.scheme == "file":  # the server opens the files by absolute path
+            url = dataclasses.replace(url, location=os.path.abspath(url.location))
+        if self.file_mb < 1:
+            raise UsageError(f"--bulk-import-mb {self.file_mb} is out of range", hint="use 1 or more")
+        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
+
+
 def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
             options: RestoreOptions | None = None, credentials: Credentials | None = None,
-            progress: Progress | None = None) -> RestoreResult:
+            progress: Progress | None = None, bulk_import: BulkImport | None = None) -> RestoreResult:
     """Restore a backup: the schema, partitions, data, indexes and aliases, loaded under a staging name and given
     the final name only once complete; a failure drops the staging collection and leaves an existing one as it
-    was. ``options`` carries everything that differs from the backup (name, --drop-existing, parameters)."""
+    was. ``options`` carries everything that differs from the backup (name, --drop-existing, parameters);
+    ``bulk_import`` has a Milvus server import the rows from files instead of taking inserts."""
     s = _store(store)
     manifest = _manifest(s, backup, collection)
+    if bulk_import is not None:
+        options = dataclasses.replace(options or RestoreOptions(), bulk_import=True)
     with _engine(target, credentials) as engine:
         decided: Plan = plan_restore(manifest, engine, options)
+        if bulk_import is not None:
+            return bulk_restore(s, manifest, engine, decided, bulk_import.staging(), progress=progress)
         return run_restore(s, manifest, engine, decided, progress=progress)
 
 
@@ -514,9 +544,10 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
 
 
 __all__ = [
-    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "CollectionFailure", "CommitResult",
-    "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard", "ShardRestoreResult",
-    "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore", "add_key", "backup",
-    "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init", "keys", "list_backups",
-    "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats", "verify",
+    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
+    "CommitResult", "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard",
+    "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore",
+    "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats",
+    "verify",
 ]

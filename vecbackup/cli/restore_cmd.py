@@ -83,6 +83,13 @@ def restore(
     abandon: Annotated[bool, typer.Option(
         "--abandon", help="With --run: give the run up, dropping its staging collection (never the target).")]
     = False,
+    bulk_import_via: Annotated[str | None, typer.Option(
+        "--bulk-import-via", metavar="URL", help="Milvus servers: have the server import the rows from files "
+        "staged at URL, which must be in the bucket the cluster stores its data in (s3://BUCKET/prefix; a folder "
+        "for a server with local storage), writable with the store credentials; deleted once imported.")] = None,
+    bulk_import_mb: Annotated[int | None, typer.Option(
+        "--bulk-import-mb", min=1, metavar="MB", help="With --bulk-import-via: raw megabytes of one import task's "
+        "files [default: 256] (memory holds about two).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
@@ -102,9 +109,11 @@ def restore(
                              index_params=parse_index_params(index_params or []), index_fallback=index_fallback,
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
-                             shards=shards, replication_factor=replication_factor, parallel=parallel)
+                             shards=shards, replication_factor=replication_factor, parallel=parallel,
+                             bulk_import=bulk_import_via is not None)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     worker = _check_run_options(shard, run, commit, abandon, dry_run)
+    bulk = _bulk_import(bulk_import_via, bulk_import_mb, run, parallel)
     if run is not None and not dry_run:
         _run_step(store_url, target_url, backup_id, collection, worker, run, commit, abandon, options, creds,
                   passphrase_file, key_command, allow_unencrypted, metrics_textfile, metrics_pushgateway, metrics_job)
@@ -123,13 +132,14 @@ def restore(
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=creds,
-                             progress=ui.TerminalProgress())
+                             progress=ui.TerminalProgress(), bulk_import=bulk)
         rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows, nbytes=manifest.size)
     for note in result.notes:
         ui.warn(note)
     ui.emit({"ok": True, **result.to_dict()},
             lambda: ui.say(f"restored backup {result.backup_id} of {result.source_collection} into "
-                           f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"))
+                           f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"
+                           + (f" ({result.import_tasks} import tasks)" if result.import_tasks is not None else "")))
 
 
 def _check_run_options(shard: str | None, run: str | None, commit: bool, abandon: bool, dry_run: bool,
@@ -148,6 +158,20 @@ def _check_run_options(shard: str | None, run: str | None, commit: bool, abandon
     if run is not None:
         check_run(run)
     return None if shard is None else Shard.parse(shard)
+
+
+def _bulk_import(via: str | None, mb: int | None, run: str | None, parallel: int) -> api.BulkImport | None:
+    """The --bulk-import-via restore asked for, once its options are known to fit the others."""
+    if via is None:
+        if mb is not None:
+            raise UsageError("--bulk-import-mb needs --bulk-import-via URL")
+        return None
+    if run is not None:
+        raise UsageError("--bulk-import-via restores in one process: it takes no --run, --shard, --commit or "
+                         "--abandon")
+    if parallel != DEFAULT_PARALLEL:
+        raise UsageError("--parallel sets inserts in flight; --bulk-import-via imports files instead: drop one")
+    return api.BulkImport(via) if mb is None else api.BulkImport(via, mb)
 
 
 def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, shard: Shard | None,

@@ -26,7 +26,7 @@ from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import RestorePlan, Sink, StagingSink
+from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
 
 #: what inserts one chunk into a plan's staging collection and returns the rows written (Sink.write)
@@ -41,11 +41,15 @@ class RestoreResult:
     rows: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    import_tasks: int | None = None  # restores through the server's import (--bulk-import-via): its tasks
 
     def to_dict(self) -> dict[str, object]:
-        return {"backup_id": self.backup_id, "source_collection": self.source_collection,
-                "collection": self.collection, "rows": self.rows, "seconds": round(self.seconds, 3),
-                "notes": self.notes}
+        d: dict[str, object] = {"backup_id": self.backup_id, "source_collection": self.source_collection,
+                                "collection": self.collection, "rows": self.rows, "seconds": round(self.seconds, 3),
+                                "notes": self.notes}
+        if self.import_tasks is not None:
+            d["import_tasks"] = self.import_tasks
+        return d
 
 
 #: insert requests a restore keeps in flight unless told otherwise: on the 2-core test machine K = 2 and 4 were no
@@ -67,6 +71,7 @@ class RestoreOptions:
     shards: int | None = None  # Milvus num_shards / Qdrant shard_number instead of the recorded one
     replication_factor: int | None = None  # Qdrant: replicas of each shard instead of the recorded number
     parallel: int = DEFAULT_PARALLEL  # insert requests in flight at once (at most the sink's max_writers)
+    bulk_import: bool = False  # through the server's own import of staged files (ops/bulk_restore.py)
 
 
 #: what --field-params may set, and the type of each value
@@ -214,8 +219,21 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     if options.parallel < 1:
         raise UsageError(f"--parallel {options.parallel} is out of range", hint="use 1 or more")
     checked = sink.check(spec, sink_plan)
-    return Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
+    plan = Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
                 writers=min(options.parallel, sink.max_writers))
+    if options.bulk_import:
+        check_bulk(sink, plan)
+    return plan
+
+
+def check_bulk(sink: Sink, plan: Plan) -> None:
+    """Unsupported unless this restore can go through ``sink``'s own import of files (restore --bulk-import-via)."""
+    if not isinstance(sink, ImportSink):
+        raise Unsupported(f"{sink.display} has no import of files", hint="restore without --bulk-import-via")
+    why = sink.import_refusal(plan.spec, plan.sink)
+    if why is not None:
+        raise Unsupported(f"cannot restore through the import of {sink.display}: {why}",
+                          hint="restore without --bulk-import-via")
 
 
 def restore_backup(

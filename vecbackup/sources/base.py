@@ -172,6 +172,31 @@ class StagingSink(Sink, Protocol):
     def drop_collection(self, name: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class ImportState:
+    """Where one of the server's import tasks stands (ImportSink.import_state)."""
+
+    done: bool  # finished, the rows are in
+    rows: int  # rows imported so far
+    failure: str | None = None  # the server's reason when the task failed
+
+
+@runtime_checkable
+class ImportSink(StagingSink, Protocol):
+    """What a restore through the server's own import (``restore --bulk-import-via``, ops/bulk_restore.py) asks of
+    a sink besides a staging collection: tasks importing files staged where the server reads them."""
+
+    def import_refusal(self, spec: CollectionSpec, plan: RestorePlan) -> str | None:
+        """Why this collection cannot be restored through this server's import, or None."""
+        ...
+
+    def start_import(self, plan: RestorePlan, partition: str, paths: list[str]) -> int:
+        """Start a task importing the files at ``paths`` into the staging collection's partition; its id."""
+        ...
+
+    def import_state(self, task: int) -> ImportState: ...
+
+
 class Inspector(Protocol):
     """What a recovery drill asks of an engine besides Source and Sink: read rows back by key, search, drop.
 

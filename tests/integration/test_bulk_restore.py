@@ -1,0 +1,191 @@
+"""Restore through the server's own import (`restore --bulk-import-via`) against the real Milvus 2.3 server, which
+runs with local storage and so imports files staged in a folder by absolute path. Each restore gives back a
+collection identical to the one backed up (every row and field, every partition's keys, the indexes with their
+parameters) through numpy files and through row JSON, and leaves no staged file. A task the server cannot run fails
+the restore with the server's reason, drops the staging copy, leaves the existing target as it was and deletes the
+staged files (staged in SeaweedFS there, whose objects this server cannot open). What the import cannot carry is
+refused before anything is created."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient
+
+from tests.datasets import build_rich, build_vector_only, index_summary, read_keys, read_rows
+from tests.integration.common import cli_json, run_cli
+from vecbackup.stores import open_raw_store
+
+URL = "milvus://127.0.0.1:19530"
+
+
+def _build_flat(client: MilvusClient, name: str, n: int = 3000) -> None:
+    """Every type the numpy files carry: VARCHAR key, float vector (HNSW with parameters), VARCHAR with unicode and
+    quotes, JSON, every number type, BOOL, dynamic fields on some rows; two partitions."""
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=20)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=16)
+    s.add_field("t", DataType.VARCHAR, max_length=200)
+    s.add_field("j", DataType.JSON)
+    for fname, dtype in (("i8", DataType.INT8), ("i16", DataType.INT16), ("i32", DataType.INT32),
+                         ("i64", DataType.INT64), ("f", DataType.FLOAT), ("d", DataType.DOUBLE), ("b", DataType.BOOL)):
+        s.add_field(fname, dtype)
+    ip = client.prepare_index_params()
+    ip.add_index("v", index_type="HNSW", metric_type="IP", params={"M": 12, "efConstruction": 48})
+    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    client.create_partition(name, "p1")
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(n, 16)).astype(np.float32)
+    rows = [{"id": f"k{i:05d}", "v": vecs[i].tolist(), "t": "é\"ü" * (i % 40), "j": {"i": i, "l": [i, "x", None]},
+             "i8": i % 256 - 128, "i16": i - 2**15, "i32": 2**31 - 1 - i, "i64": i * 2**40, "f": float(vecs[i][0]),
+             "d": i / 7, "b": i % 3 == 0, **({"dyn": {"n": i}} if i % 4 == 0 else {})} for i in range(n)]
+    client.insert(name, rows[: n // 2])
+    client.insert(name, rows[n // 2:], partition_name="p1")
+    client.flush(name)
+
+
+def _build_arrays(client: MilvusClient, name: str, n: int = 900) -> None:
+    """What goes as row JSON: ARRAY fields (of VARCHAR and INT64), with a binary vector, JSON and dynamic fields."""
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    s.add_field("pk", DataType.INT64, is_primary=True)
+    s.add_field("bv", DataType.BINARY_VECTOR, dim=64)
+    s.add_field("words", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=5)
+    s.add_field("meta", DataType.JSON)
+    ip = client.prepare_index_params()
+    ip.add_index("bv", index_type="BIN_IVF_FLAT", metric_type="HAMMING", params={"nlist": 16})
+    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    for p in ("p1", "p2"):
+        client.create_partition(name, p)
+    rng = np.random.default_rng(9)
+    rows = [{"pk": i * 11 - 5000, "bv": rng.integers(0, 256, 8).astype(np.uint8).tobytes(),
+             "words": ["ünï", "quote\"", "x"][: i % 4], "tags": [2**50 + i, -i][: i % 3], "meta": {"i": i},
+             **({"extra": [i, "y"]} if i % 5 == 0 else {})} for i in range(n)]
+    for k, p in enumerate(("_default", "p1", "p2")):
+        client.insert(name, rows[k::3], partition_name=p)
+    client.flush(name)
+
+
+@pytest.fixture(scope="module")
+def sources(standalone: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MilvusClient, Path]]:
+    """The collections of this module on the server, each backed up in small objects into one store."""
+    client = MilvusClient(standalone.uri)
+    store = tmp_path_factory.mktemp("bulk") / "store"
+    for name, build in (("bulk_flat", _build_flat), ("bulk_arrays", _build_arrays)):
+        if client.has_collection(name):
+            client.drop_collection(name)
+        build(client, name)
+    build_rich(client, "bulk_rich", "standalone", n=120)  # has ARRAY<DOUBLE>
+    build_vector_only(client, "bulk_f16", "FLOAT16_VECTOR", n=50)
+    build_vector_only(client, "bulk_auto", "FLOAT_VECTOR", n=300, auto_id=True)
+    for name in ("bulk_flat", "bulk_arrays", "bulk_rich", "bulk_f16", "bulk_auto"):
+        cli_json("backup", URL, store, "-c", name, "--batch-size", "128")
+    yield client, store
+    client.close()
+
+
+def _staged(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("name", ["bulk_flat", "bulk_arrays"])
+def test_import_restores_identical(name: str, sources: tuple[MilvusClient, Path], tmp_path: Path):
+    """Over an existing collection (--drop-existing), in several tasks (--bulk-import-mb 1 and many partitions'
+    groups): identical rows, partitions and indexes, the staging folder empty, no staging collection left."""
+    client, store = sources
+    target, stage = f"{name}_copy", tmp_path / "stage"
+    if client.has_collection(target):
+        client.drop_collection(target)
+    build_vector_only(client, target, "FLOAT_VECTOR", n=10)  # to be replaced
+    doc = cli_json("restore", store, URL, "-c", name, "--as", target, "--drop-existing", "--bulk-import-via",
+                   stage, "--bulk-import-mb", "1")
+    try:
+        want_rows = read_rows(client, name)
+        assert doc["rows"] == len(want_rows) and doc["import_tasks"] >= 3, doc
+        assert read_rows(client, target) == want_rows
+        for p in client.list_partitions(name):
+            assert read_keys(client, target, p) == read_keys(client, name, p), p
+        assert sorted(client.list_partitions(target)) == sorted(client.list_partitions(name))
+        assert index_summary(client, target) == index_summary(client, name)
+        assert _staged(stage) == []
+        assert not [c for c in client.list_collections() if "_vbrestore_" in c]
+    finally:
+        client.drop_collection(target)
+
+
+def test_auto_id_with_new_ids(sources: tuple[MilvusClient, Path], tmp_path: Path):
+    """An auto-id key goes with --new-ids only (the import assigns keys); every other field comes back."""
+    client, store = sources
+    code, _, err = run_cli("restore", store, URL, "-c", "bulk_auto", "--as", "bulk_auto_copy", "--bulk-import-via",
+                           tmp_path / "stage")
+    assert code == 9 and "--new-ids" in err and not client.has_collection("bulk_auto_copy"), err
+    cli_json("restore", store, URL, "-c", "bulk_auto", "--as", "bulk_auto_copy", "--bulk-import-via",
+             tmp_path / "stage", "--new-ids")
+    try:
+        def values(name: str) -> list[tuple[Any, ...]]:
+            return sorted((r["label"], tuple(r["v"])) for r in read_rows(client, name).values())
+
+        assert values("bulk_auto_copy") == values("bulk_auto")
+        assert read_keys(client, "bulk_auto_copy").isdisjoint(read_keys(client, "bulk_auto"))
+    finally:
+        client.drop_collection("bulk_auto_copy")
+
+
+def test_a_failed_import_leaves_the_target_and_no_files(sources: tuple[MilvusClient, Path], seaweedfs: Any,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Staged where this server cannot read (a bucket, while it stores locally): the task fails with the server's
+    reason (exit 10), the existing target is as it was, no staging collection or staged object is left."""
+    client, store = sources
+    bucket = seaweedfs.create_bucket("bulk-stage")
+    for k, v in seaweedfs.env().items():
+        monkeypatch.setenv(k, v)
+    if client.has_collection("bulk_kept"):
+        client.drop_collection("bulk_kept")
+    build_vector_only(client, "bulk_kept", "FLOAT_VECTOR", n=25)
+    before = read_rows(client, "bulk_kept")
+    via = f"s3://{bucket}/restores?endpoint={seaweedfs.endpoint}&path_style=1"
+    code, _, err = run_cli("restore", store, URL, "-c", "bulk_flat", "--as", "bulk_kept", "--drop-existing",
+                           "--bulk-import-via", via)
+    try:
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code == 10 and len(errors) == 1 and "import task" in errors[0] and "failed" in errors[0], err
+        assert "--bulk-import-via must be the bucket" in errors[0] and "Traceback" not in err
+        assert read_rows(client, "bulk_kept") == before
+        assert not [c for c in client.list_collections() if "_vbrestore_" in c]
+        assert list(open_raw_store(via).list("")) == []
+    finally:
+        client.drop_collection("bulk_kept")
+
+
+@pytest.mark.parametrize("name,target,why", [
+    ("bulk_f16", URL, "'v' is a FLOAT16_VECTOR"),
+    ("bulk_rich", URL, "'scores' is an ARRAY<DOUBLE>"),
+])
+def test_refused_before_anything_is_created(name: str, target: str, why: str, sources: tuple[MilvusClient, Path],
+                                            tmp_path: Path):
+    client, store = sources
+    for dry in ((), ("--dry-run",)):
+        code, _, err = run_cli("restore", store, target, "-c", name, "--as", f"{name}_copy", "--bulk-import-via",
+                               tmp_path / "stage", *dry)
+        assert code == 9 and why in err and "without --bulk-import-via" in err, err
+    assert not client.has_collection(f"{name}_copy") and _staged(tmp_path / "stage") == []
+
+
+def test_engines_without_an_import_refuse(tmp_path: Path):
+    """Milvus Lite and Qdrant have no import of files: exit 9 before a collection is created."""
+    lite = tmp_path / "lite.db"
+    client = MilvusClient(str(lite))
+    build_vector_only(client, "small", "FLOAT_VECTOR", n=20)
+    store = tmp_path / "store"
+    cli_json("backup", f"milvus-lite://{lite}", store, "-c", "small")
+    for target, why in ((f"milvus-lite://{lite}", "Milvus Lite has no import of files"),
+                        (f"qdrant-local://{tmp_path / 'qdrant'}", "has no import of files")):
+        code, _, err = run_cli("restore", store, target, "-c", "small", "--as", "small_copy", "--bulk-import-via",
+                               tmp_path / "stage")
+        assert code == 9 and why in err, err
+    assert client.list_collections() == ["small"] and _staged(tmp_path / "stage") == []
+    client.close()

@@ -1,0 +1,168 @@
+"""Restore through the server's own import (``restore --bulk-import-via URL``): the backup's chunks are written as
+import files where the server reads them (the bucket of its own object store), imported by the server's tasks into
+the staging collection, and deleted again; then the staging collection is indexed, loaded, counted and renamed as
+in any Milvus restore (ops/restore.py). Which collections can go this way and how the files look:
+sources/milvus/bulk.py."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
+from vecbackup.format.manifest import Manifest
+from vecbackup.ops.fetch import iter_chunks
+from vecbackup.ops.mapping import transform_chunk
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.restore import Plan, RestoreResult, _counted, check_bulk
+from vecbackup.sources.base import ImportSink, Sink
+from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
+from vecbackup.stores.base import BlobStore, in_flight
+from vecbackup.urls import StoreURL
+
+#: import tasks started and not yet finished while the next group is encoded (the 2.3 server runs them one at a
+#: time per data node; one waiting keeps it busy, more would only hold more files)
+PENDING = 2
+#: seconds between two looks at a running task
+POLL = 0.25
+#: seconds a task may take from its start (2.3 itself stops a task that runs 900 s; one may wait before it runs)
+TASK_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where the import files go: a store in the bucket (or, for a server with local storage, the folder) the
+    server reads, opened without encryption (the server must read the files), and its URL (import paths are
+    relative to the bucket)."""
+
+    store: BlobStore
+    url: StoreURL
+    file_bytes: int = DEFAULT_FILE_BYTES  # raw bytes of one task's files (--bulk-import-mb)
+
+    def path(self, key: str) -> str:
+        return import_path(self.url.scheme, self.url.location, self.url.prefix, key)
+
+
+@dataclass
+class _Task:
+    id: int
+    rows: int
+    keys: list[str]
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Importer:
+    """The tasks of one restore: started group by group, at most PENDING unfinished, each checked for its row
+    count when done and its files deleted."""
+
+    sink: ImportSink
+    plan: Plan
+    staging: Staging
+    pending: deque[_Task] = field(default_factory=deque)
+    staged: list[str] = field(default_factory=list)  # every key written and not deleted yet
+    started: int = 0
+    imported: int = 0
+
+    def start(self, group: Group) -> None:
+        files = group.encode(self.staging.file_bytes)
+        keys = task_keys(self.plan.sink.staging, self.started, files)
+        for name, data in files.items():
+            self.staged.append(keys[name])
+            self.staging.store.put(keys[name], data)
+        del files
+        task = self.sink.start_import(self.plan.sink, group.partition, [self.staging.path(k) for k in keys.values()])
+        self.started += 1
+        self.pending.append(_Task(task, group.rows, list(keys.values())))
+        while len(self.pending) > PENDING - 1:
+            self.finish_one()
+
+    def finish_one(self) -> None:
+        task = self.pending.popleft()
+        while True:
+            state = self.sink.import_state(task.id)
+            if not state.done and state.failure is None and time.monotonic() - task.started > TASK_SECONDS:
+                raise TargetRejected(f"Milvus at {self.sink.display}: import task {task.id} has not finished "
+                                     f"{TASK_SECONDS / 60:.0f} minutes after it was started ({state.rows} rows in)",
+                                     hint="check the cluster's data nodes; --bulk-import-mb makes tasks smaller")
+            if state.failure is not None:
+                raise TargetRejected(
+                    f"Milvus at {self.sink.display}: import task {task.id} failed: {state.failure}",
+                    hint="--bulk-import-via must be the bucket (or, for local storage, the folder) this Milvus "
+                         "stores its data in, writable with the credentials given")
+            if state.done:
+                break
+            time.sleep(POLL)
+        if state.rows != task.rows:
+            raise RowCountMismatch(f"Milvus at {self.sink.display}: import task {task.id} imported {state.rows} "
+                                   f"rows of {task.rows}", rows=state.rows, expected=task.rows)
+        self.imported += state.rows
+        self.delete(task.keys)
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self.staging.store.delete(key)
+            self.staged.remove(key)
+
+    def cleanup(self) -> list[str]:
+        """Delete what is still staged (after a failure); the keys that could not be."""
+        left = []
+        for key in list(self.staged):
+            try:
+                self.delete([key])
+            except Exception:  # the failure that got us here is the one to report
+                left.append(key)
+        return left
+
+
+def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, staging: Staging, *,
+                 progress: Progress | None = None) -> RestoreResult:
+    """Create the staging collection, import the backup's rows through the server's tasks group by group (each
+    group's files staged, imported, row-counted and deleted), then flush, index, load, count and rename as any
+    Milvus restore. On failure the staging collection and the staged files are deleted and an existing target is
+    untouched. Memory: about two groups of ``staging.file_bytes`` (one encoded, one being filled) and the
+    chunks read ahead."""
+    check_bulk(sink, plan)
+    assert isinstance(sink, ImportSink)
+    progress = progress or NullProgress()
+    spec, to_do = plan.spec, plan.sink
+    notes = list(plan.notes)
+    t0 = time.monotonic()
+    notes.extend(sink.create(spec, to_do))
+    importer = _Importer(sink, plan, staging)
+    try:
+        progress.start(f"restore {plan.target} (import)", manifest.rows)
+        open_groups: dict[str, Group] = {}
+        for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
+            chunk = transform_chunk(plan.mapping, chunk)
+            group = open_groups.setdefault(chunk.partition, Group(spec, chunk.partition, to_do.keep_ids))
+            if not group.offer(chunk, staging.file_bytes):
+                importer.start(group)
+                group = open_groups[chunk.partition] = Group(spec, chunk.partition, to_do.keep_ids)
+                group.offer(chunk, staging.file_bytes)
+            if sum(g.size for g in open_groups.values()) > staging.file_bytes:  # many partitions: one group's worth
+                biggest = max(open_groups.values(), key=lambda g: g.size)
+                importer.start(open_groups.pop(biggest.partition))
+            progress.advance(obj.rows, obj.size)
+        for group in open_groups.values():
+            importer.start(group)
+        open_groups.clear()
+        while importer.pending:
+            importer.finish_one()
+        progress.finish()
+        if importer.imported != manifest.rows:
+            raise RowCountMismatch(f"imported {importer.imported} rows, the backup holds {manifest.rows}",
+                                   rows=importer.imported, expected=manifest.rows)
+        notes.extend(sink.prepare(spec, to_do))
+        count = _counted(sink, to_do.staging, manifest)
+        notes.extend(sink.publish(spec, to_do))
+    except BaseException as e:
+        sink.abort(to_do)
+        left = importer.cleanup()
+        if left and isinstance(e, VecbackupError):  # said with the error, the one line the user reads
+            e.message += (f"; {len(left)} staged import file(s) could not be deleted from {staging.url.display}: "
+                          f"delete {left[0].rsplit('/', 2)[0]}/")
+        raise
+    return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
+                         rows=count, seconds=time.monotonic() - t0, notes=notes, import_tasks=importer.started)
