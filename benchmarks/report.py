@@ -627,7 +627,7 @@ def _scale(sc: dict[str, Any]) -> str:
             "index, load, rename; `--parallel K` inserts in flight; \"2 workers + commit\": `restore --shard I/2 "
             "--run RUN --commit` as two processes started together, each inserting half of the objects, the last "
             "to finish flushing, indexing, loading, counting and renaming; \"server's import\": `restore "
-            "--bulk-import-via` with the files staged in a folder this server (local storage) reads, 256 MB of rows "
+            "--bulk-import-via` with the files staged in a folder this server (local storage) reads, 128 MB of rows "
             "per task (docs/SCALING.md).", ""]
     out.append(_table(["rows × dim", "index", "plain load s", "restore K=1 s (× load)", "K=2 s (× load)",
                        "2 workers + commit s (× load)", "server's import s (× load)",

@@ -89,7 +89,7 @@ def restore(
         "for a server with local storage), writable with the store credentials; deleted once imported.")] = None,
     bulk_import_mb: Annotated[int | None, typer.Option(
         "--bulk-import-mb", min=1, metavar="MB", help="With --bulk-import-via: raw megabytes of one import task's "
-        "files [default: 256] (memory holds about two).")] = None,
+        "files [default: 128] (memory holds about two).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,

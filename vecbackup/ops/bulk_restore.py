@@ -21,9 +21,10 @@ from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.urls import StoreURL
 
-#: import tasks started and not yet finished while the next group is encoded (the 2.3 server runs them one at a
-#: time per data node; one waiting keeps it busy, more would only hold more files)
-PENDING = 2
+#: import tasks started and not yet finished while the next group is encoded: they cost no memory here, only
+#: staged files in the bucket, and let a cluster's data nodes import several at once (2.3 runs one at a time per
+#: data node)
+PENDING = 4
 #: seconds between two looks at a running task
 POLL = 0.25
 #: seconds a task may take from its start (2.3 itself stops a task that runs 900 s; one may wait before it runs)

@@ -29,7 +29,7 @@ from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, CollectionSpec, Fiel
 
 #: raw bytes of one import task's files unless told otherwise (--bulk-import-mb); the restore holds about one group
 #: of decoded chunks and its encoded files in memory
-DEFAULT_FILE_BYTES = 256 << 20
+DEFAULT_FILE_BYTES = 128 << 20
 #: where under the staging location a restore puts its files: PREFIX/<staging collection>/<task number>/<file>
 PREFIX = "vecbackup-import"
 JSON_FILE = "rows.json"
