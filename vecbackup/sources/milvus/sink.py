@@ -357,7 +357,7 @@ class MilvusSink(Connection):
         return bulk.refusal(spec, plan.keep_ids)
 
     def start_import(self, plan: RestorePlan, partition: str, paths: list[str]) -> int:
-        """One import task (the Import RPC: 2.3's do_bulk_insert, which 2.4 and 2.5 still answer)."""
+        """One import task (the Import RPC behind 2.3's utility.do_bulk_insert)."""
         part = partition if partition not in (ENGINE_ROUTED, "_default") else ""
         try:
             handler = self.client._get_connection()
