@@ -10,7 +10,7 @@ NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/m
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: demo test test-split lint bench bench-scale fuzz install clean docs
+.PHONY: demo test test-serial lint bench bench-scale fuzz install clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,13 +32,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
+# two pytest sessions at once (scripts/run_tests.py): the Milvus 2.3 server's tests and the rest (docs/TESTING.md)
 test: $(STAMP) $(AZURITE) $(NGINX)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
-
-# the same tests as two pytest sessions at once (scripts/run_tests.py): the Milvus 2.3 server's and the rest; about
-# half the wall time, but not what CI runs yet: the lite->lite matrix drill failed in 2 of 4 such runs (docs/TESTING.md)
-test-split: $(STAMP) $(AZURITE) $(NGINX)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m scripts.run_tests $(PYTEST_ARGS)
+
+# the same tests as one pytest session: about twice the wall time, one stream of output
+test-serial: $(STAMP) $(AZURITE) $(NGINX)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vecbackup tests benchmarks examples scripts fuzz

@@ -6,6 +6,7 @@ over gRPC) fails with a one-line error and its exit code."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def test_tls_options_that_cannot_work_are_usage_errors(cli, proxy, tmp_path: Pat
     assert r.code == 2 and words in r.error_line(), r.stderr
 
 
+def _logged_after(proxy, lines: int, wait: float = 5.0) -> list[str]:
+    """The access-log lines after the first ``lines``, once there are some: nginx logs a request after answering it,
+    so the client can see the answer before the line is written (seen once: an empty list)."""
+    deadline = time.monotonic() + wait
+    while True:
+        new = proxy.access_log().splitlines()[lines:]
+        if new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.05)
+
+
 def test_qdrant_https_presents_the_client_certificate(proxy):
     """No Qdrant server runs here, but its client's TLS is still ours to get right: through nginx's mutual-TLS port
     (which forwards to Milvus, so the call itself fails), vecbackup's Qdrant connection verifies nginx with the CA
@@ -103,11 +115,11 @@ def test_qdrant_https_presents_the_client_certificate(proxy):
     lines = len(proxy.access_log().splitlines())
     with pytest.raises(VecbackupError):  # TLS succeeds; the Milvus behind it does not speak Qdrant's REST
         open_engine(url, ca_cert=str(c.ca), client_cert=str(c.client_cert), client_key=str(c.client_key))
-    new = proxy.access_log().splitlines()[lines:]
+    new = _logged_after(proxy, lines)
     assert new and all(f'{proxy.mtls_port} "CN=vecbackup client" SUCCESS' in line for line in new), new
     with pytest.raises(VecbackupError):
         open_engine(url, ca_cert=str(c.ca), client_cert=str(c.other_client_cert), client_key=str(c.other_client_key))
-    later = proxy.access_log().splitlines()[lines + len(new):]
+    later = _logged_after(proxy, lines + len(new))
     assert later and not [line for line in later if "SUCCESS" in line], later
     seen = len(proxy.access_log().splitlines())
     with pytest.raises(VecbackupError, match=r"(?i)certificate|ssl"):  # the server is checked against the CA given
