@@ -613,7 +613,7 @@ def _scale(sc: dict[str, Any]) -> str:
     rows = []
     for c in sc.get("configs", []):
         n, load = c["rows"], c["load"]
-        cells = [f"{_n(n)} × {c['dim']}", f"{c['index']} {c['index_params']}",
+        cells = [f"{_n(n)} × {c['dim']}" + ("" if "settle_s" in c else " *"), f"{c['index']} {c['index_params']}",
                  f"{load['wall_s']:.1f} (insert {load['insert_s']:.0f}, flush {load['flush_s']:.0f}, "
                  f"index {load['index_s']:.0f}, load {load['load_s']:.0f})"]
         for k in ("1", "2", "workers2", "import", "rows"):
@@ -623,7 +623,9 @@ def _scale(sc: dict[str, Any]) -> str:
         cells += [f"{n / r1['wall_s']:,.0f}", f"{r1['cpu_user_s'] + r1['cpu_sys_s']:.0f}", _mb(r1["peak_rss_bytes"])]
         rows.append(cells)
     out += ["", "**Restore** against the plain pymilvus load of the same rows (insert in 5000-row batches + flush + "
-            "index + load; generating the rows is not timed). Restore = create, insert the decoded columns, flush, "
+            "index + load; generating the rows is not timed), measured once the source collection was compacted and "
+            "indexed again (else the server's rebuild of its merged segment queues ahead of a restore's index "
+            "build; docs/SCALING.md). Restore = create, insert the decoded columns, flush, "
             "index, load, rename; `--parallel K` inserts in flight; \"2 workers + commit\": `restore --shard I/2 "
             "--run RUN --commit` as two processes started together, each inserting half of the objects, the last "
             "to finish flushing, indexing, loading, counting and renaming; \"server's import\": `restore "
@@ -634,6 +636,8 @@ def _scale(sc: dict[str, Any]) -> str:
                        "through pymilvus rows s (× load)", "rows/s K=1",
                        "client CPU s K=1", "peak RSS MiB K=1"],
                       rows))
+    if any("settle_s" not in c for c in sc.get("configs", [])):
+        out += ["", "\\* measured in an earlier run, before `make bench-scale` let the source collection settle first."]
     cfgs = sc.get("configs", [])
     big = [c for c in cfgs if c["dim"] == 768]
     if len(big) >= 2:
