@@ -237,8 +237,22 @@ def test_multipart_upload_round_trips(seaweed: SeaweedFS, bucket: str, aws_env: 
 
 
 def test_multipart_if_absent_race_commits_one(seaweed: SeaweedFS, bucket: str, aws_env: dict[str, str]) -> None:
-    # racers all get past the existence check; If-None-Match on CompleteMultipartUpload decides
+    """Racers that all got past the existence check (made to, here) upload their parts at once; If-None-Match on
+    CompleteMultipartUpload decides: one commits, the others get ObjectExists and their uploads are aborted.
+
+    The completes are sent one at a time: SeaweedFS checks the condition and then completes, not atomically, so two
+    completes arriving in the same instant can both succeed there (seen once: two winners). AWS S3 decides them
+    atomically. What this test holds vecbackup to is sending the condition and reading the refusal."""
     store = make_store(seaweed, bucket, multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, concurrency=2)
+    store._exists = lambda obj: False  # type: ignore[method-assign]  # every racer past the check
+    complete, one_at_a_time = store.client.complete_multipart_upload, threading.Lock()
+
+    def serialised(**kwargs: Any) -> Any:
+        assert kwargs.get("IfNoneMatch") == "*"
+        with one_at_a_time:
+            return complete(**kwargs)
+
+    store.client.complete_multipart_upload = serialised  # type: ignore[method-assign]
     payloads = [bytes([i]) * (6 * MiB) for i in range(3)]
     barrier = threading.Barrier(len(payloads))
     outcome: dict[int, str] = {}
