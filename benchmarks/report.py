@@ -145,7 +145,9 @@ def _e2e(e: dict[str, Any]) -> str:
         out += ["", "**Restore with K insert requests in flight** (`restore --parallel K`) against the yardstick of "
                 "the same run: loading the same rows with plain pymilvus (insert in 5000-row batches, flush, HNSW, "
                 "load; the \"+ loaded s\" column below). Both wait for the index and the load. Server and client "
-                "share the 2 cores.", ""]
+                "share the 2 cores." + (" The restores ran once the source collection was compacted and indexed again "
+                "(else the server's rebuild of its merged segment can queue ahead of a restore's index build; "
+                "docs/SCALING.md)." if all("settle_s" in s for s in par) else ""), ""]
 
         def cell(s: dict[str, Any], k: str) -> str:
             r = s["restore_parallel"][k]

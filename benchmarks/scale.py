@@ -43,6 +43,7 @@ from benchmarks.e2e import (
     _proc_fields,
     baseline_export,
     import_floor,
+    settle,
     vecbackup_restore,
     vecbackup_restore_workers,
     wait_index,
@@ -92,29 +93,6 @@ def plain_load(client: Any, name: str, n: int, dim: int, index: str) -> dict[str
         raise RuntimeError(f"{name}: loaded {count} rows, expected {n}")
     return {"insert_s": t_insert, "flush_s": t_flush, "index_s": t_index, "load_s": t_load,
             "wall_s": t_insert + t_flush + t_index + t_load}
-
-
-def settle(client: Any, name: str, timeout: float = 900.0) -> float:
-    """Compact the source collection and wait until every segment is indexed: the seconds it took.
-
-    The 2.3 server merges a new collection's segments in the background and builds the merged segment's index
-    again; with one index node, a restore's index tasks queue behind that build (seen in the server's log: a restore
-    waited 44 s for the source's 200,000-row rebuild). The restores are measured on a settled server instead."""
-    t0 = time.perf_counter()
-    job = client.compact(name)
-    while client.get_compaction_state(job) != "Completed":
-        if time.perf_counter() - t0 > timeout:
-            raise RuntimeError(f"compaction of {name} not completed after {timeout:.0f}s")
-        time.sleep(1)
-    for index_name in client.list_indexes(name):
-        while True:
-            d = client.describe_index(name, index_name)
-            if int(d.get("pending_index_rows", 0)) == 0 and d.get("state") in ("Finished", None):
-                break
-            if time.perf_counter() - t0 > timeout:
-                raise RuntimeError(f"index {index_name} of {name} not built after {timeout:.0f}s: {d}")
-            time.sleep(1)
-    return time.perf_counter() - t0
 
 
 def backup(url: str, store: Path, name: str, n: int, *extra: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pymilvus import MilvusClient
 import vecbackup
 from tests.datasets import build_in_own_process, build_rich, index_summary, read_keys, read_rows
 from tests.faulty import FaultyStore
-from tests.integration.common import finish_json, spawn_cli
+from tests.integration.common import cli_json, finish_json, spawn_cli
 from vecbackup.errors import Unreachable
 from vecbackup.format.manifest import DataObject
 from vecbackup.format.shard import Shard
@@ -220,3 +220,58 @@ def test_a_qdrant_target_is_restored_by_one_process(cli, tmp_path):
             "q")
     assert r.code == 9, r.stderr
     assert "cannot be restored into by several workers" in r.error_line()
+
+
+def _lose_the_race(store: Path, url: str, backup_id: str, target: str, rows: int) -> None:
+    """A run whose two workers are done; a worker's commit whose rival renames the staging collection (its claim)
+    between this commit's look at it and its listing of the markers: "elsewhere", not an error. A commit on its own
+    then finishes the claimed run."""
+    from vecbackup.ops.restore import RestoreOptions, plan_restore
+    from vecbackup.ops.restore_shard import commit_restore
+    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.urls import parse_milvus_url
+
+    for i in (0, 1):  # one after the other (Milvus Lite: one process at a time)
+        _workers(store, url, backup_id, 2, "race", [i], "--as", target)
+    manifest = vecbackup.show(str(store), backup_id)
+    names = run_names(target, "race", backup_id)
+    engine = MilvusEngine(parse_milvus_url(url))
+    try:
+        listing = engine.markers
+
+        def rival_claims_first(name: str) -> set[str]:
+            engine.markers = listing  # type: ignore[method-assign]
+            assert engine.claim(names.staging, names.committing)  # the other worker's commit, just now
+            return listing(name)
+
+        engine.markers = rival_claims_first  # type: ignore[method-assign]
+        plan = plan_restore(manifest, engine, RestoreOptions(target=target))
+        result = commit_restore(manifest, engine, plan, "race", worker=True)
+        assert result.state == "elsewhere", result
+        assert engine.has_collection(names.committing) and not engine.has_collection(target)
+    finally:
+        engine.close()
+    # in this process, which serves a Milvus Lite file now: a commit on its own takes the claimed run over
+    done = cli_json("restore", store, url, "--backup", backup_id, "--as", target, "--run", "race", "--commit")
+    assert done["state"] == "committed" and done["rows"] == rows, done
+
+
+def test_a_commit_that_loses_the_race_reports_it_lite(cli, tmp_path):
+    """Seen in `make bench` on the 2.3 server: two workers finishing together, each with --commit, and the one that
+    lost failed with "list the aliases of ..._vbrun_... failed: collection not found". Milvus Lite lists no markers
+    for a missing collection instead of failing: both ways are covered."""
+    db = tmp_path / "src.db"
+    build_in_own_process(db, "docs", n=300)
+    store = tmp_path / "store"
+    finish_json(spawn_cli("backup", f"milvus-lite://{db}", store, "-c", "docs", "--batch-size", "64", "--json"))
+    backup_id = cli("list", store, "--json").json()["backups"][0]["backup_id"]
+    _lose_the_race(store, f"milvus-lite://{tmp_path / 'dst.db'}", backup_id, "copy", 300)
+
+
+def test_a_commit_that_loses_the_race_reports_it_standalone(backed_up):
+    client, store, backup_id, rows, _, _ = backed_up
+    try:
+        _lose_the_race(store, URL, backup_id, "race_copy", len(rows))
+        assert read_rows(client, "race_copy") == rows
+    finally:
+        client.drop_collection("race_copy")

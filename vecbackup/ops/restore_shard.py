@@ -199,8 +199,9 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     names = run_names(plan.target, run, manifest.backup_id)
     t0 = time.monotonic()
     result = RestoreCommit(run=run, collection=plan.target, state="elsewhere")
-    if target.has_collection(names.staging):
-        count, done = names.done_shards(target.markers(names.staging))
+    staged = _markers_if_staged(target, names.staging)
+    if staged is not None:
+        count, done = names.done_shards(staged)
         result.shards = count
         result.missing = [] if count is None else sorted(set(range(count)) - done)
         if count is None or result.missing:
@@ -234,6 +235,20 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     result.notes.extend(target.publish(plan.spec, to_do))
     result.state, result.rows, result.seconds = "committed", rows, time.monotonic() - t0
     return result
+
+
+def _markers_if_staged(target: StagingSink, staging: str) -> set[str] | None:
+    """The markers of the run's staging collection, or None if there is none: also when another worker's commit
+    renamed it between the look and the listing (seen: two workers finishing together, each with --commit)."""
+    if not target.has_collection(staging):
+        return None
+    try:
+        markers = target.markers(staging)
+    except VecbackupError:  # a server: "collection not found"
+        if target.has_collection(staging):
+            raise
+        return None
+    return markers if target.has_collection(staging) else None  # Milvus Lite lists none for a missing collection
 
 
 def abandon_restore(manifest: Manifest, sink: Sink, target_name: str, run: str) -> list[str]:
