@@ -65,19 +65,28 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: the dynamic fields, as the JSON column ``$meta`` the import files carry
+_META = Field(name=DYNAMIC_COLUMN, type=FieldType.JSON)
+
+
+def _numpy_fields(spec: CollectionSpec, keep_ids: bool) -> list[Field]:
+    """The columns of the numpy files: the fields an import file carries, and ``$meta`` with dynamic fields on."""
+    return [*_columns(spec, keep_ids), *([_META] if spec.enable_dynamic_field else [])]
+
+
 def _strings(chunk: Chunk, f: Field) -> list[str]:
-    """A string column as numpy would take it: VARCHAR as is, JSON (and the dynamic fields) as JSON text."""
-    values = chunk.columns[f.name].values
+    """A string column as numpy would take it: VARCHAR as is, JSON (and the dynamic fields, ``{}`` for a chunk
+    without them) as JSON text."""
+    column = chunk.columns.get(f.name)
+    if column is None:
+        return ["{}"] * chunk.num_rows
     if f.type is FieldType.VARCHAR:
-        return list(values)
-    return [_text(v if v is not None else {}) for v in values]
+        return list(column.values)
+    return [_text(v if v is not None else {}) for v in column.values]
 
 
 def _string_fields(spec: CollectionSpec, keep_ids: bool) -> list[Field]:
-    fields = [f for f in _columns(spec, keep_ids) if f.type in (FieldType.VARCHAR, FieldType.JSON)]
-    if spec.enable_dynamic_field:
-        fields.append(Field(name=DYNAMIC_COLUMN, type=FieldType.JSON))
-    return fields
+    return [f for f in _numpy_fields(spec, keep_ids) if f.type in (FieldType.VARCHAR, FieldType.JSON)]
 
 
 @dataclass
@@ -103,10 +112,9 @@ class Group:
         added (a group holds at least one)."""
         longest, chars = dict(self._longest), self._chars
         for f in _string_fields(self.spec, self.keep_ids):
-            if f.name in chunk.columns:
-                lengths = [len(s) for s in _strings(chunk, f)]
-                longest[f.name] = max([longest.get(f.name, 0), *lengths])
-                chars += sum(lengths)
+            lengths = [len(s) for s in _strings(chunk, f)]
+            longest[f.name] = max([longest.get(f.name, 0), *lengths])
+            chars += sum(lengths)
         rows = self.rows + chunk.num_rows
         if self.chunks and self._bytes(rows, longest, chars) > limit:
             return False
@@ -155,24 +163,19 @@ def numpy_files(spec: CollectionSpec, chunks: list[Chunk], keep_ids: bool) -> di
     """One ``<field>.npy`` per field of ``chunks`` (and ``$meta.npy``): numbers in their own dtype, vectors as 2-D
     arrays (float32; binary as uint8 bytes), VARCHAR as ``<U``, JSON as ``<U`` JSON text. Pure."""
     files: dict[str, bytes] = {}
-    for f in _columns(spec, keep_ids):
-        parts = [c.columns[f.name].values for c in chunks]
-        if f.type in SCALAR_DTYPES:
-            array = np.concatenate([np.asarray(p, dtype=SCALAR_DTYPES[f.type]) for p in parts])
+    for f in _numpy_fields(spec, keep_ids):
+        if f.type in (FieldType.VARCHAR, FieldType.JSON):
+            array = np.array([s for c in chunks for s in _strings(c, f)], dtype=str)
+        elif f.type in SCALAR_DTYPES:
+            array = np.concatenate([np.asarray(c.columns[f.name].values, dtype=SCALAR_DTYPES[f.type])
+                                    for c in chunks])
         elif f.type in _VECTORS:
             dtype = "<f4" if f.type is FieldType.FLOAT_VECTOR else np.uint8
-            array = np.concatenate([np.asarray(p, dtype=dtype) for p in parts]).reshape(sum(c.num_rows for c in chunks),
-                                                                                        -1)
-        elif f.type in (FieldType.VARCHAR, FieldType.JSON):
-            array = np.array([s for c in chunks for s in _strings(c, f)], dtype=str)
+            array = np.concatenate([np.asarray(c.columns[f.name].values, dtype=dtype)
+                                    for c in chunks]).reshape(sum(c.num_rows for c in chunks), -1)
         else:  # refusal() and uses_json() keep every other type out
             raise AssertionError(f"no numpy file for a {f.type.value} field")
         files[f"{f.name}.npy"] = _npy(array)
-    if spec.enable_dynamic_field:
-        meta = Field(name=DYNAMIC_COLUMN, type=FieldType.JSON)
-        files[f"{DYNAMIC_COLUMN}.npy"] = _npy(np.array(
-            [s for c in chunks for s in (_strings(c, meta) if DYNAMIC_COLUMN in c.columns
-                                         else ["{}"] * c.num_rows)], dtype=str))
     return files
 
 
