@@ -44,8 +44,8 @@ def check_name(name: str) -> None:
         raise Bug(f"collection {name!r} gives key {key!r}, which a folder would read otherwise")
     if layout.parse_manifest_key(key) != (name, ID):
         raise Bug(f"collection {name!r}: {key!r} parses to {layout.parse_manifest_key(key)!r}")
-    rkey = record_key(name, "run-1", Shard(1, 4))
-    if not valid_key(rkey) or parse_record_key(rkey) != (name, "run-1", Shard(1, 4)):
+    rkey = record_key(name, "run-1", Shard(1, 4), "0123456789abcdef")
+    if not valid_key(rkey) or parse_record_key(rkey) != (name, "run-1", Shard(1, 4), "0123456789abcdef"):
         raise Bug(f"collection {name!r}: shard record key {rkey!r} does not parse back")
 
 
@@ -64,7 +64,7 @@ def check_key(key: str) -> None:
             raise Bug(f"{key!r} parsed to {sha!r}")
     record = parse_record_key(key)
     if record is not None:
-        _coll, run, shard = record
+        _coll, run, shard, _attempt = record
         if check_run(run) != run or not 0 <= shard.index < shard.count <= MAX_SHARDS:
             raise Bug(f"{key!r} parsed to {record!r}")
 

@@ -27,13 +27,13 @@ from vecbackup.errors import AlreadyExists, NotFound, PartialFailure, UsageError
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
-from vecbackup.ops.backup import BackupResult, backup_collection
+from vecbackup.ops.backup import CHECK_REUSED, BackupResult, backup_collection
 from vecbackup.ops.bulk_restore import Staging, bulk_restore
 from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
 from vecbackup.ops.gc import GcResult, collect_garbage
-from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys
+from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys, recover_store
 from vecbackup.ops.keys import add_key as _add_key
 from vecbackup.ops.keys import remove_key as _remove_key
 from vecbackup.ops.lock import locked
@@ -55,7 +55,7 @@ from vecbackup.ops.restore_shard import abandon_restore as run_abandon_restore
 from vecbackup.ops.restore_shard import commit_restore as run_commit_restore
 from vecbackup.ops.restore_shard import restore_shard as run_restore_shard
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
-from vecbackup.ops.verify import Subset, VerifyResult, verify_backup
+from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, remove_damaged, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.sources import Engine, engine_class, open_engine
@@ -137,6 +137,8 @@ class BackupOptions:
     full: bool = False
     #: use an unencrypted store although a passphrase was given (a store URL only; see open_store)
     allow_unencrypted: bool = False
+    #: the share of reused objects read back and checked before the commit (at least one; 0 for none)
+    check_reused: float = CHECK_REUSED
 
     def check(self, max_batch: int) -> None:
         """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
@@ -157,6 +159,9 @@ class BackupOptions:
             raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
         if self.commit and self.shard is None:
             raise UsageError("--commit needs --shard", hint="it commits a sharded backup once its last shard is done")
+        if not 0 <= self.check_reused <= 1:
+            raise UsageError(f"check_reused {self.check_reused!r} is out of range",
+                             hint="use a fraction from 0 to 1 (--check-reused takes 0% to 100%)")
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,7 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
                     r = backup_collection(engine, target, name, batch_size=options.batch_size,
                                           compression_level=options.compression_level, progress=progress(),
                                           shard=options.shard, run=options.run, parallel=options.parallel,
-                                          full=options.full)
+                                          full=options.full, check_fraction=options.check_reused)
                     if options.commit and options.run is not None:
                         r.commit = commit_run(target, name, options.run, if_complete=True)
                 except VecbackupError as e:
@@ -332,6 +337,14 @@ def verify(store: StoreLike, backup: str | None = "latest", collection: str | No
     return results
 
 
+def repair(store: StoreLike, results: list[VerifyResult], *, lock_wait: float = 0.0) -> RepairResult:
+    """Remove the objects ``results`` (of :func:`verify`) found damaged, under an exclusive store lock, so the next
+    backup stores their rows again instead of building on them (``verify --repair``; docs/OPERATIONS.md,
+    "Repairing a store"). A data object is removed only if, read again, its bytes do not match its name."""
+    s = _store(store)
+    return _exclusive(s, "repair", lock_wait, lambda: remove_damaged(s, results))
+
+
 # -- changing the store ----------------------------------------------------------------------------
 
 
@@ -386,15 +399,21 @@ def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dr
 
 
 def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | None = None,
-         label: str = "") -> InitResult:
+         label: str = "", recover: bool = False) -> InitResult:
     """Prepare a store. ``encrypt``: make it an encrypted store whose first key file opens with ``passphrase``
     (default: from the environment); it must be empty (AlreadyExists, exit 5, if it holds backups or is encrypted
-    already). Keep the passphrase: without a key file it opens, the backups cannot be read."""
+    already). Keep the passphrase: without a key file it opens, the backups cannot be read.
+
+    ``recover`` (with ``encrypt``): write again the settings file (vecbackup.json) of an encrypted store that lost
+    it, from the key file ``passphrase`` opens; nothing else is written."""
     pw = Passphrase.from_env() if passphrase is None else passphrase
-    raw = open_raw_store(store, create=True) if isinstance(store, str) else store
-    if not encrypt and pw.given:
-        raise UsageError("a passphrase was given but not --encrypt",
-                         hint="add --encrypt to make an encrypted store, or unset the passphrase")
+    raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
+    if not encrypt and (pw.given or recover):
+        raise UsageError("a passphrase was given but not --encrypt" if not recover else "--recover needs --encrypt",
+                         hint="add --encrypt to make an encrypted store (or --encrypt --recover to give one its "
+                              "settings back), or unset the passphrase")
+    if recover:
+        return recover_store(raw, pw.secret())
     return init_store(raw, pw.secret() if encrypt else None, label=label)
 
 
@@ -548,6 +567,6 @@ __all__ = [
     "CommitResult", "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard",
     "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore",
     "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats",
-    "verify",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "restore", "restore_shard", "show",
+    "stats", "verify",
 ]

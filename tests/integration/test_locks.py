@@ -63,7 +63,14 @@ def test_live_lock_is_refreshed(any_store):
     assert list_locks(store)[0].expires_at > first
     with pytest.raises(Locked):
         acquire(store, "prune", exclusive=True)
+    lock._stop.set()
+    lock._thread.join()
+    # each refresh wrote a new lock object and removed the previous one: no lock object is ever rewritten
+    (current,) = list_locks(store)
+    assert current.generation >= 2 and current == lock.info
+    assert [i.key for i in store.list(LOCKS)] == [lock.info.key] != [f"{LOCKS}{lock.info.lock_id}.json"]
     lock.release()
+    assert list(store.list(LOCKS)) == []
 
 
 def test_cli_commands_respect_locks(cli, lite, any_store):

@@ -507,12 +507,13 @@ def test_any_collection_name_is_one_segment_under_manifests(name: str) -> None:
     assert Path("/store", key).parts[2:] == ("manifests", segment, f"{ID}.json")  # no folder normalises it away
     assert layout.parse_manifest_key(key) == (name, ID)
     assert layout.manifests_prefix(name) == f"manifests/{segment}/"
-    rkey = record_key(name, "run1", Shard(2, 3))
-    assert valid_key(rkey) and parse_record_key(rkey) == (name, "run1", Shard(2, 3))
+    rkey = record_key(name, "run1", Shard(2, 3), "0123456789abcdef")
+    assert valid_key(rkey) and parse_record_key(rkey) == (name, "run1", Shard(2, 3), "0123456789abcdef")
 
 
 key_st = (st.text(max_size=40) | st.lists(st.sampled_from(["manifests", "data", "digests", "shards", "ab", SHA, ID,
-          f"{SHA}.vbc", f"{SHA}.vbd", f"{ID}.json", "0001-of-0004.json", "run1", *ODD_NAMES]), max_size=5).map(
+          f"{SHA}.vbc", f"{SHA}.vbd", f"{ID}.json", "0001-of-0004.json", "0001-of-0004.0123456789abcdef.json",
+          "closed.json", "tombstones", "run1", *ODD_NAMES]), max_size=5).map(
           "/".join))
 
 
@@ -534,8 +535,10 @@ def test_parsing_any_key(key: str) -> None:
         assert sha is None or build(sha) == key
     record = parse_record_key(key)
     if record is not None:
-        coll, run, shard = record
+        coll, run, shard, attempt = record
         assert check_run(run) == run and 0 <= shard.index < shard.count <= MAX_SHARDS
+        if encodable(coll):
+            assert parse_record_key(record_key(coll, run, shard, attempt)) == record
 
 
 @FUZZ

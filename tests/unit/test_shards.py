@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,12 +18,14 @@ from vecbackup.format.shard import (
     Shard,
     ShardRecord,
     check_run,
+    closed_key,
     owned_batches,
+    parse_closed_key,
     parse_record_key,
     record_key,
     shard_of,
 )
-from vecbackup.ops.commit import derived_backup_id, join
+from vecbackup.ops.commit import current_records, derived_backup_id, join
 from vecbackup.schema import CollectionSpec, Field, FieldType
 
 T = FieldType
@@ -97,17 +100,57 @@ def test_bad_run_ids_are_refused(run: str):
 
 
 def test_record_keys_round_trip():
-    key = record_key("docs/é v2", "vecbackup-sharded-29415", Shard(2, 16))
-    assert key == "shards/docs%2F%C3%A9%20v2/vecbackup-sharded-29415/0002-of-0016.json"
-    assert parse_record_key(key) == ("docs/é v2", "vecbackup-sharded-29415", Shard(2, 16))
+    key = record_key("docs/é v2", "vecbackup-sharded-29415", Shard(2, 16), "0123456789abcdef")
+    assert key == "shards/docs%2F%C3%A9%20v2/vecbackup-sharded-29415/0002-of-0016.0123456789abcdef.json"
+    assert parse_record_key(key) == ("docs/é v2", "vecbackup-sharded-29415", Shard(2, 16), "0123456789abcdef")
+    legacy = record_key("docs", "r", Shard(2, 16))  # the one record a vecbackup before 0.3 wrote per shard
+    assert legacy == "shards/docs/r/0002-of-0016.json" and parse_record_key(legacy) == ("docs", "r", Shard(2, 16), "")
+    assert closed_key("docs", "r") == "shards/docs/r/closed.json" and parse_closed_key("shards/docs/r/closed.json") \
+        == ("docs", "r") and parse_record_key("shards/docs/r/closed.json") is None
     for bad in ["shards/docs/run/0002-of-0016.tmp", "shards/docs/run/0016-of-0016.json",
-                "shards/docs/0000-of-0001.json", "manifests/docs/x.json", "shards/docs/.run/0000-of-0001.json"]:
+                "shards/docs/0000-of-0001.json", "manifests/docs/x.json", "shards/docs/.run/0000-of-0001.json",
+                "shards/docs/run/0002-of-0016.0123456789ABCDEF.json", "shards/docs/run/0002-of-0016.01234.json",
+                "shards/docs/run/0002-of-0016..json", "shards/docs/run/٠٠٠٢-of-٠٠١٦.json"]:
         assert parse_record_key(bad) is None, bad
+    with pytest.raises(ValueError):
+        record_key("docs", "r", Shard(0, 1), "../x")
 
 
 def test_record_json_round_trip():
     r = record(1, 3, measured={("tags", "max_length"): 17})
     assert ShardRecord.from_json(r.to_json(), where="x") == r
+    assert orjson.loads(r.to_json())["format_version"] == 1  # no attempt: as a vecbackup before 0.3 wrote it
+    r2 = dataclasses.replace(r, attempt="0123456789abcdef", supersedes=("", "fedcba9876543210"))
+    assert ShardRecord.from_json(r2.to_json(), where="x") == r2
+    assert orjson.loads(r2.to_json())["format_version"] == 2
+    bad = r2.to_json().replace(b'"0123456789abcdef"', b'"../../x"')
+    with pytest.raises(CorruptData):
+        ShardRecord.from_json(bad, where="x")
+
+
+def _attempt(r: ShardRecord, attempt: str, *supersedes: str) -> ShardRecord:
+    return dataclasses.replace(r, attempt=attempt, supersedes=supersedes)
+
+
+A, B, C = "a" * 16, "b" * 16, "c" * 16
+
+
+def test_current_records_take_the_attempt_that_replaces_the_others():
+    r0, r1 = record(0, 2), record(1, 2)
+    assert current_records([_attempt(r0, A), _attempt(r1, B)], "nightly-1") == [_attempt(r0, A), _attempt(r1, B)]
+    # a re-run of shard 1 names the attempts it found: B (and a record of a vecbackup before 0.3, "")
+    newer = _attempt(r1, C, B, "")
+    assert current_records([_attempt(r0, A), _attempt(r1, B), newer, r1], "nightly-1") == [_attempt(r0, A), newer]
+
+
+@pytest.mark.parametrize("shard1", [
+    [_attempt(record(1, 2), A), _attempt(record(1, 2), B)],  # two workers of one shard, or a record put back
+    [_attempt(record(1, 2), A, B), _attempt(record(1, 2), B, A)],  # each claims to replace the other
+    [_attempt(record(1, 2), A, B), _attempt(record(1, 2), B), _attempt(record(1, 2), C)],  # C unknown to A
+])
+def test_current_records_refuse_a_shard_whose_records_do_not_say_which_is_current(shard1):
+    with pytest.raises(CorruptData, match="shard 1/2 has .* none replaces the others"):
+        current_records([_attempt(record(0, 2), C), *shard1], "nightly-1")
 
 
 @pytest.mark.parametrize("mutate", [

@@ -27,6 +27,7 @@ from vecbackup.cli.options import (
     Token,
     User,
     credentials,
+    parse_percent,
     recording,
     setup,
     store,
@@ -90,7 +91,12 @@ def backup(
         "Job's name).")] = None,
     full: Annotated[bool, typer.Option(
         "--full", help="Store every row anew instead of reusing the rows the newest earlier backup of the "
-        "collection already stored (by default only new and changed rows are uploaded).")] = False,
+        "collection already stored (by default only new and changed rows are uploaded); every object already in "
+        "the store that it would write is read back and rewritten if damaged (a repair).")] = False,
+    check_reused: Annotated[str, typer.Option(
+        "--check-reused", metavar="N%", help="Read back and check this share of the objects the backup reuses "
+        "(at least one; 0% for none) before committing: a damaged one fails the backup instead of being built "
+        "on.")] = "2%",
     commit: Annotated[bool, typer.Option(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
@@ -108,7 +114,8 @@ def backup(
     with recording("backup", metrics_textfile, metrics_pushgateway, metrics_job, collection) as rec:
         options = BackupOptions(batch_size, compression_level, lock_wait,
                                 shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
-                                parallel=parallel, full=full, allow_unencrypted=allow_unencrypted)
+                                parallel=parallel, full=full, allow_unencrypted=allow_unencrypted,
+                                check_reused=parse_percent("--check-reused", check_reused))
         target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command,
                        allow_unencrypted=allow_unencrypted)
         creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)

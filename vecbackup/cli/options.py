@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -185,6 +186,14 @@ def _parse_field_params(values: list[str], option: str, example: str) -> dict[st
         except (ValueError, orjson.JSONDecodeError):
             raise UsageError(f"bad {option} {value!r}", hint=f"use {example}") from None
     return out
+
+
+def parse_percent(option: str, text: str) -> float:
+    """``2%`` / ``0.5%`` / ``0`` -> a fraction from 0 to 1; UsageError naming ``option`` otherwise."""
+    m = re.fullmatch(r"\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%?\s*", text)
+    if not m or float(m.group(1)) > 100:
+        raise UsageError(f"{option} {text!r} is not a percentage", hint="use 0% to 100%, e.g. 2%")
+    return float(m.group(1)) / 100
 
 
 def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:

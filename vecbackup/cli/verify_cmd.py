@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    LockWait,
     LogFormat,
     LogFormatName,
     MetricsJob,
@@ -52,6 +53,12 @@ def verify(store_url: StoreArg,
                help="As --read-data for a sample only: a random N% of the objects, or slice n of N by key hash "
                "(run 1/7 .. 7/7 on successive days to cover everything in a week); the other objects are "
                "checked for existence and size.")] = None,
+           repair: Annotated[bool, typer.Option(
+               "--repair", help="Remove the objects found damaged (a data object only if, read again, its bytes "
+               "do not match its name), under an exclusive store lock, so that the next backup stores their rows "
+               "again instead of building on them. The backups that used them stay incomplete (exit as without "
+               "--repair); `backup --full` writes again each object whose rows are unchanged.")] = False,
+           lock_wait: LockWait = 0.0,
            passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
            allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False,
@@ -85,5 +92,18 @@ def verify(store_url: StoreArg,
         results = api.verify(s, None if all_ else backup_id or "latest", collection,
                              depth="quick" if quick else "read-data" if read_data else "checksum", subset=subset,
                              progress=ui.TerminalProgress, on_result=report)
-        ui.emit({"ok": all(r.ok for r in results), "store": s.display, "backups": [r.to_dict() for r in results]})
+        doc: dict[str, object] = {"ok": all(r.ok for r in results), "store": s.display,
+                                  "backups": [r.to_dict() for r in results]}
+        if repair:
+            fixed = api.repair(s, results, lock_wait=lock_wait)
+            doc["repair"] = fixed.to_dict()
+            if fixed.removed:
+                ui.warn(f"removed {len(fixed.removed)} damaged object(s) ({', '.join(fixed.removed[:3])}"
+                        f"{', ...' if len(fixed.removed) > 3 else ''}): the next backup stores their rows again")
+            if fixed.backups:
+                ui.warn(f"backup(s) {', '.join(fixed.backups)} used them and stay incomplete; `vecbackup backup "
+                        "--full` writes again each object whose rows are unchanged")
+            for key in fixed.kept:
+                ui.warn(f"kept {key}: its bytes match its name (the manifest that lists it is what is wrong)")
+        ui.emit(doc)
         raise_for_worst(results)  # a missing object (exit 8) outranks a tampered one (14), a damaged one (7)

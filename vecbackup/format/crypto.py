@@ -32,12 +32,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from vecbackup.errors import AuthenticationFailed, CorruptData, Unsupported
+from vecbackup.format.sealed import SEALED_MAGIC
 
 STORE_CONFIG = "vecbackup.json"  # the store's settings; its presence makes the store encrypted
 KEYS = "keys/"
 KEY_SUFFIX = ".json"
 
-SEALED_MAGIC = b"VBE1"
 NONCE_SIZE = 12
 TAG_SIZE = 16
 OVERHEAD = len(SEALED_MAGIC) + NONCE_SIZE + TAG_SIZE  # a sealed object is this much longer than its plaintext

@@ -35,6 +35,7 @@ import numpy as np
 
 from vecbackup.errors import CorruptData
 from vecbackup.format.codec import Chunk, encode_chunk
+from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import Field
 
 MAGIC = b"VBRD"
@@ -139,6 +140,7 @@ def encode_digests(digests: np.ndarray) -> bytes:
 
 def decode_digests(data: bytes, *, where: str = "digest object") -> np.ndarray:
     """The digests a ``.vbd`` object holds; CorruptData if it is damaged or not one."""
+    refuse_sealed(data, where)
     if len(data) < 16:
         raise CorruptData(f"{where} is truncated ({len(data)} bytes)")
     magic, version, _flags, rows = _HEAD.unpack_from(data)

@@ -4,7 +4,8 @@
     data/<aa>/<sha256>.vbc                       content-addressed data chunks, shared by backups
     digests/<aa>/<sha256>.vbd                    the row digests of data/<aa>/<sha256>.vbc (same name)
 
-(the shard records of sharded backups, ``shards/...``, are built in format/shard.py)
+(the shard records of sharded backups, ``shards/...``, are built in format/shard.py, tombstones of deleted backups,
+``tombstones/...``, in format/tombstone.py, and the settings and key files of encrypted stores in format/crypto.py)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ DATA_SUFFIX = ".vbc"
 DIGESTS = "digests/"
 DIGESTS_SUFFIX = ".vbd"
 MANIFEST_SUFFIX = ".json"
+LOCKS = "locks/"  # store locks (ops/lock.py)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")  # ASCII digits only (\d takes any script's)

@@ -14,6 +14,7 @@ import orjson
 
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.layout import data_key, parse_data_key
+from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import CollectionSpec
 
 FORMAT_NAME = "vecbackup"
@@ -241,6 +242,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes, *, where: str = "manifest") -> Manifest:
+        refuse_sealed(data, where)
         try:
             d = orjson.loads(data)
         except orjson.JSONDecodeError as e:

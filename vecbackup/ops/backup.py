@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,13 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vecbackup import limits
-from vecbackup.errors import MissingData, UsageError
+from vecbackup.errors import CorruptData, MissingData, UsageError
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, concat_chunks, take_rows
 from vecbackup.format.digests import encode_digests, encode_with_digests, row_digests
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
-from vecbackup.format.shard import Shard, ShardRecord, record_key
-from vecbackup.ops.commit import CommitResult
+from vecbackup.format.shard import Shard, ShardRecord, new_attempt, parse_record_key
+from vecbackup.ops.commit import CommitResult, check_open, record_keys
+from vecbackup.ops.fetch import fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
@@ -29,6 +32,9 @@ from vecbackup.version import __version__
 #: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
 #: ``concurrency``); memory stays bounded at about (in flight + 2) batches
 PIPELINE = 2
+#: the share of the objects a backup reuses that it reads back and checks first (at least one): a damaged object
+#: is found within about 1 / CHECK_REUSED backups that reuse it (docs/OPERATIONS.md, "Damaged objects")
+CHECK_REUSED = 0.02
 
 
 @dataclass
@@ -48,6 +54,8 @@ class BackupResult:
     objects_new: int = 0  # data objects uploaded; the others were in the store already
     rows_reused: int = 0  # rows found in the base backup and not uploaded again
     base: str | None = None  # the backup whose rows it reused
+    objects_checked: int = 0  # reused objects read back and checked before the commit
+    objects_repaired: list[str] = field(default_factory=list)  # damaged objects rewritten (backup --full)
 
     @property
     def objects_reused(self) -> int:
@@ -58,7 +66,8 @@ class BackupResult:
             "backup_id": self.backup_id, "collection": self.collection, "rows": self.rows,
             "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
             "objects_new": self.objects_new, "objects_reused": self.objects_reused,
-            "rows_reused": self.rows_reused, "base": self.base,
+            "rows_reused": self.rows_reused, "base": self.base, "objects_checked": self.objects_checked,
+            "objects_repaired": self.objects_repaired,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
         if self.shard is not None:
@@ -69,28 +78,86 @@ class BackupResult:
         return d
 
 
-def _put_new(store: BlobStore, key: str, data: bytes) -> int:
-    """Write ``data`` unless the store holds it already (content-addressed: same name, same bytes); bytes written."""
+def _put_new(store: BlobStore, key: str, data: bytes, *, repair: bool = False) -> tuple[int, bool]:
+    """Write ``data`` unless the store holds it already (content-addressed: same name, same bytes): the bytes
+    written, and whether an object that was there is rewritten. An object of that name and size is reused unread,
+    unless ``repair`` (``backup --full``): then it is read back and rewritten if its bytes are not ``data`` (damaged,
+    or failing authentication), which gives exactly the object a clean run writes."""
     try:
         if store.stat(key).size == len(data):
-            return 0
+            if not repair:
+                return 0, False
+            try:
+                if store.get(key) == data:
+                    return 0, False
+            except CorruptData:  # fails authentication, or its sealed bytes are damaged
+                pass
+            store.put(key, data)  # rewritten with the content its name stands for
+            return len(data), True
     except ObjectNotFound:
         pass
     store.put(key, data)
-    return len(data)
+    return len(data), False
 
 
-def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk,
-                 level: int) -> tuple[DataObject, int, bool]:
-    """Store a chunk and its row digests: the object, the bytes uploaded, and whether the store lacked it."""
+@dataclass
+class _Stored:
+    """One chunk stored: its object, the bytes uploaded, whether the store lacked it, the keys it repaired."""
+
+    obj: DataObject
+    uploaded: int
+    new: bool
+    repaired: list[str]
+
+
+def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, level: int,
+                 repair: bool = False) -> _Stored:
+    """Store a chunk and its row digests (``repair``: rewriting either where the store holds it damaged)."""
     data, digests = encode_with_digests(columns, chunk, level=level)
     sha = content_hash(store, data)  # SHA-256, or the keyed MAC in an encrypted store
     key = layout.data_key(sha)
-    uploaded = _put_new(store, key, data)
-    new = uploaded > 0
-    uploaded += _put_new(store, layout.digests_key(sha), encode_digests(digests))
+    uploaded, fixed = _put_new(store, key, data, repair=repair)
+    repaired = [key] if fixed else []
+    new = uploaded > 0 and not fixed
+    dkey = layout.digests_key(sha)
+    n, fixed = _put_new(store, dkey, encode_digests(digests), repair=repair)
+    repaired += [dkey] if fixed else []
     obj = DataObject(key=key, partition=chunk.partition, rows=chunk.num_rows, size=len(data), sha256=sha)
-    return obj, uploaded, new
+    return _Stored(obj, uploaded + n, new, repaired)
+
+
+def check_reused(store: BlobStore, objects: list[DataObject], fraction: float,
+                 rng: random.Random | None = None) -> int:
+    """Read back a random ``fraction`` of the objects a backup reuses (at least one, if any and ``fraction`` > 0)
+    and check them as a restore would (size, SHA-256 or authentication): CorruptData / AuthenticationFailed, and
+    nothing committed, for a damaged one. How many were checked."""
+    if not objects or fraction <= 0:
+        return 0
+    sample = (rng or random.Random()).sample(objects, min(len(objects), max(1, round(fraction * len(objects)))))
+    for obj in sample:
+        try:
+            fetch_object(store, obj)
+        except MissingData:
+            raise
+        except CorruptData as e:
+            hint = ("`vecbackup verify --all --repair` removes the damaged objects (the next backup stores their "
+                    "rows again); `vecbackup backup --full` rewrites those whose rows are unchanged")
+            raise type(e)(f"{e.message}: it is one of the objects this backup would reuse; nothing committed",
+                          hint=hint) from None
+    return len(sample)
+
+
+def _write_record(store: BlobStore, record: ShardRecord) -> str:
+    """Write a shard's record as a new attempt (create-if-absent: never over another record) naming the records of
+    the same shard it replaces, then remove those; its key. AlreadyExists if the run was closed meanwhile."""
+    check_open(store, record.collection, record.run)
+    earlier = [p[3] for key in record_keys(store, record.collection, record.run)
+               if (p := parse_record_key(key)) is not None and p[2] == record.shard]
+    record = dataclasses.replace(record, supersedes=tuple(earlier))
+    store.put(record.key, record.to_json(), if_absent=True)
+    for attempt in earlier:
+        store.delete(dataclasses.replace(record, attempt=attempt).key)
+    return record.key
 
 
 class _NewRows:
@@ -134,6 +201,7 @@ def backup_collection(
     run: str | None = None,
     parallel: int = 1,
     full: bool = False,
+    check_fraction: float = CHECK_REUSED,
 ) -> BackupResult:
     """Back up ``collection``. Data objects are written first; the manifest last, with a conditional
     create, is the commit point: until it exists the backup does not exist.
@@ -146,7 +214,10 @@ def backup_collection(
     backup whatever order the streams finish in.
 
     Rows the newest earlier backup of the collection already stored are not uploaded again (ops/reuse.py):
-    the manifest selects them in the objects that hold them. ``full`` stores every row anew."""
+    the manifest selects them in the objects that hold them; a random ``check_fraction`` of the objects it reuses
+    (at least one) is read back and checked first, and a damaged one fails the backup (nothing committed). ``full``
+    stores every row anew, reading back every object already in the store that it would write and rewriting any that
+    is damaged (a repair: content addressing makes the rewrite exact)."""
     if (shard is None) != (run is None):
         raise UsageError("a shard of a sharded backup needs both --shard and --run")
     if parallel > 1 and shard is not None:
@@ -154,6 +225,8 @@ def backup_collection(
     progress = progress or NullProgress()
     t0 = time.monotonic()
     started_at = now_z()
+    if run is not None:
+        check_open(store, collection, run)  # a run id is used once
     backup_id = run if run is not None else layout.new_backup_id()
     described = source.describe(collection)
     spec = described.spec
@@ -176,24 +249,30 @@ def backup_collection(
     slots: list[list[DataObject]] = []  # per partition: reused, then per stream: the manifest's order
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
     uploaded = objects_new = rows_reused = 0
+    new_keys: set[str] = set()
+    repaired: list[str] = []
     width = in_flight(store, PIPELINE) + streams - 1
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
-        inflight: deque[tuple[int, Future[tuple[DataObject, int, bool]]]] = deque()
+        inflight: deque[tuple[int, Future[_Stored]]] = deque()
 
         def drain(limit: int) -> None:
             nonlocal uploaded, objects_new
             while len(inflight) > limit:
                 slot, fut = inflight.popleft()
-                obj, n, new = fut.result()
+                done = fut.result()
+                obj = done.obj
                 slots[slot].append(obj)
-                uploaded += n
-                objects_new += new
+                uploaded += done.uploaded
+                objects_new += done.new
+                if done.new:
+                    new_keys.add(obj.key)
+                repaired.extend(done.repaired)
                 partition_rows[obj.partition] += obj.rows
                 progress.advance(obj.rows, obj.size)
 
         def store_new(slot: int, chunks: list[Chunk]) -> None:
             for c in chunks:
-                inflight.append((slot, pool.submit(_store_chunk, store, columns, c, compression_level)))
+                inflight.append((slot, pool.submit(_store_chunk, store, columns, c, compression_level, full)))
                 drain(width)
 
         try:
@@ -228,6 +307,11 @@ def backup_collection(
             raise
     progress.finish()
     objects = merge_objects(obj for slot in slots for obj in slot)
+    if repaired:
+        notes.append(f"rewrote {len(repaired)} damaged object(s) of the store with the content their names stand for "
+                     f"(first: {min(repaired)}); every backup that uses them is whole again")
+        progress.warn(notes[-1])
+    checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
 
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
@@ -261,8 +345,7 @@ def backup_collection(
                                 new_bytes=uploaded, reused_rows=rows_reused),
     )
     if shard is not None and run is not None:
-        key = record_key(collection, run, shard)
-        store.put(key, ShardRecord(run, shard, manifest, dict(meter.largest)).to_json())  # a re-run replaces it
+        key = _write_record(store, ShardRecord(run, shard, manifest, dict(meter.largest), new_attempt()))
     else:
         key = layout.manifest_key(collection, backup_id)
         store.put(key, manifest.to_json(), if_absent=True)
@@ -271,5 +354,5 @@ def backup_collection(
         objects=len(objects),
         bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
         manifest_key=key, notes=notes, shard=shard, run=run, objects_new=objects_new, rows_reused=rows_reused,
-        base=base.backup_id if base is not None else None,
+        base=base.backup_id if base is not None else None, objects_checked=checked, objects_repaired=repaired,
     )

@@ -1,4 +1,6 @@
-"""Finding backups in a store: list manifests, load one, resolve ``latest`` or an id prefix."""
+"""Finding backups in a store: list manifests, load one, resolve ``latest`` or an id prefix.
+
+A manifest with a tombstone (format/tombstone.py) is a deleted backup: nothing here lists or resolves it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from vecbackup.errors import CorruptData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
+from vecbackup.format.tombstone import Tombstone, parse_tombstone_key, tombstones_prefix
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 
 
@@ -18,7 +21,19 @@ class BackupRef:
 
 
 def list_refs(store: BlobStore, collection: str | None = None) -> list[BackupRef]:
-    """Every committed backup (one with a manifest), oldest first."""
+    """Every committed backup (one with a manifest) that was not deleted (no tombstone), oldest first."""
+    dead = deleted(store, collection)
+    return [r for r in _manifest_refs(store, collection) if (r.collection, r.backup_id) not in dead]
+
+
+def deleted_refs(store: BlobStore, collection: str | None = None) -> list[BackupRef]:
+    """Manifests still in the store of backups that were deleted (a delete that stopped between its tombstone and
+    the manifest, or a manifest put back): gc removes them."""
+    dead = deleted(store, collection)
+    return [r for r in _manifest_refs(store, collection) if (r.collection, r.backup_id) in dead]
+
+
+def _manifest_refs(store: BlobStore, collection: str | None) -> list[BackupRef]:
     refs = []
     for info in store.list(layout.manifests_prefix(collection)):
         parsed = layout.parse_manifest_key(info.key)
@@ -26,6 +41,21 @@ def list_refs(store: BlobStore, collection: str | None = None) -> list[BackupRef
             refs.append(BackupRef(parsed[0], parsed[1], info.key))
     refs.sort(key=lambda r: (r.backup_id, r.collection))
     return refs
+
+
+def deleted(store: BlobStore, collection: str | None = None) -> set[tuple[str, str]]:
+    """(collection, backup id) of every backup with a tombstone. Its presence is what counts (nothing is read): a
+    tombstone someone planted deletes a backup, which whoever can write the store can do anyway."""
+    return {parsed for info in store.list(tombstones_prefix(collection))
+            if (parsed := parse_tombstone_key(info.key)) is not None}
+
+
+def read_tombstone(store: BlobStore, key: str) -> Tombstone:
+    """The tombstone stored under ``key``, checked against its key."""
+    tomb = Tombstone.from_json(store.get(key), where=key)
+    if tomb.key != key:
+        raise CorruptData(f"tombstone {key} names backup {tomb.backup_id} of {tomb.collection!r}")
+    return tomb
 
 
 def load(store: BlobStore, ref: BackupRef) -> Manifest:

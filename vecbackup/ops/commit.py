@@ -2,9 +2,16 @@
 
 ``backup --shard I/N --run RUN`` workers each write their data objects and a shard record; :func:`commit_run`
 writes the backup's manifest (the commit point, create-if-absent) once all N records of the run are there, then
-removes the records. While one is missing nothing is committed. The backup id is derived from the run (the
-earliest shard start and a digest of collection and run), so committing twice (two workers racing, or a re-run
-after a crash between the manifest and the clean-up) finds the same manifest and is not an error.
+the run's closed mark, then removes the records. While one is missing nothing is committed. The backup id is
+derived from the run (the earliest shard start and a digest of collection and run), so committing twice (two
+workers racing, or a re-run after a crash between the manifest and the clean-up) finds the same manifest and is not
+an error.
+
+A run id is used once: a committed or abandoned run is closed (``closed.json``, or for a run committed by a
+vecbackup before 0.3 its manifest), and neither a worker nor commit accepts it again. Records are never rewritten:
+a re-run of a shard writes a new attempt that names the ones it replaces, and commit refuses a shard whose records
+do not say which one is current. So a record put back from an earlier use of the run id, or beside the current one,
+is refused instead of joined.
 """
 
 from __future__ import annotations
@@ -19,11 +26,20 @@ from vecbackup import limits
 from vecbackup.errors import AlreadyExists, CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.manifest import Incremental, Manifest, merge_objects
-from vecbackup.format.shard import ShardRecord, parse_record_key, record_key, run_prefix, runs_prefix
+from vecbackup.format.shard import (
+    ClosedRun,
+    Shard,
+    ShardRecord,
+    closed_key,
+    parse_record_key,
+    run_prefix,
+    runs_prefix,
+)
+from vecbackup.format.tombstone import parse_tombstone_key, tombstones_prefix
 from vecbackup.ops import catalog
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound
-from vecbackup.times import parse_z
+from vecbackup.times import now_z, parse_z
 
 
 @dataclass
@@ -56,8 +72,35 @@ class CommitResult:
 def derived_backup_id(collection: str, run: str, started_at: str) -> str:
     """The id of the backup a run commits: its earliest shard start, and 8 hex digits of SHA-256 of
     ``<collection> NUL <run>`` (docs/FORMAT.md, "Sharded backups")."""
-    digest = hashlib.sha256(f"{collection}\0{run}".encode()).hexdigest()[:8]
-    return parse_z(started_at).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + digest
+    return parse_z(started_at).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + _run_digest(collection, run)
+
+
+def _run_digest(collection: str, run: str) -> str:
+    return hashlib.sha256(f"{collection}\0{run}".encode()).hexdigest()[:8]
+
+
+def current_records(records: list[ShardRecord], run: str) -> list[ShardRecord]:
+    """One record per shard (pure): the only one, or the one that supersedes every other of its shard. CorruptData
+    (nothing committed) for a shard with records that do not say which is current: two workers of one shard ran at
+    once, or a record was put back (someone who can write the store replaying an earlier one)."""
+    by_shard: dict[Shard, list[ShardRecord]] = {}
+    for r in records:
+        by_shard.setdefault(r.shard, []).append(r)
+    current = []
+    for shard, group in sorted(by_shard.items(), key=lambda kv: (kv[0].count, kv[0].index)):
+        if len(group) == 1:
+            current.append(group[0])
+            continue
+        winners = [r for r in group if {o.attempt for o in group if o is not r} <= set(r.supersedes)]
+        if len(winners) != 1:
+            attempts = ", ".join(sorted(r.attempt or "(unnamed)" for r in group))
+            raise CorruptData(f"run {run!r}: shard {shard.label} has {len(group)} records ({attempts}) and none "
+                              "replaces the others: two workers of that shard ran at once, or a record was put "
+                              "back; nothing committed",
+                              hint=f"back up shard {shard.label} again (its new record replaces them all), then "
+                                   "commit; or start over under a new --run")
+        current.append(winners[0])
+    return current
 
 
 def _comparable(spec: CollectionSpec) -> dict[str, Any]:
@@ -144,21 +187,31 @@ def _joined_uploads(parts: list[Incremental | None]) -> Incremental | None:
                        reused_rows=sum(p.reused_rows for p in known))
 
 
+def _read_record(store: BlobStore, key: str) -> ShardRecord:
+    """The record stored under ``key``, checked against its key (ObjectNotFound if it went meanwhile)."""
+    parsed = parse_record_key(key)
+    if parsed is None:
+        raise ValueError(f"not a shard record key: {key}")
+    record = ShardRecord.from_json(store.get(key), where=f"shard record {key}")
+    if (record.collection, record.run, record.shard, record.attempt) != parsed:
+        raise CorruptData(f"shard record {key} names attempt {record.attempt or '(unnamed)'} of shard "
+                          f"{record.shard.label} of run {record.run!r} of {record.collection!r}")
+    return record
+
+
+def record_keys(store: BlobStore, collection: str, run: str) -> list[str]:
+    """The keys of a run's shard records (nothing read)."""
+    return [info.key for info in store.list(run_prefix(collection, run))
+            if (p := parse_record_key(info.key)) is not None and p[0] == collection and p[1] == run]
+
+
 def read_records(store: BlobStore, collection: str, run: str) -> list[ShardRecord]:
     records = []
-    for info in store.list(run_prefix(collection, run)):
-        parsed = parse_record_key(info.key)
-        if parsed is None or parsed[0] != collection or parsed[1] != run:
-            continue
+    for key in record_keys(store, collection, run):
         try:
-            data = store.get(info.key)
-        except ObjectNotFound:  # removed by a commit racing this one
+            records.append(_read_record(store, key))
+        except ObjectNotFound:  # removed by a commit racing this one, or replaced by a re-run of its shard
             continue
-        record = ShardRecord.from_json(data, where=f"shard record {info.key}")
-        if record.run != run or record.shard != parsed[2] or record.manifest.collection.name != collection:
-            raise CorruptData(f"shard record {info.key} names shard {record.shard.label} of run {record.run!r} of "
-                              f"{record.manifest.collection.name!r}")
-        records.append(record)
     return records
 
 
@@ -170,12 +223,46 @@ def pending_records(store: BlobStore) -> tuple[list[ShardRecord], list[str]]:
         if parse_record_key(info.key) is None:
             continue
         try:
-            records.append(ShardRecord.from_json(store.get(info.key), where=f"shard record {info.key}"))
+            records.append(_read_record(store, info.key))
         except ObjectNotFound:
             continue
         except VecbackupError as e:
             problems.append(f"{info.key}: {e}")
     return records, problems
+
+
+def closed_run(store: BlobStore, collection: str, run: str) -> ClosedRun | None:
+    """How run ``run`` of ``collection`` was closed (committed or abandoned), or None while it is open. A run
+    committed by a vecbackup before 0.3 has no closed mark: its manifest (or the tombstone of its deletion) tells."""
+    key = closed_key(collection, run)
+    try:
+        closed = ClosedRun.from_json(store.get(key), where=key)
+    except ObjectNotFound:
+        closed = None
+    if closed is not None:
+        if (closed.collection, closed.run) != (collection, run):
+            raise CorruptData(f"{key} names run {closed.run!r} of {closed.collection!r}")
+        return closed
+    suffix = "-" + _run_digest(collection, run)
+    for ref in catalog.list_refs(store, collection):
+        if ref.backup_id.endswith(suffix) and catalog.load(store, ref).options.get("run") == run:
+            return ClosedRun(collection, run, ref.backup_id, "")
+    for info in store.list(tombstones_prefix(collection)):
+        parsed = parse_tombstone_key(info.key)
+        if parsed is not None and parsed[1].endswith(suffix) and \
+                catalog.read_tombstone(store, info.key).run == run:
+            return ClosedRun(collection, run, parsed[1], "")
+    return None
+
+
+def check_open(store: BlobStore, collection: str, run: str) -> None:
+    """AlreadyExists (nothing written) if run ``run`` was committed or abandoned: a run id is used once."""
+    closed = closed_run(store, collection, run)
+    if closed is not None:
+        how = f"committed as backup {closed.backup_id}" if closed.backup_id else "abandoned"
+        raise AlreadyExists(f"run {run!r} of {collection!r} was {how}: a run id is used once",
+                            hint="give this sharded backup a new --run (e.g. the Kubernetes Job's name, which is "
+                                 "new for every scheduled run)")
 
 
 def _check_objects(store: BlobStore, manifest: Manifest) -> None:
@@ -193,7 +280,14 @@ def _check_objects(store: BlobStore, manifest: Manifest) -> None:
 def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool = False) -> CommitResult:
     """Commit run ``run`` of ``collection``. With ``if_complete`` an incomplete run is not an error: the result
     says which shards are present (what a worker does after its own shard: the last one to finish commits)."""
-    records = read_records(store, collection, run)
+    every = read_records(store, collection, run)
+    closed = closed_run(store, collection, run)
+    if closed is not None:
+        if not closed.backup_id:
+            raise AlreadyExists(f"run {run!r} of {collection!r} was abandoned; nothing committed",
+                                hint="a run id is used once: back up again under a new --run")
+        return _committed_already(store, closed, every, CommitResult(collection, run, 0))
+    records = current_records(every, run)
     n = max((r.shard.count for r in records), default=0)
     result = CommitResult(collection, run, n, present=sorted({r.shard.index for r in records}))
     try:
@@ -212,8 +306,9 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
             raise AlreadyExists(f"backup {manifest.backup_id} of {collection!r} exists with other data objects "
                                 f"than run {run!r} holds; nothing changed", hint="use a new --run") from None
         result.already = True
-    for r in records:
-        store.delete(record_key_of(r))
+    _close(store, ClosedRun(collection, run, manifest.backup_id, now_z()))
+    for r in every:  # the superseded records too
+        store.delete(r.key)
     result.committed = True
     result.backup_id, result.manifest_key = manifest.backup_id, key
     result.rows, result.objects, result.bytes_stored = manifest.rows, len(manifest.objects), manifest.size
@@ -221,19 +316,60 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
     return result
 
 
-def record_key_of(record: ShardRecord) -> str:
-    return record_key(record.manifest.collection.name, record.run, record.shard)
+def _committed_already(store: BlobStore, closed: ClosedRun, records: list[ShardRecord],
+                       result: CommitResult) -> CommitResult:
+    """Committing a run that was committed before. Records still there whose objects the backup holds are left over
+    (a commit racing this one, or one that stopped before removing them) and are removed; others are refused."""
+    ref = next((r for r in catalog.list_refs(store, closed.collection) if r.backup_id == closed.backup_id), None)
+    if ref is None:
+        if records:
+            raise _late(closed, records)
+        raise NotFound(f"run {closed.run!r} of {closed.collection!r} was committed as backup {closed.backup_id}, "
+                       "which is no longer in the store (deleted or pruned)", hint="`vecbackup list` shows the "
+                       "backups; a run id is used once")
+    manifest = catalog.load(store, ref)
+    held = {o.key for o in manifest.objects}
+    if not all({o.key for o in r.manifest.objects} <= held for r in records):
+        raise _late(closed, records)
+    for r in records:
+        store.delete(r.key)
+    result.shards = int(manifest.options.get("shards", 0) or 0)
+    result.present = list(range(result.shards))
+    result.committed = result.already = True
+    result.backup_id, result.manifest_key = manifest.backup_id, ref.key
+    result.rows, result.objects, result.bytes_stored = manifest.rows, len(manifest.objects), manifest.size
+    result.notes = list(manifest.notes)
+    return result
+
+
+def _late(closed: ClosedRun, records: list[ShardRecord]) -> AlreadyExists:
+    return AlreadyExists(f"run {closed.run!r} of {closed.collection!r} was committed already as backup "
+                         f"{closed.backup_id}; its {len(records)} shard record(s) now in the store are not that "
+                         "backup's (a worker that finished after the commit, or a record put back) and are not "
+                         "joined", hint=f"`vecbackup commit --abandon --run {closed.run}` removes them; a run id is "
+                                        "used once")
+
+
+def _close(store: BlobStore, closed: ClosedRun) -> None:
+    try:
+        store.put(closed.key, closed.to_json(), if_absent=True)
+    except AlreadyExists:
+        pass  # closed already (a commit racing this one, or a re-run after a crash)
 
 
 def abandon_run(store: BlobStore, collection: str, run: str) -> int:
-    """Remove the shard records of a run that will not be committed; its data objects become garbage (gc)."""
-    records = read_records(store, collection, run)
-    if not records:
+    """Remove the shard records of a run that will not be committed; its data objects become garbage (gc). The run
+    is closed first: its id is not used again."""
+    keys = record_keys(store, collection, run)
+    if not keys:
         raise NotFound(f"run {run!r} of collection {collection!r} has no shard records in {store.display}")
-    for r in records:
-        store.delete(record_key_of(r))
-    return len(records)
+    closed = closed_run(store, collection, run)
+    if closed is None:
+        _close(store, ClosedRun(collection, run, "", now_z()))
+    for key in keys:
+        store.delete(key)
+    return len(keys)
 
 
-__all__ = ["CommitResult", "abandon_run", "commit_run", "derived_backup_id", "join", "pending_records",
-           "read_records"]
+__all__ = ["CommitResult", "abandon_run", "check_open", "closed_run", "commit_run", "current_records",
+           "derived_backup_id", "join", "pending_records", "read_records", "record_keys"]

@@ -1,4 +1,4 @@
-"""Delete a backup: the manifest first (the backup ceases to exist), then data no other backup uses."""
+"""Delete a backup: its tombstone, then the manifest (the backup ceases to exist), then data no other backup uses."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
+from vecbackup.format.tombstone import Tombstone
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.stores.base import BlobStore, ObjectExists, ObjectNotFound
+from vecbackup.times import now_z
 
 
 @dataclass
@@ -61,8 +63,21 @@ def remove_object(store: BlobStore, key: str) -> int:
     return size
 
 
-def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
+def bury(store: BlobStore, manifest: Manifest, by: str) -> None:
+    """Delete a backup: its tombstone first (create-if-absent; from then on the backup does not exist, and its
+    manifest put back stays deleted), then its manifest."""
+    run = manifest.options.get("run")
+    tomb = Tombstone(manifest.collection.name, manifest.backup_id, now_z(), by,
+                     run if isinstance(run, str) else None)
+    try:
+        store.put(tomb.key, tomb.to_json(), if_absent=True)
+    except ObjectExists:
+        pass  # deleted before (a delete that stopped before removing the manifest)
     store.delete(layout.manifest_key(manifest.collection.name, manifest.backup_id))
+
+
+def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
+    bury(store, manifest, "delete")
     others, problems = catalog.list_manifests(store)
     records, unreadable = pending_records(store)  # sharded backups not committed yet use their objects too
     result = DeleteResult(manifest.backup_id, manifest.collection.name, 0, 0, 0)

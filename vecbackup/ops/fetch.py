@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from vecbackup.errors import CorruptData, MissingData
 from vecbackup.format.codec import Chunk, decode_chunk, take_rows
 from vecbackup.format.manifest import DataObject
+from vecbackup.format.sealed import refuse_sealed
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
 from vecbackup.stores.encrypted import is_encrypted
 
@@ -19,6 +20,8 @@ def fetch_object(store: BlobStore, obj: DataObject) -> bytes:
         data = store.get(obj.key)
     except ObjectNotFound:
         raise MissingData(f"data object {obj.key} is missing from {store.display}") from None
+    if not is_encrypted(store):
+        refuse_sealed(data, f"data object {obj.key}")
     if len(data) != obj.size:
         raise CorruptData(f"data object {obj.key} has {len(data)} bytes, the manifest says {obj.size}")
     if content_hash(store, data) != obj.sha256:

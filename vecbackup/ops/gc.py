@@ -1,6 +1,7 @@
 """Collect garbage: data objects no manifest (nor shard record of a sharded backup not committed yet) references
 (left by failed or interrupted backups, or by deletes that could not finish), and the row digests of data objects
-that are not referenced, once they are older than a safety age."""
+that are not referenced, once they are older than a safety age; and the manifests of deleted backups (ones with a
+tombstone: a delete that stopped before removing its manifest, or a manifest put back)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ class GcResult:
     kept_young: int = 0  # unreferenced but younger than the safety age: maybe a running backup's
     dry_run: bool = False
     keys: list[str] = field(default_factory=list)  # what was (or, with dry_run, would be) deleted
+    #: manifests of deleted backups (with a tombstone) that were (or would be) removed; also in ``keys``
+    dead_manifests: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"referenced": self.referenced, "unreferenced": self.unreferenced, "deleted": self.deleted,
                 "bytes_freed": self.bytes_freed, "kept_young": self.kept_young, "dry_run": self.dry_run,
-                "keys": self.keys}
+                "dead_manifests": self.dead_manifests, "keys": self.keys}
 
 
 def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool = False,
@@ -49,6 +52,12 @@ def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool
     referenced = {o.key for m in [*manifests, *(r.manifest for r in records)] for o in m.objects}
     now = time.time() if now is None else now
     result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)
+    for ref in catalog.deleted_refs(store):  # a deleted backup's manifest references nothing
+        result.dead_manifests += 1
+        result.keys.append(ref.key)
+        if not dry_run:
+            store.delete(ref.key)
+            result.deleted += 1
     for info in [*store.list(layout.DATA), *store.list(layout.DIGESTS)]:
         sha = layout.parse_data_key(info.key) or layout.parse_digests_key(info.key)
         if sha is None or layout.data_key(sha) in referenced:

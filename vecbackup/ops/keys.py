@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from vecbackup.errors import AlreadyExists, NotFound, UsageError
+from vecbackup.errors import AlreadyExists, AuthenticationFailed, NotFound, UsageError, WrongKey
 from vecbackup.format import layout
-from vecbackup.format.crypto import STORE_CONFIG, KeyFile, RepositoryKey, StoreConfig
+from vecbackup.format.crypto import STORE_CONFIG, KeyFile, RepositoryKey, StoreConfig, is_plain
+from vecbackup.format.sealed import RECOVER_HINT
+from vecbackup.format.shard import SHARDS
+from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.stores.base import BlobStore, ObjectExists
-from vecbackup.stores.encrypted import EncryptedStore, key_files, read_config
+from vecbackup.stores.encrypted import EncryptedStore, encryption_evidence, key_files, read_config
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,10 @@ class InitResult:
     store: str
     encrypted: bool
     key: KeyInfo | None = None
+    recovered: bool = False  # init --recover: the settings of an existing encrypted store, written again
 
     def to_dict(self) -> dict[str, Any]:
-        return {"store": self.store, "encrypted": self.encrypted,
+        return {"store": self.store, "encrypted": self.encrypted, "recovered": self.recovered,
                 "key": None if self.key is None else self.key.to_dict()}
 
 
@@ -66,6 +70,10 @@ def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> Init
         n = len(key_files(raw, config.repository)[0])
         raise AlreadyExists(f"store {raw.display} is already encrypted ({n} key file{'s' if n != 1 else ''})",
                             hint="`vecbackup key add` gives another passphrase access")
+    evidence = encryption_evidence(raw)
+    if evidence is not None:
+        raise AuthenticationFailed(f"store {raw.display} holds an encrypted store's {evidence} but no settings file "
+                                   "(vecbackup.json)", hint=RECOVER_HINT)
     if secret is None:
         return InitResult(raw.display, encrypted=False)
     if any(True for _ in raw.list(layout.MANIFESTS)) or any(True for _ in raw.list(layout.DATA)):
@@ -82,6 +90,32 @@ def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> Init
         raise AlreadyExists(f"store {raw.display} was encrypted by another init at the same time",
                             hint="use that one's passphrase") from None
     return InitResult(raw.display, encrypted=True, key=_info(kf, kf.id))
+
+
+def recover_store(raw: BlobStore, secret: bytes) -> InitResult:
+    """Write the settings file of an encrypted store that lost it (``init --encrypt --recover``), from the key file
+    ``secret`` opens, once that key has opened one of the store's sealed objects (so a key file of another store,
+    copied here, cannot make this store's settings). Nothing else is written."""
+    if read_config(raw) is not None:
+        raise AlreadyExists(f"store {raw.display} has its settings (vecbackup.json): nothing to recover",
+                            hint="`vecbackup key list` shows its keys")
+    files, problems = key_files(raw)
+    opened = [(kf, key) for kf in files if (key := kf.unwrap(secret)) is not None]
+    if not opened:
+        raise WrongKey(f"the passphrase opens none of the {len(files)} key files of {raw.display}"
+                       + (f" ({len(problems)} more could not be read)" if problems else ""),
+                       hint="restore keys/ from your copy of it, then run this again" if not files
+                       else "check the passphrase")
+    kf, key = opened[-1]
+    sealed = next((info.key for prefix in (layout.MANIFESTS, SHARDS, TOMBSTONES, layout.DATA)
+                   for info in raw.list(prefix) if not is_plain(info.key)), None)
+    if sealed is not None:
+        key.open(sealed, raw.get(sealed))  # AuthenticationFailed: this key did not seal the store's objects
+    try:
+        raw.put(STORE_CONFIG, StoreConfig(kf.repository).to_json(), if_absent=True)
+    except ObjectExists:
+        raise AlreadyExists(f"store {raw.display} got its settings from another run meanwhile") from None
+    return InitResult(raw.display, encrypted=True, key=_info(kf, kf.id), recovered=True)
 
 
 def _encrypted(store: BlobStore) -> EncryptedStore:
@@ -125,4 +159,4 @@ def remove_key(store: BlobStore, key_id: str) -> KeyInfo:
     return _info(kf, s.key_id)
 
 
-__all__ = ["InitResult", "KeyInfo", "add_key", "init_store", "list_keys", "remove_key"]
+__all__ = ["InitResult", "KeyInfo", "add_key", "init_store", "list_keys", "recover_store", "remove_key"]

@@ -28,10 +28,11 @@ import orjson
 
 from vecbackup.errors import CorruptData, Locked
 from vecbackup.format import layout
+from vecbackup.format.sealed import refuse_sealed
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 from vecbackup.times import iso_z
 
-LOCKS = "locks/"
+LOCKS = layout.LOCKS
 #: a lock not refreshed for this long is stale
 DEFAULT_TTL = 300.0
 
@@ -46,10 +47,13 @@ class LockInfo:
     pid: int
     created_at: float
     expires_at: float
+    #: how many times the owner refreshed it: each refresh writes the lock under a new key (create-if-absent) and
+    #: removes the previous one, so no lock object is rewritten (an old one put back is one more, expired, lock)
+    generation: int = 0
 
     @property
     def key(self) -> str:
-        return f"{LOCKS}{self.lock_id}.json"
+        return f"{LOCKS}{self.lock_id}{f'.r{self.generation}' if self.generation else ''}.json"
 
     def stale(self, now: float) -> bool:
         return self.expires_at < now
@@ -65,15 +69,18 @@ class LockInfo:
     def to_json(self) -> bytes:
         return orjson.dumps({"lock_id": self.lock_id, "kind": self.kind, "exclusive": self.exclusive,
                              "user": self.user, "host": self.host, "pid": self.pid,
-                             "created_at": self.created_at, "expires_at": self.expires_at})
+                             "created_at": self.created_at, "expires_at": self.expires_at,
+                             "generation": self.generation})
 
     @classmethod
     def from_json(cls, data: bytes, key: str) -> LockInfo:
+        refuse_sealed(data, f"lock {key}")
         try:
             d = orjson.loads(data)
             return cls(lock_id=str(d["lock_id"]), kind=str(d["kind"]), exclusive=bool(d["exclusive"]),
                        user=str(d.get("user", "")), host=str(d.get("host", "")), pid=int(d.get("pid", 0)),
-                       created_at=float(d["created_at"]), expires_at=float(d["expires_at"]))
+                       created_at=float(d["created_at"]), expires_at=float(d["expires_at"]),
+                       generation=int(d.get("generation", 0)))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise CorruptData(f"lock {key} is not a valid lock object") from None
 
@@ -111,9 +118,12 @@ class StoreLock:
                 self.refresh_error = e
 
     def refresh(self) -> None:
-        now = time.time()
-        self.info = replace(self.info, expires_at=now + self.ttl)
-        self.store.put(self.info.key, self.info.to_json())
+        """Extend the lock: the next generation written (create-if-absent), then the previous one removed."""
+        old = self.info
+        new = replace(old, expires_at=time.time() + self.ttl, generation=old.generation + 1)
+        self.store.put(new.key, new.to_json(), if_absent=True)
+        self.info = new
+        self.store.delete(old.key)
 
     def release(self) -> None:
         self._stop.set()

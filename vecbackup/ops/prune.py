@@ -16,7 +16,7 @@ from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.ops.delete import digests_size, remove_object, unused_objects
+from vecbackup.ops.delete import bury, digests_size, remove_object, unused_objects
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
@@ -138,10 +138,10 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
         result.gc = collect_garbage(store, min_age=gc_min_age, dry_run=True, manifests=every)
         return result
 
-    # 1. the manifests: each removed backup ceases to exist
+    # 1. the tombstones and manifests: each removed backup ceases to exist
     progress.start("prune: delete manifests", len(removed))
     for m in removed:
-        store.delete(layout.manifest_key(m.collection.name, m.backup_id))
+        bury(store, m, "prune")
         progress.advance(1)
     progress.finish()
 

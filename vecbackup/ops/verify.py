@@ -2,11 +2,15 @@
 
 * ``stat`` (``verify --quick``): the object exists and has the recorded size; nothing is downloaded.
 * ``checksum`` (the default): the object is read back; size, SHA-256 (in an encrypted store: authentication
-  and the keyed MAC) and chunk header are checked.
+  and the keyed MAC) and chunk header are checked; so is its row-digest object, where the store has one (header,
+  CRC, authentication, one digest per row of the object).
 * ``decode`` (``--read-data``): as ``checksum``, and the chunk is fully decoded: every buffer's CRC and
   zstd frame, the row count, and every column of the schema present with the right type and length.
   Catches codec-level damage even when the manifest's checksum was rewritten to match. The object's row
   digests, where the store has them, must match its rows (the next backup trusts them to find rows it has).
+
+A problem is reported under the key of the object at fault (the data object, or its row digests), so that
+:func:`remove_damaged` (``verify --repair``) can remove exactly the damaged objects.
 
 ``--read-data-subset`` decodes a sample of the objects (a random fraction, or one of N deterministic
 slices by key hash) and only stats the rest.
@@ -31,7 +35,7 @@ from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
-from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
 
 Level = Literal["stat", "checksum", "decode"]
 LEVELS: tuple[Level, ...] = ("stat", "checksum", "decode")
@@ -202,31 +206,94 @@ def check_chunk(manifest: Manifest, obj: DataObject, data: bytes) -> Chunk:
     return chunk
 
 
-def _check_digests(store: BlobStore, obj: DataObject, columns: Sequence[Field], chunk: Chunk) -> None:
-    """CorruptData if the object's row digests (when there are any) are not those of its rows."""
+_REPAIR = "`vecbackup verify --repair` removes it, and the next backup stores the rows of {} again"
+
+
+def _check_digests(store: BlobStore, obj: DataObject, columns: Sequence[Field], rows: int,
+                   chunk: Chunk | None) -> int:
+    """CorruptData (AuthenticationFailed in an encrypted store) if the object's row digests (when there are any)
+    are not one per row of its ``rows`` rows, or (given the decoded ``chunk``) not those of its rows; bytes read."""
     key = layout.digests_key(obj.sha256)
     try:
-        stored = decode_digests(store.get(key), where=key)
+        data = store.get(key)
+        stored = decode_digests(data, where=key)
     except ObjectNotFound:
-        return  # written before vecbackup kept digests: the next backup stores these rows again
+        return 0  # written before vecbackup kept digests: the next backup stores these rows again
+    except AuthenticationFailed as e:
+        raise AuthenticationFailed(e.message, hint=_REPAIR.format(obj.key)) from None
     except CorruptData as e:
-        raise CorruptData(f"{e}; delete it and the next backup stores the rows of {obj.key} again") from None
-    if len(stored) != chunk.num_rows or not (stored == row_digests(columns, chunk)).all():
-        raise CorruptData(f"{key} does not match the rows of {obj.key}; delete it and the next backup stores "
-                          "those rows again")
+        raise CorruptData(e.message, hint=_REPAIR.format(obj.key)) from None
+    if len(stored) != rows or (chunk is not None and not (stored == row_digests(columns, chunk)).all()):
+        raise CorruptData(f"{key} does not match the rows of {obj.key}", hint=_REPAIR.format(obj.key))
+    return len(data)
 
 
-def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) -> int:
-    """Check one object at ``level``; the number of bytes downloaded."""
+def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) -> tuple[int, int, Chunk | None]:
+    """Check one object at ``level``: the bytes downloaded, the rows the object holds and (``decode``) its chunk."""
     if level == "stat":
         _stat(store, obj)
-        return 0
+        return 0, obj.rows, None
     data = fetch_object(store, obj)
     if level == "decode":
-        _check_digests(store, obj, manifest.collection.columns, check_chunk(manifest, obj, data))
-    else:
-        check_rows(obj, int(read_chunk_header(data)["rows"]))
-    return len(data)
+        chunk = check_chunk(manifest, obj, data)
+        return len(data), chunk.num_rows, chunk
+    held = int(read_chunk_header(data)["rows"])
+    check_rows(obj, held)
+    return len(data), held, None
+
+
+def _at_fault(obj: DataObject, e: CorruptData) -> str:
+    """The key of the object a check of ``obj`` found damaged: its row digests when the message names them."""
+    digests = layout.digests_key(obj.sha256)
+    return digests if e.message.startswith(digests) else obj.key
+
+
+@dataclass
+class RepairResult:
+    """What ``verify --repair`` removed: damaged data objects (with their row digests) and damaged row digests;
+    and what it kept although a check failed (the object is sound: its manifest is what is wrong)."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)  # backups that used a removed data object (now incomplete)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"removed": self.removed, "kept": self.kept, "backups": self.backups}
+
+
+def _data_damaged(store: BlobStore, key: str, sha: str) -> bool:
+    """Whether data object ``key`` itself is damaged: its bytes fail authentication or do not have the content name
+    its key gives (content addressing: a sound object always does). A missing object is not damaged."""
+    try:
+        data = store.get(key)
+    except ObjectNotFound:
+        return False
+    except CorruptData:  # fails authentication
+        return True
+    return content_hash(store, data) != sha
+
+
+def remove_damaged(store: BlobStore, results: Sequence[VerifyResult]) -> RepairResult:
+    """Remove every object ``results`` found damaged or tampered with (never a missing one: nothing to remove), so
+    that the next backup stores their rows again instead of building on them. A data object is removed only when
+    read again it proves damaged itself (a check can also fail because a manifest is wrong: then it stays), with its
+    row digests; row digests found wrong go alone (the data object stays usable; its rows are uploaded once more).
+    The caller holds the store's exclusive lock."""
+    out = RepairResult()
+    for r in results:
+        for key in sorted({p.key for p in r.problems if p.kind in ("corrupt", "tampered")}):
+            sha = layout.parse_data_key(key)
+            if key not in out.removed and key not in out.kept:
+                if sha is not None and not _data_damaged(store, key, sha):
+                    out.kept.append(key)
+                    continue
+                store.delete(key)
+                out.removed.append(key)
+                if sha is not None:
+                    store.delete(layout.digests_key(sha))
+            if sha is not None and key in out.removed and r.backup_id not in out.backups:
+                out.backups.append(r.backup_id)
+    return out
 
 
 def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, read_data: bool = False,
@@ -250,15 +317,17 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
             level = "stat" if quick else "decode" if read_data else "checksum"
         nbytes = 0
         try:
-            nbytes = _check(store, manifest, obj, level)
+            nbytes, held, chunk = _check(store, manifest, obj, level)
             result.rows += obj.rows
+            if level != "stat":
+                nbytes += _check_digests(store, obj, manifest.collection.columns, held, chunk)
             result.bytes_read += nbytes
         except MissingData as e:
             result.problems.append(Problem(obj.key, "missing", str(e)))
         except AuthenticationFailed as e:
-            result.problems.append(Problem(obj.key, "tampered", str(e)))
+            result.problems.append(Problem(_at_fault(obj, e), "tampered", str(e)))
         except CorruptData as e:
-            result.problems.append(Problem(obj.key, "corrupt", str(e)))
+            result.problems.append(Problem(_at_fault(obj, e), "corrupt", str(e)))
         result.checked[level] += 1
         progress.advance(obj.rows, nbytes)
     progress.finish()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from vecbackup.errors import CorruptData, UsageError, WrongKey
+from vecbackup.errors import AuthenticationFailed, CorruptData, UsageError, WrongKey
+from vecbackup.format import layout
 from vecbackup.format.crypto import (
     KEYS,
     OVERHEAD,
@@ -21,6 +22,9 @@ from vecbackup.format.crypto import (
     is_plain,
     parse_key_file_key,
 )
+from vecbackup.format.sealed import RECOVER_HINT, SEALED_MAGIC, is_sealed
+from vecbackup.format.shard import SHARDS
+from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.passphrase import HOW, Passphrase
 from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
 
@@ -127,14 +131,43 @@ def unlock(raw: BlobStore, config: StoreConfig, passphrase: Passphrase) -> Encry
                    f"{raw.display}{damaged}", hint="check the passphrase; `vecbackup key list` needs one that works")
 
 
+def encryption_evidence(raw: BlobStore) -> str | None:
+    """What shows that ``raw``, which has no settings file, is (was) an encrypted store: a key file, or a sealed
+    manifest, shard record, tombstone or lock (the first and the last of each kind: data objects, of which a store
+    holds millions, are not listed here; readers refuse any sealed object they meet, format/sealed.py). None if
+    nothing does."""
+    for info in raw.list(KEYS):
+        if parse_key_file_key(info.key) is not None:
+            return f"key file {info.key}"
+    for prefix in (layout.MANIFESTS, SHARDS, TOMBSTONES, layout.LOCKS):
+        found = list(raw.list(prefix))
+        for info in dict.fromkeys([*found[:1], *found[-1:]]):
+            try:
+                if is_sealed(raw.get(info.key, offset=0, length=len(SEALED_MAGIC))):
+                    return f"sealed object {info.key}"
+            except ObjectNotFound:
+                continue  # removed while we looked (a lock released)
+    return None
+
+
 def open_encrypted(raw: BlobStore, passphrase: Passphrase, *, allow_unencrypted: bool = False) -> BlobStore:
     """``raw`` as it should be used: unlocked if encrypted (WrongKey without a working passphrase), as it is if not.
-    An unencrypted store opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``: whoever gave
-    one meant an encrypted store, and one whose settings and key files were removed (to plant a plaintext backup, or
-    to have new backups written in the clear) must not be read or written as if nothing happened."""
+
+    A store is encrypted if it has settings (``vecbackup.json``), or key files, or sealed objects: one with key files
+    or sealed objects but no settings is refused (AuthenticationFailed, with or without a passphrase and
+    ``allow_unencrypted``): its settings were removed, and nothing may be read or written there in the clear
+    (``init --encrypt --recover`` writes them again). An unencrypted store opened with a passphrase is refused
+    (UsageError) unless ``allow_unencrypted``: whoever gave one meant an encrypted store, and one whose settings and
+    key files were removed (to plant a plaintext backup, or to have new backups written in the clear) must not be
+    read or written as if nothing happened."""
     config = read_config(raw)
     if config is not None:
         return unlock(raw, config, passphrase)
+    evidence = encryption_evidence(raw)
+    if evidence is not None:
+        raise AuthenticationFailed(f"store {raw.display} holds an encrypted store's {evidence} but no settings file "
+                                   "(vecbackup.json); nothing is read or written there in the clear",
+                                   hint=RECOVER_HINT)
     if passphrase.given and not allow_unencrypted:
         raise UsageError(f"store {raw.display} is not encrypted, but a passphrase was given",
                          hint="if it should be encrypted, its vecbackup.json and keys/ are gone: do not trust what it "
@@ -146,4 +179,5 @@ def is_encrypted(store: BlobStore) -> bool:
     return bool(getattr(store, "encrypted", False))
 
 
-__all__ = ["EncryptedStore", "is_encrypted", "key_files", "open_encrypted", "read_config", "unlock"]
+__all__ = ["EncryptedStore", "encryption_evidence", "is_encrypted", "key_files", "open_encrypted", "read_config",
+           "unlock"]
