@@ -97,7 +97,8 @@ def manifest(select: bool = True) -> Manifest:
 
 
 def shard_record() -> ShardRecord:
-    return ShardRecord("run-1", Shard(1, 4), manifest(), {("title", "max_length"): 40})
+    return ShardRecord("run-1", Shard(1, 4), manifest(), {("title", "max_length"): 40}, attempt="0123456789abcdef",
+                       supersedes=("", "fedcba9876543210"))
 
 
 # --------------------------------------------------------------------------- data chunks

@@ -1,5 +1,6 @@
-"""Manifests and shard records (format/manifest.py, format/shard.py): any bytes give CorruptData or Unsupported, or
-a manifest whose every object key is a data key in the store and that writes back to JSON it reads again.
+"""Manifests, shard records, closed-run marks and tombstones (format/manifest.py, format/shard.py,
+format/tombstone.py): any bytes give CorruptData or Unsupported, or a manifest whose every object key is a data key
+in the store and that writes back to JSON it reads again.
 
 First byte: bit 0 = a manifest (0) or a shard record (1); bit 1 = the rest is the document (0), or (1) two bytes
 picking a value in the valid document and JSON (else a string) to put there: field validators see any value.
@@ -15,7 +16,8 @@ from fuzz._common import Bug, allow, manifest, shard_record
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.layout import parse_data_key
 from vecbackup.format.manifest import Manifest
-from vecbackup.format.shard import MAX_SHARDS, ShardRecord
+from vecbackup.format.shard import MAX_SHARDS, ClosedRun, ShardRecord
+from vecbackup.format.tombstone import Tombstone
 from vecbackup.stores.base import valid_key
 
 MAX_LEN = 16384
@@ -79,7 +81,12 @@ def one_input(data: bytes) -> None:
             if not 0 <= record.shard.index < record.shard.count <= MAX_SHARDS:
                 raise Bug(f"shard record accepted shard {record.shard}")
             check(record.manifest)
-            record.to_json()
+            if ShardRecord.from_json(record.to_json(), where="again") != record:
+                raise Bug("a shard record read back differs")
+        for parse in (Tombstone.from_json, ClosedRun.from_json):  # the other small JSON objects of a store
+            small = allow(ALLOWED, parse, body, where="x")
+            if small is not None and parse(small.to_json(), where="again") != small:
+                raise Bug(f"{type(small).__name__} read back differs")
         return
     m = allow(ALLOWED, Manifest.from_json, body)
     if m is not None:

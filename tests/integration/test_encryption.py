@@ -415,8 +415,8 @@ def test_the_passphrase_is_asked_for_at_a_terminal_and_never_echoed(tmp_path):
 
 def test_a_store_stripped_of_its_encryption_is_not_trusted(cli, lite, tmp_path, monkeypatch):
     """Someone who can write the bucket removes an encrypted store's settings and key files and plants a plaintext
-    backup of their own: with the passphrase given, as for every command on that store, vecbackup refuses to read
-    it (nor will it write there in the clear)."""
+    backup of their own: with the passphrase given or not (and even with --allow-unencrypted), vecbackup refuses to
+    read it (nor will it write there in the clear): the sealed objects left say what the store is."""
     url, name, pw, _ = _encrypted_backup(cli, lite, tmp_path, n=120)
     planted = lite.new_name("planted")
     build_vector_only(lite.client, planted, "FLOAT_VECTOR", n=30, seed=9)
@@ -429,6 +429,7 @@ def test_a_store_stripped_of_its_encryption_is_not_trusted(cli, lite, tmp_path, 
         raw.put(k, v)
     for args in (("restore", url, lite.url, "-c", planted, "--as", f"{planted}_r"), ("list", url),
                  ("backup", lite.url, url, "-c", name)):
-        r = cli(*args, "--passphrase-file", pw)
-        assert r.code == 2 and "do not trust" in r.error_line(), (args, r.stderr)
+        for extra in (("--passphrase-file", pw), (), ("--allow-unencrypted",)):
+            r = cli(*args, *extra)
+            assert r.code == WRONG and "no settings file" in r.error_line(), (args, extra, r.stderr)
     assert f"{planted}_r" not in lite.client.list_collections()

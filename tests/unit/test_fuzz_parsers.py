@@ -50,7 +50,18 @@ from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, decode_chunk, encode_chunk, read_chunk_header
 from vecbackup.format.digests import DIGEST, decode_digests, encode_digests
 from vecbackup.format.manifest import Manifest
-from vecbackup.format.shard import MAX_SHARDS, Shard, ShardRecord, check_run, parse_record_key, record_key
+from vecbackup.format.shard import (
+    MAX_SHARDS,
+    ClosedRun,
+    Shard,
+    ShardRecord,
+    check_run,
+    closed_key,
+    parse_closed_key,
+    parse_record_key,
+    record_key,
+)
+from vecbackup.format.tombstone import Tombstone, parse_tombstone_key, tombstone_key
 from vecbackup.retention import Policy, format_duration
 from vecbackup.schema import FieldType
 from vecbackup.stores.base import valid_key
@@ -168,6 +179,15 @@ def check_manifest(data: bytes) -> None:
 
 
 def check_record(data: bytes) -> None:
+    """ShardRecord, and the other small JSON objects of a store (ClosedRun, Tombstone): CorruptData or Unsupported,
+    or an object that writes back to JSON it reads again."""
+    for parse in (ClosedRun.from_json, Tombstone.from_json):
+        try:
+            small = parse(data, where="x")
+        except (CorruptData, Unsupported) as e:
+            one_line(e)
+        else:
+            assert parse(small.to_json(), where="again") == small
     try:
         r = ShardRecord.from_json(data, where="shard record")
     except (CorruptData, Unsupported) as e:
@@ -176,6 +196,7 @@ def check_record(data: bytes) -> None:
     assert 0 <= r.shard.index < r.shard.count <= MAX_SHARDS
     for o in r.manifest.objects:
         assert layout.parse_data_key(o.key) is not None, o.key
+    assert ShardRecord.from_json(r.to_json(), where="again") == r
 
 
 @FUZZ
@@ -218,6 +239,18 @@ def test_shard_record_with_one_value_changed(path: tuple[Any, ...], value: Any) 
 @given(mutated([RECORD_JSON]))
 def test_shard_record_with_bytes_mutated(data: bytes) -> None:
     check_record(data)
+
+
+_ID, _AT = "20240101T000000.000000Z-0a1b2c3d", "2026-12-06T00:00:00.000000Z"
+SMALL_DOCS = [orjson.loads(Tombstone("docs", _ID, _AT, "prune", "run-1").to_json()),
+              orjson.loads(ClosedRun("docs", "run-1", _ID, _AT).to_json())]
+
+
+@FEW
+@given(doc=st.sampled_from(SMALL_DOCS), data=st.data())
+def test_tombstone_and_closed_run_with_one_value_changed(doc: dict[str, Any], data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(json_paths(doc)))
+    check_record(orjson.dumps(json_edit(doc, path, data.draw(json_value))))
 
 
 @pytest.mark.parametrize("key", [
@@ -533,6 +566,12 @@ def test_parsing_any_key(key: str) -> None:
     for parse, build in ((layout.parse_data_key, layout.data_key), (layout.parse_digests_key, layout.digests_key)):
         sha = parse(key)
         assert sha is None or build(sha) == key
+    tomb = parse_tombstone_key(key)
+    if tomb is not None and encodable(tomb[0]):
+        assert layout.is_backup_id(tomb[1]) and tombstone_key(*tomb) == key
+    closed = parse_closed_key(key)
+    if closed is not None and encodable(closed[0]):
+        assert check_run(closed[1]) == closed[1] and closed_key(*closed) == key
     record = parse_record_key(key)
     if record is not None:
         coll, run, shard, attempt = record

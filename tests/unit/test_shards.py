@@ -149,7 +149,7 @@ def test_current_records_take_the_attempt_that_replaces_the_others():
     [_attempt(record(1, 2), A, B), _attempt(record(1, 2), B), _attempt(record(1, 2), C)],  # C unknown to A
 ])
 def test_current_records_refuse_a_shard_whose_records_do_not_say_which_is_current(shard1):
-    with pytest.raises(CorruptData, match="shard 1/2 has .* none replaces the others"):
+    with pytest.raises(CorruptData, match=r"shard 1/2 has .* none replaces the others"):
         current_records([_attempt(record(0, 2), C), *shard1], "nightly-1")
 
 

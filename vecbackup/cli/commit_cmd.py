@@ -29,7 +29,8 @@ def commit(
         "--if-complete", help="Succeed without committing while shards are missing (what a worker does after its "
         "own shard: the last one to finish commits).")] = False,
     abandon: Annotated[bool, typer.Option(
-        "--abandon", help="Give the run up: remove its shard records (its data objects become garbage for gc).")
+        "--abandon", help="Give the run up: remove its shard records (its data objects become garbage for gc) and "
+        "close its run id, which is not used again.")
     ] = False,
     lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     allow_unencrypted: AllowUnencrypted = False,

@@ -46,7 +46,8 @@ def _human(s: api.StoreStats) -> None:
     ui.say(f"store {s.store}: {ui.human_bytes(s.total_bytes)} (data {ui.human_bytes(s.data_bytes)} in "
            f"{_count(s.data_objects, 'object')}, row digests {ui.human_bytes(s.digests_bytes)}, manifests "
            f"{ui.human_bytes(s.manifests_bytes)}"
-           + (f", shard records {ui.human_bytes(s.shard_records_bytes)}" if s.shard_records_bytes else "") + ")")
+           + (f", shard records {ui.human_bytes(s.shard_records_bytes)}" if s.shard_records_bytes else "")
+           + (f", tombstones {ui.human_bytes(s.tombstones_bytes)}" if s.tombstones_bytes else "") + ")")
     ratio = s.dedup_ratio
     if ratio is not None:
         whose = f"{s.collection}'s backups" if s.collection else "the backups"

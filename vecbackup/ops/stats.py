@@ -18,12 +18,13 @@ from typing import Any
 from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import SHARDS
+from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
 from vecbackup.stores.base import BlobStore, ObjectInfo
 
 #: the prefixes whose objects are the store's contents (locks are transient and not counted)
-PREFIXES = (layout.DATA, layout.DIGESTS, layout.MANIFESTS, SHARDS)
+PREFIXES = (layout.DATA, layout.DIGESTS, layout.MANIFESTS, SHARDS, TOMBSTONES)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ class StoreStats:
     pending_records: int
     unreadable: list[str] = field(default_factory=list)  # a message per manifest or shard record not read
     store: str = ""
+    tombstones_bytes: int = 0  # under tombstones/: the marks deleted backups leave (format/tombstone.py)
 
     @property
     def total_bytes(self) -> int:
-        return self.data_bytes + self.digests_bytes + self.manifests_bytes + self.shard_records_bytes
+        return self.data_bytes + self.digests_bytes + self.manifests_bytes + self.shard_records_bytes + \
+            self.tombstones_bytes
 
     @property
     def dedup_ratio(self) -> float | None:
@@ -83,7 +86,8 @@ class StoreStats:
         return {"store": self.store, "collection": self.collection, "total_bytes": self.total_bytes,
                 "data_bytes": self.data_bytes, "digests_bytes": self.digests_bytes,
                 "manifests_bytes": self.manifests_bytes, "shard_records_bytes": self.shard_records_bytes,
-                "data_objects": self.data_objects, "referenced_bytes": self.referenced_bytes,
+                "tombstones_bytes": self.tombstones_bytes, "data_objects": self.data_objects,
+                "referenced_bytes": self.referenced_bytes,
                 "referenced_stored_bytes": self.referenced_stored_bytes,
                 "dedup_ratio": None if ratio is None else round(ratio, 4),
                 "unreferenced_bytes": self.unreferenced_bytes, "unreferenced_objects": self.unreferenced_objects,
@@ -95,8 +99,9 @@ def store_stats(manifests: Sequence[Manifest], pending_manifests: Sequence[Manif
                 *, collection: str | None = None, unreadable: Sequence[str] = ()) -> StoreStats:
     """The numbers for a store holding ``manifests`` (every committed backup, of every collection), the manifests
     of its shard records (``pending_manifests``: their objects are in use) and the objects ``listing`` names (any
-    of data/, digests/, manifests/, shards/; other keys are ignored). ``collection`` lists only its backups; what
-    is unique to one is still judged against every backup, since objects can be shared across collections.
+    of data/, digests/, manifests/, shards/, tombstones/; other keys are ignored). ``collection`` lists only its
+    backups; what is unique to one is still judged against every backup, since objects can be shared across
+    collections.
     ``unreadable``: a message per manifest or shard record that could not be read (unique and unreferenced bytes
     are then unknown: None)."""
     data_size: dict[str, int] = {}  # data key -> stored bytes
@@ -143,7 +148,7 @@ def store_stats(manifests: Sequence[Manifest], pending_manifests: Sequence[Manif
         unreferenced_bytes=sum(stored(k) for k in garbage) if known else None,
         unreferenced_objects=sum((k in data_size) + (k in digests_size) for k in garbage) if known else None,
         missing_objects=sum(k not in data_size for k in used), pending_records=len(pending_manifests),
-        unreadable=list(unreadable))
+        unreadable=list(unreadable), tombstones_bytes=totals[TOMBSTONES])
 
 
 def collect_stats(store: BlobStore, collection: str | None = None) -> StoreStats:
