@@ -110,6 +110,7 @@ def test_encrypted_round_trip_on_every_store(cli, lite, any_store, tmp_path, mon
 
 
 def _encrypted_backup(cli, lite, tmp_path, *, n: int = 400, batch: int = 90) -> tuple[str, str, Path, str]:
+    tmp_path.mkdir(exist_ok=True)
     pw = _pwfile(tmp_path, PASSPHRASE)
     url = f"file://{tmp_path / 'store'}"
     name = lite.new_name("enc")
@@ -118,6 +119,31 @@ def _encrypted_backup(cli, lite, tmp_path, *, n: int = 400, batch: int = 90) -> 
     r = cli("backup", lite.url, url, "-c", name, "--batch-size", str(batch), "--passphrase-file", pw, "--json")
     assert r.code == 0, r.stderr
     return url, name, pw, r.json()["backups"][0]["backup_id"]
+
+
+def test_a_local_store_is_private_to_its_user(cli, lite, tmp_path):
+    """Under the usual umask 022, an encrypted local store's key files, settings, manifests, data and locks are
+    0600 and its folders 0700, so other users of the machine cannot read the key files (a slow offline guess of
+    their passphrase each) or list what is backed up."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        url, name, pw, _ = _encrypted_backup(cli, lite, tmp_path / "x", n=120, batch=50)
+        new_pw = _pwfile(tmp_path, SECOND, "new")
+        assert cli("key", "add", url, "--passphrase-file", pw, "--new-passphrase-file", new_pw).code == 0
+        assert cli("backup", lite.url, url, "-c", name, "--passphrase-file", pw, "--full").code == 0
+    finally:
+        os.umask(old)
+    root = tmp_path / "x" / "store"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    assert {p.relative_to(root).parts[0] for p in files} >= {"keys", "vecbackup.json", "manifests", "data"}
+    assert len([p for p in files if p.parent.name == "keys"]) == 2
+    assert {p.relative_to(root).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+        p.relative_to(root).as_posix(): "0o600" for p in files}
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {str(p): "0o700" for p in folders}
 
 
 def test_wrong_or_missing_key_fails_fast_with_its_own_code(cli, lite, tmp_path, monkeypatch):
