@@ -97,8 +97,9 @@ def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None 
                allow_unencrypted: bool = False) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
-    (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``); WrongKey
-    (exit 13) without one that opens it. An unencrypted store opened with a passphrase is refused (UsageError)
+    (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``, and
+    ``VECBACKUP_KEY_ID``: ``Passphrase.key_id`` names the only key file tried); WrongKey (exit 13) without one that
+    opens it. An unencrypted store opened with a passphrase is refused (UsageError)
     unless ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
     return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
 

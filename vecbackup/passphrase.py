@@ -28,6 +28,7 @@ from vecbackup.errors import UsageError, WrongKey
 ENV_PASSPHRASE = "VECBACKUP_PASSPHRASE"
 ENV_PASSPHRASE_FILE = "VECBACKUP_PASSPHRASE_FILE"
 ENV_KEY_COMMAND = "VECBACKUP_KEY_COMMAND"
+ENV_KEY_ID = "VECBACKUP_KEY_ID"  # the key file to try (id or unique prefix), instead of searching them
 ENV_NEW_PASSPHRASE = "VECBACKUP_NEW_PASSPHRASE"  # `key add`: the passphrase of the new key file
 ENV_KEY_COMMAND_ENV = "VECBACKUP_KEY_COMMAND_ENV"  # more variables for key commands: NAME,PREFIX*,-NAME
 HOW = "set VECBACKUP_PASSPHRASE, or give --passphrase-file FILE or --key-command CMD"
@@ -37,19 +38,22 @@ _MAX_SECRET = 64 * 1024
 
 @dataclass(frozen=True)
 class Passphrase:
-    """A passphrase, or where to find one. ``Passphrase()`` is none (an unencrypted store)."""
+    """A passphrase, or where to find one. ``Passphrase()`` is none (an unencrypted store). ``key_id``: the key file
+    it opens (its id or a unique prefix), the only one then tried (docs/SECURITY.md, "Key files")."""
 
     value: str | None = field(default=None, repr=False)
     file: str | None = None
     command: str | None = None
+    key_id: str | None = None
 
     @classmethod
-    def from_env(cls, *, file: str | None = None, command: str | None = None,
+    def from_env(cls, *, file: str | None = None, command: str | None = None, key_id: str | None = None,
                  environ: Mapping[str, str] | None = None) -> Passphrase:
-        """VECBACKUP_PASSPHRASE, with ``file`` and ``command`` (the CLI's options) or else their variables."""
+        """VECBACKUP_PASSPHRASE, with ``file``, ``command`` and ``key_id`` (the CLI's options) or else their
+        variables."""
         env = os.environ if environ is None else environ
         return cls(env.get(ENV_PASSPHRASE) or None, file or env.get(ENV_PASSPHRASE_FILE) or None,
-                   command or env.get(ENV_KEY_COMMAND) or None)
+                   command or env.get(ENV_KEY_COMMAND) or None, key_id or env.get(ENV_KEY_ID) or None)
 
     @property
     def given(self) -> bool:
@@ -193,6 +197,7 @@ def _strip_newline(data: bytes) -> bytes:
     return data[:-1] if data.endswith(b"\n") else data
 
 
-__all__ = ["ENV_KEY_COMMAND", "ENV_KEY_COMMAND_ENV", "ENV_NEW_PASSPHRASE", "ENV_PASSPHRASE", "ENV_PASSPHRASE_FILE",
+__all__ = ["ENV_KEY_COMMAND", "ENV_KEY_COMMAND_ENV", "ENV_KEY_ID", "ENV_NEW_PASSPHRASE", "ENV_PASSPHRASE",
+           "ENV_PASSPHRASE_FILE",
            "KEY_COMMAND_NAMES", "KEY_COMMAND_NEVER", "KEY_COMMAND_NEVER_PREFIXES", "KEY_COMMAND_PREFIXES", "Passphrase",
            "key_command_environment"]

@@ -20,6 +20,7 @@ from vecbackup.cli.options import (
     Insecure,
     Json,
     KeyCommand,
+    KeyId,
     LogFormat,
     LogFormatName,
     PassphraseFile,
@@ -105,6 +106,7 @@ def drill(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
@@ -123,7 +125,8 @@ def drill(
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []))
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+              allow_unencrypted=allow_unencrypted)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
                        options=opts, credentials=creds,

@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     LogFormat,
     LogFormatName,
     MetricsJob,
@@ -52,7 +53,7 @@ def verify(store_url: StoreArg,
                help="As --read-data for a sample only: a random N% of the objects, or slice n of N by key hash "
                "(run 1/7 .. 7/7 on successive days to cover everything in a week); the other objects are "
                "checked for existence and size.")] = None,
-           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
            allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False,
            log_format: LogFormat = LogFormatName.text,
@@ -70,7 +71,7 @@ def verify(store_url: StoreArg,
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
         subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
 
         def report(r: VerifyResult) -> None:

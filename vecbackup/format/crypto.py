@@ -50,6 +50,7 @@ NAMES = "HMAC-SHA256"
 KDF = "scrypt"
 #: the work factor of new key files: 2^15 x 8 x 128 bytes = 32 MiB of memory, about 0.1 s on one core
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+SCRYPT_WORK = SCRYPT_N * SCRYPT_R * SCRYPT_P
 #: what a key file read from the store may ask for (a hostile one must not make us allocate gigabytes)
 _SCRYPT_N_RANGE = (2**10, 2**20)
 _SCRYPT_R_RANGE = (1, 32)
@@ -166,6 +167,12 @@ class Scrypt1:
 
     def derive(self, secret: bytes) -> bytes:
         return Scrypt(salt=self.salt, length=32, n=self.n, r=self.r, p=self.p).derive(secret)
+
+    @property
+    def work(self) -> int:
+        """What deriving costs, n x r x p (scrypt's time is proportional to it): SCRYPT_WORK for a key file this
+        vecbackup writes, at most 2^23 (32 times that) for one read from a store."""
+        return self.n * self.r * self.p
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": KDF, "n": self.n, "r": self.r, "p": self.p, "salt": _b64(self.salt)}
