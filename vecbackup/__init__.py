@@ -55,6 +55,7 @@ from vecbackup.api import (
     plan,
     prune,
     remove_key,
+    report_hash,
     restore,
     restore_shard,
     show,
@@ -73,6 +74,6 @@ __all__ = [
     "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
     "ShardRestoreResult", "StoreStats", "__version__", "abandon", "abandon_restore", "add_key", "backup",
     "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "init", "keys",
-    "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats",
-    "verify",
+    "list_backups", "open_store", "plan", "prune", "remove_key", "report_hash", "restore", "restore_shard", "show",
+    "stats", "verify",
 ]

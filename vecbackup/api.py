@@ -32,6 +32,7 @@ from vecbackup.ops.bulk_restore import Staging, bulk_restore
 from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
+from vecbackup.ops.drill import report_hash as _report_hash
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys
 from vecbackup.ops.keys import add_key as _add_key
@@ -544,11 +545,23 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
             return run_drill(s, manifest, engine, source=live, opts=options, progress=progress)
 
 
+def report_hash(store: StoreLike, value: Any) -> str:
+    """What a drill report on the encrypted ``store`` shows in place of ``value``, a primary key or field value as
+    the engine returns it (``42``, ``"doc-17"``): ``"hmac-sha256:"`` and 16 hex digits of an HMAC under the store's
+    key, so a reported row can be matched with one you hold, but only by someone who can open the store
+    (docs/SECURITY.md, "Drill reports"). UsageError for an unencrypted store, whose reports show values."""
+    s = _store(store)
+    try:
+        return _report_hash(s, value)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
     "CommitResult", "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard",
     "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore",
     "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "restore", "restore_shard", "show", "stats",
-    "verify",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "report_hash", "restore", "restore_shard",
+    "show", "stats", "verify",
 ]

@@ -44,6 +44,8 @@ OVERHEAD = len(SEALED_MAGIC) + NONCE_SIZE + TAG_SIZE  # a sealed object is this 
 MAX_PLAINTEXT = 2**31 - 1 - TAG_SIZE  # what one AES-GCM call of the library takes
 _OBJECT_AAD = b"vecbackup object\0"
 _KEY_AAD = b"vecbackup key\0"
+_REPORT_AAD = b"vecbackup report value\0"
+REPORT_HASH = "hmac-sha256:"  # the prefix of a value hashed for a report
 
 CIPHER = "AES-256-GCM"
 NAMES = "HMAC-SHA256"
@@ -85,6 +87,13 @@ class RepositoryKey:
         """The content name of ``data``: HMAC-SHA256 under the MAC key, 64 hex digits (where an unencrypted store
         uses its SHA-256)."""
         return hmac.new(self._mac, data, hashlib.sha256).hexdigest()
+
+    def report_hash(self, data: bytes) -> str:
+        """What a drill report shows for a value whose canonical bytes are ``data``: ``hmac-sha256:`` and the first
+        16 hex digits of HMAC-SHA256 under the MAC key of "vecbackup report value" NUL ``data`` (no data object's
+        name: a chunk starts "VBCK"). Keyed, so a low-entropy value (a row number, a category) cannot be found by
+        hashing guesses without the store's key."""
+        return REPORT_HASH + hmac.new(self._mac, _REPORT_AAD + data, hashlib.sha256).hexdigest()[:16]
 
     def seal(self, key: str, data: bytes) -> bytes:
         """``data`` encrypted and authenticated for the store key ``key``."""
