@@ -87,15 +87,15 @@ def read_config(raw: BlobStore) -> StoreConfig | None:
     return StoreConfig.from_json(data, where=f"{STORE_CONFIG} of {raw.display}")
 
 
-#: without --key-id, at most this many key files are read and tried (as restic tries at most 20 keys): anyone who
-#: can write the store can add key files, and each is an scrypt run
+#: without --key-id, at most this many key files are read and tried (a store needs a handful): anyone who can write
+#: the store can add key files, and each is an scrypt run
 MAX_KEY_FILES = 20
 #: ... and at most this much scrypt work in all: 16 key files of the cost vecbackup writes (about 1.6 s on one core);
 #: a key file that would take the total beyond it is not tried (one read from a store may ask for 32 times that)
 SCRYPT_BUDGET = 16 * SCRYPT_WORK
 _HINT = re.compile(r"^[0-9a-f]{1,16}$")
-_BY_KEY_ID = "give --key-id ID (VECBACKUP_KEY_ID; job key key_id) to try only your key file: ID is its name under " \
-             "keys/, as `init`, `key add` and `key list` print it"
+_BY_KEY_ID = ("give --key-id ID (VECBACKUP_KEY_ID; job key key_id) to try only your key file: ID is its name under "
+              "keys/, as `init`, `key add` and `key list` print it")
 
 
 def _read_key_files(raw: BlobStore, infos: list[ObjectInfo], repository: str | None,
