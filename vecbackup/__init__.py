@@ -56,6 +56,7 @@ from vecbackup.api import (
     prune,
     remove_key,
     repair,
+    report_hash,
     restore,
     restore_shard,
     show,
@@ -74,6 +75,7 @@ __all__ = [
     "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
     "ShardRestoreResult", "StoreStats", "__version__", "abandon", "abandon_restore", "add_key", "backup",
     "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "init", "keys",
-    "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "restore", "restore_shard", "show",
+    "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
+    "restore_shard", "show",
     "stats", "verify",
 ]

@@ -32,6 +32,7 @@ from vecbackup.ops.bulk_restore import Staging, bulk_restore
 from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
+from vecbackup.ops.drill import report_hash as _report_hash
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys, recover_store
 from vecbackup.ops.keys import add_key as _add_key
@@ -97,8 +98,9 @@ def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None 
                allow_unencrypted: bool = False) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
-    (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``); WrongKey
-    (exit 13) without one that opens it. An unencrypted store opened with a passphrase is refused (UsageError)
+    (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``, and
+    ``VECBACKUP_KEY_ID``: ``Passphrase.key_id`` names the only key file tried); WrongKey (exit 13) without one that
+    opens it. An unencrypted store opened with a passphrase is refused (UsageError)
     unless ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
     return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
 
@@ -413,7 +415,7 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
                          hint="add --encrypt to make an encrypted store (or --encrypt --recover to give one its "
                               "settings back), or unset the passphrase")
     if recover:
-        return recover_store(raw, pw.secret())
+        return recover_store(raw, pw)
     return init_store(raw, pw.secret() if encrypt else None, label=label)
 
 
@@ -562,11 +564,23 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
             return run_drill(s, manifest, engine, source=live, opts=options, progress=progress)
 
 
+def report_hash(store: StoreLike, value: Any) -> str:
+    """What a drill report on the encrypted ``store`` shows in place of ``value``, a primary key or field value as
+    the engine returns it (``42``, ``"doc-17"``): ``"hmac-sha256:"`` and 16 hex digits of an HMAC under the store's
+    key, so a reported row can be matched with one you hold, but only by someone who can open the store
+    (docs/SECURITY.md, "Drill reports"). UsageError for an unencrypted store, whose reports show values."""
+    s = _store(store)
+    try:
+        return _report_hash(s, value)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
     "CommitResult", "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard",
     "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore",
     "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "restore", "restore_shard", "show",
-    "stats", "verify",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
+    "restore_shard", "show", "stats", "verify",
 ]

@@ -124,8 +124,8 @@ class DrillFailed(VecbackupError):
 
 
 class WrongKey(VecbackupError):
-    """The store is encrypted and no passphrase was given, the passphrase opens none of its key files, or the
-    command that supplies it failed."""
+    """The store is encrypted and no passphrase was given, the passphrase opens none of its key files (or not the
+    one --key-id names, or none the bounded search tried), or the command that supplies it failed."""
 
     exit_code = 13
 

@@ -39,7 +39,7 @@ def junit_xml(report: dict[str, Any]) -> bytes:
                                               "hostname": "vecbackup"})
     props = ET.SubElement(suite, "properties")
     for key in ("backup_id", "collection", "store", "target", "source", "scratch_collection", "scratch_dropped",
-                "backup_completed_at", "rto_seconds", "rpo_seconds", "seed"):
+                "backup_completed_at", "rto_seconds", "rpo_seconds", "seed", "values"):
         if report.get(key) is not None:
             ET.SubElement(props, "property", {"name": key, "value": _text(report[key])})
     search: dict[str, Any] = next((c.get("details", {}) for c in checks if c["name"] == "search_recall"), {})

@@ -233,3 +233,76 @@ def test_a_restore_with_the_wrong_row_count_never_replaces_the_target(cli, lite,
     assert "holds 300 rows, the backup 600" in r.error_line()
     assert read_rows(lite.client, target) == before and len(before) == 40
     assert set(lite.client.list_collections()) == collections
+
+
+CHANGED = "changed-in-restore"
+
+
+class _ChangeOneRow:
+    """The progress of a drill's restore that, once every row is in the staging collection, changes one row's label
+    there: the restored copy then differs from the backup in that row, as after a faulty restore."""
+
+    def __init__(self, client: Any, source: str, key: str) -> None:
+        self.client, self.source, self.key = client, source, key
+
+    def start(self, label: str, total: int | None) -> None:
+        pass
+
+    def advance(self, rows: int, nbytes: int = 0) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        (staging,) = [c for c in self.client.list_collections() if "_drill_" in c and "_vbrestore_" in c]
+        (row,) = self.client.query(self.source, filter=f'pk == "{self.key}"', output_fields=["pk", "v", "label"])
+        self.client.upsert(staging, [{**row, "label": CHANGED}])
+
+
+@pytest.mark.parametrize("encrypted,extra,values", [(True, [], "hashed"), (True, ["--report-values"], "shown"),
+                                                    (False, [], "shown")], ids=["encrypted", "asked", "plain"])
+def test_a_differing_row_is_reported_hashed_on_an_encrypted_store(cli, lite, tmp_path, monkeypatch, encrypted, extra,
+                                                                  values):
+    """A restored row that differs from the backup: on an encrypted store the JSON and JUnit reports, the message and
+    stdout carry its key and values only as keyed hashes (hmac-sha256:..., which api.report_hash gives an operator
+    who can open the store, for a row they hold); --report-values, or an unencrypted store, shows them."""
+    name = lite.new_name("vals")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=120, pk_varchar=True)
+    store = tmp_path / "store"
+    if encrypted:
+        monkeypatch.setenv("VECBACKUP_PASSPHRASE", "a passphrase for the drill report test")
+        assert cli("init", store, "--encrypt").code == 0
+    _backup(cli, lite, store, name)
+    key, was = "key-00007", "l7"  # build_vector_only's label of row 7
+    monkeypatch.setattr("vecbackup.ui.TerminalProgress", lambda: _ChangeOneRow(lite.client, name, key))
+    r, doc, root = _drill(cli, lite, store, tmp_path, name, "--sample", "120", "--queries", "0", *extra)
+    assert r.code == 12, r.stderr
+    sample = _checks(doc)["sample_rows"]
+    assert sample["status"] == "failed" and sample["details"]["different"] == 1
+    (diff,) = sample["details"]["differences"]
+    texts = [orjson.dumps(doc).decode(), (tmp_path / "drill.xml").read_text(), r.stdout, r.stderr]
+    _no_scratch_left(lite, name)
+    if values == "shown":
+        assert diff == {"key": repr(key), "fields": ["label"], "backup": {"label": repr(was)},
+                        "restored": {"label": repr(CHANGED)}}
+        assert all(key in t for t in texts) and doc.get("values", "shown") == "shown"
+        return
+    for t in texts:
+        assert "key-0" not in t and CHANGED not in t and repr(was) not in t
+    import hashlib
+
+    import vecbackup
+    from vecbackup.ops.drill.report import canonical
+
+    opened = vecbackup.open_store(f"file://{store}")
+    hashed = {v: vecbackup.report_hash(opened, v) for v in (key, was, CHANGED)}
+    assert diff == {"key": hashed[key], "fields": ["label"], "backup": {"label": hashed[was]},
+                    "restored": {"label": hashed[CHANGED]}}
+    assert all(h.startswith("hmac-sha256:") and len(h) == 12 + 16 for h in hashed.values())
+    assert len(set(hashed.values())) == 3
+    plain = hashlib.sha256(canonical(key)).hexdigest()[:16]  # keyed: not the plain hash a guess would give
+    assert not [t for t in texts if plain in t]
+    assert hashed[key] in r.error_line() and "fields label" in r.error_line()
+    assert doc["values"] == "hashed" and {p.get("name"): p.get("value") for p in root.iter("property")}[
+        "values"] == "hashed"

@@ -110,6 +110,7 @@ def test_encrypted_round_trip_on_every_store(cli, lite, any_store, tmp_path, mon
 
 
 def _encrypted_backup(cli, lite, tmp_path, *, n: int = 400, batch: int = 90) -> tuple[str, str, Path, str]:
+    tmp_path.mkdir(exist_ok=True)
     pw = _pwfile(tmp_path, PASSPHRASE)
     url = f"file://{tmp_path / 'store'}"
     name = lite.new_name("enc")
@@ -118,6 +119,31 @@ def _encrypted_backup(cli, lite, tmp_path, *, n: int = 400, batch: int = 90) -> 
     r = cli("backup", lite.url, url, "-c", name, "--batch-size", str(batch), "--passphrase-file", pw, "--json")
     assert r.code == 0, r.stderr
     return url, name, pw, r.json()["backups"][0]["backup_id"]
+
+
+def test_a_local_store_is_private_to_its_user(cli, lite, tmp_path):
+    """Under the usual umask 022, an encrypted local store's key files, settings, manifests, data and locks are
+    0600 and its folders 0700, so other users of the machine cannot read the key files (a slow offline guess of
+    their passphrase each) or list what is backed up."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        url, name, pw, _ = _encrypted_backup(cli, lite, tmp_path / "x", n=120, batch=50)
+        new_pw = _pwfile(tmp_path, SECOND, "new")
+        assert cli("key", "add", url, "--passphrase-file", pw, "--new-passphrase-file", new_pw).code == 0
+        assert cli("backup", lite.url, url, "-c", name, "--passphrase-file", pw, "--full").code == 0
+    finally:
+        os.umask(old)
+    root = tmp_path / "x" / "store"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    assert {p.relative_to(root).parts[0] for p in files} >= {"keys", "vecbackup.json", "manifests", "data"}
+    assert len([p for p in files if p.parent.name == "keys"]) == 2
+    assert {p.relative_to(root).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+        p.relative_to(root).as_posix(): "0o600" for p in files}
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {str(p): "0o700" for p in folders}
 
 
 def test_wrong_or_missing_key_fails_fast_with_its_own_code(cli, lite, tmp_path, monkeypatch):
@@ -142,6 +168,55 @@ def test_wrong_or_missing_key_fails_fast_with_its_own_code(cli, lite, tmp_path, 
     monkeypatch.setenv("VECBACKUP_PASSPHRASE", PASSPHRASE)
     r = cli("list", url, "--passphrase-file", pw)
     assert r.code == 2 and "2 ways" in r.error_line()
+
+
+def test_a_key_command_runs_in_a_minimal_environment(cli, tmp_path, monkeypatch):
+    """`key add --new-key-command` with VECBACKUP_PASSPHRASE set (how the leak was seen), then `--key-command` with
+    VECBACKUP_NEW_PASSPHRASE set: the command, a real program that records its environment and prints a
+    passphrase, gets PATH, HOME, the locale, its secrets manager's variables and what VECBACKUP_KEY_COMMAND_ENV
+    adds; never a passphrase, a database or storage secret, or anything else."""
+    import json
+    import os
+
+    url = f"file://{tmp_path / 'store'}"
+    monkeypatch.setenv("VECBACKUP_PASSPHRASE", PASSPHRASE)
+    assert cli("init", url, "--encrypt").code == 0
+    script = tmp_path / "secrets-manager.py"
+    script.write_text("import json, os, sys\nwith open(sys.argv[1], 'w') as f:\n    json.dump(dict(os.environ), f)\n"
+                      "print(sys.argv[2])\n")
+    planted = {"VAULT_ADDR": "https://vault.internal:8200", "VAULT_TOKEN": "s.vault-token", "AWS_REGION": "eu-west-1",
+               "LC_ALL": "C.UTF-8", "MYCORP_VAULT_ROLE": "backup", "VECBACKUP_MILVUS_TOKEN": "milvus-secret",
+               "QDRANT_API_KEY": "qdrant-secret", "AZURE_STORAGE_KEY": "azure-secret",
+               "CI_DEPLOY_PASSWORD": "unrelated-secret", "VECBACKUP_KEY_COMMAND_ENV": "MYCORP_*"}
+    for k, v in planted.items():
+        monkeypatch.setenv(k, v)
+
+    def seen(dump: Path) -> dict[str, str]:
+        text = dump.read_text()
+        for secret in (PASSPHRASE, SECOND, "milvus-secret", "qdrant-secret", "azure-secret", "unrelated-secret"):
+            assert secret not in text
+        env: dict[str, str] = json.loads(text)
+        assert not [k for k in env if k.startswith("VECBACKUP_")], env
+        for k in ("VAULT_ADDR", "VAULT_TOKEN", "AWS_REGION", "LC_ALL", "MYCORP_VAULT_ROLE"):
+            assert env[k] == planted[k]
+        assert env["PATH"] == os.environ["PATH"] and env["HOME"] == os.environ["HOME"]
+        assert "CI_DEPLOY_PASSWORD" not in env and "QDRANT_API_KEY" not in env and "AZURE_STORAGE_KEY" not in env
+        return env
+
+    r = cli("key", "add", url, "--new-key-command", f"{sys.executable} {script} {tmp_path / 'add.json'} '{SECOND}'")
+    assert r.code == 0, r.stderr
+    seen(tmp_path / "add.json")
+    monkeypatch.delenv("VECBACKUP_PASSPHRASE")
+    monkeypatch.setenv("VECBACKUP_NEW_PASSPHRASE", "a third passphrase")
+    r = cli("key", "list", url, "--key-command", f"{sys.executable} {script} {tmp_path / 'open.json'} '{SECOND}'",
+            "--json")
+    assert r.code == 0 and len(r.json()["keys"]) == 2, r.stderr  # the new key, made from the command's output
+    assert "a third passphrase" not in (tmp_path / "open.json").read_text()
+    seen(tmp_path / "open.json")
+    monkeypatch.setenv("VECBACKUP_KEY_COMMAND_ENV", "VECBACKUP_NEW_PASSPHRASE")  # asked for: refused, said why
+    r = cli("list", url, "--key-command", f"{sys.executable} {script} {tmp_path / 'x.json'} '{SECOND}'")
+    assert r.code == 2 and "never given to a key command" in r.error_line()
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_tampered_swapped_and_foreign_objects_each_fail_authentication(cli, lite, tmp_path, monkeypatch):

@@ -98,3 +98,40 @@ def test_junit_carries_the_recall_numbers():
     assert props["search_recall.restored_recall"] == "0.91" and props["search_recall.source_recall"] == "0.97"
     assert props["search_recall.restored_vs_source"] == "0.8"
     assert "search_recall.min_recall" not in props and "search_recall.queries" not in props
+
+
+def test_values_are_shown_or_hashed_with_the_store_key(tmp_path):
+    """An unencrypted store's report shows values (repr, cut to 120 characters); an encrypted one's hashes them with
+    a key only the store's key holders have: the same value gives the same hash in one store, another in another."""
+    import numpy as np
+    import pytest
+
+    from vecbackup import api
+    from vecbackup.errors import UsageError
+    from vecbackup.ops.drill import HASHED, SHOWN, Values
+    from vecbackup.ops.drill.report import canonical
+    from vecbackup.passphrase import Passphrase
+    from vecbackup.stores import open_store
+
+    plain = open_store(f"file://{tmp_path / 'plain'}", create=True)
+    shown = Values.for_store(plain, report_values=False)
+    assert shown.mode == SHOWN and shown.show(42) == "42" and shown.show("x" * 200) == repr("x" * 200)[:117] + "..."
+    with pytest.raises(UsageError):
+        api.report_hash(plain, 42)
+
+    hashes = []
+    for name in ("a", "b"):
+        pw = Passphrase(f"passphrase {name}")
+        api.init(f"file://{tmp_path / name}", encrypt=True, passphrase=pw)
+        store = open_store(f"file://{tmp_path / name}", passphrase=pw)
+        values = Values.for_store(store, report_values=False)
+        assert values.mode == HASHED and Values.for_store(store, report_values=True).mode == SHOWN
+        h = values.show(42)
+        assert h == api.report_hash(store, 42) == api.report_hash(store, np.int64(42)) != values.show("42")
+        assert h.startswith("hmac-sha256:") and len(h) == len("hmac-sha256:") + 16
+        hashes.append(h)
+    assert hashes[0] != hashes[1]
+    # one canonical form per value, whatever its Python shape
+    assert canonical({"b": 1, "a": [1.5, None]}) == canonical({"a": [1.5, None], "b": 1}) == b'{"a":[1.5,null],"b":1}'
+    assert canonical(b"\x01\xff") == b'{"$bytes":"01ff"}'
+    assert canonical(np.array([1, 2], dtype=np.int8)) == canonical([1, 2]) and canonical(np.float16(0.5)) == b"0.5"

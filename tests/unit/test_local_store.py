@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -71,6 +72,55 @@ def test_open_store_from_url(tmp_path: Path) -> None:
     assert s.display == f"file://{tmp_path}/x"
     with pytest.raises(NotFound):
         open_store(str(tmp_path / "missing"))
+
+
+# --------------------------------------------------------------------------- file modes
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix() or ".": stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o277], ids=["022", "000", "277"])
+def test_what_the_store_creates_is_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """Files 0600 and folders 0700 (restic's modes), the store's folder and the parents it made included; a folder
+    that was there before keeps its mode."""
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    os.chmod(outside, 0o755)
+    old = os.umask(umask)
+    try:
+        s = LocalStore(outside / "a" / "store", create=True)
+        s.put("data/ab/abcd.vbc", b"rows")
+        s.put("manifests/c/b1.json", b"{}", if_absent=True)
+        s.put("keys/0123456789abcdef.json", b"{}", if_absent=True)
+        s.put("vecbackup.json", b"{}")
+        s.put("vecbackup.json", b"{ }")  # replaced: still private
+    finally:
+        os.umask(old)
+    modes = _modes(outside)
+    assert modes.pop(".") == 0o755
+    assert modes == {"a": 0o700, "a/store": 0o700, "a/store/data": 0o700, "a/store/data/ab": 0o700,
+                     "a/store/data/ab/abcd.vbc": 0o600, "a/store/manifests": 0o700, "a/store/manifests/c": 0o700,
+                     "a/store/manifests/c/b1.json": 0o600, "a/store/keys": 0o700,
+                     "a/store/keys/0123456789abcdef.json": 0o600, "a/store/vecbackup.json": 0o600}
+
+
+def test_a_temporary_file_is_private_before_anything_is_written(tmp_path: Path) -> None:
+    from vecbackup.stores.local import create_private
+
+    old = os.umask(0)
+    try:
+        fd = create_private(tmp_path / "x.tmp-1")
+    finally:
+        os.umask(old)
+    try:
+        st = os.fstat(fd)
+        assert st.st_size == 0 and stat.S_IMODE(st.st_mode) == 0o600
+    finally:
+        os.close(fd)
+    with pytest.raises(FileExistsError):
+        create_private(tmp_path / "x.tmp-1")
 
 
 # --------------------------------------------------------------------------- put / get / stat

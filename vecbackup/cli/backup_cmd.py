@@ -15,6 +15,7 @@ from vecbackup.cli.options import (
     Insecure,
     Json,
     KeyCommand,
+    KeyId,
     LockWait,
     LogFormat,
     LogFormatName,
@@ -103,7 +104,7 @@ def backup(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, lock_wait: LockWait = 0.0,
-    passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
@@ -116,7 +117,7 @@ def backup(
                                 shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
                                 parallel=parallel, full=full, allow_unencrypted=allow_unencrypted,
                                 check_reused=parse_percent("--check-reused", check_reused))
-        target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command,
+        target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                        allow_unencrypted=allow_unencrypted)
         creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
         _backup(source, target, collection, all_, options, creds, rec)

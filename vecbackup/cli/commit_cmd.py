@@ -9,6 +9,7 @@ from vecbackup.cli.options import (
     AllowUnencrypted,
     Json,
     KeyCommand,
+    KeyId,
     LockWait,
     LogFormat,
     LogFormatName,
@@ -33,13 +34,15 @@ def commit(
         "close its run id, which is not used again.")
     ] = False,
     lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Join the shards of a sharded backup (backup --shard I/N --run RUN) into one backup, once all N are in the
     store; until then there is no backup (exit 8 names the missing shards)."""
     setup(json, quiet, log_format)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+              allow_unencrypted=allow_unencrypted)
     if abandon:
         removed = api.abandon(s, collection, run, lock_wait=lock_wait)
         ui.emit({"ok": True, "collection": collection, "run": run, "abandoned": removed},

@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     LockWait,
     LogFormat,
     LogFormatName,
@@ -24,12 +25,13 @@ from vecbackup.cli.options import (
 def delete(store_url: StoreArg,
            backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
            collection: CollectionOpt = None, lock_wait: LockWait = 0.0,
-           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
            allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
     """Delete a backup: its manifest first, then the data objects no other backup uses."""
     setup(json, quiet, log_format)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+              allow_unencrypted=allow_unencrypted)
     r = api.delete(s, backup_id, collection, lock_wait=lock_wait)
     for note in r.notes:
         ui.warn(note)

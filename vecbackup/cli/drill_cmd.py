@@ -20,6 +20,7 @@ from vecbackup.cli.options import (
     Insecure,
     Json,
     KeyCommand,
+    KeyId,
     LogFormat,
     LogFormatName,
     PassphraseFile,
@@ -98,6 +99,11 @@ def drill(
     junit: Annotated[str | None, typer.Option("--junit", metavar="FILE",
                                               help="Write the report as JUnit XML to FILE (one testcase per "
                                                    "check), for CI.")] = None,
+    report_values: Annotated[bool, typer.Option(
+        "--report-values", help="Encrypted store: show primary keys and field values of differing rows in the "
+        "reports and messages as they are. By default they are hashed there (hmac-sha256:..., keyed by the store; "
+        "docs/SECURITY.md), since reports leave the store's protection, e.g. as CI artifacts. An unencrypted store's "
+        "reports always show them.")] = False,
     index_params: IndexParams = None,
     index_fallback: IndexFallback = False,
     field_params: FieldParams = None,
@@ -105,6 +111,7 @@ def drill(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
@@ -122,8 +129,10 @@ def drill(
                         source_collection=source_collection, keep=keep, seed=seed,
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
-                        collection_params=parse_collection_params(collection_params or []))
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
+                        collection_params=parse_collection_params(collection_params or []),
+                        report_values=report_values)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+              allow_unencrypted=allow_unencrypted)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
                        options=opts, credentials=creds,

@@ -9,7 +9,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.init_cmd import Label
-from vecbackup.cli.options import Json, KeyCommand, PassphraseFile, Quiet, StoreArg, passphrase, setup, store
+from vecbackup.cli.options import Json, KeyCommand, KeyId, PassphraseFile, Quiet, StoreArg, passphrase, setup, store
 from vecbackup.ops.keys import KeyInfo
 
 key_app = typer.Typer(name="key", help="Manage the passphrases (key files) that open an encrypted store.",
@@ -28,11 +28,11 @@ def add(store_url: StoreArg, label: Label = "",
         new_key_command: Annotated[str | None, typer.Option(
             "--new-key-command", metavar="CMD", envvar="VECBACKUP_NEW_KEY_COMMAND", show_envvar=True,
             help="A command that prints the new passphrase.")] = None,
-        passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+        passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
         json: Json = False, quiet: Quiet = False) -> None:
     """Add a passphrase that opens the store (a new key file; the store is opened with an existing one)."""
     setup(json, quiet)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id)
     new = passphrase(new_passphrase_file, new_key_command, what="new passphrase", confirm=True, new=True)
     k = api.add_key(s, new, label=label)
     ui.emit({"ok": True, "store": s.display, "key": k.to_dict()},
@@ -40,10 +40,10 @@ def add(store_url: StoreArg, label: Label = "",
 
 
 def list_(store_url: StoreArg, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
-          json: Json = False, quiet: Quiet = False) -> None:
+          key_id: KeyId = None, json: Json = False, quiet: Quiet = False) -> None:
     """List the key files of an encrypted store; * marks the one that opened it."""
     setup(json, quiet)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id)
     keys = api.keys(s)
     ui.emit({"ok": True, "store": s.display, "keys": [k.to_dict() for k in keys]},
             lambda: ui.table(["", "key id", "created", "host", "label"], [_row(k) for k in keys]))
@@ -51,12 +51,12 @@ def list_(store_url: StoreArg, passphrase_file: PassphraseFile = None, key_comma
 
 def remove(store_url: StoreArg,
            key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="Key id or unique prefix (`key list`).")],
-           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, open_with: KeyId = None,
            json: Json = False, quiet: Quiet = False) -> None:
     """Remove a key file: its passphrase no longer opens the store. Refused for the key this run opened the store
     with (open it with another key's passphrase), so the last key cannot be removed."""
     setup(json, quiet)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=open_with)
     k = api.remove_key(s, key_id)
     ui.emit({"ok": True, "store": s.display, "removed": k.to_dict()},
             lambda: ui.say(f"removed key {k.id} from {s.display}; its passphrase no longer opens the store"))

@@ -6,6 +6,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     PassphraseFile,
     Quiet,
     StoreArg,
@@ -15,12 +16,12 @@ from vecbackup.cli.options import (
 
 
 def list_backups(store_url: StoreArg, collection: CollectionOpt = None,
-                 passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+                 passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
                  allow_unencrypted: AllowUnencrypted = False,
                  json: Json = False, quiet: Quiet = False) -> None:
     """List the complete backups in a store, oldest first."""
     setup(json, quiet)
-    listing = api.list_backups(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+    listing = api.list_backups(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                                      allow_unencrypted=allow_unencrypted),
                                collection)
     for p in listing.unreadable:

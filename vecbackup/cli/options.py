@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -64,6 +65,11 @@ KeyCommand = Annotated[str | None, typer.Option(
     "--key-command", metavar="CMD", envvar="VECBACKUP_KEY_COMMAND", show_envvar=True,
     help="Encrypted store: a command that prints its passphrase (a secrets manager or KMS client; run without a "
          "shell, its output never shown).")]
+KeyId = Annotated[str | None, typer.Option(
+    "--key-id", metavar="ID", envvar="VECBACKUP_KEY_ID", show_envvar=True,
+    help="Encrypted store: try only this key file (its id, or a unique prefix: `init`, `key add` and `key list` show "
+         "it), instead of searching at most 20 key files cheapest first (a store others can write may hold planted "
+         "ones).")]
 AllowUnencrypted = Annotated[bool, typer.Option(
     "--allow-unencrypted", envvar="VECBACKUP_ALLOW_UNENCRYPTED", show_envvar=True,
     help="Use an unencrypted store although a passphrase was given (by default that is refused: a store that should "
@@ -127,17 +133,17 @@ def connect(url: str, token: str | None, user: str | None, password: str | None,
 
 
 def store(url: str, *, create: bool = False, passphrase_file: str | None = None, key_command: str | None = None,
-          allow_unencrypted: bool = False) -> BlobStore:
+          key_id: str | None = None, allow_unencrypted: bool = False) -> BlobStore:
     """The store, unlocked if encrypted: the passphrase from VECBACKUP_PASSPHRASE, --passphrase-file or
-    --key-command, else (at a terminal) asked for."""
-    pw = Passphrase.from_env(file=passphrase_file, command=key_command)
+    --key-command, else (at a terminal) asked for; with ``key_id`` (--key-id) only that key file is tried."""
+    pw = Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id)
     try:
         return open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
     except WrongKey:
         if pw.given or not sys.stdin.isatty():
             raise
-    return open_store(url, create=create, passphrase=ask_passphrase(f"passphrase of {url}"),
-                      allow_unencrypted=allow_unencrypted)
+    asked = replace(ask_passphrase(f"passphrase of {url}"), key_id=pw.key_id)
+    return open_store(url, create=create, passphrase=asked, allow_unencrypted=allow_unencrypted)
 
 
 def ask_passphrase(prompt: str, *, confirm: bool = False) -> Passphrase:

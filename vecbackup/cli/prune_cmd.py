@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     LockWait,
     LogFormat,
     LogFormatName,
@@ -52,6 +53,7 @@ def prune_cmd(
     gc_min_age: Annotated[str, typer.Option("--gc-min-age", help="Afterwards also delete unreferenced leftovers "
                                             "of failed backups older than this (as `gc --min-age`).")] = "24h",
     lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
@@ -67,7 +69,7 @@ def prune_cmd(
                         keep_weekly=keep_weekly, keep_monthly=keep_monthly, keep_yearly=keep_yearly,
                         keep_within=parse_duration(keep_within) if keep_within else 0.0)
         require_rules(policy)  # before the store is even opened
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
         r = api.prune(s, policy, collection=collection, dry_run=dry_run,
                       gc_min_age=parse_duration(gc_min_age), lock_wait=lock_wait)

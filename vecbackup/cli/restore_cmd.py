@@ -20,6 +20,7 @@ from vecbackup.cli.options import (
     Insecure,
     Json,
     KeyCommand,
+    KeyId,
     LogFormat,
     LogFormatName,
     MetricsJob,
@@ -96,6 +97,7 @@ def restore(
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+    key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
@@ -116,10 +118,11 @@ def restore(
     bulk = _bulk_import(bulk_import_via, bulk_import_mb, run, parallel)
     if run is not None and not dry_run:
         _run_step(store_url, target_url, backup_id, collection, worker, run, commit, abandon, options, creds,
-                  passphrase_file, key_command, allow_unencrypted, metrics_textfile, metrics_pushgateway, metrics_job)
+                  passphrase_file, key_command, key_id, allow_unencrypted, metrics_textfile, metrics_pushgateway,
+                  metrics_job)
         return
     if dry_run:  # reads the store and the target, writes nothing, records no metrics
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
         preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
                            credentials=creds)
@@ -127,7 +130,7 @@ def restore(
         return
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
-        source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+        source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                              allow_unencrypted=allow_unencrypted)
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
@@ -176,11 +179,11 @@ def _bulk_import(via: str | None, mb: int | None, run: str | None, parallel: int
 
 def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, shard: Shard | None,
               run: str, commit: bool, abandon: bool, options: RestoreOptions, creds: api.Credentials,
-              passphrase_file: str | None, key_command: str | None, allow_unencrypted: bool,
+              passphrase_file: str | None, key_command: str | None, key_id: str | None, allow_unencrypted: bool,
               metrics_textfile: str | None, metrics_pushgateway: str | None, metrics_job: str) -> None:
     """One step of a restore by several workers: a worker's share, a commit, or giving the run up."""
     pinned(backup_id)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
               allow_unencrypted=allow_unencrypted)
     if abandon:
         dropped = api.abandon_restore(s, target_url, backup=backup_id, collection=collection, run=run,

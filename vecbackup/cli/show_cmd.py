@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     PassphraseFile,
     Quiet,
     StoreArg,
@@ -48,10 +49,11 @@ def _render(m: Manifest) -> None:
 def show(store_url: StoreArg,
          backup_id: Annotated[str, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = "latest",
          collection: CollectionOpt = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+         key_id: KeyId = None,
          allow_unencrypted: AllowUnencrypted = False,
          json: Json = False, quiet: Quiet = False) -> None:
     """Show a backup's manifest: schema, indexes, partitions, counts."""
     setup(json, quiet)
-    m = api.show(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+    m = api.show(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                        allow_unencrypted=allow_unencrypted), backup_id, collection)
     ui.emit(m.to_dict(), lambda: _render(m))

@@ -5,20 +5,30 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.cli.options import AllowUnencrypted, Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import (
+    AllowUnencrypted,
+    Json,
+    KeyCommand,
+    KeyId,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 
 
 def stats(store_url: StoreArg,
           collection: Annotated[str | None, typer.Option(
               "--collection", "-c", help="List only this collection's backups (what is unique to one is still "
                                          "judged against every backup in the store).")] = None,
-          passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+          passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False, json: Json = False,
           quiet: Quiet = False) -> None:
     """Show what the store holds, the bytes unique to each backup (what deleting it frees) and the deduplication
     ratio."""
     setup(json, quiet)
-    s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+    s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                         allow_unencrypted=allow_unencrypted), collection)
     for p in s.unreadable:
         ui.warn(f"unreadable: {p}")

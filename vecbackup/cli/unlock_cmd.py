@@ -5,7 +5,17 @@ from typing import Annotated
 import typer
 
 from vecbackup import ui
-from vecbackup.cli.options import AllowUnencrypted, Json, KeyCommand, PassphraseFile, Quiet, StoreArg, setup, store
+from vecbackup.cli.options import (
+    AllowUnencrypted,
+    Json,
+    KeyCommand,
+    KeyId,
+    PassphraseFile,
+    Quiet,
+    StoreArg,
+    setup,
+    store,
+)
 from vecbackup.ops.lock import list_locks, remove_locks
 
 
@@ -13,12 +23,13 @@ def unlock(store_url: StoreArg,
            all_: Annotated[bool, typer.Option("--all", help="Remove every lock, even live ones: only when you are "
                                               "sure no other vecbackup run uses this store.")] = False,
            list_only: Annotated[bool, typer.Option("--list", help="Only show the locks.")] = False,
-           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False, json: Json = False,
            quiet: Quiet = False) -> None:
     """Remove stale locks (left by runs that died), or list the locks on a store."""
     setup(json, quiet)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, allow_unencrypted=allow_unencrypted)
+    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+              allow_unencrypted=allow_unencrypted)
     if list_only:
         locks = list_locks(s)
         ui.emit({"locks": [lock.__dict__ for lock in locks]},

@@ -10,6 +10,7 @@ from vecbackup.cli.options import (
     CollectionOpt,
     Json,
     KeyCommand,
+    KeyId,
     LockWait,
     LogFormat,
     LogFormatName,
@@ -59,7 +60,7 @@ def verify(store_url: StoreArg,
                "again instead of building on them. The backups that used them stay incomplete (exit as without "
                "--repair); `backup --full` writes again each object whose rows are unchanged.")] = False,
            lock_wait: LockWait = 0.0,
-           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
+           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
            allow_unencrypted: AllowUnencrypted = False,
            json: Json = False, quiet: Quiet = False,
            log_format: LogFormat = LogFormatName.text,
@@ -77,7 +78,7 @@ def verify(store_url: StoreArg,
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
         subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
-        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command,
+        s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
 
         def report(r: VerifyResult) -> None:

@@ -44,12 +44,15 @@ OVERHEAD = len(SEALED_MAGIC) + NONCE_SIZE + TAG_SIZE  # a sealed object is this 
 MAX_PLAINTEXT = 2**31 - 1 - TAG_SIZE  # what one AES-GCM call of the library takes
 _OBJECT_AAD = b"vecbackup object\0"
 _KEY_AAD = b"vecbackup key\0"
+_REPORT_AAD = b"vecbackup report value\0"
+REPORT_HASH = "hmac-sha256:"  # the prefix of a value hashed for a report
 
 CIPHER = "AES-256-GCM"
 NAMES = "HMAC-SHA256"
 KDF = "scrypt"
 #: the work factor of new key files: 2^15 x 8 x 128 bytes = 32 MiB of memory, about 0.1 s on one core
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+SCRYPT_WORK = SCRYPT_N * SCRYPT_R * SCRYPT_P
 #: what a key file read from the store may ask for (a hostile one must not make us allocate gigabytes)
 _SCRYPT_N_RANGE = (2**10, 2**20)
 _SCRYPT_R_RANGE = (1, 32)
@@ -84,6 +87,13 @@ class RepositoryKey:
         """The content name of ``data``: HMAC-SHA256 under the MAC key, 64 hex digits (where an unencrypted store
         uses its SHA-256)."""
         return hmac.new(self._mac, data, hashlib.sha256).hexdigest()
+
+    def report_hash(self, data: bytes) -> str:
+        """What a drill report shows for a value whose canonical bytes are ``data``: ``hmac-sha256:`` and the first
+        16 hex digits of HMAC-SHA256 under the MAC key of "vecbackup report value" NUL ``data`` (no data object's
+        name: a chunk starts "VBCK"). Keyed, so a low-entropy value (a row number, a category) cannot be found by
+        hashing guesses without the store's key."""
+        return REPORT_HASH + hmac.new(self._mac, _REPORT_AAD + data, hashlib.sha256).hexdigest()[:16]
 
     def seal(self, key: str, data: bytes) -> bytes:
         """``data`` encrypted and authenticated for the store key ``key``."""
@@ -166,6 +176,12 @@ class Scrypt1:
 
     def derive(self, secret: bytes) -> bytes:
         return Scrypt(salt=self.salt, length=32, n=self.n, r=self.r, p=self.p).derive(secret)
+
+    @property
+    def work(self) -> int:
+        """What deriving costs, n x r x p (scrypt's time is proportional to it): SCRYPT_WORK for a key file this
+        vecbackup writes, at most 2^23 (32 times that) for one read from a store."""
+        return self.n * self.r * self.p
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": KDF, "n": self.n, "r": self.r, "p": self.p, "salt": _b64(self.salt)}

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from vecbackup.errors import AlreadyExists, AuthenticationFailed, NotFound, UsageError, WrongKey
+from vecbackup.errors import AlreadyExists, AuthenticationFailed, NotFound, UsageError
 from vecbackup.format import layout
 from vecbackup.format.crypto import STORE_CONFIG, KeyFile, RepositoryKey, StoreConfig, is_plain
 from vecbackup.format.sealed import RECOVER_HINT
 from vecbackup.format.shard import SHARDS
 from vecbackup.format.tombstone import TOMBSTONES
+from vecbackup.passphrase import Passphrase
 from vecbackup.stores.base import BlobStore, ObjectExists
-from vecbackup.stores.encrypted import EncryptedStore, encryption_evidence, key_files, read_config
+from vecbackup.stores.encrypted import EncryptedStore, encryption_evidence, find_key, key_files, read_config
 
 
 @dataclass(frozen=True)
@@ -92,21 +93,15 @@ def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> Init
     return InitResult(raw.display, encrypted=True, key=_info(kf, kf.id))
 
 
-def recover_store(raw: BlobStore, secret: bytes) -> InitResult:
+def recover_store(raw: BlobStore, passphrase: Passphrase) -> InitResult:
     """Write the settings file of an encrypted store that lost it (``init --encrypt --recover``), from the key file
-    ``secret`` opens, once that key has opened one of the store's sealed objects (so a key file of another store,
-    copied here, cannot make this store's settings). Nothing else is written."""
+    ``passphrase`` opens (the bounded search of every command, or ``--key-id``), once that key has opened one of the
+    store's sealed objects (so a key file of another store, copied here, cannot make this store's settings). Nothing
+    else is written."""
     if read_config(raw) is not None:
         raise AlreadyExists(f"store {raw.display} has its settings (vecbackup.json): nothing to recover",
                             hint="`vecbackup key list` shows its keys")
-    files, problems = key_files(raw)
-    opened = [(kf, key) for kf in files if (key := kf.unwrap(secret)) is not None]
-    if not opened:
-        raise WrongKey(f"the passphrase opens none of the {len(files)} key files of {raw.display}"
-                       + (f" ({len(problems)} more could not be read)" if problems else ""),
-                       hint="restore keys/ from your copy of it, then run this again" if not files
-                       else "check the passphrase")
-    kf, key = opened[-1]
+    kf, key = find_key(raw, None, passphrase)
     sealed = next((info.key for prefix in (layout.MANIFESTS, SHARDS, TOMBSTONES, layout.DATA)
                    for info in raw.list(prefix) if not is_plain(info.key)), None)
     if sealed is not None:

@@ -56,6 +56,7 @@ class Job:
     lock_wait: float = 0.0
     passphrase_file: str | None = None  # an encrypted store's passphrase (else VECBACKUP_PASSPHRASE / _FILE)
     key_command: str | None = None  # or a command that prints it
+    key_id: str | None = None  # the key file that passphrase opens (else VECBACKUP_KEY_ID, else a bounded search)
     allow_unencrypted: bool = False
     policy: Policy | None = None  # retention after a successful backup (keep_* keys in the file)
     gc_min_age: str = "24h"
@@ -79,7 +80,7 @@ class Job:
 
     def passphrase(self) -> Passphrase:
         """Where the store's passphrase is (read when the store is opened, each run: a rotated one is picked up)."""
-        return Passphrase.from_env(file=self.passphrase_file, command=self.key_command)
+        return Passphrase.from_env(file=self.passphrase_file, command=self.key_command, key_id=self.key_id)
 
     def describe(self) -> str:
         return f"every {self.every}" if self.every else f"daily at {self.at} UTC"
@@ -93,7 +94,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "batch_size": (int,), "compression_level": (int,), "user": (str,), "token_file": (str,),
     "password_file": (str,), "api_key_file": (str,), "ca_cert": (str,), "client_cert": (str,), "client_key": (str,),
     "lock_wait": (int, float),
-    "gc_min_age": (str,), "passphrase_file": (str,), "key_command": (str,), "allow_unencrypted": (bool,),
+    "gc_min_age": (str,), "passphrase_file": (str,), "key_command": (str,), "key_id": (str,),
+    "allow_unencrypted": (bool,),
     **{k: (int,) for k in POLICY_KEYS}, "keep_within": (str,),
 }
 

@@ -7,6 +7,7 @@ Below it, every object but the store's settings and key files is sealed with AES
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,6 +16,7 @@ from vecbackup.format import layout
 from vecbackup.format.crypto import (
     KEYS,
     OVERHEAD,
+    SCRYPT_WORK,
     STORE_CONFIG,
     KeyFile,
     RepositoryKey,
@@ -89,14 +91,22 @@ def read_config(raw: BlobStore) -> StoreConfig | None:
     return StoreConfig.from_json(data, where=f"{STORE_CONFIG} of {raw.display}")
 
 
-def key_files(raw: BlobStore, repository: str | None = None) -> tuple[list[KeyFile], list[str]]:
-    """The key files of a store (of ``repository`` only, if given), oldest first, and one message per key file
-    that could not be read."""
-    found: list[KeyFile] = []
+#: without --key-id, at most this many key files are read and tried (a store needs a handful): anyone who can write
+#: the store can add key files, and each is an scrypt run
+MAX_KEY_FILES = 20
+#: ... and at most this much scrypt work in all: 16 key files of the cost vecbackup writes (about 1.6 s on one core);
+#: a key file that would take the total beyond it is not tried (one read from a store may ask for 32 times that)
+SCRYPT_BUDGET = 16 * SCRYPT_WORK
+_HINT = re.compile(r"^[0-9a-f]{1,16}$")
+_BY_KEY_ID = ("give --key-id ID (VECBACKUP_KEY_ID; job key key_id) to try only your key file: ID is its name under "
+              "keys/, as `init`, `key add` and `key list` print it")
+
+
+def _read_key_files(raw: BlobStore, infos: list[ObjectInfo], repository: str | None,
+                    ) -> tuple[list[tuple[KeyFile, ObjectInfo]], list[str]]:
+    found: list[tuple[KeyFile, ObjectInfo]] = []
     problems: list[str] = []
-    for info in raw.list(KEYS):
-        if parse_key_file_key(info.key) is None:
-            continue
+    for info in infos:
         try:
             kf = KeyFile.from_json(raw.get(info.key), where=info.key)
         except ObjectNotFound:
@@ -105,30 +115,92 @@ def key_files(raw: BlobStore, repository: str | None = None) -> tuple[list[KeyFi
             problems.append(str(e))
             continue
         if repository is None or kf.repository == repository:
-            found.append(kf)
+            found.append((kf, info))
         else:
             problems.append(f"{info.key} belongs to another store (repository {kf.repository})")
-    found.sort(key=lambda k: (k.created, k.id))
     return found, problems
 
 
+def _listed(raw: BlobStore) -> list[ObjectInfo]:
+    return [info for info in raw.list(KEYS) if parse_key_file_key(info.key) is not None]
+
+
+def key_files(raw: BlobStore, repository: str | None = None) -> tuple[list[KeyFile], list[str]]:
+    """The key files of a store (of ``repository`` only, if given), every one of them, oldest ``created`` first (to
+    show them; :func:`unlock` does not go by that field, which anyone who can write the store chooses), and one
+    message per key file that could not be read."""
+    found, problems = _read_key_files(raw, _listed(raw), repository)
+    return sorted((kf for kf, _ in found), key=lambda k: (k.created, k.id)), problems
+
+
 def unlock(raw: BlobStore, config: StoreConfig, passphrase: Passphrase) -> EncryptedStore:
-    """The store opened with the key file ``passphrase`` opens; WrongKey if none does."""
+    """The store opened with the key file ``passphrase`` opens; WrongKey if none does (:func:`find_key`)."""
+    kf, key = find_key(raw, config.repository, passphrase)
+    return EncryptedStore(raw, key, kf.id)
+
+
+def find_key(raw: BlobStore, repository: str | None, passphrase: Passphrase) -> tuple[KeyFile, RepositoryKey]:
+    """The key file of ``repository`` (None: of any; ``init --recover``) that ``passphrase`` opens, and the
+    repository key it wraps; WrongKey if none does.
+
+    With ``passphrase.key_id`` only that key file is tried. Without, key files are read and tried in an order no one
+    who can write the store sets to their advantage beyond a bound (docs/SECURITY.md, "Key files"): at most
+    MAX_KEY_FILES of them, the first the store lists by its own modification time (set by the server on S3 and
+    Azure), tried cheapest scrypt cost first (a planted key file that asks for more work than ours is tried after
+    ours), ties oldest first, until SCRYPT_BUDGET is spent. A search stopped by a bound says so and names --key-id
+    (WrongKey)."""
     if not passphrase.given:
         raise WrongKey(f"store {raw.display} is encrypted: give its passphrase", hint=HOW)
+    if passphrase.key_id is not None:
+        kf = _hinted(raw, repository, passphrase.key_id)
+        key = kf.unwrap(passphrase.secret())
+        if key is None:
+            raise WrongKey(f"{passphrase.describe()} does not open key file {kf.id} of {raw.display} (--key-id)",
+                           hint="check the passphrase, and --key-id / VECBACKUP_KEY_ID")
+        return kf, key
     secret = passphrase.secret()
-    files, problems = key_files(raw, config.repository)
-    for kf in reversed(files):  # the newest first: after a rotation, that is the one in use
+    listed = sorted(_listed(raw), key=lambda i: (i.mtime, i.key))
+    found, problems = _read_key_files(raw, listed[:MAX_KEY_FILES], repository)
+    found.sort(key=lambda f: (f[0].kdf.work, f[1].mtime, f[0].id))
+    tried = work = 0
+    for kf, _ in found:
+        if work + kf.kdf.work > SCRYPT_BUDGET:
+            break
+        tried, work = tried + 1, work + kf.kdf.work
         key = kf.unwrap(secret)
         if key is not None:
-            return EncryptedStore(raw, key, kf.id)
-    if not files:
+            return kf, key
+    if not found and len(listed) <= MAX_KEY_FILES:
         raise WrongKey(f"encrypted store {raw.display} has no usable key file"
                        + (f" ({'; '.join(problems)})" if problems else ""),
                        hint="restore keys/ from a copy; without a key file the backups cannot be read")
     damaged = f"; {len(problems)} more could not be read" if problems else ""
-    raise WrongKey(f"{passphrase.describe()} opens none of the {len(files)} key files of "
-                   f"{raw.display}{damaged}", hint="check the passphrase; `vecbackup key list` needs one that works")
+    if tried == len(found) and len(listed) <= MAX_KEY_FILES:
+        raise WrongKey(f"{passphrase.describe()} opens none of the {len(found)} key files of {raw.display}{damaged}",
+                       hint="check the passphrase; `vecbackup key list` needs one that works")
+    raise WrongKey(f"{passphrase.describe()} opens none of the {tried} key files tried of the {len(listed)} in "
+                   f"{raw.display}{damaged}: without --key-id the search stops after {MAX_KEY_FILES} key files or "
+                   f"{SCRYPT_BUDGET // SCRYPT_WORK} key files' worth of scrypt work, as someone who can write the "
+                   "store may have added key files to slow every command down", hint=_BY_KEY_ID)
+
+
+def _hinted(raw: BlobStore, repository: str | None, hint: str) -> KeyFile:
+    """The one key file of ``repository`` whose id starts with ``hint`` (UsageError for a hint that is no key id or
+    matches several, WrongKey for one that matches none)."""
+    prefix = hint.strip().lower()
+    if not _HINT.fullmatch(prefix):
+        raise UsageError(f"--key-id {hint!r} is not a key id", hint="a key id is 16 hex digits; give it, or a "
+                         "unique prefix of it")
+    matches = [info for info in _listed(raw) if (parse_key_file_key(info.key) or "").startswith(prefix)]
+    if len(matches) > 1:
+        raise UsageError(f"--key-id {prefix} matches {len(matches)} key files of {raw.display}",
+                         hint="give more of the id (all 16 hex digits are unique)")
+    found, problems = _read_key_files(raw, matches, repository)
+    if not found:
+        raise WrongKey(f"no key file of {raw.display} matches --key-id {prefix}"
+                       + (f" ({'; '.join(problems)})" if problems else ""),
+                       hint="check --key-id / VECBACKUP_KEY_ID: key ids are the names under keys/")
+    return found[0][0]
 
 
 def encryption_evidence(raw: BlobStore) -> str | None:
@@ -179,5 +251,5 @@ def is_encrypted(store: BlobStore) -> bool:
     return bool(getattr(store, "encrypted", False))
 
 
-__all__ = ["EncryptedStore", "encryption_evidence", "is_encrypted", "key_files", "open_encrypted", "read_config",
-           "unlock"]
+__all__ = ["MAX_KEY_FILES", "SCRYPT_BUDGET", "EncryptedStore", "encryption_evidence", "find_key", "is_encrypted",
+           "key_files", "open_encrypted", "read_config", "unlock"]

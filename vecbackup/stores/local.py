@@ -1,4 +1,9 @@
-"""A folder on a local or mounted file system (``file:///path``)."""
+"""A folder on a local or mounted file system (``file:///path``).
+
+What vecbackup creates there is private to the user running it, whatever the umask: files 0600 (from the moment a
+temporary file exists, before any byte is written) and folders 0700, the store's own folder and any missing parent
+of it included, as restic does. Folders that already exist keep their mode.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from vecbackup.errors import NotFound, Unreachable, UsageError
 from vecbackup.stores.base import ObjectExists, ObjectInfo, ObjectNotFound, check_key, valid_key
 
 _TMP_MARK = ".tmp-"
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
 
 
 class LocalStore:
@@ -24,7 +31,7 @@ class LocalStore:
         self.display = display or f"file://{self.root}"
         if create:
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
+                make_folders(self.root)
             except OSError as e:
                 raise Unreachable(f"cannot create store folder {self.display}: {e.strerror}") from None
         if not self.root.exists():
@@ -44,8 +51,8 @@ class LocalStore:
         path = self._path(key)
         tmp = path.with_name(path.name + _TMP_MARK + secrets.token_hex(6))
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
+            make_folders(path.parent)
+            with os.fdopen(create_private(tmp), "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -127,6 +134,38 @@ class LocalStore:
                 break
             parent = parent.parent
 
+
+
+def create_private(path: Path) -> int:
+    """A new, empty file open for writing, mode FILE_MODE whatever the umask (set before anything is written);
+    FileExistsError if ``path`` exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # the umask may have taken bits from the mode os.open asked for
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def make_folders(path: Path) -> None:
+    """``path`` and its missing parents, each created with mode FOLDER_MODE whatever the umask; folders that exist
+    keep their mode. (``Path.mkdir(parents=True)`` would give the parents the umask's default mode.)"""
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, FOLDER_MODE)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made meanwhile by another writer: theirs, and ours to use
+        os.chmod(folder, FOLDER_MODE)
 
 
 def _encodable(key: str) -> bool:

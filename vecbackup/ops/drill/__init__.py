@@ -17,15 +17,17 @@ Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message
                     judged): on hard data two correct HNSW graphs agree far less than either agrees with the truth.
 * ``backup_age``    the backup's age (the RPO) against ``max_age``
 
-The scratch collection is dropped at the end, also after a failure, unless ``keep``.
+The scratch collection is dropped at the end, also after a failure, unless ``keep``. On an encrypted store the
+report shows primary keys and field values hashed (``Values``, ``report_hash``) unless ``report_values``.
 """
 
 from __future__ import annotations
 
 from vecbackup.ops.drill.checks import RecallVerdict, judge_recall, row_differences, same_value
 from vecbackup.ops.drill.options import DEFAULT_MIN_RECALL, DrillOptions
-from vecbackup.ops.drill.report import CHECKS, SUITE, Check, DrillReport, write_json
+from vecbackup.ops.drill.report import CHECKS, HASHED, SHOWN, SUITE, Check, DrillReport, Values, report_hash, write_json
 from vecbackup.ops.drill.run import run_drill
 
-__all__ = ["CHECKS", "DEFAULT_MIN_RECALL", "SUITE", "Check", "DrillOptions", "DrillReport", "RecallVerdict",
-           "judge_recall", "row_differences", "run_drill", "same_value", "write_json"]
+__all__ = ["CHECKS", "DEFAULT_MIN_RECALL", "HASHED", "SHOWN", "SUITE", "Check", "DrillOptions", "DrillReport",
+           "RecallVerdict", "Values", "judge_recall", "report_hash", "row_differences", "run_drill", "same_value",
+           "write_json"]

@@ -16,7 +16,7 @@ from vecbackup.errors import Unsupported, VecbackupError
 from vecbackup.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.drill.options import DEFAULT_MIN_RECALL, DrillOptions
-from vecbackup.ops.drill.report import FAILED, PASSED, SKIPPED, Check, DrillReport
+from vecbackup.ops.drill.report import FAILED, PASSED, SKIPPED, Check, DrillReport, Values
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import CollectionSpec, Field, Index
 from vecbackup.sources.base import Inspector
@@ -24,11 +24,6 @@ from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import parse_z
 
 _MAX_LISTED = 10  # differences / misses listed per check
-
-
-def _short(v: Any, limit: int = 120) -> str:
-    text = repr(v)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -160,7 +155,10 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
 
 
 def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
-                  ) -> None:
+                 values: Values | None = None) -> None:
+    """The sampled rows against the rows with their keys in the restored copy; keys and values reported as
+    ``values`` shows them (hashed on an encrypted store)."""
+    show = (values or Values()).show
     spec = manifest.collection
     by_partition: dict[str, list[SampledRow]] = {}
     for s in sample:
@@ -172,13 +170,13 @@ def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, tar
         for s in rows:
             restored = got.get(s.key)
             if restored is None:
-                missing.append(f"{s.key!r}" + (f" (partition {partition!r})" if partition else ""))
+                missing.append(show(s.key) + (f" (partition {partition!r})" if partition else ""))
                 continue
             fields = row_differences(s.row, restored)
             if fields:
-                differ.append({"key": _short(s.key), "fields": fields,
-                               "backup": {f: _short(s.row.get(f)) for f in fields[:3]},
-                               "restored": {f: _short(restored.get(f)) for f in fields[:3]}})
+                differ.append({"key": show(s.key), "fields": fields,
+                               "backup": {f: show(s.row.get(f)) for f in fields[:3]},
+                               "restored": {f: show(restored.get(f)) for f in fields[:3]}})
     check.details.update({"sampled": len(sample), "missing": len(missing), "different": len(differ),
                           "missing_keys": missing[:_MAX_LISTED], "differences": differ[:_MAX_LISTED]})
     if missing or differ:
@@ -195,7 +193,9 @@ def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, tar
 
 
 def check_search(check: Check, queries: list[SampledRow], store: BlobStore, manifest: Manifest,
-                  target: Inspector, scratch: str, source: Inspector | None, opts: DrillOptions) -> None:
+                 target: Inspector, scratch: str, source: Inspector | None, opts: DrillOptions,
+                 values: Values | None = None) -> None:
+    show = (values or Values()).show
     spec = manifest.collection
     chosen = search_field(spec)
     if chosen is None:
@@ -230,7 +230,7 @@ def check_search(check: Check, queries: list[SampledRow], store: BlobStore, mani
     check.details["exact_rows"] = truths[0].rows
     check.details["restored_recall"] = round(restored_recall, 4)
     worst = sorted(range(len(asked)), key=lambda i: per_query[i])[:_MAX_LISTED]
-    check.details["worst_queries"] = [{"key": _short(asked[i].key), "recall": round(per_query[i], 4)}
+    check.details["worst_queries"] = [{"key": show(asked[i].key), "recall": round(per_query[i], 4)}
                                       for i in worst if per_query[i] < 1.0]
     text = f"recall@{k} {restored_recall:.3f} against exact search ({len(asked)} queries on {f.name!r}, {metric})"
     source_recall = agreement = None

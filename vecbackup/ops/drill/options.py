@@ -30,6 +30,10 @@ class DrillOptions:
     index_fallback: bool = False
     field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     collection_params: dict[str, Any] = field(default_factory=dict)
+    #: on an encrypted store, show primary keys and field values in the report as they are (by default they are
+    #: hashed: the report leaves the store's protection, e.g. as a CI artifact); an unencrypted store always shows
+    #: them
+    report_values: bool = False
 
 
 __all__ = ["DEFAULT_MIN_RECALL", "DrillOptions"]

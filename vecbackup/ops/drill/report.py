@@ -1,4 +1,5 @@
-"""A drill's report: one result per check, the recovery times, JSON (JUnit is vecbackup.report_junit)."""
+"""A drill's report: one result per check, the recovery times, JSON (JUnit is vecbackup.report_junit), and how it
+shows primary keys and field values (:class:`Values`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,68 @@ from typing import Any
 
 import orjson
 
+from vecbackup.format.crypto import REPORT_HASH, RepositoryKey
+from vecbackup.stores.base import BlobStore
+from vecbackup.stores.encrypted import is_encrypted
+
 SUITE = "vecbackup-drill"
 CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+SHOWN, HASHED = "shown", "hashed"  # how a report shows primary keys and field values
+_SHOWN_CHARS = 120
+
+
+def canonical(value: Any) -> bytes:
+    """The bytes a value is hashed from: its JSON, object keys sorted, numpy values as JSON numbers and lists, bytes
+    as ``{"$bytes": "<hex>"}`` (NaN and infinities become null, as in any JSON)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+                        default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": bytes(value).hex()}
+    item = getattr(value, "item", None)  # a numpy scalar orjson does not take (float16)
+    if callable(item):
+        return item()
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class Values:
+    """How a report shows a primary key or a field value: as it is (``repr``, cut to 120 characters), or, with a
+    repository key, hashed (RepositoryKey.report_hash of :func:`canonical`): a row someone holds can be matched with
+    a reported one only by someone who can open the store."""
+
+    key: RepositoryKey | None = None
+
+    @classmethod
+    def for_store(cls, store: BlobStore, *, report_values: bool) -> Values:
+        """Hashed on an encrypted store unless ``report_values``; shown on an unencrypted one."""
+        if report_values or not is_encrypted(store):
+            return cls()
+        key = getattr(store, "repository_key", None)
+        return cls(key if isinstance(key, RepositoryKey) else RepositoryKey.generate())  # unmatchable, never shown
+
+    @property
+    def mode(self) -> str:
+        return SHOWN if self.key is None else HASHED
+
+    def show(self, value: Any) -> str:
+        if self.key is not None:
+            return self.key.report_hash(canonical(value))
+        text = repr(value)
+        return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 3] + "..."
+
+
+def report_hash(store: BlobStore, value: Any) -> str:
+    """What a drill report on the encrypted ``store`` shows for ``value`` (a primary key or a field value as the
+    engine returns it), to match a row one holds with a reported one. ValueError for an unencrypted store (whose
+    reports show values)."""
+    key = getattr(store, "repository_key", None)
+    if not isinstance(key, RepositoryKey):
+        raise ValueError(f"store {store.display} is not encrypted: its drill reports show values as they are")
+    return key.report_hash(canonical(value))
 
 
 @dataclass
@@ -43,6 +103,7 @@ class DrillReport:
     rto_seconds: float | None = None  # the restore's wall time
     rpo_seconds: float | None = None  # the backup's age when the drill ran
     seed: int = 0
+    values: str = SHOWN  # how primary keys and field values appear in the checks (SHOWN or HASHED)
     scratch_dropped: bool = False
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -67,7 +128,7 @@ class DrillReport:
             "backup_completed_at": self.backup_completed_at,
             "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 3),
             "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 3),
-            "seed": self.seed,
+            "seed": self.seed, "values": self.values,
             "checks": [c.to_dict() for c in self.checks],
             "failures": [f"{c.name}: {c.message}" for c in self.failures],
             "notes": self.notes,
@@ -79,4 +140,5 @@ def write_json(report: DrillReport, path: str) -> None:
         f.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
 
 
-__all__ = ["CHECKS", "FAILED", "PASSED", "SKIPPED", "SUITE", "Check", "DrillReport", "write_json"]
+__all__ = ["CHECKS", "FAILED", "HASHED", "PASSED", "REPORT_HASH", "SHOWN", "SKIPPED", "SUITE", "Check", "DrillReport",
+           "Values", "canonical", "report_hash", "write_json"]

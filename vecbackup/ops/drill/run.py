@@ -20,7 +20,7 @@ from vecbackup.ops.drill.checks import (
     timed,
 )
 from vecbackup.ops.drill.options import DrillOptions
-from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport
+from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport, Values
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
@@ -38,10 +38,11 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     spec = manifest.collection
     seed = opts.seed if opts.seed is not None else secrets.randbits(32)
     scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
+    values = Values.for_store(store, report_values=opts.report_values)
     report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
                          target=target.display, source=source.display if source is not None else None,
                          scratch_collection=scratch, started_at=now_z(), backup_completed_at=manifest.completed_at,
-                         seed=seed, checks=[Check(name) for name in CHECKS])
+                         seed=seed, values=values.mode, checks=[Check(name) for name in CHECKS])
     rng = random.Random(seed)
     restored = False
     counted: int | None = None  # the rows a restore found in its copy when it stopped on their number
@@ -86,12 +87,12 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                 chosen = search_field(spec)
                 sample.extend(sample_backup(store, manifest, target, max(opts.sample, opts.queries), rng,
                                             chosen[0] if chosen else None))
-                check_sample(check, sample[:opts.sample], manifest, target, scratch)
+                check_sample(check, sample[:opts.sample], manifest, target, scratch, values)
 
             timed(report.check("sample_rows"), do_sample)
             if opts.queries > 0:
                 timed(report.check("search_recall"), lambda c: check_search(
-                    c, sample[:opts.queries], store, manifest, target, scratch, source, opts))
+                    c, sample[:opts.queries], store, manifest, target, scratch, source, opts, values))
             else:
                 report.check("search_recall").message = "skipped: --queries 0"
         else:
