@@ -25,7 +25,7 @@ from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
 from vecbackup.schema import Field
 from vecbackup.sources.base import Source
-from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
+from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 
@@ -156,7 +156,10 @@ def _write_record(store: BlobStore, record: ShardRecord) -> str:
     record = dataclasses.replace(record, supersedes=tuple(earlier))
     store.put(record.key, record.to_json(), if_absent=True)
     for attempt in earlier:
-        store.delete(dataclasses.replace(record, attempt=attempt).key)
+        try:
+            store.delete(dataclasses.replace(record, attempt=attempt).key)
+        except PermissionDenied:
+            break  # an identity that may not delete (docs/SECURITY.md): the commit removes them, superseded
     return record.key
 
 
