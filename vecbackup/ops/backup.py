@@ -17,6 +17,7 @@ from vecbackup.format.digests import encode_digests, encode_with_digests, row_di
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, record_key
 from vecbackup.ops.commit import CommitResult
+from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
@@ -174,6 +175,7 @@ def backup_collection(
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
     slots: list[list[DataObject]] = []  # per partition: reused, then per stream: the manifest's order
+    keys = key_index(spec, partitions)  # keys held by more than one partition (ops/duplicates.py)
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
     uploaded = objects_new = rows_reused = 0
     width = in_flight(store, PIPELINE) + streams - 1
@@ -206,6 +208,8 @@ def backup_collection(
                     [source.read(spec, p, batch_size, Shard(i, streams)) for i in range(streams)]
                 for i, chunk in merged(reads, depth=streams):
                     meter.add(spec, chunk)
+                    if keys is not None:
+                        keys.add(p, chunk.columns[spec.primary.name].values)
                     if known is not None and len(known):
                         keep = known.match(row_digests(columns, chunk))
                         reused = int(keep.sum())
@@ -228,6 +232,10 @@ def backup_collection(
             raise
     progress.finish()
     objects = merge_objects(obj for slot in slots for obj in slot)
+    duplicates = found_duplicates(keys, store, objects, spec, source)
+    del keys
+    if duplicates.keys and shard is None:  # (commit says it for a sharded backup)
+        notes.append(duplicate_note(duplicates))
 
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
@@ -235,7 +243,7 @@ def backup_collection(
         spec, inferred = limits.with_inferred(spec, meter.largest, info.engine)
         notes.extend(inferred)
     read = sum(partition_rows.values())
-    if read != expected and shard is None:
+    if read != expected and read - duplicates.copies != expected and shard is None:  # Lite counts each key once
         notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
                      "while it was backed up; the backup holds the rows read")
     # read-after-write: every object the manifest will reference must be in the store
@@ -259,6 +267,7 @@ def backup_collection(
         notes=tuple(notes),
         incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
                                 new_bytes=uploaded, reused_rows=rows_reused),
+        duplicate_keys=duplicates,
     )
     if shard is not None and run is not None:
         key = record_key(collection, run, shard)

@@ -18,9 +18,11 @@ import orjson
 from vecbackup import limits
 from vecbackup.errors import AlreadyExists, CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
+from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.manifest import Incremental, Manifest, merge_objects
 from vecbackup.format.shard import ShardRecord, parse_record_key, record_key, run_prefix, runs_prefix
 from vecbackup.ops import catalog
+from vecbackup.ops.duplicates import duplicate_note
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 from vecbackup.times import parse_z
@@ -112,6 +114,9 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
     if largest:
         spec, inferred = limits.with_inferred(spec, largest, first.source.engine)
         notes.extend(inferred)
+    duplicates = DuplicateKeys.join(r.manifest.duplicate_keys for r in ordered)  # a key's copies: in one shard
+    if duplicates is not None and duplicates.keys:
+        notes.append(duplicate_note(duplicates))
     notes.append(f"written by {n} shards (run {run}), joined by vecbackup commit")
     partition_rows: dict[str, int] = {}
     for r in ordered:
@@ -130,6 +135,7 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
         options={**first.options, "shards": n, "run": run},
         notes=tuple(notes),
         incremental=_joined_uploads([r.manifest.incremental for r in ordered]),
+        duplicate_keys=duplicates,
     )
 
 
