@@ -275,9 +275,10 @@ def test_several_workers_are_refused_where_the_order_matters_lite(cli, lite, tmp
     assert not lite.client.has_collection("ups_w") and not any("_vbrun_" in c for c in lite.client.list_collections())
 
 
-def test_verify_finds_a_record_that_is_not_the_data(cli, lite, tmp_path):
+def test_verify_finds_a_record_that_is_not_the_data_and_a_backup_without_one_restores(cli, lite, tmp_path):
     store = tmp_path / "store"
     build_upserted(lite.client, "ups")
+    source = per_partition(lite.client, "ups")
     backup = _backup(cli, lite.url, store, "ups")["backup_id"]
     path = next((store / "manifests").rglob(f"{backup}.json"))
     doc = orjson.loads(path.read_bytes())
@@ -297,3 +298,38 @@ def test_verify_finds_a_record_that_is_not_the_data(cli, lite, tmp_path):
     r = cli("verify", store, backup, "--read-data", "--json")
     assert r.code == 0, r.stdout
     assert r.json()["backups"][0]["duplicate_keys"] == {"recorded": None, "found": 20}
+    # ... and restores onto Milvus Lite (partitions one after another, flushed in between; counted per partition)
+    r = cli("restore", store, lite.url, "--backup", backup, "--as", "ups_c", "--json")
+    assert r.code == 0, r.stderr
+    assert any("does not record whether a key is held by more than one partition" in n for n in r.json()["notes"])
+    assert per_partition(lite.client, "ups_c") == source
+
+
+def test_across_milvus_engines_every_copy_comes_back_standalone(cli, lite, standalone, tmp_path):
+    """A Milvus Lite backup restored onto the 2.3 server and a 2.3 backup restored into Milvus Lite: every copy in
+    its partition either way (the 2.3 backup does not know which copy was shown: Lite shows the last partition's)."""
+    from pymilvus import MilvusClient
+
+    server_url = "milvus://127.0.0.1:19530"
+    server = MilvusClient(standalone.uri)
+    store = tmp_path / "store"
+    try:
+        build_upserted(lite.client, "from_lite")
+        build_upserted(server, "from_server")
+        lite_rows, server_rows = per_partition(lite.client, "from_lite"), per_partition(server, "from_server")
+        lite_backup = _backup(cli, lite.url, store, "from_lite")["backup_id"]
+        server_backup = _backup(cli, server_url, store, "from_server")["backup_id"]
+        r = cli("restore", store, server_url, "--backup", lite_backup, "--json")
+        assert r.code == 0, r.stderr
+        assert r.json()["rows"] == N + 20
+        assert per_partition(server, "from_lite") == lite_rows
+        r = cli("restore", store, lite.url, "--backup", server_backup, "--json")
+        assert r.code == 0, r.stderr
+        notes = r.json()["notes"]
+        assert any("the backup does not know which copy the source showed" in n for n in notes), notes
+        assert r.json()["rows"] == N
+        assert per_partition(lite.client, "from_server") == server_rows
+        view = read_rows(lite.client, "from_server")
+        assert all(view[k]["t"] == f"p1 {k}" for k in HELD_TWICE)  # p1, restored last, is the copy Lite shows
+    finally:
+        server.close()

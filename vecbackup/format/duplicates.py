@@ -8,8 +8,9 @@ before anything is created that its target cannot: how many keys, which partitio
 source's collection-level reads showed where the engine tells. A few keys are listed as examples.
 
 :class:`KeyIndex` finds them among the keys of every partition read, in any order: an 8-byte value per row (an
-INT64 key itself, exact; any other key its keyed BLAKE2b-64 hash, whose hits :meth:`KeyIndex.confirm` checks
-against the keys themselves, so no false duplicate is ever recorded).
+INT64 key itself, exact; any other key its BLAKE2b-64 hash, personalised and not keyed since it never leaves the
+process, whose hits :meth:`KeyIndex.confirm` checks against the keys themselves, so no false duplicate is ever
+recorded).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ partition"). How a restore puts them back depends on the target (``Sink.key_copi
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,6 +100,14 @@ class DuplicatePlan:
     partition_rows: dict[str, int] | None = None  # the target's partitions' rows, counted as a backup counts them
     dropped: int = 0  # rows of the backup not restored (copies the target holds one of)
     notes: tuple[str, ...] = ()
+    #: the backup does not record them (an earlier vecbackup): the order and the settling are a precaution, and a
+    #: count that differs is accepted when every partition holds the backup's rows
+    unrecorded: bool = False
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the restore is right only when the partitions are restored one after another, in order."""
+        return not self.unrecorded and (self.settle or bool(self.order))
 
 
 def _chosen(group: DuplicateGroup, choice: Choice) -> str | None:
@@ -110,18 +119,25 @@ def _chosen(group: DuplicateGroup, choice: Choice) -> str | None:
 def restore_order(partitions: Sequence[str], groups: Sequence[tuple[DuplicateGroup, str]]) -> tuple[str, ...] | None:
     """The partitions in an order that restores each group's chosen partition after the group's others (stable:
     the given order where nothing says otherwise); None if there is none (the choices go round in a circle)."""
-    after: dict[str, set[str]] = {p: set() for p in partitions}  # p -> what must come before p
+    rank = {p: i for i, p in enumerate(partitions)}
+    before: dict[str, set[str]] = {p: set() for p in partitions}  # p -> partitions that must come after p
+    waiting = dict.fromkeys(partitions, 0)  # p -> partitions still to come before p
     for group, chosen in groups:
-        after[chosen].update(p for p in group.partitions if p != chosen)
+        for p in group.partitions:
+            if p != chosen and chosen not in before[p]:
+                before[p].add(chosen)
+                waiting[chosen] += 1
+    ready = [rank[p] for p in partitions if not waiting[p]]
+    heapq.heapify(ready)
     out: list[str] = []
-    left = list(partitions)
-    while left:
-        ready = next((p for p in left if not after[p] - set(out)), None)
-        if ready is None:
-            return None
-        out.append(ready)
-        left.remove(ready)
-    return tuple(out)
+    while ready:
+        p = partitions[heapq.heappop(ready)]
+        out.append(p)
+        for q in before[p]:
+            waiting[q] -= 1
+            if not waiting[q]:
+                heapq.heappush(ready, rank[q])
+    return tuple(out) if len(out) == len(partitions) else None
 
 
 def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, display: str,
@@ -135,11 +151,20 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
         if unknown:
             raise UsageError(f"--duplicate-keys names partition {unknown[0]!r}, which the backup does not have",
                              hint="partitions: " + ", ".join(manifest.collection.partitions))
+    names = partition_names or {}
+    mapped = {names.get(p, p): n for p, n in manifest.partition_rows.items()}
     if dup is None or not dup.keys:
-        unrecorded = () if dup is not None or len(manifest.partition_rows) < 2 else (
-            "the backup does not record whether a key is held by more than one partition (written by vecbackup "
-            f"{manifest.tool_version or '(unknown)'}); `vecbackup verify --read-data` counts them",)
-        return DuplicatePlan(count=rows, notes=unrecorded)
+        if dup is not None or sum(1 for n in manifest.partition_rows.values() if n) < 2:
+            return DuplicatePlan(count=rows)
+        note = ("the backup does not record whether a key is held by more than one partition (written by vecbackup "
+                f"{manifest.tool_version or '(unknown)'}); `vecbackup verify --read-data` counts them")
+        if not (copies.held and copies.last_shown):
+            return DuplicatePlan(count=rows, notes=(note,))
+        return DuplicatePlan(order=tuple(manifest.collection.partitions), settle=True, count=rows,
+                             partition_rows=mapped, unrecorded=True, notes=(
+                                 f"{note}; {display} keeps every copy of such a key only if the partitions are "
+                                 "restored one after another, flushed in between: they are, and a count that "
+                                 "differs from the backup's is counted again partition by partition",))
     hint = ("--duplicate-keys shown keeps the copy collection-level reads showed on the source; --duplicate-keys "
             "partition:NAME[,NAME...] the copy of the first partition listed that holds the key")
     notes = [f"the backup holds {dup.summary()}"]
@@ -186,21 +211,21 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
                      f"{dup.copies} row(s) of the backup are not (--duplicate-keys {choice.label})")
     elif copies.last_shown:
         text = (f"{display} holds every copy in its partition, and its collection-level reads and count show one "
-                f"copy of each key: {which[choice.mode]} (restored last)")
+                "copy of each key")
+        if unshown < dup.keys:
+            text += f": {which[choice.mode]} (restored last)"
         if unshown:
-            text += (f"; for {unshown} key(s) the backup does not know which copy the source showed: the copy of the "
-                     f"partition restored last (order: {', '.join(repr(p) for p in order)})")
+            text += (f"{'; for' if unshown < dup.keys else ': for'} {unshown} key(s) the backup does not know which "
+                     "copy the source showed (a Milvus server does not tell): the copy of the partition restored last "
+                     f"(order: {', '.join(repr(p) for p in order)})")
         notes.append(text)
     else:
         notes.append(f"{display} holds every copy in its partition and counts each; which copy its collection-level "
                      "reads return is not fixed by the engine" + (
                          f" (--duplicate-keys {choice.label} does not change that)" if choice.mode != "keep" else ""))
-    names = partition_names or {}
-    partition_rows = None
-    if copies.held and not copies.counted:
-        partition_rows = {names.get(p, p): n for p, n in manifest.partition_rows.items()}
     return DuplicatePlan(order=order, settle=copies.held and copies.last_shown, notes=tuple(notes),
-                         count=rows if copies.counted else rows - dup.copies, partition_rows=partition_rows,
+                         count=rows if copies.counted else rows - dup.copies,
+                         partition_rows=mapped if copies.held and not copies.counted else None,
                          dropped=0 if copies.held else dup.copies)
 
 
@@ -222,6 +247,9 @@ def check_restored(sink: Sink, spec: CollectionSpec, name: str, manifest: Manife
     the way the target counts keys held by more than one partition; RowCountMismatch otherwise."""
     expected = manifest.rows if plan is None else plan.count
     count = sink.count(name)
+    if count != expected and plan is not None and plan.unrecorded and plan.partition_rows is not None and \
+            sink.partition_counts(spec, name, list(plan.partition_rows)) == plan.partition_rows:
+        return count  # keys held by more than one partition the backup did not record, each copy restored
     if count != expected:
         why = " (duplicate primary keys in the backup?)" if plan is None or plan.count == manifest.rows else (
             f" (its {manifest.rows} rows less {manifest.rows - plan.count} copies of keys held by more than one "

@@ -130,7 +130,7 @@ def staging_sink(sink: Sink, plan: Plan | None = None) -> StagingSink:
     if not isinstance(sink, StagingSink):
         raise Unsupported(f"{sink.display} cannot be restored into by several workers",
                           hint="restore with one process (--parallel K keeps K inserts in flight)")
-    if plan is not None and plan.duplicates is not None and (plan.duplicates.settle or plan.duplicates.order):
+    if plan is not None and plan.duplicates is not None and plan.duplicates.ordered:
         raise Unsupported(f"the backup holds keys in more than one partition, which {sink.display} keeps only when "
                           "their partitions are restored one after the other, in order: several workers do not",
                           hint="restore with one process")

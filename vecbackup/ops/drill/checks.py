@@ -141,7 +141,7 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
     check.details.update({"backup_rows": manifest.rows, "restored_rows": restored})
     if expected != manifest.rows:
         check.details["expected_rows"] = expected
-    if manifest.duplicate_keys is not None:
+    if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
         check.details["duplicate_keys"] = manifest.duplicate_keys.keys
     problems = []
     if restored != expected:
