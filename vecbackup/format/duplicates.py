@@ -70,8 +70,18 @@ class KeyIndex:
         """Per partition, its sorted values that another partition holds too (exact keys when ``exact``); the
         partitions holding none are left out. Frees the per-row values."""
         if self._suspects is None:
-            held = {p: np.unique(np.concatenate(a)) for p, a in self._parts.items() if a}
-            self._parts = {}
+            held: dict[str, np.ndarray] = {}
+            for p in list(self._parts):  # each partition's values sorted and distinct, its chunks freed as it goes
+                parts = self._parts.pop(p)
+                if not parts:
+                    continue
+                values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                del parts
+                values.sort()
+                distinct = np.empty(len(values), dtype=bool)
+                distinct[:1] = True
+                np.not_equal(values[1:], values[:-1], out=distinct[1:])
+                held[p] = values if distinct.all() else values[distinct]
             every = np.concatenate(list(held.values())) if held else np.empty(0, dtype=_U8)
             every.sort()
             twice = np.unique(every[1:][every[1:] == every[:-1]])
