@@ -333,3 +333,23 @@ def test_across_milvus_engines_every_copy_comes_back_standalone(cli, lite, stand
         assert all(view[k]["t"] == f"p1 {k}" for k in HELD_TWICE)  # p1, restored last, is the copy Lite shows
     finally:
         server.close()
+
+
+def test_through_the_servers_import_every_copy_comes_back_standalone(cli, standalone, tmp_path):
+    """restore --bulk-import-via: the server's import tasks, partition by partition, and the count of every copy."""
+    from pymilvus import MilvusClient
+
+    url = "milvus://127.0.0.1:19530"
+    client = MilvusClient(standalone.uri)
+    store = tmp_path / "store"
+    try:
+        build_upserted(client, "ups_bulk")
+        source = per_partition(client, "ups_bulk")
+        backup = _backup(cli, url, store, "ups_bulk")["backup_id"]
+        r = cli("restore", store, url, "--backup", backup, "--as", "ups_bulk_c", "--bulk-import-via",
+                tmp_path / "stage", "--json")
+        assert r.code == 0, r.stderr
+        assert r.json()["rows"] == N + 20 and r.json()["import_tasks"] >= 2
+        assert per_partition(client, "ups_bulk_c") == source
+    finally:
+        client.close()
