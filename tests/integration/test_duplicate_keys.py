@@ -301,8 +301,12 @@ def test_verify_finds_a_record_that_is_not_the_data_and_a_backup_without_one_res
     # ... and restores onto Milvus Lite (partitions one after another, flushed in between; counted per partition)
     r = cli("restore", store, lite.url, "--backup", backup, "--as", "ups_c", "--json")
     assert r.code == 0, r.stderr
-    assert any("does not record whether a key is held by more than one partition" in n for n in r.json()["notes"])
+    assert r.json()["rows"] == N
+    assert any("every partition holds its rows: 20 of them are copies of keys held by more than one partition" in n
+               for n in r.json()["notes"]), r.json()["notes"]
     assert per_partition(lite.client, "ups_c") == source
+    r = cli("drill", store, lite.url, "--backup", backup, "--sample", "200", "--queries", "5", "--json")
+    assert r.code == 0 and r.json()["ok"], r.stdout
 
 
 def test_across_milvus_engines_every_copy_comes_back_standalone(cli, lite, standalone, tmp_path):

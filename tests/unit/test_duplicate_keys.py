@@ -233,13 +233,14 @@ def test_choices_the_backup_cannot_answer_are_refused():
 def test_a_backup_that_does_not_record_them():
     old = _manifest(None)
     lite = plan_duplicates(old, LITE, Choice(), "Milvus Lite file x")
-    assert lite.unrecorded and lite.settle and not lite.ordered and lite.count == 22
-    assert "does not record whether a key is held by more than one partition" in lite.notes[0]
+    assert lite.unrecorded and lite.settle and lite.order == ("_default", "p1", "p2") and not lite.ordered
+    assert lite.count == 22 and lite.partition_rows == {"_default": 12, "p1": 10, "p2": 0} and lite.notes == ()
     server = plan_duplicates(old, SERVER, Choice(), "Milvus at h")
-    assert not server.settle and server.count == 22 and len(server.notes) == 1
+    assert server.unrecorded and not server.settle and server.order == () and server.count == 22
     one = plan_duplicates(_manifest(None, rows={"_default": 5, "p1": 0, "p2": 0}), LITE, Choice(), "x")
-    assert one.notes == () and not one.settle
-    assert plan_duplicates(_manifest(DuplicateKeys()), ONE_POINT, Choice(), "x").notes == ()
+    assert not one.unrecorded and not one.settle
+    assert plan_duplicates(_manifest(DuplicateKeys()), ONE_POINT, Choice(), "x") == plan_duplicates(
+        _manifest(DuplicateKeys()), LITE, Choice(), "x")
 
 
 def test_waves_go_partition_by_partition_in_the_plan_order():

@@ -156,15 +156,11 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
     if dup is None or not dup.keys:
         if dup is not None or sum(1 for n in manifest.partition_rows.values() if n) < 2:
             return DuplicatePlan(count=rows)
-        note = ("the backup does not record whether a key is held by more than one partition (written by vecbackup "
-                f"{manifest.tool_version or '(unknown)'}); `vecbackup verify --read-data` counts them")
-        if not (copies.held and copies.last_shown):
-            return DuplicatePlan(count=rows, notes=(note,))
-        return DuplicatePlan(order=tuple(manifest.collection.partitions), settle=True, count=rows,
-                             partition_rows=mapped, unrecorded=True, notes=(
-                                 f"{note}; {display} keeps every copy of such a key only if the partitions are "
-                                 "restored one after another, flushed in between: they are, and a count that "
-                                 "differs from the backup's is counted again partition by partition",))
+        # not recorded (an earlier vecbackup): where order matters, restore as if there were some (cheap), and
+        # accept a count that differs when every partition holds its rows (check_restored)
+        ordered = copies.held and copies.last_shown
+        return DuplicatePlan(order=tuple(manifest.collection.partitions) if ordered else (), settle=ordered,
+                             count=rows, partition_rows=mapped if ordered else None, unrecorded=True)
     hint = ("--duplicate-keys shown keeps the copy collection-level reads showed on the source; --duplicate-keys "
             "partition:NAME[,NAME...] the copy of the first partition listed that holds the key")
     notes = [f"the backup holds {dup.summary()}"]
@@ -254,6 +250,10 @@ def check_restored(sink: Sink, spec: CollectionSpec, name: str, manifest: Manife
         why = " (duplicate primary keys in the backup?)" if plan is None or plan.count == manifest.rows else (
             f" (its {manifest.rows} rows less {manifest.rows - plan.count} copies of keys held by more than one "
             "partition)")
+        if plan is not None and plan.unrecorded:
+            why = (" (keys held by more than one partition? The backup does not record them: written by vecbackup "
+                   f"{manifest.tool_version or '(unknown)'}; `vecbackup verify --read-data` counts them, and a new "
+                   "backup records them)")
         raise RowCountMismatch(f"restored collection {name!r} holds {count} rows, the backup {expected}{why}",
                                rows=count, expected=expected)
     if plan is not None and plan.partition_rows is not None:
@@ -265,10 +265,19 @@ def check_restored(sink: Sink, spec: CollectionSpec, name: str, manifest: Manife
     return count
 
 
+def unrecorded_note(manifest: Manifest, plan: DuplicatePlan | None, count: int) -> list[str]:
+    """What to say when a restore accepted a count that differs from the backup's it did not record a reason for."""
+    if plan is None or not plan.unrecorded or count == plan.count:
+        return []
+    return [f"the restored collection counts {count} rows, the backup holds {manifest.rows} and every partition "
+            f"holds its rows: {manifest.rows - count} of them are copies of keys held by more than one partition, "
+            "which the target counts once (the backup, written by vecbackup "
+            f"{manifest.tool_version or '(unknown)'}, does not record them; a new backup does)"]
+
+
 def expected_rows(manifest: Manifest, plan: DuplicatePlan | None) -> int:
     return manifest.rows if plan is None else plan.count
 
 
 __all__ = ["Choice", "DuplicatePlan", "check_restored", "duplicate_note", "expected_rows", "found_duplicates",
-           "held_keys",
-           "key_index", "plan_duplicates", "restore_order", "waves"]
+           "held_keys", "key_index", "plan_duplicates", "restore_order", "unrecorded_note", "waves"]

@@ -21,7 +21,14 @@ from vecbackup.errors import (
 )
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
-from vecbackup.ops.duplicates import Choice, DuplicatePlan, check_restored, plan_duplicates, waves
+from vecbackup.ops.duplicates import (
+    Choice,
+    DuplicatePlan,
+    check_restored,
+    plan_duplicates,
+    unrecorded_note,
+    waves,
+)
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
@@ -280,6 +287,7 @@ def restore_backup(
         raise
     if not isinstance(sink, StagingSink):
         count = _counted(sink, plan.target, manifest, plan)
+    notes.extend(unrecorded_note(manifest, plan.duplicates, count))
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes)
 
