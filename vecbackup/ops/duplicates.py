@@ -158,9 +158,9 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
             return DuplicatePlan(count=rows)
         # not recorded (an earlier vecbackup): where order matters, restore as if there were some (cheap), and
         # accept a count that differs when every partition holds its rows (check_restored)
-        ordered = copies.held and copies.last_shown
-        return DuplicatePlan(order=tuple(manifest.collection.partitions) if ordered else (), settle=ordered,
-                             count=rows, partition_rows=mapped if ordered else None, unrecorded=True)
+        in_order = copies.held and copies.last_shown
+        return DuplicatePlan(order=tuple(manifest.collection.partitions) if in_order else (), settle=in_order,
+                             count=rows, partition_rows=mapped if in_order else None, unrecorded=True)
     hint = ("--duplicate-keys shown keeps the copy collection-level reads showed on the source; --duplicate-keys "
             "partition:NAME[,NAME...] the copy of the first partition listed that holds the key")
     notes = [f"the backup holds {dup.summary()}"]
