@@ -64,7 +64,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                 try:
                     result = restore_backup(store, manifest, target, plan, progress=progress)
                 except RowCountMismatch as e:
-                    counted = e.rows
+                    counted, expected = e.rows, e.expected  # as the restore counted them
                     raise
                 if plan.duplicates is not None and plan.duplicates.unrecorded:
                     expected = result.rows  # counted again partition by partition by the restore (ops/duplicates)
