@@ -97,7 +97,7 @@ def test_upserts_across_partitions_back_up_verify_and_restore_as_the_source_held
         view = read_rows(engine.client, name)  # collection-level: one copy of each key
 
         backup = _backup(cli, engine.url, store, name)
-        assert backup["rows"] == N + 20
+        assert backup["rows"] == N + 20 and backup["duplicate_keys"] == 20
         manifest = _manifest(store, backup["backup_id"])
         # Milvus Lite's collection-level reads show the upserted copy; a 2.3 server's change from read to read
         _check_recorded(manifest, "_default" if engine.lite else None)

@@ -49,6 +49,7 @@ class BackupResult:
     objects_new: int = 0  # data objects uploaded; the others were in the store already
     rows_reused: int = 0  # rows found in the base backup and not uploaded again
     base: str | None = None  # the backup whose rows it reused
+    duplicate_keys: int = 0  # keys held by more than one partition (ops/duplicates.py)
 
     @property
     def objects_reused(self) -> int:
@@ -59,7 +60,7 @@ class BackupResult:
             "backup_id": self.backup_id, "collection": self.collection, "rows": self.rows,
             "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
             "objects_new": self.objects_new, "objects_reused": self.objects_reused,
-            "rows_reused": self.rows_reused, "base": self.base,
+            "rows_reused": self.rows_reused, "base": self.base, "duplicate_keys": self.duplicate_keys,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
         if self.shard is not None:
@@ -280,5 +281,5 @@ def backup_collection(
         objects=len(objects),
         bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
         manifest_key=key, notes=notes, shard=shard, run=run, objects_new=objects_new, rows_reused=rows_reused,
-        base=base.backup_id if base is not None else None,
+        base=base.backup_id if base is not None else None, duplicate_keys=duplicates.keys,
     )
