@@ -91,6 +91,12 @@ def restore(
     bulk_import_mb: Annotated[int | None, typer.Option(
         "--bulk-import-mb", min=1, metavar="MB", help="With --bulk-import-via: raw megabytes of one import task's "
         "files [default: 128] (memory holds about two).")] = None,
+    duplicate_keys: Annotated[str, typer.Option(
+        "--duplicate-keys", metavar="keep|shown|partition:NAME[,NAME...]", help="Keys the backup holds in more than "
+        "one partition (an upsert without a partition name leaves the old row in its partition): keep every copy in "
+        "its partition (refused by a target that holds one point per key, Qdrant); or which copy such a target keeps, "
+        "and Milvus Lite's collection-level reads show: the one the source's collection-level reads showed (shown), "
+        "or the one of the first partition listed that holds the key.")] = "keep",
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how the backup maps onto the target (field by field, across engines too) and "
         "whether it can be restored; write nothing. Exit 0 if it can, 9 if a field cannot be mapped.")] = False,
@@ -112,7 +118,7 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
-                             bulk_import=bulk_import_via is not None)
+                             bulk_import=bulk_import_via is not None, duplicate_keys=duplicate_keys)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     worker = _check_run_options(shard, run, commit, abandon, dry_run)
     bulk = _bulk_import(bulk_import_via, bulk_import_mb, run, parallel)

@@ -84,8 +84,11 @@ def verify(store_url: StoreArg,
         def report(r: VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
             if r.ok:
+                found, recorded = r.duplicate_keys["found"], r.duplicate_keys["recorded"]
+                held = "" if not found else f"; {found} key(s) held by more than one partition" + (
+                    " (as recorded)" if recorded == found else " (not recorded by the vecbackup that wrote it)")
                 ui.say(f"backup {r.backup_id} of {r.collection}: ok ({r.mode}): {checked_text(r.checked)}; "
-                       f"{r.rows} rows, {ui.human_bytes(r.bytes_read)} read")
+                       f"{r.rows} rows, {ui.human_bytes(r.bytes_read)} read{held}")
             else:
                 for p in r.problems:
                     ui.warn(f"{p.kind}: {p.message}")

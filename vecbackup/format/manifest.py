@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from vecbackup.errors import CorruptData, Unsupported
+from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.layout import data_key, parse_data_key
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import CollectionSpec
@@ -202,6 +203,8 @@ class Manifest:
     options: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     incremental: Incremental | None = None
+    #: keys held by more than one partition (format/duplicates.py); None: not recorded (an earlier vecbackup)
+    duplicate_keys: DuplicateKeys | None = None
 
     @property
     def rows(self) -> int:
@@ -235,6 +238,8 @@ class Manifest:
         }
         if self.incremental is not None:
             d["incremental"] = self.incremental.to_dict()
+        if self.duplicate_keys is not None:
+            d["duplicate_keys"] = self.duplicate_keys.to_dict()
         return d
 
     def to_json(self) -> bytes:
@@ -263,9 +268,10 @@ class Manifest:
         try:
             src = d["source"]
             stats = d.get("stats", {})
+            spec = CollectionSpec.from_dict(d["collection"])
             m = cls(
                 backup_id=d["backup_id"],
-                collection=CollectionSpec.from_dict(d["collection"]),
+                collection=spec,
                 source=SourceInfo(src["engine"], src.get("server_version", ""), src.get("address", "")),
                 objects=tuple(DataObject.from_dict(o) for o in d["objects"]),
                 partition_rows={str(k): count(v) for k, v in stats.get("partition_rows", {}).items()},
@@ -275,6 +281,8 @@ class Manifest:
                 options=dict(d.get("options", {})),
                 notes=tuple(d.get("notes", [])),
                 incremental=Incremental.from_dict(d.get("incremental")),
+                duplicate_keys=None if d.get("duplicate_keys") is None else DuplicateKeys.from_dict(
+                    d["duplicate_keys"], spec.partitions),
             )
             _check_objects(m)
             return m

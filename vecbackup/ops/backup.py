@@ -19,6 +19,7 @@ from vecbackup.format.digests import encode_digests, encode_with_digests, row_di
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, new_attempt, parse_record_key
 from vecbackup.ops.commit import CommitResult, check_open, record_keys
+from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
@@ -56,6 +57,7 @@ class BackupResult:
     base: str | None = None  # the backup whose rows it reused
     objects_checked: int = 0  # reused objects read back and checked before the commit
     objects_repaired: list[str] = field(default_factory=list)  # damaged objects rewritten (backup --full)
+    duplicate_keys: int = 0  # keys held by more than one partition (ops/duplicates.py)
 
     @property
     def objects_reused(self) -> int:
@@ -67,7 +69,7 @@ class BackupResult:
             "objects": self.objects, "bytes_stored": self.bytes_stored, "bytes_uploaded": self.bytes_uploaded,
             "objects_new": self.objects_new, "objects_reused": self.objects_reused,
             "rows_reused": self.rows_reused, "base": self.base, "objects_checked": self.objects_checked,
-            "objects_repaired": self.objects_repaired,
+            "objects_repaired": self.objects_repaired, "duplicate_keys": self.duplicate_keys,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
         if self.shard is not None:
@@ -250,6 +252,7 @@ def backup_collection(
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
     slots: list[list[DataObject]] = []  # per partition: reused, then per stream: the manifest's order
+    keys = key_index(spec, partitions)  # keys held by more than one partition (ops/duplicates.py)
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
     uploaded = objects_new = rows_reused = 0
     new_keys: set[str] = set()
@@ -288,6 +291,8 @@ def backup_collection(
                     [source.read(spec, p, batch_size, Shard(i, streams)) for i in range(streams)]
                 for i, chunk in merged(reads, depth=streams):
                     meter.add(spec, chunk)
+                    if keys is not None:
+                        keys.add(p, chunk.columns[spec.primary.name].values)
                     if known is not None and len(known):
                         keep = known.match(row_digests(columns, chunk))
                         reused = int(keep.sum())
@@ -315,6 +320,10 @@ def backup_collection(
                      f"(first: {min(repaired)}); every backup that uses them is whole again")
         progress.warn(notes[-1])
     checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
+    duplicates = found_duplicates(keys, store, objects, spec, source)
+    del keys
+    if duplicates.keys and shard is None:  # (commit says it for a sharded backup)
+        notes.append(duplicate_note(duplicates))
 
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
@@ -322,7 +331,7 @@ def backup_collection(
         spec, inferred = limits.with_inferred(spec, meter.largest, info.engine)
         notes.extend(inferred)
     read = sum(partition_rows.values())
-    if read != expected and shard is None:
+    if read != expected and read - duplicates.copies != expected and shard is None:  # Lite counts each key once
         notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
                      "while it was backed up; the backup holds the rows read")
     # read-after-write: every object the manifest will reference must be in the store
@@ -346,6 +355,7 @@ def backup_collection(
         notes=tuple(notes),
         incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
                                 new_bytes=uploaded, reused_rows=rows_reused),
+        duplicate_keys=duplicates,
     )
     if shard is not None and run is not None:
         key = _write_record(store, ShardRecord(run, shard, manifest, dict(meter.largest), new_attempt()))
@@ -358,4 +368,5 @@ def backup_collection(
         bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
         manifest_key=key, notes=notes, shard=shard, run=run, objects_new=objects_new, rows_reused=rows_reused,
         base=base.backup_id if base is not None else None, objects_checked=checked, objects_repaired=repaired,
+        duplicate_keys=duplicates.keys,
     )

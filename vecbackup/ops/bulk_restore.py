@@ -156,7 +156,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
             raise RowCountMismatch(f"imported {importer.imported} rows, the backup holds {manifest.rows}",
                                    rows=importer.imported, expected=manifest.rows)
         notes.extend(sink.prepare(spec, to_do))
-        count = _counted(sink, to_do.staging, manifest)
+        count = _counted(sink, to_do.staging, manifest, plan)
         notes.extend(sink.publish(spec, to_do))
     except BaseException as e:
         sink.abort(to_do)

@@ -25,6 +25,7 @@ import orjson
 from vecbackup import limits
 from vecbackup.errors import AlreadyExists, CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
+from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.manifest import Incremental, Manifest, merge_objects
 from vecbackup.format.shard import (
     ClosedRun,
@@ -37,6 +38,7 @@ from vecbackup.format.shard import (
 )
 from vecbackup.format.tombstone import parse_tombstone_key, tombstones_prefix
 from vecbackup.ops import catalog
+from vecbackup.ops.duplicates import duplicate_note
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 from vecbackup.times import now_z, parse_z
@@ -155,6 +157,9 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
     if largest:
         spec, inferred = limits.with_inferred(spec, largest, first.source.engine)
         notes.extend(inferred)
+    duplicates = DuplicateKeys.join(r.manifest.duplicate_keys for r in ordered)  # a key's copies: in one shard
+    if duplicates is not None and duplicates.keys:
+        notes.append(duplicate_note(duplicates))
     notes.append(f"written by {n} shards (run {run}), joined by vecbackup commit")
     partition_rows: dict[str, int] = {}
     for r in ordered:
@@ -173,6 +178,7 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
         options={**first.options, "shards": n, "run": run},
         notes=tuple(notes),
         incremental=_joined_uploads([r.manifest.incremental for r in ordered]),
+        duplicate_keys=duplicates,
     )
 
 

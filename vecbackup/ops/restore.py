@@ -14,7 +14,6 @@ from typing import Any
 from vecbackup import limits
 from vecbackup.errors import (
     AlreadyExists,
-    RowCountMismatch,
     TargetRejected,
     Unsupported,
     UsageError,
@@ -22,6 +21,14 @@ from vecbackup.errors import (
 )
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.duplicates import (
+    Choice,
+    DuplicatePlan,
+    check_restored,
+    plan_duplicates,
+    unrecorded_note,
+    waves,
+)
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
@@ -72,6 +79,9 @@ class RestoreOptions:
     replication_factor: int | None = None  # Qdrant: replicas of each shard instead of the recorded number
     parallel: int = DEFAULT_PARALLEL  # insert requests in flight at once (at most the sink's max_writers)
     bulk_import: bool = False  # through the server's own import of staged files (ops/bulk_restore.py)
+    #: keys held by more than one partition: "keep" every copy (refused where the target keeps one per key),
+    #: "shown" (the copy the source's collection-level reads showed) or "partition:A,B" (ops/duplicates.py)
+    duplicate_keys: str = "keep"
 
 
 #: what --field-params may set, and the type of each value
@@ -157,6 +167,7 @@ class Plan:
     sink: RestorePlan
     notes: tuple[str, ...] = ()
     writers: int = 1  # insert requests in flight at once
+    duplicates: DuplicatePlan | None = None  # keys held by more than one partition (ops/duplicates.py)
 
     @property
     def spec(self) -> CollectionSpec:
@@ -178,7 +189,7 @@ def plan_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None 
         raise mapping.error()
     name = options.target or mapping.spec.name
     _check_name(sink, name, options)
-    return _plan(mapping, sink, name, sink.has_collection(name), options)
+    return _with_duplicates(_plan(mapping, sink, name, sink.has_collection(name), options), manifest, sink, options)
 
 
 def _check_name(sink: Sink, name: str, options: RestoreOptions) -> None:
@@ -226,6 +237,14 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     return plan
 
 
+def _with_duplicates(plan: Plan, manifest: Manifest, sink: Sink, options: RestoreOptions) -> Plan:
+    """``plan`` with what it does about keys held by more than one partition; Unsupported where the target cannot
+    hold them as asked (before anything is created)."""
+    found = plan_duplicates(manifest, sink.key_copies(plan.spec), Choice.parse(options.duplicate_keys), sink.display,
+                            plan.mapping.partition_names)
+    return dataclasses.replace(plan, duplicates=found, notes=(*plan.notes, *found.notes))
+
+
 def check_bulk(sink: Sink, plan: Plan) -> None:
     """Unsupported unless this restore can go through ``sink``'s own import of files (restore --bulk-import-via)."""
     if not isinstance(sink, ImportSink):
@@ -249,13 +268,17 @@ def restore_backup(
     notes.extend(sink.create(spec, to_do))
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
-        written = insert_objects(store, manifest.objects, plan, sink.write, progress)
+        written = 0
+        for i, wave in enumerate(waves(manifest.objects, plan.duplicates or DuplicatePlan())):
+            if i and plan.duplicates is not None and plan.duplicates.settle:
+                sink.settle(to_do)  # the copies written so far stay beside those written next
+            written += insert_objects(store, wave, plan, sink.write, progress)
         progress.finish()
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
         if isinstance(sink, StagingSink):  # counted before it takes the target's place
             notes.extend(sink.prepare(spec, to_do))
-            count = _counted(sink, to_do.staging, manifest)
+            count = _counted(sink, to_do.staging, manifest, plan)
             notes.extend(sink.publish(spec, to_do))
         else:
             notes.extend(sink.finish(spec, to_do))
@@ -263,17 +286,14 @@ def restore_backup(
         sink.abort(to_do)
         raise
     if not isinstance(sink, StagingSink):
-        count = _counted(sink, plan.target, manifest)
+        count = _counted(sink, plan.target, manifest, plan)
+    notes.extend(unrecorded_note(manifest, plan.duplicates, count))
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes)
 
 
-def _counted(sink: Sink, name: str, manifest: Manifest) -> int:
-    count = sink.count(name)
-    if count != manifest.rows:
-        raise RowCountMismatch(f"restored collection {name!r} holds {count} rows, the backup {manifest.rows}"
-                               " (duplicate primary keys in the backup?)", rows=count, expected=manifest.rows)
-    return count
+def _counted(sink: Sink, name: str, manifest: Manifest, plan: Plan) -> int:
+    return check_restored(sink, plan.spec, name, manifest, plan.duplicates)
 
 
 def insert_objects(store: BlobStore, objects: Sequence[DataObject], plan: Plan, write: Writer, progress: Progress,
@@ -346,7 +366,7 @@ def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | No
         preview.exit_code = AlreadyExists.exit_code
         return preview
     try:
-        plan = _plan(mapping, sink, name, exists, options)
+        plan = _with_duplicates(_plan(mapping, sink, name, exists, options), manifest, sink, options)
     except (Unsupported, TargetRejected) as e:
         preview.problems.append(str(e))
         preview.exit_code = e.exit_code

@@ -25,6 +25,7 @@ from vecbackup.errors import MissingData, NotFound, RowCountMismatch, Unsupporte
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.format.shard import Shard, check_run
+from vecbackup.ops.duplicates import check_restored
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import Plan, insert_objects
 from vecbackup.schema import CollectionSpec
@@ -125,10 +126,14 @@ class ShardRestoreResult:
                 "commit": None if self.commit is None else self.commit.to_dict()}
 
 
-def staging_sink(sink: Sink) -> StagingSink:
+def staging_sink(sink: Sink, plan: Plan | None = None) -> StagingSink:
     if not isinstance(sink, StagingSink):
         raise Unsupported(f"{sink.display} cannot be restored into by several workers",
                           hint="restore with one process (--parallel K keeps K inserts in flight)")
+    if plan is not None and plan.duplicates is not None and plan.duplicates.ordered:
+        raise Unsupported(f"the backup holds keys in more than one partition, which {sink.display} keeps only when "
+                          "their partitions are restored one after the other, in order: several workers do not",
+                          hint="restore with one process")
     return sink
 
 
@@ -137,7 +142,7 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
     """Worker ``shard`` of run ``run``: insert its share of the backup into the run's staging collection (made by
     whichever worker comes first), mark it done, and with ``commit`` try the commit (it happens once every worker
     is done). A failure leaves the staging collection for the re-run, which continues."""
-    target = staging_sink(sink)
+    target = staging_sink(sink, plan)
     progress = progress or NullProgress()
     names = run_names(plan.target, run, manifest.backup_id)
     to_do = dataclasses.replace(plan.sink, staging=names.staging)
@@ -195,7 +200,7 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     backup, drop the markers, give it the target's name. Called by a worker (``worker``), an unfinished run or one
     another commit claimed is reported, not raised; called on its own, an unfinished run raises MissingData (8),
     and a run a commit claimed but did not finish (it died) is taken over."""
-    target = staging_sink(sink)
+    target = staging_sink(sink, plan)
     names = run_names(plan.target, run, manifest.backup_id)
     t0 = time.monotonic()
     result = RestoreCommit(run=run, collection=plan.target, state="elsewhere")
@@ -223,12 +228,12 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     # this call holds the claim (or, on its own, takes over one whose commit stopped)
     to_do = dataclasses.replace(plan.sink, staging=names.committing)
     result.notes.extend(target.prepare(plan.spec, to_do))
-    rows = target.count(names.committing)
-    if rows != manifest.rows:
-        raise RowCountMismatch(f"restore run {run}: the staging collection {names.committing!r} holds {rows} rows, "
-                               f"the backup {manifest.rows}; the target is untouched", rows=rows,
-                               expected=manifest.rows, hint=f"restore --abandon --run {run}, then run the workers "
-                               "again")
+    try:
+        rows = check_restored(target, plan.spec, names.committing, manifest, plan.duplicates)
+    except RowCountMismatch as e:
+        raise RowCountMismatch(f"restore run {run}: {e.message}; the target is untouched", rows=e.rows,
+                               expected=e.expected, hint=f"restore --abandon --run {run}, then run the workers "
+                               "again") from None
     markers = sorted(m for m in target.markers(names.committing) if m.startswith(names.prefix))
     result.shards = names.done_shards(set(markers))[0]
     target.drop_markers(markers)

@@ -8,6 +8,8 @@
   zstd frame, the row count, and every column of the schema present with the right type and length.
   Catches codec-level damage even when the manifest's checksum was rewritten to match. The object's row
   digests, where the store has them, must match its rows (the next backup trusts them to find rows it has).
+  The keys held by more than one partition are found in the data and must be those the manifest records
+  (ops/duplicates.py; a restore counts the rows by them).
 
 A problem is reported under the key of the object at fault (the data object, or its row digests), so that
 :func:`remove_damaged` (``verify --repair``) can remove exactly the damaged objects.
@@ -31,7 +33,9 @@ from vecbackup.errors import AuthenticationFailed, CorruptData, MissingData, Usa
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, decode_chunk, read_chunk_header
 from vecbackup.format.digests import decode_digests, row_digests
+from vecbackup.format.duplicates import DuplicateKeys, KeyIndex
 from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.duplicates import held_keys, key_index
 from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
@@ -109,6 +113,9 @@ class VerifyResult:
     mode: str = "checksum"  # "quick" | "checksum" | "read-data" | "read-data-subset N%" / "n/N"
     #: objects checked at each depth (each object is counted once, at the depth it got)
     checked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    #: keys held by more than one partition: as the manifest records them (None: not recorded) and as the data
+    #: holds them (None: not read, or not all of it)
+    duplicate_keys: dict[str, int | None] = field(default_factory=lambda: {"recorded": None, "found": None})
 
     @property
     def ok(self) -> bool:
@@ -117,7 +124,7 @@ class VerifyResult:
     def to_dict(self) -> dict[str, object]:
         return {"backup_id": self.backup_id, "collection": self.collection, "ok": self.ok,
                 "mode": self.mode, "objects": self.objects, "checked": dict(self.checked),
-                "rows": self.rows, "bytes_read": self.bytes_read,
+                "rows": self.rows, "bytes_read": self.bytes_read, "duplicate_keys": dict(self.duplicate_keys),
                 "problems": [{"key": p.key, "kind": p.kind, "message": p.message} for p in self.problems]}
 
     def raise_for_problems(self) -> None:
@@ -228,14 +235,22 @@ def _check_digests(store: BlobStore, obj: DataObject, columns: Sequence[Field], 
     return len(data)
 
 
-def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level) -> tuple[int, int, Chunk | None]:
-    """Check one object at ``level``: the bytes downloaded, the rows the object holds and (``decode``) its chunk."""
+def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level, keys: KeyIndex | None = None,
+           ) -> tuple[int, int, Chunk | None]:
+    """Check one object at ``level`` (``decode``: adding the keys of its rows to ``keys``): the bytes downloaded, the
+    rows the object holds and (``decode``) its chunk."""
     if level == "stat":
         _stat(store, obj)
         return 0, obj.rows, None
     data = fetch_object(store, obj)
     if level == "decode":
         chunk = check_chunk(manifest, obj, data)
+        if keys is not None:
+            column = chunk.columns[manifest.collection.primary.name].values
+            if obj.select is not None:  # the rows the backup holds
+                at = list(obj.positions())
+                column = [column[i] for i in at] if isinstance(column, list) else column[at]
+            keys.add(obj.partition, column)
         return len(data), chunk.num_rows, chunk
     held = int(read_chunk_header(data)["rows"])
     check_rows(obj, held)
@@ -308,6 +323,11 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
             f"read-data-subset {subset.describe()}" if subset is not None else "checksum")
     sampled = subset.select([o.key for o in manifest.objects], rng) if subset is not None else set()
     result = VerifyResult(manifest.backup_id, manifest.collection.name, len(manifest.objects), 0, 0, mode=mode)
+    recorded = manifest.duplicate_keys
+    result.duplicate_keys["recorded"] = None if recorded is None else recorded.keys
+    read = set(o.partition for o in manifest.objects)  # in the collection's order, as the backup read them
+    keys = key_index(manifest.collection, [p for p in manifest.collection.partitions if p in read]
+                     if read <= set(manifest.collection.partitions) else sorted(read)) if read_data else None
     progress.start(f"verify {manifest.backup_id} ({mode})", manifest.rows)
     for obj in manifest.objects:
         level: Level
@@ -317,7 +337,7 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
             level = "stat" if quick else "decode" if read_data else "checksum"
         nbytes = 0
         try:
-            nbytes, held, chunk = _check(store, manifest, obj, level)
+            nbytes, held, chunk = _check(store, manifest, obj, level, keys)
             result.rows += obj.rows
             if level != "stat":
                 nbytes += _check_digests(store, obj, manifest.collection.columns, held, chunk)
@@ -331,4 +351,25 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
         result.checked[level] += 1
         progress.advance(obj.rows, nbytes)
     progress.finish()
+    if read_data and not result.problems:
+        _check_duplicates(store, manifest, keys, result)
     return result
+
+
+def _check_duplicates(store: BlobStore, manifest: Manifest, keys: KeyIndex | None, result: VerifyResult) -> None:
+    """The keys held by more than one partition, as the data holds them, against the manifest's record."""
+    held = [] if keys is None else held_keys(keys, store, manifest.objects, manifest.collection)
+    found = DuplicateKeys.found(held)
+    result.duplicate_keys["found"] = found.keys
+    recorded = manifest.duplicate_keys
+    if recorded is None:
+        return
+    where = dict(held)
+    wrong = [x for x in recorded.listed if where.get(x.key) != x.partitions]
+    if recorded.holdings != found.holdings or wrong:
+        result.problems.append(Problem(
+            layout.manifest_key(manifest.collection.name, manifest.backup_id), "corrupt",
+            f"backup {manifest.backup_id}: the manifest records {recorded.summary()}, the data holds "
+            f"{found.summary()}" + (f" (key {wrong[0].key!r} is not in {', '.join(map(repr, wrong[0].partitions))})"
+                                    if wrong and recorded.holdings == found.holdings else "")
+            + "; a restore would not count its rows right"))

@@ -58,6 +58,11 @@ class Source(Protocol):
         notes."""
         ...
 
+    def shown_partitions(self, spec: CollectionSpec, held: list[tuple[Any, tuple[str, ...]]]) -> list[str | None]:
+        """For each key held by more than one partition (with those partitions), the partition whose copy the
+        collection's collection-level reads return; None where the engine does not tell."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -75,6 +80,16 @@ class RestorePlan:
     aliases: tuple[str, ...] = ()
     shards: int | None = None  # topology override (--shards); None = as recorded
     replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded. Qdrant
+
+
+@dataclass(frozen=True)
+class KeyCopies:
+    """How a target holds a primary key that more than one partition of a backup holds (docs/COMPATIBILITY.md,
+    "Keys held by more than one partition")."""
+
+    held: bool  # every copy is kept, each in its partition (False: one point per key; the last written stays)
+    counted: bool  # count() counts every copy (False: each key once)
+    last_shown: bool  # collection-level reads show the copy written last (once settle() came between the writes)
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,20 @@ class Sink(Protocol):
         ...
 
     def count(self, name: str) -> int: ...
+
+    def key_copies(self, spec: CollectionSpec) -> KeyCopies:
+        """How a collection of ``spec`` created here holds a key written into several of its partitions."""
+        ...
+
+    def settle(self, plan: RestorePlan) -> None:
+        """Make the rows written so far the older copies of any key written next (Milvus Lite: a flush, without
+        which it keeps only the newer copy; elsewhere nothing)."""
+        ...
+
+    def partition_counts(self, spec: CollectionSpec, name: str, partitions: list[str]) -> dict[str, int]:
+        """The rows of each of these partitions of collection ``name``, every copy of a key counted (as a backup
+        reads them)."""
+        ...
 
     def close(self) -> None: ...
 

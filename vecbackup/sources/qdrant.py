@@ -30,7 +30,7 @@ from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the trans
 )
 from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import ENGINE_ROUTED, Described, RestorePlan, SearchParams
+from vecbackup.sources.base import ENGINE_ROUTED, Described, KeyCopies, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
     _CREATE_CONFIG,
     _CREATE_KWARGS,
@@ -201,6 +201,11 @@ class QdrantEngine:
 
     def read_notes(self, spec: CollectionSpec) -> list[str]:
         return []
+
+    def shown_partitions(self, spec: CollectionSpec, held: list[tuple[Any, tuple[str, ...]]]) -> list[str | None]:
+        """Not told: a point id is unique within a shard key only, and a read without a shard key is not known to
+        prefer one."""
+        return [None] * len(held)
 
     @property
     def max_readers(self) -> int:
@@ -378,6 +383,26 @@ class QdrantEngine:
         return (f"replaced {plan.target!r} (--drop-existing): Qdrant cannot rename collections, so the data is in "
                 f"collection {collection!r} and {plan.target!r} is an alias of it"
                 + (f" (as are {', '.join(repr(a) for a in moved)})" if moved else ""))
+
+    def key_copies(self, spec: CollectionSpec) -> KeyCopies:
+        """One point per id: an upsert of an id replaces the point, so the copy written last stays. With custom
+        sharding an id is unique within a shard key only (Qdrant's documentation; qdrant-client local mode has no
+        custom sharding, so this is not tested here): each shard key keeps its copy."""
+        if spec.extra.get("qdrant_shard_keys"):
+            return KeyCopies(held=True, counted=True, last_shown=False)
+        return KeyCopies(held=False, counted=False, last_shown=True)
+
+    def settle(self, plan: RestorePlan) -> None:
+        """Nothing: every upsert waits until it is applied."""
+
+    def partition_counts(self, spec: CollectionSpec, name: str, partitions: list[str]) -> dict[str, int]:
+        out = {}
+        for p in partitions:
+            key = self._shard_key(spec, p)
+            res = self._call(f"count points of {name!r}", self.client.count, name, exact=True,
+                             **({} if key is None else {"shard_key_selector": key}))
+            out[p] = int(res.count)
+        return out
 
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging in self._created:

@@ -127,14 +127,21 @@ def timed(check: Check, fn: Callable[[Check], None]) -> None:
         check.seconds = time.monotonic() - t0
 
 
-def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any, opts: DrillOptions) -> None:
+def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any, opts: DrillOptions,
+                    expected: int | None = None) -> None:
     """The restored copy's rows (``restored``, counted on the target or by the restore that stopped on them)
-    against the backup's, and against the live source's with ``source``."""
+    against the backup's (``expected``: as the target counts them, where keys held by more than one partition count
+    once), and against the live source's with ``source``."""
+    expected = manifest.rows if expected is None else expected
     check.details.update({"backup_rows": manifest.rows, "restored_rows": restored})
+    if expected != manifest.rows:
+        check.details["expected_rows"] = expected
+    if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
+        check.details["duplicate_keys"] = manifest.duplicate_keys.keys
     problems = []
-    if restored != manifest.rows:
-        lost = manifest.rows - restored
-        problems.append(f"restored copy holds {restored} rows, the backup {manifest.rows} "
+    if restored != expected:
+        lost = expected - restored
+        problems.append(f"restored copy holds {restored} rows, the backup {expected} "
                         + (f"({lost} lost)" if lost > 0 else f"({-lost} extra)"))
     if source is not None:
         live = source.count(opts.source_collection or manifest.collection.name)
@@ -152,6 +159,9 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
         check.status = PASSED
         check.message = f"{restored} rows" + (f"; live source {check.details['source_rows']}"
                                               if source is not None else "")
+        if expected != manifest.rows:
+            check.message += (f" (the backup's {manifest.rows} less {manifest.rows - expected} copies of keys held by "
+                              "more than one partition, which the target counts once)")
 
 
 def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,

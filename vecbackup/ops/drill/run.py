@@ -21,6 +21,7 @@ from vecbackup.ops.drill.checks import (
 )
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport, Values
+from vecbackup.ops.duplicates import expected_rows
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
@@ -46,21 +47,28 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     rng = random.Random(seed)
     restored = False
     counted: int | None = None  # the rows a restore found in its copy when it stopped on their number
+    expected = manifest.rows  # what the restored copy's count says when complete (keys held twice: ops/duplicates)
+    if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
+        report.notes.append(f"the backup holds {manifest.duplicate_keys.summary()}; the sampled rows are compared "
+                            "with their partition's copy")
     try:
         restore = report.check("restore")
 
         def do_restore(check: Check) -> None:
-            nonlocal restored, counted
+            nonlocal restored, counted, expected
             t0 = time.monotonic()
             try:
                 plan = plan_restore(manifest, target, RestoreOptions(
                     target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
                     field_params=opts.field_params, collection_params=opts.collection_params))
+                expected = expected_rows(manifest, plan.duplicates)
                 try:
                     result = restore_backup(store, manifest, target, plan, progress=progress)
                 except RowCountMismatch as e:
-                    counted = e.rows
+                    counted, expected = e.rows, e.expected  # as the restore counted them
                     raise
+                if plan.duplicates is not None and plan.duplicates.unrecorded:
+                    expected = result.rows  # counted again partition by partition by the restore (ops/duplicates)
                 target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
             finally:
                 report.rto_seconds = time.monotonic() - t0
@@ -77,7 +85,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
         if counted is not None or restored or _has(target, scratch):
             known = counted
             timed(report.check("row_count"), lambda c: check_row_count(
-                c, manifest, target.count(scratch) if known is None else known, source, opts))
+                c, manifest, target.count(scratch) if known is None else known, source, opts, expected))
         else:
             report.check("row_count").message = reason
         if restored:

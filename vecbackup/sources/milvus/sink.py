@@ -13,10 +13,10 @@ from vecbackup import limits
 from vecbackup.errors import TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.base import ENGINE_ROUTED, ImportState, RestorePlan
+from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
 from vecbackup.sources.milvus import bulk
 from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
-from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, Connection, _message, _pymilvus
+from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
 
@@ -291,6 +291,44 @@ class MilvusSink(Connection):
             except Exception:  # best effort: the error that got us here is the one to report
                 pass
 
+    # -- keys held by more than one partition (ops/duplicates.py) -----------------------------------------------
+
+    def key_copies(self, spec: CollectionSpec) -> KeyCopies:
+        """Milvus keeps a key in each partition it is written into. A 2.3 server counts every copy and its
+        collection-level reads return one or the other (changing from one kind of read to another); Milvus Lite
+        counts each key once and its collection-level reads return the copy written last, and it keeps an older
+        copy only once that is flushed (measured: docs/COMPATIBILITY.md)."""
+        if self.url.lite:
+            return KeyCopies(held=True, counted=False, last_shown=True)
+        return KeyCopies(held=True, counted=True, last_shown=False)
+
+    def settle(self, plan: RestorePlan) -> None:
+        if self.url.lite:
+            self._call(f"flush {plan.staging!r}", self.client.flush, plan.staging)
+
+    def partition_counts(self, spec: CollectionSpec, name: str, partitions: list[str]) -> dict[str, int]:
+        """A server counts each partition (count(*)); Milvus Lite's count(*) ignores partitions, so its keys are
+        read, partition by partition."""
+        self.ensure_loaded(name)
+        out: dict[str, int] = {}
+        for p in partitions:
+            if not self.url.lite:
+                res = self._call(f"count rows of {name!r}", self.client.query, name, filter="",
+                                 output_fields=["count(*)"], partition_names=[p], consistency_level="Strong")
+                out[p] = int(res[0]["count(*)"])
+                continue
+            it = self._call(f"open an iterator over {name!r}", self.client.query_iterator, name,
+                            batch_size=MAX_BATCH, output_fields=[spec.primary.name], partition_names=[p],
+                            consistency_level="Strong")
+            n = 0
+            try:
+                while page := self._call(f"read keys of {name!r}", it.next):
+                    n += len(page)
+            finally:
+                it.close()
+            out[p] = n
+        return out
+
 
     # -- a restore by several workers into one staging collection (ops/restore_shard.py) -------------------------
 
@@ -325,12 +363,14 @@ class MilvusSink(Connection):
             self._call(f"drop alias {marker!r}", self.client.drop_alias, marker)
 
     def delete_keys(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> None:
-        """Delete from the staging collection every row with a primary key of ``chunk`` (a no-op for keys it does
-        not hold): inserting the chunk afterwards then leaves each key once, however often it is repeated."""
+        """Delete from the staging collection's partition of ``chunk`` every row with a primary key of the chunk (a
+        no-op for keys it does not hold): inserting the chunk afterwards then leaves each key once there, however
+        often it is repeated, and the copies other partitions hold of a key alone."""
         column = chunk.columns[spec.primary.name].values
         keys = column.tolist() if isinstance(column, np.ndarray) else list(column)
+        where = {} if chunk.partition == ENGINE_ROUTED else {"partition_name": chunk.partition}
         for expr in key_filters(spec.primary.name, keys):
-            self._call(f"delete rows of {plan.staging!r}", self.client.delete, plan.staging, filter=expr)
+            self._call(f"delete rows of {plan.staging!r}", self.client.delete, plan.staging, filter=expr, **where)
 
     def claim(self, staging: str, name: str) -> bool:
         """Rename ``staging`` to ``name`` if it still exists: True for the one caller that did it, False for the

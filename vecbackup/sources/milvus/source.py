@@ -10,6 +10,7 @@ import orjson
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
+from vecbackup.format.digests import row_digests
 from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, Described
@@ -166,6 +167,33 @@ class MilvusSource(Connection):
 
     def read_notes(self, spec: CollectionSpec) -> list[str]:
         return list(self._read_notes.get(spec.name, []))
+
+    def shown_partitions(self, spec: CollectionSpec, held: list[tuple[Any, tuple[str, ...]]]) -> list[str | None]:
+        """Milvus Lite: the partition whose copy a collection-level query returns (it returns the copy written
+        last), found by comparing whole rows with each partition's copy; identical copies: the first partition's.
+        A Milvus server does not tell: which copy its collection-level reads return changes from one kind of
+        read to another (measured on 2.3: a filter query and get() answered with different copies)."""
+        if not self.url.lite:
+            return [None] * len(held)
+        out: list[str | None] = []
+        for start in range(0, len(held), 1000):
+            batch = held[start:start + 1000]
+            shown = self._row_digests(spec, ENGINE_ROUTED, [k for k, _ in batch])
+            copies = {p: self._row_digests(spec, p, [k for k, ps in batch if p in ps])
+                      for p in sorted({p for _, ps in batch for p in ps})}
+            for key, partitions in batch:
+                row = shown.get(key)
+                out.append(next((p for p in partitions if row is not None and copies[p].get(key) == row), None))
+        return out
+
+    def _row_digests(self, spec: CollectionSpec, partition: str, keys: list[Any]) -> dict[Any, bytes]:
+        """The digest of the row of each key, read from ``partition`` (or collection-level)."""
+        chunk = self._fetch_rows(spec, partition, keys)
+        if chunk is None:
+            return {}
+        column = chunk.columns[spec.primary.name].values
+        found = column.tolist() if hasattr(column, "tolist") else list(column)
+        return {k: d.tobytes() for k, d in zip(found, row_digests(spec.columns, chunk), strict=True)}
 
     def read(self, spec: CollectionSpec, partition: str, batch_size: int, shard: Shard | None = None,
              ) -> Iterator[Chunk]:
