@@ -21,6 +21,8 @@ from vecbackup.ops.drill.checks import (
 )
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport
+from vecbackup.ops.leases import HeldLease, new_lease
+from vecbackup.ops.leftovers import of_drills_of, reap
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
@@ -45,6 +47,10 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     rng = random.Random(seed)
     restored = False
     counted: int | None = None  # the rows a restore found in its copy when it stopped on their number
+    report.notes.extend(_clear_dead_drills(target, spec.name))
+    # held from the scratch collection's creation until it is dropped: a drill that dies leaves a collection
+    # whose lease says so, and `gc` on the engine (or the next drill of this collection) drops it
+    lease = HeldLease(target, new_lease("drill", scratch, spec.name, manifest.backup_id))
     try:
         restore = report.check("restore")
 
@@ -56,7 +62,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                     target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
                     field_params=opts.field_params, collection_params=opts.collection_params))
                 try:
-                    result = restore_backup(store, manifest, target, plan, progress=progress)
+                    result = restore_backup(store, manifest, target, plan, progress=progress, lease=lease)
                 except RowCountMismatch as e:
                     counted = e.rows
                     raise
@@ -101,10 +107,25 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     finally:
         if opts.keep:
             report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
+            if _has(target, scratch):
+                cleared = lease.release()  # an ordinary collection now, the user's to drop
+                if cleared is not None:
+                    report.notes.append(cleared)
+            else:
+                lease.stop()
         else:
+            lease.stop()
             report.scratch_dropped = _drop(target, scratch, report)
         report.finished_at = now_z()
     return report
+
+
+def _clear_dead_drills(engine: Any, collection: str) -> list[str]:
+    """Drop the scratch collections of drills of ``collection`` that died (ops/leftovers.py); what was done."""
+    try:
+        return reap(engine, select=of_drills_of(collection)).notes()
+    except VecbackupError as e:  # the drill itself says what is wrong with the engine
+        return [f"could not look for scratch collections of earlier drills: {e}"]
 
 
 def _has(engine: Any, name: str) -> bool:
