@@ -141,6 +141,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     yield URL, server.uri
 
 
+def _ours(doc: dict[str, Any]) -> dict[str, Any]:
+    """A gc report with only this test's collections (the 2.3 server has the other tests' too)."""
+    doc["collections"] = [x for x in doc["collections"] if x["collection"].startswith("lv_")]
+    for action in ("dropped", "cleared", "kept"):
+        doc[action] = [name for name in doc[action] if name.startswith("lv_")]
+    return doc
+
+
 def test_gc_on_an_engine_drops_what_dead_owners_left_and_nothing_else(engine: tuple[str, str]) -> None:
     url, uri = engine
     dead = _dead_owner()
@@ -157,7 +165,7 @@ def test_gc_on_an_engine_drops_what_dead_owners_left_and_nothing_else(engine: tu
         ("lv_odd", "not a lease"),
         ("lv_plain", None),
     ])
-    dry = _ok("gc", url, "--dry-run")
+    dry = _ours(_ok("gc", url, "--dry-run"))
     assert dry["dry_run"] is True
     assert sorted(dry["dropped"]) == ["lv_drill_0000cccc", "lv_gone_vbrestore_0000aaaa", "lv_half",
                                       "lv_pid_vbrestore_0000bbbb"]
@@ -173,13 +181,13 @@ def test_gc_on_an_engine_drops_what_dead_owners_left_and_nothing_else(engine: tu
     assert "carries no lease" in reasons["lv_mine_vbrestore_deadbeef"]
     assert "--run nightly --abandon" in reasons["lv_run_vbrun_0123456789ab"]
 
-    done = _ok("gc", url)
+    done = _ours(_ok("gc", url))
     assert done["dropped"] == dry["dropped"] and done["cleared"] == dry["cleared"] and done["kept"] == dry["kept"]
     assert all(x["done"] == (x["action"] != "keep") for x in done["collections"])
-    left = {c["name"]: c["rows"] for c in _ok("collections", url)["collections"]}
+    left = {c["name"]: c["rows"] for c in _ok("collections", url)["collections"] if c["name"].startswith("lv_")}
     assert sorted(left) == sorted(["lv_done", "lv_plain", *dry["kept"]])
     assert all(rows == 3 for rows in left.values())  # kept ones untouched
-    again = _ok("gc", url)
+    again = _ours(_ok("gc", url))
     assert again["dropped"] == [] and again["cleared"] == [] and again["kept"] == dry["kept"]  # lv_done is ordinary
 
 
