@@ -442,7 +442,7 @@ def plan(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest",
     and the target, writes nothing (``restore --dry-run``)."""
     manifest = _manifest(_store(store), backup, collection)
     with _engine(target, credentials) as engine:
-        leftovers = reap(engine, select=of_restores_into(_target_name(manifest, engine, options)), superseded=True,
+        leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True,
                          dry_run=True)
         return preview_restore(manifest, engine, options, leftovers=leftovers)
 
@@ -480,11 +480,7 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     if bulk_import is not None:
         options = dataclasses.replace(options or RestoreOptions(), bulk_import=True)
     with _engine(target, credentials) as engine:
-        name = _target_name(manifest, engine, options)
-        if engine.name_problem(name) is None:  # else plan_restore says what is wrong with it
-            leftovers = reap(engine, select=of_restores_into(name), superseded=True)
-        else:
-            leftovers = LeftoverResult(engine.display, False)
+        leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True)
         decided: Plan = plan_restore(manifest, engine, options)
         if bulk_import is not None:
             result = bulk_restore(s, manifest, engine, decided, bulk_import.staging(), progress=progress)

@@ -115,6 +115,17 @@ def parse_lease(text: str | None) -> Lease | None:
         raise UnreadableLease(f"{type(e).__name__}: {e}") from None
 
 
+def restore_staging(target: str, token: str) -> str:
+    """The staging collection a restore into ``target`` fills (``token``: 8 random hex digits; "" gives the prefix
+    every such name starts with)."""
+    return f"{target[:200]}_vbrestore_{token}"
+
+
+def drill_scratch(collection: str, token: str) -> str:
+    """The scratch collection a drill of ``collection`` restores into (``token`` as in restore_staging)."""
+    return f"{collection[:180]}_drill_{token}"
+
+
 def staging_kind(name: str) -> str | None:
     """The kind of collection vecbackup gives a name like ``name`` (STAGING_NAMES), or None."""
     for kind, pattern in STAGING_NAMES.items():
@@ -124,4 +135,4 @@ def staging_kind(name: str) -> str | None:
 
 
 __all__ = ["KINDS", "LEASE_KEY", "RENEW_EVERY", "SKEW_MARGIN", "STAGING_NAMES", "STATES", "TTL", "VERSION", "Lease",
-           "Owner", "UnreadableLease", "parse_lease", "staging_kind"]
+           "Owner", "UnreadableLease", "drill_scratch", "parse_lease", "restore_staging", "staging_kind"]

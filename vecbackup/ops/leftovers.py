@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vecbackup.errors import NotFound
-from vecbackup.format.lease import SKEW_MARGIN, Lease, Owner, UnreadableLease, parse_lease, staging_kind
+from vecbackup.format.lease import (
+    SKEW_MARGIN,
+    Lease,
+    Owner,
+    UnreadableLease,
+    drill_scratch,
+    parse_lease,
+    restore_staging,
+    staging_kind,
+)
 from vecbackup.ops.leases import owner_alive
 from vecbackup.times import iso_z
 
@@ -165,29 +174,40 @@ def judge(name: str, value: str | None, now: float, *, alive: Callable[[Owner], 
                     "alias on Qdrant) or run the restore again, which drops it", lease.kind, lease, value)
 
 
-def find_leftovers(engine: LeaseEngine, *, select: Callable[[Leftover], bool] | None = None,
-                   superseded: bool = False, now: float | None = None) -> list[Leftover]:
-    """Every collection of ``engine`` a restore or drill filled (or named like one), judged; with ``select``,
-    those it keeps."""
+@dataclass(frozen=True)
+class Scope:
+    """Which leftovers a caller takes care of: collections whose names ``names`` accepts (only those are looked at,
+    one describe each) and, of those, the ones whose verdict ``select`` accepts. The name only narrows where to look;
+    the lease still decides."""
+
+    names: Callable[[str], bool]
+    select: Callable[[Leftover], bool]
+
+
+def find_leftovers(engine: LeaseEngine, *, scope: Scope | None = None, superseded: bool = False,
+                   now: float | None = None) -> list[Leftover]:
+    """Every collection of ``engine`` a restore or drill filled (or named like one), judged (within ``scope``)."""
     now = time.time() if now is None else now
     found: list[Leftover] = []
     for name in engine.list_collections():
+        if scope is not None and not scope.names(name):
+            continue
         try:
             value = engine.read_lease(name)
         except NotFound:  # dropped while we looked
             continue
         verdict = judge(name, value, now, alive=owner_alive, resolve=engine.resolve, superseded=superseded)
-        if verdict is not None and (select is None or select(verdict)):
+        if verdict is not None and (scope is None or scope.select(verdict)):
             found.append(verdict)
     return found
 
 
-def reap(engine: LeaseEngine, *, select: Callable[[Leftover], bool] | None = None, superseded: bool = False,
-         dry_run: bool = False, now: float | None = None) -> LeftoverResult:
+def reap(engine: LeaseEngine, *, scope: Scope | None = None, superseded: bool = False, dry_run: bool = False,
+         now: float | None = None) -> LeftoverResult:
     """Find the leftovers (find_leftovers), drop the dead ones and clear the leases of complete ones, unless
     ``dry_run``. Each lease is read again just before: one renewed since (its owner came back) is kept."""
     result = LeftoverResult(engine.display, dry_run)
-    for x in find_leftovers(engine, select=select, superseded=superseded, now=now):
+    for x in find_leftovers(engine, scope=scope, superseded=superseded, now=now):
         if x.action != KEEP and not dry_run:
             try:
                 renewed = engine.read_lease(x.collection) != x.value
@@ -205,15 +225,20 @@ def reap(engine: LeaseEngine, *, select: Callable[[Leftover], bool] | None = Non
     return result
 
 
-def of_restores_into(target: str) -> Callable[[Leftover], bool]:
-    """Selects what restores into ``target`` left (a restore into it looks at these before it starts)."""
-    return lambda x: x.lease is not None and x.lease.kind == "restore" and x.lease.target == target
+def of_restores_into(target: str) -> Scope:
+    """What restores into ``target`` left: its staging collections, or (Qdrant) the target itself; a restore into it
+    looks at these before it starts."""
+    prefix = restore_staging(target, "")
+    return Scope(names=lambda n: n == target or n.startswith(prefix),
+                 select=lambda x: x.lease is not None and x.lease.kind == "restore" and x.lease.target == target)
 
 
-def of_drills_of(collection: str) -> Callable[[Leftover], bool]:
-    """Selects what drills of the backups of ``collection`` left (a drill of it looks at these before it starts)."""
-    return lambda x: x.lease is not None and x.lease.kind == "drill" and x.lease.collection == collection
+def of_drills_of(collection: str) -> Scope:
+    """What drills of the backups of ``collection`` left (a drill of it looks at these before it starts)."""
+    prefix = drill_scratch(collection, "")
+    return Scope(names=lambda n: n.startswith(prefix),
+                 select=lambda x: x.lease is not None and x.lease.kind == "drill" and x.lease.collection == collection)
 
 
-__all__ = ["CLEAR", "DROP", "KEEP", "LeaseEngine", "Leftover", "LeftoverResult", "find_leftovers", "judge",
-           "of_drills_of", "of_restores_into", "reap"]
+__all__ = ["CLEAR", "DROP", "KEEP", "LeaseEngine", "Leftover", "LeftoverResult", "Scope", "find_leftovers",
+           "judge", "of_drills_of", "of_restores_into", "reap"]

@@ -21,7 +21,7 @@ from vecbackup.errors import (
     VecbackupError,
 )
 from vecbackup.format.codec import Chunk
-from vecbackup.format.lease import UnreadableLease, parse_lease
+from vecbackup.format.lease import UnreadableLease, parse_lease, restore_staging
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.leases import HeldLease, new_lease
@@ -211,7 +211,7 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
         notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
     sink_plan = RestorePlan(
         target=name,
-        staging=f"{name[:200]}_vbrestore_{secrets.token_hex(4)}" if exists or sink.renames else name,
+        staging=restore_staging(name, secrets.token_hex(4)) if exists or sink.renames else name,
         replace=exists,
         keep_ids=not options.new_ids,
         index_params=dict(options.index_params),

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from vecbackup.errors import RowCountMismatch, VecbackupError
+from vecbackup.format.lease import drill_scratch
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.drill.checks import (
     SampledRow,
@@ -39,7 +40,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     progress = progress or NullProgress()
     spec = manifest.collection
     seed = opts.seed if opts.seed is not None else secrets.randbits(32)
-    scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
+    scratch = drill_scratch(spec.name, secrets.token_hex(4))
     report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
                          target=target.display, source=source.display if source is not None else None,
                          scratch_collection=scratch, started_at=now_z(), backup_completed_at=manifest.completed_at,
@@ -123,7 +124,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
 def _clear_dead_drills(engine: Any, collection: str) -> list[str]:
     """Drop the scratch collections of drills of ``collection`` that died (ops/leftovers.py); what was done."""
     try:
-        return reap(engine, select=of_drills_of(collection)).notes()
+        return reap(engine, scope=of_drills_of(collection)).notes()
     except VecbackupError as e:  # the drill itself says what is wrong with the engine
         return [f"could not look for scratch collections of earlier drills: {e}"]
 
