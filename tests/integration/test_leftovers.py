@@ -202,6 +202,11 @@ def test_gc_on_an_engine_prints_what_it_dropped(tmp_path: Path) -> None:
     assert out.splitlines()[-1].endswith(": 1 collection(s) dropped, 0 lease(s) cleared, 0 kept")
     code, _, err = _cli("gc", f"milvus-lite://{path}", "--min-age", "1h")
     assert code == 2 and "--min-age applies to stores" in err
+    # a store's --min-age from the environment (or the config file) is no error for a database
+    env = {**os.environ, "VECBACKUP_GC_MIN_AGE": "7d"}
+    done = subprocess.run([sys.executable, "-m", "vecbackup", "gc", f"milvus-lite://{path}", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and orjson.loads(done.stdout)["collections"] == [], done.stderr
 
 
 # -- a restore killed with SIGKILL: Milvus ---------------------------------------------------------------------------

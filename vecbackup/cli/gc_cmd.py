@@ -33,7 +33,8 @@ from vecbackup.urls import is_engine_url
 DEFAULT_MIN_AGE = "24h"
 
 
-def gc(url: Annotated[str, typer.Argument(
+def gc(ctx: typer.Context,
+       url: Annotated[str, typer.Argument(
            metavar="STORE_URL|ENGINE_URL", help="A store (file:///path, s3://bucket/prefix, azure://container/prefix) "
            "or a database (milvus://host:19530, milvus-lite:///file.db, qdrant://host:6333, qdrant-local:///folder).")],
        min_age: Annotated[str | None, typer.Option(
@@ -51,7 +52,9 @@ def gc(url: Annotated[str, typer.Argument(
     database, drop the collections that restores and drills which died left there."""
     setup(json, quiet, log_format)
     if is_engine_url(url):
-        if min_age is not None:
+        source = ctx.get_parameter_source("min_age")
+        given = source is not None and source.name == "COMMANDLINE"
+        if min_age is not None and given:  # one from the config file or the environment is for stores
             raise UsageError("--min-age applies to stores: a database's leftovers are told by their leases")
         _gc_engine(url, dry_run, credentials(token, user, password, ca_cert, api_key, client_cert, client_key,
                                              insecure))
