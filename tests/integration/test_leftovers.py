@@ -499,3 +499,30 @@ def test_a_held_lease_is_renewed_follows_its_collection_and_is_cleared(kind: str
             assert engine.client.get_collection("t").config.metadata == {"mine": 1}
     finally:
         engine.close()
+
+
+def test_a_restore_renewing_its_lease_all_along_completes_standalone(server_backup: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renewals (every 60 s in earnest) during the inserts, flush, index build, load and rename of a 2.3 server
+    restore: every 20 ms here. Each is a real alter_collection_properties; the restore is as it would be."""
+    import vecbackup
+    from vecbackup.ops import leases
+    from vecbackup.sources.milvus import MilvusEngine
+
+    client, store, backup_id, rows = server_backup
+    renewed: list[str] = []
+    write = MilvusEngine.write_lease
+
+    def counted(self: Any, name: str, value: str) -> None:
+        renewed.append(name)
+        write(self, name, value)
+
+    monkeypatch.setattr(leases, "RENEW_EVERY", 0.02)
+    monkeypatch.setattr(MilvusEngine, "write_lease", counted)
+    result = vecbackup.restore(f"file://{store}", URL, backup=backup_id,
+                               options=vecbackup.RestoreOptions(target="lo_renew"))
+    assert result.rows == 900 and read_rows(client, "lo_renew") == rows
+    staging = [n for n in renewed if n != "lo_renew"]
+    assert len(staging) >= 10 and all(n.startswith("lo_renew_vbrestore_") for n in staging), renewed
+    assert client.describe_collection("lo_renew")["properties"].get(LEASE_KEY, "") == ""
+    assert _staging(client, "lo_renew") == []

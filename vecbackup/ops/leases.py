@@ -88,12 +88,12 @@ class HeldLease:
     thread once :meth:`start` ed, until :meth:`stop` or :meth:`release`. A renewal that fails is retried at the next
     one (``renew_error`` keeps the last failure); the lease has TTL / ``every`` tries before it runs out."""
 
-    def __init__(self, sink: LeaseSink, lease: Lease, *, ttl: float = TTL, every: float = RENEW_EVERY) -> None:
+    def __init__(self, sink: LeaseSink, lease: Lease, *, ttl: float = TTL, every: float | None = None) -> None:
         self.sink = sink
         self.lease = lease
         self.name = lease.target  # the collection holding it (set by the restore that creates it)
         self.ttl = ttl
-        self.every = every
+        self.every = RENEW_EVERY if every is None else every
         self.renew_error: Exception | None = None
         self._lock = threading.Lock()  # a renewal and a rename (moving) never overlap
         self._stop = threading.Event()
