@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -76,6 +78,28 @@ def test_owner_liveness_on_this_machine() -> None:
     assert owner_alive(Owner(me.host, me.pid, "another-boot", me.pidns, me.start)) is None  # another machine
     assert owner_alive(Owner(me.host, me.pid, me.boot, "pid:[1]", me.start)) is None  # another container's pids
     assert owner_alive(Owner(me.host, me.pid)) is None  # written where there is no /proc
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def test_a_process_that_exited_but_was_not_reaped_is_gone() -> None:
+    me = this_owner()
+    if not me.boot:
+        pytest.skip("no /proc here: only the expiry decides")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    try:
+        owner = Owner(me.host, child.pid, me.boot, me.pidns, _stat(child.pid)[19])
+        assert owner_alive(owner) is True
+        deadline = time.monotonic() + 30
+        while _stat(child.pid)[0] != "Z":  # exited, not reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert owner_alive(owner) is False
+    finally:
+        child.wait()
+    assert owner_alive(owner) is False  # reaped: no such process
 
 
 def test_a_new_lease_is_this_process_filling() -> None:

@@ -35,16 +35,19 @@ def _read(path: str) -> str:
         return ""
 
 
-def _start_time(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22); None if there is no such
-    process or it is a zombie (dead, not yet reaped by its parent)."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if we cannot read it."""
     stat = _read(f"/proc/{pid}/stat")
     if not stat:
         return None
     fields = stat.rpartition(")")[2].split()  # the command name, in parentheses, may hold spaces
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
+    return fields if len(fields) >= 20 else None
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), None if unknown."""
+    fields = _stat(pid)
+    return None if fields is None else fields[19]
 
 
 @cache
@@ -71,7 +74,16 @@ def owner_alive(owner: Owner) -> bool | None:
     boot, pidns = _machine()
     if not boot or not pidns or owner.boot != boot or owner.pidns != pidns or not owner.start:
         return None
-    return _start_time(owner.pid) == owner.start
+    fields = _stat(owner.pid)
+    if fields is not None:
+        return fields[0] not in ("Z", "X") and fields[19] == owner.start  # a zombie is dead, not yet reaped
+    try:  # not in /proc: no such process, or one /proc hides from us (mounted with hidepid)
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, another user's: we cannot see when it started
+        return None
+    return None
 
 
 def new_lease(kind: str, target: str, collection: str, backup_id: str, *, run: str | None = None,

@@ -401,7 +401,11 @@ class QdrantEngine:
 
     def clear_lease(self, name: str) -> None:
         """Remove the lease key (a null in a metadata update removes a key); empty it where that did not."""
-        self._call(f"clear the lease of {name!r}", self.client.update_collection, name, metadata={LEASE_KEY: None})
+        try:
+            self._call(f"clear the lease of {name!r}", self.client.update_collection, name,
+                       metadata={LEASE_KEY: None})
+        except VecbackupError:  # a server that takes no null there: emptied below
+            pass
         if self.read_lease(name):
             self._call(f"clear the lease of {name!r}", self.client.update_collection, name, metadata={LEASE_KEY: ""})
 
