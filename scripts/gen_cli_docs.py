@@ -38,6 +38,10 @@ the original name.
   fails); with `--drop-existing` the data fills `<name>_vbrestore_<hex>` first, then the old collection is deleted
   and an alias with its name points at the new one. `--shards` and `--replication-factor` override the recorded
   topology, for restoring into a different cluster.
+* The collection being filled carries a lease the restore renews. A restore that cannot clean up (killed, its
+  machine lost) leaves it behind with a lease that says so: the next restore into the same target drops it first
+  (and says so: `dropped` in `--json`), as does `vecbackup gc TARGET_URL`. A collection a live restore is filling
+  is never touched.
 
 `--index-params FIELD:M=16,efConstruction=200` supplies build parameters the source did not report (Milvus Lite)
 or overrides recorded ones. `--index-fallback` builds the engine's default index where the target cannot build the
@@ -57,7 +61,9 @@ live source's count is reported, and `--max-source-drift N` fails when the two d
 with the same primary keys in the restored copy), `search_recall` (`--queries` vectors of sampled rows, top
 `--top-k`: recall of the restored copy against the live source with `--source`, else how often a row finds itself
 in its own top k, which catches a broken index; fails below `--min-recall`) and `backup_age` (the RPO, fails above
-`--max-age`). Exit 12 when any check fails; the reports say which and why.
+`--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies leaves its scratch
+collection under a lease that says so: the next drill of the collection drops it (a note says so), as does
+`vecbackup gc TARGET_URL`.
 
 ```sh
 vecbackup drill s3://bucket/milvus milvus://dr:19530 --collection articles --source milvus://db:19530 \\
@@ -86,10 +92,23 @@ unreadable. Run `--dry-run` first: it prints the same table and deletes nothing.
 vecbackup prune file:///backups --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly 3 --dry-run
 vecbackup prune s3://bucket/milvus --collection articles --keep-last 3 --keep-within 30d --json
 ```""",
-    "gc": "Delete data objects no backup references: leftovers of failed or interrupted backups. Objects younger "
-          "than `--min-age` (default 24h) are kept, since a backup still running may be about to reference them. "
-          "Refuses to delete anything if any manifest is unreadable. Do not run it with `--min-age 0` while a "
-          "backup to the same store is running.",
+    "gc": """Given a store: delete data objects no backup references, leftovers of failed or interrupted backups.
+Objects younger than `--min-age` (default 24h) are kept, since a backup still running may be about to reference
+them. Refuses to delete anything if any manifest is unreadable. Do not run it with `--min-age 0` while a backup to
+the same store is running.
+
+Given a database (`milvus://`, `milvus-lite://`, `qdrant://`, `qdrant-local://`): drop the collections that
+restores and drills which died (SIGKILL, a lost node) left there, and say what it dropped. Every collection a
+restore or drill fills carries a lease its process renews; `gc` drops a collection whose lease belongs to a process
+of this machine that no longer runs, or ran out more than 5 minutes ago; it never touches a collection whose lease
+is live, nor one without a lease, whatever its name (one named like a staging collection is listed as kept). The
+staging collections of restores by several workers are listed and kept (`restore --run RUN --abandon` drops them).
+`--dry-run` lists what it would do. See [OPERATIONS.md](OPERATIONS.md#leftovers-of-restores-and-drills).
+
+```sh
+vecbackup gc s3://bucket/milvus --min-age 7d
+vecbackup gc milvus://dr:19530 --dry-run
+```""",
     "stats": """What a store holds and what each backup costs. Per backup: `size` (every data object it uses, shared
 or not), `uploaded` (what it wrote: incremental backups upload only new rows) and `unique` (the data objects and
 row digests no other backup nor uncommitted shard record uses: exactly what `delete` of that backup alone frees).

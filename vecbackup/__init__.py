@@ -31,6 +31,7 @@ from vecbackup.api import (
     Credentials,
     InitResult,
     KeyInfo,
+    LeftoverResult,
     Listing,
     Passphrase,
     RestoreCommit,
@@ -48,6 +49,7 @@ from vecbackup.api import (
     delete,
     drill,
     gc,
+    gc_engine,
     init,
     keys,
     list_backups,
@@ -71,11 +73,10 @@ from vecbackup.version import __version__
 
 __all__ = [
     "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure", "CommitResult",
-    "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "Listing", "Passphrase", "Policy",
-    "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
+    "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
+    "Policy", "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
     "ShardRestoreResult", "StoreStats", "__version__", "abandon", "abandon_restore", "add_key", "backup",
-    "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "init", "keys",
-    "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
-    "restore_shard", "show",
-    "stats", "verify",
+    "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "gc_engine", "init",
+    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
+    "restore_shard", "show", "stats", "verify",
 ]

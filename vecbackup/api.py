@@ -37,6 +37,7 @@ from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys, recover_store
 from vecbackup.ops.keys import add_key as _add_key
 from vecbackup.ops.keys import remove_key as _remove_key
+from vecbackup.ops.leftovers import LeftoverResult, of_restores_into, reap
 from vecbackup.ops.lock import locked
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import PruneResult
@@ -375,6 +376,17 @@ def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, loc
     return _exclusive(s, "gc", lock_wait, lambda: collect_garbage(s, min_age=min_age))
 
 
+def gc_engine(target: SourceLike, *, dry_run: bool = False, credentials: Credentials | None = None,
+              ) -> LeftoverResult:
+    """Drop what restores and drills that died left on an engine (``vecbackup gc ENGINE_URL``): every collection
+    whose lease (docs/FORMAT.md, "Leases on the target") belongs to a process that is gone or ran out more than
+    5 minutes ago; clear the lease of a collection a dead restore had completed; keep and report the rest (live
+    leases, runs of several workers, collections named like staging collections without a lease). ``dry_run``
+    only reports. Never touches a collection without a lease."""
+    with _engine(target, credentials) as engine:
+        return reap(engine, dry_run=dry_run)
+
+
 def stats(store: StoreLike, collection: str | None = None) -> StoreStats:
     """What the store holds (data, row digests, manifests), what each backup costs (``unique_bytes``: exactly what
     deleting it alone frees; ``uploaded_bytes``: what it wrote), the garbage :func:`gc` would collect, and the
@@ -451,7 +463,9 @@ def plan(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest",
     and the target, writes nothing (``restore --dry-run``)."""
     manifest = _manifest(_store(store), backup, collection)
     with _engine(target, credentials) as engine:
-        return preview_restore(manifest, engine, options)
+        leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True,
+                         dry_run=True)
+        return preview_restore(manifest, engine, options, leftovers=leftovers)
 
 
 @dataclass(frozen=True)
@@ -480,16 +494,22 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     """Restore a backup: the schema, partitions, data, indexes and aliases, loaded under a staging name and given
     the final name only once complete; a failure drops the staging collection and leaves an existing one as it
     was. ``options`` carries everything that differs from the backup (name, --drop-existing, parameters);
-    ``bulk_import`` has a Milvus server import the rows from files instead of taking inserts."""
+    ``bulk_import`` has a Milvus server import the rows from files instead of taking inserts. First, what restores
+    into the same target that died left there is dropped (``result.dropped``; see :func:`gc_engine`)."""
     s = _store(store)
     manifest = _manifest(s, backup, collection)
     if bulk_import is not None:
         options = dataclasses.replace(options or RestoreOptions(), bulk_import=True)
     with _engine(target, credentials) as engine:
+        leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True)
         decided: Plan = plan_restore(manifest, engine, options)
         if bulk_import is not None:
-            return bulk_restore(s, manifest, engine, decided, bulk_import.staging(), progress=progress)
-        return run_restore(s, manifest, engine, decided, progress=progress)
+            result = bulk_restore(s, manifest, engine, decided, bulk_import.staging(), progress=progress)
+        else:
+            result = run_restore(s, manifest, engine, decided, progress=progress)
+        result.notes[:0] = leftovers.notes()
+        result.dropped = leftovers.dropped
+        return result
 
 
 def restore_shard(store: StoreLike, target: SourceLike, *, backup: BackupLike, shard: Shard, run: str,
@@ -578,9 +598,10 @@ def report_hash(store: StoreLike, value: Any) -> str:
 
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
-    "CommitResult", "Credentials", "InitResult", "KeyInfo", "Listing", "Passphrase", "RestoreCommit", "Shard",
-    "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon", "abandon_restore",
-    "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
+    "CommitResult", "Credentials", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
+    "RestoreCommit", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon",
+    "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill",
+    "gc", "gc_engine", "init", "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair",
+    "report_hash", "restore",
     "restore_shard", "show", "stats", "verify",
 ]

@@ -203,6 +203,12 @@ def is_qdrant_url(url: str) -> bool:
     return scheme in QDRANT_SCHEMES or scheme == QDRANT_LOCAL_SCHEME
 
 
+def is_engine_url(url: str) -> bool:
+    """Whether ``url`` names a database (Milvus, Milvus Lite, Qdrant, Qdrant local mode) rather than a store."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    return scheme in MILVUS_SCHEMES or scheme == LITE_SCHEME or is_qdrant_url(url)
+
+
 def parse_qdrant_url(url: str, *, api_key: str | None = None, tls: TLS | None = None,
                      environ: dict[str, str] | None = None) -> QdrantURL:
     """``qdrant://host:6333[/prefix]`` (REST), ``qdrant+https://host``, ``qdrant+grpc://host:6334`` (gRPC,

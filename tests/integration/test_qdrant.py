@@ -213,7 +213,10 @@ def assert_same_points(client: QdrantClient, src: str, dst: str, cosine: tuple[s
 def comparable_config(client: QdrantClient, name: str) -> dict[str, Any]:
     info = client.get_collection(name)
     schema = {k: (v.data_type, v.params) for k, v in info.payload_schema.items()}
-    return {"config": info.config.model_dump(mode="json", exclude_none=True), "payload_schema": schema}
+    config = info.config.model_dump(mode="json", exclude_none=True)
+    if config.get("metadata") == {}:  # what clearing a restore's lease leaves where there was none (FORMAT.md)
+        del config["metadata"]
+    return {"config": config, "payload_schema": schema}
 
 
 def _backup(q: Qdrant, cli: Any, store: Path, name: str, *extra: str) -> dict[str, Any]:

@@ -7,6 +7,11 @@ import typer
 from vecbackup import api, ui
 from vecbackup.cli.options import (
     AllowUnencrypted,
+    ApiKey,
+    CaCert,
+    ClientCert,
+    ClientKey,
+    Insecure,
     Json,
     KeyCommand,
     KeyId,
@@ -14,30 +19,67 @@ from vecbackup.cli.options import (
     LogFormat,
     LogFormatName,
     PassphraseFile,
+    Password,
     Quiet,
-    StoreArg,
+    Token,
+    User,
+    credentials,
     setup,
     store,
 )
+from vecbackup.errors import UsageError
 from vecbackup.times import parse_duration
+from vecbackup.urls import is_engine_url
+
+DEFAULT_MIN_AGE = "24h"
 
 
-def gc(store_url: StoreArg,
-       min_age: Annotated[str, typer.Option("--min-age", help="Only delete unreferenced objects older than this "
-                                            "(e.g. 24h, 7d): younger ones may belong to a backup still running.")]
-       = "24h",
+def gc(ctx: typer.Context,
+       url: Annotated[str, typer.Argument(
+           metavar="STORE_URL|ENGINE_URL", help="A store (file:///path, s3://bucket/prefix, azure://container/prefix) "
+           "or a database (milvus://host:19530, milvus-lite:///file.db, qdrant://host:6333, qdrant-local:///folder).")],
+       min_age: Annotated[str | None, typer.Option(
+           "--min-age", help="Stores: only delete unreferenced objects older than this (e.g. 24h, 7d): younger ones "
+           "may belong to a backup still running.  [default: 24h]")] = None,
        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
        = False,
        lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
        key_id: KeyId = None,
        allow_unencrypted: AllowUnencrypted = False,
+       token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
+       client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
+       api_key: ApiKey = None,
        json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text) -> None:
-    """Delete data objects that no backup references (leftovers of failed or interrupted backups)."""
+    """Delete data objects that no backup references (leftovers of failed or interrupted backups); pointed at a
+    database, drop the collections that restores and drills which died left there."""
     setup(json, quiet, log_format)
-    s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
+    if is_engine_url(url):
+        source = ctx.get_parameter_source("min_age")
+        given = source is not None and source.name == "COMMANDLINE"
+        if min_age is not None and given:  # one from the config file or the environment is for stores
+            raise UsageError("--min-age applies to stores: a database's leftovers are told by their leases")
+        _gc_engine(url, dry_run, credentials(token, user, password, ca_cert, api_key, client_cert, client_key,
+                                             insecure))
+        return
+    s = store(url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
               allow_unencrypted=allow_unencrypted)
-    r = api.gc(s, min_age=parse_duration(min_age), dry_run=dry_run, lock_wait=lock_wait)
+    age = min_age or DEFAULT_MIN_AGE
+    r = api.gc(s, min_age=parse_duration(age), dry_run=dry_run, lock_wait=lock_wait)
     verb = "would delete" if dry_run else "deleted"
     ui.emit({"ok": True, **r.to_dict()},
-            lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}); "
-                           f"{r.kept_young} younger than {min_age} kept; {r.referenced} in use"))
+            lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}"
+                           + (f"; {r.dead_manifests} of them manifests of deleted backups" if r.dead_manifests
+                              else "") + f"); {r.kept_young} younger than {age} kept; {r.referenced} in use"))
+
+
+def _gc_engine(url: str, dry_run: bool, creds: api.Credentials) -> None:
+    r = api.gc_engine(url, dry_run=dry_run, credentials=creds)
+
+    def human() -> None:
+        for line in r.notes():
+            ui.say(line)
+        would = "would be " if dry_run else ""
+        ui.say(f"{r.engine}: {len(r.dropped)} collection(s) {would}dropped, {len(r.cleared)} lease(s) {would}"
+               f"cleared, {len(r.kept)} kept")
+
+    ui.emit({"ok": True, **r.to_dict()}, human)

@@ -15,7 +15,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import Plan, RestoreResult, _counted, check_bulk
+from vecbackup.ops.restore import Plan, RestoreResult, _counted, check_bulk, own_lease
 from vecbackup.sources.base import ImportSink, Sink
 from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
 from vecbackup.stores.base import BlobStore, in_flight
@@ -130,7 +130,9 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     spec, to_do = plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()
-    notes.extend(sink.create(spec, to_do))
+    held = own_lease(sink, manifest, plan, None)  # as in restore_backup: a dead restore's collection says so
+    notes.extend(sink.create(spec, to_do, lease=held.value(to_do.staging)))
+    held.start()
     importer = _Importer(sink, plan, staging)
     try:
         progress.start(f"restore {plan.target} (import)", manifest.rows)
@@ -157,13 +159,19 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
                                    rows=importer.imported, expected=manifest.rows)
         notes.extend(sink.prepare(spec, to_do))
         count = _counted(sink, to_do.staging, manifest, plan)
-        notes.extend(sink.publish(spec, to_do))
+        held.complete()
+        with held.moving(plan.target):
+            notes.extend(sink.publish(spec, to_do))
     except BaseException as e:
+        held.stop()
         sink.abort(to_do)
         left = importer.cleanup()
         if left and isinstance(e, VecbackupError):  # said with the error, the one line the user reads
             e.message += (f"; {len(left)} staged import file(s) could not be deleted from {staging.url.display}: "
                           f"delete {left[0].rsplit('/', 2)[0]}/")
         raise
+    cleared = held.release()
+    if cleared is not None:
+        notes.append(cleared)
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes, import_tasks=importer.started)

@@ -20,6 +20,7 @@ from vecbackup.errors import (
     VecbackupError,
 )
 from vecbackup.format.codec import Chunk
+from vecbackup.format.lease import UnreadableLease, parse_lease, restore_staging
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.duplicates import (
     Choice,
@@ -30,11 +31,14 @@ from vecbackup.ops.duplicates import (
     waves,
 )
 from vecbackup.ops.fetch import iter_chunks
+from vecbackup.ops.leases import HeldLease, new_lease
+from vecbackup.ops.leftovers import LeftoverResult
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
+from vecbackup.times import iso_z
 
 #: what inserts one chunk into a plan's staging collection and returns the rows written (Sink.write)
 Writer = Callable[[CollectionSpec, RestorePlan, Chunk], int]
@@ -49,11 +53,12 @@ class RestoreResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     import_tasks: int | None = None  # restores through the server's import (--bulk-import-via): its tasks
+    dropped: list[str] = field(default_factory=list)  # leftovers of dead restores into the target, dropped first
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"backup_id": self.backup_id, "source_collection": self.source_collection,
                                 "collection": self.collection, "rows": self.rows, "seconds": round(self.seconds, 3),
-                                "notes": self.notes}
+                                "notes": self.notes, "dropped": self.dropped}
         if self.import_tasks is not None:
             d["import_tasks"] = self.import_tasks
         return d
@@ -210,15 +215,14 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
             raise UsageError(f"--index-params names field {field_name!r}, which has no index in the backup",
                              hint="indexed fields: " + ", ".join(i.field_name for i in mapping.spec.indexes))
     if exists and not options.drop_existing:
-        raise AlreadyExists(f"collection {name!r} already exists in {sink.display}",
-                            hint="restore --as NEW_NAME, or --drop-existing to replace it")
+        raise AlreadyExists(_exists(sink, name), hint="restore --as NEW_NAME, or --drop-existing to replace it")
     spec, notes = apply_overrides(mapping.spec, options.field_params, options.collection_params)
     mapping = dataclasses.replace(mapping, spec=spec)
     if spec.primary.auto_id and options.new_ids:
         notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
     sink_plan = RestorePlan(
         target=name,
-        staging=f"{name[:200]}_vbrestore_{secrets.token_hex(4)}" if exists or sink.renames else name,
+        staging=restore_staging(name, secrets.token_hex(4)) if exists or sink.renames else name,
         replace=exists,
         keep_ids=not options.new_ids,
         index_params=dict(options.index_params),
@@ -245,6 +249,31 @@ def _with_duplicates(plan: Plan, manifest: Manifest, sink: Sink, options: Restor
     return dataclasses.replace(plan, duplicates=found, notes=(*plan.notes, *found.notes))
 
 
+def _exists(sink: Sink, name: str) -> str:
+    """Why the target is in the way: it exists, and (Qdrant fills a new target under its own name) a restore that
+    holds a lease on it may still be filling it (one that died has had it dropped before the plan)."""
+    what = f"collection {name!r} already exists in {sink.display}"
+    try:
+        lease = parse_lease(sink.read_lease(name))
+    except (UnreadableLease, VecbackupError):
+        return what
+    if lease is None:
+        return what
+    if lease.kind == "restore" and lease.state == "filling" and lease.target == name:
+        return (f"{what}, half-filled: a restore into it holds its lease ({lease.owner.describe()}"
+                + (f", renewed until {iso_z(lease.expires, 'seconds')}" if lease.expires is not None else "")
+                + "); if that restore died on another machine, a re-run drops it once the lease has run out")
+    return f"{what} (it carries the lease of a {lease.kind} into {lease.target!r}: `vecbackup gc` on it says more)"
+
+
+def own_lease(sink: Sink, manifest: Manifest, plan: Plan, lease: HeldLease | None) -> HeldLease:
+    """The lease a restore keeps on its staging collection: ``lease`` (a drill's, held beyond the restore), or a
+    new one of this restore."""
+    if lease is not None:
+        return lease
+    return HeldLease(sink, new_lease("restore", plan.target, manifest.collection.name, manifest.backup_id))
+
+
 def check_bulk(sink: Sink, plan: Plan) -> None:
     """Unsupported unless this restore can go through ``sink``'s own import of files (restore --bulk-import-via)."""
     if not isinstance(sink, ImportSink):
@@ -256,16 +285,23 @@ def check_bulk(sink: Sink, plan: Plan) -> None:
 
 
 def restore_backup(
-    store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, *, progress: Progress | None = None
+    store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, *, progress: Progress | None = None,
+    lease: HeldLease | None = None,
 ) -> RestoreResult:
     """Create the staging collection, insert every chunk (each checked against its SHA-256 first),
     build indexes, load, and only then give it the target name. On any failure the staging
-    collection is dropped and an existing target is untouched."""
+    collection is dropped and an existing target is untouched.
+
+    The staging collection carries a lease from its creation, renewed while the restore runs, marked complete
+    once every row is in and counted, and cleared at the end: a restore that dies (SIGKILL) leaves a collection
+    whose lease says so (ops/leftovers.py). A drill passes its own ``lease``, which it keeps beyond the restore."""
     progress = progress or NullProgress()
     spec, to_do = plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()
-    notes.extend(sink.create(spec, to_do))
+    held = own_lease(sink, manifest, plan, lease)
+    notes.extend(sink.create(spec, to_do, lease=held.value(to_do.staging)))
+    held.start()
     try:
         progress.start(f"restore {plan.target}", manifest.rows)
         written = 0
@@ -279,12 +315,20 @@ def restore_backup(
         if isinstance(sink, StagingSink):  # counted before it takes the target's place
             notes.extend(sink.prepare(spec, to_do))
             count = _counted(sink, to_do.staging, manifest, plan)
-            notes.extend(sink.publish(spec, to_do))
+            held.complete()
+            with held.moving(plan.target):
+                notes.extend(sink.publish(spec, to_do))
         else:
+            held.complete()
             notes.extend(sink.finish(spec, to_do))
     except BaseException:
+        held.stop()
         sink.abort(to_do)
         raise
+    if lease is None:
+        cleared = held.release()
+        if cleared is not None:
+            notes.append(cleared)
     if not isinstance(sink, StagingSink):
         count = _counted(sink, plan.target, manifest, plan)
     notes.extend(unrecorded_note(manifest, plan.duplicates, count))
@@ -347,22 +391,26 @@ class RestorePreview:
                 "notes": self.notes, "exit_code": self.exit_code}
 
 
-def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> RestorePreview:
-    """Everything plan_restore checks, collected instead of raised; reads the target, writes nothing."""
+def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None, *,
+                    leftovers: LeftoverResult | None = None) -> RestorePreview:
+    """Everything plan_restore checks, collected instead of raised; reads the target, writes nothing.
+    ``leftovers``: what the restore would drop before it starts (a dry run of it), said in the notes; a target it
+    would drop does not count as existing."""
     options = options or RestoreOptions()
     mapping = restore_mapping(manifest, sink)
     name = options.target or mapping.spec.name
     _check_name(sink, name, options)
-    exists = sink.has_collection(name)
+    gone = leftovers.dropped if leftovers is not None else []
+    exists = sink.has_collection(name) and name not in gone
     preview = RestorePreview(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
                              collection=name, target_exists=exists, mapping=mapping,
-                             problems=[str(p) for p in mapping.problems], target_display=sink.display)
+                             problems=[str(p) for p in mapping.problems], target_display=sink.display,
+                             notes=leftovers.notes() if leftovers is not None else [])
     if mapping.problems:
         preview.exit_code = Unsupported.exit_code
         return preview
     if exists and not options.drop_existing:
-        preview.problems.append(f"collection {name!r} already exists in {sink.display} (--drop-existing replaces "
-                                "it)")
+        preview.problems.append(f"{_exists(sink, name)} (--drop-existing replaces it)")
         preview.exit_code = AlreadyExists.exit_code
         return preview
     try:
@@ -371,5 +419,5 @@ def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | No
         preview.problems.append(str(e))
         preview.exit_code = e.exit_code
         return preview
-    preview.notes = list(plan.notes)
+    preview.notes.extend(plan.notes)
     return preview

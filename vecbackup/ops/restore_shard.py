@@ -26,6 +26,7 @@ from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops.duplicates import check_restored
+from vecbackup.ops.leases import new_lease
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import Plan, insert_objects
 from vecbackup.schema import CollectionSpec
@@ -155,7 +156,8 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
     if target.has_collection(names.committing):
         notes.append(f"run {run} is being committed: every worker had finished")
     else:
-        notes.extend(target.ensure_staging(plan.spec, to_do))
+        run_lease = new_lease("run", plan.target, manifest.collection.name, manifest.backup_id, run=run)
+        notes.extend(target.ensure_staging(plan.spec, to_do, lease=run_lease.to_json()))
         markers = target.markers(names.staging)
         count, _ = names.done_shards(markers)
         if count is not None and count != shard.count:
@@ -237,6 +239,7 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     markers = sorted(m for m in target.markers(names.committing) if m.startswith(names.prefix))
     result.shards = names.done_shards(set(markers))[0]
     target.drop_markers(markers)
+    target.clear_lease(names.committing)  # the run's record: the target is an ordinary collection
     result.notes.extend(target.publish(plan.spec, to_do))
     result.state, result.rows, result.seconds = "committed", rows, time.monotonic() - t0
     return result

@@ -125,8 +125,9 @@ class Sink(Protocol):
         return notes on what it will do differently."""
         ...
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Create the staging collection with its schema and partitions (no indexes yet); returns notes."""
+    def create(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
+        """Create the staging collection with its schema and partitions (no indexes yet), and with ``lease`` (the
+        value of format.lease.LEASE_KEY) if given; returns notes."""
         ...
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
@@ -158,6 +159,21 @@ class Sink(Protocol):
         reads them)."""
         ...
 
+    def read_lease(self, name: str) -> str | None:
+        """The value under format.lease.LEASE_KEY of collection ``name`` (None without one: a Milvus property, a key
+        of a Qdrant collection's metadata); NotFound if there is no such collection."""
+        ...
+
+    def write_lease(self, name: str, value: str) -> None: ...
+
+    def clear_lease(self, name: str) -> None:
+        """Remove the lease from collection ``name`` (or empty it where the engine cannot remove it)."""
+        ...
+
+    def resolve(self, name: str) -> str | None:
+        """The collection ``name`` answers to: itself, the collection an alias of that name points at, or None."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -167,9 +183,9 @@ class StagingSink(Sink, Protocol):
     every worker fills, markers on it, idempotent re-inserts, and the finish in two steps with a claim before them.
     Milvus has it; Qdrant restores run as one process."""
 
-    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Create the staging collection and its partitions unless they exist (every worker calls it, concurrently
-        too); returns notes."""
+    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
+        """Create the staging collection (with ``lease``) and its partitions unless they exist (every worker calls
+        it, concurrently too); returns notes."""
         ...
 
     def markers(self, name: str) -> set[str]:

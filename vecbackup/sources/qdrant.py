@@ -17,6 +17,7 @@ import orjson
 
 from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk
+from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the translation API
     ID_FIELD,
@@ -295,10 +296,12 @@ class QdrantEngine:
                 notes.append("qdrant-client local mode does not keep these recorded settings: " + ", ".join(dropped))
         return notes
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+    def create(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
         calls = create_calls(spec, plan.staging, shards=plan.shards, replication_factor=plan.replication_factor,
                              index_params=plan.index_params)
         notes: list[str] = []
+        if lease is not None:  # with the collection, so it never exists without its lease
+            calls.create_collection["metadata"] = {**(calls.create_collection.get("metadata") or {}), LEASE_KEY: lease}
         self._call(f"create collection {plan.staging!r}", self.client.create_collection, notes=notes,
                    **calls.create_collection)
         self._created.add(plan.staging)
@@ -315,6 +318,9 @@ class QdrantEngine:
         except BaseException:
             self.abort(plan)
             raise
+        if lease is not None and self.read_lease(plan.staging) is None:
+            notes.append(f"Qdrant at {self.display} keeps no collection metadata, where a restore keeps its lease: "
+                         f"if this restore dies, nothing tells {plan.staging!r} from a complete collection")
         return notes
 
     def write(self, spec: CollectionSpec, plan: RestorePlan, chunk: Chunk) -> int:
@@ -403,6 +409,35 @@ class QdrantEngine:
                              **({} if key is None else {"shard_key_selector": key}))
             out[p] = int(res.count)
         return out
+
+    # -- the lease of a restore (ops/leases.py, format/lease.py): a key of the collection's metadata ---------------
+
+    def read_lease(self, name: str) -> str | None:
+        if not self._call("check for collection", self.client.collection_exists, name):
+            raise NotFound(f"collection {name!r} not found in {self.display}")
+        info = self._call(f"get collection {name!r}", self.client.get_collection, name)
+        value = (getattr(info.config, "metadata", None) or {}).get(LEASE_KEY)
+        if value is None or isinstance(value, str):
+            return value
+        return orjson.dumps(value).decode()  # not ours (we write a string): shown, never taken for a lease
+
+    def write_lease(self, name: str, value: str) -> None:
+        self._call(f"set the lease of {name!r}", self.client.update_collection, name, metadata={LEASE_KEY: value})
+
+    def clear_lease(self, name: str) -> None:
+        """Remove the lease key (a null in a metadata update removes a key); empty it where that did not."""
+        try:
+            self._call(f"clear the lease of {name!r}", self.client.update_collection, name,
+                       metadata={LEASE_KEY: None})
+        except VecbackupError:  # a server that takes no null there: emptied below
+            pass
+        if self.read_lease(name):
+            self._call(f"clear the lease of {name!r}", self.client.update_collection, name, metadata={LEASE_KEY: ""})
+
+    def resolve(self, name: str) -> str | None:
+        if self._call("check for collection", self.client.collection_exists, name):
+            return name
+        return self._aliases().get(name)
 
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging in self._created:

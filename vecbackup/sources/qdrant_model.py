@@ -18,6 +18,7 @@ import orjson
 
 from vecbackup.errors import Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk, Column
+from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.qdrant import (
     ID_FIELD,
     ID_MAX_LENGTH,
@@ -119,6 +120,11 @@ def spec_from_collection_info(
     ``shard_keys`` ([{"key": ..., optional "shards_number": ...}]) is required for custom sharding."""
     d = as_json(info)
     config: dict[str, Any] = d["config"]
+    metadata = config.get("metadata")
+    if isinstance(metadata, dict) and LEASE_KEY in metadata:  # a restore's lease is vecbackup's, not the collection's
+        config = {**config, "metadata": {k: v for k, v in metadata.items() if k != LEASE_KEY}}
+    if config.get("metadata") == {}:  # none, or only a cleared lease: nothing to record
+        config = {k: v for k, v in config.items() if k != "metadata"}
     params: dict[str, Any] = config.get("params", {})
     notes: list[str] = []
     dense = vector_configs(params)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from vecbackup.errors import RowCountMismatch, VecbackupError
+from vecbackup.format.lease import drill_scratch
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.drill.checks import (
     SampledRow,
@@ -22,6 +23,8 @@ from vecbackup.ops.drill.checks import (
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport, Values
 from vecbackup.ops.duplicates import expected_rows
+from vecbackup.ops.leases import HeldLease, new_lease
+from vecbackup.ops.leftovers import of_drills_of, reap
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
@@ -38,7 +41,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     progress = progress or NullProgress()
     spec = manifest.collection
     seed = opts.seed if opts.seed is not None else secrets.randbits(32)
-    scratch = f"{spec.name[:180]}_drill_{secrets.token_hex(4)}"
+    scratch = drill_scratch(spec.name, secrets.token_hex(4))
     values = Values.for_store(store, report_values=opts.report_values)
     report = DrillReport(backup_id=manifest.backup_id, collection=spec.name, store=store.display,
                          target=target.display, source=source.display if source is not None else None,
@@ -51,6 +54,10 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
         report.notes.append(f"the backup holds {manifest.duplicate_keys.summary()}; the sampled rows are compared "
                             "with their partition's copy")
+    report.notes.extend(_clear_dead_drills(target, spec.name))
+    # held from the scratch collection's creation until it is dropped: a drill that dies leaves a collection
+    # whose lease says so, and `gc` on the engine (or the next drill of this collection) drops it
+    lease = HeldLease(target, new_lease("drill", scratch, spec.name, manifest.backup_id))
     try:
         restore = report.check("restore")
 
@@ -63,7 +70,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                     field_params=opts.field_params, collection_params=opts.collection_params))
                 expected = expected_rows(manifest, plan.duplicates)
                 try:
-                    result = restore_backup(store, manifest, target, plan, progress=progress)
+                    result = restore_backup(store, manifest, target, plan, progress=progress, lease=lease)
                 except RowCountMismatch as e:
                     counted, expected = e.rows, e.expected  # as the restore counted them
                     raise
@@ -110,10 +117,25 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     finally:
         if opts.keep:
             report.notes.append(f"kept the scratch collection {scratch!r} (--keep)")
+            if _has(target, scratch):
+                cleared = lease.release()  # an ordinary collection now, the user's to drop
+                if cleared is not None:
+                    report.notes.append(cleared)
+            else:
+                lease.stop()
         else:
+            lease.stop()
             report.scratch_dropped = _drop(target, scratch, report)
         report.finished_at = now_z()
     return report
+
+
+def _clear_dead_drills(engine: Any, collection: str) -> list[str]:
+    """Drop the scratch collections of drills of ``collection`` that died (ops/leftovers.py); what was done."""
+    try:
+        return reap(engine, scope=of_drills_of(collection)).notes()
+    except VecbackupError as e:  # the drill itself says what is wrong with the engine
+        return [f"could not look for scratch collections of earlier drills: {e}"]
 
 
 def _has(engine: Any, name: str) -> bool:

@@ -10,8 +10,9 @@ import numpy as np
 import orjson
 
 from vecbackup import limits
-from vecbackup.errors import TargetRejected, Unreachable, Unsupported, VecbackupError
+from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
+from vecbackup.format.lease import LEASE_KEY
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
 from vecbackup.sources.milvus import bulk
@@ -59,7 +60,7 @@ class MilvusSink(Connection):
                          f"{plan.shards} (--shards)")
         return notes
 
-    def create(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+    def create(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
         self._write_notes = []
         pm = _pymilvus()
         dt = self._DataType
@@ -100,7 +101,9 @@ class MilvusSink(Connection):
             ckw["num_shards"] = shards
         if spec.extra.get("num_partitions"):
             ckw["num_partitions"] = spec.extra["num_partitions"]
-        properties = dict(spec.properties)
+        properties = {k: v for k, v in spec.properties.items() if k != LEASE_KEY}
+        if lease is not None:  # with the collection, so it never exists without its lease
+            properties[LEASE_KEY] = lease
         if self._auto_id_helper(spec, plan):
             properties[_ALLOW_AUTO_ID] = "true"  # Milvus 2.5+: accept the recorded primary keys
         if properties:
@@ -283,6 +286,38 @@ class MilvusSink(Connection):
         return [f"scalar index {index.index_type} on {index.field_name!r} could not be built ({reason}) "
                 "and has no fallback here; left unindexed (--index-fallback)"]
 
+    # -- the lease of a restore (ops/leases.py, format/lease.py): a collection property ------------------------------
+
+    def read_lease(self, name: str) -> str | None:
+        try:
+            d = self.client.describe_collection(name)
+        except Exception as e:
+            if not self.has_collection(name):
+                raise NotFound(f"collection {name!r} not found in {self.display}") from None
+            raise Unreachable(f"Milvus at {self.display}: describe {name!r} failed: {_message(e)}") from None
+        value = (d.get("properties") or {}).get(LEASE_KEY)
+        return None if value is None else str(value)
+
+    def write_lease(self, name: str, value: str) -> None:
+        self._call(f"set the lease of {name!r}", self.client.alter_collection_properties, name, {LEASE_KEY: value})
+
+    def clear_lease(self, name: str) -> None:
+        """Remove the lease property; a 2.3 server cannot remove a property ("only support alter collection
+        properties"), so there it is emptied (an empty lease is none)."""
+        try:
+            self.client.drop_collection_properties(name, [LEASE_KEY])
+        except Exception:
+            self._call(f"clear the lease of {name!r}", self.client.alter_collection_properties, name,
+                       {LEASE_KEY: ""})
+
+    def resolve(self, name: str) -> str | None:
+        if not self.has_collection(name):
+            return None
+        try:
+            return str(self.client.describe_collection(name).get("collection_name") or name)  # an alias: its own
+        except Exception:
+            return name
+
     def abort(self, plan: RestorePlan) -> None:
         if plan.staging != plan.target:
             try:
@@ -332,13 +367,13 @@ class MilvusSink(Connection):
 
     # -- a restore by several workers into one staging collection (ops/restore_shard.py) -------------------------
 
-    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Create the run's staging collection with its partitions, unless another worker already has: every worker
-        calls this, in any order, at the same time too."""
+    def ensure_staging(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
+        """Create the run's staging collection with its partitions (and ``lease``), unless another worker already
+        has: every worker calls this, in any order, at the same time too."""
         self._write_notes = []
         if not self.has_collection(plan.staging):
             try:
-                return self.create(spec, plan)
+                return self.create(spec, plan, lease)
             except VecbackupError:
                 if not self.has_collection(plan.staging):  # not another worker's create that came first
                     raise

@@ -11,6 +11,7 @@ import orjson
 from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.digests import row_digests
+from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, Described
@@ -81,7 +82,8 @@ class MilvusSource(Connection):
             # sorted: a 2.3 server lists indexes in a different order from one call to the next
             indexes=tuple(sorted(indexes, key=lambda i: (i.field_name, i.index_name or ""))),
             aliases=tuple(sorted(aliases)),
-            properties={str(k): v for k, v in (d.get("properties") or {}).items()},
+            # a restore's lease (format/lease.py) is vecbackup's, not the collection's
+            properties={str(k): v for k, v in (d.get("properties") or {}).items() if k != LEASE_KEY},
             extra=extra,
         )
         return Described(spec, tuple(notes))
