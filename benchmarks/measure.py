@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from vecbackup.version import __version__
+
 
 @dataclass
 class ProcResult:
@@ -156,8 +158,11 @@ def machine_info() -> dict[str, Any]:
         "memory_bytes": mem_total,
         "platform": platform.platform(),
         "python": sys.version.split()[0],
-        "versions": {d: _version(d) for d in
-                     ("vecbackup", "pymilvus", "milvus-lite", "milvus", "zstandard", "numpy", "orjson", "grpcio")},
+        # vecbackup's own version from the code measured (an editable install's metadata keeps the version it was
+        # installed at)
+        "versions": {"vecbackup": __version__} | {d: _version(d) for d in
+                                                  ("pymilvus", "milvus-lite", "milvus", "zstandard", "numpy",
+                                                   "orjson", "grpcio")},
     }
 
 

@@ -691,7 +691,9 @@ def _incremental(inc: dict[str, Any]) -> str:
         "f is f/2 of the rows updated (new vector and title), f/4 deleted and f/4 inserted, drawn at random over the "
         "whole key range (spread changes, the hard case for chunk-level deduplication). *Uploaded* is everything "
         "the second backup added to the store (data, row digests and manifest) over the store after the first. "
-        "*--full* stores every row anew, as every backup did before incremental uploads.",
+        "*--full* stores every row anew, as every backup did before incremental uploads. The incremental backup's "
+        "wall time includes reading back and checking one reused object (2% of those it reuses, at least one: "
+        "docs/OPERATIONS.md, \"Damaged objects\").",
         "",
         _table(["changed", "upd/del/ins", "first backup MiB", "next uploads MiB", "÷ first", "reused MiB",
                 "rows reused", "objects", "--full ÷ first", "wall ÷ --full"], rows),
