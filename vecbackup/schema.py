@@ -138,7 +138,7 @@ class Field:
 
 def _names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"'inferred' must be a list of attribute names, not {value!r}")
+        raise ValueError(f"expected a list of names, not {value!r}")
     return tuple(value)
 
 
@@ -180,6 +180,49 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Function:
+    """A function of the collection's schema (Milvus 2.5+: BM25, TEXTEMBEDDING, ...): the server computes its
+    output fields from its input fields on insert. Recorded as the source reports it; the rows of its output
+    fields are not stored (docs/FORMAT.md, "Functions")."""
+
+    name: str
+    type: str  # as the engine names it: BM25, TEXTEMBEDDING, RERANK, MINHASH, or a type a newer server defines
+    input_field_names: tuple[str, ...]
+    output_field_names: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    #: params the source reported whose values are credentials (e.g. ``api_key``): not recorded, named here
+    withheld: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``BM25 function 'bm25' ('text' -> 'sparse')``."""
+        ins = ", ".join(repr(n) for n in self.input_field_names)
+        outs = ", ".join(repr(n) for n in self.output_field_names)
+        return f"{self.type} function {self.name!r} ({ins} -> {outs})"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.type, "input_field_names": list(self.input_field_names),
+                             "output_field_names": list(self.output_field_names), "params": self.params}
+        if self.description:
+            d["description"] = self.description
+        if self.withheld:
+            d["withheld"] = list(self.withheld)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Function:
+        params = d.get("params", {})
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise ValueError(f"function {d.get('name')!r}: params must be a JSON object")
+        if not isinstance(d["name"], str) or not isinstance(d["type"], str) or not d["type"]:
+            raise ValueError("a function needs a name and a type")
+        return cls(name=d["name"], type=d["type"], input_field_names=_names(d["input_field_names"]),
+                   output_field_names=_names(d["output_field_names"]), params=dict(params),
+                   description=str(d.get("description", "")), withheld=_names(d.get("withheld", [])))
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
     """Everything needed to recreate a collection, minus its rows."""
 
@@ -193,8 +236,10 @@ class CollectionSpec:
     indexes: tuple[Index, ...] = ()
     aliases: tuple[str, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)
-    #: engine-specific extras we keep (e.g. functions, partition-key partition count)
+    #: engine-specific extras we keep (e.g. the partition-key partition count)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: functions of the schema (e.g. BM25): the server fills their output fields, which chunks do not hold
+    functions: tuple[Function, ...] = ()
 
     @property
     def primary(self) -> Field:
@@ -210,9 +255,25 @@ class CollectionSpec:
         raise KeyError(name)
 
     @property
+    def function_outputs(self) -> frozenset[str]:
+        """Names of the fields a function of the schema fills (not stored: docs/FORMAT.md, "Functions")."""
+        return frozenset(n for fn in self.functions for n in fn.output_field_names)
+
+    def output_of(self, name: str) -> Function | None:
+        """The function whose output field ``name`` is, if any."""
+        return next((fn for fn in self.functions if name in fn.output_field_names), None)
+
+    @property
+    def stored_fields(self) -> tuple[Field, ...]:
+        """The fields whose values a data chunk holds: all but function outputs, in schema order."""
+        outputs = self.function_outputs
+        return tuple(f for f in self.fields if f.name not in outputs) if outputs else self.fields
+
+    @property
     def columns(self) -> tuple[Field, ...]:
-        """The columns a data chunk holds: every field, plus $meta when dynamic fields are on."""
-        cols = self.fields
+        """The columns a data chunk holds: every field but function outputs, plus $meta when dynamic fields are
+        on."""
+        cols = self.stored_fields
         if self.enable_dynamic_field:
             cols = (*cols, Field(name=DYNAMIC_COLUMN, type=FieldType.JSON, nullable=True))
         return cols
@@ -230,6 +291,7 @@ class CollectionSpec:
             "aliases": list(self.aliases),
             "properties": self.properties,
             "extra": self.extra,
+            **({"functions": [fn.to_dict() for fn in self.functions]} if self.functions else {}),
         }
 
     @classmethod
@@ -246,4 +308,23 @@ class CollectionSpec:
             aliases=tuple(d.get("aliases", [])),
             properties=dict(d.get("properties", {})),
             extra=dict(d.get("extra", {})),
+            functions=_functions(d.get("functions", []), [f["name"] for f in d["fields"]]),
         )
+
+
+def _functions(value: Any, fields: list[str]) -> tuple[Function, ...]:
+    """The functions of a collection object, each naming fields it has; an output field filled by one function
+    only, and never an input (ValueError otherwise)."""
+    if not isinstance(value, list):
+        raise ValueError("functions must be a list")
+    out = tuple(Function.from_dict(d) for d in value)
+    outputs = [n for fn in out for n in fn.output_field_names]
+    for fn in out:
+        for n in (*fn.input_field_names, *fn.output_field_names):
+            if n not in fields:
+                raise ValueError(f"function {fn.name!r} names field {n!r}, which the collection does not have")
+        if not fn.output_field_names:
+            raise ValueError(f"function {fn.name!r} has no output field")
+    if len(outputs) != len(set(outputs)) or set(outputs) & {n for fn in out for n in fn.input_field_names}:
+        raise ValueError("a function output field must be filled by one function and be no function's input")
+    return out

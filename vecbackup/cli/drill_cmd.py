@@ -14,6 +14,7 @@ from vecbackup.cli.options import (
     ClientKey,
     CollectionOpt,
     CollectionParams,
+    DropFunctions,
     FieldParams,
     IndexFallback,
     IndexParams,
@@ -106,6 +107,7 @@ def drill(
         "reports always show them.")] = False,
     index_params: IndexParams = None,
     index_fallback: IndexFallback = False,
+    drop_functions: DropFunctions = False,
     field_params: FieldParams = None,
     collection_params: CollectionParams = None,
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
@@ -130,7 +132,7 @@ def drill(
                         index_params=parse_index_params(index_params or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []),
-                        report_values=report_values)
+                        report_values=report_values, drop_functions=drop_functions)
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
               allow_unencrypted=allow_unencrypted)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)

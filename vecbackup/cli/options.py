@@ -56,6 +56,9 @@ BackupOpt = Annotated[str, typer.Option("--backup", "-b", help="Backup id, uniqu
 IndexFallback = Annotated[bool, typer.Option(
     "--index-fallback", help="If the target cannot build a recorded index type, build the engine's default index "
     "instead (and say so).")]
+DropFunctions = Annotated[bool, typer.Option(
+    "--drop-functions", help="Restore without the collection's functions (e.g. BM25) and the fields they fill, onto "
+    "a target that has none (a Milvus before 2.5, Qdrant); their input fields are restored as recorded.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
 PassphraseFile = Annotated[str | None, typer.Option(
     "--passphrase-file", metavar="FILE", envvar="VECBACKUP_PASSPHRASE_FILE", show_envvar=True,

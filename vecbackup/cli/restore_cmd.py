@@ -14,6 +14,7 @@ from vecbackup.cli.options import (
     ClientKey,
     CollectionOpt,
     CollectionParams,
+    DropFunctions,
     FieldParams,
     IndexFallback,
     IndexParams,
@@ -63,6 +64,7 @@ def restore(
         "--new-ids", help="Let the server assign new primary keys to auto-id collections.")] = False,
     index_params: IndexParams = None,
     index_fallback: IndexFallback = False,
+    drop_functions: DropFunctions = False,
     field_params: FieldParams = None,
     collection_params: CollectionParams = None,
     shards: Shards = None,
@@ -118,7 +120,8 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
-                             bulk_import=bulk_import_via is not None, duplicate_keys=duplicate_keys)
+                             bulk_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
+                             drop_functions=drop_functions)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     worker = _check_run_options(shard, run, commit, abandon, dry_run)
     bulk = _bulk_import(bulk_import_via, bulk_import_mb, run, parallel)

@@ -19,10 +19,12 @@ from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import CollectionSpec
 
 FORMAT_NAME = "vecbackup"
-#: version 2 adds ``select`` (a backup that uses some rows of an object); a manifest without one is written as
-#: version 1, which every earlier vecbackup reads
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: version 2 adds ``select`` (a backup that uses some rows of an object); version 3 adds ``collection.functions``
+#: (a collection whose functions fill fields the chunks do not hold: a reader that ignored them would restore the
+#: collection without them). A manifest is written as the lowest version it needs, so one without either stays
+#: readable by every earlier vecbackup
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -216,7 +218,10 @@ class Manifest:
 
     @property
     def format_version(self) -> int:
-        """The version this manifest is written as: 1 unless it needs version 2 (an object with ``select``)."""
+        """The version this manifest is written as: 3 for a collection with functions, else 2 for an object with
+        ``select``, else 1."""
+        if self.collection.functions:
+            return 3
         return 2 if any(o.select is not None for o in self.objects) else 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,7 +301,8 @@ def _check_objects(m: Manifest) -> None:
     spec = m.collection
     mappings = [("options", m.options), ("collection properties", spec.properties), ("collection extra", spec.extra),
                 *((f"field {f.name!r} extra", f.extra) for f in spec.fields),
-                *((f"index {i.index_name!r} params", i.params or {}) for i in spec.indexes)]
+                *((f"index {i.index_name!r} params", i.params or {}) for i in spec.indexes),
+                *((f"function {fn.name!r} params", fn.params) for fn in spec.functions)]
     for what, mapping in mappings:
         if not all(isinstance(k, str) for k in mapping):
             raise ValueError(f"{what} is not a JSON object")

@@ -10,6 +10,7 @@ of the same family (milvus / milvus-lite, qdrant / qdrant-local) the mapping is 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -142,15 +143,36 @@ class Mapping:
                 "problems": [p.to_dict() for p in self.problems]}
 
 
-def plan_mapping(spec: CollectionSpec, source_engine: str, target_engine: str) -> Mapping:
-    """How ``spec`` (backed up from ``source_engine``) is recreated on ``target_engine``."""
+def plan_mapping(spec: CollectionSpec, source_engine: str, target_engine: str, *,
+                 drop_functions: bool = False) -> Mapping:
+    """How ``spec`` (backed up from ``source_engine``) is recreated on ``target_engine``; ``drop_functions``:
+    without the collection's functions and their output fields (restore --drop-functions)."""
     src, dst = engine_family(source_engine), engine_family(target_engine)
+    dropped: list[Decision] = []
+    if drop_functions:
+        spec, dropped = without_functions(spec)
     if src == dst:
-        return Mapping(source_engine, target_engine, spec, identity=True, decisions=[Decision(
+        mapping = Mapping(source_engine, target_engine, spec, identity=True, decisions=[Decision(
             "*", "*", "identity", f"same kind of database ({LABELS[src]}): restored as recorded")])
-    if src == MILVUS:
-        return _milvus_to_qdrant(spec, source_engine, target_engine)
-    return _qdrant_to_milvus(spec, source_engine, target_engine)
+    elif src == MILVUS:
+        mapping = _milvus_to_qdrant(spec, source_engine, target_engine)
+    else:
+        mapping = _qdrant_to_milvus(spec, source_engine, target_engine)
+    mapping.decisions[:0] = dropped
+    return mapping
+
+
+def without_functions(spec: CollectionSpec) -> tuple[CollectionSpec, list[Decision]]:
+    """``spec`` without its functions, their output fields and those fields' indexes (the chunks hold no column
+    for them, so the rows are unchanged), and one decision (a note) per function."""
+    outputs = spec.function_outputs
+    decisions = [Decision(fn.name, "", "function", (
+        f"{fn.label}: not recreated (--drop-functions); its output field(s) "
+        f"{', '.join(repr(n) for n in fn.output_field_names)} left out, "
+        f"{', '.join(repr(n) for n in fn.input_field_names)} restored as recorded"), note=True)
+        for fn in spec.functions]
+    return dataclasses.replace(spec, functions=(), fields=tuple(f for f in spec.fields if f.name not in outputs),
+                               indexes=tuple(i for i in spec.indexes if i.field_name not in outputs)), decisions
 
 
 # -- Milvus -> Qdrant -------------------------------------------------------------------------------
@@ -192,7 +214,13 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
     names = dict(zip([f.name for f in vec_fields], field_names([f.name for f in vec_fields]), strict=True))
     for f in others:
         t = f.type
-        if t in (FieldType.FLOAT_VECTOR, FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR):
+        function = spec.output_of(f.name)
+        if function is not None:
+            problems.append(Problem(f.name, t.value, (
+                f"the output of {function.label}: Qdrant has no functions and the backup does not hold function "
+                f"outputs (restore with --drop-functions to leave {f.name!r} out; "
+                f"{', '.join(repr(n) for n in function.input_field_names)} still become payload keys)")))
+        elif t in (FieldType.FLOAT_VECTOR, FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR):
             target = names[f.name]
             idx = index_of.get(f.name)
             vp: dict[str, Any] = {"size": int(f.dim or 0)}

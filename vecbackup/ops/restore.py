@@ -87,6 +87,8 @@ class RestoreOptions:
     #: keys held by more than one partition: "keep" every copy (refused where the target keeps one per key),
     #: "shown" (the copy the source's collection-level reads showed) or "partition:A,B" (ops/duplicates.py)
     duplicate_keys: str = "keep"
+    #: restore without the collection's functions (e.g. BM25) and their output fields, onto a target that has none
+    drop_functions: bool = False
 
 
 #: what --field-params may set, and the type of each value
@@ -96,9 +98,10 @@ COLLECTION_PARAMS: dict[str, type] = {"description": str, "consistency_level": s
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
 
 
-def restore_mapping(manifest: Manifest, sink: Sink) -> Mapping:
+def restore_mapping(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None) -> Mapping:
     """How the backup's collection maps onto the sink's engine (the identity for the same kind of engine)."""
-    return plan_mapping(manifest.collection, manifest.source.engine, sink.info().engine)
+    return plan_mapping(manifest.collection, manifest.source.engine, sink.info().engine,
+                        drop_functions=options is not None and options.drop_functions)
 
 
 def _value(option: str, key: str, value: Any, kind: type) -> Any:
@@ -189,7 +192,7 @@ def plan_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None 
     Across engines (a Milvus backup into Qdrant or back) every field that cannot be mapped is refused here,
     all of them in one Unsupported, before anything is created."""
     options = options or RestoreOptions()
-    mapping = restore_mapping(manifest, sink)
+    mapping = restore_mapping(manifest, sink, options)
     if mapping.problems:
         raise mapping.error()
     name = options.target or mapping.spec.name
@@ -397,7 +400,7 @@ def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | No
     ``leftovers``: what the restore would drop before it starts (a dry run of it), said in the notes; a target it
     would drop does not count as existing."""
     options = options or RestoreOptions()
-    mapping = restore_mapping(manifest, sink)
+    mapping = restore_mapping(manifest, sink, options)
     name = options.target or mapping.spec.name
     _check_name(sink, name, options)
     gone = leftovers.dropped if leftovers is not None else []

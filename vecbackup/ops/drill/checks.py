@@ -90,8 +90,9 @@ def sample_backup(store: BlobStore, manifest: Manifest, engine: Inspector, n: in
 
 
 def search_field(spec: CollectionSpec) -> tuple[Field, Index | None] | None:
-    """The vector field the search check uses: the first with an index, else the first vector field."""
-    vectors = [f for f in spec.fields if f.type.is_vector]
+    """The vector field the search check uses: the first with an index, else the first vector field (never a
+    function's output: the backup does not hold its values; the text search check covers BM25's)."""
+    vectors = [f for f in spec.stored_fields if f.type.is_vector]
     for f in vectors:
         for index in spec.indexes:
             if index.field_name == f.name:

@@ -28,6 +28,7 @@ class DrillOptions:
     seed: int | None = None
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     index_fallback: bool = False
+    drop_functions: bool = False  # restore without the collection's functions (RestoreOptions.drop_functions)
     field_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     collection_params: dict[str, Any] = field(default_factory=dict)
     #: on an encrypted store, show primary keys and field values in the report as they are (by default they are

@@ -67,7 +67,8 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
             try:
                 plan = plan_restore(manifest, target, RestoreOptions(
                     target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
-                    field_params=opts.field_params, collection_params=opts.collection_params))
+                    field_params=opts.field_params, collection_params=opts.collection_params,
+                    drop_functions=opts.drop_functions))
                 expected = expected_rows(manifest, plan.duplicates)
                 try:
                     result = restore_backup(store, manifest, target, plan, progress=progress, lease=lease)

@@ -39,6 +39,8 @@ _VECTORS = (FieldType.FLOAT_VECTOR, FieldType.BINARY_VECTOR)
 
 def refusal(spec: CollectionSpec, keep_ids: bool) -> str | None:
     """Why this collection cannot be restored through the server's import, or None. Pure."""
+    if spec.functions:
+        return "it has functions (e.g. BM25), and a restore through the import is not tested with them"
     for f in spec.fields:
         if f.type in (FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR, FieldType.INT8_VECTOR,
                       FieldType.SPARSE_FLOAT_VECTOR):
@@ -53,7 +55,7 @@ def refusal(spec: CollectionSpec, keep_ids: bool) -> str | None:
 
 def _columns(spec: CollectionSpec, keep_ids: bool) -> list[Field]:
     """The fields an import file carries: all but an auto-id key the server assigns."""
-    return [f for f in spec.fields if not (f.is_primary and f.auto_id and not keep_ids)]
+    return [f for f in spec.stored_fields if not (f.is_primary and f.auto_id and not keep_ids)]
 
 
 def uses_json(spec: CollectionSpec) -> bool:

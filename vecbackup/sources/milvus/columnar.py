@@ -165,7 +165,7 @@ def columns_of(spec: CollectionSpec, partition: str, fields_data: Any) -> Chunk:
     pk_data = pk.scalars.long_data.data if spec.primary.type is FieldType.INT64 else pk.scalars.string_data.data
     n = len(pk_data)
     columns: dict[str, Column] = {}
-    for f in spec.fields:
+    for f in spec.stored_fields:  # a function's output (Milvus Lite returns BM25's) is not stored
         fd = by_name.get(f.name)
         if fd is None:
             raise Unfit(f"the answer has no column {f.name!r}")

@@ -124,7 +124,7 @@ def insert_request(spec: CollectionSpec, chunk: Chunk, collection: str, partitio
         raise Unfit(f"pymilvus internals not as expected ({e})") from None
     n = chunk.num_rows
     request = milvus_pb2.InsertRequest(collection_name=collection, partition_name=partition, num_rows=n)
-    for f in spec.fields:
+    for f in spec.stored_fields:  # Milvus refuses values for a function's output
         if f.is_primary and f.auto_id and not keep_ids:
             continue
         col = chunk.columns.get(f.name)

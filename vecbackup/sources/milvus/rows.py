@@ -41,8 +41,8 @@ def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any
     """pymilvus query rows -> a columnar chunk."""
     n = len(rows)
     columns: dict[str, Column] = {}
-    names = {f.name for f in spec.fields}
-    for f in spec.fields:
+    names = {f.name for f in spec.fields}  # a function's output is no dynamic field either
+    for f in spec.stored_fields:
         raw = [r.get(f.name) for r in rows]
         valid = None
         if any(v is None for v in raw):
@@ -73,7 +73,7 @@ def chunk_to_rows(spec: CollectionSpec, chunk: Chunk, *, keep_ids: bool = True) 
     """A decoded chunk -> rows for MilvusClient.insert."""
     n = chunk.num_rows
     rows: list[dict[str, Any]] = [{} for _ in range(n)]
-    for f in spec.fields:
+    for f in spec.stored_fields:  # Milvus refuses values for a function's output
         if f.is_primary and f.auto_id and not keep_ids:
             continue
         col = chunk.columns[f.name]

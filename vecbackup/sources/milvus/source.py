@@ -13,7 +13,7 @@ from vecbackup.format.codec import Chunk
 from vecbackup.format.digests import row_digests
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.shard import Shard, owned_batches
-from vecbackup.schema import CollectionSpec, Field, FieldType, Index
+from vecbackup.schema import CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.sources.base import ENGINE_ROUTED, Described
 from vecbackup.sources.milvus.columnar import ColumnarReader, Unfit, rebatch
 from vecbackup.sources.milvus.connection import (
@@ -25,6 +25,29 @@ from vecbackup.sources.milvus.connection import (
     _message,
 )
 from vecbackup.sources.milvus.rows import _jsonable, _number, rows_to_chunk
+
+#: function parameters whose values are credentials (Milvus Lite's TEXTEMBEDDING takes an ``api_key``): never
+#: recorded; their names are (Function.withheld)
+SECRET_PARAMS = frozenset({"api_key", "apikey", "api-key", "secret", "secret_key", "access_key", "access_key_id",
+                           "secret_access_key", "token", "password", "authorization"})
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _function_from_milvus(raw: dict[str, Any]) -> Function:
+    """One entry of describe_collection's ``functions`` as recorded: its type by name (pymilvus's FunctionType;
+    a number it does not know stays that number, as a string), params verbatim but for credentials."""
+    ftype = raw.get("type")
+    tname = getattr(ftype, "name", None) or str(ftype)
+    params = _jsonable(dict(raw.get("params") or {}))
+    withheld = tuple(sorted(k for k in params if k.lower() in SECRET_PARAMS))
+    return Function(name=str(raw.get("name", "")), type=tname,
+                    input_field_names=tuple(raw.get("input_field_names") or ()),
+                    output_field_names=tuple(raw.get("output_field_names") or ()),
+                    params={k: v for k, v in params.items() if k not in withheld},
+                    description=str(raw.get("description") or ""), withheld=withheld)
 
 
 class MilvusSource(Connection):
@@ -38,9 +61,15 @@ class MilvusSource(Connection):
                            hint=f"`vecbackup collections {self.display}` lists what is there")
         d = self._call(f"describe {name!r}", self.client.describe_collection, name)
         notes: list[str] = []
-        if d.get("functions"):
-            raise Unsupported(f"collection {name!r} uses functions (e.g. BM25); they are not supported yet")
         fields = tuple(self._field_from_milvus(name, f, d) for f in d["fields"])
+        functions = tuple(_function_from_milvus(fn) for fn in d.get("functions") or ())
+        for fn in functions:
+            notes.append(f"{fn.label}: recorded; the rows of {_names(fn.output_field_names)} are not stored (the "
+                         "server computes them from the inputs again on restore)")
+            if fn.withheld:
+                notes.append(f"{fn.label}: parameter(s) {_names(fn.withheld)} hold credentials and are not "
+                             "recorded; the restore target must provide them itself (e.g. from its own "
+                             "configuration or environment)")
         partitions = tuple(self._call("list_partitions", self.client.list_partitions, name))
         indexes = []
         for index_name in self._call("list_indexes", self.client.list_indexes, name):
@@ -67,7 +96,7 @@ class MilvusSource(Connection):
             if partition_key:
                 extra["num_partitions"] = None
                 unknown.append("the partition-key partition count")
-            unknown.append("descriptions (of the collection and its fields)")
+            unknown.append("descriptions (of the collection, its fields" + (" and functions)" if functions else ")"))
             notes.append("Milvus Lite does not report " + ", ".join(unknown) + ": recorded as unknown; a restore "
                          "uses the target's defaults unless given --collection-params (consistency_level=, "
                          "num_partitions=, description=), --shards or --field-params FIELD:description=")
@@ -85,6 +114,7 @@ class MilvusSource(Connection):
             # a restore's lease (format/lease.py) is vecbackup's, not the collection's
             properties={str(k): v for k, v in (d.get("properties") or {}).items() if k != LEASE_KEY},
             extra=extra,
+            functions=functions,
         )
         return Described(spec, tuple(notes))
 
