@@ -280,6 +280,13 @@ class Inspector(Protocol):
         """Rows of ``name`` its index on the field does not cover yet (answered by exact search), if known."""
         ...
 
+    def text_search(self, spec: CollectionSpec, name: str, field_name: str, queries: list[str], k: int,
+                    keys: list[Any] | None = None) -> list[list[tuple[Any, float]]]:
+        """(key, score) of the top ``k`` hits of each full-text query on the output field ``field_name`` of a BM25
+        function of collection ``name``, best first; with ``keys``, query i searches only the row of keys[i].
+        Unsupported where the engine has no such functions."""
+        ...
+
     def wait_index(self, name: str) -> None:
         """Return when every index of ``name`` covers every row (a restore is complete when it is searchable)."""
         ...

@@ -493,6 +493,10 @@ class QdrantEngine:
     def wait_index(self, name: str) -> None:
         """Qdrant answers searches while it indexes (the rest by exact search); nothing to wait for."""
 
+    def text_search(self, spec: CollectionSpec, name: str, field_name: str, queries: list[str], k: int,
+                    keys: list[Any] | None = None) -> list[list[tuple[Any, float]]]:
+        raise Unsupported("Qdrant has no BM25 functions: no full-text search to check")
+
     def search_keys(self, spec: CollectionSpec, name: str, field_name: str, queries: list[Any], k: int,
                     params: SearchParams) -> list[list[Any]]:
         """Ids of the top ``k`` points for each query vector (values as vector_of gives them)."""

@@ -13,7 +13,7 @@ from vecbackup.stores.base import BlobStore
 from vecbackup.stores.encrypted import is_encrypted
 
 SUITE = "vecbackup-drill"
-CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "backup_age")
+CHECKS = ("restore", "row_count", "sample_rows", "search_recall", "text_search", "backup_age")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 SHOWN, HASHED = "shown", "hashed"  # how a report shows primary keys and field values
 _SHOWN_CHARS = 120

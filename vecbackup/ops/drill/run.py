@@ -22,6 +22,7 @@ from vecbackup.ops.drill.checks import (
 )
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport, Values
+from vecbackup.ops.drill.text import check_text_search
 from vecbackup.ops.duplicates import expected_rows
 from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import of_drills_of, reap
@@ -49,6 +50,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                          seed=seed, values=values.mode, checks=[Check(name) for name in CHECKS])
     rng = random.Random(seed)
     restored = False
+    restored_spec = spec  # what the restore created (without functions after --drop-functions)
     counted: int | None = None  # the rows a restore found in its copy when it stopped on their number
     expected = manifest.rows  # what the restored copy's count says when complete (keys held twice: ops/duplicates)
     if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
@@ -62,7 +64,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
         restore = report.check("restore")
 
         def do_restore(check: Check) -> None:
-            nonlocal restored, counted, expected
+            nonlocal restored, counted, expected, restored_spec
             t0 = time.monotonic()
             try:
                 plan = plan_restore(manifest, target, RestoreOptions(
@@ -70,6 +72,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                     field_params=opts.field_params, collection_params=opts.collection_params,
                     drop_functions=opts.drop_functions))
                 expected = expected_rows(manifest, plan.duplicates)
+                restored_spec = plan.spec
                 try:
                     result = restore_backup(store, manifest, target, plan, progress=progress, lease=lease)
                 except RowCountMismatch as e:
@@ -111,8 +114,13 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                     c, sample[:opts.queries], store, manifest, target, scratch, source, opts, values))
             else:
                 report.check("search_recall").message = "skipped: --queries 0"
+            if opts.queries > 0:
+                timed(report.check("text_search"), lambda c: check_text_search(
+                    c, sample[:opts.queries], spec, restored_spec, target, scratch, source, opts, rng, values))
+            else:
+                report.check("text_search").message = "skipped: --queries 0"
         else:
-            for name in ("sample_rows", "search_recall"):
+            for name in ("sample_rows", "search_recall", "text_search"):
                 report.check(name).message = reason
         timed(report.check("backup_age"), lambda c: check_age(c, report, manifest, opts))
     finally:

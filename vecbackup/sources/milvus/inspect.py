@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
+import orjson
 
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk
@@ -108,6 +109,32 @@ class MilvusInspector(Connection):
                              consistency_level="Strong")
             for hits in res:
                 out.append([h[pk] if pk in h else h["id"] for h in hits])
+        return out
+
+    def text_search(self, spec: CollectionSpec, name: str, field_name: str, queries: list[str], k: int,
+                    keys: list[Any] | None = None) -> list[list[tuple[Any, float]]]:
+        """(key, score) of the top ``k`` hits of each text query on BM25 output field ``field_name``, best first
+        (scores as the engine reports them: Milvus Lite gives the negated BM25 score, smaller is better); with
+        ``keys``, query i is searched in the row of keys[i] only (one request per query)."""
+        self.ensure_loaded(name)
+        pk = spec.primary.name
+        built = self._index_of(name, field_name) or {}
+        search_params: dict[str, Any] = {"params": {}}
+        if built.get("metric_type"):
+            search_params["metric_type"] = built["metric_type"]
+        batches: list[tuple[list[str], str | None]] = []
+        if keys is None:
+            batches = [(queries[i:i + 16], None) for i in range(0, len(queries), 16)]
+        else:
+            batches = [([q], f"{pk} in {orjson.dumps([key]).decode()}") for q, key in zip(queries, keys, strict=True)]
+        out: list[list[tuple[Any, float]]] = []
+        for data, expr in batches:
+            kwargs: dict[str, Any] = {"filter": expr} if expr else {}
+            res = self._call(f"search {name!r}", self.client.search, name, data=data, anns_field=field_name,
+                             limit=k, search_params=search_params, output_fields=[pk], consistency_level="Strong",
+                             **kwargs)
+            for hits in res:
+                out.append([(h[pk] if pk in h else h["id"], float(h["distance"])) for h in hits])
         return out
 
     def drop_collection(self, name: str) -> None:
