@@ -36,7 +36,7 @@ def test_junit_all_passed(tmp_path):
     data = (tmp_path / "j.xml").read_bytes()
     assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     root = ET.fromstring(data)
-    assert root.tag == "testsuites" and root.get("tests") == "5" and root.get("failures") == "0"
+    assert root.tag == "testsuites" and root.get("tests") == "6" and root.get("failures") == "0"
     (suite,) = root.findall("testsuite")
     assert suite.get("name") == "vecbackup-drill" and suite.get("errors") == "0" and suite.get("skipped") == "0"
     assert suite.get("timestamp") == "2026-11-22T02:30:00.000000Z" and suite.get("time") == "1.250"
@@ -51,7 +51,7 @@ def test_junit_all_passed(tmp_path):
 
 def test_junit_failures_skips_and_awkward_text():
     report = _report({"restore": "failed", "row_count": "skipped", "sample_rows": "skipped",
-                      "search_recall": "skipped"})
+                      "search_recall": "skipped", "text_search": "skipped"})
     nasty = 'data object data/ab/ab12.vbc fails its SHA-256 check <&> "quoted" \x00\x1b end'
     report.check("restore").message = nasty
     report.check("restore").details = {"rto_seconds": 0.5, "why": "<tag>&"}
@@ -59,7 +59,7 @@ def test_junit_failures_skips_and_awkward_text():
     root = ET.fromstring(junit_xml(report.to_dict()))
     suite = root.find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "1", "3")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "1", "4")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     failure = cases["restore"].find("failure")
     assert failure is not None and failure.get("type") == "DrillCheckFailed"

@@ -119,7 +119,7 @@ def test_manifest_json_content() -> None:
     m = make_manifest()
     d = orjson.loads(m.to_json())
     assert d["format"] == FORMAT_NAME == "vecbackup"
-    assert d["format_version"] == 1 and FORMAT_VERSION == 2  # version 1 until an object has ``select``
+    assert d["format_version"] == 1 and FORMAT_VERSION == 3  # version 1 until an object has ``select``
     assert d["stats"] == {
         "rows": 1007,
         "bytes": 124346,
@@ -299,7 +299,7 @@ def test_bad_stats_container_is_corrupt(mutate: Any) -> None:
         Manifest.from_json(_with(mutate))
 
 
-@pytest.mark.parametrize("version", [3, 4, 99])
+@pytest.mark.parametrize("version", [4, 5, 99])
 def test_newer_format_version_is_unsupported(version: int) -> None:
     data = _with(lambda d: d.update(format_version=version))
     with pytest.raises(Unsupported) as ei:
@@ -313,8 +313,8 @@ def test_newer_format_version_is_unsupported(version: int) -> None:
 
 
 def test_unknown_version_checked_before_fields() -> None:
-    # a v3 manifest may look entirely different: the version is reported, not a missing field
-    data = orjson.dumps({"format": "vecbackup", "format_version": 3, "totally": "different"})
+    # a v4 manifest may look entirely different: the version is reported, not a missing field
+    data = orjson.dumps({"format": "vecbackup", "format_version": 4, "totally": "different"})
     with pytest.raises(Unsupported):
         Manifest.from_json(data)
 
