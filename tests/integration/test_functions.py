@@ -5,10 +5,14 @@ full-text check."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -242,3 +246,76 @@ def test_bm25_backup_onto_qdrant_needs_drop_functions(cli, lite, store_dir, memo
         assert {int(p.id): p.payload["text"] for p in points} == {k: row["text"] for k, row in source.items()}
     finally:
         client.close()
+
+
+class _Embeddings(BaseHTTPRequestHandler):
+    """OpenAI's POST /v1/embeddings, answered with 8 numbers of each text's SHA-256 (deterministic), recording the
+    Authorization header of each request."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append(self.headers.get("Authorization", ""))
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"index": i, "object": "embedding",
+                 "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]} for i, t in enumerate(texts)]
+        out = json.dumps({"object": "list", "model": body.get("model"), "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def embeddings() -> Iterator[str]:
+    """The base URL of a local stand-in for OpenAI's embeddings API."""
+    _Embeddings.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Embeddings)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_text_embedding_function_restores_without_its_api_key_in_the_store(cli, lite, store_dir, embeddings,
+                                                                           monkeypatch):
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    name = lite.new_name("emb")
+    s = MilvusClient.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("text", DataType.VARCHAR, max_length=200)
+    s.add_field("emb", DataType.FLOAT_VECTOR, dim=8)
+    params = {"provider": "openai", "model_name": "text-embedding-3-small", "dimensions": 8, "base_url": embeddings,
+              "api_key": "sk-source-secret-1234"}
+    s.add_function(Function(name="embed", function_type=FunctionType.TEXTEMBEDDING, input_field_names=["text"],
+                            output_field_names=["emb"], params=params))
+    ip = lite.client.prepare_index_params()
+    ip.add_index("emb", index_type="FLAT", metric_type="COSINE")
+    lite.client.create_collection(name, schema=s, index_params=ip)
+    lite.client.insert(name, [{"id": i, "text": f"row number {i}"} for i in range(40)])
+    lite.client.flush(name)
+    assert _Embeddings.seen == ["Bearer sk-source-secret-1234"]
+
+    backup = _backup(cli, lite.url, store_dir, name)
+    fn = cli("show", store_dir, backup["backup_id"], "--json").json()["collection"]["functions"][0]
+    assert fn["type"] == "TEXTEMBEDDING" and fn["withheld"] == ["api_key"] and "api_key" not in fn["params"]
+    assert fn["params"]["base_url"] == embeddings and fn["params"]["provider"] == "openai"
+    assert not [p for p in store_dir.rglob("*") if p.is_file() and b"sk-source-secret" in p.read_bytes()]
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    r = cli("restore", store_dir, lite.url, "--as", f"{name}_r")
+    assert r.code == 10 and "OPENAI_API_KEY" in r.error_line()  # the target has no key: refused, nothing kept
+    assert not lite.client.has_collection(f"{name}_r")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-target-key")  # the target's own credential
+    r = cli("restore", store_dir, lite.url, "--as", f"{name}_r", "--json")
+    assert r.code == 0, r.stderr
+    assert any("'api_key' (credentials) are not in the backup" in n for n in r.json()["notes"])
+    assert _Embeddings.seen[-1] == "Bearer sk-target-key"
+    assert _schema(lite.client, f"{name}_r")["fields"] == _schema(lite.client, name)["fields"]
+    assert read_rows(lite.client, f"{name}_r") == read_rows(lite.client, name)  # the embeddings computed again

@@ -20,6 +20,11 @@ from vecbackup.cli.options import (
 from vecbackup.format.manifest import Manifest
 
 
+def _output(m: Manifest, name: str) -> str:
+    fn = m.collection.output_of(name)
+    return "" if fn is None else f"output of function {fn.name} (not stored)"
+
+
 def _render(m: Manifest) -> None:
     c = m.collection
     ui.say(f"backup     {m.backup_id}")
@@ -34,8 +39,15 @@ def _render(m: Manifest) -> None:
         (f.name, f.type.value + (f"<{f.element_type.value}>" if f.element_type else ""),
          ", ".join(k for k in ("primary" if f.is_primary else "", "auto_id" if f.auto_id else "",
                                f"dim={f.dim}" if f.dim else "", "nullable" if f.nullable else "",
-                               f"default={f.default_value}" if f.default_value is not None else "") if k))
+                               f"default={f.default_value}" if f.default_value is not None else "",
+                               _output(m, f.name)) if k))
         for f in c.fields], title="fields")
+    if c.functions:
+        ui.table(["function", "type", "input", "output", "params"],
+                 [(fn.name, fn.type, ", ".join(fn.input_field_names), ", ".join(fn.output_field_names),
+                   ", ".join([*(f"{k}={v}" for k, v in fn.params.items()), *(f"{k}=(not recorded)"
+                                                                            for k in fn.withheld)]))
+                  for fn in c.functions], title="functions")
     ui.table(["field", "index", "metric", "params"],
              [(i.field_name, i.index_type, i.metric_type or "", "unknown" if i.params is None else i.params)
               for i in c.indexes], title="indexes")

@@ -210,7 +210,10 @@ def check_search(check: Check, queries: list[SampledRow], store: BlobStore, mani
     spec = manifest.collection
     chosen = search_field(spec)
     if chosen is None:
-        check.status, check.message = SKIPPED, "the collection has no vector field"
+        outputs = [f.name for f in spec.fields if f.type.is_vector and f.name in spec.function_outputs]
+        check.status, check.message = SKIPPED, (
+            f"the collection's vector fields ({', '.join(map(repr, outputs))}) are function outputs, which the "
+            "backup does not hold" if outputs else "the collection has no vector field")
         return
     f, index = chosen
     k = opts.top_k
