@@ -48,6 +48,11 @@ or overrides recorded ones. `--index-fallback` builds the engine's default index
 recorded type, and says so in the output. `--new-ids` lets a server that refuses recorded primary keys of an
 auto-id collection assign new ones (Milvus before 2.4).
 
+A collection's functions (a BM25 function filling a sparse vector from a text field, ...) are recreated, and the
+target computes their output fields from the restored inputs. A target that cannot hold a function (a Milvus before
+2.5, Qdrant) is refused before anything is created (exit 9, naming the function); `--drop-functions` restores
+without the functions and their output fields, and the plan (`--dry-run`) says so.
+
 ```sh
 vecbackup restore file:///backups milvus://dr:19530 --collection articles --as articles_dr
 vecbackup restore s3://bucket/milvus milvus-lite:///tmp/check.db --backup 20261122T0215 --drop-existing
@@ -60,8 +65,11 @@ live source's count is reported, and `--max-source-drift N` fails when the two d
 `sample_rows` (`--sample` rows read from the backup's data objects equal, field by field and exactly, the rows
 with the same primary keys in the restored copy), `search_recall` (`--queries` vectors of sampled rows, top
 `--top-k`: recall of the restored copy against the live source with `--source`, else how often a row finds itself
-in its own top k, which catches a broken index; fails below `--min-recall`) and `backup_age` (the RPO, fails above
-`--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies leaves its scratch
+in its own top k, which catches a broken index; fails below `--min-recall`), `text_search` (collections with a BM25
+function: full-text queries made of words of sampled rows, top `--top-k` of the restored copy against the live
+source's with `--source`, ties at the k-th score counted as agreeing, fails when the agreement is more than
+`--recall-tolerance` below 1; else each sampled row must be found by a query of its own words) and `backup_age`
+(the RPO, fails above `--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies leaves its scratch
 collection under a lease that says so: the next drill of the collection drops it (a note says so), as does
 `vecbackup gc TARGET_URL`.
 

@@ -15,6 +15,10 @@ Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message
                     whose index covers all its rows, comes within ``recall_tolerance`` of the source's recall.
                     Two approximate searches are never compared with each other (their overlap is reported, not
                     judged): on hard data two correct HNSW graphs agree far less than either agrees with the truth.
+* ``text_search``   (a collection with a BM25 function) full-text queries made of words of sampled rows, searched on
+                    the function's output: the restored copy's top k against the live source's, ties at the k-th
+                    score counted as agreeing (vecbackup.ops.drill.text); without a source, each sampled row found by a
+                    query of its own words
 * ``backup_age``    the backup's age (the RPO) against ``max_age``
 
 The scratch collection is dropped at the end, also after a failure, unless ``keep``. On an encrypted store the
