@@ -39,7 +39,7 @@ def test_junit_all_passed(tmp_path):
     assert root.tag == "testsuites" and root.get("tests") == "6" and root.get("failures") == "0"
     (suite,) = root.findall("testsuite")
     assert suite.get("name") == "vecbackup-drill" and suite.get("errors") == "0" and suite.get("skipped") == "0"
-    assert suite.get("timestamp") == "2026-11-22T02:30:00.000000Z" and suite.get("time") == "1.250"
+    assert suite.get("timestamp") == "2026-11-22T02:30:00.000000Z" and suite.get("time") == "1.500"
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == list(CHECKS)
     assert {c.get("classname") for c in cases} == {"vecbackup.drill.articles"}
