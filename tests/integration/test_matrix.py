@@ -57,7 +57,8 @@ def test_milvus_to_milvus(src: str, dst: str, sides: dict[str, Side], sources: d
     name = report["scratch_collection"]
     try:
         checks = {c["name"]: c for c in report["checks"]}
-        assert {c["status"] for c in checks.values()} == {"passed"}, checks
+        assert {c["status"] for n, c in checks.items() if n != "text_search"} == {"passed"}, checks
+        assert checks["text_search"]["status"] == "skipped"  # no BM25 function
         search = checks["search_recall"]["details"]
         assert search["exact_rows"] == N and search["queries"] == 100 and search["metric"] == "COSINE"
         assert search["search_params"] == {"ef": 512, "nprobe": 64} and search["compared_with_source"] is True
