@@ -69,9 +69,9 @@ in its own top k, which catches a broken index; fails below `--min-recall`), `te
 function: full-text queries made of words of sampled rows, top `--top-k` of the restored copy against the live
 source's with `--source`, ties at the k-th score counted as agreeing, fails when the agreement is more than
 `--recall-tolerance` below 1; else each sampled row must be found by a query of its own words) and `backup_age`
-(the RPO, fails above `--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies leaves its scratch
-collection under a lease that says so: the next drill of the collection drops it (a note says so), as does
-`vecbackup gc TARGET_URL`.
+(the RPO, fails above `--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies
+leaves its scratch collection under a lease that says so: the next drill of the collection drops it (a note says
+so), as does `vecbackup gc TARGET_URL`.
 
 ```sh
 vecbackup drill s3://bucket/milvus milvus://dr:19530 --collection articles --source milvus://db:19530 \\
