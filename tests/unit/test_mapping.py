@@ -338,6 +338,8 @@ def test_milvus_geometry_and_timestamptz_to_qdrant_payloads() -> None:
     assert "its INVERTED index -> a datetime payload index" in said["t"].text
     assert said["g"].note and said["t"].note  # the type changes: also a restore note
     assert [(i.field_name, i.index_type) for i in mp.spec.indexes if i.field_name == "t"] == [("t", "PAYLOAD_DATETIME")]
+    assert [(c["field_name"], str(c["field_schema"])) for c in create_calls(mp.spec, "c").payload_indexes] == [
+        ("t", "datetime")]
     chunk = Chunk("_default", 3, {
         "pk": Column(np.array([1, 2, 3], dtype="<i8")), "vec": Column(np.zeros((3, 2), dtype="<f4")),
         "g": Column(["POINT (1 2)", None, "point(1.0000000001 2e3)"], np.array([True, False, True])),

@@ -54,3 +54,44 @@ def test_the_hint_names_the_version_that_holds_everything() -> None:
         "restore into Milvus 2.6.4 or newer")
     assert lacking_hint(ALL, lite=False) == "restore into Milvus 2.6.6 or newer"
     assert "COMPATIBILITY" in lacking_hint(ALL, lite=True)
+
+
+# -- what a backup makes of each type describe_collection reports (MilvusSource._field_from_milvus, no server) ----
+
+
+def field_from(f: dict[str, object]) -> Field:
+    from vecbackup.sources.milvus.source import MilvusSource
+
+    return MilvusSource._field_from_milvus(None, "c", f, {})  # type: ignore[arg-type]  # uses no connection
+
+
+def test_geometry_and_timestamptz_defaults_as_the_manifest_records_them() -> None:
+    from pymilvus import DataType
+    from pymilvus.grpc_gen import schema_pb2
+
+    t = field_from({"name": "t", "type": DataType.TIMESTAMPTZ, "nullable": True,
+                    "default_value": schema_pb2.ValueField(timestamptz_data=1735660800000001)})
+    assert (t.type, t.default_value, t.nullable) == (F.TIMESTAMPTZ, 1735660800000001, True)
+    as_text = field_from({"name": "t", "type": DataType.TIMESTAMPTZ,  # a server reporting it as text
+                          "default_value": schema_pb2.ValueField(string_data="2025-01-01T00:00:00.000001+08:00")})
+    assert as_text.default_value == 1735660800000001
+    g = field_from({"name": "g", "type": DataType.GEOMETRY,
+                    "default_value": schema_pb2.ValueField(string_data="POINT (0 0)")})
+    assert (g.type, g.default_value) == (F.GEOMETRY, "POINT (0 0)")
+
+
+@pytest.mark.parametrize(("f", "needle"), [
+    ({"name": "clips", "type": "ARRAY", "element_type": "STRUCT", "struct_fields": []},
+     "field 'clips' of collection 'c' is an ARRAY of STRUCT (a struct array), which vecbackup cannot read"),
+    ({"name": "a", "type": "ARRAY", "element_type": "GEOMETRY"}, "field 'a': ARRAY of GEOMETRY is not supported yet"),
+    ({"name": "a", "type": "ARRAY", "element_type": "JSON"}, "field 'a': ARRAY of JSON is not supported yet"),
+    ({"name": "x", "type": "TEXT"}, "field 'x' of collection 'c' has type TEXT, which vecbackup cannot back up yet"),
+    ({"name": "x", "type": "STRUCT"}, "has type STRUCT, which vecbackup cannot back up yet"),
+    ({"name": "x", "type": "_ARRAY_OF_VECTOR"}, "has type _ARRAY_OF_VECTOR"),
+])
+def test_types_a_backup_cannot_read_yet_are_refused_by_name(f: dict[str, object], needle: str) -> None:
+    from vecbackup.errors import Unsupported
+
+    with pytest.raises(Unsupported) as e:
+        field_from(f)
+    assert needle in e.value.message and e.value.exit_code == 9
