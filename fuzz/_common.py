@@ -110,6 +110,10 @@ CHUNK_FIELDS = [
     Field("av", T.ARRAY, element_type=T.VARCHAR, nullable=True), Field("fv", T.FLOAT_VECTOR, dim=4),
     Field("hv", T.FLOAT16_VECTOR, dim=2), Field("bv", T.BINARY_VECTOR, dim=16), Field("iv", T.INT8_VECTOR, dim=3),
     Field("sp", T.SPARSE_FLOAT_VECTOR, nullable=True),
+    Field("g", T.GEOMETRY, nullable=True), Field("t", T.TIMESTAMPTZ, nullable=True),
+    Field("bfv", T.BFLOAT16_VECTOR, dim=2),
+    Field("st", T.ARRAY, element_type=T.STRUCT, nullable=True, struct_fields=(
+        Field("txt", T.VARCHAR), Field("e", T.FLOAT_VECTOR, dim=2), Field("k", T.INT16))),
 ]
 
 
@@ -131,6 +135,11 @@ def chunk_columns(n: int) -> dict[str, Column]:
         "bv": Column(np.arange(n * 2, dtype=np.uint8).reshape(n, 2)),
         "iv": Column(np.arange(n * 3, dtype=np.int8).reshape(n, 3)),
         "sp": Column([({1: 0.5, 9: -1.0} if ok else None) for ok in valid], valid),
+        "g": Column([(f"POINT ({i} 2)" if ok else None) for i, ok in enumerate(valid)], valid),
+        "t": Column(np.arange(n, dtype=np.int64) * 86_400_000_123 - 10**15, valid),
+        "bfv": Column(np.arange(n * 2, dtype=np.uint16).reshape(n, 2) + 0x3F80),
+        "st": Column([([{"txt": "é" * j, "e": [float(j), -0.5], "k": j - i} for j in range(i % 3)] if ok else None)
+                      for i, ok in enumerate(valid)], valid),
     }
 
 

@@ -35,7 +35,8 @@ def seeds() -> list[bytes]:
     for c in CHUNKS:
         header, area = split_chunk(c)
         out += [b"\x00" + c, b"\x01" + struct.pack("<H", len(header)) + header + area, b"\x02" + c]
-    out += [b"\x03\x02" + bytes([i]) + struct.pack("<4I", 1, 0, 2, 3) for i in range(24)]
+    buffers = sum(len(col["buffers"]) for col in orjson.loads(split_chunk(CHUNKS[2])[0])["columns"])
+    out += [b"\x03\x02" + bytes([i]) + struct.pack("<4I", 1, 0, 2, 3) for i in range(buffers)]
     return out
 
 

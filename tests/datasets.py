@@ -154,6 +154,52 @@ def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: in
     return Built(name, n, "v", index[1], ["_default"], {"v": index[2]})
 
 
+#: GEOMETRY values (WKT as Milvus Lite keeps it: the text given) and TIMESTAMPTZ values (with offsets) build_geo_time
+#: writes
+WKT = ["POINT (1 2)", "point(1.0000000001 2e3)", "POINT (-73.985 40.748)", "POINT(0.1 0.30000000000000004)",
+       "POLYGON ((0 0, 1 0, 1 1, 0 0))", "POLYGON ((30 10, 40 40, 20 40, 10 20, 30 10))", "POINT (1e300 -0)"]
+TIMES = ["2024-03-04T05:06:07.123456+05:30", "1970-01-01T00:00:00Z", "2024-12-31T23:59:59.999999-08:00",
+         "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2024-03-04 05:06:07.5+01:00", "1969-12-31T23:59:59Z"]
+
+
+def build_geo_time(client: Any, name: str, n: int = 240, seed: int = 21) -> None:
+    """Every kind of GEOMETRY / TIMESTAMPTZ field Lite holds: nullable, with a default, both, an INVERTED index on a
+    TIMESTAMPTZ; plus a dense vector, other nullable and default fields, dynamic fields and two partitions."""
+    from pymilvus import DataType, MilvusClient
+
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    s.add_field("g", DataType.GEOMETRY, nullable=True)
+    s.add_field("g_def", DataType.GEOMETRY, default_value="POINT (0 0)")
+    s.add_field("t", DataType.TIMESTAMPTZ, nullable=True)
+    s.add_field("t_def", DataType.TIMESTAMPTZ, nullable=True, default_value="2025-01-01T00:00:00.000001+08:00")
+    s.add_field("label", DataType.VARCHAR, max_length=16, nullable=True, default_value="none")
+    s.add_field("n", DataType.INT32, nullable=True)
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
+    ip.add_index("t", index_type="INVERTED")
+    client.create_collection(name, schema=s, index_params=ip)
+    client.create_partition(name, "p1")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        r: dict[str, Any] = {"id": i, "vec": rng.normal(size=8).astype(np.float32).tolist(),
+                             "g": None if i % 5 == 0 else WKT[i % len(WKT)],
+                             "t": None if i % 6 == 0 else TIMES[i % len(TIMES)]}
+        if i % 3:  # else: left out, the server fills in the default
+            r["g_def"] = WKT[(i + 1) % len(WKT)]
+            r["t_def"] = None if i % 4 == 0 else TIMES[(i + 2) % len(TIMES)]
+            r["label"] = None if i % 7 == 0 else f"l{i}"
+        r["n"] = None if i % 2 else i
+        if i % 9 == 0:
+            r["extra"] = {"i": i}
+        rows.append(r)
+    client.insert(name, [r for r in rows if r["id"] % 2 == 0])
+    client.insert(name, [r for r in rows if r["id"] % 2], partition_name="p1")
+    client.flush(name)
+
+
 # -- reading back ----------------------------------------------------------------------------------
 
 

@@ -24,6 +24,10 @@ class FieldType(StrEnum):
     VARCHAR = "VARCHAR"
     JSON = "JSON"
     ARRAY = "ARRAY"
+    GEOMETRY = "GEOMETRY"
+    TIMESTAMPTZ = "TIMESTAMPTZ"
+    #: the element type of an ARRAY of structs (Field.struct_fields); never a column's own type
+    STRUCT = "STRUCT"
     FLOAT_VECTOR = "FLOAT_VECTOR"
     FLOAT16_VECTOR = "FLOAT16_VECTOR"
     BFLOAT16_VECTOR = "BFLOAT16_VECTOR"
@@ -50,6 +54,14 @@ SCALAR_DTYPES: dict[FieldType, str] = {
     FieldType.FLOAT: "<f4",
     FieldType.DOUBLE: "<f8",
 }
+
+#: numpy dtype of every fixed-width scalar column: the numbers above and TIMESTAMPTZ, an instant as microseconds since
+#: 1970-01-01T00:00:00Z (docs/FORMAT.md, "Column encodings")
+FIXED_DTYPES: dict[FieldType, str] = {**SCALAR_DTYPES, FieldType.TIMESTAMPTZ: "<i8"}
+
+#: column types that are new in manifest format version 3 (vecbackup 0.3 and earlier refuse such a backup as a newer
+#: format instead of misreading it); ARRAY of STRUCT is one too (Field.struct_fields)
+V3_TYPES: frozenset[FieldType] = frozenset({FieldType.GEOMETRY, FieldType.TIMESTAMPTZ})
 
 #: numpy dtype and values-per-row of dense vector columns (dim = declared dimension)
 #: FLOAT16/BFLOAT16 are kept as their raw 16-bit patterns; BINARY packs 8 dims per byte.
@@ -88,13 +100,19 @@ class Field:
     extra: dict[str, Any] = field(default_factory=dict)
     #: attributes the source did not report and the backup measured from the data instead (e.g. max_length)
     inferred: tuple[str, ...] = ()
+    #: ARRAY of STRUCT: the fields of one struct, in order (each a scalar of an ARRAY element type or a dense vector)
+    struct_fields: tuple[Field, ...] = ()
 
     @property
     def type_name(self) -> str:
-        """The type as messages show it: ``VARCHAR``, ``ARRAY<VARCHAR>``."""
+        """The type as messages show it: ``VARCHAR``, ``ARRAY<VARCHAR>``, ``ARRAY<STRUCT>``."""
         if self.type is FieldType.ARRAY and self.element_type is not None:
             return f"ARRAY<{self.element_type.value}>"
         return self.type.value
+
+    @property
+    def is_struct_array(self) -> bool:
+        return self.type is FieldType.ARRAY and self.element_type is FieldType.STRUCT
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.type.value}
@@ -113,6 +131,8 @@ class Field:
             d["extra"] = self.extra
         if self.inferred:
             d["inferred"] = list(self.inferred)
+        if self.struct_fields:
+            d["struct_fields"] = [f.to_dict() for f in self.struct_fields]
         return d
 
     @classmethod
@@ -133,6 +153,7 @@ class Field:
             description=d.get("description", ""),
             extra=dict(d.get("extra", {})),
             inferred=_names(d.get("inferred", [])),
+            struct_fields=tuple(cls.from_dict(f) for f in d.get("struct_fields", [])),
         )
 
 

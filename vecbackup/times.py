@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from vecbackup.errors import UsageError
@@ -52,4 +52,35 @@ def parse_z(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-__all__ = ["iso_z", "now_z", "parse_duration", "parse_z", "utc_now"]
+#: the zero of an instant held as microseconds (a TIMESTAMPTZ value in a data chunk)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def instant_micros(text: str) -> int:
+    """An ISO 8601 time with a ``Z`` or an offset (as Milvus returns a TIMESTAMPTZ: ``2024-03-03T23:36:07.123456Z``)
+    -> microseconds since 1970-01-01T00:00:00Z, exactly; ValueError for text without an offset or with a part of a
+    microsecond that is not zero."""
+    m = _FRACTION.search(text)
+    if m is not None and len(m.group(1)) > 6:
+        if m.group(1)[6:].strip("0"):
+            raise ValueError(f"{text!r} is finer than a microsecond")
+        text = text[:m.start(1) + 6] + text[m.end(1):]
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{text!r} has no time zone offset")
+    return (dt - EPOCH) // _MICROSECOND
+
+
+def instant_text(micros: int) -> str:
+    """Microseconds since 1970-01-01T00:00:00Z -> ISO 8601 UTC with a ``Z``, the fraction only when it is not zero
+    (``2024-03-03T23:36:07.123456Z``, ``2024-12-31T16:00:00Z``: as Milvus Lite returns them); ValueError outside
+    the years 1 to 9999."""
+    try:
+        return iso_z(EPOCH + timedelta(microseconds=int(micros)))
+    except OverflowError:
+        raise ValueError(f"{micros} microseconds from 1970 is outside the years 1 to 9999") from None
+
+
+__all__ = ["EPOCH", "instant_micros", "instant_text", "iso_z", "now_z", "parse_duration", "parse_z", "utc_now"]

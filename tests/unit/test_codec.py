@@ -24,7 +24,15 @@ from vecbackup.format.codec import (
     encode_chunk,
     read_chunk_header,
 )
-from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+from vecbackup.schema import (
+    DYNAMIC_COLUMN,
+    FIXED_DTYPES,
+    SCALAR_DTYPES,
+    VECTOR_DTYPES,
+    Field,
+    FieldType,
+    vector_width,
+)
 
 T = FieldType
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,8 +81,39 @@ def raw_array(draw: st.DrawFn, dtype: np.dtype, count: int) -> np.ndarray:
     return arr
 
 
-ALL_CASES: list[tuple[FieldType, FieldType | None]] = [(t, None) for t in FieldType if t is not T.ARRAY]
-ALL_CASES += [(T.ARRAY, et) for et in [*SCALAR_DTYPES, T.VARCHAR]]
+ALL_CASES: list[tuple[FieldType, FieldType | None]] = [
+    (t, None) for t in FieldType if t not in (T.ARRAY, T.STRUCT)]
+ALL_CASES += [(T.ARRAY, et) for et in [*SCALAR_DTYPES, T.VARCHAR, T.STRUCT]]
+
+#: struct fields an ARRAY of STRUCT case draws from (every kind of struct field buffer)
+STRUCT_MEMBERS = [
+    Field("txt", T.VARCHAR),
+    Field("emb", T.FLOAT_VECTOR, dim=3),
+    Field("n", T.INT64),
+    Field("ok", T.BOOL),
+    Field("h", T.FLOAT16_VECTOR, dim=2),
+    Field("bits", T.BINARY_VECTOR, dim=16),
+    Field("x", T.DOUBLE),
+]
+geometry_st = text_st | st.sampled_from(["POINT (1 2)", "point(1.0000000001 2e3)", "POLYGON ((0 0, 1 0, 1 1, 0 0))"])
+
+
+def struct_st(members: list[Field]) -> st.SearchStrategy[dict[str, Any]]:
+    """One struct: a value for each of ``members``."""
+    parts: dict[str, st.SearchStrategy[Any]] = {}
+    for m in members:
+        if m.type.is_dense_vector:
+            assert m.dim is not None
+            width = vector_width(m.type, m.dim)
+            if m.type is T.FLOAT_VECTOR:
+                elem: st.SearchStrategy[Any] = st.floats(width=32)
+            else:
+                info = np.iinfo(np.dtype(VECTOR_DTYPES[m.type]))
+                elem = st.integers(int(info.min), int(info.max))
+            parts[m.name] = st.lists(elem, min_size=width, max_size=width)
+        else:
+            parts[m.name] = scalar_elem_st(m.type)
+    return st.fixed_dictionaries(parts)
 
 
 def case_id(case: tuple[FieldType, FieldType | None]) -> str:
@@ -89,10 +128,14 @@ def column_st(
     dim = None
     if ftype.is_dense_vector:
         dim = draw(st.sampled_from([8, 16, 24]) if ftype is T.BINARY_VECTOR else st.integers(1, 9))
-    field = Field("c", ftype, dim=dim, element_type=element_type, nullable=True)
+    members: tuple[Field, ...] = ()
+    if element_type is T.STRUCT:
+        by_name = st.lists(st.sampled_from(STRUCT_MEMBERS), min_size=1, max_size=4, unique_by=lambda m: m.name)
+        members = tuple(draw(by_name))
+    field = Field("c", ftype, dim=dim, element_type=element_type, nullable=True, struct_fields=members)
     valid = draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(lambda v: np.array(v, bool)))
-    if ftype in SCALAR_DTYPES:
-        values: Any = raw_array(draw, np.dtype(SCALAR_DTYPES[ftype]), n)
+    if ftype in FIXED_DTYPES:
+        values: Any = raw_array(draw, np.dtype(FIXED_DTYPES[ftype]), n)
     elif ftype.is_dense_vector:
         assert dim is not None
         width = vector_width(ftype, dim)
@@ -101,6 +144,10 @@ def column_st(
         elem: st.SearchStrategy[Any]
         if ftype is T.VARCHAR:
             elem = text_st
+        elif ftype is T.GEOMETRY:
+            elem = geometry_st
+        elif element_type is T.STRUCT:
+            elem = st.lists(struct_st(list(members)), max_size=4)
         elif ftype is T.JSON:
             elem = json_st
         elif ftype is T.ARRAY:
@@ -149,8 +196,8 @@ def assert_column_equal(field: Field, original: Column, decoded: Column) -> None
         assert decoded.valid is not None and decoded.valid.dtype == bool
         assert np.array_equal(decoded.valid, valid)
     t = field.type
-    if t in SCALAR_DTYPES or t.is_dense_vector:
-        dtype = np.dtype(SCALAR_DTYPES[t] if t in SCALAR_DTYPES else VECTOR_DTYPES[t])
+    if t in FIXED_DTYPES or t.is_dense_vector:
+        dtype = np.dtype(FIXED_DTYPES[t] if t in FIXED_DTYPES else VECTOR_DTYPES[t])
         exp = expected_fixed(np.asarray(original.values, dtype=dtype), valid)
         got = decoded.values
         assert isinstance(got, np.ndarray)
@@ -164,8 +211,19 @@ def assert_column_equal(field: Field, original: Column, decoded: Column) -> None
     for i, (want, got) in enumerate(zip(original.values, got_list, strict=True)):
         if valid is not None and not valid[i]:
             assert got is None, f"row {i} should be null"
-        elif t is T.VARCHAR:
+        elif t in (T.VARCHAR, T.GEOMETRY):
             assert got == want and type(got) is str
+        elif field.is_struct_array:
+            assert isinstance(got, list) and len(got) == len(want)
+            for g, w in zip(got, want, strict=True):
+                assert list(g) == [m.name for m in field.struct_fields]
+                for m in field.struct_fields:
+                    if m.type is T.FLOAT_VECTOR:
+                        assert same_floats(np.array(g[m.name], np.float32), np.array(w[m.name], np.float32))
+                    elif m.type is T.DOUBLE:
+                        assert same_floats(np.array([g[m.name]]), np.array([w[m.name]]))
+                    else:
+                        assert g[m.name] == w[m.name] and type(g[m.name]) is type(w[m.name])
         elif t is T.JSON:
             assert orjson.dumps(got) == orjson.dumps(want)  # exact: key order, int vs float, -0.0
         elif t is T.ARRAY:
@@ -218,10 +276,11 @@ def test_roundtrip_every_type(case: tuple[FieldType, FieldType | None], data: st
 def test_roundtrip_all_null_and_zero_rows(case: tuple[FieldType, FieldType | None]) -> None:
     ftype, et = case
     dim = 16 if ftype.is_dense_vector else None
-    field = Field("c", ftype, dim=dim, element_type=et, nullable=True)
+    members = tuple(STRUCT_MEMBERS) if et is T.STRUCT else ()
+    field = Field("c", ftype, dim=dim, element_type=et, nullable=True, struct_fields=members)
     for n in (0, 1, 9):
-        if ftype in SCALAR_DTYPES:
-            values: Any = np.ones(n, dtype=SCALAR_DTYPES[ftype])
+        if ftype in FIXED_DTYPES:
+            values: Any = np.ones(n, dtype=FIXED_DTYPES[ftype])
         elif ftype.is_dense_vector:
             values = np.ones((n, vector_width(ftype, 16)), dtype=VECTOR_DTYPES[ftype])
         else:
@@ -819,3 +878,134 @@ def test_decoded_arrays_are_read_only() -> None:
         assert isinstance(arr, np.ndarray)
         with pytest.raises(ValueError):
             arr[0] = 0
+
+
+# --------------------------------------------------------------------------- GEOMETRY, TIMESTAMPTZ, struct arrays
+
+
+def test_decodes_geometry_timestamptz_and_16_bit_and_int8_vectors_built_from_the_spec() -> None:
+    """The column types of docs/FORMAT.md ("Column encodings") that no engine of the test suite holds all of, from a
+    chunk assembled by hand: GEOMETRY (WKT text), TIMESTAMPTZ (int64 microseconds), and the FLOAT16 / BFLOAT16 / INT8
+    vectors (raw 16-bit patterns, int8)."""
+    columns: list[dict[str, Any]] = [
+        {"name": "g", "type": "GEOMETRY", "buffers": [buf("validity", "|u1"), buf("lengths", "<u4", 4),
+                                                      buf("data", "|u1")]},
+        {"name": "t", "type": "TIMESTAMPTZ", "buffers": [buf("validity", "|u1"), buf("values", "<i8", 8)]},
+        {"name": "h", "type": "FLOAT16_VECTOR", "dim": 2, "buffers": [buf("values", "<u2", 2)]},
+        {"name": "b", "type": "BFLOAT16_VECTOR", "dim": 2, "buffers": [buf("values", "<u2")]},
+        {"name": "i", "type": "INT8_VECTOR", "dim": 2, "buffers": [buf("values", "|i1")]},
+    ]
+    wkt = ["POINT (1 2)", "point(1.0000000001 2e3)"]
+    frames = [
+        bytes([0b101]),
+        u4(len(wkt[0]), 0, len(wkt[1])),
+        (wkt[0] + wkt[1]).encode(),
+        bytes([0b011]),
+        np.array([1709508967123456, -62135596800000000, 0], "<i8").tobytes(),  # 2024-03-03T23:36:07.123456Z, 0001-
+        np.array([1.0, -2.5, 0.0, 65504.0, np.inf, -0.0], "<f2").view("<u2").tobytes(),
+        np.array([0x3F80, 0xC020, 0, 0x7F80, 0xFF80, 0x8000], "<u2").tobytes(),  # 1.0, -2.5, 0, inf, -inf, -0.0
+        np.array([127, -128, 0, 1, -1, 5], "|i1").tobytes(),
+    ]
+    out = decode_chunk(handmade_chunk(columns, frames, 3))
+    c = out.columns
+    assert c["g"].values == ["POINT (1 2)", None, "point(1.0000000001 2e3)"]
+    assert nd(c["t"]).dtype == np.dtype("<i8") and nd(c["t"]).tolist() == [1709508967123456, -62135596800000000, 0]
+    assert c["t"].valid is not None and c["t"].valid.tolist() == [True, True, False]
+    assert nd(c["h"]).view("<f2").tolist() == [[1.0, -2.5], [0.0, 65504.0], [np.inf, -0.0]]
+    assert (nd(c["b"]).astype("<u4") << 16).view("<f4").tolist() == [[1.0, -2.5], [0.0, np.inf], [-np.inf, -0.0]]
+    assert nd(c["i"]).dtype == np.dtype("|i1") and nd(c["i"]).tolist() == [[127, -128], [0, 1], [-1, 5]]
+
+
+STRUCT_COLUMN: dict[str, Any] = {
+    "name": "clips", "type": "ARRAY", "element_type": "STRUCT",
+    "struct_fields": [{"name": "text", "type": "VARCHAR"}, {"name": "emb", "type": "FLOAT_VECTOR", "dim": 2},
+                      {"name": "at", "type": "INT32"}],
+    "buffers": [buf("validity", "|u1"), buf("lengths", "<u4", 4), buf("elem_lengths", "<u4", 4),
+                buf("elem_data", "|u1"), buf("values", "<f4", 4), buf("values", "<i4")],
+}
+
+
+def struct_frames() -> list[bytes]:
+    """Rows: two structs; null; none. The structs: ("a", [1, 2], 7) and ("éé", [-0.5, 0], -1)."""
+    return [bytes([0b101]), u4(2, 0, 0), u4(1, 4), "aéé".encode(), np.array([1, 2, -0.5, 0], "<f4").tobytes(),
+            np.array([7, -1], "<i4").tobytes()]
+
+
+def test_decodes_a_struct_array_built_from_the_spec() -> None:
+    out = decode_chunk(handmade_chunk([copy_column(STRUCT_COLUMN)], struct_frames(), 3))
+    col = out.columns["clips"]
+    assert col.values == [[{"text": "a", "emb": [1.0, 2.0], "at": 7}, {"text": "éé", "emb": [-0.5, 0.0], "at": -1}],
+                          None, []]
+    assert col.valid is not None and col.valid.tolist() == [True, False, True]
+    field = Field("clips", T.ARRAY, element_type=T.STRUCT, nullable=True, struct_fields=(
+        Field("text", T.VARCHAR), Field("emb", T.FLOAT_VECTOR, dim=2), Field("at", T.INT32)))
+    # our writer writes the same bytes for the same rows (up to compression): the buffers are the documented ones
+    again = read_chunk_header(encode_chunk([field], Chunk("hand", 3, {"clips": col})))["columns"][0]
+    assert again["struct_fields"] == STRUCT_COLUMN["struct_fields"]
+    assert [(b["kind"], b["dtype"], b["raw_size"]) for b in again["buffers"]] == [
+        ("validity", "|u1", 1), ("lengths", "<u4", 12), ("elem_lengths", "<u4", 8), ("elem_data", "|u1", 5),
+        ("values", "<f4", 16), ("values", "<i4", 8)]
+
+
+def copy_column(column: dict[str, Any]) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(column))
+
+
+def _struct_forgery(mutate: Any) -> bytes:
+    column = copy_column(STRUCT_COLUMN)
+    mutate(column)
+    return handmade_chunk([column], struct_frames(), 3)
+
+
+@pytest.mark.parametrize(("mutate", "exc"), [
+    (lambda c: c.pop("struct_fields"), CorruptData),
+    (lambda c: c.update(struct_fields=[]), CorruptData),
+    (lambda c: c["struct_fields"][1].pop("dim"), CorruptData),
+    (lambda c: c["struct_fields"][1].update(name="text"), CorruptData),  # two fields of one name
+    (lambda c: c["struct_fields"][2].update(type="JSON"), CorruptData),  # a known type a struct field cannot be
+    (lambda c: c["struct_fields"][2].update(type="DECIMAL"), Unsupported),  # a newer writer's type
+    (lambda c: c["struct_fields"].reverse(), CorruptData),  # buffers no longer in struct field order
+    (lambda c: c.update(type="STRUCT"), CorruptData),  # STRUCT is an element type only
+], ids=["no struct_fields", "empty", "no dim", "duplicate name", "JSON member", "unknown member type",
+        "reordered", "STRUCT column"])
+def test_forged_struct_headers(mutate: Any, exc: type[Exception]) -> None:
+    decode_fails(_struct_forgery(mutate), exc)
+
+
+def test_struct_buffers_that_do_not_add_up_are_corrupt() -> None:
+    frames = struct_frames()
+    frames[4] = np.array([1, 2, -0.5], "<f4").tobytes()  # three floats for two structs of dim 2
+    assert "raw_size" in decode_fails(handmade_chunk([copy_column(STRUCT_COLUMN)], frames, 3))
+    frames = struct_frames()
+    frames[1] = u4(2, 1, 0)  # the null row holds a struct
+    decode_fails(handmade_chunk([copy_column(STRUCT_COLUMN)], frames, 3))
+    frames = struct_frames()
+    frames[3] = b"a\xc3(\xc3("  # not UTF-8
+    assert "UTF-8" in decode_fails(handmade_chunk([copy_column(STRUCT_COLUMN)], frames, 3))
+
+
+def test_geometry_that_is_not_utf8_is_corrupt() -> None:
+    column = {"name": "g", "type": "GEOMETRY", "buffers": [buf("lengths", "<u4"), buf("data", "|u1")]}
+    assert "UTF-8" in decode_fails(handmade_chunk([column], [u4(2), b"\xc3("], 1))
+
+
+def test_encode_rejects_bad_new_type_input() -> None:
+    def bad(f: Field, values: Any, match: str) -> None:
+        with pytest.raises(ValueError, match=match):
+            encode_chunk([f], Chunk("p", 2, {f.name: Column(values)}))
+
+    members = (Field("s", T.VARCHAR), Field("v", T.FLOAT_VECTOR, dim=2))
+    structs = Field("a", T.ARRAY, element_type=T.STRUCT, struct_fields=members)
+    bad(Field("g", T.GEOMETRY), ["POINT (1 2)", b"\x01\x01"], "row 1: expected str")
+    bad(Field("t", T.TIMESTAMPTZ), [1.5, 2], "cannot store float64")
+    bad(Field("t", T.TIMESTAMPTZ), [0, 2**63], "out of range")
+    bad(Field("a", T.ARRAY, element_type=T.STRUCT), [[], []], "needs struct fields")
+    bad(Field("x", T.INT64, struct_fields=members), [1, 2], "only an ARRAY of STRUCT")
+    bad(Field("a", T.ARRAY, element_type=T.STRUCT, struct_fields=(Field("j", T.JSON),)), [[], []], "cannot be a JSON")
+    bad(Field("a", T.ARRAY, element_type=T.STRUCT, struct_fields=(Field("v", T.FLOAT_VECTOR),)), [[], []], "dim")
+    bad(Field("a", T.ARRAY, element_type=T.STRUCT, struct_fields=(members[0], members[0])), [[], []], "distinct")
+    bad(structs, [[{"s": "x", "v": [1, 2]}], [{"s": "x"}]], r"row 1: a struct must be a dict of \['s', 'v'\]")
+    bad(structs, [[{"s": "x", "v": [1, 2], "z": 1}], []], "row 0: a struct must be")
+    bad(structs, [[{"s": "x", "v": [1, 2]}], {"s": "x", "v": [1, 2]}], "row 1: expected a list of structs")
+    bad(structs, [[{"s": "x", "v": [1, 2, 3]}], []], r"struct field 'v'.*shape")
+    bad(structs, [[{"s": 5, "v": [1, 2]}], []], "struct field 's'.*expected str")

@@ -22,7 +22,7 @@ from vecbackup.format.digests import (
     encode_with_digests,
     row_digests,
 )
-from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType
+from vecbackup.schema import FIXED_DTYPES, SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType
 
 
 def _reference_cell(f: Field, col: Column, i: int) -> bytes:
@@ -31,16 +31,28 @@ def _reference_cell(f: Field, col: Column, i: int) -> bytes:
     out = b"\x01" if present else b"\x00"
     v = col.values[i] if present else None
     t = f.type
-    if t in SCALAR_DTYPES:
-        dt = np.dtype(SCALAR_DTYPES[t])
+    if t in FIXED_DTYPES:  # the numbers, and TIMESTAMPTZ (int64 microseconds)
+        dt = np.dtype(FIXED_DTYPES[t])
         return out + np.asarray(v if present else 0, dtype=dt).tobytes()
     if t.is_dense_vector:
         dt = np.dtype(VECTOR_DTYPES[t])
         arr = np.asarray(v, dtype=dt) if present else np.zeros(np.asarray(col.values[0]).shape, dtype=dt)
         return out + arr.tobytes()
-    if t is FieldType.VARCHAR:
+    if t in (FieldType.VARCHAR, FieldType.GEOMETRY):
         b = v.encode() if present else b""
         return out + struct.pack("<I", len(b)) + b
+    if f.is_struct_array:  # the struct count, then each struct field's part, over the row's structs
+        structs = list(v) if present else []
+        out += struct.pack("<I", len(structs))
+        for m in f.struct_fields:
+            items = [s[m.name] for s in structs]
+            if m.type is FieldType.VARCHAR:
+                enc = [x.encode() for x in items]
+                out += b"".join(struct.pack("<I", len(b)) for b in enc) + b"".join(enc)
+            else:
+                dt = np.dtype(SCALAR_DTYPES.get(m.type) or VECTOR_DTYPES[m.type])
+                out += np.asarray(items, dtype=dt).tobytes()
+        return out
     if t is FieldType.JSON:
         b = orjson.dumps(v) if present else b""
         return out + struct.pack("<I", len(b)) + b

@@ -451,6 +451,28 @@ def test_crasher_zero_row_vector_column_with_a_huge_dim_is_corrupt(column: int, 
         read_chunk_header(forged)
 
 
+@pytest.mark.parametrize("dim", [2**31, 2**63 - 1, 0, -1, "4", None])
+def test_a_struct_field_dim_out_of_range_is_corrupt_before_any_allocation(dim: Any) -> None:
+    """The struct fields of an ARRAY of STRUCT column (the last of CHUNK_FIELDS) carry their own dim, bounded as a
+    column's is."""
+    st_col = len(CHUNK_FIELDS) - 1
+    for data in (CHUNKS[0], CHUNKS[2]):
+        forged = edit_header(data, ("columns", st_col, "struct_fields", 1, "dim"), dim)
+        with pytest.raises(CorruptData, match="dim"):
+            read_chunk_header(forged)
+
+
+def test_new_column_types_are_in_the_seeds() -> None:
+    """GEOMETRY, TIMESTAMPTZ, the 16-bit and int8 vectors and an ARRAY of STRUCT are among what the chunk fuzzers
+    start from (fuzz/_common.py), so their validators and decoders get fuzzed."""
+    columns = orjson.loads(split_chunk(CHUNKS[2])[0])["columns"]
+    kinds = {(c["type"], c.get("element_type")) for c in columns}
+    assert {("GEOMETRY", None), ("TIMESTAMPTZ", None), ("FLOAT16_VECTOR", None), ("BFLOAT16_VECTOR", None),
+            ("INT8_VECTOR", None), ("ARRAY", "STRUCT")} <= kinds
+    assert any(b["kind"] == "validity" for c in columns if c["type"] in ("GEOMETRY", "TIMESTAMPTZ")
+               for b in c["buffers"])
+
+
 def test_chunk_seeds_decode() -> None:
     for data in CHUNK_SEEDS:
         assert decode_chunk(fix_checksums(data)).num_rows == decode_chunk(data).num_rows

@@ -58,7 +58,8 @@ def full_spec(*, dynamic: bool = True) -> CollectionSpec:
         Field("i8v", T.INT8_VECTOR, dim=16),
         Field("sparse", T.SPARSE_FLOAT_VECTOR),
     )
-    assert {f.type for f in fields} == set(FieldType)  # every type is covered
+    # every type is covered but those of version 3 (v3_fields), which would make it a version-3 manifest
+    assert {f.type for f in fields} == set(FieldType) - {T.GEOMETRY, T.TIMESTAMPTZ, T.STRUCT}
     return CollectionSpec(
         name="docs/é v2",
         fields=fields,
@@ -566,3 +567,43 @@ def test_merging_works_on_ranges_whatever_count_a_record_claims() -> None:
     joined = merge_objects([huge, other])  # returns at once: never lists the rows
     assert joined == (DataObject(key, "p", 2**62 + 3, 10, sha, select=((0, 2**62 + 3),)),)
     assert merge_objects([huge, huge]) == (huge, huge)  # overlapping: kept apart, never joined
+
+
+# --------------------------------------------------------------------------- version 3: new column types
+
+
+def v3_fields() -> tuple[Field, ...]:
+    return (
+        Field("where", T.GEOMETRY, nullable=True, default_value="POINT (0 0)"),
+        Field("at", T.TIMESTAMPTZ, nullable=True, default_value=1735660800000000),
+        Field("clips", T.ARRAY, element_type=T.STRUCT, max_capacity=4, struct_fields=(
+            Field("text", T.VARCHAR, max_length=64), Field("emb", T.FLOAT_VECTOR, dim=4))),
+    )
+
+
+@pytest.mark.parametrize("extra", [v3_fields()[:1], v3_fields()[1:2], v3_fields()[2:]],
+                         ids=["GEOMETRY", "TIMESTAMPTZ", "ARRAY<STRUCT>"])
+def test_a_version_3_type_makes_a_version_3_manifest_that_round_trips(extra: tuple[Field, ...]) -> None:
+    """A manifest is written as the lowest version that holds it: a GEOMETRY, TIMESTAMPTZ or struct array column makes
+    it version 3, which vecbackup 0.3 refuses as a newer format (exit 9) instead of as a damaged manifest."""
+    base = full_spec()
+    spec = CollectionSpec(name=base.name, fields=(*base.fields, *extra), partitions=base.partitions)
+    m = make_manifest(spec)
+    d = orjson.loads(m.to_json())
+    assert d["format_version"] == 3
+    back = Manifest.from_json(m.to_json())
+    assert back == m and back.collection.fields[-len(extra):] == extra
+    old = dict(d, format_version=4)  # a reader refuses a version it does not know, whatever else it holds
+    with pytest.raises(Unsupported, match="format version 4"):
+        Manifest.from_dict(old)
+
+
+def test_version_3_field_records() -> None:
+    d = CollectionSpec(name="c", fields=(Field("pk", T.INT64, is_primary=True), *v3_fields())).to_dict()
+    assert d["fields"][1:] == [
+        {"name": "where", "type": "GEOMETRY", "default_value": "POINT (0 0)", "nullable": True},
+        {"name": "at", "type": "TIMESTAMPTZ", "default_value": 1735660800000000, "nullable": True},
+        {"name": "clips", "type": "ARRAY", "max_capacity": 4, "element_type": "STRUCT",
+         "struct_fields": [{"name": "text", "type": "VARCHAR", "max_length": 64},
+                           {"name": "emb", "type": "FLOAT_VECTOR", "dim": 4}]},
+    ]

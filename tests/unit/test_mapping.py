@@ -321,3 +321,40 @@ def test_round_trip_milvus_to_qdrant_to_milvus() -> None:
         "sp": F.SPARSE_FLOAT_VECTOR}
     assert {i.field_name: i.metric_type for i in back.spec.indexes} == {"vec": "L2", "half": "IP", "bf": "COSINE",
                                                                          "sp": "IP"}
+
+
+def test_milvus_geometry_and_timestamptz_to_qdrant_payloads() -> None:
+    """GEOMETRY -> its WKT text, TIMESTAMPTZ -> RFC 3339 text in UTC (the instant exactly), nulls null; an index on a
+    TIMESTAMPTZ -> a datetime payload index; the plan says what each becomes."""
+    spec = CollectionSpec(name="c", fields=(
+        Field("pk", F.INT64, is_primary=True), Field("vec", F.FLOAT_VECTOR, dim=2),
+        Field("g", F.GEOMETRY, nullable=True), Field("t", F.TIMESTAMPTZ, nullable=True)),
+        indexes=(Index("vec", "FLAT", "vec", "L2", {}), Index("t", "INVERTED", "t")))
+    mp = plan_mapping(spec, "milvus-lite", "qdrant-local")
+    assert mp.restorable
+    said = {d.source: d for d in mp.decisions}
+    assert said["g"].text.startswith("GEOMETRY field 'g' -> payload key 'g': its WKT text as the source returned it")
+    assert said["t"].text.startswith("TIMESTAMPTZ field 't' -> payload key 't': RFC 3339 text in UTC")
+    assert "its INVERTED index -> a datetime payload index" in said["t"].text
+    assert said["g"].note and said["t"].note  # the type changes: also a restore note
+    assert [(i.field_name, i.index_type) for i in mp.spec.indexes if i.field_name == "t"] == [("t", "PAYLOAD_DATETIME")]
+    assert [(c["field_name"], str(c["field_schema"])) for c in create_calls(mp.spec, "c").payload_indexes] == [
+        ("t", "datetime")]
+    chunk = Chunk("_default", 3, {
+        "pk": Column(np.array([1, 2, 3], dtype="<i8")), "vec": Column(np.zeros((3, 2), dtype="<f4")),
+        "g": Column(["POINT (1 2)", None, "point(1.0000000001 2e3)"], np.array([True, False, True])),
+        "t": Column(np.array([1709508967123456, -62135596800000000, 0], dtype="<i8"), np.array([True, True, False])),
+    })
+    payloads = transform_chunk(mp, decode_chunk(encode_chunk(spec.columns, chunk))).columns[DYNAMIC_COLUMN].values
+    assert payloads == [{"g": "POINT (1 2)", "t": "2024-03-03T23:36:07.123456Z"},
+                        {"g": None, "t": "0001-01-01T00:00:00Z"},
+                        {"g": "point(1.0000000001 2e3)", "t": None}]
+
+
+def test_a_struct_array_into_qdrant_is_a_problem() -> None:
+    spec = CollectionSpec(name="c", fields=(
+        Field("pk", F.INT64, is_primary=True), Field("vec", F.FLOAT_VECTOR, dim=2),
+        Field("clips", F.ARRAY, element_type=F.STRUCT, struct_fields=(Field("e", F.FLOAT_VECTOR, dim=2),))))
+    mp = plan_mapping(spec, "milvus", "qdrant")
+    assert mp.error().message == ("cannot restore into Qdrant: field 'clips' (ARRAY<STRUCT>): vecbackup does not "
+                                  "map struct arrays into Qdrant")

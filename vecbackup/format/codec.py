@@ -32,7 +32,7 @@ import orjson
 import zstandard
 
 from vecbackup.errors import CorruptData, Unsupported
-from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+from vecbackup.schema import FIXED_DTYPES, SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
 
 CHUNK_MAGIC = b"VBCK"
 CHUNK_VERSION = 1
@@ -57,8 +57,13 @@ _BOOL = np.dtype("|b1")
 #: not even shape an empty column
 MAX_DIM = 2**31 - 1
 
-#: element types an ARRAY column may have
+#: element types an ARRAY column may have (and STRUCT, with its struct fields)
 ARRAY_ELEMENT_TYPES: frozenset[FieldType] = frozenset(SCALAR_DTYPES) | {FieldType.VARCHAR}
+#: types a field of a struct may have: an ARRAY element type or a dense vector
+STRUCT_FIELD_TYPES: frozenset[FieldType] = ARRAY_ELEMENT_TYPES | frozenset(VECTOR_DTYPES)
+
+#: a struct field as the payload layout needs it: (type, dim)
+Member = tuple[FieldType, int | None]
 
 
 @dataclass
@@ -79,19 +84,27 @@ class Chunk:
 # --------------------------------------------------------------------------- buffer layouts
 
 
-def _payload_buffers(ftype: FieldType, element_type: FieldType | None) -> list[tuple[str, np.dtype]]:
+def _element_buffers(element_type: FieldType) -> list[tuple[str, np.dtype]]:
+    """The buffers holding the elements of an ARRAY (or one field of the structs of an ARRAY of STRUCT)."""
+    if element_type is FieldType.VARCHAR:
+        return [("elem_lengths", _U4), ("elem_data", _U1)]
+    return [("values", np.dtype(SCALAR_DTYPES.get(element_type) or VECTOR_DTYPES[element_type]))]
+
+
+def _payload_buffers(ftype: FieldType, element_type: FieldType | None,
+                     members: Sequence[Member] = ()) -> list[tuple[str, np.dtype]]:
     """The (kind, dtype) of every buffer a column holds after its optional validity buffer."""
-    if ftype in SCALAR_DTYPES:
-        return [("values", np.dtype(SCALAR_DTYPES[ftype]))]
+    if ftype in FIXED_DTYPES:
+        return [("values", np.dtype(FIXED_DTYPES[ftype]))]
     if ftype in VECTOR_DTYPES:
         return [("values", np.dtype(VECTOR_DTYPES[ftype]))]
-    if ftype in (FieldType.VARCHAR, FieldType.JSON):
+    if ftype in (FieldType.VARCHAR, FieldType.JSON, FieldType.GEOMETRY):
         return [("lengths", _U4), ("data", _U1)]
     if ftype is FieldType.ARRAY:
         assert element_type is not None
-        if element_type is FieldType.VARCHAR:
-            return [("lengths", _U4), ("elem_lengths", _U4), ("elem_data", _U1)]
-        return [("lengths", _U4), ("values", np.dtype(SCALAR_DTYPES[element_type]))]
+        if element_type is FieldType.STRUCT:
+            return [("lengths", _U4), *(b for t, _ in members for b in _element_buffers(t))]
+        return [("lengths", _U4), *_element_buffers(element_type)]
     if ftype is FieldType.SPARSE_FLOAT_VECTOR:
         return [("lengths", _U4), ("indices", _U4), ("values", _F4)]
     raise AssertionError(f"unhandled field type {ftype}")  # pragma: no cover
@@ -309,25 +322,32 @@ def _encode_column(w: _Writer, f: Field, col: Column, n: int) -> dict[str, Any]:
             raise ValueError(f"{what}: BINARY_VECTOR dim must be a multiple of 8, got {f.dim}")
         entry["dim"] = f.dim
     if t is FieldType.ARRAY:
-        if f.element_type is None or FieldType(f.element_type) not in ARRAY_ELEMENT_TYPES:
+        if f.element_type is None or FieldType(f.element_type) not in (*ARRAY_ELEMENT_TYPES, FieldType.STRUCT):
             raise ValueError(f"{what}: unsupported ARRAY element_type {f.element_type!r}")
         entry["element_type"] = FieldType(f.element_type).value
+        if entry["element_type"] == FieldType.STRUCT.value:
+            entry["struct_fields"] = _struct_entries(f, what)
+    elif f.struct_fields:
+        raise ValueError(f"{what}: only an ARRAY of STRUCT has struct fields")
     if valid is not None:
         bufs.append(w.add("validity", np.packbits(valid, bitorder="little")))
 
-    if t in SCALAR_DTYPES:
-        bufs.append(w.add("values", _fixed_array(col.values, np.dtype(SCALAR_DTYPES[t]), n, (), valid, what)))
+    if t in FIXED_DTYPES:
+        bufs.append(w.add("values", _fixed_array(col.values, np.dtype(FIXED_DTYPES[t]), n, (), valid, what)))
     elif t.is_dense_vector:
         assert f.dim is not None
         width = vector_width(t, f.dim)
         dtype = np.dtype(VECTOR_DTYPES[t])
         bufs.append(w.add("values", _fixed_array(col.values, dtype, n, (width,), valid, what)))
-    elif t in (FieldType.VARCHAR, FieldType.JSON):
+    elif t in (FieldType.VARCHAR, FieldType.JSON, FieldType.GEOMETRY):
         _seq_len(col.values, n, what)
-        enc = _encode_varchar if t is FieldType.VARCHAR else _encode_json
+        enc = _encode_json if t is FieldType.JSON else _encode_varchar
         lengths, data = _encode_varlen(col.values, vlist, what, enc)
         bufs.append(w.add("lengths", lengths))
         bufs.append(w.add("data", data))
+    elif t is FieldType.ARRAY and entry["element_type"] == FieldType.STRUCT.value:
+        _seq_len(col.values, n, what)
+        bufs.extend(_encode_structs(w, f.struct_fields, col.values, vlist, what))
     elif t is FieldType.ARRAY:
         _seq_len(col.values, n, what)
         bufs.extend(_encode_array(w, FieldType(entry["element_type"]), col.values, vlist, what))
@@ -362,6 +382,65 @@ def _encode_array(
         dtype = np.dtype(SCALAR_DTYPES[et])
         elems = _fixed_array(flat, dtype, len(flat), (), None, f"{what} elements")
         out.append(w.add("values", elems))
+    return out
+
+
+def _struct_entries(f: Field, what: str) -> list[dict[str, Any]]:
+    """The header's ``struct_fields`` of an ARRAY of STRUCT: name, type and (dense vectors) dim of each."""
+    if not f.struct_fields:
+        raise ValueError(f"{what}: an ARRAY of STRUCT needs struct fields")
+    names = [m.name for m in f.struct_fields]
+    if len(set(names)) != len(names) or not all(isinstance(m, str) and m for m in names):
+        raise ValueError(f"{what}: struct field names must be distinct, non-empty strings: {names}")
+    out: list[dict[str, Any]] = []
+    for m in f.struct_fields:
+        t = FieldType(m.type)
+        if t not in STRUCT_FIELD_TYPES:
+            raise ValueError(f"{what}: struct field {m.name!r} cannot be a {t.value}")
+        entry: dict[str, Any] = {"name": m.name, "type": t.value}
+        if t.is_dense_vector:
+            if not isinstance(m.dim, int) or isinstance(m.dim, bool) or m.dim <= 0 or (
+                    t is FieldType.BINARY_VECTOR and m.dim % 8):
+                raise ValueError(f"{what}: struct field {m.name!r} needs a valid dim, got {m.dim!r}")
+            entry["dim"] = m.dim
+        out.append(entry)
+    return out
+
+
+def _encode_structs(w: _Writer, members: Sequence[Field], values: Any, valid: list[bool] | None,
+                    what: str) -> list[dict[str, Any]]:
+    """An ARRAY of STRUCT: the struct count of each row, then each struct field's values over every struct of the
+    chunk, stored as an ARRAY of that field's type stores its elements."""
+    counts: list[int] = []
+    structs: list[Mapping[str, Any]] = []
+    names = {m.name for m in members}
+    for i, v in enumerate(values):
+        if valid is not None and not valid[i]:
+            counts.append(0)
+            continue
+        if v is None or isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__len__"):
+            raise ValueError(f"{what} row {i}: expected a list of structs, got {type(v).__name__}")
+        for s in v:
+            if not isinstance(s, Mapping) or set(s) != names:
+                got = sorted(s) if isinstance(s, Mapping) else type(s).__name__
+                raise ValueError(f"{what} row {i}: a struct must be a dict of {sorted(names)}, got {got}")
+        counts.append(len(v))
+        structs.extend(v)
+    out = [w.add("lengths", _counts_array(counts, what))]
+    m = len(structs)
+    for f in members:
+        t = FieldType(f.type)
+        mwhat = f"{what} struct field {f.name!r}"
+        items = [s[f.name] for s in structs]
+        if t is FieldType.VARCHAR:
+            elem_lengths, elem_data = _encode_varlen(items, None, mwhat, _encode_varchar)
+            out.append(w.add("elem_lengths", elem_lengths))
+            out.append(w.add("elem_data", elem_data))
+        elif t in SCALAR_DTYPES:
+            out.append(w.add("values", _fixed_array(items, np.dtype(SCALAR_DTYPES[t]), m, (), None, mwhat)))
+        else:
+            width = vector_width(t, f.dim or 0)
+            out.append(w.add("values", _fixed_array(items, np.dtype(VECTOR_DTYPES[t]), m, (width,), None, mwhat)))
     return out
 
 
@@ -521,18 +600,21 @@ def _parse_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
         where = f"column {name!r}"
         ftype = _header_type(col.get("type"), where, "'type'")
         element_type = None
+        members: list[Member] = []
+        if ftype is FieldType.STRUCT:
+            _corrupt(f"{where}: STRUCT is an ARRAY element type, not a column type")
         if ftype.is_dense_vector:
-            dim = _int(col, "dim", where, lo=1, hi=MAX_DIM)
-            if ftype is FieldType.BINARY_VECTOR and dim % 8:
-                _corrupt(f"{where}: BINARY_VECTOR dim {dim} is not a multiple of 8")
+            _dim(col, ftype, where)
         if ftype is FieldType.ARRAY:
             element_type = _header_type(col.get("element_type"), where, "ARRAY 'element_type'")
-            if element_type not in ARRAY_ELEMENT_TYPES:
+            if element_type is FieldType.STRUCT:
+                members = _header_members(col, where)
+            elif element_type not in ARRAY_ELEMENT_TYPES:
                 _corrupt(f"{where}: bad ARRAY element_type {col.get('element_type')!r}")
         bufs = col.get("buffers")
         if not isinstance(bufs, list) or not all(isinstance(b, dict) for b in bufs):
             _corrupt(f"{where}: 'buffers' must be a list of objects")
-        expected = _payload_buffers(ftype, element_type)
+        expected = _payload_buffers(ftype, element_type, members)
         if bufs and bufs[0].get("kind") == "validity":
             expected = [("validity", _U1), *expected]
         kinds = [b.get("kind") for b in bufs]
@@ -561,6 +643,33 @@ def _parse_header(data: bytes | bytearray | memoryview) -> tuple[dict[str, Any],
     if end != len(area):
         _corrupt(f"{len(area) - end} unexpected trailing bytes after the last buffer")
     return header, area
+
+
+def _dim(entry: Mapping[str, Any], ftype: FieldType, where: str) -> int:
+    dim = _int(entry, "dim", where, lo=1, hi=MAX_DIM)
+    if ftype is FieldType.BINARY_VECTOR and dim % 8:
+        _corrupt(f"{where}: BINARY_VECTOR dim {dim} is not a multiple of 8")
+    return dim
+
+
+def _header_members(col: Mapping[str, Any], where: str) -> list[Member]:
+    """The ``struct_fields`` of an ARRAY of STRUCT column: (type, dim) of each; an unknown type is a newer writer."""
+    members = col.get("struct_fields")
+    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+        _corrupt(f"{where}: 'struct_fields' must be a non-empty list of objects")
+    out: list[Member] = []
+    names: set[str] = set()
+    for m in members:
+        name = m.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            _corrupt(f"{where}: struct field names must be distinct, non-empty strings")
+        names.add(name)
+        mwhere = f"{where} struct field {name!r}"
+        t = _header_type(m.get("type"), mwhere, "'type'")
+        if t not in STRUCT_FIELD_TYPES:
+            _corrupt(f"{mwhere}: a struct field cannot be a {t.value}")
+        out.append((t, _dim(m, t, mwhere) if t.is_dense_vector else None))
+    return out
 
 
 class _Reader:
@@ -649,8 +758,8 @@ def _decode_column(rd: _Reader, col: dict[str, Any], n: int) -> Column:
         valid = bits[:n].astype(bool)
         valid.flags.writeable = False
 
-    if ftype in SCALAR_DTYPES:
-        arr = rd.read(where, bufs[0], np.dtype(SCALAR_DTYPES[ftype]), n)
+    if ftype in FIXED_DTYPES:
+        arr = rd.read(where, bufs[0], np.dtype(FIXED_DTYPES[ftype]), n)
         if ftype is FieldType.BOOL:
             _check_bool(where, arr)
         return Column(arr, valid)
@@ -663,7 +772,7 @@ def _decode_column(rd: _Reader, col: dict[str, Any], n: int) -> Column:
     _check_null_lengths(where, counts, valid)
     offsets = _offsets(counts)
     total = offsets[-1]
-    if ftype is FieldType.VARCHAR:
+    if ftype in (FieldType.VARCHAR, FieldType.GEOMETRY):
         return Column(
             _nulls_to_none(_split_utf8(where, rd.read_bytes(where, bufs[1], _U1, total), offsets), valid),
             valid,
@@ -679,6 +788,8 @@ def _decode_column(rd: _Reader, col: dict[str, Any], n: int) -> Column:
         except orjson.JSONDecodeError as e:
             _corrupt(f"{where}: bad JSON value: {e}")
         return Column(values, valid)
+    if ftype is FieldType.ARRAY and col["element_type"] == FieldType.STRUCT.value:
+        return Column(_nulls_to_none(_decode_structs(rd, col, bufs[1:], offsets), valid), valid)
     if ftype is FieldType.ARRAY:
         et = FieldType(col["element_type"])
         elems: list[Any]
@@ -709,6 +820,32 @@ def _decode_column(rd: _Reader, col: dict[str, Any], n: int) -> Column:
     raise AssertionError(f"unhandled field type {ftype}")  # pragma: no cover
 
 
+def _decode_structs(rd: _Reader, col: dict[str, Any], bufs: list[dict[str, Any]], offsets: list[int],
+                    ) -> list[Any]:
+    """Each row's structs (a list of dicts, one value per struct field) from the buffers after ``lengths``."""
+    where = f"column {col['name']!r}"
+    m = offsets[-1]
+    columns: list[tuple[str, list[Any]]] = []
+    for entry in col["struct_fields"]:
+        t = FieldType(entry["type"])
+        mwhere = f"{where} struct field {entry['name']!r}"
+        if t is FieldType.VARCHAR:
+            elem_offsets = _offsets(rd.read(mwhere, bufs.pop(0), _U4, m))
+            items: list[Any] = _split_utf8(mwhere, rd.read_bytes(mwhere, bufs.pop(0), _U1, elem_offsets[-1]),
+                                           elem_offsets)
+        elif t in SCALAR_DTYPES:
+            arr = rd.read(mwhere, bufs.pop(0), np.dtype(SCALAR_DTYPES[t]), m)
+            if t is FieldType.BOOL:
+                _check_bool(mwhere, arr)
+            items = arr.tolist()
+        else:
+            width = vector_width(t, entry["dim"])
+            items = rd.read(mwhere, bufs.pop(0), np.dtype(VECTOR_DTYPES[t]), m * width).reshape(m, width).tolist()
+        columns.append((entry["name"], items))
+    structs = [{name: items[j] for name, items in columns} for j in range(m)]
+    return [structs[a:b] for a, b in itertools.pairwise(offsets)]
+
+
 def read_chunk_header(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """The chunk's JSON header, after checking magic, version, header checksum and structure.
 
@@ -737,6 +874,7 @@ __all__ = [
     "CHUNK_VERSION",
     "PREFIX_SIZE",
     "READABLE_VERSIONS",
+    "STRUCT_FIELD_TYPES",
     "Chunk",
     "Column",
     "decode_chunk",

@@ -12,7 +12,10 @@ the field, uncompressed and little-endian, in the order of the chunk header:
 * fixed-width fields (scalars, dense vectors): the row's value (zeros when null);
 * VARCHAR, JSON: the row's length (uint32) then its bytes;
 * ARRAY: the element count (uint32) then the elements (VARCHAR elements: their uint32 lengths, then their bytes);
-* SPARSE_FLOAT_VECTOR: the entry count (uint32), then the indices (uint32), then the values (float32).
+* SPARSE_FLOAT_VECTOR: the entry count (uint32), then the indices (uint32), then the values (float32);
+* GEOMETRY: as VARCHAR; TIMESTAMPTZ: fixed-width (its int64 of microseconds);
+* ARRAY of STRUCT: the struct count (uint32), then for each struct field in order the row's structs' part of its
+  buffers (a dense vector field: the structs' vectors; a VARCHAR field: their uint32 lengths, then their bytes).
 
 Digest object layout::
 
@@ -99,9 +102,10 @@ def _segments(raw: Buffers, n: int) -> list[tuple[memoryview, int | list[int]]]:
                 byte_at = np.zeros(len(prev) + 1, dtype=np.int64)
                 np.cumsum(prev, out=byte_at[1:])
                 segments.append((np.ascontiguousarray(arr).view(_U1).data, byte_at[elems].tolist()))
-            else:
+            else:  # one element per entry, or (the vectors of a struct field) ``per`` elements each
+                per = arr.size // max(int(elems[-1]), 1)
                 segments.append((np.ascontiguousarray(arr).view(_U1).data,
-                                 (elems * arr.dtype.itemsize).tolist()))
+                                 (elems * (per * arr.dtype.itemsize)).tolist()))
             prev = arr
     flush()
     return segments

@@ -16,13 +16,15 @@ from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.layout import data_key, parse_data_key
 from vecbackup.format.sealed import refuse_sealed
-from vecbackup.schema import CollectionSpec
+from vecbackup.schema import V3_TYPES, CollectionSpec
 
 FORMAT_NAME = "vecbackup"
 #: version 2 adds ``select`` (a backup that uses some rows of an object); version 3 adds ``collection.functions``
 #: (a collection whose functions fill fields the chunks do not hold: a reader that ignored them would restore the
-#: collection without them). A manifest is written as the lowest version it needs, so one without either stays
-#: readable by every earlier vecbackup
+#: collection without them) and the column types GEOMETRY, TIMESTAMPTZ and ARRAY of STRUCT (schema.V3_TYPES).
+#: A manifest is written as the lowest version that holds it, so a backup without them stays readable by every
+#: earlier vecbackup, and one with them is refused by an earlier vecbackup as a newer format (exit 9) rather than
+#: as a damaged manifest
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
@@ -218,9 +220,9 @@ class Manifest:
 
     @property
     def format_version(self) -> int:
-        """The version this manifest is written as: 3 for a collection with functions, else 2 for an object with
-        ``select``, else 1."""
-        if self.collection.functions:
+        """The version this manifest is written as: the lowest that holds it (3: a collection with functions or a
+        column of a type of version 3; 2: an object with ``select``; else 1)."""
+        if self.collection.functions or any(f.type in V3_TYPES or f.is_struct_array for f in self.collection.fields):
             return 3
         return 2 if any(o.select is not None for o in self.objects) else 1
 

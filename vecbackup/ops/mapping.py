@@ -22,6 +22,7 @@ from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.format.qdrant import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, field_names, vector_configs
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
+from vecbackup.times import instant_text
 
 MILVUS = "milvus"
 QDRANT = "qdrant"
@@ -41,6 +42,14 @@ _TO_MILVUS_METRIC = {"Cosine": "COSINE", "Euclid": "L2", "Dot": "IP", "Manhattan
 _PAYLOAD_INDEX_TYPES = {
     FieldType.INT8: "INTEGER", FieldType.INT16: "INTEGER", FieldType.INT32: "INTEGER", FieldType.INT64: "INTEGER",
     FieldType.FLOAT: "FLOAT", FieldType.DOUBLE: "FLOAT", FieldType.VARCHAR: "KEYWORD", FieldType.BOOL: "BOOL",
+    FieldType.TIMESTAMPTZ: "DATETIME",
+}
+#: what a payload key holds for the Milvus types whose values are not JSON as they are (-> Qdrant)
+_PAYLOAD_FORMS = {
+    FieldType.GEOMETRY: "its WKT text as the source returned it (Qdrant has no geometry type: its geo payloads are "
+                        "{lon, lat} points, which a WKT text is not in general)",
+    FieldType.TIMESTAMPTZ: "RFC 3339 text in UTC (2024-03-03T23:36:07.123456Z): the same instant, to the microsecond "
+                           "(Qdrant has no time type; its datetime payload index reads this text)",
 }
 _INT_TYPES = (FieldType.INT8, FieldType.INT16, FieldType.INT32, FieldType.INT64)
 _MILVUS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -281,6 +290,8 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
                                       f"{target!r} (dot product, as Milvus's IP)"))
         elif t is FieldType.BINARY_VECTOR:
             problems.append(Problem(f.name, t.value, "Qdrant has no binary vectors"))
+        elif f.is_struct_array:
+            problems.append(Problem(f.name, f.type_name, "vecbackup does not map struct arrays into Qdrant"))
         elif t.is_vector:
             problems.append(Problem(f.name, t.value, f"Qdrant has no {t.value} vectors"))
         else:
@@ -302,6 +313,9 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
                 lost = True
             if f.is_clustering_key:
                 extra += "; it was the clustering key (not kept)"
+                lost = True
+            if t in _PAYLOAD_FORMS:
+                extra = f": {_PAYLOAD_FORMS[t]}" + extra
                 lost = True
             decisions.append(Decision(f.name, f.name, "payload key", f"{what} field {f.name!r} -> payload key "
                                       f"{f.name!r}" + extra, note=lost))
@@ -562,8 +576,11 @@ def _payloads(mapping: Mapping, chunk: Chunk) -> list[dict[str, Any]]:
         keys = _py_values(chunk.columns[mapping.pk_payload_key], n)
         for p, v in zip(payloads, keys, strict=True):
             p[mapping.pk_payload_key] = v
-    for name, _ in mapping.payload_fields:
-        for p, v in zip(payloads, _py_values(chunk.columns[name], n), strict=True):
+    for name, ftype in mapping.payload_fields:
+        values = _py_values(chunk.columns[name], n)
+        if ftype is FieldType.TIMESTAMPTZ:
+            values = [None if v is None else instant_text(v) for v in values]
+        for p, v in zip(payloads, values, strict=True):
             p[name] = v
     meta = chunk.columns.get(DYNAMIC_COLUMN)
     if meta is not None:

@@ -38,7 +38,7 @@ from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.duplicates import held_keys, key_index
 from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.schema import SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+from vecbackup.schema import FIXED_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
 
 Level = Literal["stat", "checksum", "decode"]
@@ -178,11 +178,16 @@ def _check_column(key: str, f: Field, col: dict[str, object], values: object, va
         raise CorruptData(f"{where} has dim {col.get('dim')}, the schema says {f.dim}")
     if f.type is FieldType.ARRAY and f.element_type is not None and col.get("element_type") != f.element_type.value:
         raise CorruptData(f"{where} holds {col.get('element_type')} elements, the schema says {f.element_type.value}")
+    if f.is_struct_array:
+        members = [{"name": m.name, "type": m.type.value, **({"dim": m.dim} if m.type.is_dense_vector else {})}
+                   for m in f.struct_fields]
+        if col.get("struct_fields") != members:
+            raise CorruptData(f"{where} holds structs of {col.get('struct_fields')}, the schema says {members}")
     if valid is not None and len(valid) != n:
         raise CorruptData(f"{where} has a validity mask of {len(valid)} rows, expected {n}")
-    if f.type in SCALAR_DTYPES or f.type.is_dense_vector:
-        dtype = np.dtype(SCALAR_DTYPES.get(f.type) or VECTOR_DTYPES[f.type])
-        shape: tuple[int, ...] = (n,) if f.type in SCALAR_DTYPES else (n, vector_width(f.type, f.dim or 0))
+    if f.type in FIXED_DTYPES or f.type.is_dense_vector:
+        dtype = np.dtype(FIXED_DTYPES.get(f.type) or VECTOR_DTYPES[f.type])
+        shape: tuple[int, ...] = (n,) if f.type in FIXED_DTYPES else (n, vector_width(f.type, f.dim or 0))
         if not isinstance(values, np.ndarray) or values.dtype != dtype or values.shape != shape:
             got = f"{values.dtype} {values.shape}" if isinstance(values, np.ndarray) else type(values).__name__
             raise CorruptData(f"{where} decodes to {got}, expected {dtype} {shape}")

@@ -45,6 +45,8 @@ def refusal(spec: CollectionSpec, keep_ids: bool) -> str | None:
         if f.type in (FieldType.FLOAT16_VECTOR, FieldType.BFLOAT16_VECTOR, FieldType.INT8_VECTOR,
                       FieldType.SPARSE_FLOAT_VECTOR):
             return f"field {f.name!r} is a {f.type.value}, which Milvus does not import"
+        if f.type in (FieldType.GEOMETRY, FieldType.TIMESTAMPTZ) or f.is_struct_array:
+            return f"field {f.name!r} is a {f.type_name}, which vecbackup does not write into import files"
         if f.nullable or f.default_value is not None:
             return f"field {f.name!r} is nullable or has a default value, which import files cannot say"
         if f.is_primary and f.auto_id and keep_ids:

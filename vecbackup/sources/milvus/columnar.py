@@ -22,14 +22,18 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.errors import VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, CollectionSpec, Field, FieldType
+from vecbackup.sources.milvus.rows import instants
 
 #: FieldType -> the ScalarField member holding its values
 _SCALAR_MEMBER = {
     FieldType.BOOL: "bool_data", FieldType.INT8: "int_data", FieldType.INT16: "int_data",
     FieldType.INT32: "int_data", FieldType.INT64: "long_data", FieldType.FLOAT: "float_data",
     FieldType.DOUBLE: "double_data", FieldType.VARCHAR: "string_data", FieldType.JSON: "json_data",
+    FieldType.GEOMETRY: "geometry_wkt_data",  # WKT text, as pymilvus reads and writes it (not geometry_data: WKB)
+    FieldType.TIMESTAMPTZ: "string_data",  # ISO 8601 text with an offset, as pymilvus reads and writes it
 }
 #: FieldType -> the VectorField member holding its bytes (dense vectors other than float)
 _BYTES_MEMBER = {
@@ -145,8 +149,22 @@ def column_of(f: Field, fd: Any, n: int) -> Column:
             pairs = np.frombuffer(blob, dtype=np.dtype([("i", "<u4"), ("v", "<f4")]))
             rows.append({int(i): float(v) for i, v in zip(pairs["i"].tolist(), pairs["v"].tolist(), strict=True)})
         return Column(_expand(rows, valid, n, None), valid)
-    if t is FieldType.VARCHAR:
-        return Column(_expand(list(fd.scalars.string_data.data), valid, n, None), valid)
+    if t in (FieldType.VARCHAR, FieldType.GEOMETRY):
+        data = getattr(fd.scalars, _SCALAR_MEMBER[t]).data
+        if len(data) == 0 and n and (valid is None or valid.any()):
+            raise Unfit(f"field {f.name!r}: no {_SCALAR_MEMBER[t]} for {t.value}")
+        return Column(_expand(list(data), valid, n, None), valid)
+    if t is FieldType.TIMESTAMPTZ:
+        # a server may send the instants themselves (timestamptz_data, int64 microseconds)
+        micros = getattr(getattr(fd.scalars, "timestamptz_data", None), "data", ())
+        texts: list[Any] = list(micros) if len(micros) else list(fd.scalars.string_data.data)
+        texts = _expand(texts, valid, n, None)
+        if valid is not None:
+            texts = [v if ok else None for v, ok in zip(texts, valid.tolist(), strict=True)]
+        try:
+            return Column(instants(f.name, texts), valid)
+        except VecbackupError as e:
+            raise Unfit(str(e)) from None
     if t is FieldType.JSON:
         loaded = [orjson.loads(b) if b else None for b in fd.scalars.json_data.data]
         return Column(_expand(loaded, valid, n, None), valid)

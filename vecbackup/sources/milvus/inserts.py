@@ -17,6 +17,7 @@ import orjson
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, CollectionSpec, Field, FieldType
 from vecbackup.sources.milvus.columnar import _BYTES_MEMBER, _SCALAR_MEMBER, Unfit
+from vecbackup.times import instant_text
 
 #: the wire type of ``repeated float/double data = 1`` packed: tag 0x0A (field 1, length-delimited)
 _PACKED_TAG = b"\x0a"
@@ -79,8 +80,10 @@ def field_data(pb: Any, f: Field, col: Column, n: int, takes_valid: bool) -> Any
         getattr(fd.scalars, _SCALAR_MEMBER[t]).MergeFromString(packed)
     elif t in SCALAR_DTYPES:
         getattr(fd.scalars, _SCALAR_MEMBER[t]).data.extend(np.asarray(values).tolist())
-    elif t is FieldType.VARCHAR:
-        fd.scalars.string_data.data.extend(values)
+    elif t in (FieldType.VARCHAR, FieldType.GEOMETRY):  # GEOMETRY: WKT text (geometry_wkt_data), as pymilvus
+        getattr(fd.scalars, _SCALAR_MEMBER[t]).data.extend(values)
+    elif t is FieldType.TIMESTAMPTZ:  # ISO 8601 text in UTC (string_data), as pymilvus sends it
+        fd.scalars.string_data.data.extend([instant_text(v) for v in np.asarray(values).tolist()])
     elif t is FieldType.JSON:
         fd.scalars.json_data.data.extend([orjson.dumps(v) for v in values])
     elif t is FieldType.ARRAY:

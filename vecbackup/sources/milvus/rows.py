@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.errors import Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, CollectionSpec, FieldType, vector_width
+from vecbackup.times import instant_micros, instant_text
 
 
 def _number(v: Any) -> Any:
@@ -37,6 +39,45 @@ def _vector_bytes(v: Any) -> bytes:
     return np.asarray(v).tobytes()
 
 
+def instant_of(field: str, value: Any) -> int:
+    """A TIMESTAMPTZ value as Milvus returns it (ISO 8601 text with an offset, or already microseconds) ->
+    microseconds since the epoch; VecbackupError naming the field for anything else."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    try:
+        return instant_micros(value)
+    except (TypeError, ValueError) as e:
+        raise VecbackupError(f"field {field!r}: TIMESTAMPTZ value {value!r} is not a time vecbackup can keep "
+                             f"exactly ({e})") from None
+
+
+def instants(field: str, values: list[Any]) -> np.ndarray:
+    """TIMESTAMPTZ values (None at nulls) -> int64 microseconds, 0 at nulls."""
+    return np.array([0 if v is None else instant_of(field, v) for v in values], dtype="<i8")
+
+
+def texts_of_instants(values: Any, valid: np.ndarray | None) -> list[Any]:
+    """A TIMESTAMPTZ column (microseconds) -> the ISO 8601 text Milvus takes (``...Z``), None at nulls."""
+    ok = valid.tolist() if valid is not None else None
+    return [instant_text(v) if ok is None or ok[i] else None for i, v in enumerate(np.asarray(values).tolist())]
+
+
+def default_of(field: str, ftype: FieldType, raw: Any) -> Any:
+    """A field's default value as the manifest records it: a ValueField unwrapped; a TIMESTAMPTZ's as microseconds
+    (Milvus reports ``timestamptz_data``), a GEOMETRY's as its WKT text."""
+    if raw is not None and hasattr(raw, "WhichOneof"):
+        which = raw.WhichOneof("data")
+        raw = getattr(raw, which) if which else None
+    if raw is None:
+        return None
+    if ftype is FieldType.TIMESTAMPTZ:
+        return instant_of(field, raw)
+    if ftype is FieldType.GEOMETRY and not isinstance(raw, str):
+        raise Unsupported(f"field {field!r}: a GEOMETRY default value of type {type(raw).__name__} (not WKT text) "
+                          "is not supported yet")
+    return raw
+
+
 def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any]]) -> Chunk:
     """pymilvus query rows -> a columnar chunk."""
     n = len(rows)
@@ -50,6 +91,8 @@ def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any
         t = f.type
         if t in SCALAR_DTYPES:
             values: Any = np.array([0 if v is None else v for v in raw], dtype=SCALAR_DTYPES[t])
+        elif t is FieldType.TIMESTAMPTZ:
+            values = instants(f.name, raw)
         elif t is FieldType.FLOAT_VECTOR:
             width = vector_width(t, f.dim or 0)
             values = np.array([v if v is not None else [0.0] * width for v in raw], dtype="<f4").reshape(n, width)
@@ -61,7 +104,7 @@ def rows_to_chunk(spec: CollectionSpec, partition: str, rows: list[dict[str, Any
             values = np.frombuffer(buf, dtype=VECTOR_DTYPES[t]).reshape(n, width)
         elif t is FieldType.SPARSE_FLOAT_VECTOR:
             values = [None if v is None else {int(k): float(x) for k, x in v.items()} for v in raw]
-        else:  # VARCHAR, JSON, ARRAY
+        else:  # VARCHAR, JSON, ARRAY, GEOMETRY (WKT text)
             values = raw
         columns[f.name] = Column(values, valid)
     if spec.enable_dynamic_field:
@@ -83,6 +126,8 @@ def chunk_to_rows(spec: CollectionSpec, chunk: Chunk, *, keep_ids: bool = True) 
         elif t in VECTOR_DTYPES:
             arr = col.values
             values = [arr[i].tobytes() for i in range(n)]
+        elif t is FieldType.TIMESTAMPTZ:
+            values = texts_of_instants(col.values, col.valid)
         else:
             values = list(col.values)
         if col.valid is not None:

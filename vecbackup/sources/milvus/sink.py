@@ -21,6 +21,7 @@ from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
+from vecbackup.times import instant_text
 
 
 class MilvusSink(Connection):
@@ -36,6 +37,11 @@ class MilvusSink(Connection):
         for f in spec.fields:
             if not hasattr(dt, f.type.value):
                 raise Unsupported(f"field {f.name!r} has type {f.type.value}, which this pymilvus cannot create")
+        lacking = lacking_types(spec, self._version, lite=bool(self.url.lite))
+        if lacking:
+            where = "Milvus Lite" if self.url.lite else f"Milvus {self._version}"
+            raise Unsupported(f"{where} at {self.display} cannot hold " + "; ".join(lacking),
+                              hint=lacking_hint(spec, lite=bool(self.url.lite)))
         vectors = [f for f in spec.fields if f.type.is_vector]
         if self._version.startswith("v2.3") or self._version.startswith("2.3"):
             if len(vectors) > 1:
@@ -43,10 +49,7 @@ class MilvusSink(Connection):
                     f"Milvus {self._version} at {self.display} allows one vector field per collection; "
                     f"the backup has {len(vectors)} ({', '.join(f.name for f in vectors)})",
                     hint="restore into Milvus 2.4 or newer")
-            for f in spec.fields:
-                if f.type in (FieldType.SPARSE_FLOAT_VECTOR, FieldType.INT8_VECTOR):
-                    raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no {f.type.value}",
-                                      hint="restore into Milvus 2.4 or newer")
+            for f in spec.fields:  # (the types it lacks: lacking_types)
                 if f.nullable or f.default_value is not None:
                     raise Unsupported(f"field {f.name!r}: Milvus {self._version} has no nullable or default "
                                       "values", hint="restore into Milvus 2.5 or newer")
@@ -103,8 +106,9 @@ class MilvusSink(Connection):
                 kw["element_type"] = getattr(dt, f.element_type.value)
             if f.nullable:
                 kw["nullable"] = True
-            if f.default_value is not None:
-                kw["default_value"] = f.default_value
+            if f.default_value is not None:  # a TIMESTAMPTZ's is kept as microseconds; pymilvus takes ISO text
+                kw["default_value"] = instant_text(f.default_value) if f.type is FieldType.TIMESTAMPTZ \
+                    else f.default_value
             if f.is_primary:
                 kw["is_primary"] = True
                 kw["auto_id"] = f.auto_id
@@ -478,6 +482,48 @@ class MilvusSink(Connection):
         if state.state in (state.ImportFailed, state.ImportFailedAndCleaned):
             failure = " ".join(str(state.infos.get(state.FAILED_REASON) or state.state_name).split())[:300]
         return ImportState(done=state.state == state.ImportCompleted, rows=int(state.row_count), failure=failure)
+
+
+#: the first Milvus server version that has a field type (docs/COMPATIBILITY.md); types not listed: every version here
+FIRST_SERVER_VERSION: dict[FieldType, tuple[int, ...]] = {
+    FieldType.SPARSE_FLOAT_VECTOR: (2, 4), FieldType.BFLOAT16_VECTOR: (2, 4), FieldType.INT8_VECTOR: (2, 6),
+    FieldType.GEOMETRY: (2, 6, 4), FieldType.TIMESTAMPTZ: (2, 6, 6),
+}
+#: field types Milvus Lite refuses in create_collection (measured on 3.2.2: "Phase 10.2 supports: BOOL, INT8/16/32/64,
+#: FLOAT, DOUBLE, VARCHAR, JSON, ARRAY, GEOMETRY, TIMESTAMPTZ, FLOAT_VECTOR, SPARSE_FLOAT_VECTOR")
+LITE_LACKS: frozenset[FieldType] = frozenset({FieldType.BINARY_VECTOR, FieldType.FLOAT16_VECTOR,
+                                              FieldType.BFLOAT16_VECTOR, FieldType.INT8_VECTOR})
+#: the Milvus Lite versions LITE_LACKS was measured on (a later Lite may hold more: it is left to say so itself)
+LITE_MEASURED = (3, 2)
+
+
+def _version_tuple(version: str) -> tuple[int, ...] | None:
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
+
+def lacking_types(spec: CollectionSpec, version: str, *, lite: bool) -> list[str]:
+    """The fields of ``spec`` whose type a Milvus of ``version`` (Milvus Lite's, with ``lite``) cannot hold, one
+    phrase each (empty when it holds them all, or its version is not one we can read). Pure."""
+    have = _version_tuple(version)
+    out: list[str] = []
+    for f in spec.fields:
+        if f.is_struct_array:  # Milvus Lite accepts it in create_collection and drops the field (measured, 3.2.2)
+            out.append(f"field {f.name!r} (ARRAY<STRUCT>): vecbackup does not write struct arrays into Milvus yet")
+        elif lite and have is not None and have[:2] <= LITE_MEASURED and f.type in LITE_LACKS:
+            out.append(f"field {f.name!r}: Milvus Lite has no {f.type.value}")
+        elif not lite and have is not None and have < FIRST_SERVER_VERSION.get(f.type, ()):
+            first = ".".join(map(str, FIRST_SERVER_VERSION[f.type]))
+            out.append(f"field {f.name!r}: {f.type.value} needs Milvus {first} or newer")
+    return out
+
+
+def lacking_hint(spec: CollectionSpec, *, lite: bool) -> str:
+    """Where a backup refused by lacking_types can go instead."""
+    needed = max((FIRST_SERVER_VERSION.get(f.type, ()) for f in spec.fields), default=())
+    if lite or not needed:
+        return "docs/COMPATIBILITY.md says which engine holds them"
+    return f"restore into Milvus {'.'.join(map(str, needed))} or newer"
 
 
 #: the longest delete expression delete_keys sends (a batch of 16,384 long string keys is split over several)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
-from vecbackup.format.codec import Chunk
+from vecbackup.format.codec import ARRAY_ELEMENT_TYPES, Chunk
 from vecbackup.format.digests import row_digests
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.shard import Shard, owned_batches
@@ -24,7 +24,7 @@ from vecbackup.sources.milvus.connection import (
     Connection,
     _message,
 )
-from vecbackup.sources.milvus.rows import _jsonable, _number, rows_to_chunk
+from vecbackup.sources.milvus.rows import _jsonable, _number, default_of, rows_to_chunk
 
 #: function parameters whose values are credentials (Milvus Lite's TEXTEMBEDDING takes an ``api_key``): never
 #: recorded; their names are (Function.withheld)
@@ -123,6 +123,8 @@ class MilvusSource(Connection):
         tname = getattr(dtype, "name", str(dtype))
         try:
             ftype = FieldType(tname)
+            if ftype is FieldType.STRUCT:
+                raise ValueError(tname)
         except ValueError:
             raise Unsupported(f"field {f['name']!r} of collection {coll!r} has type {tname}, "
                               "which vecbackup cannot back up yet") from None
@@ -131,14 +133,16 @@ class MilvusSource(Connection):
         if ftype is FieldType.ARRAY:
             et = f.get("element_type")
             ename = getattr(et, "name", str(et))
+            if ename == FieldType.STRUCT.value:  # the format holds them (docs/FORMAT.md); no engine here serves them
+                raise Unsupported(f"field {f['name']!r} of collection {coll!r} is an ARRAY of STRUCT (a struct "
+                                  "array), which vecbackup cannot read from Milvus yet (docs/COMPATIBILITY.md)")
             try:
                 element_type = FieldType(ename)
+                if element_type not in ARRAY_ELEMENT_TYPES:
+                    raise ValueError(ename)
             except ValueError:
                 raise Unsupported(f"field {f['name']!r}: ARRAY of {ename} is not supported yet") from None
-        default = f.get("default_value")
-        if default is not None and hasattr(default, "WhichOneof"):
-            which = default.WhichOneof("data")
-            default = getattr(default, which) if which else None
+        default = default_of(f["name"], ftype, f.get("default_value"))
         is_primary = bool(f.get("is_primary", False))
         extra = {k: v for k, v in params.items() if k not in _FIELD_PARAM_KEYS}
         return Field(
