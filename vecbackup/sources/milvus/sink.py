@@ -4,6 +4,7 @@ Refusals become one line naming the field and the flag that fixes it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
-from vecbackup.sources.milvus import bulk
+from vecbackup.sources.milvus import bulk, features
 from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
@@ -58,6 +59,24 @@ class MilvusSink(Connection):
         if plan.shards is not None and plan.shards != spec.num_shards:
             notes.append(f"num_shards {spec.num_shards if spec.num_shards is not None else 'default'} -> "
                          f"{plan.shards} (--shards)")
+        return notes + self._settings_check(spec, plan)
+
+    def _settings_check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """What this target drops or stores unused of the spec's settings, and the scalar indexes it cannot build
+        (refused here, before anything is created, unless --index-fallback): features.py, measured."""
+        kind = features.target_kind(self._version, self.url.lite)
+        if kind is None:
+            return []
+        shown = dataclasses.replace(spec, num_shards=plan.shards or spec.num_shards)
+        notes = [n for n in (features.dropped(shown, kind), features.unused(spec, kind, self._version)) if n]
+        problems = [(index, p) for index in spec.indexes
+                    if (p := features.index_problem(kind, spec.field(index.field_name), index)) is not None]
+        if problems and not plan.index_fallback:
+            raise Unsupported(f"Milvus at {self.display} " + "; ".join(
+                f"cannot build index {index.index_type} on field {index.field_name!r}: {p}" for index, p in problems),
+                hint="pass --index-fallback to build the engine's default index instead")
+        notes += [features.index_note(kind, self._version, spec.field(index.field_name), index, p)
+                  for index, p in problems]
         return notes
 
     def create(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
@@ -66,7 +85,8 @@ class MilvusSink(Connection):
         dt = self._DataType
         primary = spec.primary
         schema = pm.MilvusClient.create_schema(
-            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description
+            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description,
+            **({"enable_namespace": True} if spec.extra.get("enable_namespace") else {}),
         )
         for f in spec.fields:
             kw: dict[str, Any] = {}
@@ -93,6 +113,7 @@ class MilvusSink(Connection):
                 kw.setdefault(k, v)
             self._call(f"define field {f.name!r}", schema.add_field, f.name, getattr(dt, f.type.value),
                        description=f.description, **kw)
+            _keep_params(schema.fields[-1], f)
         ckw: dict[str, Any] = {"schema": schema}
         if spec.consistency_level:
             ckw["consistency_level"] = spec.consistency_level
@@ -257,6 +278,17 @@ class MilvusSink(Connection):
         unknown = params is None and index.params is None  # the source did not report them
         if params is None:
             params = index.params or {}
+        kind = features.target_kind(self._version, self.url.lite)
+        predicted = features.index_problem(kind, field, index)
+        if predicted is not None:  # check() refused it unless --index-fallback, and the plan says what is built
+            fallback = features.fallback_index(kind, field)
+            if fallback is None:
+                return []
+            reason = self._build_index(plan.staging, field, fallback, index, {})
+            if reason is None:
+                return []
+            raise Unsupported(f"Milvus at {self.display} cannot build index {fallback} on field "
+                              f"{index.field_name!r} either: {reason}")
         reason = self._build_index(plan.staging, field, index.index_type, index, params)
         if reason is None:
             return [f"index {index.index_name or index.field_name!r}: parameters were not recorded by the source; "
@@ -514,6 +546,16 @@ def _fallbacks(ftype: FieldType) -> list[str]:
     return ["INVERTED", "AUTOINDEX"]
 
 
+def _keep_params(built: Any, f: Field) -> None:
+    """Put on the pymilvus field ``built`` the recorded field parameters pymilvus left out (it sends only those it
+    knows: a newer server's, or one this pymilvus does not know, would be lost), as the server reported them."""
+    params = getattr(built, "_type_params", None)
+    if not isinstance(params, dict):  # pymilvus internals not as expected: what it kept is sent
+        return
+    for k, v in f.extra.items():
+        params.setdefault(k, v)  # sent as a string (a value that is not one: as JSON)
+
+
 def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupError:
     """A refused create_collection as one line naming the field when the server's message lets us find it
     (a 2.3 server names the parameter and the field type, not the field)."""
@@ -524,6 +566,11 @@ def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupEr
                     return TargetRejected(
                         f"Milvus at {display} refused field {name!r}: it requires a {param} the backup does not "
                         "record", hint=f"restore with --field-params {name}:{param}=N")
+    prop = _named_property(spec, msg)
+    if prop is not None:
+        return TargetRejected(f"Milvus at {display} refused collection property {prop!r}: {msg}",
+                              hint=f"--collection-params properties.{prop}= leaves it out, "
+                                   f"properties.{prop}=VALUE sets another value")
     named = _named_field(spec, msg)
     where = f" (field {named!r})" if named else ""
     return TargetRejected(f"Milvus at {display} refused to create the collection{where}: {msg}",
@@ -554,6 +601,15 @@ def _refuse_lite_dropped_keys(spec: CollectionSpec, chunk: Chunk, display: str) 
             key = key.item() if isinstance(key, np.generic) else key
             raise TargetRejected(f"row {key!r} has a dynamic field {LITE_DROPPED_KEY!r}, which Milvus Lite at "
                                  f"{display} would silently drop", hint="restore into a Milvus server")
+
+
+def _named_property(spec: CollectionSpec, msg: str) -> str | None:
+    """The collection property a server message names (quoted, or a dotted key as it is), if any."""
+    for key in sorted(spec.properties, key=len, reverse=True):
+        if key and (any(q.format(key) in msg for q in ("'{}'", '"{}"', "{{{}}}", "[{}]"))
+                    or ("." in key and key in msg)):
+            return key
+    return None
 
 
 def _named_field(spec: CollectionSpec, msg: str) -> str | None:
