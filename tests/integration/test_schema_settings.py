@@ -134,6 +134,10 @@ def test_lite_settings_restore_identical(cli, lite, store_dir):
     assert not [n for n in r.json()["notes"] if "does not keep" in n]
     assert reported(lite.client, f"{name}_r") == reported(lite.client, name)
     assert read_rows(lite.client, f"{name}_r") == read_rows(lite.client, name)
+    for term in ("cat", "number 7", "mat"):  # text match on the copy finds what it finds on the source
+        found = [sorted(r["id"] for r in lite.client.query(c, filter=f"TEXT_MATCH(text, '{term}')",
+                                                             output_fields=["id"])) for c in (name, f"{name}_r")]
+        assert found[0] == found[1] and found[0], term
 
 
 def test_server_settings_restore_identical(cli, standalone, store_dir):

@@ -17,7 +17,7 @@ from vecbackup.ops.restore import apply_overrides
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
 from vecbackup.sources.milvus import features
 from vecbackup.sources.milvus.features import LITE, dropped, index_note, index_problem, target_kind, unused
-from vecbackup.sources.milvus.sink import _create_refused, _keep_params
+from vecbackup.sources.milvus.sink import _create_refused, _keep_params, is_built
 from vecbackup.sources.milvus.source import schema_settings
 
 F = FieldType
@@ -197,10 +197,24 @@ def test_milvus_settings_qdrant_has_no_place_for_are_noted() -> None:
     note = next(n for n in mp.notes if n.startswith("Milvus settings Qdrant has no place for"))
     assert note == (
         "Milvus settings Qdrant has no place for are not kept: consistency level Bounded; 2 shards (--shards sets "
-        "Qdrant's shard_number); num_partitions 8; field descriptions (id); field 'v': mmap_enabled; field 'text': "
-        "enable_analyzer, enable_match, analyzer_params; field 'lang': warmup; field 'text2': enable_analyzer, "
-        "multi_analyzer_params; field 'n': future.setting; index names (lang_trie, v_hnsw)")
+        "Qdrant's shard_number); num_partitions 8; namespaces (enable_namespace); field descriptions (id); field "
+        "'v': mmap_enabled; field 'text': enable_analyzer, enable_match, analyzer_params; field 'lang': warmup; "
+        "field 'text2': enable_analyzer, multi_analyzer_params; field 'n': future.setting; index names (lang_trie, "
+        "v_hnsw)")
     bare = server_spec(fields=(Field("id", F.INT64, is_primary=True), Field("v", F.FLOAT_VECTOR, dim=4)),
                        indexes=(Index("v", "HNSW", "v", "L2", {}),), consistency_level=None, num_shards=None,
                        extra={})
     assert not [n for n in plan_mapping(bare, "milvus-lite", "qdrant").notes if "no place for" in n]
+
+
+def test_an_index_counts_as_built_by_name_where_its_field_has_several() -> None:
+    """A sharded restore's re-run builds the indexes a stopped commit did not: JSON path indexes (several on one
+    field) by name, any other by field (Milvus Lite names an index after its field, whatever the backup says)."""
+    j1, j2 = (Index("j", "INVERTED", name, None, {"json_path": f"j['{k}']", "json_cast_type": "varchar"})
+              for name, k in (("j_a", "a"), ("j_b", "b")))
+    spec = server_spec(fields=(Field("id", F.INT64, is_primary=True), Field("j", F.JSON),
+                               Field("v", F.FLOAT_VECTOR, dim=4)),
+                       indexes=(j1, j2, Index("v", "HNSW", "v_hnsw", "L2", {})))
+    built = {("j", "j_a"), ("v", "v")}
+    assert [is_built(spec, i, built) for i in spec.indexes] == [True, False, True]
+    assert not any(is_built(spec, i, set()) for i in spec.indexes)

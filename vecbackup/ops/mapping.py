@@ -323,6 +323,8 @@ def _milvus_settings_note(spec: CollectionSpec, decisions: list[Decision]) -> No
         items.append(f"{spec.num_shards} shards (--shards sets Qdrant's shard_number)")
     if spec.extra.get("num_partitions"):
         items.append(f"num_partitions {spec.extra['num_partitions']}")
+    if spec.extra.get("enable_namespace"):
+        items.append("namespaces (enable_namespace)")
     described = [f.name for f in spec.fields if f.description]
     if described:
         items.append("field descriptions (" + ", ".join(described) + ")")

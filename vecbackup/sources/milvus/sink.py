@@ -210,17 +210,19 @@ class MilvusSink(Connection):
                 c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
             except Exception:  # older servers: the property is inert there
                 notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
-        built = self._indexed_fields(plan.staging)  # by a commit that stopped after building them (restore_shard)
+        built = self._built_indexes(plan.staging)  # by a commit that stopped after building them (restore_shard)
         for index in spec.indexes:
-            if index.field_name not in built:
+            if not is_built(spec, index, built):
                 notes.extend(self._create_index(spec, plan, index))
         self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
         return notes
 
-    def _indexed_fields(self, name: str) -> set[str]:
+    def _built_indexes(self, name: str) -> set[tuple[str, str]]:
+        """The (field, index name) of every index collection ``name`` has."""
         c = self.client
         names = self._call(f"list the indexes of {name!r}", c.list_indexes, name)
-        return {self._call(f"describe index {n!r}", c.describe_index, name, n).get("field_name") for n in names}
+        return {(str(d.get("field_name")), str(d.get("index_name") or n))
+                for n in names for d in [self._call(f"describe index {n!r}", c.describe_index, name, n)]}
 
     def publish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         """Give the prepared staging collection the target's name (dropping the target first when replacing it,
@@ -482,6 +484,15 @@ class MilvusSink(Connection):
         if state.state in (state.ImportFailed, state.ImportFailedAndCleaned):
             failure = " ".join(str(state.infos.get(state.FAILED_REASON) or state.state_name).split())[:300]
         return ImportState(done=state.state == state.ImportCompleted, rows=int(state.row_count), failure=failure)
+
+
+def is_built(spec: CollectionSpec, index: Index, built: set[tuple[str, str]]) -> bool:
+    """Whether the backup's ``index`` is among the ``built`` (field, index name) pairs of a collection: by name
+    where the backup has several indexes on its field (JSON path indexes), else by field (the name may differ:
+    Milvus Lite names an index after its field)."""
+    if sum(i.field_name == index.field_name for i in spec.indexes) > 1:
+        return (index.field_name, index.index_name) in built
+    return any(field == index.field_name for field, _ in built)
 
 
 #: the longest delete expression delete_keys sends (a batch of 16,384 long string keys is split over several)
