@@ -97,7 +97,7 @@ def test_lite_to_server_with_flags_and_fallbacks(cli, standalone, lite, store_di
         assert r.code == 0, r.stderr
         notes = r.json()["notes"]
         assert "field 'words': max_length 10 -> 64 (--field-params)" in notes
-        assert any("built STL_SORT instead (--index-fallback)" in n for n in notes), notes
+        assert any("--index-fallback builds STL_SORT instead" in n for n in notes), notes
         assert any("knowhere's defaults M=16,efConstruction=200" in n for n in notes), notes
         d = server.describe_collection(name)
         assert (d["consistency_level_name"], d["num_shards"], d["description"]) == ("Bounded", 2, "from lite")

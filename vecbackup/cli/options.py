@@ -237,7 +237,7 @@ FieldParams = Annotated[list[str] | None, typer.Option(
 CollectionParams = Annotated[list[str] | None, typer.Option(
     "--collection-params", metavar="K=V,...", help="Collection settings the backup does not record or that should "
     "differ: consistency_level (Strong, Session, Bounded, Eventually), num_partitions (partition-key collections), "
-    "description.")]
+    "description; properties.KEY=VALUE sets a collection property, properties.KEY= leaves it out.")]
 Shards = Annotated[int | None, typer.Option(
     "--shards", min=1, help="Shards of the restored collection instead of the recorded number (Milvus num_shards; "
     "Qdrant shard_number, per shard key with custom sharding).")]

@@ -337,6 +337,7 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
             decisions.append(Decision("partitions", "", "note", "partition " + repr(user[0]) +
                                       " -> one collection (Qdrant has no partitions)", note=True))
     _common_notes(spec, decisions, drop_props=True)
+    _milvus_settings_note(spec, decisions)
     config: dict[str, Any] = {"params": {"vectors": vectors}}
     if sparse:
         config["params"]["sparse_vectors"] = sparse
@@ -353,6 +354,29 @@ def _common_notes(spec: CollectionSpec, decisions: list[Decision], *, drop_props
     if drop_props and spec.properties:
         decisions.append(Decision("properties", "", "note", "collection properties " +
                                   ", ".join(sorted(spec.properties)) + " are not kept", note=True))
+
+
+def _milvus_settings_note(spec: CollectionSpec, decisions: list[Decision]) -> None:
+    """One note for the Milvus settings a Qdrant collection has no place for (docs/COMPATIBILITY.md)."""
+    items = []
+    if spec.consistency_level:
+        items.append(f"consistency level {spec.consistency_level}")
+    if spec.num_shards:
+        items.append(f"{spec.num_shards} shards (--shards sets Qdrant's shard_number)")
+    if spec.extra.get("num_partitions"):
+        items.append(f"num_partitions {spec.extra['num_partitions']}")
+    if spec.extra.get("enable_namespace"):
+        items.append("namespaces (enable_namespace)")
+    described = [f.name for f in spec.fields if f.description]
+    if described:
+        items.append("field descriptions (" + ", ".join(described) + ")")
+    items += [f"field {f.name!r}: " + ", ".join(f.extra) for f in spec.fields if f.extra]
+    named = [i.index_name for i in spec.indexes if i.index_name and i.index_name != i.field_name]
+    if named:
+        items.append("index names (" + ", ".join(named) + ")")
+    if items:
+        decisions.append(Decision("settings", "", "note", "Milvus settings Qdrant has no place for are not kept: "
+                                  + "; ".join(items), note=True))
 
 
 # -- Qdrant -> Milvus -------------------------------------------------------------------------------

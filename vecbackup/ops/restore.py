@@ -20,7 +20,7 @@ from vecbackup.errors import (
     VecbackupError,
 )
 from vecbackup.format.codec import Chunk
-from vecbackup.format.lease import UnreadableLease, parse_lease, restore_staging
+from vecbackup.format.lease import LEASE_KEY, UnreadableLease, parse_lease, restore_staging
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.duplicates import (
     Choice,
@@ -95,6 +95,8 @@ class RestoreOptions:
 FIELD_PARAMS: dict[str, type] = {"max_length": int, "max_capacity": int, "description": str}
 #: what --collection-params may set, and the type of each value
 COLLECTION_PARAMS: dict[str, type] = {"description": str, "consistency_level": str, "num_partitions": int}
+#: --collection-params properties.KEY=VALUE sets collection property KEY; properties.KEY= leaves it out
+PROPERTY_PREFIX = "properties."
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
 
 
@@ -141,10 +143,14 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
                          f"source did not report it); --field-params {f.name}:{attr}=N sets another")
     changes = {}
     extra = dict(spec.extra)
+    properties = dict(spec.properties)
     for key, raw in collection_params.items():
+        if key.startswith(PROPERTY_PREFIX):
+            notes.append(_property(properties, key[len(PROPERTY_PREFIX):], raw))
+            continue
         if key not in COLLECTION_PARAMS:
             raise UsageError(f"--collection-params: unknown parameter {key!r}",
-                             hint="known: " + ", ".join(COLLECTION_PARAMS))
+                             hint="known: " + ", ".join(COLLECTION_PARAMS) + ", properties.KEY")
         value = _value("--collection-params", key, raw, COLLECTION_PARAMS[key])
         if key == "consistency_level":
             level = next((lv for lv in CONSISTENCY_LEVELS if lv.lower() == value.lower()), None)
@@ -162,7 +168,28 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
             changes[key] = value
         if value != old:
             notes.append(f"collection {key} {old!r} -> {value!r} (--collection-params)")
+    if properties != spec.properties:
+        changes["properties"] = properties
     return dataclasses.replace(spec, fields=tuple(fields.values()), extra=extra, **changes), notes
+
+
+def _property(properties: dict[str, Any], key: str, raw: Any) -> str:
+    """Set (or, given an empty value, leave out) collection property ``key`` in ``properties``; the note saying so.
+    Values are strings, as servers report them (true/false for a JSON boolean)."""
+    option = f"--collection-params {PROPERTY_PREFIX}{key}"
+    if not key or key == LEASE_KEY:
+        raise UsageError(f"{option}: not a property a restore can set", hint="properties.KEY=VALUE, e.g. "
+                         "properties.collection.ttl.seconds=86400")
+    value = None if raw is None or raw == "" else str(raw).lower() if isinstance(raw, bool) else str(raw)
+    old = properties.get(key)
+    if value is None:
+        if old is None:
+            raise UsageError(f"{option}= leaves out a property the backup does not have",
+                             hint="its properties: " + (", ".join(properties) or "none"))
+        del properties[key]
+        return f"collection property {key!r} {old!r} -> left out (--collection-params)"
+    properties[key] = value
+    return f"collection property {key!r} {'(none)' if old is None else repr(old)} -> {value!r} (--collection-params)"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Refusals become one line naming the field and the flag that fixes it."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
-from vecbackup.sources.milvus import bulk
+from vecbackup.sources.milvus import bulk, features
 from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
@@ -62,6 +63,24 @@ class MilvusSink(Connection):
         if plan.shards is not None and plan.shards != spec.num_shards:
             notes.append(f"num_shards {spec.num_shards if spec.num_shards is not None else 'default'} -> "
                          f"{plan.shards} (--shards)")
+        return notes + self._settings_check(spec, plan)
+
+    def _settings_check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        """What this target drops or stores unused of the spec's settings, and the scalar indexes it cannot build
+        (refused here, before anything is created, unless --index-fallback): features.py, measured."""
+        kind = features.target_kind(self._version, self.url.lite)
+        if kind is None:
+            return []
+        shown = dataclasses.replace(spec, num_shards=plan.shards or spec.num_shards)
+        notes = [n for n in (features.dropped(shown, kind), features.unused(spec, kind, self._version)) if n]
+        problems = [(index, p) for index in spec.indexes
+                    if (p := features.index_problem(kind, spec.field(index.field_name), index)) is not None]
+        if problems and not plan.index_fallback:
+            raise Unsupported(f"Milvus at {self.display} " + "; ".join(
+                f"cannot build index {index.index_type} on field {index.field_name!r}: {p}" for index, p in problems),
+                hint="pass --index-fallback to build the engine's default index instead")
+        notes += [features.index_note(kind, self._version, spec.field(index.field_name), index, p)
+                  for index, p in problems]
         return notes
 
     def _check_functions(self, spec: CollectionSpec) -> list[str]:
@@ -92,7 +111,8 @@ class MilvusSink(Connection):
         dt = self._DataType
         primary = spec.primary
         schema = pm.MilvusClient.create_schema(
-            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description
+            auto_id=primary.auto_id, enable_dynamic_field=spec.enable_dynamic_field, description=spec.description,
+            **({"enable_namespace": True} if spec.extra.get("enable_namespace") else {}),
         )
         for f in spec.fields:
             kw: dict[str, Any] = {}
@@ -120,6 +140,7 @@ class MilvusSink(Connection):
                 kw.setdefault(k, v)
             self._call(f"define field {f.name!r}", schema.add_field, f.name, getattr(dt, f.type.value),
                        description=f.description, **kw)
+            _keep_params(schema.fields[-1], f)
         for fn in spec.functions:  # the server fills their output fields from the inserted inputs
             function = self._call(f"define function {fn.name!r}", pm.Function, fn.name, pm.FunctionType[fn.type],
                                   list(fn.input_field_names), list(fn.output_field_names),
@@ -221,17 +242,19 @@ class MilvusSink(Connection):
                 c.drop_collection_properties(plan.staging, [_ALLOW_AUTO_ID])
             except Exception:  # older servers: the property is inert there
                 notes.append(f"could not remove the helper property {_ALLOW_AUTO_ID!r} after inserting ids")
-        built = self._indexed_fields(plan.staging)  # by a commit that stopped after building them (restore_shard)
+        built = self._built_indexes(plan.staging)  # by a commit that stopped after building them (restore_shard)
         for index in spec.indexes:
-            if index.field_name not in built:
+            if not is_built(spec, index, built):
                 notes.extend(self._create_index(spec, plan, index))
         self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
         return notes
 
-    def _indexed_fields(self, name: str) -> set[str]:
+    def _built_indexes(self, name: str) -> set[tuple[str, str]]:
+        """The (field, index name) of every index collection ``name`` has."""
         c = self.client
         names = self._call(f"list the indexes of {name!r}", c.list_indexes, name)
-        return {self._call(f"describe index {n!r}", c.describe_index, name, n).get("field_name") for n in names}
+        return {(str(d.get("field_name")), str(d.get("index_name") or n))
+                for n in names for d in [self._call(f"describe index {n!r}", c.describe_index, name, n)]}
 
     def publish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
         """Give the prepared staging collection the target's name (dropping the target first when replacing it,
@@ -289,6 +312,17 @@ class MilvusSink(Connection):
         unknown = params is None and index.params is None  # the source did not report them
         if params is None:
             params = index.params or {}
+        kind = features.target_kind(self._version, self.url.lite)
+        predicted = features.index_problem(kind, field, index)
+        if predicted is not None:  # check() refused it unless --index-fallback, and the plan says what is built
+            fallback = features.fallback_index(kind, field)
+            if fallback is None:
+                return []
+            reason = self._build_index(plan.staging, field, fallback, index, {})
+            if reason is None:
+                return []
+            raise Unsupported(f"Milvus at {self.display} cannot build index {fallback} on field "
+                              f"{index.field_name!r} either: {reason}")
         reason = self._build_index(plan.staging, field, index.index_type, index, params)
         if reason is None:
             return [f"index {index.index_name or index.field_name!r}: parameters were not recorded by the source; "
@@ -524,6 +558,13 @@ def lacking_hint(spec: CollectionSpec, *, lite: bool) -> str:
     if lite or not needed:
         return "docs/COMPATIBILITY.md says which engine holds them"
     return f"restore into Milvus {'.'.join(map(str, needed))} or newer"
+def is_built(spec: CollectionSpec, index: Index, built: set[tuple[str, str]]) -> bool:
+    """Whether the backup's ``index`` is among the ``built`` (field, index name) pairs of a collection: by name
+    where the backup has several indexes on its field (JSON path indexes), else by field (the name may differ:
+    Milvus Lite names an index after its field)."""
+    if sum(i.field_name == index.field_name for i in spec.indexes) > 1:
+        return (index.field_name, index.index_name) in built
+    return any(field == index.field_name for field, _ in built)
 
 
 #: the longest delete expression delete_keys sends (a batch of 16,384 long string keys is split over several)
@@ -616,6 +657,16 @@ def _fallbacks(ftype: FieldType) -> list[str]:
     return ["INVERTED", "AUTOINDEX"]
 
 
+def _keep_params(built: Any, f: Field) -> None:
+    """Put on the pymilvus field ``built`` the recorded field parameters pymilvus left out (it sends only those it
+    knows: a newer server's, or one this pymilvus does not know, would be lost), as the server reported them."""
+    params = getattr(built, "_type_params", None)
+    if not isinstance(params, dict):  # pymilvus internals not as expected: what it kept is sent
+        return
+    for k, v in f.extra.items():
+        params.setdefault(k, v)  # sent as a string (a value that is not one: as JSON)
+
+
 def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupError:
     """A refused create_collection as one line naming the field when the server's message lets us find it
     (a 2.3 server names the parameter and the field type, not the field)."""
@@ -626,6 +677,11 @@ def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupEr
                     return TargetRejected(
                         f"Milvus at {display} refused field {name!r}: it requires a {param} the backup does not "
                         "record", hint=f"restore with --field-params {name}:{param}=N")
+    prop = _named_property(spec, msg)
+    if prop is not None:
+        return TargetRejected(f"Milvus at {display} refused collection property {prop!r}: {msg}",
+                              hint=f"--collection-params properties.{prop}= leaves it out, "
+                                   f"properties.{prop}=VALUE sets another value")
     named = _named_field(spec, msg)
     where = f" (field {named!r})" if named else ""
     return TargetRejected(f"Milvus at {display} refused to create the collection{where}: {msg}",
@@ -656,6 +712,15 @@ def _refuse_lite_dropped_keys(spec: CollectionSpec, chunk: Chunk, display: str) 
             key = key.item() if isinstance(key, np.generic) else key
             raise TargetRejected(f"row {key!r} has a dynamic field {LITE_DROPPED_KEY!r}, which Milvus Lite at "
                                  f"{display} would silently drop", hint="restore into a Milvus server")
+
+
+def _named_property(spec: CollectionSpec, msg: str) -> str | None:
+    """The collection property a server message names (quoted, or a dotted key as it is), if any."""
+    for key in sorted(spec.properties, key=len, reverse=True):
+        if key and (any(q.format(key) in msg for q in ("'{}'", '"{}"', "{{{}}}", "[{}]"))
+                    or ("." in key and key in msg)):
+            return key
+    return None
 
 
 def _named_field(spec: CollectionSpec, msg: str) -> str | None:

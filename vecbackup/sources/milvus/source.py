@@ -60,6 +60,7 @@ class MilvusSource(Connection):
             raise NotFound(f"collection {name!r} not found in {self.display}",
                            hint=f"`vecbackup collections {self.display}` lists what is there")
         d = self._call(f"describe {name!r}", self.client.describe_collection, name)
+        extra: dict[str, Any] = schema_settings(name, d)
         notes: list[str] = []
         fields = tuple(self._field_from_milvus(name, f, d) for f in d["fields"])
         functions = tuple(_function_from_milvus(fn) for fn in d.get("functions") or ())
@@ -84,7 +85,6 @@ class MilvusSource(Connection):
             aliases = tuple(d.get("aliases", []))
         level = d.get("consistency_level_name") or _CONSISTENCY.get(d.get("consistency_level", -1))
         num_shards = d.get("num_shards")
-        extra: dict[str, Any] = {}
         partition_key = any(f.is_partition_key for f in fields)
         if partition_key:
             extra["num_partitions"] = d.get("num_partitions")
@@ -349,3 +349,14 @@ class MilvusSource(Connection):
                 del pending[:batch_size]
         if pending:
             yield rows_to_chunk(spec, partition, pending)
+
+
+def schema_settings(name: str, d: dict[str, Any]) -> dict[str, Any]:
+    """The collection-level settings of ``describe_collection`` that go to the spec's ``extra`` (only when set, so
+    a backup of a collection without them is as before): ``enable_namespace``. An external collection (its rows
+    are read from files elsewhere, ``external_source``) is refused: a backup of its rows would restore as an
+    ordinary collection, and its source is not ours to copy."""
+    if d.get("external_source"):
+        raise Unsupported(f"collection {name!r} is an external collection: its rows are read from an external "
+                          "source, which vecbackup does not back up", hint="back up the external source itself")
+    return {"enable_namespace": True} if d.get("enable_namespace") else {}
