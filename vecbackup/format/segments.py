@@ -1,0 +1,158 @@
+"""Where the rows of a segment backup came from (docs/FORMAT.md, "Segment backups"): pure.
+
+A segment backup (``backup --segments-from URL``) reads a Milvus collection's sealed segments from the files the
+server keeps (binlogs) instead of through its query path, and stores them as ordinary data objects. Each object
+holds a run of consecutive rows of one segment, every row its insert binlogs hold (deleted ones too), and the
+manifest selects the live ones (``DataObject.select``). The manifest's ``segments`` list records, per segment, the
+files it was read from and the objects holding its rows in order, so that the next backup:
+
+* reuses a segment whose insert binlogs are the same files (server path and size) without reading them again: only
+  its primary keys and timestamps (two small binlogs) are read, to apply the deletes that arrived since;
+* reads and uploads only the segments that are new (inserts, upserts, compaction output).
+
+A row is live unless a delete of its primary key is newer than the row: its timestamp is at least the newest delete
+timestamp of its key (a delete removes every copy of the key written before it; an upsert writes its delete and
+its new row with one timestamp, and the new row stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vecbackup.format.manifest import DataObject, Ranges, count, ranges_of
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One data object of a segment: the next ``rows`` rows of the segment, in order (every row, live or not)."""
+
+    key: str
+    sha256: str
+    size: int
+    rows: int
+
+    def to_list(self) -> list[Any]:
+        return [self.key, self.sha256, self.size, self.rows]
+
+    @classmethod
+    def from_list(cls, v: Any) -> Piece:
+        if not isinstance(v, list) or len(v) != 4:
+            raise ValueError("a segment piece is [key, sha256, size, rows]")
+        key, sha, size, rows = v
+        DataObject.from_dict({"key": key, "partition": "", "rows": 0, "size": size, "sha256": sha})  # validates
+        return cls(str(key), str(sha), count(size), count(rows))
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment a backup read: its id and partition, the fingerprint of its insert binlogs, and its pieces."""
+
+    segment_id: int
+    partition: str
+    fingerprint: str  # files_fingerprint of its insert binlogs
+    pieces: tuple[Piece, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pieces)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.segment_id, "partition": self.partition, "fingerprint": self.fingerprint,
+                "rows": self.rows, "pieces": [p.to_list() for p in self.pieces]}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SegmentRecord:
+        if not isinstance(d, dict) or not isinstance(d.get("pieces"), list):
+            raise ValueError("a segment record is an object with pieces")
+        fp = d["fingerprint"]
+        if not isinstance(fp, str) or len(fp) != 64:
+            raise ValueError("a segment fingerprint is 64 hex digits")
+        r = cls(count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
+        if count(d.get("rows", r.rows)) != r.rows:
+            raise ValueError(f"segment {r.segment_id}: rows does not match its pieces")
+        return r
+
+
+def files_fingerprint(files: Iterable[tuple[int, str, int]]) -> str:
+    """SHA-256 of a segment's insert binlogs as (field id, server path, size), order-independent. Binlogs are
+    written once under a new log id and never changed, so the same files are the same rows."""
+    h = hashlib.sha256()
+    for fid, path, size in sorted(files):
+        h.update(f"{fid}\0{path}\0{size}\n".encode())
+    return h.hexdigest()
+
+
+class Deletes:
+    """The newest delete timestamp of each primary key, from every delta log of the collection."""
+
+    def __init__(self) -> None:
+        self._int: dict[int, int] = {}
+        self._str: dict[str, int] = {}
+
+    def add(self, keys: Sequence[Any] | np.ndarray, timestamps: Sequence[int] | np.ndarray) -> None:
+        for k, ts in zip(keys.tolist() if isinstance(keys, np.ndarray) else keys,
+                         timestamps.tolist() if isinstance(timestamps, np.ndarray) else timestamps, strict=True):
+            table: dict[Any, int] = self._str if isinstance(k, str) else self._int
+            if ts > table.get(k, -1):
+                table[k] = int(ts)
+
+    def __len__(self) -> int:
+        return len(self._int) + len(self._str)
+
+    def live(self, keys: np.ndarray | Sequence[Any], timestamps: np.ndarray) -> np.ndarray:
+        """Which rows (primary keys with their insert timestamps) no delete removed."""
+        out = np.ones(len(timestamps), dtype=bool)
+        if not len(self):
+            return out
+        ts = np.asarray(timestamps, dtype=np.uint64)
+        if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+            if not self._int:
+                return out
+            dk = np.fromiter(self._int.keys(), dtype=np.int64, count=len(self._int))
+            dt = np.fromiter(self._int.values(), dtype=np.uint64, count=len(self._int))
+            order = np.argsort(dk)
+            dk, dt = dk[order], dt[order]
+            pos = np.searchsorted(dk, keys)
+            pos = np.minimum(pos, len(dk) - 1)
+            hit = dk[pos] == keys
+            out[hit] = ts[hit] >= dt[pos[hit]]
+            return out
+        table: Mapping[Any, int] = self._str if self._str else self._int
+        for i, k in enumerate(keys.tolist() if isinstance(keys, np.ndarray) else keys):
+            d = table.get(k)
+            if d is not None and ts[i] < d:
+                out[i] = False
+        return out
+
+
+def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
+    """The manifest entries of a segment's pieces given which of its rows are live (one flag per row, in segment
+    order): each piece whose rows are all live whole, a piece with some live rows with ``select``, a piece without
+    any left out."""
+    if len(live) != record.rows:
+        raise ValueError(f"segment {record.segment_id}: {len(live)} row flags for {record.rows} rows")
+    out, start = [], 0
+    for p in record.pieces:
+        flags = live[start:start + p.rows]
+        start += p.rows
+        n = int(flags.sum())
+        if n == 0:
+            continue
+        select: Ranges | None = None if n == p.rows else ranges_of(np.flatnonzero(flags))
+        out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
+                              select=select))
+    return out
+
+
+def reusable(base: Sequence[SegmentRecord], partition: str, segment_id: int, fingerprint: str,
+             ) -> SegmentRecord | None:
+    """The base's record of this segment if it was read from the same files."""
+    for r in base:
+        if r.segment_id == segment_id and r.partition == partition and r.fingerprint == fingerprint:
+            return r
+    return None
