@@ -41,6 +41,8 @@ SUPPORTED_VERSIONS = ((2, 3),)
 #: how long to wait for a flush to reach storage
 FLUSH_TIMEOUT = 600.0
 FLUSHED = "Flushed"
+#: the dynamic field's name in the schema and in the field ids of a listing
+DYNAMIC_FIELD = "$meta"
 
 T = TypeVar("T")
 
@@ -342,9 +344,15 @@ class _Rpc:
         return response
 
     def describe(self, name: str) -> tuple[int, dict[str, int]]:
+        """The collection's id and its fields' ids. A 2.3 server leaves the dynamic field out of its answer; it is
+        the last field the collection was created with (the proxy appends it, and 2.3 cannot add fields later), so
+        its id is one past the others' (plan_listing checks that every segment has binlogs of it)."""
         r = self.call(f"describe {name!r}",
                       lambda: self.stub.DescribeCollection(self.prepare.describe_collection_request(name)))
-        return int(r.collectionID), {f.name: int(f.fieldID) for f in r.schema.fields}
+        ids = {str(f.name): int(f.fieldID) for f in r.schema.fields}
+        if r.schema.enable_dynamic_field and DYNAMIC_FIELD not in ids:
+            ids[DYNAMIC_FIELD] = max(ids.values()) + 1
+        return int(r.collectionID), ids
 
     def partitions(self, name: str) -> dict[str, int]:
         r = self.call(f"list the partitions of {name!r}",
@@ -450,7 +458,7 @@ def copy_until_stable(conn: Any, name: str, storage: BlobStore, copy: Callable[[
                            "or raise dataCoord.gc.dropTolerance on the server")
 
 
-__all__ = ["DELTA_LOG", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore", "ReportedSegment", "Segment",
+__all__ = ["DELTA_LOG", "DYNAMIC_FIELD", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore", "ReportedSegment", "Segment",
            "SegmentListing", "StorageFile", "check_rows", "check_server_version", "copy_until_stable",
            "list_segments", "listing_changes", "open_segment_storage", "plan_listing", "recheck",
            "storage_prefixes"]
