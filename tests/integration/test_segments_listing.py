@@ -1,0 +1,181 @@
+"""The segment listing (vecbackup/sources/milvus/segments.py) against the 2.3 server the tests start, checked against
+what is really in its storage folder (``milvus-server --data DIR`` keeps it at DIR/data) and against count(*); a
+compaction forced in the middle of a copy; and the same listing from a second server whose object storage is
+SeaweedFS, through the S3 store."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vecbackup.errors import Unsupported
+from vecbackup.sources.milvus import MilvusEngine
+from vecbackup.sources.milvus.segments import (
+    SegmentListing,
+    check_rows,
+    copy_until_stable,
+    list_segments,
+    open_segment_storage,
+    recheck,
+)
+from vecbackup.urls import parse_milvus_url
+
+ROWS = 100  # per insert: one segment per partition and round
+ROUNDS = 3
+DELETED = [0, 1, 2, 150, 250]  # round 0: _default 0-99, p2 100-199; round 1: _default 200-299, ...
+
+
+def _fill(client: Any, name: str) -> None:
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("tag", DataType.VARCHAR, max_length=20)
+    client.create_collection(name, schema=schema)
+    client.create_partition(name, "p2")
+    rng = np.random.default_rng(7)
+    key = 0
+    for _ in range(ROUNDS):
+        for partition in ("_default", "p2"):
+            rows = [{"id": key + i, "vec": rng.random(4).tolist(), "tag": f"t{key + i}", "extra": i}
+                    for i in range(ROWS)]
+            client.insert(name, rows, partition_name=partition)
+            key += ROWS
+        client.flush(name)  # seals this round's two segments
+    client.delete(name, filter=f"id in {DELETED}")
+
+
+def _disk(root: Path, collection_id: int) -> dict[str, os.stat_result]:
+    """Every file under the collection's insert_log/ and delta_log/ folders, as the file system has them."""
+    found = {}
+    for top in ("insert_log", "delta_log"):
+        base = root / top / str(collection_id)
+        for folder, _, files in os.walk(base):
+            for f in files:
+                path = Path(folder) / f
+                found[path.relative_to(root).as_posix()] = path.stat()
+    return found
+
+
+def _index_and_load(client: Any, name: str) -> None:
+    params = client.prepare_index_params()
+    params.add_index("vec", index_type="FLAT", metric_type="L2")
+    client.create_index(name, params)
+    client.load_collection(name)
+
+
+def _compact(client: Any, name: str) -> None:
+    job = client.compact(name)
+    deadline = time.monotonic() + 120
+    while client.get_compaction_state(job) != "Completed":
+        assert time.monotonic() < deadline, "compaction did not complete"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def server(standalone: Any) -> Iterator[tuple[Any, MilvusEngine]]:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=standalone.uri)
+    engine = MilvusEngine(parse_milvus_url("milvus://127.0.0.1:19530"))
+    yield client, engine
+    engine.close()
+    client.close()
+
+
+def test_listing_matches_the_storage_folder_and_the_count(standalone: Any, server: Any) -> None:
+    client, engine = server
+    name = f"seg_{uuid.uuid4().hex[:10]}"
+    _fill(client, name)
+    root = standalone.data_dir / "data"  # localStorage.path of `milvus-server --data DIR`
+    storage = open_segment_storage(f"file://{root}")
+
+    # no index yet: a 2.3 server does not compact segments without one, so these are the six flushed ones
+    listing = list_segments(engine, name, storage, count=False)
+    described = client.describe_collection(name)
+    assert listing.collection_id == described["collection_id"]
+    assert listing.field_ids == {"id": 100, "vec": 101, "tag": 102, "$meta": 103}
+    assert set(listing.partitions) == {"_default", "p2"}
+    assert listing.flush_ts > 0 and listing.count is None
+    assert [(s.partition, s.rows) for s in listing.segments] == [("_default", ROWS)] * 3 + [("p2", ROWS)] * 3
+    assert {s.segment_id for s in listing.segments} == {
+        s.segment_id for s in client.list_persistent_segments(name)}
+    on_disk = _disk(root, listing.collection_id)
+    assert {f.path for f in listing.files()} == set(on_disk)  # every file of the collection, nothing else
+    for f in listing.files():
+        assert (f.size, f.mtime) == (on_disk[f.path].st_size, on_disk[f.path].st_mtime)
+    for s in listing.segments:
+        assert sorted(s.binlogs) == [0, 1, 100, 101, 102, 103]
+        assert all(f.path.startswith(f"insert_log/{listing.collection_id}/{s.partition_id}/{s.segment_id}/{fid}/")
+                   for fid, files in s.binlogs.items() for f in files)
+        assert {len(files) for files in s.binlogs.values()} == {1}
+    # the delete reached the delta logs of the segments holding those keys: round 0 of both partitions, round 1
+    # of _default (a delete may also be dispatched to a segment whose key filter gives a false positive)
+    ordered = {p: [s for s in listing.segments if s.partition == p] for p in ("_default", "p2")}
+    holding = {ordered["_default"][0].segment_id, ordered["p2"][0].segment_id, ordered["_default"][1].segment_id}
+    assert holding <= {s.segment_id for s in listing.segments if s.deltalogs}
+    assert all(f.path.startswith(f"delta_log/{listing.collection_id}/") for s in listing.segments
+               for f in s.deltalogs)
+
+    # indexed and counted: count(*) before and after agree, and the rows minus the deleted ones are that count
+    _index_and_load(client, name)
+    counted = list_segments(engine, name, storage)
+    total = ROUNDS * 2 * ROWS
+    assert counted.count == total - len(DELETED) == engine.count(name)
+    if counted.segment_ids() == listing.segment_ids():  # (no automatic compaction in between)
+        assert counted.rows == total
+        assert check_rows(counted, len(DELETED)) is None
+        assert check_rows(counted, 0) is not None
+
+
+def test_compaction_in_the_middle_of_a_copy(standalone: Any, server: Any) -> None:
+    client, engine = server
+    name = f"seg_{uuid.uuid4().hex[:10]}"
+    _fill(client, name)
+    _index_and_load(client, name)
+    root = standalone.data_dir / "data"
+    storage = open_segment_storage(f"file://{root}")
+    copies: list[SegmentListing] = []
+
+    def copy(listing: SegmentListing) -> int:
+        """Read every file, as a backup does; the first time, the server compacts the collection meanwhile."""
+        copies.append(listing)
+        size = sum(len(storage.get(f.path)) for f in listing.files())
+        if len(copies) == 1:
+            _compact(client, name)
+            assert recheck(engine, storage, listing)  # the listing no longer holds
+        return size
+
+    listing, size = copy_until_stable(engine, name, storage, copy)
+    assert len(copies) == 2 and listing is copies[1]
+    assert size == listing.size
+    assert recheck(engine, storage, listing) == []
+    # one merged segment per partition, the deletes applied by the compaction; the replaced segments' files are still
+    # in the folder (GC after dataCoord.gc.dropTolerance) but not in the listing
+    assert sorted(s.partition for s in listing.segments) == ["_default", "p2"]
+    assert listing.rows == listing.count == ROUNDS * 2 * ROWS - len(DELETED)
+    assert not any(s.deltalogs for s in listing.segments)
+    old = copies[0].segment_ids()
+    assert not old & listing.segment_ids()
+    on_disk = _disk(root, listing.collection_id)
+    assert {f.path for f in listing.files()} <= set(on_disk)
+    assert listing.skipped == len(set(on_disk) - {f.path for f in listing.files()}) > 0
+    assert all(f.path in on_disk for f in copies[0].files())
+
+
+def test_milvus_lite_has_no_segments(tmp_path: Path) -> None:
+    engine = MilvusEngine(parse_milvus_url(f"milvus-lite://{tmp_path / 'lite.db'}"))
+    try:
+        with pytest.raises(Unsupported, match="Milvus Lite keeps no segment files") as e:
+            list_segments(engine, "c", open_segment_storage(f"file://{tmp_path}"))
+        assert e.value.exit_code == 9
+    finally:
+        engine.close()
