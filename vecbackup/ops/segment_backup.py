@@ -86,7 +86,10 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
     deletes = Deletes()
-    reader.deletes(spec, segments, deletes)
+    try:
+        reader.deletes(spec, segments, deletes)
+    except ObjectNotFound as e:
+        raise SegmentsChanged(f"a delta log vanished: {e}") from None
     partitions = sorted({ENGINE_ROUTED if routed else s.partition for s in segments})
     keys = key_index(spec, partitions)
     progress.start(f"backup {collection} (segments)", expected)

@@ -15,18 +15,26 @@ from typing import Any
 
 import numpy as np
 
-from vecbackup.errors import Unsupported
+from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log
 from vecbackup.format.codec import Chunk, Column, take_rows
 from vecbackup.format.segments import Deletes
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
 from vecbackup.sources.base import SegmentFiles, SegmentReader
-from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.sources.milvus.segments import (
+    DYNAMIC_FIELD,
+    Segment,
+    SegmentListing,
+    check_server_version,
+    list_segments,
+    open_segment_storage,
+    recheck,
+)
+from vecbackup.stores.base import BlobStore
 
 
 def segment_reader(engine: Any, url: str) -> SegmentReader:
     """The reader of ``engine``'s segments from its storage at ``url``; Unsupported where there are none to read."""
-    from vecbackup.sources.milvus.segments import open_server_storage
     from vecbackup.sources.milvus.source import MilvusSource
 
     if not isinstance(engine, MilvusSource):
@@ -35,22 +43,20 @@ def segment_reader(engine: Any, url: str) -> SegmentReader:
     if engine.url.lite:
         raise Unsupported(f"Milvus Lite ({engine.display}) keeps no segment files: --segments-from reads a Milvus "
                           "server's", hint="back up without --segments-from (through the query path)")
-    return MilvusSegmentReader(engine, open_server_storage(url))
+    check_server_version(engine.info().server_version)
+    return MilvusSegmentReader(engine, open_segment_storage(url))
 
 
 class MilvusSegmentReader:
-    """SegmentReader over a Milvus server (its listing) and its storage (its files)."""
+    """SegmentReader over a Milvus server (its listing: sources/milvus/segments.py) and its storage (its files)."""
 
     def __init__(self, source: Any, storage: BlobStore) -> None:
-        from vecbackup.sources.milvus.segments import SegmentLister
-
         self.source = source
         self.storage = storage
         self.display = storage.display
         self.bytes_read = 0
-        self._lister = SegmentLister(source, storage)
-        self._deltas: dict[int, list[str]] = {}
-        self._field_ids: dict[str, dict[str, int]] = {}
+        self._listing: SegmentListing | None = None
+        self._segments: dict[int, Segment] = {}
 
     def _get(self, path: str) -> bytes:
         data = self.storage.get(path)
@@ -58,33 +64,45 @@ class MilvusSegmentReader:
         return data
 
     def segments(self, spec: CollectionSpec) -> list[SegmentFiles]:
-        listing = self._lister.list(spec)
-        self._field_ids[spec.name] = dict(listing.field_ids)
-        self._deltas = {s.segment_id: list(s.deltalogs) for s in listing.segments}
-        return [SegmentFiles(s.segment_id, s.partition, s.rows, tuple(s.files)) for s in listing.segments]
+        listing = list_segments(self.source, spec.name, self.storage, count=False)
+        self._listing = listing
+        self._segments = {s.segment_id: s for s in listing.segments}
+        out = []
+        for s in sorted(listing.segments, key=lambda s: (s.partition, s.segment_id)):
+            files = tuple((fid, f.path, f.size) for fid in sorted(s.binlogs) for f in s.binlogs[fid])
+            out.append(SegmentFiles(s.segment_id, s.partition, s.rows, files))
+        return out
 
     def deletes(self, spec: CollectionSpec, segments: list[SegmentFiles], into: Deletes) -> None:
         for seg in segments:
-            for path in self._deltas.get(seg.segment_id, ()):
-                log = read_delta_log(self._get(path))
+            for f in self._segments[seg.segment_id].deltalogs:
+                log = read_delta_log(self._get(f.path))
                 into.add(log.pks, log.timestamps)
 
-    def _logs(self, seg: SegmentFiles, field_id: int) -> list[str]:
-        return [path for fid, path, _ in seg.files if fid == field_id]  # in log order (the lister sorts them)
+    def _logs(self, segment: SegmentFiles, field_id: int) -> list[str]:
+        return [f.path for f in self._segments[segment.segment_id].binlogs.get(field_id, ())]  # in log order
+
+    def _field_ids(self) -> dict[str, int]:
+        assert self._listing is not None, "segments() lists them first"
+        ids = dict(self._listing.field_ids)
+        if DYNAMIC_FIELD in ids:
+            ids[DYNAMIC_COLUMN] = ids[DYNAMIC_FIELD]
+        return ids
 
     def keys(self, spec: CollectionSpec, segment: SegmentFiles) -> tuple[Any, Any]:
-        pk = self._field_ids[spec.name][spec.primary.name]
+        pk = self._field_ids()[spec.primary.name]
         keys = [read_insert_log(self._get(p), spec.primary).column.values for p in self._logs(segment, pk)]
-        ts = [read_insert_log(self._get(p)).column.values for p in self._logs(segment, TIMESTAMP_FIELD)]
-        return _join(keys), np.concatenate([np.asarray(t, dtype=np.int64) for t in ts]).astype(np.uint64) \
-            if ts else np.zeros(0, dtype=np.uint64)
+        ts = [np.asarray(read_insert_log(self._get(p)).column.values, dtype=np.int64)
+              for p in self._logs(segment, TIMESTAMP_FIELD)]
+        return _join(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
 
     def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
-        ids = self._field_ids[spec.name]
+        ids = self._field_ids()
         names = [c.name for c in spec.columns]
         missing = [n for n in names if n not in ids]
         if missing:
-            raise Unsupported(f"the server's binlogs of {spec.name!r} have no field id for {', '.join(missing)}")
+            raise Unsupported(f"the server reports no field id for {', '.join(missing)} of {spec.name!r}",
+                              hint="back up without --segments-from (through the query path)")
         ts_logs = self._logs(segment, TIMESTAMP_FIELD)
         per_field = {n: self._logs(segment, ids[n]) for n in names}
         for n, logs in per_field.items():
@@ -92,33 +110,27 @@ class MilvusSegmentReader:
                 raise Unsupported(f"segment {segment.segment_id} of {spec.name!r}: field {n!r} has {len(logs)} "
                                   f"binlogs, the timestamps {len(ts_logs)}; a layout vecbackup does not read",
                                   hint="back up without --segments-from (through the query path)")
-        for i, ts_path in enumerate(ts_logs):
+        for i, ts_path in enumerate(ts_logs):  # one flush (or compaction output) at a time
             ts = np.asarray(read_insert_log(self._get(ts_path)).column.values, dtype=np.int64).astype(np.uint64)
             columns: dict[str, Column] = {}
             for n in names:
                 f = None if n == DYNAMIC_COLUMN else spec.field(n)
                 log = read_insert_log(self._get(per_field[n][i]), f)
                 if log.num_rows != len(ts):
-                    raise Unsupported(f"segment {segment.segment_id}: binlog {i} of field {n!r} holds "
+                    raise CorruptData(f"segment {segment.segment_id}: binlog {i} of field {n!r} holds "
                                       f"{log.num_rows} rows, its timestamps {len(ts)}")
                 columns[n] = log.column
             chunk = Chunk(segment.partition, len(ts), columns)
             for start in range(0, len(ts), batch_size):
                 rows = np.arange(start, min(start + batch_size, len(ts)))
-                piece = chunk if len(rows) == len(ts) else take_rows(chunk, rows)
-                yield piece, ts[rows]
+                yield (chunk if len(rows) == len(ts) else take_rows(chunk, rows)), ts[rows]
             del chunk, columns
 
     def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:
-        try:
-            now = self._lister.list(spec, flush=False)
-        except ObjectNotFound as e:
-            return str(e)
-        was = {s.segment_id for s in segments}
-        gone = was - {s.segment_id for s in now.segments}
-        if gone:
-            return f"{len(gone)} segment(s) compacted into others since the listing"
-        return None
+        if self._listing is None:
+            return None
+        changes = recheck(self.source, self.storage, self._listing)
+        return "; ".join(changes) if changes else None
 
 
 def _join(parts: list[Any]) -> Any:
