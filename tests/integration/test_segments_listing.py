@@ -25,6 +25,7 @@ from vecbackup.sources.milvus.segments import (
     open_segment_storage,
     recheck,
 )
+from vecbackup.stores.base import PermissionDenied
 from vecbackup.urls import parse_milvus_url
 
 ROWS = 100  # per insert: one segment per partition and round
@@ -215,8 +216,17 @@ def test_listing_from_s3_storage_and_gc_in_the_middle_of_a_copy(seaweedfs: Any, 
     from pymilvus import MilvusClient
 
     server, url = s3_server
-    for k, v in seaweedfs.env().items():  # the credentials of the server's bucket, from the AWS chain
-        monkeypatch.setenv(k, v)
+    # the cluster's keys in our variables for them, none in the AWS chain (a store of backups would use that)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY", "wrong-" + seaweedfs.secret_key)
+    with pytest.raises(PermissionDenied) as denied:
+        list(open_segment_storage(url).list("insert_log/"))
+    assert "VECBACKUP_SEGMENTS_ACCESS_KEY_ID" in str(denied.value) and seaweedfs.secret_key not in str(denied.value)
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
     storage = open_segment_storage(url)
     assert storage.display == f"s3://{url.split('/')[2]}/files/"  # no endpoint, no secret
     client = MilvusClient(uri=server.uri)

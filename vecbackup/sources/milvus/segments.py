@@ -19,6 +19,7 @@ The planning (:func:`plan_listing`, :func:`listing_changes`) is pure; :func:`lis
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 from vecbackup.errors import MissingData, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.stores import ObjectInfo, ObjectNotFound, open_raw_store
 from vecbackup.stores.base import BlobStore
-from vecbackup.urls import parse_store_url
+from vecbackup.urls import StoreURL, parse_store_url
 
 INSERT_LOG = "insert_log"
 DELTA_LOG = "delta_log"
@@ -43,6 +44,8 @@ FLUSH_TIMEOUT = 600.0
 FLUSHED = "Flushed"
 #: the dynamic field's name in the schema and in the field ids of a listing
 DYNAMIC_FIELD = "$meta"
+#: the access key of the server's bucket when it is not the AWS chain's (a store of backups in S3 uses that)
+ENV_CREDENTIALS = ("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", "VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY")
 
 T = TypeVar("T")
 
@@ -154,21 +157,36 @@ class ReadOnlyStore:
         return f"ReadOnlyStore({self.display!r})"
 
 
-def open_segment_storage(url: str) -> ReadOnlyStore:
+def open_segment_storage(url: str, *, environ: Mapping[str, str] | None = None) -> ReadOnlyStore:
     """The Milvus server's storage root that ``--segments-from URL`` names, opened read-only, as it is (no
     vecbackup.json, no encryption): ``file:///path`` (or a plain path) for a standalone server with local storage
     (its ``localStorage.path``; ``milvus-server --data DIR`` puts it at DIR/data), ``s3://<minio.bucketName>/
     <minio.rootPath>?endpoint=http://host:9000&path_style=1`` for MinIO/S3 (credentials from the AWS chain or
-    ``profile=``, never the URL), ``azure://<container>/<rootPath>`` for Azure. The store's ``display`` holds no
-    endpoint and no secret."""
+    ``profile=``, never the URL; or, when a store of backups in S3 beside it needs other keys, the cluster's own in
+    VECBACKUP_SEGMENTS_ACCESS_KEY_ID and VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY: milvus.yaml's minio.accessKeyID and
+    minio.secretAccessKey), ``azure://<container>/<rootPath>`` for Azure. The store's ``display`` holds no endpoint
+    and no secret."""
     parsed = parse_store_url(url)
     try:
-        store = open_raw_store(parsed, create=False)
+        store = _open(parsed, os.environ if environ is None else environ)
     except NotFound as e:
         raise NotFound(f"the Milvus storage {parsed.display} given by --segments-from: {e.message}",
                        hint="give the server's storage root: localStorage.path, or s3://<minio.bucketName>/"
                             "<minio.rootPath>") from None
     return ReadOnlyStore(store)
+
+
+def _open(parsed: StoreURL, environ: Mapping[str, str]) -> BlobStore:
+    key_id, secret = (environ.get(name, "") for name in ENV_CREDENTIALS)
+    if parsed.scheme != "s3" or not (key_id or secret):
+        return open_raw_store(parsed, create=False)
+    if not (key_id and secret):
+        raise UsageError(f"{' and '.join(ENV_CREDENTIALS)} go together", hint="set both, or neither")
+    from vecbackup.stores.retry import RetryingStore
+    from vecbackup.stores.s3 import S3Store
+
+    return RetryingStore(S3Store.from_url(parsed, credentials=(key_id, secret),
+                                          credentials_from=" / ".join(ENV_CREDENTIALS)))
 
 
 # -- pure planning ---------------------------------------------------------------------------------------------------
@@ -458,7 +476,7 @@ def copy_until_stable(conn: Any, name: str, storage: BlobStore, copy: Callable[[
                            "or raise dataCoord.gc.dropTolerance on the server")
 
 
-__all__ = ["DELTA_LOG", "DYNAMIC_FIELD", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore", "ReportedSegment", "Segment",
-           "SegmentListing", "StorageFile", "check_rows", "check_server_version", "copy_until_stable",
-           "list_segments", "listing_changes", "open_segment_storage", "plan_listing", "recheck",
+__all__ = ["DELTA_LOG", "DYNAMIC_FIELD", "ENV_CREDENTIALS", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore",
+           "ReportedSegment", "Segment", "SegmentListing", "StorageFile", "check_rows", "check_server_version",
+           "copy_until_stable", "list_segments", "listing_changes", "open_segment_storage", "plan_listing", "recheck",
            "storage_prefixes"]
