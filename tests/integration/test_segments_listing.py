@@ -33,7 +33,9 @@ ROUNDS = 3
 DELETED = [0, 1, 2, 150, 250]  # round 0: _default 0-99, p2 100-199; round 1: _default 200-299, ...
 
 
-def _fill(client: Any, name: str) -> None:
+def _fill(client: Any, name: str, pieces: int = 1) -> None:
+    """Two partitions, ROUNDS flushes (a segment per partition each), DELETED deleted; each segment's rows inserted in
+    ``pieces`` requests."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
@@ -48,7 +50,11 @@ def _fill(client: Any, name: str) -> None:
         for partition in ("_default", "p2"):
             rows = [{"id": key + i, "vec": rng.random(4).tolist(), "tag": f"t{key + i}", "extra": i}
                     for i in range(ROWS)]
-            client.insert(name, rows, partition_name=partition)
+            step = ROWS // pieces
+            for start in range(0, ROWS, step):
+                client.insert(name, rows[start : start + step], partition_name=partition)
+                if pieces > 1:
+                    time.sleep(0.5)  # past the next time tick: the data node takes each piece in its own pack
             key += ROWS
         client.flush(name)  # seals this round's two segments
     client.delete(name, filter=f"id in {DELETED}")
@@ -189,7 +195,9 @@ def s3_server(seaweedfs: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "minio.accessKeyID": seaweedfs.access_key, "minio.secretAccessKey": seaweedfs.secret_key,
         "minio.bucketName": bucket, "minio.rootPath": "files",
         # files of replaced segments are collected 1 s after their drop, on a round every 2 s (1 h / 3 h by default)
-        "dataCoord.gc.interval": "2", "dataCoord.gc.dropTolerance": "1"}, port=S3_PORT)
+        "dataCoord.gc.interval": "2", "dataCoord.gc.dropTolerance": "1",
+        # a growing segment's buffer is written out at 1 KB (16 MB by default): segments of several logs per field
+        "dataNode.segment.insertBufSize": "1024"}, port=S3_PORT)
     server.start()
     try:
         yield server, f"s3://{bucket}/files?endpoint={seaweedfs.endpoint}&path_style=1"
@@ -233,12 +241,18 @@ def test_listing_from_s3_storage_and_gc_in_the_middle_of_a_copy(seaweedfs: Any, 
     engine = MilvusEngine(parse_milvus_url(f"milvus://127.0.0.1:{S3_PORT}"))
     try:
         name = f"seg_{uuid.uuid4().hex[:10]}"
-        _fill(client, name)
+        _fill(client, name, pieces=4)
         listing = list_segments(engine, name, storage, count=False)
         assert [(s.partition, s.rows) for s in listing.segments] == [("_default", ROWS)] * 3 + [("p2", ROWS)] * 3
         in_bucket = _bucket(seaweedfs, url, listing.collection_id)
         assert {f.path: (f.size, f.mtime) for f in listing.files()} == in_bucket
-        assert all(sorted(s.binlogs) == [0, 1, 100, 101, 102, 103] for s in listing.segments)
+        for s in listing.segments:
+            assert sorted(s.binlogs) == [0, 1, 100, 101, 102, 103]
+            lengths = {len(files) for files in s.binlogs.values()}
+            assert len(lengths) == 1 and lengths.pop() > 1  # several logs per field, as many for each field
+            for files in s.binlogs.values():
+                ids = [int(f.path.rsplit("/", 1)[1]) for f in files]
+                assert ids == sorted(ids)
 
         _index_and_load(client, name)
         copies: list[SegmentListing] = []
