@@ -13,6 +13,13 @@ Log ids are allocated in increasing order, so a field's logs sort into log order
 the files of segments a compaction replaced until its garbage collector removes them (``dataCoord.gc.dropTolerance``
 after the drop, 3 hours by default), so only the segments the server reports as Flushed are taken.
 
+Compaction on 2.3 merges a partition's small flushed segments (only indexed ones: ``indexBasedCompaction``) into a
+new segment with the deletes applied, and marks the old ones Dropped: they leave the report at once and their files
+stay until the garbage collector's next round after ``dataCoord.gc.dropTolerance``. A 2.3 server offers a client no
+way to pause that collector (2.3.5 answers 404 on ``/management/datacoord/garbage_collection/pause`` of both its
+metrics and its proxy port; its data coordinator's GcControl RPC is internal), so a copy that raced one is re-listed
+and copied again (:func:`copy_until_stable`).
+
 The planning (:func:`plan_listing`, :func:`listing_changes`) is pure; :func:`list_segments`, :func:`recheck` and
 :func:`copy_until_stable` do the I/O around it.
 """
@@ -390,9 +397,15 @@ class _Rpc:
             time.sleep(0.2)
         return flush_ts
 
-    def segments(self, name: str) -> list[ReportedSegment]:
+    def segments(self, name: str, collection_id: int) -> list[ReportedSegment]:
+        """The segments the server keeps of collection ``name`` (2.3: those not dropped, their states as they are;
+        growing ones are not reported). VecbackupError if the name now holds another collection."""
         infos = self.conn._call(f"list the segments of {name!r}",
                                 lambda: self.handler.get_persistent_segment_infos(name))
+        other = {int(i.collectionID) for i in infos} - {collection_id}
+        if other:
+            raise VecbackupError(f"collection {name!r} was dropped and created again during the listing (id "
+                                 f"{collection_id}, now {min(other)})", hint="run the backup again")
         return [_reported(i) for i in infos]
 
 
@@ -423,21 +436,20 @@ def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = Tru
         raise NotFound(f"collection {name!r} not found in {conn.display}")
     rpc = _Rpc(conn)
     before = conn.count(name) if count else None
-    collection_id, field_ids = rpc.describe(name)
-    partitions = rpc.partitions(name)
     flush_ts = rpc.flush(name)
-    reported = rpc.segments(name)
+    collection_id, field_ids = rpc.describe(name)
+    partitions = rpc.partitions(name)  # after the flush: every partition a flushed segment can be in
+    reported = rpc.segments(name, collection_id)
     objects = _objects(storage, collection_id)
     after = conn.count(name) if count else None
     notes = []
     if before is not None and before != after:
         notes.append(f"{name!r} counted {before} rows before the flush and {after} after the listing: rows were "
-                     "written meanwhile; those after the flush are not in the backup")
+                     "written or deleted meanwhile, so no count holds for the flush (rows written after it are not "
+                     "in the backup)")
     listing = plan_listing(collection=name, collection_id=collection_id, flush_ts=flush_ts, field_ids=field_ids,
                            partitions=partitions, reported=reported, objects=objects, storage=storage.display,
                            count=after if before == after else None)
-    if listing.segments and not any(True for _ in listing.files()):
-        raise NotFound(f"no segment files of {name!r} in {storage.display}")
     return _with_notes(listing, notes)
 
 
@@ -451,7 +463,8 @@ def recheck(conn: Any, storage: BlobStore, listing: SegmentListing) -> list[str]
     """After copying: what changed since the listing (:func:`listing_changes`), asked of the server and the storage
     again without a flush. Empty when every listed segment is still the flushed set and every file is still there."""
     rpc = _Rpc(conn)
-    return listing_changes(listing, rpc.segments(listing.collection), _objects(storage, listing.collection_id))
+    reported = rpc.segments(listing.collection, listing.collection_id)
+    return listing_changes(listing, reported, _objects(storage, listing.collection_id))
 
 
 def copy_until_stable(conn: Any, name: str, storage: BlobStore, copy: Callable[[SegmentListing], T], *,
