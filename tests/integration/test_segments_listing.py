@@ -25,6 +25,7 @@ from vecbackup.sources.milvus.segments import (
     open_segment_storage,
     recheck,
 )
+from vecbackup.stores.base import PermissionDenied
 from vecbackup.urls import parse_milvus_url
 
 ROWS = 100  # per insert: one segment per partition and round
@@ -32,7 +33,9 @@ ROUNDS = 3
 DELETED = [0, 1, 2, 150, 250]  # round 0: _default 0-99, p2 100-199; round 1: _default 200-299, ...
 
 
-def _fill(client: Any, name: str) -> None:
+def _fill(client: Any, name: str, pieces: int = 1) -> None:
+    """Two partitions, ROUNDS flushes (a segment per partition each), DELETED deleted; each segment's rows inserted in
+    ``pieces`` requests."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
@@ -47,7 +50,11 @@ def _fill(client: Any, name: str) -> None:
         for partition in ("_default", "p2"):
             rows = [{"id": key + i, "vec": rng.random(4).tolist(), "tag": f"t{key + i}", "extra": i}
                     for i in range(ROWS)]
-            client.insert(name, rows, partition_name=partition)
+            step = ROWS // pieces
+            for start in range(0, ROWS, step):
+                client.insert(name, rows[start : start + step], partition_name=partition)
+                if pieces > 1:
+                    time.sleep(0.5)  # past the next time tick: the data node takes each piece in its own pack
             key += ROWS
         client.flush(name)  # seals this round's two segments
     client.delete(name, filter=f"id in {DELETED}")
@@ -169,6 +176,107 @@ def test_compaction_in_the_middle_of_a_copy(standalone: Any, server: Any) -> Non
     assert {f.path for f in listing.files()} <= set(on_disk)
     assert listing.skipped == len(set(on_disk) - {f.path for f in listing.files()}) > 0
     assert all(f.path in on_disk for f in copies[0].files())
+
+
+# -- a second 2.3 server whose object storage is SeaweedFS (S3), with a garbage collector that does not wait ----------
+
+S3_PORT = 19540
+
+
+@pytest.fixture(scope="module")
+def s3_server(seaweedfs: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    """The server and its storage root as --segments-from names it: s3://<minio.bucketName>/<minio.rootPath>."""
+    from tests.servers import beside_the_session
+
+    bucket = seaweedfs.create_bucket(f"milvus{uuid.uuid4().hex[:8]}")
+    host, port = seaweedfs.endpoint.rsplit("/", 1)[1].split(":")
+    server = beside_the_session(tmp_path_factory.mktemp("milvus-s3") / "data", {
+        "common.storageType": "minio", "minio.address": host, "minio.port": port,
+        "minio.accessKeyID": seaweedfs.access_key, "minio.secretAccessKey": seaweedfs.secret_key,
+        "minio.bucketName": bucket, "minio.rootPath": "files",
+        # files of replaced segments are collected 1 s after their drop, on a round every 2 s (1 h / 3 h by default)
+        "dataCoord.gc.interval": "2", "dataCoord.gc.dropTolerance": "1",
+        # a growing segment's buffer is written out at 1 KB (16 MB by default): segments of several logs per field
+        "dataNode.segment.insertBufSize": "1024"}, port=S3_PORT)
+    server.start()
+    try:
+        yield server, f"s3://{bucket}/files?endpoint={seaweedfs.endpoint}&path_style=1"
+    finally:
+        server.stop()
+
+
+def _bucket(seaweedfs: Any, url: str, collection_id: int) -> dict[str, tuple[int, float]]:
+    """Every object under the collection's folders of the server's bucket, as the S3 server lists them."""
+    bucket = url.split("/")[2]
+    found = {}
+    for top in ("insert_log", "delta_log"):
+        pages = seaweedfs.client().get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"files/{top}/{collection_id}/")
+        for page in pages:
+            for o in page.get("Contents", []):
+                found[o["Key"].removeprefix("files/")] = (o["Size"], o["LastModified"].timestamp())
+    return found
+
+
+@pytest.mark.standalone  # a second Milvus server: run with the session that has one, not beside the other tests
+def test_listing_from_s3_storage_and_gc_in_the_middle_of_a_copy(seaweedfs: Any, s3_server: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymilvus import MilvusClient
+
+    server, url = s3_server
+    # the cluster's keys in our variables for them, none in the AWS chain (a store of backups would use that)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY", "wrong-" + seaweedfs.secret_key)
+    with pytest.raises(PermissionDenied) as denied:
+        list(open_segment_storage(url).list("insert_log/"))
+    assert "VECBACKUP_SEGMENTS_ACCESS_KEY_ID" in str(denied.value) and seaweedfs.secret_key not in str(denied.value)
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    storage = open_segment_storage(url)
+    assert storage.display == f"s3://{url.split('/')[2]}/files/"  # no endpoint, no secret
+    client = MilvusClient(uri=server.uri)
+    engine = MilvusEngine(parse_milvus_url(f"milvus://127.0.0.1:{S3_PORT}"))
+    try:
+        name = f"seg_{uuid.uuid4().hex[:10]}"
+        _fill(client, name, pieces=4)
+        listing = list_segments(engine, name, storage, count=False)
+        assert [(s.partition, s.rows) for s in listing.segments] == [("_default", ROWS)] * 3 + [("p2", ROWS)] * 3
+        in_bucket = _bucket(seaweedfs, url, listing.collection_id)
+        assert {f.path: (f.size, f.mtime) for f in listing.files()} == in_bucket
+        for s in listing.segments:
+            assert sorted(s.binlogs) == [0, 1, 100, 101, 102, 103]
+            lengths = {len(files) for files in s.binlogs.values()}
+            assert len(lengths) == 1 and lengths.pop() > 1  # several logs per field, as many for each field
+            for files in s.binlogs.values():
+                ids = [int(f.path.rsplit("/", 1)[1]) for f in files]
+                assert ids == sorted(ids)
+
+        _index_and_load(client, name)
+        copies: list[SegmentListing] = []
+
+        def copy(listing: SegmentListing) -> int:
+            """The first time, the server compacts the collection and collects the old files before we read."""
+            copies.append(listing)
+            if len(copies) == 1:
+                _compact(client, name)
+                deadline = time.monotonic() + 60
+                while set(_bucket(seaweedfs, url, listing.collection_id)) & {f.path for f in listing.files()}:
+                    assert time.monotonic() < deadline, "the replaced segments' files were not collected"
+                    time.sleep(0.5)
+            return sum(len(storage.get(f.path)) for f in listing.files())
+
+        final, size = copy_until_stable(engine, name, storage, copy)
+        assert len(copies) == 2 and final is copies[1] and size == final.size
+        assert sorted(s.partition for s in final.segments) == ["_default", "p2"]
+        assert final.rows == final.count == ROUNDS * 2 * ROWS - len(DELETED)
+        assert final.skipped == 0  # the old files are gone
+        assert {f.path: (f.size, f.mtime) for f in final.files()} == _bucket(seaweedfs, url, final.collection_id)
+    finally:
+        engine.close()
+        client.close()
 
 
 def test_milvus_lite_has_no_segments(tmp_path: Path) -> None:

@@ -141,3 +141,9 @@ def test_storage_url_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="looks like a secret") as u:
         open_segment_storage("s3://bucket/files?secret_key=hunter2")
     assert "hunter2" not in str(u.value)
+
+
+def test_segment_credentials_go_together() -> None:
+    with pytest.raises(UsageError, match="go together") as e:
+        open_segment_storage("s3://bucket/files", environ={"VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY": "hunter2"})
+    assert "hunter2" not in str(e.value)

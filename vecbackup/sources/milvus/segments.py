@@ -13,12 +13,20 @@ Log ids are allocated in increasing order, so a field's logs sort into log order
 the files of segments a compaction replaced until its garbage collector removes them (``dataCoord.gc.dropTolerance``
 after the drop, 3 hours by default), so only the segments the server reports as Flushed are taken.
 
+Compaction on 2.3 merges a partition's small flushed segments (only indexed ones: ``indexBasedCompaction``) into a
+new segment with the deletes applied, and marks the old ones Dropped: they leave the report at once and their files
+stay until the garbage collector's next round after ``dataCoord.gc.dropTolerance``. A 2.3 server offers a client no
+way to pause that collector (2.3.5 answers 404 on ``/management/datacoord/garbage_collection/pause`` of both its
+metrics and its proxy port; its data coordinator's GcControl RPC is internal), so a copy that raced one is re-listed
+and copied again (:func:`copy_until_stable`).
+
 The planning (:func:`plan_listing`, :func:`listing_changes`) is pure; :func:`list_segments`, :func:`recheck` and
 :func:`copy_until_stable` do the I/O around it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +36,7 @@ from typing import Any, TypeVar
 from vecbackup.errors import MissingData, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.stores import ObjectInfo, ObjectNotFound, open_raw_store
 from vecbackup.stores.base import BlobStore
-from vecbackup.urls import parse_store_url
+from vecbackup.urls import StoreURL, parse_store_url
 
 INSERT_LOG = "insert_log"
 DELTA_LOG = "delta_log"
@@ -43,6 +51,8 @@ FLUSH_TIMEOUT = 600.0
 FLUSHED = "Flushed"
 #: the dynamic field's name in the schema and in the field ids of a listing
 DYNAMIC_FIELD = "$meta"
+#: the access key of the server's bucket when it is not the AWS chain's (a store of backups in S3 uses that)
+ENV_CREDENTIALS = ("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", "VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY")
 
 T = TypeVar("T")
 
@@ -154,21 +164,36 @@ class ReadOnlyStore:
         return f"ReadOnlyStore({self.display!r})"
 
 
-def open_segment_storage(url: str) -> ReadOnlyStore:
+def open_segment_storage(url: str, *, environ: Mapping[str, str] | None = None) -> ReadOnlyStore:
     """The Milvus server's storage root that ``--segments-from URL`` names, opened read-only, as it is (no
     vecbackup.json, no encryption): ``file:///path`` (or a plain path) for a standalone server with local storage
     (its ``localStorage.path``; ``milvus-server --data DIR`` puts it at DIR/data), ``s3://<minio.bucketName>/
     <minio.rootPath>?endpoint=http://host:9000&path_style=1`` for MinIO/S3 (credentials from the AWS chain or
-    ``profile=``, never the URL), ``azure://<container>/<rootPath>`` for Azure. The store's ``display`` holds no
-    endpoint and no secret."""
+    ``profile=``, never the URL; or, when a store of backups in S3 beside it needs other keys, the cluster's own in
+    VECBACKUP_SEGMENTS_ACCESS_KEY_ID and VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY: milvus.yaml's minio.accessKeyID and
+    minio.secretAccessKey), ``azure://<container>/<rootPath>`` for Azure. The store's ``display`` holds no endpoint
+    and no secret."""
     parsed = parse_store_url(url)
     try:
-        store = open_raw_store(parsed, create=False)
+        store = _open(parsed, os.environ if environ is None else environ)
     except NotFound as e:
         raise NotFound(f"the Milvus storage {parsed.display} given by --segments-from: {e.message}",
                        hint="give the server's storage root: localStorage.path, or s3://<minio.bucketName>/"
                             "<minio.rootPath>") from None
     return ReadOnlyStore(store)
+
+
+def _open(parsed: StoreURL, environ: Mapping[str, str]) -> BlobStore:
+    key_id, secret = (environ.get(name, "") for name in ENV_CREDENTIALS)
+    if parsed.scheme != "s3" or not (key_id or secret):
+        return open_raw_store(parsed, create=False)
+    if not (key_id and secret):
+        raise UsageError(f"{' and '.join(ENV_CREDENTIALS)} go together", hint="set both, or neither")
+    from vecbackup.stores.retry import RetryingStore
+    from vecbackup.stores.s3 import S3Store
+
+    return RetryingStore(S3Store.from_url(parsed, credentials=(key_id, secret),
+                                          credentials_from=" / ".join(ENV_CREDENTIALS)))
 
 
 # -- pure planning ---------------------------------------------------------------------------------------------------
@@ -372,9 +397,15 @@ class _Rpc:
             time.sleep(0.2)
         return flush_ts
 
-    def segments(self, name: str) -> list[ReportedSegment]:
+    def segments(self, name: str, collection_id: int) -> list[ReportedSegment]:
+        """The segments the server keeps of collection ``name`` (2.3: those not dropped, their states as they are;
+        growing ones are not reported). VecbackupError if the name now holds another collection."""
         infos = self.conn._call(f"list the segments of {name!r}",
                                 lambda: self.handler.get_persistent_segment_infos(name))
+        other = {int(i.collectionID) for i in infos} - {collection_id}
+        if other:
+            raise VecbackupError(f"collection {name!r} was dropped and created again during the listing (id "
+                                 f"{collection_id}, now {min(other)})", hint="run the backup again")
         return [_reported(i) for i in infos]
 
 
@@ -405,21 +436,20 @@ def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = Tru
         raise NotFound(f"collection {name!r} not found in {conn.display}")
     rpc = _Rpc(conn)
     before = conn.count(name) if count else None
-    collection_id, field_ids = rpc.describe(name)
-    partitions = rpc.partitions(name)
     flush_ts = rpc.flush(name)
-    reported = rpc.segments(name)
+    collection_id, field_ids = rpc.describe(name)
+    partitions = rpc.partitions(name)  # after the flush: every partition a flushed segment can be in
+    reported = rpc.segments(name, collection_id)
     objects = _objects(storage, collection_id)
     after = conn.count(name) if count else None
     notes = []
     if before is not None and before != after:
         notes.append(f"{name!r} counted {before} rows before the flush and {after} after the listing: rows were "
-                     "written meanwhile; those after the flush are not in the backup")
+                     "written or deleted meanwhile, so no count holds for the flush (rows written after it are not "
+                     "in the backup)")
     listing = plan_listing(collection=name, collection_id=collection_id, flush_ts=flush_ts, field_ids=field_ids,
                            partitions=partitions, reported=reported, objects=objects, storage=storage.display,
                            count=after if before == after else None)
-    if listing.segments and not any(True for _ in listing.files()):
-        raise NotFound(f"no segment files of {name!r} in {storage.display}")
     return _with_notes(listing, notes)
 
 
@@ -433,7 +463,8 @@ def recheck(conn: Any, storage: BlobStore, listing: SegmentListing) -> list[str]
     """After copying: what changed since the listing (:func:`listing_changes`), asked of the server and the storage
     again without a flush. Empty when every listed segment is still the flushed set and every file is still there."""
     rpc = _Rpc(conn)
-    return listing_changes(listing, rpc.segments(listing.collection), _objects(storage, listing.collection_id))
+    reported = rpc.segments(listing.collection, listing.collection_id)
+    return listing_changes(listing, reported, _objects(storage, listing.collection_id))
 
 
 def copy_until_stable(conn: Any, name: str, storage: BlobStore, copy: Callable[[SegmentListing], T], *,
@@ -458,7 +489,7 @@ def copy_until_stable(conn: Any, name: str, storage: BlobStore, copy: Callable[[
                            "or raise dataCoord.gc.dropTolerance on the server")
 
 
-__all__ = ["DELTA_LOG", "DYNAMIC_FIELD", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore", "ReportedSegment", "Segment",
-           "SegmentListing", "StorageFile", "check_rows", "check_server_version", "copy_until_stable",
-           "list_segments", "listing_changes", "open_segment_storage", "plan_listing", "recheck",
+__all__ = ["DELTA_LOG", "DYNAMIC_FIELD", "ENV_CREDENTIALS", "INSERT_LOG", "SYSTEM_FIELDS", "ReadOnlyStore",
+           "ReportedSegment", "Segment", "SegmentListing", "StorageFile", "check_rows", "check_server_version",
+           "copy_until_stable", "list_segments", "listing_changes", "open_segment_storage", "plan_listing", "recheck",
            "storage_prefixes"]
