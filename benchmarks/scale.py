@@ -134,13 +134,13 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
     url = f"file://{storage}"
     first = backup(STANDALONE_URL, store, name, n, "--segments-from", url)
     _log(f"    segment backup: {first['wall_s']:.1f}s, read {first['bytes_read'] / 2**20:,.0f} MiB")
+    logical = work / f"store_{name}_logical_after"
+    shutil.copytree(store, logical)  # the logical backup of the same change starts from the same base
     rows = change_one_percent(client, name, n, dim)
     second = backup(STANDALONE_URL, store, name, rows, "--segments-from", url)
     _log(f"    after 1% changed: {second['wall_s']:.1f}s, read {second['bytes_read'] / 2**20:,.1f} MiB "
          f"({second['bytes_read'] / first['bytes_read']:.1%}), uploaded {second['bytes_uploaded'] / 2**20:,.1f} MiB "
          f"({second['bytes_uploaded'] / first['bytes_uploaded']:.1%})")
-    logical = work / f"store_{name}_logical_after"
-    shutil.copytree(store, logical)  # the logical backup of the same change, from the same base
     third = backup(STANDALONE_URL, logical, name, rows)
     shutil.rmtree(logical)
     _log(f"    logical backup after the same change: {third['wall_s']:.1f}s, uploaded "

@@ -124,3 +124,15 @@ def test_live_on_large_random_input_equals_a_dict_lookup():
     keys = np.array([rng.randrange(10_000) for _ in range(20_000)], dtype=np.int64)
     ts = np.array([rng.randrange(1, 1000) for _ in keys], dtype=np.uint64)
     assert d.live(keys, ts).tolist() == [int(t) >= newest.get(int(k), 0) for k, t in zip(keys, ts, strict=True)]
+
+
+def test_the_backup_is_the_collection_as_of_the_flush():
+    """A delete after the flush is left out and a row written after it is not live: an upsert after the flush
+    (its delete at T > flush, its new row at T in a segment sealed later) leaves the old row, not neither."""
+    d = Deletes(until=15)
+    d.add(np.array([1, 2], dtype=np.int64), np.array([10, 20], dtype=np.uint64))
+    keys = np.array([1, 2, 2, 3], dtype=np.int64)
+    ts = np.array([5, 12, 20, 16], dtype=np.uint64)  # key 2: old row, and its upsert at 20; key 3 written after
+    assert d.live(keys, ts).tolist() == [False, True, False, False]
+    assert d.live(["1", "2", "2", "3"], ts).tolist() == [True, True, False, False]  # no string deletes
+    assert Deletes(until=15).live(keys, ts).tolist() == [True, True, False, False]

@@ -88,15 +88,21 @@ def files_fingerprint(files: Iterable[tuple[int, str, int]]) -> str:
 
 
 class Deletes:
-    """The newest delete timestamp of each primary key, from every delta log of the collection."""
+    """The newest delete timestamp of each primary key, from every delta log of the collection, as of ``until``
+    (the flush's timestamp: the backup is the collection at that instant; None: every delete and row)."""
 
-    def __init__(self) -> None:
+    def __init__(self, until: int | None = None) -> None:
+        self.until = until
         self._int: dict[int, int] = {}
         self._str: dict[str, int] = {}
 
     def add(self, keys: Sequence[Any] | np.ndarray, timestamps: Sequence[int] | np.ndarray) -> None:
+        """Record deletes; one after ``until`` is left out (an upsert after the flush deletes the old row at a time
+        whose new row is not in the sealed segments: applying the delete would lose the key)."""
         for k, ts in zip(keys.tolist() if isinstance(keys, np.ndarray) else keys,
                          timestamps.tolist() if isinstance(timestamps, np.ndarray) else timestamps, strict=True):
+            if self.until is not None and ts > self.until:
+                continue
             table: dict[Any, int] = self._str if isinstance(k, str) else self._int
             if ts > table.get(k, -1):
                 table[k] = int(ts)
@@ -105,11 +111,11 @@ class Deletes:
         return len(self._int) + len(self._str)
 
     def live(self, keys: np.ndarray | Sequence[Any], timestamps: np.ndarray) -> np.ndarray:
-        """Which rows (primary keys with their insert timestamps) no delete removed."""
-        out = np.ones(len(timestamps), dtype=bool)
+        """Which rows (primary keys with their insert timestamps) no delete removed, written by ``until``."""
+        ts = np.asarray(timestamps, dtype=np.uint64)
+        out = np.ones(len(ts), dtype=bool) if self.until is None else ts <= np.uint64(self.until)
         if not len(self):
             return out
-        ts = np.asarray(timestamps, dtype=np.uint64)
         if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
             if not self._int:
                 return out
@@ -120,7 +126,7 @@ class Deletes:
             pos = np.searchsorted(dk, keys)
             pos = np.minimum(pos, len(dk) - 1)
             hit = dk[pos] == keys
-            out[hit] = ts[hit] >= dt[pos[hit]]
+            out[hit] &= ts[hit] >= dt[pos[hit]]
             return out
         table: Mapping[Any, int] = self._str if self._str else self._int
         for i, k in enumerate(keys.tolist() if isinstance(keys, np.ndarray) else keys):

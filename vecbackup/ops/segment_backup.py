@@ -85,7 +85,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     base_records = (base.segments or ()) if base is not None else ()
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
-    deletes = Deletes()
+    deletes = Deletes(until=reader.flush_ts)  # the collection as of the flush (format/segments.py)
     try:
         reader.deletes(spec, segments, deletes)
     except ObjectNotFound as e:

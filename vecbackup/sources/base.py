@@ -82,6 +82,9 @@ class SegmentReader(Protocol):
 
     display: str  # where the files are read from, safe to print
     bytes_read: int  # bytes read from the storage so far
+    #: the timestamp of the flush the last segments() made: the backup holds the collection as of it (None: not
+    #: known, every row and delete read is taken)
+    flush_ts: int | None
 
     def segments(self, spec: CollectionSpec) -> list[SegmentFiles]:
         """Flush the collection, then its sealed segments in a stable order (partition, segment id)."""

@@ -55,6 +55,7 @@ class MilvusSegmentReader:
         self.storage = storage
         self.display = storage.display
         self.bytes_read = 0
+        self.flush_ts: int | None = None
         self._listing: SegmentListing | None = None
         self._segments: dict[int, Segment] = {}
 
@@ -66,6 +67,7 @@ class MilvusSegmentReader:
     def segments(self, spec: CollectionSpec) -> list[SegmentFiles]:
         listing = list_segments(self.source, spec.name, self.storage, count=False)
         self._listing = listing
+        self.flush_ts = listing.flush_ts or None
         self._segments = {s.segment_id: s for s in listing.segments}
         out = []
         for s in sorted(listing.segments, key=lambda s: (s.partition, s.segment_id)):
