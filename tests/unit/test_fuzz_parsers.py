@@ -31,7 +31,7 @@ import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzz import fuzz_crypto  # its own check of key files, store settings and sealed objects
+from fuzz import fuzz_binlog, fuzz_crypto  # their own checks (Milvus binlogs; key files, settings, sealed objects)
 from fuzz._common import (
     CHUNK_FIELDS,
     CONFIG,
@@ -972,6 +972,17 @@ def test_any_read_data_subset(text: str) -> None:
         parse_subset(text)
 
 
+# --------------------------------------------------------------------------- Milvus binlogs (segment backups)
+
+BINLOG_SEEDS = fuzz_binlog.seeds()
+
+
+@FUZZ
+@given(st.binary(max_size=2048) | mutated(BINLOG_SEEDS))
+def test_binlog_inputs(data: bytes) -> None:
+    fuzz_binlog.one_input(data)
+
+
 @FEW
 @given(st.lists(st.text(max_size=20) | st.sampled_from(["v:M=16", "v:{}", "v:{\"a\": [1]}", "v:[1]", "v:x=1e400",
                                                           "v:x=--1", "v:x=１２", "v:x=²", ":x=1", "v:=1", "v:a=1,,b"]),
@@ -989,7 +1000,7 @@ def test_every_target_of_fuzz_has_a_property_here() -> None:
     names: dict[str, Callable[..., Any]] = {
         "manifest": check_manifest, "chunk": check_chunk, "digests": check_digests, "keys": test_parsing_any_key,
         "local_store": store_op, "urls": parse_every_url, "config": check_config, "options": test_any_duration,
-        "crypto": test_crypto_inputs,
+        "crypto": test_crypto_inputs, "binlog": test_binlog_inputs,
     }
     fuzz = Path(__file__).resolve().parents[2] / "fuzz"
     if fuzz.is_dir():

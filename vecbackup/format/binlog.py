@@ -117,6 +117,12 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
 
 
+#: what pyarrow raises for bad Parquet or values it cannot convert (ArrowInvalid and friends are ValueErrors,
+#: ArrowIOError an OSError; a name or value that is not UTF-8 a UnicodeDecodeError)
+_ARROW_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, TypeError, NotImplementedError, IndexError,
+                                              OverflowError)
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -165,19 +171,16 @@ def _events(mv: memoryview, pos: int, code: int) -> Iterator[memoryview]:
 
 def _table(payload: memoryview) -> Any:
     """The one column of an event's Parquet payload, as a pyarrow ChunkedArray."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(io.BytesIO(payload), use_threads=False)
-    except Exception as e:  # pyarrow raises ArrowInvalid, OSError, ValueError, ... for bad Parquet
+        columns = table.columns  # by position: a column's name may not even be UTF-8
+    except _ARROW_ERRORS as e:
         _corrupt(f"bad Parquet payload: {_one_line(e)}")
-    if table.num_columns != 1:
-        _corrupt(f"a payload has {table.num_columns} columns, expected 1")
-    col = table.column(0)
-    if not isinstance(col, pa.ChunkedArray):  # pragma: no cover - pyarrow always answers a ChunkedArray
-        _corrupt("unexpected payload column")
-    return col
+    if len(columns) != 1:
+        _corrupt(f"a payload has {len(columns)} columns, expected 1")
+    return columns[0]
 
 
 # --------------------------------------------------------------------------- payload values
@@ -205,7 +208,7 @@ def _numbers(col: Any, ftype: FieldType, n: int) -> np.ndarray:
         _corrupt(f"a {ftype.value} payload holds {t}")
     try:
         src = col.fill_null(False if ftype is FieldType.BOOL else 0).to_numpy(zero_copy_only=False)
-    except Exception as e:  # pragma: no cover - the types are checked above
+    except _ARROW_ERRORS as e:  # pragma: no cover - the types are checked above
         _corrupt(f"{ftype.value} payload: {_one_line(e)}")
     src = np.asarray(src)
     if len(src) != n:  # pragma: no cover
@@ -259,7 +262,7 @@ def _texts(col: Any, ftype: FieldType) -> list[Any]:
             _corrupt(f"a {ftype.value} value is not UTF-8: {_one_line(e)}")
     try:
         return list(col.to_pylist())
-    except Exception as e:  # pyarrow refuses invalid UTF-8 in a string column
+    except _ARROW_ERRORS as e:  # pyarrow refuses invalid UTF-8 in a string column
         _corrupt(f"a {ftype.value} value is not UTF-8: {_one_line(e)}")
 
 
@@ -433,8 +436,17 @@ def read_insert_log(data: bytes | bytearray | memoryview, field: Field | None = 
 
     try:
         col = pa.chunked_array([c for arr in cols for c in arr.chunks], type=cols[0].type)
-    except Exception as e:
+    except _ARROW_ERRORS as e:
         _corrupt(f"the events of one binlog hold different types: {_one_line(e)}")
+    try:
+        return _insert_log(desc, ftype, col, field)
+    except CorruptData:
+        raise
+    except _ARROW_ERRORS as e:
+        _corrupt(f"field {desc.field_id}: bad {ftype.value} payload: {_one_line(e)}")
+
+
+def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
     n = len(col)
     valid = _valid(col)
     dim = None
@@ -463,7 +475,13 @@ def read_delta_log(data: bytes | bytearray | memoryview) -> DeltaLog:
         _corrupt(f"a delta log with payload data type {desc.data_type}, not String")
     texts: list[Any] = []
     for payload in _events(mv, pos, DELETE_EVENT):
-        texts += _texts(_table(payload), FieldType.VARCHAR)
+        col = _table(payload)
+        try:
+            texts += _texts(col, FieldType.VARCHAR)
+        except CorruptData:
+            raise
+        except _ARROW_ERRORS as e:
+            _corrupt(f"bad delete payload: {_one_line(e)}")
     ints: list[int] = []
     strs: list[str] = []
     ts: list[int] = []
