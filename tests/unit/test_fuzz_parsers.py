@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
@@ -975,10 +976,13 @@ def test_any_read_data_subset(text: str) -> None:
 # --------------------------------------------------------------------------- Milvus binlogs (segment backups)
 
 BINLOG_SEEDS = fuzz_binlog.seeds()
+#: a Parquet payload whose column name is not UTF-8 (pyarrow raised UnicodeDecodeError reading it)
+_BAD_NAME = fuzz_binlog.payload(pa.array([1], pa.int64())).replace(b"val", b"\x94al")
 
 
 @FUZZ
 @given(st.binary(max_size=2048) | mutated(BINLOG_SEEDS))
+@example(b"\0" + fuzz_binlog.build_binlog(5, [_BAD_NAME]))
 def test_binlog_inputs(data: bytes) -> None:
     fuzz_binlog.one_input(data)
 

@@ -552,7 +552,10 @@ def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: 
     every segment of the collection). A row is gone when a delete of its key is later than its insert: it survives
     iff its timestamp >= deleted[pk]. (An upsert writes its delete and its new row with one timestamp, and the
     new row stays.) The dynamic field is ``field_ids["$meta"]``; without that entry, the one binlog field id no
-    field of ``spec`` has."""
+    field of ``spec`` has.
+
+    Memory: one group of logs and its decoded columns at a time. The sequences of ``binlogs`` may be lazy (e.g.
+    fetching from a store on ``__getitem__``): item i of each is taken once, for group i, and not kept."""
     ids = _column_ids(spec, field_ids, binlogs)
     counts = {len(binlogs.get(fid, ())) for fid in (*ids.values(), TIMESTAMP_FIELD)}
     if len(counts) != 1:
