@@ -1,5 +1,6 @@
-"""Milvus binlogs (format/binlog.py): any bytes give CorruptData from read_insert_log and read_delta_log, or a log
-whose values match its row count (and, for a delta log, keys of one type).
+"""Milvus binlogs (format/binlog.py): any bytes give CorruptData from read_insert_log, iter_insert_log (in batches
+of 3 rows: the same rows, or the same refusal) and read_delta_log, or a log whose values match its row count (and,
+for a delta log, keys of one type).
 
 Random bytes rarely get past the magic number and the descriptor, so the first byte picks how the rest becomes a
 binlog:
@@ -24,7 +25,7 @@ import orjson
 
 from fuzz._common import Bug, allow
 from vecbackup.errors import CorruptData
-from vecbackup.format.binlog import read_delta_log, read_insert_log
+from vecbackup.format.binlog import iter_insert_log, read_delta_log, read_insert_log
 
 MAX_LEN = 16384
 ALLOWED = (CorruptData,)
@@ -130,6 +131,9 @@ def one_input(data: bytes) -> None:
         col = log.column
         if len(col.values) != log.num_rows or (col.valid is not None and len(col.valid) != log.num_rows):
             raise Bug(f"an insert log of {log.num_rows} rows has {len(col.values)} values")
+    parts = allow(ALLOWED, lambda: list(iter_insert_log(forged, batch_rows=3)))
+    if (parts is None) != (log is None) or (log is not None and sum(p.num_rows for p in parts or ()) != log.num_rows):
+        raise Bug("iter_insert_log and read_insert_log disagree")
     delta = allow(ALLOWED, read_delta_log, forged)
     if delta is not None:
         if len(delta.pks) != delta.num_rows:

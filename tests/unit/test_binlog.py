@@ -19,10 +19,12 @@ from fuzz.fuzz_binlog import build_binlog, payload
 from tests.binlog_rows import KINDS, spec, surviving
 from vecbackup.errors import CorruptData
 from vecbackup.format.binlog import (
+    BATCH_ROWS,
     MAGIC,
     DeltaLog,
     _scalar_field,
     deletes,
+    iter_insert_log,
     read_delta_log,
     read_insert_log,
     segment_chunks,
@@ -43,7 +45,7 @@ def _segments(kind: str) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Pat
     return doc, [(s, GOLDEN / kind / s["partition"] / str(s["segment_id"])) for s in doc["segments"]]
 
 
-def _decode(kind: str, field_ids: dict[str, int] | None = None) -> dict[str, dict[Any, dict[str, Any]]]:
+def _decode(kind: str, field_ids: dict[str, int] | None = None, **kw: Any) -> dict[str, dict[Any, dict[str, Any]]]:
     doc, segs = _segments(kind)
     deleted = deletes([read_delta_log(b) for _, path in segs for b in _logs(path / "delta_log")])
     s = spec(kind)
@@ -51,7 +53,7 @@ def _decode(kind: str, field_ids: dict[str, int] | None = None) -> dict[str, dic
     for seg, path in segs:
         binlogs = {int(d.name): _logs(d) for d in (path / "insert_log").iterdir()}
         assert sum(read_insert_log(b).num_rows for b in binlogs[0]) == seg["rows"]
-        for chunk in segment_chunks(s, field_ids or doc["field_ids"], binlogs, deleted, seg["partition"]):
+        for chunk in segment_chunks(s, field_ids or doc["field_ids"], binlogs, deleted, seg["partition"], **kw):
             assert decode_chunk(encode_chunk(s.columns, chunk)).num_rows == chunk.num_rows
             for r in chunk_to_rows(s, chunk):
                 assert r["pk"] not in out[seg["partition"]]
@@ -65,8 +67,26 @@ def _plain(rows: dict[str, dict[Any, dict[str, Any]]]) -> dict[str, dict[Any, di
 
 
 @pytest.mark.parametrize("kind", ["float", "binary"])
-def test_golden_segments_decode_to_the_rows_the_server_returned(kind):
-    assert _plain(_decode(kind)) == _plain(surviving(kind))
+@pytest.mark.parametrize("batch_rows", [BATCH_ROWS, 7])
+def test_golden_segments_decode_to_the_rows_the_server_returned(kind, batch_rows):
+    assert _plain(_decode(kind, batch_rows=batch_rows)) == _plain(surviving(kind))
+
+
+def test_a_log_is_decoded_a_batch_at_a_time():
+    doc, segs = _segments("float")
+    _, path = segs[0]
+    data = _logs(path / "insert_log" / str(doc["field_ids"]["j"]))[0]
+    whole = read_insert_log(data)
+    parts = list(iter_insert_log(data, batch_rows=30))
+    assert [p.num_rows for p in parts] == [30, 30, 30, 10]
+    assert [v for p in parts for v in p.column.values] == whole.column.values
+    binlogs = {int(d.name): _logs(d) for d in (path / "insert_log").iterdir()}
+    chunks = list(segment_chunks(spec("float"), doc["field_ids"], binlogs, {}, "_default", batch_rows=30))
+    assert [c.num_rows for c in chunks] == [30, 30, 30, 10]
+    with pytest.raises(ValueError):
+        iter_insert_log(data, batch_rows=0)
+    with pytest.raises(CorruptData, match="not a Milvus binlog"):
+        iter_insert_log(b"\0" * 100)  # the descriptor is checked at once
 
 
 def test_the_dynamic_field_is_found_without_its_id():
@@ -222,11 +242,13 @@ def test_segments_whose_fields_disagree():
     binlogs = {int(d.name): _logs(d) for d in (path / "insert_log").iterdir()}
     _, other = segs[2]
     shorter = {**binlogs, 101: _logs(other / "insert_log" / "101")}
-    with pytest.raises(CorruptData, match="binlog 0 of field 'b' has 51 rows, the timestamps 100"):
+    with pytest.raises(CorruptData, match="binlog 0 of field 'b' has 51 rows where the timestamps have 100"):
         list(segment_chunks(s, doc["field_ids"], shorter, {}, "_default"))
     swapped = {**binlogs, 101: binlogs[102]}
-    with pytest.raises(CorruptData, match="is BOOL but its binlog holds INT8"):
+    with pytest.raises(CorruptData, match=r"binlog 0 of field 'b' \(id 101\) holds field 102"):
         list(segment_chunks(s, doc["field_ids"], swapped, {}, "_default"))
+    with pytest.raises(CorruptData, match="is BOOL but its binlog holds INT8"):
+        list(segment_chunks(s, {**doc["field_ids"], "b": 102, "i8": 101}, swapped, {}, "_default"))
     with pytest.raises(CorruptData, match="cannot tell the dynamic field"):
         list(segment_chunks(s, doc["field_ids"], {k: v for k, v in binlogs.items() if k != 119}, {}, "_default"))
     with pytest.raises(CorruptData, match=r"the segment has no binlog of field 'v' \(id 118\)"):
