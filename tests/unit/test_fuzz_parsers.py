@@ -999,6 +999,7 @@ _ROW_GROUP_CLAIM = bytes.fromhex(
 @given(st.binary(max_size=2048) | mutated(BINLOG_SEEDS))
 @example(b"\0" + fuzz_binlog.build_binlog(5, [_BAD_NAME]))
 @example(_ROW_GROUP_CLAIM)
+@example(b"\0" + fuzz_binlog.build_binlog(1, [fuzz_binlog.payload(pa.array([], pa.binary(8)))]))
 def test_binlog_inputs(data: bytes) -> None:
     fuzz_binlog.one_input(data)
 

@@ -503,22 +503,29 @@ def _insert_batches(mv: memoryview, desc: Descriptor, ftype: FieldType, pos: int
 
 def _payload_batches(payload: memoryview, batch_rows: int) -> Iterator[Any]:
     """The one column of an event's Parquet payload, ``batch_rows`` rows at a time (pyarrow Arrays)."""
+    import pyarrow as pa
+
     pf = _parquet(payload)
     try:
         batches = pf.iter_batches(batch_size=batch_rows, use_threads=False)
+        column_type = pf.schema_arrow.types[0]
     except _ARROW_ERRORS as e:
         _corrupt(f"bad Parquet payload: {_one_line(e)}")
+    rows = 0
     while True:
         try:
             batch = next(batches)
             columns = batch.columns  # by position: a column's name may not even be UTF-8
         except StopIteration:
-            return
+            break
         except _ARROW_ERRORS as e:
             _corrupt(f"bad Parquet payload: {_one_line(e)}")
         if len(columns) != 1:  # pragma: no cover - the file's metadata said 1
             _corrupt(f"a payload has {len(columns)} columns, expected 1")
+        rows += len(columns[0])
         yield columns[0]
+    if not rows:  # no batch: the column's type is still checked, as read_insert_log does
+        yield pa.array([], type=column_type)
 
 
 def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
