@@ -20,7 +20,6 @@ VARCHAR, JSON and ARRAY values are Python lists.
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +116,12 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
 
 
+#: what pyarrow raises for bad Parquet or values it cannot convert (ArrowInvalid and friends are ValueErrors,
+#: ArrowIOError an OSError; a name or value that is not UTF-8 a UnicodeDecodeError)
+_ARROW_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, TypeError, NotImplementedError, IndexError,
+                                              OverflowError)
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -163,21 +168,36 @@ def _events(mv: memoryview, pos: int, code: int) -> Iterator[memoryview]:
         pos = end
 
 
-def _table(payload: memoryview) -> Any:
-    """The one column of an event's Parquet payload, as a pyarrow ChunkedArray."""
+def _parquet(payload: memoryview) -> Any:
+    """The payload as a pyarrow ParquetFile whose metadata is consistent: one column, and row groups whose rows add
+    up to the file's (pyarrow sizes its buffers by a row group's declared rows before it reads a value)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(payload), use_threads=False)
-    except Exception as e:  # pyarrow raises ArrowInvalid, OSError, ValueError, ... for bad Parquet
+        pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(payload)))
+        md = pf.metadata
+        groups = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+    except _ARROW_ERRORS as e:
         _corrupt(f"bad Parquet payload: {_one_line(e)}")
-    if table.num_columns != 1:
-        _corrupt(f"a payload has {table.num_columns} columns, expected 1")
-    col = table.column(0)
-    if not isinstance(col, pa.ChunkedArray):  # pragma: no cover - pyarrow always answers a ChunkedArray
-        _corrupt("unexpected payload column")
-    return col
+    if md.num_columns != 1:
+        _corrupt(f"a payload has {md.num_columns} columns, expected 1")
+    if any(g < 0 for g in groups) or sum(groups) != md.num_rows:
+        _corrupt(f"a payload's row groups hold {sum(groups)} rows, its metadata says {md.num_rows}")
+    return pf
+
+
+def _table(payload: memoryview) -> Any:
+    """The one column of an event's Parquet payload, as a pyarrow ChunkedArray."""
+    pf = _parquet(payload)
+    try:
+        table = pf.read(use_threads=False)
+        columns = table.columns  # by position: a column's name may not even be UTF-8
+    except _ARROW_ERRORS as e:
+        _corrupt(f"bad Parquet payload: {_one_line(e)}")
+    if len(columns) != 1:
+        _corrupt(f"a payload has {len(columns)} columns, expected 1")
+    return columns[0]
 
 
 # --------------------------------------------------------------------------- payload values
@@ -205,7 +225,7 @@ def _numbers(col: Any, ftype: FieldType, n: int) -> np.ndarray:
         _corrupt(f"a {ftype.value} payload holds {t}")
     try:
         src = col.fill_null(False if ftype is FieldType.BOOL else 0).to_numpy(zero_copy_only=False)
-    except Exception as e:  # pragma: no cover - the types are checked above
+    except _ARROW_ERRORS as e:  # pragma: no cover - the types are checked above
         _corrupt(f"{ftype.value} payload: {_one_line(e)}")
     src = np.asarray(src)
     if len(src) != n:  # pragma: no cover
@@ -259,7 +279,7 @@ def _texts(col: Any, ftype: FieldType) -> list[Any]:
             _corrupt(f"a {ftype.value} value is not UTF-8: {_one_line(e)}")
     try:
         return list(col.to_pylist())
-    except Exception as e:  # pyarrow refuses invalid UTF-8 in a string column
+    except _ARROW_ERRORS as e:  # pyarrow refuses invalid UTF-8 in a string column
         _corrupt(f"a {ftype.value} value is not UTF-8: {_one_line(e)}")
 
 
@@ -413,9 +433,8 @@ def _arrays(col: Any, element_type: FieldType | None) -> list[Any]:
     return out
 
 
-def read_insert_log(data: bytes | bytearray | memoryview, field: Field | None = None) -> InsertLog:
-    """Decode one insert binlog. With ``field`` (the schema's field the file belongs to), the payload's type, vector
-    dimension and ARRAY element type must match it; without, they are taken from the file."""
+def _open_insert(data: bytes | bytearray | memoryview, field: Field | None
+                 ) -> tuple[memoryview, Descriptor, FieldType, int]:
     mv = memoryview(data).cast("B")
     desc, pos = _descriptor(mv)
     system = desc.field_id in (ROW_ID_FIELD, TIMESTAMP_FIELD)
@@ -426,6 +445,22 @@ def read_insert_log(data: bytes | bytearray | memoryview, field: Field | None = 
         _corrupt(f"system field {desc.field_id} has payload type {ftype.value}, not INT64")
     if field is not None and not system and field.type is not ftype:
         _corrupt(f"field {field.name!r} is {field.type_name} but its binlog holds {ftype.value}")
+    return mv, desc, ftype, pos
+
+
+def _decoded(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
+    try:
+        return _insert_log(desc, ftype, col, field)
+    except CorruptData:
+        raise
+    except _ARROW_ERRORS as e:
+        _corrupt(f"field {desc.field_id}: bad {ftype.value} payload: {_one_line(e)}")
+
+
+def read_insert_log(data: bytes | bytearray | memoryview, field: Field | None = None) -> InsertLog:
+    """Decode one insert binlog. With ``field`` (the schema's field the file belongs to), the payload's type, vector
+    dimension and ARRAY element type must match it; without, they are taken from the file."""
+    mv, desc, ftype, pos = _open_insert(data, field)
     cols = [_table(p) for p in _events(mv, pos, INSERT_EVENT)]
     if not cols:
         _corrupt(f"field {desc.field_id}: an insert log without events")
@@ -433,8 +468,67 @@ def read_insert_log(data: bytes | bytearray | memoryview, field: Field | None = 
 
     try:
         col = pa.chunked_array([c for arr in cols for c in arr.chunks], type=cols[0].type)
-    except Exception as e:
+    except _ARROW_ERRORS as e:
         _corrupt(f"the events of one binlog hold different types: {_one_line(e)}")
+    return _decoded(desc, ftype, col, field)
+
+
+#: rows segment_chunks decodes at a time by default (a data chunk's rows, as a backup's default batch)
+BATCH_ROWS = 5000
+
+
+def iter_insert_log(data: bytes | bytearray | memoryview, field: Field | None = None, *,
+                    batch_rows: int = BATCH_ROWS) -> Iterator[InsertLog]:
+    """read_insert_log in pieces of at most ``batch_rows`` rows (fewer at the end of a Parquet row group or an
+    event), each decoded only when asked for: a compacted segment's log holds the field's whole column. The
+    descriptor is checked at once, the payloads as they are read."""
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    mv, desc, ftype, pos = _open_insert(data, field)
+    return _insert_batches(mv, desc, ftype, pos, field, batch_rows)
+
+
+def _insert_batches(mv: memoryview, desc: Descriptor, ftype: FieldType, pos: int, field: Field | None,
+                    batch_rows: int) -> Iterator[InsertLog]:
+    import pyarrow as pa
+
+    events = 0
+    for payload in _events(mv, pos, INSERT_EVENT):
+        events += 1
+        for arr in _payload_batches(payload, batch_rows):
+            yield _decoded(desc, ftype, pa.chunked_array([arr]), field)
+    if not events:
+        _corrupt(f"field {desc.field_id}: an insert log without events")
+
+
+def _payload_batches(payload: memoryview, batch_rows: int) -> Iterator[Any]:
+    """The one column of an event's Parquet payload, ``batch_rows`` rows at a time (pyarrow Arrays)."""
+    import pyarrow as pa
+
+    pf = _parquet(payload)
+    try:
+        batches = pf.iter_batches(batch_size=batch_rows, use_threads=False)
+        column_type = pf.schema_arrow.types[0]
+    except _ARROW_ERRORS as e:
+        _corrupt(f"bad Parquet payload: {_one_line(e)}")
+    rows = 0
+    while True:
+        try:
+            batch = next(batches)
+            columns = batch.columns  # by position: a column's name may not even be UTF-8
+        except StopIteration:
+            break
+        except _ARROW_ERRORS as e:
+            _corrupt(f"bad Parquet payload: {_one_line(e)}")
+        if len(columns) != 1:  # pragma: no cover - the file's metadata said 1
+            _corrupt(f"a payload has {len(columns)} columns, expected 1")
+        rows += len(columns[0])
+        yield columns[0]
+    if not rows:  # no batch: the column's type is still checked, as read_insert_log does
+        yield pa.array([], type=column_type)
+
+
+def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
     n = len(col)
     valid = _valid(col)
     dim = None
@@ -463,7 +557,13 @@ def read_delta_log(data: bytes | bytearray | memoryview) -> DeltaLog:
         _corrupt(f"a delta log with payload data type {desc.data_type}, not String")
     texts: list[Any] = []
     for payload in _events(mv, pos, DELETE_EVENT):
-        texts += _texts(_table(payload), FieldType.VARCHAR)
+        col = _table(payload)
+        try:
+            texts += _texts(col, FieldType.VARCHAR)
+        except CorruptData:
+            raise
+        except _ARROW_ERRORS as e:
+            _corrupt(f"bad delete payload: {_one_line(e)}")
     ints: list[int] = []
     strs: list[str] = []
     ts: list[int] = []
@@ -526,15 +626,20 @@ def deletes(logs: Sequence[DeltaLog]) -> dict[Any, int]:
 
 
 def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: Mapping[int, Sequence[bytes]],
-                   deleted: Mapping[Any, int], partition: str) -> Iterator[Chunk]:
-    """The rows of one segment as chunks of ``spec.columns``: one chunk per aligned group of insert logs (log i of
-    every field, the row ids (0) and timestamps (1) included), decoded a group at a time.
+                   deleted: Mapping[Any, int], partition: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
+    """The rows of one segment as chunks of ``spec.columns``, at most ``batch_rows`` rows each before the deletes,
+    from its aligned groups of insert logs (log i of every field, the timestamps (1) included), one group at a time
+    and within a group ``batch_rows`` rows at a time.
 
     ``deleted`` maps a primary key to the largest timestamp of a delete of it (deletes(), over the delta logs of
     every segment of the collection). A row is gone when a delete of its key is later than its insert: it survives
     iff its timestamp >= deleted[pk]. (An upsert writes its delete and its new row with one timestamp, and the
     new row stays.) The dynamic field is ``field_ids["$meta"]``; without that entry, the one binlog field id no
-    field of ``spec`` has."""
+    field of ``spec`` has.
+
+    Memory: the files of one group (log i of each field) and one batch of decoded rows. The sequences of
+    ``binlogs`` may be lazy (e.g. fetching from a store on ``__getitem__``): item i of each is taken once, for
+    group i, and not kept after it."""
     ids = _column_ids(spec, field_ids, binlogs)
     counts = {len(binlogs.get(fid, ())) for fid in (*ids.values(), TIMESTAMP_FIELD)}
     if len(counts) != 1:
@@ -542,28 +647,37 @@ def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: 
     n_logs = counts.pop()
     pk_name = spec.primary.name
     for i in range(n_logs):
-        ts_log = read_insert_log(binlogs[TIMESTAMP_FIELD][i])
-        n = ts_log.num_rows
-        columns: dict[str, Column] = {}
+        streams: dict[str, Iterator[InsertLog]] = {}
+        ts_stream = iter_insert_log(binlogs[TIMESTAMP_FIELD][i], batch_rows=batch_rows)
         for name, fid in ids.items():
-            f = _column_field(spec, name)
-            log = read_insert_log(binlogs[fid][i], f)
-            if log.num_rows != n:
-                _corrupt(f"binlog {i} of field {name!r} has {log.num_rows} rows, the timestamps {n}")
-            if log.descriptor.field_id != fid:
-                _corrupt(f"binlog {i} of field {name!r} (id {fid}) holds field {log.descriptor.field_id}")
-            columns[name] = log.column
-        chunk = Chunk(partition, n, columns)
-        if deleted:
-            keys = columns[pk_name].values
-            key_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
-            born = np.asarray(ts_log.column.values, dtype=np.int64).astype(np.uint64)
-            gone = np.fromiter((deleted.get(k, 0) for k in key_list), dtype=np.uint64, count=n)
-            keep = np.flatnonzero(born >= gone)
-            if len(keep) != n:
-                chunk = take_rows(chunk, keep)
-        if chunk.num_rows:
-            yield chunk
+            data = binlogs[fid][i]
+            holds = _descriptor(memoryview(data).cast("B"))[0].field_id
+            if holds != fid:
+                _corrupt(f"binlog {i} of field {name!r} (id {fid}) holds field {holds}")
+            streams[name] = iter_insert_log(data, _column_field(spec, name), batch_rows=batch_rows)
+        for ts_log in ts_stream:
+            n = ts_log.num_rows
+            columns: dict[str, Column] = {}
+            for name, stream in streams.items():
+                log = next(stream, None)
+                if log is None or log.num_rows != n:
+                    got = "fewer" if log is None else log.num_rows
+                    _corrupt(f"binlog {i} of field {name!r} has {got} rows where the timestamps have {n}")
+                columns[name] = log.column
+            chunk = Chunk(partition, n, columns)
+            if deleted:
+                keys = columns[pk_name].values
+                key_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
+                born = np.asarray(ts_log.column.values, dtype=np.int64).astype(np.uint64)
+                gone = np.fromiter((deleted.get(k, 0) for k in key_list), dtype=np.uint64, count=n)
+                keep = np.flatnonzero(born >= gone)
+                if len(keep) != n:
+                    chunk = take_rows(chunk, keep)
+            if chunk.num_rows:
+                yield chunk
+        for name, stream in streams.items():
+            if next(stream, None) is not None:
+                _corrupt(f"binlog {i} of field {name!r} has more rows than the timestamps")
 
 
 def _column_field(spec: CollectionSpec, name: str) -> Field | None:
@@ -594,12 +708,14 @@ def _column_ids(spec: CollectionSpec, field_ids: Mapping[str, int],
 
 
 __all__ = [
+    "BATCH_ROWS",
     "DATA_TYPES",
     "MAGIC",
     "DeltaLog",
     "Descriptor",
     "InsertLog",
     "deletes",
+    "iter_insert_log",
     "read_delta_log",
     "read_insert_log",
     "segment_chunks",
