@@ -627,15 +627,33 @@ def deletes(logs: Sequence[DeltaLog]) -> dict[Any, int]:
 
 def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: Mapping[int, Sequence[bytes]],
                    deleted: Mapping[Any, int], partition: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
-    """The rows of one segment as chunks of ``spec.columns``, at most ``batch_rows`` rows each before the deletes,
-    from its aligned groups of insert logs (log i of every field, the timestamps (1) included), one group at a time
-    and within a group ``batch_rows`` rows at a time.
+    """The rows of one segment as chunks of ``spec.columns``, at most ``batch_rows`` rows each before the deletes
+    (segment_batches), without the rows a delete removed.
 
     ``deleted`` maps a primary key to the largest timestamp of a delete of it (deletes(), over the delta logs of
     every segment of the collection). A row is gone when a delete of its key is later than its insert: it survives
     iff its timestamp >= deleted[pk]. (An upsert writes its delete and its new row with one timestamp, and the
-    new row stays.) The dynamic field is ``field_ids["$meta"]``; without that entry, the one binlog field id no
-    field of ``spec`` has.
+    new row stays.)"""
+    pk_name = spec.primary.name
+    for chunk, born in segment_batches(spec, field_ids, binlogs, partition, batch_rows=batch_rows):
+        if deleted:
+            keys = chunk.columns[pk_name].values
+            key_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
+            gone = np.fromiter((deleted.get(k, 0) for k in key_list), dtype=np.uint64, count=chunk.num_rows)
+            keep = np.flatnonzero(born >= gone)
+            if len(keep) != chunk.num_rows:
+                chunk = take_rows(chunk, keep)
+        if chunk.num_rows:
+            yield chunk
+
+
+def segment_batches(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: Mapping[int, Sequence[bytes]],
+                    partition: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Chunk, np.ndarray]]:
+    """Every row of one segment (deleted ones too), in its order, as chunks of ``spec.columns`` of at most
+    ``batch_rows`` rows, each with its rows' insert timestamps (uint64), from its aligned groups of insert logs
+    (log i of every field, the timestamps (1) included), one group at a time and within a group ``batch_rows`` rows
+    at a time. The dynamic field is ``field_ids["$meta"]``; without that entry, the one binlog field id no field of
+    ``spec`` has.
 
     Memory: the files of one group (log i of each field) and one batch of decoded rows. The sequences of
     ``binlogs`` may be lazy (e.g. fetching from a store on ``__getitem__``): item i of each is taken once, for
@@ -645,7 +663,6 @@ def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: 
     if len(counts) != 1:
         _corrupt(f"the fields of a segment have different numbers of binlogs ({sorted(counts)})")
     n_logs = counts.pop()
-    pk_name = spec.primary.name
     for i in range(n_logs):
         streams: dict[str, Iterator[InsertLog]] = {}
         ts_stream = iter_insert_log(binlogs[TIMESTAMP_FIELD][i], batch_rows=batch_rows)
@@ -664,17 +681,8 @@ def segment_chunks(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: 
                     got = "fewer" if log is None else log.num_rows
                     _corrupt(f"binlog {i} of field {name!r} has {got} rows where the timestamps have {n}")
                 columns[name] = log.column
-            chunk = Chunk(partition, n, columns)
-            if deleted:
-                keys = columns[pk_name].values
-                key_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
-                born = np.asarray(ts_log.column.values, dtype=np.int64).astype(np.uint64)
-                gone = np.fromiter((deleted.get(k, 0) for k in key_list), dtype=np.uint64, count=n)
-                keep = np.flatnonzero(born >= gone)
-                if len(keep) != n:
-                    chunk = take_rows(chunk, keep)
-            if chunk.num_rows:
-                yield chunk
+            born = np.asarray(ts_log.column.values, dtype=np.int64).astype(np.uint64)
+            yield Chunk(partition, n, columns), born
         for name, stream in streams.items():
             if next(stream, None) is not None:
                 _corrupt(f"binlog {i} of field {name!r} has more rows than the timestamps")
@@ -718,5 +726,6 @@ __all__ = [
     "iter_insert_log",
     "read_delta_log",
     "read_insert_log",
+    "segment_batches",
     "segment_chunks",
 ]

@@ -10,14 +10,14 @@ them) and decodes their files a flush at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
 
-from vecbackup.errors import CorruptData, Unsupported
-from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log
-from vecbackup.format.codec import Chunk, Column, take_rows
+from vecbackup.errors import Unsupported
+from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
+from vecbackup.format.codec import Chunk
 from vecbackup.format.segments import Deletes
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
 from vecbackup.sources.base import SegmentFiles, SegmentReader
@@ -99,40 +99,41 @@ class MilvusSegmentReader:
         return _join(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
 
     def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
-        ids = self._field_ids()
-        names = [c.name for c in spec.columns]
-        missing = [n for n in names if n not in ids]
-        if missing:
-            raise Unsupported(f"the server reports no field id for {', '.join(missing)} of {spec.name!r}",
-                              hint="back up without --segments-from (through the query path)")
-        ts_logs = self._logs(segment, TIMESTAMP_FIELD)
-        per_field = {n: self._logs(segment, ids[n]) for n in names}
-        for n, logs in per_field.items():
-            if len(logs) != len(ts_logs):
-                raise Unsupported(f"segment {segment.segment_id} of {spec.name!r}: field {n!r} has {len(logs)} "
-                                  f"binlogs, the timestamps {len(ts_logs)}; a layout vecbackup does not read",
-                                  hint="back up without --segments-from (through the query path)")
-        for i, ts_path in enumerate(ts_logs):  # one flush (or compaction output) at a time
-            ts = np.asarray(read_insert_log(self._get(ts_path)).column.values, dtype=np.int64).astype(np.uint64)
-            columns: dict[str, Column] = {}
-            for n in names:
-                f = None if n == DYNAMIC_COLUMN else spec.field(n)
-                log = read_insert_log(self._get(per_field[n][i]), f)
-                if log.num_rows != len(ts):
-                    raise CorruptData(f"segment {segment.segment_id}: binlog {i} of field {n!r} holds "
-                                      f"{log.num_rows} rows, its timestamps {len(ts)}")
-                columns[n] = log.column
-            chunk = Chunk(segment.partition, len(ts), columns)
-            for start in range(0, len(ts), batch_size):
-                rows = np.arange(start, min(start + batch_size, len(ts)))
-                yield (chunk if len(rows) == len(ts) else take_rows(chunk, rows)), ts[rows]
-            del chunk, columns
+        """Every row of the segment in its order (format/binlog.py segment_batches): the files of one flush (or a
+        compaction's output) fetched at a time, decoded ``batch_size`` rows at a time."""
+        files = self._segments[segment.segment_id].binlogs
+        binlogs = {fid: _Fetched(self, [f.path for f in logs]) for fid, logs in files.items()}
+        for chunk, ts in segment_batches(spec, self._field_ids(), binlogs, segment.partition, batch_rows=batch_size):
+            if chunk.num_rows:
+                yield chunk, ts
 
     def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:
         if self._listing is None:
             return None
         changes = recheck(self.source, self.storage, self._listing)
         return "; ".join(changes) if changes else None
+
+
+class _Fetched(Sequence[bytes]):
+    """A field's binlogs, each fetched from the storage when segment_batches reaches it (and not kept)."""
+
+    def __init__(self, reader: MilvusSegmentReader, paths: list[str]) -> None:
+        self.reader = reader
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(i, slice):
+            return [self.reader._get(p) for p in self.paths[i]]
+        return self.reader._get(self.paths[i])
 
 
 def _join(parts: list[Any]) -> Any:
