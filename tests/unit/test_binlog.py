@@ -22,7 +22,9 @@ from vecbackup.format.binlog import (
     BATCH_ROWS,
     MAGIC,
     DeltaLog,
+    _fast_class,
     _scalar_field,
+    _scalar_field_fast,
     deletes,
     iter_insert_log,
     read_delta_log,
@@ -272,9 +274,23 @@ def test_scalar_fields_decode_as_protobuf_does(member, data):
     values = data.draw(st.lists(elems, max_size=8))
     sf = schema_pb2.ScalarField()
     getattr(sf, member).data.extend(values)
-    got, elements = _scalar_field(sf.SerializeToString())
+    raw = sf.SerializeToString()
+    got, elements = _scalar_field(raw)
     assert elements == list(getattr(sf, member).data)
     assert got == member or not values
+    fast = _scalar_field_fast(_fast_class(), raw)  # the protobuf runtime's path agrees where it answers
+    assert fast is None or fast == (got, elements)
+    assert fast is not None or not values  # canonical bytes with elements: it answers
+
+
+@given(st.binary(max_size=64))
+@settings(max_examples=500, deadline=None)
+def test_the_fast_path_answers_only_where_the_exact_reader_agrees(b):
+    """On arbitrary bytes the protobuf runtime's path answers exactly what _scalar_field answers, or leaves the
+    bytes to it (which may refuse them)."""
+    fast = _scalar_field_fast(_fast_class(), b)
+    if fast is not None:
+        assert _scalar_field(b) == fast
 
 
 def test_fuzz_seeds_decode():

@@ -411,15 +411,65 @@ def _scalar_field(b: bytes) -> tuple[str | None, list[Any]]:
     return member[0], _elements(member[1], body)
 
 
+_FAST: Any = None  # the protobuf class of _scalar_field_fast, once built (False: no protobuf runtime)
+
+
+def _fast_class() -> Any:
+    """A protobuf message class with ScalarField's six ARRAY members (schema.proto), built from a descriptor here
+    (format/ does not import pymilvus); False where the protobuf runtime is not installed."""
+    global _FAST
+    if _FAST is None:
+        try:
+            from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        except ImportError:  # pragma: no cover - protobuf comes with pymilvus
+            _FAST = False
+            return _FAST
+        f = descriptor_pb2.FileDescriptorProto(name="vecbackup_scalarfield.proto", package="vecbackup.binlog",
+                                               syntax="proto3")
+        t = descriptor_pb2.FieldDescriptorProto
+        kinds = [("BoolArray", t.TYPE_BOOL), ("IntArray", t.TYPE_INT32), ("LongArray", t.TYPE_INT64),
+                 ("FloatArray", t.TYPE_FLOAT), ("DoubleArray", t.TYPE_DOUBLE), ("StringArray", t.TYPE_STRING)]
+        for name, kind in kinds:
+            m = f.message_type.add(name=name)
+            m.field.add(name="data", number=1, type=kind, label=t.LABEL_REPEATED)
+        top = f.message_type.add(name="ScalarField")
+        top.oneof_decl.add(name="data")
+        for number, (name, _) in enumerate(kinds, start=1):
+            top.field.add(name=_MEMBERS[number][0], number=number, type=t.TYPE_MESSAGE, label=t.LABEL_OPTIONAL,
+                          type_name=f".vecbackup.binlog.{name}", oneof_index=0)
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(f)
+        _FAST = message_factory.GetMessageClass(pool.FindMessageTypeByName("vecbackup.binlog.ScalarField"))
+    return _FAST
+
+
+def _scalar_field_fast(cls: Any, b: bytes) -> tuple[str | None, list[Any]] | None:
+    """_scalar_field by the protobuf runtime where the bytes are exactly what it writes back (the canonical
+    encoding Milvus writes, no unknown field); None otherwise, for the exact rules of _scalar_field."""
+    try:
+        msg = cls.FromString(b)
+    except Exception:
+        return None
+    msg.DiscardUnknownFields()
+    if msg.ByteSize() != len(b):
+        return None
+    member = msg.WhichOneof("data")
+    if member is None:
+        return None
+    return member, list(getattr(msg, member).data)
+
+
 def _arrays(col: Any, element_type: FieldType | None) -> list[Any]:
     """ARRAY values: each a serialized schemapb.ScalarField; its elements as a list (None for a null row)."""
     member = _ARRAY_MEMBERS.get(element_type) if element_type is not None else None
     out: list[Any] = []
+    fast = _fast_class()
     for b in _blobs(col, FieldType.ARRAY):
         if b is None:
             out.append(None)
             continue
-        got, values = _scalar_field(b)
+        quick = _scalar_field_fast(fast, b) if fast else None
+        got, values = quick if quick is not None else _scalar_field(b)
         if got is None:
             out.append([])
             continue
