@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from qdrant_client import QdrantClient
 
 from tests.conftest import Engine
 from tests.datasets import DIM, build_rich, read_keys, read_rows
@@ -97,6 +98,46 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
         for c in (name, f"{name}_r"):
             if server.has_collection(c):
                 server.drop_collection(c)
+        server.close()
+
+
+def test_segment_backup_into_qdrant(cli, standalone, store_dir: Path, memory_tmp_path: Path):
+    """Qdrant point ids are unsigned: a collection of non-negative keys, several segments, deletes and upserts."""
+    from pymilvus import MilvusClient
+
+    from tests.datasets import build_rich
+
+    server = MilvusClient(uri=standalone.uri)
+    name = f"segq_{random.randrange(1 << 30)}"
+    try:
+        build_rich(server, name, "standalone", n=3)  # the schema (and 3 rows with negative keys, deleted next)
+        server.delete(name, filter="id < 0")
+        _more(server, name, 0, 150, "p1", 7)
+        _more(server, name, 1000, 120, "_default", 8)
+        server.delete(name, filter="id in [3, 1005]")
+        upserted = _more(server, name, 2000, 4, "p2", 9)
+        server.upsert(name, [{**r, "title": "upserted"} for r in upserted], partition_name="p2")
+        server.flush(name)
+        b = _backup(cli, store_dir, name, storage_url(standalone))
+        qpath = memory_tmp_path / "q"
+        r = cli("restore", store_dir, f"qdrant-local://{qpath}", "-b", b["backup_id"])
+        assert r.code == 0, r.stderr
+        q = QdrantClient(path=str(qpath))
+        try:
+            points, _ = q.scroll(name, limit=5000, with_payload=True, with_vectors=True)
+            source = read_rows(server, name)
+            assert len(source) == 150 + 120 + 4 - 2 and {int(p.id) for p in points} == set(source)
+            for p in points:
+                row = source[int(p.id)]
+                assert p.payload["title"] == row["title"] and p.payload["tags"] == row["tags"]
+                assert p.payload["i8"] == row["i8"] and p.payload.get("color") == row.get("color")
+                assert np.array_equal(np.asarray(p.vector["vec"], dtype=np.float32),
+                                      np.asarray(row["vec"], dtype=np.float32))
+        finally:
+            q.close()
+    finally:
+        if server.has_collection(name):
+            server.drop_collection(name)
         server.close()
 
 

@@ -287,3 +287,58 @@ def test_milvus_lite_has_no_segments(tmp_path: Path) -> None:
         assert e.value.exit_code == 9
     finally:
         engine.close()
+
+
+@pytest.mark.standalone
+def test_a_segment_backup_from_s3_storage_survives_compaction_and_gc_mid_backup(
+        seaweedfs: Any, s3_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """End to end through the API: a segment backup from the server whose storage is SeaweedFS, where the server
+    compacts the collection and collects the replaced files after the backup listed them and before it read them.
+    The backup lists again and holds every row (the files it listed first are gone: it cannot have read them)."""
+    from pymilvus import MilvusClient
+
+    from tests.datasets import read_rows
+    from vecbackup import api
+    from vecbackup.sources.milvus.segment_reader import MilvusSegmentReader
+
+    server, url = s3_server
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    client = MilvusClient(uri=server.uri)
+    name = f"segs3_{uuid.uuid4().hex[:10]}"
+    try:
+        _fill(client, name, pieces=2)
+        _index_and_load(client, name)
+        listed: list[int] = []
+        read = MilvusSegmentReader.read
+
+        def read_after_gc(self: Any, spec: Any, segment: Any, batch_size: int) -> Any:
+            if not listed:  # the first segment of the first listing: compaction and GC happen now
+                listed.append(segment.segment_id)
+                before = {f.path for s in self._segments.values() for f in s.files()}
+                _compact(client, name)
+                deadline = time.monotonic() + 60
+                while set(_bucket(seaweedfs, url, self._listing.collection_id)) & before:
+                    assert time.monotonic() < deadline, "the replaced segments' files were not collected"
+                    time.sleep(0.5)
+            return read(self, spec, segment, batch_size)
+
+        monkeypatch.setattr(MilvusSegmentReader, "read", read_after_gc)
+        store = tmp_path / "store"
+        run = api.backup(f"milvus://127.0.0.1:{S3_PORT}", f"file://{store}", [name],
+                         options=api.BackupOptions(segments_from=url))
+        run.raise_for_failures()
+        b = run.results[0]
+        assert listed and b.rows == ROUNDS * 2 * ROWS - len(DELETED)
+        manifest = api.show(f"file://{store}", b.backup_id, name)
+        assert len(manifest.segments or ()) == 2  # the compacted segments, one per partition
+        assert listed[0] not in {s.segment_id for s in manifest.segments or ()}
+        r = api.restore(f"file://{store}", f"milvus://127.0.0.1:{S3_PORT}", backup=b.backup_id,
+                        options=api.RestoreOptions(target=f"{name}_r"))
+        assert r.rows == b.rows
+        assert read_rows(client, f"{name}_r") == read_rows(client, name)
+    finally:
+        for c in (name, f"{name}_r"):
+            if client.has_collection(c):
+                client.drop_collection(c)
+        client.close()

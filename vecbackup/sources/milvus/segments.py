@@ -215,7 +215,7 @@ def check_server_version(version: str) -> None:
     if m is None or (int(m.group(1)), int(m.group(2))) not in SUPPORTED_VERSIONS:
         known = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
         raise Unsupported(f"segment backups read the storage of Milvus {known}, not {version or 'an unknown version'}",
-                          hint="use the logical mode (the default) for this server")
+                          hint="back up without --segments-from (through the query path)")
 
 
 def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_ids: Mapping[str, int],
@@ -239,7 +239,7 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         if seg.level not in ("Legacy", "L1") or seg.storage_version != 0:
             raise Unsupported(f"segment {seg.segment_id} of {collection!r} is a level {seg.level} segment of storage "
                               f"version {seg.storage_version}: segment backups read the 2.3 layout only",
-                              hint="use the logical mode (the default) for this server")
+                              hint="back up without --segments-from (through the query path)")
         if seg.partition_id not in names:
             raise VecbackupError(f"segment {seg.segment_id} of {collection!r} belongs to partition id "
                                  f"{seg.partition_id}, which the server does not list")
@@ -430,7 +430,7 @@ def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = Tru
     check once the delta logs are decoded)."""
     if conn.url.lite:
         raise Unsupported("Milvus Lite keeps no segment files: segment backups need a Milvus server",
-                          hint="use the logical mode (the default) for Milvus Lite")
+                          hint="back up without --segments-from (through the query path)")
     check_server_version(conn.info().server_version)
     if not conn.has_collection(name):
         raise NotFound(f"collection {name!r} not found in {conn.display}")
