@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from vecbackup.errors import CorruptData
 from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
-from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, objects_of, reusable
+from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
+from vecbackup.ops.segment_backup import objects_of
 from vecbackup.schema import CollectionSpec, Field, FieldType
 
 SHA = "ab" * 32

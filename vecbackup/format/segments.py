@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vecbackup.format.manifest import DataObject, Ranges, count, ranges_of
+from vecbackup.format import layout
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,14 @@ class Piece:
 
     @classmethod
     def from_list(cls, v: Any) -> Piece:
+        """ValueError unless ``v`` is a piece whose key is a data object key (it goes to the store as it is)."""
         if not isinstance(v, list) or len(v) != 4:
             raise ValueError("a segment piece is [key, sha256, size, rows]")
         key, sha, size, rows = v
-        DataObject.from_dict({"key": key, "partition": "", "rows": 0, "size": size, "sha256": sha})  # validates
-        return cls(str(key), str(sha), count(size), count(rows))
+        if not isinstance(key, str) or layout.parse_data_key(key) is None:
+            raise ValueError(f"{key!r} is not a data object key (data/<aa>/<sha256>.vbc)")
+        layout.data_key(sha)  # ValueError unless 64 hex digits
+        return cls(key, sha, _count(size), _count(rows))
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,18 @@ class SegmentRecord:
         fp = d["fingerprint"]
         if not isinstance(fp, str) or len(fp) != 64:
             raise ValueError("a segment fingerprint is 64 hex digits")
-        r = cls(count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
-        if count(d.get("rows", r.rows)) != r.rows:
+        r = cls(_count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
+        if _count(d.get("rows", r.rows)) != r.rows:
             raise ValueError(f"segment {r.segment_id}: rows does not match its pieces")
         return r
+
+
+def _count(value: Any) -> int:
+    """A count read from a manifest, as format/manifest.py's ``count`` (which builds on this module's records)."""
+    n = int(value)
+    if not 0 <= n < 2**63:
+        raise ValueError(f"{value!r} is not a count from 0 to 2**63 - 1")
+    return n
 
 
 def files_fingerprint(files: Iterable[tuple[int, str, int]]) -> str:
@@ -134,25 +145,6 @@ class Deletes:
             if d is not None and ts[i] < d:
                 out[i] = False
         return out
-
-
-def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
-    """The manifest entries of a segment's pieces given which of its rows are live (one flag per row, in segment
-    order): each piece whose rows are all live whole, a piece with some live rows with ``select``, a piece without
-    any left out."""
-    if len(live) != record.rows:
-        raise ValueError(f"segment {record.segment_id}: {len(live)} row flags for {record.rows} rows")
-    out, start = [], 0
-    for p in record.pieces:
-        flags = live[start:start + p.rows]
-        start += p.rows
-        n = int(flags.sum())
-        if n == 0:
-            continue
-        select: Ranges | None = None if n == p.rows else ranges_of(np.flatnonzero(flags))
-        out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
-                              select=select))
-    return out
 
 
 def reusable(base: Sequence[SegmentRecord], partition: str, segment_id: int, fingerprint: str,

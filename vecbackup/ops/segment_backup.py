@@ -29,8 +29,8 @@ import numpy as np
 
 from vecbackup.errors import CorruptData, MissingData, Unsupported
 from vecbackup.format import layout
-from vecbackup.format.manifest import DataObject, Incremental, Manifest
-from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, objects_of, reusable
+from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
+from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
 from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
@@ -206,6 +206,25 @@ def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Pi
                               "says it holds; nothing committed",
                               hint="`vecbackup backup --full` reads every segment again")
     return len(picked)
+
+
+def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
+    """The manifest entries of a segment's pieces given which of its rows are live (one flag per row, in segment
+    order): each piece whose rows are all live whole, a piece with some live rows with ``select``, a piece without
+    any left out."""
+    if len(live) != record.rows:
+        raise ValueError(f"segment {record.segment_id}: {len(live)} row flags for {record.rows} rows")
+    out, start = [], 0
+    for p in record.pieces:
+        flags = live[start:start + p.rows]
+        start += p.rows
+        n = int(flags.sum())
+        if n == 0:
+            continue
+        select: Ranges | None = None if n == p.rows else ranges_of(np.flatnonzero(flags))
+        out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
+                              select=select))
+    return out
 
 
 class _SegmentStats:
