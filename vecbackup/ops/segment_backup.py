@@ -29,6 +29,7 @@ import numpy as np
 
 from vecbackup.errors import CorruptData, MissingData, Unsupported
 from vecbackup.format import layout
+from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
 from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
@@ -122,15 +123,13 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                 reused_segments += 1
                 progress.advance(int(live.sum()), 0)
             else:
-                record, live, stats = _store_segment(pool, width, reader, store, spec, columns, seg, batch_size,
-                                                     level, full, deletes, progress)
+                record, live, stats = _store_segment(pool, width, reader, store, spec, columns, seg, part,
+                                                     batch_size, level, full, deletes, progress)
                 uploaded += stats.uploaded
                 objects_new += len(stats.new)
                 new_keys |= stats.new
                 repaired += stats.repaired
                 pks = stats.keys
-            if part != seg.partition:
-                record = SegmentRecord(record.segment_id, seg.partition, record.fingerprint, record.pieces)
             records.append(record)
             entries = objects_of(record, live)
             if routed:
@@ -245,9 +244,11 @@ def _read(fn: Callable[[CollectionSpec, SegmentFiles], tuple[Any, Any]], spec: C
 
 
 def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, store: BlobStore,
-                   spec: CollectionSpec, columns: tuple[Field, ...], seg: SegmentFiles, batch_size: int, level: int,
-                   full: bool, deletes: Deletes, progress: Progress) -> tuple[SegmentRecord, np.ndarray, _SegmentStats]:
-    """Read a segment's rows and store them in pieces of ``batch_size`` rows (encoded while the next is read)."""
+                   spec: CollectionSpec, columns: tuple[Field, ...], seg: SegmentFiles, partition: str,
+                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress,
+                   ) -> tuple[SegmentRecord, np.ndarray, _SegmentStats]:
+    """Read a segment's rows and store them in pieces of ``batch_size`` rows (encoded while the next is read), as
+    rows of ``partition`` (ENGINE_ROUTED for a partition-key collection: the server's key buckets are not kept)."""
     stats = _SegmentStats()
     inflight: deque[Future[_Stored]] = deque()
     pieces: list[Piece] = []
@@ -268,6 +269,8 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     try:
         try:
             for chunk, ts in reader.read(spec, seg, batch_size):
+                if chunk.partition != partition:
+                    chunk = Chunk(partition, chunk.num_rows, chunk.columns)
                 keys = chunk.columns[pk].values
                 live = deletes.live(keys, ts)
                 flags.append(live)
