@@ -97,12 +97,56 @@ def plain_load(client: Any, name: str, n: int, dim: int, index: str) -> dict[str
 
 def backup(url: str, store: Path, name: str, n: int, *extra: str) -> dict[str, Any]:
     r = run_measured([VECBACKUP, "backup", url, f"file://{store}", "-c", name, "--batch-size", str(BATCH), "--json",
-                      *extra]).check()
+                      *extra], timeout=3600).check()
     doc = r.json()["backups"][0]
     if doc["rows"] != n:
         raise RuntimeError(f"backup {extra} of {name}: {doc['rows']} rows, expected {n}")
     return {**_proc_fields(r, n), "tool_s": doc["seconds"], "bytes": dir_size(store / "data"),
-            "objects": doc["objects"], "notes": doc["notes"]}
+            "objects": doc["objects"], "notes": doc["notes"], "bytes_read": doc.get("bytes_read"),
+            "bytes_uploaded": doc["bytes_uploaded"], "rows_reused": doc["rows_reused"]}
+
+
+def change_one_percent(client: Any, name: str, n: int, dim: int) -> int:
+    """Change 1% of the rows as a day of writes would: a third deleted, a third upserted, a third inserted anew,
+    spread over the whole key range, then flushed. The rows the collection holds afterwards."""
+    import numpy as np
+
+    k = max(3, n // 100) // 3
+    rng = np.random.default_rng(99)
+    picked = rng.choice(n, 2 * k, replace=False)
+    client.delete(name, ids=[int(i) for i in picked[:k]])
+    batch = next(data.iter_batches(k, k, dim=dim, seed=5))
+    for row, key in zip(batch, picked[k:], strict=True):
+        row["id"] = int(key)
+    client.upsert(name, batch)
+    new = next(data.iter_batches(k, k, dim=dim, seed=6))
+    for i, row in enumerate(new):
+        row["id"] = n + 10_000_000 + i
+    client.insert(name, new)
+    client.flush(name)
+    return n
+
+
+def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path) -> dict[str, Any]:
+    """``backup --segments-from`` (the server's local storage) beside the logical backup, then again after 1% of
+    the rows changed: what it read and uploaded."""
+    store = work / f"store_{name}_segments"
+    url = f"file://{storage}"
+    first = backup(STANDALONE_URL, store, name, n, "--segments-from", url)
+    _log(f"    segment backup: {first['wall_s']:.1f}s, read {first['bytes_read'] / 2**20:,.0f} MiB")
+    logical = work / f"store_{name}_logical_after"
+    shutil.copytree(store, logical)  # the logical backup of the same change starts from the same base
+    rows = change_one_percent(client, name, n, dim)
+    second = backup(STANDALONE_URL, store, name, rows, "--segments-from", url)
+    _log(f"    after 1% changed: {second['wall_s']:.1f}s, read {second['bytes_read'] / 2**20:,.1f} MiB "
+         f"({second['bytes_read'] / first['bytes_read']:.1%}), uploaded {second['bytes_uploaded'] / 2**20:,.1f} MiB "
+         f"({second['bytes_uploaded'] / first['bytes_uploaded']:.1%})")
+    third = backup(STANDALONE_URL, logical, name, rows)
+    shutil.rmtree(logical)
+    _log(f"    logical backup after the same change: {third['wall_s']:.1f}s, uploaded "
+         f"{third['bytes_uploaded'] / 2**20:,.1f} MiB")
+    shutil.rmtree(store)
+    return {"first": first, "after_1pct": second, "logical_after_1pct": third}
 
 
 def sharded(url: str, store: Path, name: str, n: int, shards: int) -> dict[str, Any]:
@@ -139,7 +183,7 @@ def seed_approach(n: int, name: str, work: Path) -> dict[str, Any]:
 
 
 def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: int, row_path: bool,
-               ) -> dict[str, Any]:
+               storage: Path, restores: bool = True) -> dict[str, Any]:
     name = f"scale_{n}_{dim}"
     entry: dict[str, Any] = {"rows": n, "dim": dim, "index": index, "index_params": INDEXES[index],
                              "raw_vector_bytes": n * dim * 4}
@@ -159,6 +203,18 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
             shutil.rmtree(store)
         _log(f"    round {i + 1}: bare {bare[-1]['wall_s']:.1f}s, backup {ours[-1]['wall_s']:.1f}s")
     keep = work / f"store_{name}_{rounds - 1}"  # the backup the restores read
+    if not restores:  # --segments-only: the logical backup and its yardstick, then the segment backups
+        entry["rounds"] = rounds
+        entry["backup_walls"] = {"bare": [round(r["wall_s"], 1) for r in bare],
+                                 "backup": [round(r["wall_s"], 1) for r in ours]}
+        entry["logical"] = {"wall_s": statistics.median(r["wall_s"] for r in ours),
+                            "peak_rss_bytes": max(r["peak_rss_bytes"] for r in ours),
+                            "bare_wall_s": statistics.median(r["wall_s"] for r in bare)}
+        shutil.rmtree(keep)
+        entry["segments"] = segments(client, name, n, dim, work, storage)
+        client.release_collection(name)
+        client.drop_collection(name)
+        return entry
     med = {"bare": {"wall_s": statistics.median(r["wall_s"] for r in bare),
                     "tool_s": statistics.median(r["tool_seconds"] for r in bare),
                     "peak_rss_bytes": max(r["peak_rss_bytes"] for r in bare),
@@ -204,6 +260,7 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
         client.drop_collection(restored)
         _log(f"    restore through pymilvus rows: {r['wall_s']:.1f}s")
     shutil.rmtree(keep)
+    entry["segments"] = segments(client, name, n, dim, work, storage)
     client.release_collection(name)
     client.drop_collection(name)
     return entry
@@ -215,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of bare export and backup")
     ap.add_argument("--row-path", action="store_true", help="also restore once through pymilvus's rows")
     ap.add_argument("--out-dir", type=Path, default=HERE)
+    ap.add_argument("--segments-only", action="store_true", help="measure the logical backup with its yardstick and "
+                    "the segment backups (--segments-from) only, not the restores; the results go under "
+                    "\"segments\" in results.json")
     ap.add_argument("--merge", action="store_true", help="keep the earlier run's configs that --configs does not "
                     "name (each keeps the date it was measured on)")
     args = ap.parse_args(argv)
@@ -249,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         client.drop_collection(name)
         for n, dim, index in configs:
             try:
-                entry = run_config(client, n, dim, index, work, args.rounds, args.row_path)
+                entry = run_config(client, n, dim, index, work, args.rounds, args.row_path,
+                                   work / "milvus" / "data" / "data", restores=not args.segments_only)
                 res["configs"].append({**entry, "measured": res["machine"]["date"]})
             except Exception as e:  # keep what was measured
                 import traceback
@@ -263,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     res["total_seconds"] = time.perf_counter() - t_start
     results = args.out_dir / "results.json"
     whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
+    if args.segments_only:
+        whole["segments"] = res
+        results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
+        (args.out_dir / "RESULTS.md").write_text(report.render(whole))
+        _log(f"wrote {results} (segments) and RESULTS.md in {res['total_seconds']:.0f}s")
+        return 1 if res["errors"] else 0
     if args.merge and whole.get("scale"):
         measured = {(c["rows"], c["dim"]) for c in res["configs"]}
         kept = [{"measured": whole["scale"]["machine"]["date"], **c} for c in whole["scale"].get("configs", [])

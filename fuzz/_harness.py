@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
-TARGETS = ("manifest", "chunk", "digests", "keys", "local_store", "urls", "config", "options", "crypto")
+TARGETS = ("manifest", "chunk", "digests", "keys", "local_store", "urls", "config", "options", "crypto", "binlog")
 HERE = Path(__file__).resolve().parent
 
 

@@ -59,17 +59,20 @@ TEST_ENV = {"QUERYCOORD_CHECKSEGMENTINTERVAL": "200", "QUERYCOORD_CHECKCHANNELIN
 
 
 class MilvusStandalone:
-    """A real Milvus 2.3 standalone server on 127.0.0.1:19530 with a fresh data directory, and ``extra_config``
-    (milvus.yaml keys, dotted) and ``extra_env`` (settings as environment variables) over the defaults."""
+    """A real Milvus 2.3 standalone server on 127.0.0.1:``port`` (19530) with a fresh data directory, and
+    ``extra_config`` (milvus.yaml keys, dotted) and ``extra_env`` (settings as environment variables) over the
+    defaults. A second server beside the session's takes another ``port`` (its internal ports are picked free)."""
 
     def __init__(self, data_dir: Path, extra_config: dict[str, str] | None = None,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, port: int = STANDALONE_PORT, args: tuple[str, ...] = ()):
+        self.port = port
+        self.args = args  # more milvus-server options (``--etcd-port N``)
         self.data_dir = Path(data_dir)
         self.extra_env = dict(extra_env or {})
         self.log_path = self.data_dir.parent / "milvus-server.log"
         self.extra_config = dict(extra_config or {})
         self.proc: subprocess.Popen[bytes] | None = None
-        self.uri = f"http://127.0.0.1:{STANDALONE_PORT}"
+        self.uri = f"http://127.0.0.1:{port}"
 
     def start(self, timeout: float = 180.0) -> MilvusStandalone:
         if not in_private_netns():
@@ -80,12 +83,13 @@ class MilvusStandalone:
         exe = str(local) if local.exists() else shutil.which("milvus-server")
         if exe is None:
             raise ServerFailed("milvus-server not found; `pip install milvus==2.3.5` (make test does)")
-        if _port_open(STANDALONE_PORT):
-            raise ServerFailed(f"port {STANDALONE_PORT} is already in use in this namespace")
+        if _port_open(self.port):
+            raise ServerFailed(f"port {self.port} is already in use in this namespace")
         self._clear_stale_pidfile()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
-        cmd = [exe, "--data", str(self.data_dir)]
+        cmd = [exe, "--data", str(self.data_dir)] + (["--proxy-port", str(self.port)] if self.port != STANDALONE_PORT
+                                                      else []) + list(self.args)
         for key, value in self.extra_config.items():
             cmd += ["--extra-config", f"{key}={value}"]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -94,7 +98,7 @@ class MilvusStandalone:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ServerFailed(f"milvus-server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if _port_open(STANDALONE_PORT) and self._ready():
+            if _port_open(self.port) and self._ready():
                 return self
             time.sleep(0.25)
         self.stop()
@@ -135,3 +139,19 @@ class MilvusStandalone:
             alive = False
         if not alive:
             PIDFILE.unlink(missing_ok=True)
+
+
+def beside_the_session(data_dir: Path, extra_config: dict[str, str], port: int = 19540) -> MilvusStandalone:
+    """A second 2.3 server (not started) that runs beside the session's: another proxy port, and its own embedded
+    etcd on free ports (etcd's peer port, 2380, is fixed but for an embed config file, which Milvus reads from
+    ``etcd.config.path``, here the environment's ETCD_CONFIG_PATH: milvus.yaml of 2.3.5 does not list that key)."""
+    from tests.seaweedfs import free_ports
+
+    client_port, peer_port = free_ports(2)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    etcd = data_dir.parent / "etcd.yaml"
+    peer, client = f"http://127.0.0.1:{peer_port}", f"http://127.0.0.1:{client_port}"
+    etcd.write_text(f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\ninitial-cluster: default={peer}\n"
+                    f"listen-client-urls: {client}\nadvertise-client-urls: {client}\n")
+    return MilvusStandalone(data_dir, {**TEST_CONFIG, **extra_config}, {**TEST_ENV, "ETCD_CONFIG_PATH": str(etcd)},
+                            port=port, args=("--etcd-port", str(client_port)))

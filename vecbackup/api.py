@@ -56,12 +56,14 @@ from vecbackup.ops.restore_shard import RestoreCommit, ShardRestoreResult, pinne
 from vecbackup.ops.restore_shard import abandon_restore as run_abandon_restore
 from vecbackup.ops.restore_shard import commit_restore as run_commit_restore
 from vecbackup.ops.restore_shard import restore_shard as run_restore_shard
+from vecbackup.ops.segment_backup import backup_segments
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
 from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, remove_damaged, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.sources import Engine, engine_class, open_engine
 from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES
+from vecbackup.sources.milvus.segment_reader import segment_reader
 from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
@@ -142,6 +144,9 @@ class BackupOptions:
     allow_unencrypted: bool = False
     #: the share of reused objects read back and checked before the commit (at least one; 0 for none)
     check_reused: float = CHECK_REUSED
+    #: read sealed segments from the Milvus server's own storage at this URL instead of through its query path
+    #: (ops/segment_backup.py): file:///PATH or s3://BUCKET/ROOT_PATH
+    segments_from: str | None = None
 
     def check(self, max_batch: int) -> None:
         """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
@@ -162,6 +167,10 @@ class BackupOptions:
             raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
         if self.commit and self.shard is None:
             raise UsageError("--commit needs --shard", hint="it commits a sharded backup once its last shard is done")
+        if self.segments_from is not None and (self.shard is not None or self.parallel > 1):
+            raise UsageError("--segments-from reads whole segments in one process: it does not combine with "
+                             f"{'--shard' if self.shard is not None else '--parallel'}",
+                             hint="leave that option out (the encoding already runs on every core)")
         if not 0 <= self.check_reused <= 1:
             raise UsageError(f"check_reused {self.check_reused!r} is out of range",
                              hint="use a fraction from 0 to 1 (--check-reused takes 0% to 100%)")
@@ -237,12 +246,18 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
         run = BackupRun(target.display, names)
         events.started(names)
         with locked(target, "backup", exclusive=False, wait=options.lock_wait):
+            reader = None if options.segments_from is None else segment_reader(engine, options.segments_from)
             for name in names:
                 try:
-                    r = backup_collection(engine, target, name, batch_size=options.batch_size,
-                                          compression_level=options.compression_level, progress=progress(),
-                                          shard=options.shard, run=options.run, parallel=options.parallel,
-                                          full=options.full, check_fraction=options.check_reused)
+                    if reader is not None:
+                        r = backup_segments(engine, reader, target, name, batch_size=options.batch_size,
+                                            compression_level=options.compression_level, progress=progress(),
+                                            full=options.full, check_fraction=options.check_reused)
+                    else:
+                        r = backup_collection(engine, target, name, batch_size=options.batch_size,
+                                              compression_level=options.compression_level, progress=progress(),
+                                              shard=options.shard, run=options.run, parallel=options.parallel,
+                                              full=options.full, check_fraction=options.check_reused)
                     if options.commit and options.run is not None:
                         r.commit = commit_run(target, name, options.run, if_complete=True)
                 except VecbackupError as e:

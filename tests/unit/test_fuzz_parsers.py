@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzz import fuzz_crypto  # its own check of key files, store settings and sealed objects
+from fuzz import fuzz_binlog, fuzz_crypto  # their own checks (Milvus binlogs; key files, settings, sealed objects)
 from fuzz._common import (
     CHUNK_FIELDS,
     CONFIG,
@@ -972,6 +973,37 @@ def test_any_read_data_subset(text: str) -> None:
         parse_subset(text)
 
 
+# --------------------------------------------------------------------------- Milvus binlogs (segment backups)
+
+BINLOG_SEEDS = fuzz_binlog.seeds()
+#: a Parquet payload whose column name is not UTF-8 (pyarrow raised UnicodeDecodeError reading it)
+_BAD_NAME = fuzz_binlog.payload(pa.array([1], pa.int64())).replace(b"val", b"\x94al")
+#: a binlog whose Parquet row group claims 27,223,062,141 rows of its file's 3 (pyarrow allocated by the claim: OOM)
+_ROW_GROUP_CLAIM = bytes.fromhex(
+    "00bcfaff00010000000000000000660000006a000000010000000000000002000000000000000300000000000000640000000000"
+    "00000a000000000000001400000000000000030000003410101010101010150000007b226f726967696e616c5f73697a65223a22"
+    "30227d010031000000000001fc010000660200000a0000000000000014000000000000005041523115041518152a4c1506150012"
+    "000028b52ffd200c610000010000000203d500000000001500151415262c15061510150615061c18040300000018040100000016"
+    "00280403000000180401000000111100000028b52ffd200a510000020000000601020324001504192c33001806736368656d6115"
+    "020015022502180376616c001606191c191c26001c1502193500061019180376616c150c160616a60116ca01264e26081c180403"
+    "0000001804010000001600280403000000180401000000111100192c15041500150200150015101502003c290619260006000000"
+    "16a60116fad9f7e9ca0100191c180c4152524f573a736368656d6118ac012f2f2f2f2f33674141414151414141414141414b4141"
+    "7741426741464141674143674141414141424241414d414141414341414941414141424141494141414142414141414145414141"
+    "41554141414145414155414167414267414841417741414141514142414141414141414145434541414141427741414141454141"
+    "41414141414141414d4141414232595777414341414d41416741427741494141414141414141415341414141413d001820706172"
+    "717565742d6370702d6172726f772076657273696f6e2032362e342e31191c1c0000006a01000050415231"
+)
+
+
+@FUZZ
+@given(st.binary(max_size=2048) | mutated(BINLOG_SEEDS))
+@example(b"\0" + fuzz_binlog.build_binlog(5, [_BAD_NAME]))
+@example(_ROW_GROUP_CLAIM)
+@example(b"\0" + fuzz_binlog.build_binlog(1, [fuzz_binlog.payload(pa.array([], pa.binary(8)))]))
+def test_binlog_inputs(data: bytes) -> None:
+    fuzz_binlog.one_input(data)
+
+
 @FEW
 @given(st.lists(st.text(max_size=20) | st.sampled_from(["v:M=16", "v:{}", "v:{\"a\": [1]}", "v:[1]", "v:x=1e400",
                                                           "v:x=--1", "v:x=１２", "v:x=²", ":x=1", "v:=1", "v:a=1,,b"]),
@@ -989,7 +1021,7 @@ def test_every_target_of_fuzz_has_a_property_here() -> None:
     names: dict[str, Callable[..., Any]] = {
         "manifest": check_manifest, "chunk": check_chunk, "digests": check_digests, "keys": test_parsing_any_key,
         "local_store": store_op, "urls": parse_every_url, "config": check_config, "options": test_any_duration,
-        "crypto": test_crypto_inputs,
+        "crypto": test_crypto_inputs, "binlog": test_binlog_inputs,
     }
     fuzz = Path(__file__).resolve().parents[2] / "fuzz"
     if fuzz.is_dir():

@@ -98,6 +98,12 @@ def backup(
         "--check-reused", metavar="N%", help="Read back and check this share of the objects the backup reuses "
         "(at least one; 0% for none) before committing: a damaged one fails the backup instead of being built "
         "on.")] = "2%",
+    segments_from: Annotated[str | None, typer.Option(
+        "--segments-from", metavar="STORAGE_URL", help="Milvus servers: read the collection's sealed segments from "
+        "the server's own storage instead of through its query path (much faster; the next backup reads only "
+        "segments that changed): file:///PATH (a standalone server's local storage) or s3://BUCKET/ROOT_PATH (the "
+        "cluster's MinIO/S3 bucket and root path). Rows written after the flush it starts with are not in the "
+        "backup.")] = None,
     commit: Annotated[bool, typer.Option(
         "--commit", help="With --shard: afterwards commit the run if every shard is there (the last worker to "
         "finish commits).")] = False,
@@ -116,7 +122,8 @@ def backup(
         options = BackupOptions(batch_size, compression_level, lock_wait,
                                 shard=None if shard is None else Shard.parse(shard), run=run, commit=commit,
                                 parallel=parallel, full=full, allow_unencrypted=allow_unencrypted,
-                                check_reused=parse_percent("--check-reused", check_reused))
+                                check_reused=parse_percent("--check-reused", check_reused),
+                                segments_from=segments_from)
         target = store(store_url, create=True, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                        allow_unencrypted=allow_unencrypted)
         creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)

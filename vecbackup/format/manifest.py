@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,6 +17,9 @@ from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.layout import data_key, parse_data_key
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import V3_TYPES, CollectionSpec
+
+if TYPE_CHECKING:
+    from vecbackup.format.segments import SegmentRecord
 
 FORMAT_NAME = "vecbackup"
 #: version 2 adds ``select`` (a backup that uses some rows of an object); version 3 adds ``collection.functions``
@@ -209,6 +212,9 @@ class Manifest:
     incremental: Incremental | None = None
     #: keys held by more than one partition (format/duplicates.py); None: not recorded (an earlier vecbackup)
     duplicate_keys: DuplicateKeys | None = None
+    #: a segment backup: where its rows came from (format/segments.py); None for a backup read through the query
+    #: path. Not needed to restore: earlier readers ignore it
+    segments: tuple[SegmentRecord, ...] | None = None
 
     @property
     def rows(self) -> int:
@@ -247,6 +253,8 @@ class Manifest:
             d["incremental"] = self.incremental.to_dict()
         if self.duplicate_keys is not None:
             d["duplicate_keys"] = self.duplicate_keys.to_dict()
+        if self.segments is not None:
+            d["segments"] = [r.to_dict() for r in self.segments]
         return d
 
     def to_json(self) -> bytes:
@@ -290,11 +298,22 @@ class Manifest:
                 incremental=Incremental.from_dict(d.get("incremental")),
                 duplicate_keys=None if d.get("duplicate_keys") is None else DuplicateKeys.from_dict(
                     d["duplicate_keys"], spec.partitions),
+                segments=_segments(d.get("segments")),
             )
             _check_objects(m)
             return m
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptData(f"{where} is missing or has a bad field ({e!r})") from None
+
+
+def _segments(value: Any) -> tuple[SegmentRecord, ...] | None:
+    from vecbackup.format.segments import SegmentRecord  # (it builds on DataObject)
+
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("segments is not a list")
+    return tuple(SegmentRecord.from_dict(r) for r in value)
 
 
 def _check_objects(m: Manifest) -> None:

@@ -58,6 +58,7 @@ class BackupResult:
     objects_checked: int = 0  # reused objects read back and checked before the commit
     objects_repaired: list[str] = field(default_factory=list)  # damaged objects rewritten (backup --full)
     duplicate_keys: int = 0  # keys held by more than one partition (ops/duplicates.py)
+    bytes_read: int | None = None  # bytes read from the server's storage (a segment backup; None: the query path)
 
     @property
     def objects_reused(self) -> int:
@@ -70,6 +71,7 @@ class BackupResult:
             "objects_new": self.objects_new, "objects_reused": self.objects_reused,
             "rows_reused": self.rows_reused, "base": self.base, "objects_checked": self.objects_checked,
             "objects_repaired": self.objects_repaired, "duplicate_keys": self.duplicate_keys,
+            "bytes_read": self.bytes_read,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
         }
         if self.shard is not None:

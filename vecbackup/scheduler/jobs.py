@@ -60,6 +60,7 @@ class Job:
     allow_unencrypted: bool = False
     policy: Policy | None = None  # retention after a successful backup (keep_* keys in the file)
     gc_min_age: str = "24h"
+    segments_from: str | None = None  # a segment backup (backup --segments-from)
 
     @property
     def interval(self) -> float:
@@ -68,7 +69,8 @@ class Job:
 
     @property
     def options(self) -> BackupOptions:
-        return BackupOptions(self.batch_size, self.compression_level, self.lock_wait)
+        return BackupOptions(self.batch_size, self.compression_level, self.lock_wait,
+                             segments_from=self.segments_from)
 
     def credentials(self) -> Credentials:
         """Secrets read from their files now (never kept in the Job, never in the schedule file)."""
@@ -95,7 +97,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "password_file": (str,), "api_key_file": (str,), "ca_cert": (str,), "client_cert": (str,), "client_key": (str,),
     "lock_wait": (int, float),
     "gc_min_age": (str,), "passphrase_file": (str,), "key_command": (str,), "key_id": (str,),
-    "allow_unencrypted": (bool,),
+    "allow_unencrypted": (bool,), "segments_from": (str,),
     **{k: (int,) for k in POLICY_KEYS}, "keep_within": (str,),
 }
 

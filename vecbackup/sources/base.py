@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import SourceInfo
+from vecbackup.format.segments import Deletes
 from vecbackup.format.shard import Shard
 from vecbackup.schema import CollectionSpec
 
@@ -64,6 +65,48 @@ class Source(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SegmentFiles:
+    """One sealed segment of a collection as its server stores it (a segment backup, ops/segment_backup.py)."""
+
+    segment_id: int
+    partition: str  # its partition's name
+    rows: int  # rows its insert binlogs hold, deleted ones included (as the server reports)
+    files: tuple[tuple[int, str, int], ...]  # (field id, path under the storage root, size) of its insert binlogs
+
+
+class SegmentReader(Protocol):
+    """What a segment backup asks of a server besides Source: its sealed segments, read from its own storage."""
+
+    display: str  # where the files are read from, safe to print
+    bytes_read: int  # bytes read from the storage so far
+    #: the timestamp of the flush the last segments() made: the backup holds the collection as of it (None: not
+    #: known, every row and delete read is taken)
+    flush_ts: int | None
+
+    def segments(self, spec: CollectionSpec) -> list[SegmentFiles]:
+        """Flush the collection, then its sealed segments in a stable order (partition, segment id)."""
+        ...
+
+    def deletes(self, spec: CollectionSpec, segments: list[SegmentFiles], into: Deletes) -> None:
+        """Add every delete of the collection's delta logs to ``into``."""
+        ...
+
+    def keys(self, spec: CollectionSpec, segment: SegmentFiles) -> tuple[Any, Any]:
+        """The primary keys and insert timestamps of every row of the segment, in its order."""
+        ...
+
+    def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
+        """Every row of the segment in its order, ``batch_size`` rows at a time, with each row's insert timestamp
+        (chunk, timestamps)."""
+        ...
+
+    def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:
+        """Why the segments read may no longer be the collection's (compaction or garbage collection meanwhile),
+        or None when the server still lists exactly them with every file in place."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,8 @@ class S3Store:
         display: str | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        credentials: tuple[str, str] | None = None,
+        credentials_from: str = "",
     ) -> None:
         if not bucket or "/" in bucket:
             raise UsageError(f"bad S3 bucket name {bucket!r}", hint="use s3://bucket/prefix")
@@ -164,6 +166,10 @@ class S3Store:
             self._extra["StorageClass"] = storage_class
         self._bucket_seen = False  # a request on the bucket succeeded: a 404 is about the object
         self._session: Any = None
+        #: an access key id and secret given in place of the AWS chain's (the segment source's own variables, which
+        #: a store of backups beside it must not share), and where they came from, in words
+        self._credentials = credentials
+        self._credentials_from = credentials_from
         if client is None:
             client = self._make_client(endpoint_url, region, _truthy(path_style, "path_style"), profile,
                                        connect_timeout, read_timeout)
@@ -173,8 +179,11 @@ class S3Store:
         self._custom_endpoint = bool(self.endpoint) and not host.endswith(("amazonaws.com", "amazonaws.com.cn"))
 
     @classmethod
-    def from_url(cls, url: StoreURL) -> S3Store:
-        """A store for ``s3://bucket/prefix?endpoint=...&region=...&path_style=1&sse=...&concurrency=N``."""
+    def from_url(cls, url: StoreURL, *, credentials: tuple[str, str] | None = None,
+                 credentials_from: str = "") -> S3Store:
+        """A store for ``s3://bucket/prefix?endpoint=...&region=...&path_style=1&sse=...&concurrency=N``, with the
+        AWS chain's credentials unless ``credentials`` (access key id, secret) are given (from ``credentials_from``,
+        in words, for errors)."""
         o = url.options
         concurrency = o.get("concurrency") or "4"
         if not concurrency.isdigit():
@@ -191,6 +200,8 @@ class S3Store:
             concurrency=int(concurrency),
             profile=o.get("profile") or None,
             display=url.display,
+            credentials=credentials,
+            credentials_from=credentials_from,
         )
 
     def _make_client(self, endpoint_url: str | None, region: str | None, path_style: bool, profile: str | None,
@@ -200,7 +211,9 @@ class S3Store:
         from botocore.exceptions import BotoCoreError, ProfileNotFound
 
         try:
-            session = boto3.session.Session(profile_name=profile)
+            keys = {} if self._credentials is None else {"aws_access_key_id": self._credentials[0],
+                                                         "aws_secret_access_key": self._credentials[1]}
+            session = boto3.session.Session(profile_name=profile, **keys)
         except ProfileNotFound:
             raise UsageError(f"AWS profile {profile!r} not found",
                              hint="check ~/.aws/config, or drop the profile option") from None
@@ -337,6 +350,8 @@ class S3Store:
                                 f"credentials from {source}", hint=check)
 
     def _credential_source(self) -> str:
+        if self._credentials is not None and self._credentials_from:
+            return self._credentials_from
         try:
             creds = self._session.get_credentials() if self._session is not None else None
         except Exception:

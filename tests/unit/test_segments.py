@@ -1,0 +1,139 @@
+"""The pure part of segment backups (format/segments.py): which rows are live, which pieces a manifest lists, and the
+segment records a manifest carries."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vecbackup.errors import CorruptData
+from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
+from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
+from vecbackup.ops.segment_backup import objects_of
+from vecbackup.schema import CollectionSpec, Field, FieldType
+
+SHA = "ab" * 32
+
+
+def _piece(i: int, rows: int) -> Piece:
+    sha = f"{i:064x}"
+    return Piece(f"data/{sha[:2]}/{sha}.vbc", sha, 100 + i, rows)
+
+
+def test_a_row_is_live_unless_a_delete_of_its_key_is_newer():
+    d = Deletes()
+    d.add(np.array([1, 2, 3], dtype=np.int64), np.array([10, 20, 30], dtype=np.uint64))
+    d.add([2], [5])  # an older delete of key 2 does not lower the newest
+    keys = np.array([1, 1, 2, 3, 4], dtype=np.int64)
+    ts = np.array([9, 11, 19, 30, 1], dtype=np.uint64)  # key 1 written before and after its delete; key 3 upserted
+    assert d.live(keys, ts).tolist() == [False, True, False, True, True]
+
+
+def test_string_keys():
+    d = Deletes()
+    d.add(["a", "b"], [10, 10])
+    assert d.live(["a", "b", "c", "a"], np.array([5, 11, 1, 9], dtype=np.uint64)).tolist() == [False, True, True,
+                                                                                                 False]
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(1, 100)), max_size=40),
+       st.lists(st.tuples(st.integers(0, 20), st.integers(1, 100)), max_size=60))
+def test_live_matches_the_rule_row_by_row(deletes, rows):
+    d = Deletes()
+    d.add(np.array([k for k, _ in deletes], dtype=np.int64), np.array([t for _, t in deletes], dtype=np.uint64))
+    newest: dict[int, int] = {}
+    for k, t in deletes:
+        newest[k] = max(newest.get(k, 0), t)
+    keys = np.array([k for k, _ in rows], dtype=np.int64)
+    ts = np.array([t for _, t in rows], dtype=np.uint64)
+    assert d.live(keys, ts).tolist() == [t >= newest.get(k, 0) for k, t in rows]
+
+
+def test_objects_of_selects_the_live_rows_of_each_piece_and_leaves_out_empty_ones():
+    record = SegmentRecord(7, "p1", SHA, (_piece(1, 3), _piece(2, 4), _piece(3, 2)))
+    live = np.array([True, True, True, False, True, False, True, False, False])
+    objs = objects_of(record, live)
+    assert [(o.key, o.rows, o.select, o.partition) for o in objs] == [
+        (record.pieces[0].key, 3, None, "p1"), (record.pieces[1].key, 2, ((1, 1), (3, 1)), "p1")]
+    with pytest.raises(ValueError):
+        objects_of(record, live[:-1])
+
+
+def test_fingerprint_depends_on_the_files_not_their_order():
+    files = [(100, "insert_log/1/2/3/100/4", 10), (101, "insert_log/1/2/3/101/5", 20)]
+    assert files_fingerprint(files) == files_fingerprint(list(reversed(files)))
+    assert files_fingerprint(files) != files_fingerprint([files[0], (101, files[1][1], 21)])
+    assert files_fingerprint(files) != files_fingerprint(files[:1])
+
+
+def test_reusable_needs_the_same_segment_partition_and_files():
+    r = SegmentRecord(7, "p1", SHA, (_piece(1, 3),))
+    assert reusable([r], "p1", 7, SHA) is r
+    assert reusable([r], "p2", 7, SHA) is None
+    assert reusable([r], "p1", 8, SHA) is None
+    assert reusable([r], "p1", 7, "cd" * 32) is None
+
+
+def _manifest(segments: tuple[SegmentRecord, ...] | None) -> Manifest:
+    spec = CollectionSpec(name="c", fields=(Field("id", FieldType.INT64, is_primary=True),
+                                            Field("v", FieldType.FLOAT_VECTOR, dim=2)))
+    p = _piece(1, 3)
+    return Manifest(backup_id="20261206T000000.000000Z-00000000", collection=spec,
+                    source=SourceInfo("milvus", "v2.3.5", "milvus://h:19530"),
+                    objects=(DataObject(p.key, "_default", 2, p.size, p.sha256, ((0, 2),)),),
+                    partition_rows={"_default": 2}, started_at="2026-12-06T00:00:00.000000Z",
+                    completed_at="2026-12-06T00:00:01.000000Z", tool_version="0.4.0", segments=segments)
+
+
+def test_manifest_round_trip_and_older_readers():
+    segs = (SegmentRecord(7, "_default", SHA, (_piece(1, 3),)),)
+    m = _manifest(segs)
+    back = Manifest.from_json(m.to_json())
+    assert back.segments == segs and back == m
+    assert Manifest.from_json(_manifest(None).to_json()).segments is None
+    assert m.format_version == 2  # segments need no newer reader: restoring uses the objects alone
+
+
+@pytest.mark.parametrize("bad", [
+    "not a list", [{"id": 7}], [{"id": -1, "partition": "p", "fingerprint": SHA, "pieces": []}],
+    [{"id": 7, "partition": "p", "fingerprint": "short", "pieces": []}],
+    [{"id": 7, "partition": "p", "fingerprint": SHA, "pieces": [["../../etc/passwd", SHA, 1, 1]]}],
+    [{"id": 7, "partition": "p", "fingerprint": SHA, "pieces": [[_piece(1, 3).key, SHA, 1, 1, 1]]}],
+    [{"id": 7, "partition": "p", "fingerprint": SHA, "rows": 4, "pieces": [_piece(1, 3).to_list()]}],
+])
+def test_a_bad_segment_record_is_a_corrupt_manifest(bad):
+    d = _manifest(None).to_dict()
+    d["segments"] = bad
+    with pytest.raises(CorruptData):
+        Manifest.from_json(orjson.dumps(d))
+
+
+def test_live_on_large_random_input_equals_a_dict_lookup():
+    rng = random.Random(3)
+    d = Deletes()
+    dk = [rng.randrange(10_000) for _ in range(3000)]
+    dt = [rng.randrange(1, 1000) for _ in dk]
+    d.add(np.array(dk, dtype=np.int64), np.array(dt, dtype=np.uint64))
+    newest: dict[int, int] = {}
+    for k, t in zip(dk, dt, strict=True):
+        newest[k] = max(newest.get(k, 0), t)
+    keys = np.array([rng.randrange(10_000) for _ in range(20_000)], dtype=np.int64)
+    ts = np.array([rng.randrange(1, 1000) for _ in keys], dtype=np.uint64)
+    assert d.live(keys, ts).tolist() == [int(t) >= newest.get(int(k), 0) for k, t in zip(keys, ts, strict=True)]
+
+
+def test_the_backup_is_the_collection_as_of_the_flush():
+    """A delete after the flush is left out and a row written after it is not live: an upsert after the flush
+    (its delete at T > flush, its new row at T in a segment sealed later) leaves the old row, not neither."""
+    d = Deletes(until=15)
+    d.add(np.array([1, 2], dtype=np.int64), np.array([10, 20], dtype=np.uint64))
+    keys = np.array([1, 2, 2, 3], dtype=np.int64)
+    ts = np.array([5, 12, 20, 16], dtype=np.uint64)  # key 2: old row, and its upsert at 20; key 3 written after
+    assert d.live(keys, ts).tolist() == [False, True, False, False]
+    assert d.live(["1", "2", "2", "3"], ts).tolist() == [True, True, False, False]  # no string deletes
+    assert Deletes(until=15).live(keys, ts).tolist() == [True, True, False, False]

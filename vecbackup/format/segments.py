@@ -1,0 +1,156 @@
+"""Where the rows of a segment backup came from (docs/FORMAT.md, "Segment backups"): pure.
+
+A segment backup (``backup --segments-from URL``) reads a Milvus collection's sealed segments from the files the
+server keeps (binlogs) instead of through its query path, and stores them as ordinary data objects. Each object
+holds a run of consecutive rows of one segment, every row its insert binlogs hold (deleted ones too), and the
+manifest selects the live ones (``DataObject.select``). The manifest's ``segments`` list records, per segment, the
+files it was read from and the objects holding its rows in order, so that the next backup:
+
+* reuses a segment whose insert binlogs are the same files (server path and size) without reading them again: only
+  its primary keys and timestamps (two small binlogs) are read, to apply the deletes that arrived since;
+* reads and uploads only the segments that are new (inserts, upserts, compaction output).
+
+A row is live unless a delete of its primary key is newer than the row: its timestamp is at least the newest delete
+timestamp of its key (a delete removes every copy of the key written before it; an upsert writes its delete and
+its new row with one timestamp, and the new row stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vecbackup.format import layout
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One data object of a segment: the next ``rows`` rows of the segment, in order (every row, live or not)."""
+
+    key: str
+    sha256: str
+    size: int
+    rows: int
+
+    def to_list(self) -> list[Any]:
+        return [self.key, self.sha256, self.size, self.rows]
+
+    @classmethod
+    def from_list(cls, v: Any) -> Piece:
+        """ValueError unless ``v`` is a piece whose key is a data object key (it goes to the store as it is)."""
+        if not isinstance(v, list) or len(v) != 4:
+            raise ValueError("a segment piece is [key, sha256, size, rows]")
+        key, sha, size, rows = v
+        if not isinstance(key, str) or layout.parse_data_key(key) is None:
+            raise ValueError(f"{key!r} is not a data object key (data/<aa>/<sha256>.vbc)")
+        layout.data_key(sha)  # ValueError unless 64 hex digits
+        return cls(key, sha, _count(size), _count(rows))
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment a backup read: its id and partition, the fingerprint of its insert binlogs, and its pieces."""
+
+    segment_id: int
+    partition: str
+    fingerprint: str  # files_fingerprint of its insert binlogs
+    pieces: tuple[Piece, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pieces)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.segment_id, "partition": self.partition, "fingerprint": self.fingerprint,
+                "rows": self.rows, "pieces": [p.to_list() for p in self.pieces]}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SegmentRecord:
+        if not isinstance(d, dict) or not isinstance(d.get("pieces"), list):
+            raise ValueError("a segment record is an object with pieces")
+        fp = d["fingerprint"]
+        if not isinstance(fp, str) or len(fp) != 64:
+            raise ValueError("a segment fingerprint is 64 hex digits")
+        r = cls(_count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
+        if _count(d.get("rows", r.rows)) != r.rows:
+            raise ValueError(f"segment {r.segment_id}: rows does not match its pieces")
+        return r
+
+
+def _count(value: Any) -> int:
+    """A count read from a manifest, as format/manifest.py's ``count`` (which builds on this module's records)."""
+    n = int(value)
+    if not 0 <= n < 2**63:
+        raise ValueError(f"{value!r} is not a count from 0 to 2**63 - 1")
+    return n
+
+
+def files_fingerprint(files: Iterable[tuple[int, str, int]]) -> str:
+    """SHA-256 of a segment's insert binlogs as (field id, server path, size), order-independent. Binlogs are
+    written once under a new log id and never changed, so the same files are the same rows."""
+    h = hashlib.sha256()
+    for fid, path, size in sorted(files):
+        h.update(f"{fid}\0{path}\0{size}\n".encode())
+    return h.hexdigest()
+
+
+class Deletes:
+    """The newest delete timestamp of each primary key, from every delta log of the collection, as of ``until``
+    (the flush's timestamp: the backup is the collection at that instant; None: every delete and row)."""
+
+    def __init__(self, until: int | None = None) -> None:
+        self.until = until
+        self._int: dict[int, int] = {}
+        self._str: dict[str, int] = {}
+
+    def add(self, keys: Sequence[Any] | np.ndarray, timestamps: Sequence[int] | np.ndarray) -> None:
+        """Record deletes; one after ``until`` is left out (an upsert after the flush deletes the old row at a time
+        whose new row is not in the sealed segments: applying the delete would lose the key)."""
+        for k, ts in zip(keys.tolist() if isinstance(keys, np.ndarray) else keys,
+                         timestamps.tolist() if isinstance(timestamps, np.ndarray) else timestamps, strict=True):
+            if self.until is not None and ts > self.until:
+                continue
+            table: dict[Any, int] = self._str if isinstance(k, str) else self._int
+            if ts > table.get(k, -1):
+                table[k] = int(ts)
+
+    def __len__(self) -> int:
+        return len(self._int) + len(self._str)
+
+    def live(self, keys: np.ndarray | Sequence[Any], timestamps: np.ndarray) -> np.ndarray:
+        """Which rows (primary keys with their insert timestamps) no delete removed, written by ``until``."""
+        ts = np.asarray(timestamps, dtype=np.uint64)
+        out = np.ones(len(ts), dtype=bool) if self.until is None else ts <= np.uint64(self.until)
+        if not len(self):
+            return out
+        if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+            if not self._int:
+                return out
+            dk = np.fromiter(self._int.keys(), dtype=np.int64, count=len(self._int))
+            dt = np.fromiter(self._int.values(), dtype=np.uint64, count=len(self._int))
+            order = np.argsort(dk)
+            dk, dt = dk[order], dt[order]
+            pos = np.searchsorted(dk, keys)
+            pos = np.minimum(pos, len(dk) - 1)
+            hit = dk[pos] == keys
+            out[hit] &= ts[hit] >= dt[pos[hit]]
+            return out
+        table: Mapping[Any, int] = self._str if self._str else self._int
+        for i, k in enumerate(keys.tolist() if isinstance(keys, np.ndarray) else keys):
+            d = table.get(k)
+            if d is not None and ts[i] < d:
+                out[i] = False
+        return out
+
+
+def reusable(base: Sequence[SegmentRecord], partition: str, segment_id: int, fingerprint: str,
+             ) -> SegmentRecord | None:
+    """The base's record of this segment if it was read from the same files."""
+    for r in base:
+        if r.segment_id == segment_id and r.partition == partition and r.fingerprint == fingerprint:
+            return r
+    return None

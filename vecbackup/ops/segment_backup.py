@@ -1,0 +1,296 @@
+"""Back up one Milvus collection from its sealed segments' files instead of through the query path
+(``backup --segments-from URL``; docs/FORMAT.md, "Segment backups"; format/segments.py).
+
+The backup is an ordinary one (data objects, row digests, a manifest written last): every command reads it as any
+other. What differs is where rows come from and what the next backup reads:
+
+* the collection is flushed and its sealed segments listed; each segment's insert binlogs are read from the
+  server's storage, decoded, and stored in pieces of ``batch_size`` consecutive rows, deleted rows included; the
+  manifest selects the live ones (those no delete in the collection's delta logs removed);
+* a segment the base backup read from the same files is not read again: only its primary keys and timestamps are,
+  to apply the deletes that arrived since, and its pieces are reused.
+
+Rows inserted after the flush (in growing segments) are not in the backup; the row count read is compared with the
+collection's and a difference noted, as a logical backup does. A file that vanishes while it is read (the server's
+garbage collection after a compaction) makes the backup list the segments again and start over, up to
+``ATTEMPTS`` times; objects already stored are reused by name, so a retry uploads nothing twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from vecbackup.errors import CorruptData, MissingData, Unsupported
+from vecbackup.format import layout
+from vecbackup.format.codec import Chunk
+from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
+from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
+from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
+from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
+from vecbackup.ops.fetch import fetch_chunk
+from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.reuse import find_base
+from vecbackup.schema import CollectionSpec, Field
+from vecbackup.sources.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
+from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
+from vecbackup.times import now_z
+from vecbackup.version import __version__
+
+#: listings tried before a backup whose segment files keep vanishing gives up
+ATTEMPTS = 3
+
+
+class SegmentsChanged(MissingData):
+    """A segment file listed a moment ago is gone (compacted and collected): list again."""
+
+
+def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, collection: str, *,
+                    batch_size: int = 5000, compression_level: int = 3, progress: Progress | None = None,
+                    full: bool = False, check_fraction: float = 0.02) -> BackupResult:
+    """Back up ``collection`` from the files of its sealed segments (module doc). ``full`` reads every segment and
+    stores every piece anew, rewriting damaged objects (as ``backup --full``)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _backup(source, reader, store, collection, batch_size, compression_level,
+                           progress or NullProgress(), full, check_fraction)
+        except SegmentsChanged as e:
+            if attempt == ATTEMPTS:
+                raise SegmentsChanged(f"{e.message}; gave up after {ATTEMPTS} listings, nothing committed",
+                                      hint="compaction keeps replacing segments: back up when it is quieter, or "
+                                           "raise the server's dataCoord.gc.dropTolerance") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection: str, batch_size: int,
+            level: int, progress: Progress, full: bool, check_fraction: float) -> BackupResult:
+    t0 = time.monotonic()
+    started_at = now_z()
+    backup_id = layout.new_backup_id()
+    described = source.describe(collection)
+    spec = described.spec
+    notes = list(described.notes)
+    columns = spec.columns
+    routed = any(f.is_partition_key for f in spec.fields)  # the engine routes rows: restored without partitions
+    expected = source.count(spec)
+    read_before = reader.bytes_read
+    segments = reader.segments(spec)
+    base, base_notes = (None, []) if full else find_base(store, spec)
+    notes.extend(base_notes)
+    base_records = (base.segments or ()) if base is not None else ()
+    if base is not None and base.segments is None:
+        notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
+    deletes = Deletes(until=reader.flush_ts)  # the collection as of the flush (format/segments.py)
+    try:
+        reader.deletes(spec, segments, deletes)
+    except ObjectNotFound as e:
+        raise SegmentsChanged(f"a delta log vanished: {e}") from None
+    partitions = sorted({ENGINE_ROUTED if routed else s.partition for s in segments})
+    keys = key_index(spec, partitions)
+    progress.start(f"backup {collection} (segments)", expected)
+
+    records: list[SegmentRecord] = []
+    objects: list[DataObject] = []
+    partition_rows: dict[str, int] = {p: 0 for p in partitions}
+    uploaded = objects_new = rows_reused = reused_segments = 0
+    new_keys: set[str] = set()
+    repaired: list[str] = []
+    samples: list[tuple[Piece, Any]] = []  # the pieces of reused segments, with the keys the server's files hold
+    width = in_flight(store, PIPELINE) + 1
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
+        for seg in segments:
+            part = ENGINE_ROUTED if routed else seg.partition
+            fingerprint = files_fingerprint(seg.files)
+            known = reusable(base_records, seg.partition, seg.segment_id, fingerprint)
+            if known is not None:
+                pks, ts = _read(reader.keys, spec, seg)
+                if len(ts) != known.rows:  # the same files cannot hold other rows: a record that lies
+                    known = None
+            if known is not None:
+                live = deletes.live(pks, ts)
+                record = known
+                start = 0
+                for piece in known.pieces:
+                    samples.append((piece, pks[start:start + piece.rows]))
+                    start += piece.rows
+                rows_reused += int(live.sum())
+                reused_segments += 1
+                progress.advance(int(live.sum()), 0)
+            else:
+                record, live, stats = _store_segment(pool, width, reader, store, spec, columns, seg, part,
+                                                     batch_size, level, full, deletes, progress)
+                uploaded += stats.uploaded
+                objects_new += len(stats.new)
+                new_keys |= stats.new
+                repaired += stats.repaired
+                pks = stats.keys
+            records.append(record)
+            entries = objects_of(record, live)
+            if routed:
+                entries = [DataObject(o.key, part, o.rows, o.size, o.sha256, o.select) for o in entries]
+            objects.extend(entries)
+            partition_rows[part] += int(live.sum())
+            if keys is not None:
+                keys.add(part, np.asarray(pks)[live] if isinstance(pks, np.ndarray) else
+                         [k for k, ok in zip(pks, live, strict=True) if ok])
+    why = reader.changed(spec, segments)
+    if why is not None:
+        notes.append(f"the segments changed while they were read ({why}); the backup holds the rows of the "
+                     "segments as they were listed")
+    progress.finish()
+    if repaired:
+        notes.append(f"rewrote {len(repaired)} damaged object(s) of the store with the content their names stand for "
+                     f"(first: {min(repaired)}); every backup that uses them is whole again")
+    checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
+    checked += _check_pieces(store, spec, samples, check_fraction)
+    del samples
+    duplicates = found_duplicates(keys, store, objects, spec, source)
+    if duplicates.keys:
+        notes.append(duplicate_note(duplicates))
+    read = sum(partition_rows.values())
+    if read != expected and read - duplicates.copies != expected:
+        notes.append(f"counted {expected} rows before the backup and read {read} from the sealed segments: rows "
+                     "written after the flush (or while the backup ran) are not in it")
+    for obj in objects:  # read-after-write: every object the manifest references is in the store
+        try:
+            if store.stat(obj.key).size != obj.size:
+                raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
+        except ObjectNotFound:
+            raise MissingData(f"{obj.key} is not in {store.display} (the base backup's object is gone); not "
+                              "committed", hint="`vecbackup backup --full` reads every segment again") from None
+    read_bytes = reader.bytes_read - read_before
+    notes.append(f"read {len(segments)} sealed segment(s) from {reader.display}: {reused_segments} unchanged since "
+                 f"the base (their keys only), {read_bytes} bytes read")
+    manifest = Manifest(
+        backup_id=backup_id, collection=spec, source=source.info(), objects=tuple(objects),
+        partition_rows=partition_rows, started_at=started_at, completed_at=now_z(), tool_version=__version__,
+        options={"batch_size": batch_size, "compression_level": level, "mode": "segments"}, notes=tuple(notes),
+        incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
+                                new_bytes=uploaded, reused_rows=rows_reused),
+        duplicate_keys=duplicates, segments=tuple(records),
+    )
+    key = layout.manifest_key(collection, backup_id)
+    store.put(key, manifest.to_json(), if_absent=True)
+    return BackupResult(
+        backup_id=backup_id, collection=collection, rows=manifest.rows, objects=len(objects),
+        bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0, manifest_key=key,
+        notes=notes, objects_new=objects_new, rows_reused=rows_reused,
+        base=base.backup_id if base is not None else None, objects_checked=checked, objects_repaired=repaired,
+        duplicate_keys=duplicates.keys, bytes_read=read_bytes,
+    )
+
+
+def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Piece, Any]], fraction: float,
+                  rng: random.Random | None = None) -> int:
+    """Read back a random ``fraction`` of the pieces of reused segments (at least one, if any and ``fraction`` > 0)
+    and compare their primary keys with the keys the server's files hold at those rows: a base manifest whose
+    segment record names other objects fails the backup (CorruptData, nothing committed). How many were read."""
+    if not samples or fraction <= 0:
+        return 0
+    pk = spec.primary.name
+    picked = (rng or random.Random()).sample(samples, min(len(samples), max(1, round(fraction * len(samples)))))
+    for piece, keys in picked:
+        chunk = fetch_chunk(store, DataObject(piece.key, "", piece.rows, piece.size, piece.sha256))
+        held = chunk.columns[pk].values
+        same = np.array_equal(np.asarray(held), np.asarray(keys)) if isinstance(keys, np.ndarray) else \
+            list(held) == list(keys)
+        if not same:
+            raise CorruptData(f"data object {piece.key} does not hold the rows the base backup's segment record "
+                              "says it holds; nothing committed",
+                              hint="`vecbackup backup --full` reads every segment again")
+    return len(picked)
+
+
+def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
+    """The manifest entries of a segment's pieces given which of its rows are live (one flag per row, in segment
+    order): each piece whose rows are all live whole, a piece with some live rows with ``select``, a piece without
+    any left out."""
+    if len(live) != record.rows:
+        raise ValueError(f"segment {record.segment_id}: {len(live)} row flags for {record.rows} rows")
+    out, start = [], 0
+    for p in record.pieces:
+        flags = live[start:start + p.rows]
+        start += p.rows
+        n = int(flags.sum())
+        if n == 0:
+            continue
+        select: Ranges | None = None if n == p.rows else ranges_of(np.flatnonzero(flags))
+        out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
+                              select=select))
+    return out
+
+
+class _SegmentStats:
+    def __init__(self) -> None:
+        self.uploaded = 0
+        self.new: set[str] = set()
+        self.repaired: list[str] = []
+        self.keys: np.ndarray | list[Any] = []
+
+
+def _read(fn: Callable[[CollectionSpec, SegmentFiles], tuple[Any, Any]], spec: CollectionSpec,
+          seg: SegmentFiles) -> tuple[Any, Any]:
+    """Call a reader method, turning a vanished file into SegmentsChanged (list again)."""
+    try:
+        return fn(spec, seg)
+    except ObjectNotFound as e:
+        raise SegmentsChanged(f"segment {seg.segment_id}: {e}") from None
+
+
+def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, store: BlobStore,
+                   spec: CollectionSpec, columns: tuple[Field, ...], seg: SegmentFiles, partition: str,
+                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress,
+                   ) -> tuple[SegmentRecord, np.ndarray, _SegmentStats]:
+    """Read a segment's rows and store them in pieces of ``batch_size`` rows (encoded while the next is read), as
+    rows of ``partition`` (ENGINE_ROUTED for a partition-key collection: the server's key buckets are not kept)."""
+    stats = _SegmentStats()
+    inflight: deque[Future[_Stored]] = deque()
+    pieces: list[Piece] = []
+    flags: list[np.ndarray] = []
+    key_parts: list[Any] = []
+    pk = spec.primary.name
+
+    def drain(limit: int) -> None:
+        while len(inflight) > limit:
+            done = inflight.popleft().result()
+            o = done.obj
+            pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
+            stats.uploaded += done.uploaded
+            if done.new:
+                stats.new.add(o.key)
+            stats.repaired.extend(done.repaired)
+
+    try:
+        try:
+            for chunk, ts in reader.read(spec, seg, batch_size):
+                if chunk.partition != partition:
+                    chunk = Chunk(partition, chunk.num_rows, chunk.columns)
+                keys = chunk.columns[pk].values
+                live = deletes.live(keys, ts)
+                flags.append(live)
+                key_parts.append(keys)
+                inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
+                progress.advance(int(live.sum()), 0)
+                drain(width)
+        except ObjectNotFound as e:
+            raise SegmentsChanged(f"segment {seg.segment_id}: {e}") from None
+        drain(0)
+    except BaseException:
+        for fut in inflight:
+            fut.cancel()
+        raise
+    live = np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
+    if len(live) != seg.rows:
+        raise Unsupported(f"segment {seg.segment_id} of {spec.name!r}: its binlogs held {len(live)} rows, the server "
+                          f"reports {seg.rows}", hint="back up without --segments-from (through the query path)")
+    if key_parts and all(isinstance(k, np.ndarray) for k in key_parts):
+        stats.keys = np.concatenate(key_parts)
+    else:
+        stats.keys = [k for part in key_parts for k in part]
+    return SegmentRecord(seg.segment_id, seg.partition, files_fingerprint(seg.files), tuple(pieces)), live, stats

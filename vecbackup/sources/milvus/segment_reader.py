@@ -1,0 +1,142 @@
+"""A Milvus server's sealed segments read from its own storage (ops/segment_backup.py; the SegmentReader protocol).
+
+The server keeps each sealed segment's rows in binlogs (format/binlog.py): one file per field per flush under
+``insert_log/<collection id>/<partition id>/<segment id>/<field id>/<log id>``, and deletes under
+``delta_log/<collection id>/<partition id>/<segment id>/<log id>``, below the root of its storage (a standalone
+server's local storage folder, or the cluster's bucket and root path). This reader lists the segments the server
+reports as flushed (storage also holds the files of segments compaction replaced, until garbage collection removes
+them) and decodes their files a flush at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from vecbackup.errors import Unsupported
+from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
+from vecbackup.format.codec import Chunk
+from vecbackup.format.segments import Deletes
+from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
+from vecbackup.sources.base import SegmentFiles, SegmentReader
+from vecbackup.sources.milvus.segments import (
+    DYNAMIC_FIELD,
+    Segment,
+    SegmentListing,
+    check_server_version,
+    list_segments,
+    open_segment_storage,
+    recheck,
+)
+from vecbackup.stores.base import BlobStore
+
+
+def segment_reader(engine: Any, url: str) -> SegmentReader:
+    """The reader of ``engine``'s segments from its storage at ``url``; Unsupported where there are none to read."""
+    from vecbackup.sources.milvus.source import MilvusSource
+
+    if not isinstance(engine, MilvusSource):
+        raise Unsupported(f"{engine.display} keeps no Milvus segment files: --segments-from reads a Milvus "
+                          "server's", hint="back up without --segments-from")
+    if engine.url.lite:
+        raise Unsupported(f"Milvus Lite ({engine.display}) keeps no segment files: --segments-from reads a Milvus "
+                          "server's", hint="back up without --segments-from (through the query path)")
+    check_server_version(engine.info().server_version)
+    return MilvusSegmentReader(engine, open_segment_storage(url))
+
+
+class MilvusSegmentReader:
+    """SegmentReader over a Milvus server (its listing: sources/milvus/segments.py) and its storage (its files)."""
+
+    def __init__(self, source: Any, storage: BlobStore) -> None:
+        self.source = source
+        self.storage = storage
+        self.display = storage.display
+        self.bytes_read = 0
+        self.flush_ts: int | None = None
+        self._listing: SegmentListing | None = None
+        self._segments: dict[int, Segment] = {}
+
+    def _get(self, path: str) -> bytes:
+        data = self.storage.get(path)
+        self.bytes_read += len(data)
+        return data
+
+    def segments(self, spec: CollectionSpec) -> list[SegmentFiles]:
+        listing = list_segments(self.source, spec.name, self.storage, count=False)
+        self._listing = listing
+        self.flush_ts = listing.flush_ts or None
+        self._segments = {s.segment_id: s for s in listing.segments}
+        out = []
+        for s in sorted(listing.segments, key=lambda s: (s.partition, s.segment_id)):
+            files = tuple((fid, f.path, f.size) for fid in sorted(s.binlogs) for f in s.binlogs[fid])
+            out.append(SegmentFiles(s.segment_id, s.partition, s.rows, files))
+        return out
+
+    def deletes(self, spec: CollectionSpec, segments: list[SegmentFiles], into: Deletes) -> None:
+        for seg in segments:
+            for f in self._segments[seg.segment_id].deltalogs:
+                log = read_delta_log(self._get(f.path))
+                into.add(log.pks, log.timestamps)
+
+    def _logs(self, segment: SegmentFiles, field_id: int) -> list[str]:
+        return [f.path for f in self._segments[segment.segment_id].binlogs.get(field_id, ())]  # in log order
+
+    def _field_ids(self) -> dict[str, int]:
+        assert self._listing is not None, "segments() lists them first"
+        ids = dict(self._listing.field_ids)
+        if DYNAMIC_FIELD in ids:
+            ids[DYNAMIC_COLUMN] = ids[DYNAMIC_FIELD]
+        return ids
+
+    def keys(self, spec: CollectionSpec, segment: SegmentFiles) -> tuple[Any, Any]:
+        pk = self._field_ids()[spec.primary.name]
+        keys = [read_insert_log(self._get(p), spec.primary).column.values for p in self._logs(segment, pk)]
+        ts = [np.asarray(read_insert_log(self._get(p)).column.values, dtype=np.int64)
+              for p in self._logs(segment, TIMESTAMP_FIELD)]
+        return _join(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
+
+    def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
+        """Every row of the segment in its order (format/binlog.py segment_batches): the files of one flush (or a
+        compaction's output) fetched at a time, decoded ``batch_size`` rows at a time."""
+        files = self._segments[segment.segment_id].binlogs
+        binlogs = {fid: _Fetched(self, [f.path for f in logs]) for fid, logs in files.items()}
+        for chunk, ts in segment_batches(spec, self._field_ids(), binlogs, segment.partition, batch_rows=batch_size):
+            if chunk.num_rows:
+                yield chunk, ts
+
+    def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:
+        if self._listing is None:
+            return None
+        changes = recheck(self.source, self.storage, self._listing)
+        return "; ".join(changes) if changes else None
+
+
+class _Fetched(Sequence[bytes]):
+    """A field's binlogs, each fetched from the storage when segment_batches reaches it (and not kept)."""
+
+    def __init__(self, reader: MilvusSegmentReader, paths: list[str]) -> None:
+        self.reader = reader
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(i, slice):
+            return [self.reader._get(p) for p in self.paths[i]]
+        return self.reader._get(self.paths[i])
+
+
+def _join(parts: list[Any]) -> Any:
+    if parts and all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return [k for p in parts for k in p]
