@@ -117,6 +117,24 @@ def test_import_restores_identical(name: str, sources: tuple[MilvusClient, Path]
         client.drop_collection(target)
 
 
+def test_import_into_another_database(sources: tuple[MilvusClient, Path], tmp_path: Path):
+    """The import tasks go to the target URL's database, as every other call (pymilvus 3 sends the database per call:
+    without it the server looked for the staging collection in the default database)."""
+    client, store = sources
+    if "bulkdb" not in client.list_databases():
+        client.create_database("bulkdb")
+    other = MilvusClient(uri="http://127.0.0.1:19530", db_name="bulkdb")
+    try:
+        doc = cli_json("restore", store, f"{URL}/bulkdb", "-c", "bulk_flat", "--bulk-import-via", tmp_path / "stage")
+        assert doc["rows"] == 3000 and doc["import_tasks"] >= 1
+        assert read_rows(other, "bulk_flat") == read_rows(client, "bulk_flat")
+        assert not client.has_collection("bulk_flat_copy")
+    finally:
+        if other.has_collection("bulk_flat"):
+            other.drop_collection("bulk_flat")
+        other.close()
+
+
 def test_auto_id_with_new_ids(sources: tuple[MilvusClient, Path], tmp_path: Path):
     """An auto-id key goes with --new-ids only (the import assigns keys); every other field comes back."""
     client, store = sources

@@ -500,18 +500,23 @@ class MilvusSink(Connection):
     def start_import(self, plan: RestorePlan, partition: str, paths: list[str]) -> int:
         """One import task (the Import RPC behind 2.3's utility.do_bulk_insert)."""
         part = partition if partition not in (ENGINE_ROUTED, "_default") else ""
+        handler, context = self._import_handler()
+        return int(self._call(f"start an import into {plan.staging!r}", handler.do_bulk_insert, plan.staging,
+                              part, paths, timeout=self.url.timeout, context=context))
+
+    def _import_handler(self) -> tuple[Any, Any]:
+        """pymilvus's connection and the call context naming the URL's database (pymilvus 3 sends the database with
+        each call: without it an import looks for the collection in the default database)."""
         try:
-            handler = self.client._get_connection()
+            return self.client._get_connection(), self.client._generate_call_context()
         except Exception as e:
             raise Unsupported(f"pymilvus internals not as expected ({type(e).__name__}): no import",
                               hint="restore without --bulk-import-via") from None
-        return int(self._call(f"start an import into {plan.staging!r}", handler.do_bulk_insert, plan.staging,
-                              part, paths, timeout=self.url.timeout))
 
     def import_state(self, task: int) -> ImportState:
-        handler = self.client._get_connection()
+        handler, context = self._import_handler()
         state = self._call(f"get the state of import task {task}", handler.get_bulk_insert_state, task,
-                           timeout=self.url.timeout)
+                           timeout=self.url.timeout, context=context)
         failure = None
         if state.state in (state.ImportFailed, state.ImportFailedAndCleaned):
             failure = " ".join(str(state.infos.get(state.FAILED_REASON) or state.state_name).split())[:300]
