@@ -89,9 +89,12 @@ class Credentials:
     insecure: bool = False  # do not verify the server's certificate (Qdrant REST only; gRPC cannot)
 
 
-def connect(url: str, credentials: Credentials | None = None) -> Engine:
+def connect(url: str, credentials: Credentials | None = None, *, existing: bool = False) -> Engine:
     """Open the engine a URL names: ``milvus://``, ``milvus+https://``, ``milvus-lite:///file.db``, ``qdrant://``,
-    ``qdrant+grpc://``, ``qdrant-local:///folder``. Close it with ``.close()``."""
+    ``qdrant+grpc://``, ``qdrant-local:///folder``. Close it with ``.close()``. With ``existing`` (a source to read),
+    a Milvus Lite file or Qdrant local-mode folder that is not there is NotFound instead of created empty."""
+    if existing:
+        _check_exists(url)
     c = credentials or Credentials()
     return open_engine(url, token=c.token, user=c.user, password=c.password, ca_cert=c.ca_cert, api_key=c.api_key,
                        client_cert=c.client_cert, client_key=c.client_key, insecure=c.insecure)
@@ -109,15 +112,34 @@ def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None 
 
 
 @contextmanager
-def _engine(source: SourceLike, credentials: Credentials | None) -> Iterator[Engine]:
+def _engine(source: SourceLike, credentials: Credentials | None, *, existing: bool = False) -> Iterator[Engine]:
+    """The engine a URL names, closed afterwards; ``existing``: a Milvus Lite file or a Qdrant local-mode folder
+    must be there already (a source is read, never created: a mistyped path would leave a new empty database)."""
     if not isinstance(source, str):
         yield source
         return
-    engine = connect(source, credentials)
+    engine = connect(source, credentials, existing=existing)
     try:
         yield engine
     finally:
         engine.close()
+
+
+def _check_exists(url: str) -> None:
+    """NotFound (exit 4) for a Milvus Lite file or Qdrant local-mode folder that is not there; nothing is created."""
+    from vecbackup.urls import LITE_SCHEME, QDRANT_LOCAL_SCHEME, parse_milvus_url, parse_qdrant_url
+
+    scheme = url.partition(":")[0].lower()
+    if scheme == LITE_SCHEME:
+        path = parse_milvus_url(url).uri
+        if not os.path.exists(path):  # Milvus Lite 3 keeps a folder under that name, 2 a file
+            raise NotFound(f"no Milvus Lite database at {path}", hint="check the path: a restore into Milvus Lite "
+                           "creates the file, a backup reads one that exists")
+    elif scheme == QDRANT_LOCAL_SCHEME:
+        folder = parse_qdrant_url(url).path
+        if folder is not None and not os.path.isdir(folder):
+            raise NotFound(f"no Qdrant local-mode folder at {folder}", hint="check the path: a restore into Qdrant "
+                           "local mode creates the folder, a backup reads one that exists")
 
 
 def _store(store: StoreLike, *, create: bool = False, allow_unencrypted: bool = False) -> BlobStore:
@@ -226,7 +248,7 @@ class BackupEvents:
         """One collection failed; the others go on."""
 
 
-def backup(source: SourceLike, store: StoreLike, collections: list[str] | None = None, *, all: bool = False,
+def backup(source: SourceLike, store: StoreLike, collections: list[str] | str | None = None, *, all: bool = False,
            options: BackupOptions | None = None, credentials: Credentials | None = None,
            progress: Callable[[], Progress] = NullProgress, events: BackupEvents | None = None) -> BackupRun:
     """Back up ``collections`` (or every collection, ``all=True``) into ``store`` under one shared store lock.
@@ -237,10 +259,12 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | None =
     finishes; ``progress`` makes one Progress per collection."""
     options = options or BackupOptions()
     events = events or BackupEvents()
+    if isinstance(collections, str):  # one name, not its letters
+        collections = [collections]
     options.check((engine_class(source) if isinstance(source, str) else type(source)).max_batch)
     if bool(collections) == all:
         raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
-    with _engine(source, credentials) as engine:
+    with _engine(source, credentials, existing=True) as engine:
         names = engine.list_collections() if all else list(dict.fromkeys(collections or []))
         target = _store(store, create=True, allow_unencrypted=options.allow_unencrypted)
         run = BackupRun(target.display, names)
@@ -292,7 +316,7 @@ def abandon(store: StoreLike, collection: str, run: str, *, lock_wait: float = 0
 
 def collections(source: SourceLike, credentials: Credentials | None = None) -> list[str]:
     """The collections an engine holds, sorted."""
-    with _engine(source, credentials) as engine:
+    with _engine(source, credentials, existing=True) as engine:
         return engine.list_collections()
 
 
@@ -595,7 +619,7 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
             return run_drill(s, manifest, engine, opts=options, progress=progress)
         if source == target:
             return run_drill(s, manifest, engine, source=engine, opts=options, progress=progress)
-        with _engine(source, credentials) as live:
+        with _engine(source, credentials, existing=True) as live:
             return run_drill(s, manifest, engine, source=live, opts=options, progress=progress)
 
 

@@ -226,6 +226,7 @@ def test_sources_without_segment_files_are_refused_in_one_line(cli, lite: Engine
     lite.client.create_collection(name, dimension=4)
     r = cli("backup", lite.url, store_dir, "-c", name, "--segments-from", f"file://{tmp_path}")
     assert r.code == 9 and "Milvus Lite" in r.error_line() and "keeps no segment files" in r.error_line()
+    (tmp_path / "q").mkdir()
     r = cli("backup", f"qdrant-local://{tmp_path / 'q'}", store_dir, "--all", "--segments-from", f"file://{tmp_path}")
     assert r.code == 9 and "keeps no Milvus segment files" in r.error_line()
     r = cli("backup", lite.url, store_dir, "-c", name, "--segments-from", f"file://{tmp_path}", "--parallel", "2")

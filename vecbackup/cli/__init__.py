@@ -72,7 +72,12 @@ def run(argv: list[str] | None = None) -> int:
         return e.exit_code
     except TyperException as e:  # usage errors (bad option, missing argument): exit 2
         show = getattr(e, "show", None)
-        if show is not None:
+        if _asks_json(argv if argv is not None else sys.argv[1:]):  # one JSON document and one error line
+            ui.configure(json=True)
+            ctx = getattr(e, "ctx", None)
+            where = f" (`{ctx.command_path} --help` lists the options)" if ctx is not None else ""
+            ui.error(" ".join(e.format_message().split()) + where, e.exit_code)
+        elif show is not None:
             show()
         else:
             ui.error(e.message, e.exit_code)
@@ -83,6 +88,16 @@ def run(argv: list[str] | None = None) -> int:
     except VecbackupError as e:
         ui.error(str(e), e.exit_code)
         return e.exit_code
+
+
+def _asks_json(argv: list[str]) -> bool:
+    """Whether the command line asks for --json (before a ``--``), for errors click raises before the command runs."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -31,7 +31,7 @@ def collections(
     """List the collections on a server, with row counts."""
     setup(json, quiet)
     engine = api.connect(source, credentials(token, user, password, ca_cert, api_key, client_cert, client_key,
-                                             insecure))
+                                             insecure), existing=True)
     try:
         rows = [(name, engine.count(name)) for name in api.collections(engine)]
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vecbackup.errors import UsageError
 from vecbackup.sources.base import SearchParams
 
 #: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)
@@ -35,6 +36,20 @@ class DrillOptions:
     #: hashed: the report leaves the store's protection, e.g. as a CI artifact); an unencrypted store always shows
     #: them
     report_values: bool = False
+
+    def __post_init__(self) -> None:
+        """UsageError naming the parameter that is out of range, before anything is restored (the CLI's ranges)."""
+        for name, low in (("sample", 0), ("queries", 0), ("top_k", 1), ("max_source_drift", 0)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise UsageError(f"DrillOptions({name}={value!r}) is out of range", hint=f"use an integer >= {low}")
+        for name in ("min_recall", "recall_tolerance"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                raise UsageError(f"DrillOptions({name}={value!r}) is out of range", hint="use a number from 0 to 1")
+        if self.max_age is not None and not (isinstance(self.max_age, (int, float)) and self.max_age >= 0):
+            raise UsageError(f"DrillOptions(max_age={self.max_age!r}) is out of range",
+                             hint="use seconds >= 0 (the CLI's --max-age takes 25h, 7d, ...)")
 
 
 __all__ = ["DEFAULT_MIN_RECALL", "DrillOptions"]
