@@ -199,7 +199,9 @@ def test_a_base_whose_segment_record_names_other_objects_is_caught(cli, standalo
     server = MilvusClient(uri=standalone.uri)
     name = f"seglie_{random.randrange(1 << 30)}"
     try:
-        build(server, name)
+        build_rich(server, name, "standalone", n=3)  # the schema; then two sealed segments of 250 rows
+        _more(server, name, 100_000, 250, "p1", 1)
+        _more(server, name, 200_000, 250, "_default", 2)
         b = _backup(cli, store_dir, name, storage_url(standalone), "--batch-size", "100")
         path = store_dir / b["manifest"]
         doc = orjson.loads(path.read_bytes())
