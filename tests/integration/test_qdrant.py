@@ -426,6 +426,7 @@ def test_topology_overrides(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
 
 
 def test_unknown_collection(cli: Any, qdrant: Qdrant, store_dir: Path) -> None:
+    qdrant.client.get_collections()  # the database exists (local mode: its folder); the collection does not
     r = qdrant.run(cli, "backup", qdrant.url, store_dir, "-c", "vbt_nope_nope")
     assert r.code == 4
     assert "'vbt_nope_nope' not found" in r.error_line()

@@ -182,7 +182,6 @@ def _bucket(seaweedfs: Any, url: str, collection_id: int) -> dict[str, tuple[int
     return found
 
 
-@pytest.mark.standalone  # a second Milvus server: run with the session that has one, not beside the other tests
 def test_listing_from_s3_storage_and_gc_in_the_middle_of_a_copy(seaweedfs: Any, s3_server: Any,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from pymilvus import MilvusClient
@@ -253,7 +252,6 @@ def test_milvus_lite_has_no_segments(tmp_path: Path) -> None:
         engine.close()
 
 
-@pytest.mark.standalone
 def test_a_segment_backup_from_s3_storage_survives_compaction_and_gc_mid_backup(
         seaweedfs: Any, s3_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """End to end through the API: a segment backup from the server whose storage is SeaweedFS, where the server
