@@ -131,7 +131,10 @@ def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: in
                       "BINARY_VECTOR": ("BIN_IVF_FLAT", "HAMMING", {"nlist": 8})}[vtype]
     ip = client.prepare_index_params()
     ip.add_index("v", index_type=index[0], metric_type=index[1], params=index[2])
-    client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+    # a FLOAT16 collection is indexed and loaded only once its rows are in: the 2.3.5 server's query node panics on
+    # inserts into a loaded one ("unsupported data type: Float16Vector") and takes the server down
+    late = vtype == "FLOAT16_VECTOR"
+    client.create_collection(name, schema=s, consistency_level="Strong", **({} if late else {"index_params": ip}))
     rows = []
     for i in range(n):
         if vtype == "FLOAT_VECTOR":
@@ -151,6 +154,9 @@ def build_vector_only(client: Any, name: str, vtype: str, n: int = 400, seed: in
     for start in range(0, n, 500):
         client.insert(name, rows[start : start + 500])
     client.flush(name)
+    if late:
+        client.create_index(name, ip)
+        client.load_collection(name)
     return Built(name, n, "v", index[1], ["_default"], {"v": index[2]})
 
 
