@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.datasets import _norm, read_rows
 from vecbackup.format.manifest import Manifest
@@ -18,17 +16,6 @@ from vecbackup.stores.local import LocalStore
 GOLDEN = Path(__file__).parent / "v1"
 
 
-@pytest.fixture
-def golden_store(tmp_path: Path) -> Path:
-    """A copy, so no test can alter the committed files."""
-    dst = tmp_path / "golden-store"
-    shutil.copytree(GOLDEN / "store", dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict:
-    return orjson.loads((GOLDEN / "expected.json").read_bytes())
 
 
 def test_golden_manifest_reads(golden_store, expected):

@@ -7,11 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import shutil
 from pathlib import Path
 
 import orjson
-import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -22,16 +20,6 @@ from vecbackup.format.codec import decode_chunk
 GOLDEN = Path(__file__).parent / "encrypted-v1"
 
 
-@pytest.fixture
-def golden_store(tmp_path: Path) -> Path:
-    dst = tmp_path / "golden-store"
-    shutil.copytree(GOLDEN / "store", dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict:
-    return orjson.loads((GOLDEN / "expected.json").read_bytes())
 
 
 def test_golden_encrypted_store_restores_with_its_passphrase(cli, lite, golden_store, expected, monkeypatch):

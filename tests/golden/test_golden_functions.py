@@ -3,11 +3,7 @@ and restore with its function, whatever the code becomes (made by tests/golden/m
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import orjson
-import pytest
 
 from tests.datasets import _norm, read_rows
 from tests.integration.test_functions import full_text
@@ -21,17 +17,6 @@ from vecbackup.stores.local import LocalStore
 GOLDEN = Path(__file__).parent / "functions-v3"
 
 
-@pytest.fixture
-def golden_store(tmp_path: Path) -> Path:
-    """A copy, so no test can alter the committed files."""
-    dst = tmp_path / "golden-store"
-    shutil.copytree(GOLDEN / "store", dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict:
-    return orjson.loads((GOLDEN / "expected.json").read_bytes())
 
 
 def test_golden_manifest_records_the_function(golden_store, expected):

@@ -3,13 +3,11 @@ array chunk must always decode, and the backup restore, whatever the code become
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-import pytest
 
 from tests.datasets import _norm, read_rows
 from vecbackup.format.codec import decode_chunk, read_chunk_header
@@ -24,18 +22,6 @@ from vecbackup.stores.local import LocalStore
 GOLDEN = Path(__file__).parent / "v3"
 
 
-@pytest.fixture
-def golden_store(tmp_path: Path) -> Path:
-    """A copy, so no test can alter the committed files."""
-    dst = tmp_path / "golden-store"
-    shutil.copytree(GOLDEN / "store", dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def expected() -> dict[str, Any]:
-    doc: dict[str, Any] = orjson.loads((GOLDEN / "expected.json").read_bytes())
-    return doc
 
 
 def test_golden_v3_manifest_reads(golden_store: Path, expected: dict[str, Any]) -> None:
