@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from tests.conftest import Engine
 from tests.datasets import TIMES, WKT, index_summary, read_rows
 from tests.integration.common import STANDALONE_URL
-from tests.integration.test_functions import ANALYZER, BM25_PARAMS, _queries, _schema, _text, full_text
+from tests.integration.test_functions import ANALYZER, BM25_PARAMS, _backup, _queries, _schema, _text, full_text
 
 N = 900
 BM25 = "sparse:" + ",".join(f"{k}={v}" for k, v in BM25_PARAMS.items())
@@ -66,13 +66,6 @@ def build(client: Any, name: str, n: int = N, seed: int = 17) -> list[dict[str, 
     client.insert(name, rows)
     client.flush(name)
     return rows
-
-
-def _backup(cli: Any, url: str, store: Any, name: str, *extra: Any) -> dict[str, Any]:
-    r = cli("backup", url, store, "-c", name, "--json", *extra)
-    assert r.code == 0, r.stderr
-    doc: dict[str, Any] = r.json()["backups"][0]
-    return doc
 
 
 def _identical(client: Any, name: str, copy: str) -> None:
