@@ -147,6 +147,13 @@ class Deletes:
         return out
 
 
+def join_keys(parts: Sequence[Any]) -> Any:
+    """Primary keys read in parts, as one: an int64 array when every part is one, else a list (VARCHAR keys)."""
+    if parts and all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return [k for p in parts for k in p]
+
+
 def reusable(base: Sequence[SegmentRecord], partition: str, segment_id: int, fingerprint: str,
              ) -> SegmentRecord | None:
     """The base's record of this segment if it was read from the same files."""

@@ -21,8 +21,9 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from vecbackup.errors import CorruptData, MissingData, Unsupported
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
-from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
+from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
 from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
@@ -87,10 +88,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
     deletes = Deletes(until=reader.flush_ts)  # the collection as of the flush (format/segments.py)
-    try:
+    with _listed("a delta log vanished"):
         reader.deletes(spec, segments, deletes)
-    except ObjectNotFound as e:
-        raise SegmentsChanged(f"a delta log vanished: {e}") from None
     partitions = sorted({ENGINE_ROUTED if routed else s.partition for s in segments})
     keys = key_index(spec, partitions)
     progress.start(f"backup {collection} (segments)", expected)
@@ -109,7 +108,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             fingerprint = files_fingerprint(seg.files)
             known = reusable(base_records, seg.partition, seg.segment_id, fingerprint)
             if known is not None:
-                pks, ts = _read(reader.keys, spec, seg)
+                with _listed(f"segment {seg.segment_id}"):
+                    pks, ts = reader.keys(spec, seg)
                 if len(ts) != known.rows:  # the same files cannot hold other rows: a record that lies
                     known = None
             if known is not None:
@@ -234,13 +234,14 @@ class _SegmentStats:
         self.keys: np.ndarray | list[Any] = []
 
 
-def _read(fn: Callable[[CollectionSpec, SegmentFiles], tuple[Any, Any]], spec: CollectionSpec,
-          seg: SegmentFiles) -> tuple[Any, Any]:
-    """Call a reader method, turning a vanished file into SegmentsChanged (list again)."""
+@contextmanager
+def _listed(what: str) -> Iterator[None]:
+    """Reading files of the listing: one that vanished (compacted and collected) is SegmentsChanged, naming ``what``
+    was read (list again)."""
     try:
-        return fn(spec, seg)
+        yield
     except ObjectNotFound as e:
-        raise SegmentsChanged(f"segment {seg.segment_id}: {e}") from None
+        raise SegmentsChanged(f"{what}: {e}") from None
 
 
 def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, store: BlobStore,
@@ -267,7 +268,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
             stats.repaired.extend(done.repaired)
 
     try:
-        try:
+        with _listed(f"segment {seg.segment_id}"):
             for chunk, ts in reader.read(spec, seg, batch_size):
                 if chunk.partition != partition:
                     chunk = Chunk(partition, chunk.num_rows, chunk.columns)
@@ -278,8 +279,6 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
                 inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
                 progress.advance(int(live.sum()), 0)
                 drain(width)
-        except ObjectNotFound as e:
-            raise SegmentsChanged(f"segment {seg.segment_id}: {e}") from None
         drain(0)
     except BaseException:
         for fut in inflight:
@@ -289,8 +288,5 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     if len(live) != seg.rows:
         raise Unsupported(f"segment {seg.segment_id} of {spec.name!r}: its binlogs held {len(live)} rows, the server "
                           f"reports {seg.rows}", hint="back up without --segments-from (through the query path)")
-    if key_parts and all(isinstance(k, np.ndarray) for k in key_parts):
-        stats.keys = np.concatenate(key_parts)
-    else:
-        stats.keys = [k for part in key_parts for k in part]
+    stats.keys = join_keys(key_parts)
     return SegmentRecord(seg.segment_id, seg.partition, files_fingerprint(seg.files), tuple(pieces)), live, stats

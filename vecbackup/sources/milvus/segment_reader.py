@@ -18,7 +18,7 @@ import numpy as np
 from vecbackup.errors import Unsupported
 from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
 from vecbackup.format.codec import Chunk
-from vecbackup.format.segments import Deletes
+from vecbackup.format.segments import Deletes, join_keys
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
 from vecbackup.sources.base import SegmentFiles, SegmentReader
 from vecbackup.sources.milvus.segments import (
@@ -96,7 +96,7 @@ class MilvusSegmentReader:
         keys = [read_insert_log(self._get(p), spec.primary).column.values for p in self._logs(segment, pk)]
         ts = [np.asarray(read_insert_log(self._get(p)).column.values, dtype=np.int64)
               for p in self._logs(segment, TIMESTAMP_FIELD)]
-        return _join(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
+        return join_keys(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
 
     def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
         """Every row of the segment in its order (format/binlog.py segment_batches): the files of one flush (or a
@@ -135,8 +135,3 @@ class _Fetched(Sequence[bytes]):
             return [self.reader._get(p) for p in self.paths[i]]
         return self.reader._get(self.paths[i])
 
-
-def _join(parts: list[Any]) -> Any:
-    if parts and all(isinstance(p, np.ndarray) for p in parts):
-        return np.concatenate(parts)
-    return [k for p in parts for k in p]
