@@ -239,13 +239,13 @@ def _counts_array(counts: Sequence[int], what: str) -> np.ndarray:
     return arr.astype(_U4)
 
 
-def _encode_varchar(v: Any, what: str) -> bytes:
+def _encode_varchar(v: Any) -> bytes:
     if not isinstance(v, str):
-        _bad_input(f"{what}: expected str, got {type(v).__name__}")
+        _bad_input(f"expected str, got {type(v).__name__}")
     try:
         return v.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise ValueError(f"{what}: string is not encodable as UTF-8: {e}") from e
+        raise ValueError(f"string is not encodable as UTF-8: {e}") from e
 
 
 def _has_nonfinite(value: Any) -> bool:
@@ -262,26 +262,35 @@ def _has_nonfinite(value: Any) -> bool:
     return False
 
 
-def _encode_json(v: Any, what: str) -> bytes:
+def _encode_json(v: Any) -> bytes:
     try:
         out = orjson.dumps(v)
     except orjson.JSONEncodeError as e:
-        raise ValueError(f"{what}: not a JSON value: {e}") from e
+        raise ValueError(f"not a JSON value: {e}") from e
     # orjson writes NaN/Infinity as null; refuse rather than silently change the value
     if b"null" in out and _has_nonfinite(v):
-        raise ValueError(f"{what}: JSON cannot hold NaN or Infinity")
+        raise ValueError("JSON cannot hold NaN or Infinity")
     return out
 
 
 def _encode_varlen(
-    values: Any, valid: list[bool] | None, what: str, enc: Callable[[Any, str], bytes]
+    values: Any, valid: list[bool] | None, what: str, enc: Callable[[Any], bytes]
 ) -> tuple[np.ndarray, np.ndarray]:
-    parts: list[bytes] = []
-    for i, v in enumerate(values):
-        if valid is not None and not valid[i]:
-            parts.append(b"")
+    """Lengths and bytes of each value encoded by ``enc`` (b"" for a null row); a ValueError of ``enc`` is raised
+    again naming the row (found on a second pass: the first builds no message per row)."""
+    try:
+        if valid is None:
+            parts = [enc(v) for v in values]
         else:
-            parts.append(enc(v, f"{what} row {i}"))
+            parts = [enc(v) if ok else b"" for v, ok in zip(values, valid, strict=True)]
+    except ValueError:
+        for i, v in enumerate(values):
+            if valid is None or valid[i]:
+                try:
+                    enc(v)
+                except ValueError as e:
+                    raise ValueError(f"{what} row {i}: {e}") from e
+        raise
     return _counts_array([len(p) for p in parts], what), np.frombuffer(b"".join(parts), dtype=_U1)
 
 
