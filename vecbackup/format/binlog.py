@@ -20,6 +20,7 @@ VARCHAR, JSON and ARRAY values are Python lists.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -459,8 +460,116 @@ def _scalar_field_fast(cls: Any, b: bytes) -> tuple[str | None, list[Any]] | Non
     return member, list(getattr(msg, member).data)
 
 
+#: ScalarField member -> its field number (schema.proto), for the column-at-once reader
+_MEMBER_NUMBERS = {name: number for number, (name, _) in _MEMBERS.items()}
+#: element types read a column at a time: those whose elements are packed varints or fixed-width numbers
+_PACKED = {FieldType.BOOL: None, FieldType.INT8: None, FieldType.INT16: None, FieldType.INT32: None,
+           FieldType.INT64: None, FieldType.FLOAT: np.dtype("<f4"), FieldType.DOUBLE: np.dtype("<f8")}
+
+
+def _varints_at(data: np.ndarray, pos: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """One protobuf varint at each of ``pos`` (none reaching ``end``): their values (uint64) and byte counts; None
+    where one is malformed."""
+    value = np.zeros(len(pos), dtype=np.uint64)
+    size = np.zeros(len(pos), dtype=np.int64)
+    todo = np.arange(len(pos))
+    for k in range(10):
+        if not len(todo):
+            return value, size
+        at = pos[todo] + k
+        if (at >= end[todo]).any():
+            return None
+        byte = data[at]
+        value[todo] |= (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        last = byte < 0x80
+        size[todo[last]] = k + 1
+        todo = todo[~last]
+    return None if len(todo) else (value, size)
+
+
+def _packed_arrays(chunk: Any, element_type: FieldType) -> list[Any] | None:
+    """ARRAY values of one Arrow chunk decoded at once with numpy, where every row is laid out as protobuf writes a
+    ScalarField of the element type's member (its tag, length, the packed ``data = 1`` field) or is empty; None
+    otherwise (a null, another member, unpacked or unknown fields, a value out of range), for _arrays' row-by-row
+    reading and its exact messages. The same lists as that reading."""
+    import pyarrow as pa
+
+    if element_type not in _PACKED or chunk.null_count or not (pa.types.is_binary(chunk.type)
+                                                               or pa.types.is_large_binary(chunk.type)):
+        return None
+    n = len(chunk)
+    _, offsets_buf, data_buf = chunk.buffers()
+    width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset:chunk.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    start, end = offsets[:-1], offsets[1:]
+    rows = np.flatnonzero(end > start)  # the empty rows hold no elements
+    s, e = start[rows], end[rows]
+    if (data[s] != (_MEMBER_NUMBERS[_ARRAY_MEMBERS[element_type]] << 3 | 2)).any():
+        return None
+    got = _varints_at(data, s + 1, e)
+    if got is None:
+        return None
+    outer, outer_size = got
+    if (s + 1 + outer_size + outer.astype(np.int64) != e).any():
+        return None
+    full = outer > 0  # rows whose member holds elements (an empty member is its tag and a zero length)
+    rows, s, e = rows[full], (s + 1 + outer_size)[full], e[full]
+    if (data[s] != 0x0A).any():  # data = 1, length-delimited
+        return None
+    got = _varints_at(data, s + 1, e)
+    if got is None:
+        return None
+    inner, inner_size = got
+    first = s + 1 + inner_size
+    size = inner.astype(np.int64)
+    if (first + size != e).any():
+        return None
+    edges = np.bincount(first, minlength=len(data) + 1) - np.bincount(e, minlength=len(data) + 1)
+    payload = data[np.cumsum(edges[:-1]) > 0]  # the payload bytes of every row, in row order
+    fixed = _PACKED[element_type]
+    if fixed is not None:
+        if (size % fixed.itemsize).any():
+            return None
+        counts = size // fixed.itemsize
+        values: np.ndarray = payload.view(fixed)
+    else:
+        ends = np.flatnonzero(payload < 0x80)
+        if len(payload) and (not len(ends) or ends[-1] != len(payload) - 1):
+            return None
+        at = np.cumsum(size)  # each row's payload ends with a varint's last byte
+        if (size > 0).any() and not (payload[at[size > 0] - 1] < 0x80).all():
+            return None
+        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        lengths = ends - starts + 1
+        if (lengths > 10).any():
+            return None
+        shifts = ((np.arange(len(payload)) - np.repeat(starts, lengths)) * 7).astype(np.uint64)
+        numbers = ((payload & 0x7F).astype(np.uint64) << shifts)
+        raw = np.bitwise_or.reduceat(numbers, starts) if len(starts) else np.zeros(0, np.uint64)
+        counted = np.concatenate(([0], np.cumsum(payload < 0x80)))
+        counts = counted[at] - counted[at - size]
+        if element_type is FieldType.BOOL:
+            values = raw != 0
+        else:
+            values = raw.view(np.int64)
+            if element_type in _INT_RANGES and len(values):
+                lo, hi = _INT_RANGES[element_type]
+                if int(values.min()) < lo or int(values.max()) > hi:
+                    return None
+    flat = values.tolist()
+    per_row = np.zeros(n, dtype=np.int64)
+    per_row[rows] = counts
+    bounds = np.concatenate(([0], np.cumsum(per_row))).tolist()
+    return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+
+
 def _arrays(col: Any, element_type: FieldType | None) -> list[Any]:
     """ARRAY values: each a serialized schemapb.ScalarField; its elements as a list (None for a null row)."""
+    if element_type is not None:
+        parts = [_packed_arrays(chunk, element_type) for chunk in col.chunks]
+        if all(p is not None for p in parts):
+            return [v for p in parts for v in p]  # type: ignore[union-attr]
     member = _ARRAY_MEMBERS.get(element_type) if element_type is not None else None
     out: list[Any] = []
     fast = _fast_class()
