@@ -297,16 +297,11 @@ def _blobs(col: Any, ftype: FieldType) -> list[bytes | None]:
 
 
 def _json(col: Any) -> list[Any]:
-    out: list[Any] = []
-    for b in _blobs(col, FieldType.JSON):
-        if b is None:
-            out.append(None)
-            continue
-        try:
-            out.append(orjson.loads(b))
-        except orjson.JSONDecodeError as e:
-            _corrupt(f"a JSON value is not JSON: {_one_line(e)}")
-    return out
+    loads = orjson.loads
+    try:
+        return [None if b is None else loads(b) for b in _blobs(col, FieldType.JSON)]
+    except orjson.JSONDecodeError as e:
+        _corrupt(f"a JSON value is not JSON: {_one_line(e)}")
 
 
 def _varint(b: bytes, pos: int) -> tuple[int, int]:
