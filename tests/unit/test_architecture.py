@@ -16,7 +16,7 @@ ROOT = Path(vecbackup.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("vecbackup.errors", "vecbackup.schema", "vecbackup.times", "vecbackup.version")),
     ("pure", ("vecbackup.format", "vecbackup.limits", "vecbackup.exact", "vecbackup.retention",
-              "vecbackup.urls")),
+              "vecbackup.urls", "vecbackup.index_types")),
     ("edges", ("vecbackup.stores", "vecbackup.sources", "vecbackup.passphrase")),
     ("ops", ("vecbackup.ops", "vecbackup.report_junit")),
     ("api", ("vecbackup.api",)),

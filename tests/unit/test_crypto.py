@@ -7,14 +7,17 @@ import base64
 import hashlib
 import hmac
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from vecbackup.errors import AuthenticationFailed, CorruptData, Unsupported, UsageError, WrongKey
 from vecbackup.format.crypto import OVERHEAD, KeyFile, RepositoryKey, Scrypt1, StoreConfig, key_file_key
+from vecbackup.format.layout import manifest_key
 from vecbackup.passphrase import Passphrase
 from vecbackup.stores.encrypted import EncryptedStore, open_encrypted
 from vecbackup.stores.local import LocalStore
@@ -76,6 +79,47 @@ def test_key_file_wraps_and_unwraps_only_with_its_passphrase():
     wrapped = base64.b64decode(d["wrapped"])
     raw = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], f"vecbackup key\0{d['id']}\0{d['repository']}".encode())
     assert raw == key.to_bytes()
+
+
+def test_scrypt_from_the_standard_library_with_the_documented_maxmem():
+    """docs/FORMAT.md ("Encryption"): new key files use n=2^15, r=8, p=1; Python's hashlib.scrypt needs
+    maxmem=128 * r * (n + p + 2) for them (its 32 MiB default is too little), and then derives what vecbackup
+    derives."""
+    doc = (Path(__file__).parents[2] / "docs" / "FORMAT.md").read_text()
+    assert "`maxmem=128 * r * (n + p + 2)`" in doc and "33,557,504 bytes for the defaults" in doc
+    kdf = Scrypt1(b"0123456789abcdef")
+    n, r, p = kdf.n, kdf.r, kdf.p
+    assert (n, r, p) == (2**15, 8, 1) and 128 * r * (n + p + 2) == 33_557_504
+    assert 128 * n * r == 32 * 2**20  # "32 MiB for these"
+    with pytest.raises(ValueError, match="memory limit exceeded"):
+        hashlib.scrypt(b"pw", salt=kdf.salt, n=n, r=r, p=p, dklen=32)
+    with pytest.raises(ValueError, match="memory limit exceeded"):  # the formula is the least that works
+        hashlib.scrypt(b"pw", salt=kdf.salt, n=n, r=r, p=p, dklen=32, maxmem=128 * r * (n + p + 2) - 1)
+    got = hashlib.scrypt("pässword".encode(), salt=kdf.salt, n=n, r=r, p=p, dklen=32, maxmem=128 * r * (n + p + 2))
+    assert got == kdf.derive("pässword".encode())
+
+
+def test_key_wrap_associated_data_holds_the_ids_as_text():
+    """The wrap's associated data is "vecbackup key" NUL <id> NUL <repository> with the ids as their hex
+    characters, not the bytes they spell; and the key file's base64 is the standard alphabet with padding."""
+    key = RepositoryKey.generate()
+    kf = KeyFile.wrap(key, b"pw", created="c", kdf=FAST)
+    d = orjson.loads(kf.to_json())
+    assert d["id"] == d["id"].lower() and d["repository"] == d["repository"].lower()
+    wrapped = base64.b64decode(d["wrapped"], validate=True)
+    assert len(d["wrapped"]) == 4 * -(-len(wrapped) // 3)  # padded
+    kek = FAST.derive(b"pw")
+    as_text = b"vecbackup key\0" + d["id"].encode("ascii") + b"\0" + d["repository"].encode("ascii")
+    assert AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], as_text) == key.to_bytes()
+    as_bytes = b"vecbackup key\0" + bytes.fromhex(d["id"]) + b"\0" + bytes.fromhex(d["repository"])
+    with pytest.raises(InvalidTag):
+        AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], as_bytes)
+    for other in (d["wrapped"].replace("+", "-").replace("/", "_"), d["wrapped"].rstrip("=")):
+        if other != d["wrapped"]:  # the URL-safe alphabet, or no padding: refused
+            with pytest.raises(CorruptData):
+                KeyFile.from_json(orjson.dumps({**d, "wrapped": other}), where="the key file under test")
+    with pytest.raises(CorruptData):  # upper-case hex is not an id
+        KeyFile.from_json(orjson.dumps({**d, "id": d["id"].upper()}), where="the key file under test")
 
 
 def test_no_secret_in_repr_or_listing():
@@ -196,6 +240,21 @@ def test_wrapper_seals_below_and_looks_plain_above(tmp_path):
     raw.put("data/ab/y", raw.get("data/ab/x"))  # the same sealed bytes under another name
     with pytest.raises(AuthenticationFailed):
         store.get("data/ab/y")
+
+
+def test_a_manifests_associated_data_is_its_escaped_key(tmp_path):
+    """docs/FORMAT.md, "Encryption": the associated data is the object's key as stored, the collection name escaped
+    (``manifests/my%20docs/...``), not the name itself."""
+    raw, store = _encrypted_folder(tmp_path)
+    key = manifest_key("my docs", "20261201T021500.123456Z-9f3a0c1e")
+    assert key == "manifests/my%20docs/20261201T021500.123456Z-9f3a0c1e.json"
+    store.put(key, b"{}")
+    sealed = raw.get(key)
+    enc = store.repository_key.to_bytes()[:32]  # to decrypt by the spec
+    assert AESGCM(enc).decrypt(sealed[4:16], sealed[16:], b"vecbackup object\0" + key.encode()) == b"{}"
+    with pytest.raises(InvalidTag):
+        AESGCM(enc).decrypt(sealed[4:16], sealed[16:], b"vecbackup object\0manifests/my docs/"
+                            b"20261201T021500.123456Z-9f3a0c1e.json")
 
 
 def test_wrong_or_missing_passphrase_and_foreign_key_files(tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,6 +141,25 @@ def test_every_type_digest_matches_reference_and_survives_a_round_trip(case: Any
     if n:
         idx = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n)))
         assert (row_digests([field], take_rows(chunk, idx)) == got[idx]).all()
+
+
+def test_the_array_of_varchar_example_of_format_md() -> None:
+    """docs/FORMAT.md ("Row digests") spells out the cell of the ARRAY<VARCHAR> row ["ab", "c"]: the element count,
+    all the element lengths, then all the bytes. The digest of that row, stored shuffled in a chunk, is the SHA-256
+    of those bytes (values unshuffled), truncated to 16 bytes."""
+    doc = (Path(__file__).parents[2] / "docs" / "FORMAT.md").read_text()
+    m = re.search(r'The row `\["ab", "c"\]` present is the cell `([0-9a-f ]+)`', doc)
+    assert m is not None, "the worked example is gone from docs/FORMAT.md"
+    cell = bytes.fromhex(m.group(1))
+    assert cell == b"\x01" + struct.pack("<III", 2, 2, 1) + b"abc"  # count, lengths, bytes: as the text says
+    f = [Field("words", FieldType.ARRAY, element_type=FieldType.VARCHAR, max_capacity=4, max_length=4)]
+    chunk = Chunk("p", 2, {"words": Column([["ab", "c"], ["xyz"]])})
+    stored = encode_chunk(f, chunk)
+    assert '"shuffle":4' in stored[16:16 + struct.unpack_from("<I", stored, 8)[0]].decode()  # lengths are shuffled
+    expected = hashlib.sha256(cell).digest()[:16]
+    assert bytes(row_digests(f, chunk)[0]) == expected
+    assert bytes(row_digests(f, decode_chunk(stored))[0]) == expected
+    assert bytes(encode_with_digests(f, chunk)[1][0]) == expected
 
 
 def test_encode_with_digests_writes_the_same_chunk() -> None:

@@ -1009,9 +1009,14 @@ def test_binlog_inputs(data: bytes) -> None:
                                                           "v:x=--1", "v:x=１２", "v:x=²", ":x=1", "v:=1", "v:a=1,,b"]),
                 max_size=3))
 def test_any_cli_params_option(values: list[str]) -> None:
-    from vecbackup.cli.options import parse_collection_params, parse_field_params, parse_index_params
+    from vecbackup.cli.options import (
+        parse_collection_params,
+        parse_field_params,
+        parse_index_params,
+        parse_index_types,
+    )
 
-    for parse in (parse_index_params, parse_field_params, parse_collection_params):
+    for parse in (parse_index_params, parse_index_types, parse_field_params, parse_collection_params):
         with only(UsageError):
             parse(values)
 

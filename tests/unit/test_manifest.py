@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vecbackup.errors import CorruptData, Unsupported
+from vecbackup.format.codec import Chunk, Column, encode_chunk
 from vecbackup.format.manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -533,6 +537,33 @@ def test_bad_select_is_corrupt(select: Any) -> None:
         d["objects"][0]["rows"] = 3
     with pytest.raises(CorruptData):
         Manifest.from_json(_with(edit))
+
+
+def test_the_manifests_partition_must_be_the_chunk_headers() -> None:
+    """docs/FORMAT.md: an object's ``partition`` always equals its chunk header's; verify --read-data refuses a
+    difference (exit 7)."""
+    from vecbackup.ops.verify import check_chunk
+
+    spec = CollectionSpec("c", (Field("id", FieldType.INT64, is_primary=True),))
+    data = encode_chunk(list(spec.fields), Chunk("2024", 2, {"id": Column(np.array([1, 2], dtype=np.int64))}))
+    sha = hashlib.sha256(data).hexdigest()
+    same = DataObject(f"data/{sha[:2]}/{sha}.vbc", "2024", 2, len(data), sha)
+    m = make_manifest(spec, objects=(same,), partition_rows={"2024": 2})
+    assert check_chunk(m, same, data).partition == "2024"
+    with pytest.raises(CorruptData, match="belongs to partition '2024', the manifest says '2023'") as e:
+        check_chunk(m, dataclasses.replace(same, partition="2023"), data)
+    assert e.value.exit_code == 7
+
+
+def test_select_63_bits_bound_the_end_of_the_last_range() -> None:
+    """docs/FORMAT.md: every start, every take and the end of the last range (one past its last row) are at most
+    2**63 - 1: a range whose last row is 2**63 - 1 is refused, one ending just before it is not."""
+    top = 2**63 - 1
+    assert parse_select(f"{top - 1}+1") == ((top - 1, 1),)  # last row 2**63 - 2, end 2**63 - 1
+    assert parse_select(f"0+{top}") == ((0, top),)
+    for text in (f"{top}+1", f"0+{top - 1},1+1", f"1+{top}"):  # end 2**63
+        with pytest.raises(ValueError, match="2\\*\\*63"):
+            parse_select(text)
 
 
 def test_select_text_round_trip() -> None:

@@ -347,6 +347,36 @@ def test_index_params_override(named: Any) -> None:
     assert tenant["field_schema"].on_disk is False and tenant["field_schema"].is_tenant is True
 
 
+def test_index_params_keys_are_checked(named: Any) -> None:
+    """A key Qdrant's index of that vector or payload key does not take is refused, naming the field, the key and
+    the keys it takes (instead of failing qdrant-client's validation with advice to upgrade it)."""
+    spec = spec_from_collection_info("articles", named[0]).spec
+    with pytest.raises(UsageError) as e:
+        create_calls(spec, "r", index_params={"text": {"M": 8, "nlist": 64}})
+    assert e.value.message.startswith("--index-params text: Qdrant's HNSW takes M, efConstruction, m, ef_construct, "
+                                      "full_scan_threshold,")
+    assert e.value.message.endswith(", not nlist")
+    with pytest.raises(UsageError, match=r"--index-params bm25: Qdrant's sparse vector index takes .*not m$"):
+        create_calls(spec, "r", index_params={"bm25": {"m": 4}})
+    with pytest.raises(UsageError, match=r"--index-params tenant_id: Qdrant's keyword payload index takes "
+                                         r".*is_tenant.*not nlist$"):
+        create_calls(spec, "r", index_params={"tenant_id": {"nlist": 4}})
+
+
+def test_index_types(named: Any) -> None:
+    """--index-type into Qdrant: FLAT is HNSW without a graph (m=0); HNSW on a vector recorded without one gets
+    Qdrant's default m; HNSW where there is one changes nothing."""
+    spec = spec_from_collection_info("articles", named[0]).spec
+    calls = create_calls(spec, "r", index_types={"code": "FLAT", "colbert": "HNSW", "text": "HNSW"})
+    vp = calls.create_collection["vectors_config"]
+    assert (vp["code"].hnsw_config.m, vp["colbert"].hnsw_config.m) == (0, 16)
+    assert (vp["text"].hnsw_config.m, vp["text"].hnsw_config.ef_construct) == (32, 256)
+    calls = create_calls(spec, "r", index_types={"colbert": "HNSW"}, index_params={"colbert": {"M": 8}})
+    assert calls.create_collection["vectors_config"]["colbert"].hnsw_config.m == 8
+    with pytest.raises(UsageError, match="--index-type text:FLAT builds no HNSW graph"):
+        create_calls(spec, "r", index_types={"text": "FLAT"})
+
+
 def test_unknown_settings_become_notes(named: Any) -> None:
     spec = spec_from_collection_info("articles", named[0]).spec
     cfg = {**spec.extra["qdrant"], "future_config": {"x": 1}}

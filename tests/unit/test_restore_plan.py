@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vecbackup import errors
-from vecbackup.cli.options import parse_collection_params, parse_field_params
+from vecbackup.cli.options import parse_collection_params, parse_field_params, parse_index_types
 from vecbackup.cli.verify_cmd import checked_text
 from vecbackup.errors import UsageError
 from vecbackup.ops.restore import apply_overrides
@@ -86,6 +86,12 @@ def test_option_parsers():
             parse_field_params(bad)
     with pytest.raises(UsageError, match="bad --collection-params"):
         parse_collection_params(["consistency_level"])
+    assert parse_index_types(["v:IVF_FLAT", " bits : BIN_FLAT ", "v:IVF_FLAT"]) == {"v": "IVF_FLAT", "bits": "BIN_FLAT"}
+    for bad in (["v"], [":HNSW"], ["v:"], ["v:index_type=IVF_PQ"], ["v:IVF_PQ,nlist=64"]):
+        with pytest.raises(UsageError, match="bad --index-type"):
+            parse_index_types(bad)
+    with pytest.raises(UsageError, match="--index-type gives field 'v' two index types, HNSW and FLAT"):
+        parse_index_types(["v:HNSW", "v:FLAT"])
 
 
 @pytest.mark.parametrize("name,ok", [

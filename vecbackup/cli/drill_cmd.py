@@ -18,6 +18,7 @@ from vecbackup.cli.options import (
     FieldParams,
     IndexFallback,
     IndexParams,
+    IndexType,
     Insecure,
     Json,
     KeyCommand,
@@ -34,6 +35,7 @@ from vecbackup.cli.options import (
     parse_collection_params,
     parse_field_params,
     parse_index_params,
+    parse_index_types,
     setup,
     store,
 )
@@ -106,6 +108,7 @@ def drill(
         "docs/SECURITY.md), since reports leave the store's protection, e.g. as CI artifacts. An unencrypted store's "
         "reports always show them.")] = False,
     index_params: IndexParams = None,
+    index_type: IndexType = None,
     index_fallback: IndexFallback = False,
     drop_functions: DropFunctions = False,
     field_params: FieldParams = None,
@@ -130,6 +133,7 @@ def drill(
                         max_age=parse_duration(max_age) if max_age else None, max_source_drift=max_source_drift,
                         source_collection=source_collection, keep=keep, seed=seed,
                         index_params=parse_index_params(index_params or []),
+                        index_types=parse_index_types(index_type or []),
                         index_fallback=index_fallback, field_params=parse_field_params(field_params or []),
                         collection_params=parse_collection_params(collection_params or []),
                         report_values=report_values, drop_functions=drop_functions)

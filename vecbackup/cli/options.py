@@ -210,6 +210,21 @@ def parse_index_params(values: list[str]) -> dict[str, dict[str, Any]]:
     return _parse_field_params(values, "--index-params", "FIELD:M=16,efConstruction=200")
 
 
+def parse_index_types(values: list[str]) -> dict[str, str]:
+    """``FIELD:TYPE`` (repeatable) -> {field: type}; the types are checked against the fields when the restore is
+    planned (index_types.choose_type)."""
+    out: dict[str, str] = {}
+    for value in values:
+        field, sep, kind = (part.strip() for part in value.partition(":"))
+        if not sep or not field or not kind or "=" in kind or "," in kind:
+            raise UsageError(f"bad --index-type {value!r}", hint="use FIELD:TYPE, e.g. v:IVF_FLAT (its parameters: "
+                             "--index-params v:nlist=1024)")
+        if out.get(field, kind) != kind:
+            raise UsageError(f"--index-type gives field {field!r} two index types, {out[field]} and {kind}")
+        out[field] = kind
+    return out
+
+
 def parse_field_params(values: list[str]) -> dict[str, dict[str, Any]]:
     """``FIELD:max_length=64`` or ``FIELD:{"description": "a, b"}`` (repeatable)."""
     return _parse_field_params(values, "--field-params", "FIELD:max_length=64")
@@ -229,7 +244,12 @@ def parse_collection_params(values: list[str]) -> dict[str, Any]:
 
 IndexParams = Annotated[list[str] | None, typer.Option(
     "--index-params", metavar="FIELD:K=V,...", help="Index build parameters for a field, "
-    "FIELD:M=16,efConstruction=200 (repeatable); override what the backup recorded.")]
+    "FIELD:M=16,efConstruction=200 (repeatable), laid over what the backup recorded; keys the index type does not "
+    "take are refused.")]
+IndexType = Annotated[list[str] | None, typer.Option(
+    "--index-type", metavar="FIELD:TYPE", help="Build another index type on a field than the backup recorded, e.g. "
+    "v:IVF_FLAT (repeatable), with its parameters from --index-params (else the engine's defaults). Into Qdrant only "
+    "HNSW applies (FLAT: no graph).")]
 FieldParams = Annotated[list[str] | None, typer.Option(
     "--field-params", metavar="FIELD:K=V,...", help="Schema parameters of a field the backup does not record or "
     "that should differ: max_length, max_capacity, description, e.g. words:max_length=64 (repeatable; JSON "

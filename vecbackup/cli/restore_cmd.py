@@ -18,6 +18,7 @@ from vecbackup.cli.options import (
     FieldParams,
     IndexFallback,
     IndexParams,
+    IndexType,
     Insecure,
     Json,
     KeyCommand,
@@ -38,6 +39,7 @@ from vecbackup.cli.options import (
     parse_collection_params,
     parse_field_params,
     parse_index_params,
+    parse_index_types,
     recording,
     setup,
     store,
@@ -63,6 +65,7 @@ def restore(
     new_ids: Annotated[bool, typer.Option(
         "--new-ids", help="Let the server assign new primary keys to auto-id collections.")] = False,
     index_params: IndexParams = None,
+    index_type: IndexType = None,
     index_fallback: IndexFallback = False,
     drop_functions: DropFunctions = False,
     field_params: FieldParams = None,
@@ -116,7 +119,8 @@ def restore(
     if replication_factor is not None and not is_qdrant_url(target_url):
         raise UsageError("--replication-factor applies to Qdrant targets only")
     options = RestoreOptions(target=as_name, drop_existing=drop_existing, new_ids=new_ids,
-                             index_params=parse_index_params(index_params or []), index_fallback=index_fallback,
+                             index_params=parse_index_params(index_params or []),
+                             index_types=parse_index_types(index_type or []), index_fallback=index_fallback,
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
@@ -248,6 +252,8 @@ def _report_preview(preview: RestorePreview, display: str) -> None:
                + (" (exists)" if preview.target_exists else ""))
         for d in m.decisions:
             ui.say(f"  {d.source} -> {d.target or '(dropped)'}: {d.text}")
+        for line in preview.index_lines():
+            ui.say(f"  {line}")
         for note in preview.notes:
             if not any(note == d.text for d in m.decisions):
                 ui.say(f"  note: {note}")

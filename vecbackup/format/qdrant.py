@@ -19,6 +19,8 @@ UNNAMED_VECTOR_FIELD = "vector"
 METRICS = {"Cosine": "COSINE", "Euclid": "L2", "Dot": "IP", "Manhattan": "MANHATTAN"}
 #: index_type prefix of payload indexes: PAYLOAD_KEYWORD, PAYLOAD_TEXT, ...
 PAYLOAD_INDEX_PREFIX = "PAYLOAD_"
+#: Qdrant's HNSW parameter names -> the engine-neutral (Milvus) ones a CollectionSpec's Index holds
+HNSW_NAMES = {"m": "M", "ef_construct": "efConstruction"}
 
 
 def is_single_vector(vectors: Any) -> bool:
@@ -55,5 +57,5 @@ def field_names(qnames: Sequence[str]) -> list[str]:
     return [n for n in out if n is not None]
 
 
-__all__ = ["ID_FIELD", "ID_MAX_LENGTH", "METRICS", "PAYLOAD_INDEX_PREFIX", "UNNAMED_VECTOR_FIELD", "field_names",
-           "is_single_vector", "vector_configs"]
+__all__ = ["HNSW_NAMES", "ID_FIELD", "ID_MAX_LENGTH", "METRICS", "PAYLOAD_INDEX_PREFIX", "UNNAMED_VECTOR_FIELD",
+           "field_names", "is_single_vector", "vector_configs"]

@@ -20,7 +20,14 @@ import numpy as np
 
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column
-from vecbackup.format.qdrant import ID_FIELD, ID_MAX_LENGTH, PAYLOAD_INDEX_PREFIX, field_names, vector_configs
+from vecbackup.format.qdrant import (
+    HNSW_NAMES,
+    ID_FIELD,
+    ID_MAX_LENGTH,
+    PAYLOAD_INDEX_PREFIX,
+    field_names,
+    vector_configs,
+)
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.times import instant_text
 
@@ -256,7 +263,7 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
             hnsw: dict[str, Any] = {}
             index_type = "HNSW"
             if idx is not None and idx.index_type.upper() == "HNSW" and idx.params:
-                for ours, theirs in (("M", "m"), ("efConstruction", "ef_construct")):
+                for theirs, ours in HNSW_NAMES.items():
                     if idx.params.get(ours) is not None:
                         hnsw[theirs] = int(idx.params[ours])
                 how.append("HNSW " + ", ".join(f"{k}={v}" for k, v in hnsw.items()) if hnsw
@@ -276,7 +283,7 @@ def _milvus_to_qdrant(spec: CollectionSpec, source_engine: str, target_engine: s
             fields.append(Field(name=target, type=FieldType.FLOAT_VECTOR, dim=f.dim, nullable=True,
                                 extra={"qdrant_name": target}))
             indexes.append(Index(field_name=target, index_type=index_type, metric_type=metric,
-                                 params={"M" if k == "m" else "efConstruction": v for k, v in hnsw.items()}))
+                                 params={HNSW_NAMES[k]: v for k, v in hnsw.items() if k in HNSW_NAMES}))
             decisions.append(Decision(f.name, target, "dense vector", f"{t.value} field {f.name!r} (dim {f.dim}) -> "
                                       f"named dense vector {target!r}: " + "; ".join(how),
                                       note=idx is None or op is _BF16_TO_F32))
@@ -448,7 +455,7 @@ def _qdrant_to_milvus(spec: CollectionSpec, source_engine: str, target_engine: s
                 how.append(f"metric {metric}, FLAT index (no HNSW graph in Qdrant)")
             else:
                 hp = {k: int(v) for k, v in ((idx.params or {}) if idx is not None else {}).items()
-                      if k in ("M", "efConstruction") and v is not None}
+                      if k in HNSW_NAMES.values() and v is not None}
                 index = Index(field_name=target, index_type="HNSW", index_name=target, metric_type=metric, params=hp)
                 how.append(f"metric {metric}, HNSW " + (", ".join(f"{k}={v}" for k, v in hp.items()) or "defaults"))
             indexes.append(index)

@@ -22,6 +22,7 @@ from vecbackup.errors import (
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY, UnreadableLease, parse_lease, restore_staging
 from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.index_types import describe, plan_indexes
 from vecbackup.ops.duplicates import (
     Choice,
     DuplicatePlan,
@@ -35,7 +36,7 @@ from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import LeftoverResult
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.schema import CollectionSpec
+from vecbackup.schema import CollectionSpec, Index
 from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import iso_z
@@ -77,6 +78,7 @@ class RestoreOptions:
     drop_existing: bool = False  # replace an existing collection of that name, once the new copy is complete
     new_ids: bool = False  # let the server assign new primary keys to auto-id collections
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field, over the recorded ones
+    index_types: dict[str, str] = field(default_factory=dict)  # per field, instead of the recorded index type
     index_fallback: bool = False  # build the engine's default index where the recorded one cannot be built
     field_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field: max_length, ... (FIELD_PARAMS)
     collection_params: dict[str, Any] = field(default_factory=dict)  # COLLECTION_PARAMS
@@ -240,13 +242,11 @@ def _check_name(sink: Sink, name: str, options: RestoreOptions) -> None:
 def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: RestoreOptions) -> Plan:
     """The plan for a mappable backup whose target's existence is known (shared by plan_restore and
     preview_restore, so neither asks the target twice)."""
-    for field_name in options.index_params:
-        if not any(i.field_name == field_name for i in mapping.spec.indexes):
-            raise UsageError(f"--index-params names field {field_name!r}, which has no index in the backup",
-                             hint="indexed fields: " + ", ".join(i.field_name for i in mapping.spec.indexes))
+    spec, index_notes = plan_indexes(mapping.spec, mapping.target_family, options.index_types, options.index_params)
     if exists and not options.drop_existing:
         raise AlreadyExists(_exists(sink, name), hint="restore --as NEW_NAME, or --drop-existing to replace it")
-    spec, notes = apply_overrides(mapping.spec, options.field_params, options.collection_params)
+    spec, notes = apply_overrides(spec, options.field_params, options.collection_params)
+    notes += index_notes
     mapping = dataclasses.replace(mapping, spec=spec)
     if spec.primary.auto_id and options.new_ids:
         notes.append(f"primary key {spec.primary.name!r} is auto-id: the server assigned new ids (--new-ids)")
@@ -256,6 +256,7 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
         replace=exists,
         keep_ids=not options.new_ids,
         index_params=dict(options.index_params),
+        index_types={i.field_name: i.index_type for i in spec.indexes if i.field_name in options.index_types},
         index_fallback=options.index_fallback,
         aliases=spec.aliases if name == spec.name else (),
         shards=options.shards,
@@ -413,11 +414,19 @@ class RestorePreview:
     notes: list[str] = field(default_factory=list)
     exit_code: int = 0  # what the real restore would exit with: 0, 5 (target exists) or 9 (cannot be mapped)
     target_display: str = ""  # the target server, as it may be shown
+    #: the indexes the restore builds (type, metric, parameters: recorded, or --index-type / --index-params), once
+    #: the plan is made
+    indexes: list[Index] = field(default_factory=list)
+
+    def index_lines(self) -> list[str]:
+        """One line per index the restore builds: ``index on 'v': IVF_FLAT (COSINE) nlist=64``."""
+        return [f"index on {i.field_name!r}: {describe(i)}" for i in self.indexes]
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.exit_code == 0, "dry_run": True, "backup_id": self.backup_id,
                 "source_collection": self.source_collection, "collection": self.collection,
-                "target_exists": self.target_exists, **self.mapping.to_dict(), "problems": self.problems,
+                "target_exists": self.target_exists, **self.mapping.to_dict(),
+                "indexes": [i.to_dict() for i in self.indexes], "problems": self.problems,
                 "notes": self.notes, "exit_code": self.exit_code}
 
 
@@ -450,4 +459,5 @@ def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | No
         preview.exit_code = e.exit_code
         return preview
     preview.notes.extend(plan.notes)
+    preview.indexes = list(plan.spec.indexes)
     return preview

@@ -119,6 +119,9 @@ class RestorePlan:
     replace: bool  # drop an existing target at the end
     keep_ids: bool  # insert recorded primary keys even for auto-id collections
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per field, user-given
+    #: per field, the index type --index-type chose (the spec's indexes are already of that type, with the
+    #: parameters to build: index_types.plan_indexes)
+    index_types: dict[str, str] = field(default_factory=dict)
     index_fallback: bool = False
     aliases: tuple[str, ...] = ()
     shards: int | None = None  # topology override (--shards); None = as recorded

@@ -36,7 +36,6 @@ from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the en
     _CREATE_CONFIG,
     _CREATE_KWARGS,
     _CREATE_PARAMS,
-    _HNSW_NAMES,
     _HNSW_NAMES_BACK,
     _UPDATE_PARAMS,
     LOCAL_MODE_DROPS,
@@ -281,8 +280,9 @@ class QdrantEngine:
         return name_problem(name)
 
     def check(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+        # validates everything before data moves
         calls = create_calls(spec, plan.staging, shards=plan.shards, replication_factor=plan.replication_factor,
-                             index_params=plan.index_params)  # validates everything before data moves
+                             index_params=plan.index_params, index_types=plan.index_types)
         if self.url.local and calls.shard_keys:
             raise Unsupported(f"collection {spec.name!r} uses custom sharding, which qdrant-client local mode "
                               "does not have", hint="restore into a Qdrant server")
@@ -298,7 +298,7 @@ class QdrantEngine:
 
     def create(self, spec: CollectionSpec, plan: RestorePlan, lease: str | None = None) -> list[str]:
         calls = create_calls(spec, plan.staging, shards=plan.shards, replication_factor=plan.replication_factor,
-                             index_params=plan.index_params)
+                             index_params=plan.index_params, index_types=plan.index_types)
         notes: list[str] = []
         if lease is not None:  # with the collection, so it never exists without its lease
             calls.create_collection["metadata"] = {**(calls.create_collection.get("metadata") or {}), LEASE_KEY: lease}

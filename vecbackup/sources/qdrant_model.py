@@ -20,6 +20,7 @@ from vecbackup.errors import Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.format.qdrant import (
+    HNSW_NAMES,
     ID_FIELD,
     ID_MAX_LENGTH,
     METRICS,
@@ -49,9 +50,10 @@ _CREATE_CONFIG = {"hnsw_config": "hnsw_config", "optimizer_config": "optimizers_
                   "metadata": "metadata"}
 #: CreateCollection attribute -> create_collection keyword
 _CREATE_KWARGS = {"vectors": "vectors_config", "sparse_vectors": "sparse_vectors_config"}
+#: Qdrant's m when none is configured (an HNSW graph where a recorded m=0 had none: --index-type FIELD:HNSW)
+QDRANT_DEFAULT_M = 16
 #: engine-neutral HNSW parameter names <-> Qdrant's
-_HNSW_NAMES = {"m": "M", "ef_construct": "efConstruction"}
-_HNSW_NAMES_BACK = {v: k for k, v in _HNSW_NAMES.items()}
+_HNSW_NAMES_BACK = {v: k for k, v in HNSW_NAMES.items()}
 
 
 def _qdrant() -> Any:
@@ -87,7 +89,7 @@ def as_json(obj: Any) -> Any:
 
 
 def _hnsw_index(fname: str, effective: dict[str, Any], distance: str) -> Index:
-    params = {_HNSW_NAMES.get(k, k): v for k, v in effective.items()}
+    params = {HNSW_NAMES.get(k, k): v for k, v in effective.items()}
     return Index(field_name=fname, index_type="FLAT" if effective.get("m") == 0 else "HNSW",
                  metric_type=METRICS.get(distance, str(distance).upper()), params=params)
 
@@ -223,6 +225,16 @@ def _hnsw_diff(given: dict[str, Any]) -> dict[str, Any]:
     return {_HNSW_NAMES_BACK.get(k, k): v for k, v in given.items()}
 
 
+def _check_keys(fname: str, what: str, given: dict[str, Any], model: Any, aliases: tuple[str, ...] = ()) -> None:
+    """UsageError unless qdrant-client's ``model`` of the index (or ``aliases``: M, efConstruction) has every key of
+    ``given`` (--index-params FIELD:...)."""
+    takes = [*aliases, *(k for k in model.model_fields if k != "type")]
+    bad = [k for k in given if k not in takes]
+    if bad:
+        raise UsageError(f"--index-params {fname}: Qdrant's {what} takes {', '.join(takes)}, not {', '.join(bad)}",
+                         hint="into Qdrant only HNSW applies to a dense vector" if what == "HNSW" else None)
+
+
 def create_calls(
     spec: CollectionSpec,
     name: str,
@@ -230,10 +242,14 @@ def create_calls(
     shards: int | None = None,
     replication_factor: int | None = None,
     index_params: dict[str, dict[str, Any]] | None = None,
+    index_types: dict[str, str] | None = None,
 ) -> CreateCalls:
     """The create_collection / update_collection / create_shard_key / create_payload_index calls that
     recreate ``spec`` (recorded in ``extra["qdrant"]``) as collection ``name``, with the topology
-    overrides (--shards, --replication-factor) and per-field index parameters (--index-params)."""
+    overrides (--shards, --replication-factor), per-field index parameters (--index-params: a dense vector's HNSW
+    settings, M and efConstruction as Milvus names them or Qdrant's own names) and a dense vector's index type
+    (--index-type: HNSW, or FLAT = no graph, m=0; index_types.choose_type refused the others). UsageError names
+    a parameter Qdrant's index of that vector or payload key does not take."""
     m = _models()
     check_spec(spec)
     cfg = copy.deepcopy(spec.extra["qdrant"])
@@ -271,20 +287,33 @@ def create_calls(
 
     payload_overrides: dict[str, dict[str, Any]] = {}
     layout = {f.name: (q, kind) for f, q, kind in _vector_layout(spec)}
-    for fname, given in (index_params or {}).items():
-        if fname in layout:
-            q, kind = layout[fname]
-            if kind == "sparse":
-                sv = body.setdefault("sparse_vectors", {}).setdefault(q, {})
-                sv["index"] = {**(sv.get("index") or {}), **given}
-            else:
-                vectors = body.get("vectors")
-                vp = vectors if is_single_vector(vectors) and q == "" else (vectors or {}).get(q)
-                if vp is None:
-                    raise UsageError(f"--index-params: vector {q!r} is not in the recorded configuration")
-                vp["hnsw_config"] = {**(vp.get("hnsw_config") or {}), **_hnsw_diff(given)}
-        else:
+    for fname in {*(index_params or {}), *(index_types or {})}:
+        given = (index_params or {}).get(fname) or {}
+        if fname not in layout:
             payload_overrides[fname] = given
+            continue
+        q, kind = layout[fname]
+        if kind == "sparse":
+            _check_keys(fname, "sparse vector index", given, m.SparseIndexParams)
+            sv = body.setdefault("sparse_vectors", {}).setdefault(q, {})
+            sv["index"] = {**(sv.get("index") or {}), **given}
+            continue
+        vectors = body.get("vectors")
+        vp = vectors if is_single_vector(vectors) and q == "" else (vectors or {}).get(q)
+        if vp is None:
+            raise UsageError(f"--index-params: vector {q!r} is not in the recorded configuration")
+        _check_keys(fname, "HNSW", given, m.HnswConfigDiff, aliases=tuple(HNSW_NAMES.values()))
+        hnsw = {**(vp.get("hnsw_config") or {}), **_hnsw_diff(given)}
+        wanted = (index_types or {}).get(fname)
+        if wanted == "FLAT":
+            if hnsw.get("m"):
+                raise UsageError(f"--index-type {fname}:FLAT builds no HNSW graph (m=0): it takes no M",
+                                 hint=f"--index-type {fname}:HNSW --index-params {fname}:M={hnsw['m']}")
+            hnsw["m"] = 0
+        elif wanted == "HNSW" and {**(body.get("hnsw_config") or {}), **hnsw}.get("m") == 0:
+            hnsw["m"] = QDRANT_DEFAULT_M  # a graph where the source had none
+        if hnsw:
+            vp["hnsw_config"] = hnsw
 
     try:
         cc = m.CreateCollection.model_validate(body)
@@ -314,13 +343,16 @@ def create_calls(
         if not index.index_type.startswith(PAYLOAD_INDEX_PREFIX):
             continue
         data_type = index.index_type[len(PAYLOAD_INDEX_PREFIX):].lower()
-        ip = {**(index.params or {}), **payload_overrides.get(index.field_name, {})}
+        given = payload_overrides.get(index.field_name) or {}
+        ip = {**(index.params or {}), **given}
         schema: Any
+        cls = getattr(m, f"{data_type.capitalize()}IndexParams", None)
+        if given and cls is not None:
+            _check_keys(index.field_name, f"{data_type} payload index", given, cls)
         try:
             if ip:
                 ip.setdefault("type", data_type)
-                cls = getattr(m, f"{data_type.capitalize()}IndexParams")
-                schema = cls.model_validate(ip)
+                schema = getattr(m, f"{data_type.capitalize()}IndexParams").model_validate(ip)
             else:
                 schema = m.PayloadSchemaType(data_type)
         except Exception as e:

@@ -28,6 +28,7 @@ class DrillOptions:
     keep: bool = False
     seed: int | None = None
     index_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index_types: dict[str, str] = field(default_factory=dict)  # per field, instead of the recorded index type
     index_fallback: bool = False
     drop_functions: bool = False  # restore without the collection's functions (RestoreOptions.drop_functions)
     field_params: dict[str, dict[str, Any]] = field(default_factory=dict)

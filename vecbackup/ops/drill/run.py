@@ -7,7 +7,7 @@ import secrets
 import time
 from typing import Any
 
-from vecbackup.errors import RowCountMismatch, VecbackupError
+from vecbackup.errors import RowCountMismatch, UsageError, VecbackupError
 from vecbackup.format.lease import drill_scratch
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.drill.checks import (
@@ -27,7 +27,7 @@ from vecbackup.ops.duplicates import expected_rows
 from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import of_drills_of, reap
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import RestoreOptions, plan_restore, restore_backup
+from vecbackup.ops.restore import Plan, RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
 from vecbackup.times import now_z
 
@@ -56,6 +56,21 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     if manifest.duplicate_keys is not None and manifest.duplicate_keys.keys:
         report.notes.append(f"the backup holds {manifest.duplicate_keys.summary()}; the sampled rows are compared "
                             "with their partition's copy")
+    # planned first: an option the backup or the target cannot take (a key its index type does not take) is bad
+    # usage, refused before anything is created (exit 2), not a failed check; what the target cannot hold fails
+    # the restore check, saying why
+    t_plan = time.monotonic()
+    planned: Plan | Exception
+    try:
+        planned = plan_restore(manifest, target, RestoreOptions(
+            target=scratch, index_params=opts.index_params, index_types=opts.index_types,
+            index_fallback=opts.index_fallback, field_params=opts.field_params,
+            collection_params=opts.collection_params, drop_functions=opts.drop_functions))
+    except UsageError:
+        raise
+    except Exception as e:  # raised again by the restore check, which reports it
+        planned = e
+    plan_seconds = time.monotonic() - t_plan
     report.notes.extend(_clear_dead_drills(target, spec.name))
     # held from the scratch collection's creation until it is dropped: a drill that dies leaves a collection
     # whose lease says so, and `gc` on the engine (or the next drill of this collection) drops it
@@ -65,12 +80,11 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
 
         def do_restore(check: Check) -> None:
             nonlocal restored, counted, expected, restored_spec
-            t0 = time.monotonic()
+            t0 = time.monotonic() - plan_seconds  # the plan is part of the recovery time
             try:
-                plan = plan_restore(manifest, target, RestoreOptions(
-                    target=scratch, index_params=opts.index_params, index_fallback=opts.index_fallback,
-                    field_params=opts.field_params, collection_params=opts.collection_params,
-                    drop_functions=opts.drop_functions))
+                if isinstance(planned, Exception):
+                    raise planned
+                plan = planned
                 expected = expected_rows(manifest, plan.duplicates)
                 restored_spec = plan.spec
                 try:

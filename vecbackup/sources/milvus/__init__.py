@@ -9,7 +9,7 @@ from __future__ import annotations
 from vecbackup.sources.milvus.connection import MAX_BATCH, Connection
 from vecbackup.sources.milvus.inspect import MilvusInspector
 from vecbackup.sources.milvus.rows import chunk_to_rows, rows_to_chunk
-from vecbackup.sources.milvus.sink import KNOWHERE_DEFAULTS, MilvusSink, name_problem
+from vecbackup.sources.milvus.sink import MilvusSink, name_problem
 from vecbackup.sources.milvus.source import MilvusSource
 
 
@@ -21,5 +21,4 @@ class MilvusEngine(MilvusSource, MilvusSink, MilvusInspector):
     max_batch = MAX_BATCH
 
 
-__all__ = ["KNOWHERE_DEFAULTS", "MAX_BATCH", "Connection", "MilvusEngine", "chunk_to_rows", "name_problem",
-           "rows_to_chunk"]
+__all__ = ["MAX_BATCH", "Connection", "MilvusEngine", "chunk_to_rows", "name_problem", "rows_to_chunk"]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from vecbackup import limits
+from vecbackup import index_types, limits
 from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
@@ -307,11 +307,11 @@ class MilvusSink(Connection):
             raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
 
     def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> list[str]:
+        """Build ``index`` as the plan has it (its type and parameters: recorded, or chosen by --index-type and
+        --index-params); the notes on what was built otherwise."""
         field = spec.field(index.field_name)
-        params = plan.index_params.get(index.field_name)
-        unknown = params is None and index.params is None  # the source did not report them
-        if params is None:
-            params = index.params or {}
+        unknown = index.params is None  # neither recorded by the source nor given (--index-params)
+        params = index.params or {}
         kind = features.target_kind(self._version, self.url.lite)
         predicted = features.index_problem(kind, field, index)
         if predicted is not None:  # check() refused it unless --index-fallback, and the plan says what is built
@@ -323,21 +323,28 @@ class MilvusSink(Connection):
                 return []
             raise Unsupported(f"Milvus at {self.display} cannot build index {fallback} on field "
                               f"{index.field_name!r} either: {reason}")
+        chosen = index.field_name in plan.index_types
+        why_unknown = (f"--index-type {index.field_name}:{index.index_type} was given no --index-params" if chosen
+                       else "the source did not report its build parameters")
         reason = self._build_index(plan.staging, field, index.index_type, index, params)
         if reason is None:
-            return [f"index {index.index_name or index.field_name!r}: parameters were not recorded by the source; "
-                    "built with the engine defaults"] if unknown else []
-        defaults = KNOWHERE_DEFAULTS.get(index.index_type.upper()) if unknown else None
-        if defaults is not None and self._build_index(plan.staging, field, index.index_type, index, defaults) is None:
-            shown = ",".join(f"{k}={v}" for k, v in defaults.items())
-            return [f"index {index.index_name or index.field_name!r} ({index.index_type}): the source did not report "
-                    f"its build parameters and Milvus at {self.display} requires them ({reason}); built with "
-                    f"knowhere's defaults {shown} (--index-params {index.field_name}:... chooses others)"]
+            if not unknown:
+                return []
+            return [f"index {index.index_name or index.field_name!r}: " + (
+                f"{why_unknown}; built with the engine defaults" if chosen
+                else "parameters were not recorded by the source; built with the engine defaults")]
+        declared = index_types.defaults(index.index_type) if unknown else None
+        if declared is not None and self._build_index(plan.staging, field, index.index_type, index,
+                                                      declared) is None:
+            shown = ",".join(f"{k}={v}" for k, v in declared.items())
+            return [f"index {index.index_name or index.field_name!r} ({index.index_type}): {why_unknown} and Milvus "
+                    f"at {self.display} requires them ({reason}); built with knowhere's defaults {shown} "
+                    f"(--index-params {index.field_name}:... chooses others)"]
         if not plan.index_fallback:
             hint = "pass --index-fallback to build the engine's default index instead"
             if unknown:
-                hint = (f"the source did not report its build parameters: pass --index-params "
-                        f"{index.field_name}:PARAM=VALUE,..., or --index-fallback to build the engine's default index")
+                hint = (f"{why_unknown}: pass --index-params {index.field_name}:PARAM=VALUE,..., or --index-fallback "
+                        "to build the engine's default index")
             raise Unsupported(f"Milvus at {self.display} cannot build index {index.index_type} on field "
                               f"{index.field_name!r}: {reason}", hint=hint)
         for fallback in _fallbacks(field.type):
@@ -595,14 +602,6 @@ def key_filters(pk: str, keys: list[Any], max_chars: int = MAX_FILTER_CHARS) -> 
     return filters
 
 
-#: build parameters knowhere (Milvus's index library) declares as defaults, used only for an index whose
-#: parameters the source did not report (Milvus Lite) on a server that refuses to build it without them (2.3)
-KNOWHERE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "HNSW": {"M": 16, "efConstruction": 200},
-    "IVF_FLAT": {"nlist": 128},
-    "IVF_SQ8": {"nlist": 128},
-    "BIN_IVF_FLAT": {"nlist": 128},
-}
 #: the Milvus server release that first holds each function type in a collection schema; a type not listed (RERANK,
 #: one a newer server defines) is left to the server to accept or refuse
 FUNCTION_SINCE: dict[str, tuple[int, int]] = {"BM25": (2, 5), "TEXTEMBEDDING": (2, 6), "MINHASH": (2, 6)}
