@@ -99,8 +99,17 @@ def test_one_percent_change_uploads_under_five_percent(cli, engine, store_dir):
     listed = cli("list", store_dir, "--json").json()["backups"]
     assert [b["incremental"]["new_bytes"] for b in listed] == [first["bytes_uploaded"], second["bytes_uploaded"]]
 
-    # each backup restores to the collection at its time; the first, then deleted: the second still restores
-    for backup, expected in ((first, at_first), (second, at_second)):
+    # each backup restores to the collection at its time; the first, then deleted: the second still restores (on
+    # the 2.3 server only the second, whose rows are mostly the first's objects: a full backup's restore onto that
+    # server is every matrix cell's)
+    def delete_the_first() -> None:
+        assert cli("delete", store_dir, first["backup_id"], "--json").code == 0
+        assert cli("verify", store_dir, second["backup_id"], "--read-data").code == 0
+
+    restores = ((first, at_first), (second, at_second)) if engine.kind == "lite" else ((second, at_second),)
+    if engine.kind != "lite":
+        delete_the_first()
+    for backup, expected in restores:
         copy = engine.new_name("copy")
         r = cli("restore", store_dir, engine.url, "--backup", backup["backup_id"], "--as", copy, "--json")
         assert r.code == 0, r.stderr
@@ -110,8 +119,7 @@ def test_one_percent_change_uploads_under_five_percent(cli, engine, store_dir):
                     or (k % 3 == 2 and p == "_default")}  # inserted rows went to _default
             assert keys_in(engine.client, copy, p) == held
         if backup is first:
-            assert cli("delete", store_dir, first["backup_id"], "--json").code == 0
-            assert cli("verify", store_dir, second["backup_id"], "--read-data").code == 0
+            delete_the_first()
 
     # deleting both and collecting garbage leaves no data objects and no row digests
     assert cli("delete", store_dir, second["backup_id"]).code == 0
