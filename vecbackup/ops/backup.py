@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vecbackup import limits
 from vecbackup.errors import CorruptData, MissingData, UsageError
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, concat_chunks, take_rows
 from vecbackup.format.digests import encode_digests, encode_with_digests, row_digests
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, new_attempt, parse_record_key
+from vecbackup.limits import LimitMeter, unset, with_inferred
 from vecbackup.ops.commit import CommitResult, check_open, record_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_object
@@ -239,7 +239,7 @@ def backup_collection(
     spec = described.spec
     notes = list(described.notes)
     columns = spec.columns
-    meter = limits.LimitMeter(limits.unset(spec))  # what the source did not report, measured from the rows
+    meter = LimitMeter(unset(spec))  # what the source did not report, measured from the rows
     partitions = source.read_partitions(spec)
     expected = source.count(spec)  # whole collection: Milvus Lite ignores partitions in count(*)
     if shard is None:
@@ -330,7 +330,7 @@ def backup_collection(
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
     if meter.wanted and shard is None:  # a shard records what it measured; commit infers from every shard's
-        spec, inferred = limits.with_inferred(spec, meter.largest, info.engine)
+        spec, inferred = with_inferred(spec, meter.largest, info.engine)
         notes.extend(inferred)
     read = sum(partition_rows.values())
     if read != expected and read - duplicates.copies != expected and shard is None:  # Lite counts each key once

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from vecbackup import limits
 from vecbackup.errors import AlreadyExists, CorruptData, MissingData, NotFound, UsageError, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.duplicates import DuplicateKeys
@@ -37,6 +36,7 @@ from vecbackup.format.shard import (
     runs_prefix,
 )
 from vecbackup.format.tombstone import parse_tombstone_key, tombstones_prefix
+from vecbackup.limits import with_inferred
 from vecbackup.ops import catalog
 from vecbackup.ops.duplicates import duplicate_note
 from vecbackup.schema import CollectionSpec
@@ -155,7 +155,7 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
             largest[k] = max(largest.get(k, 0), size)
     spec = first.collection
     if largest:
-        spec, inferred = limits.with_inferred(spec, largest, first.source.engine)
+        spec, inferred = with_inferred(spec, largest, first.source.engine)
         notes.extend(inferred)
     duplicates = DuplicateKeys.join(r.manifest.duplicate_keys for r in ordered)  # a key's copies: in one shard
     if duplicates is not None and duplicates.keys:

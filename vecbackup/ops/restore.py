@@ -11,7 +11,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecbackup import limits
 from vecbackup.errors import (
     AlreadyExists,
     TargetRejected,
@@ -23,6 +22,7 @@ from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY, UnreadableLease, parse_lease, restore_staging
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.index_types import describe, plan_indexes
+from vecbackup.limits import MAX_CAPACITY, MAX_LENGTH, applicable
 from vecbackup.ops.duplicates import (
     Choice,
     DuplicatePlan,
@@ -133,7 +133,7 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
                 raise UsageError(f"--field-params {name}: unknown parameter {key!r}",
                                  hint="known: " + ", ".join(FIELD_PARAMS))
             value = _value(f"--field-params {name}", key, raw, FIELD_PARAMS[key])
-            if key in (limits.MAX_LENGTH, limits.MAX_CAPACITY) and key not in limits.applicable(f):
+            if key in (MAX_LENGTH, MAX_CAPACITY) and key not in applicable(f):
                 raise UsageError(f"--field-params {name}: a {f.type_name} field has no {key}")
             if value != getattr(f, key):
                 notes.append(f"field {name!r}: {key} {getattr(f, key)!r} -> {value!r} (--field-params)")

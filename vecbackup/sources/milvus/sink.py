@@ -11,13 +11,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from vecbackup import index_types, limits
+import vecbackup.index_types as index_types
+import vecbackup.limits as limits
+import vecbackup.sources.milvus.bulk as bulk
+import vecbackup.sources.milvus.features as features
 from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
-from vecbackup.sources.milvus import bulk, features
 from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
 from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
 from vecbackup.sources.milvus.inserts import insert_request
