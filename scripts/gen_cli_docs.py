@@ -48,6 +48,15 @@ or overrides recorded ones. `--index-fallback` builds the engine's default index
 recorded type, and says so in the output. `--new-ids` lets a server that refuses recorded primary keys of an
 auto-id collection assign new ones (Milvus before 2.4).
 
+On a terminal, stderr shows a bar of the rows written, then each phase the restore waits on, one line each from
+the moment it begins: `flushing`, `building index NAME` (with the rows the server has indexed), `loading` (with the
+percent loaded), `counting rows`, `renaming` (through `--bulk-import-via`, `importing rows` comes first: the rows
+the server's last import tasks have taken in). A line shows a spinner and the time taken while its phase lasts,
+redrawn several times a second, and a check mark once it is done; the counts are the server's own, looked at every
+second (Milvus Lite reports none while it builds an index or loads: its lines show the phase and the time taken).
+Elsewhere (a pipe or a file, `--json`, `--log-format json`, `--quiet`) the phases print nothing: the row count's
+lines are what they were.
+
 A collection's functions (a BM25 function filling a sparse vector from a text field, ...) are recreated, and the
 target computes their output fields from the restored inputs. A target that cannot hold a function (a Milvus before
 2.5, Qdrant) is refused before anything is created (exit 9, naming the function); `--drop-functions` restores
@@ -71,7 +80,8 @@ source's with `--source`, ties at the k-th score counted as agreeing, fails when
 `--recall-tolerance` below 1; else each sampled row must be found by a query of its own words) and `backup_age`
 (the RPO, fails above `--max-age`). Exit 12 when any check fails; the reports say which and why. A drill that dies
 leaves its scratch collection under a lease that says so: the next drill of the collection drops it (a note says
-so), as does `vecbackup gc TARGET_URL`.
+so), as does `vecbackup gc TARGET_URL`. On a terminal the drill shows its restore as `restore` does (the rows, then
+each phase it waits on), then each check of the copy as it runs and the scratch collection's drop.
 
 ```sh
 vecbackup drill s3://bucket/milvus milvus://dr:19530 --collection articles --source milvus://db:19530 \\

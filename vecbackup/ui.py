@@ -56,6 +56,7 @@ def _console(stderr: bool = True) -> Any:
 
 def emit(document: Any, human: Callable[[], None] | None = None) -> None:
     """The command's result: a JSON document with --json, else the human rendering."""
+    _stop_live()
     if _state["json"]:
         _state["emitted"] = True
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
@@ -82,6 +83,7 @@ def warn(message: str) -> None:
 def error(message: str, exit_code: int) -> None:
     """One line on stderr; with --json also a document on stdout, unless the result document (which
     says ``"ok": false``) is already there: stdout always holds exactly one JSON document."""
+    _stop_live()
     if _state["json_log"]:
         log("error", message, exit_code=exit_code)
     else:
@@ -113,8 +115,34 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+#: the progress displays drawing on the terminal now: stopped (as they stand) before the result or an error is printed
+_live: list[Any] = []
+
+
+def _stop_live() -> None:
+    while _live:
+        _live.pop().stop()
+
+
+def _start_live(display: Any) -> Any:
+    display.start()
+    _live.append(display)
+    return display
+
+
+def _end_live(display: Any) -> None:
+    display.stop()
+    if display in _live:
+        _live.remove(display)
+
+
 class TerminalProgress:
-    """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise."""
+    """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise.
+
+    After the rows, the phases an operation waits on (Progress.phase: flushing, building an index, loading, ...)
+    are shown on a terminal one line each, with a spinner, the server's count where it reports one (rows indexed,
+    percent loaded) and the time the phase has taken, redrawn several times a second while it lasts; elsewhere
+    (not a terminal, --json, --log-format json, --quiet) they print nothing, the row count's lines as before."""
 
     def __init__(self, *, interval: float = 10.0) -> None:
         # structured logs (--log-format json) carry progress even with --json: both are for machines
@@ -130,10 +158,15 @@ class TerminalProgress:
         self._bytes = 0
         self._t0 = 0.0
         self._last = 0.0
+        self._counting = False  # between start() and the finish() (or first phase()) that ends the count
+        self._phases: Any = None  # the display of the phases (a terminal only)
+        self._phase: tuple[str, Any, int | None, str] | None = None  # (name, task, total, unit) of the phase shown
 
     def start(self, label: str, total: int | None) -> None:
+        self._end_phases()
         self._label, self._total, self._done, self._bytes = label, total, 0, 0
         self._t0 = self._last = time.monotonic()
+        self._counting = True
         if not self.enabled:
             return
         if self.tty:
@@ -146,12 +179,11 @@ class TerminalProgress:
                 TimeRemainingColumn,
             )
 
-            self._bar = Progress(
+            self._bar = _start_live(Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=_console(), transient=False,
-            )
-            self._bar.start()
+            ))
             self._task = self._bar.add_task(label, total=total, rate="-")
         elif self.json_log:
             log("info", f"{label}: {total if total is not None else '?'} rows", event="start", phase=label,
@@ -178,11 +210,50 @@ class TerminalProgress:
             else:
                 sys.stderr.write(f"{self._label}: {self._done}{total} rows, {rate:,.0f} rows/s\n")
 
+    def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
+        if self._counting:
+            self.finish()
+        if not self.enabled or not self.tty:
+            return
+        if self._phases is None:
+            self._phases = _start_live(_phase_display())
+        if self._phase is not None and self._phase[0] == name:
+            task = self._phase[1]
+        else:
+            self._end_phase()
+            task = self._phases.add_task(name, total=None, detail="")
+        if done is not None and total:  # shown short of complete until the phase ends (the server may say 100%
+            # a moment before the call waiting on it returns)
+            self._phases.update(task, total=total, completed=min(done, total - 1), detail=_count(done, total, unit))
+        self._phase = (name, task, total, unit)
+        self._phases.refresh()  # drawn now: a phase shorter than the redraw interval (0.1 s) is seen too
+
+    def _end_phase(self) -> None:
+        """Show the phase shown last as done: its count complete, its spinner a check mark, its time frozen."""
+        if self._phase is None:
+            return
+        _, task, total, unit = self._phase
+        self._phases.update(task, total=total or 1, completed=total or 1,
+                            detail=_count(total, total, unit) if total else "")
+        self._phases.stop_task(task)
+        self._phase = None
+
+    def _end_phases(self) -> None:
+        if self._phases is None:
+            return
+        self._end_phase()
+        _end_live(self._phases)
+        self._phases = None
+
     def finish(self) -> None:
+        if not self._counting:
+            self._end_phases()
+            return
+        self._counting = False
         if not self.enabled:
             return
         if self._bar is not None:
-            self._bar.stop()
+            _end_live(self._bar)
             self._bar = None
         else:
             secs = time.monotonic() - self._t0
@@ -194,3 +265,17 @@ class TerminalProgress:
 
     def warn(self, message: str) -> None:
         warn(message)
+
+
+def _count(done: int, total: int, unit: str) -> str:
+    """A phase's count as shown: ``40%`` (``unit`` ``%``: ``done`` of 100), ``3000/5000 rows``."""
+    return f"{done}%" if unit == "%" else f"{done}/{total} {unit}"
+
+
+def _phase_display() -> Any:
+    """A rich display of phases: spinner (a check mark once done), name, bar (moving while the server reports no
+    count), the count, the time taken."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=_console(), transient=False)

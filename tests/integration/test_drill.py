@@ -247,6 +247,7 @@ class _ChangeOneRow:
 
     def __init__(self, client: Any, source: str, key: str) -> None:
         self.client, self.source, self.key = client, source, key
+        self.changed = False
 
     def start(self, label: str, total: int | None) -> None:
         pass
@@ -254,10 +255,16 @@ class _ChangeOneRow:
     def advance(self, rows: int, nbytes: int = 0) -> None:
         pass
 
+    def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
+        pass
+
     def warn(self, message: str) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # the first: the rows are in (later ones end the phases that follow)
+        if self.changed:
+            return
+        self.changed = True
         (staging,) = [c for c in self.client.list_collections() if "_drill_" in c and "_vbrestore_" in c]
         (row,) = self.client.query(self.source, filter=f'pk == "{self.key}"', output_fields=["pk", "v", "label"])
         self.client.upsert(staging, [{**row, "label": CHANGED}])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
@@ -15,7 +16,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import Plan, RestoreResult, _counted, check_bulk, own_lease
+from vecbackup.ops.restore import COUNTING, RENAMING, Plan, RestoreResult, _counted, check_bulk, own_lease
 from vecbackup.sources.base import ImportSink, Sink
 from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
 from vecbackup.stores.base import BlobStore, in_flight
@@ -27,6 +28,8 @@ from vecbackup.urls import StoreURL
 PENDING = 4
 #: seconds between two looks at a running task
 POLL = 0.25
+#: the phase of a restore through the import after the last rows are handed over (Progress.phase)
+IMPORTING = "importing rows"
 #: seconds a task may take from its start (2.3 itself stops a task that runs 900 s; one may wait before it runs)
 TASK_SECONDS = 3600.0
 
@@ -79,10 +82,14 @@ class _Importer:
         while len(self.pending) > PENDING - 1:
             self.finish_one()
 
-    def finish_one(self) -> None:
+    def finish_one(self, report: Callable[[int], None] | None = None) -> None:
+        """Wait for the oldest pending task, telling ``report`` the rows imported so far (finished tasks and this
+        one) at each look."""
         task = self.pending.popleft()
         while True:
             state = self.sink.import_state(task.id)
+            if report is not None:
+                report(self.imported + state.rows)
             if not state.done and state.failure is None and time.monotonic() - task.started > TASK_SECONDS:
                 raise TargetRejected(f"Milvus at {self.sink.display}: import task {task.id} has not finished "
                                      f"{TASK_SECONDS / 60:.0f} minutes after it was started ({state.rows} rows in)",
@@ -151,17 +158,19 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
         for group in open_groups.values():
             importer.start(group)
         open_groups.clear()
-        while importer.pending:
-            importer.finish_one()
-        progress.finish()
+        while importer.pending:  # the rows are handed over: the server's last tasks are what is waited on
+            importer.finish_one(lambda rows: progress.phase(IMPORTING, rows, manifest.rows))
         if importer.imported != manifest.rows:
             raise RowCountMismatch(f"imported {importer.imported} rows, the backup holds {manifest.rows}",
                                    rows=importer.imported, expected=manifest.rows)
-        notes.extend(sink.prepare(spec, to_do))
+        notes.extend(sink.prepare(spec, to_do, progress.phase))
+        progress.phase(COUNTING)
         count = _counted(sink, to_do.staging, manifest, plan)
         held.complete()
+        progress.phase(RENAMING)
         with held.moving(plan.target):
             notes.extend(sink.publish(spec, to_do))
+        progress.finish()
     except BaseException as e:
         held.stop()
         sink.abort(to_do)

@@ -11,23 +11,36 @@ class Progress(Protocol):
 
     def advance(self, rows: int, nbytes: int = 0) -> None: ...
 
-    def finish(self) -> None: ...
+    def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
+        """What the operation waits on now that its rows are written (``flushing``, ``building index v``,
+        ``loading``, ``counting rows``, ``renaming``), with ``done`` of ``total`` (``unit``: ``rows``, or ``%``) where
+        the server reports it; called again with the same name as that moves (sources.base.PhaseReport). A call
+        ends the count start() began, and any phase of another name; finish() ends the last one."""
+
+    def finish(self) -> None:
+        """End the count start() began, or the phase phase() began (nothing when neither is open)."""
 
     def warn(self, message: str) -> None: ...
 
 
 class NullProgress:
-    """Reports nothing; what tests and the Python API use by default."""
+    """Reports nothing; what tests and the Python API use by default. Keeps the rows counted, the warnings, and the
+    name of each phase in order (a phase reported again in a row counted once)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.rows = 0
+        self.phases: list[str] = []
 
     def start(self, label: str, total: int | None) -> None:
         pass
 
     def advance(self, rows: int, nbytes: int = 0) -> None:
         self.rows += rows
+
+    def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
+        if not self.phases or self.phases[-1] != name:
+            self.phases.append(name)
 
     def finish(self) -> None:
         pass

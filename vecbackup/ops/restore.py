@@ -43,6 +43,9 @@ from vecbackup.times import iso_z
 
 #: what inserts one chunk into a plan's staging collection and returns the rows written (Sink.write)
 Writer = Callable[[CollectionSpec, RestorePlan, Chunk], int]
+#: the phases a restore reports (Progress.phase) after the sink's own (flushing, building index ..., loading)
+COUNTING = "counting rows"
+RENAMING = "renaming"
 
 
 @dataclass
@@ -323,6 +326,8 @@ def restore_backup(
     build indexes, load, and only then give it the target name. On any failure the staging
     collection is dropped and an existing target is untouched.
 
+    ``progress`` counts the rows written, then hears each phase that follows (Progress.phase) and its end.
+
     The staging collection carries a lease from its creation, renewed while the restore runs, marked complete
     once every row is in and counted, and cleared at the end: a restore that dies (SIGKILL) leaves a collection
     whose lease says so (ops/leftovers.py). A drill passes its own ``lease``, which it keeps beyond the restore."""
@@ -344,14 +349,16 @@ def restore_backup(
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
         if isinstance(sink, StagingSink):  # counted before it takes the target's place
-            notes.extend(sink.prepare(spec, to_do))
+            notes.extend(sink.prepare(spec, to_do, progress.phase))
+            progress.phase(COUNTING)
             count = _counted(sink, to_do.staging, manifest, plan)
             held.complete()
+            progress.phase(RENAMING)
             with held.moving(plan.target):
                 notes.extend(sink.publish(spec, to_do))
         else:
             held.complete()
-            notes.extend(sink.finish(spec, to_do))
+            notes.extend(sink.finish(spec, to_do, progress.phase))
     except BaseException:
         held.stop()
         sink.abort(to_do)
@@ -361,7 +368,9 @@ def restore_backup(
         if cleared is not None:
             notes.append(cleared)
     if not isinstance(sink, StagingSink):
+        progress.phase(COUNTING)
         count = _counted(sink, plan.target, manifest, plan)
+    progress.finish()
     notes.extend(unrecorded_note(manifest, plan.duplicates, count))
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
                          rows=count, seconds=time.monotonic() - t0, notes=notes)

@@ -28,7 +28,7 @@ from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops.duplicates import check_restored
 from vecbackup.ops.leases import new_lease
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.restore import Plan, insert_objects
+from vecbackup.ops.restore import COUNTING, RENAMING, Plan, insert_objects
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore
@@ -168,7 +168,7 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
         else:
             result.rows = _insert_share(store, manifest, target, plan, shard, names, markers, progress)
     if commit:
-        result.commit = commit_restore(manifest, sink, plan, run, worker=True)
+        result.commit = commit_restore(manifest, sink, plan, run, worker=True, progress=progress)
     result.seconds = time.monotonic() - t0
     return result
 
@@ -197,12 +197,14 @@ def _insert_share(store: BlobStore, manifest: Manifest, sink: StagingSink, plan:
 
 
 def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, worker: bool = False,
-                   ) -> RestoreCommit:
+                   progress: Progress | None = None) -> RestoreCommit:
     """Finish run ``run`` once every worker is done: claim it, flush, index, load, check the row count against the
-    backup, drop the markers, give it the target's name. Called by a worker (``worker``), an unfinished run or one
-    another commit claimed is reported, not raised; called on its own, an unfinished run raises MissingData (8),
-    and a run a commit claimed but did not finish (it died) is taken over."""
+    backup, drop the markers, give it the target's name (``progress`` hears each of these phases). Called by a
+    worker (``worker``), an unfinished run or one another commit claimed is reported, not raised; called on its
+    own, an unfinished run raises MissingData (8), and a run a commit claimed but did not finish (it died) is taken
+    over."""
     target = staging_sink(sink, plan)
+    progress = progress or NullProgress()
     names = run_names(plan.target, run, manifest.backup_id)
     t0 = time.monotonic()
     result = RestoreCommit(run=run, collection=plan.target, state="elsewhere")
@@ -229,7 +231,8 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
                        f"{sink.display}", hint="start its workers with restore --shard I/N --run RUN")
     # this call holds the claim (or, on its own, takes over one whose commit stopped)
     to_do = dataclasses.replace(plan.sink, staging=names.committing)
-    result.notes.extend(target.prepare(plan.spec, to_do))
+    result.notes.extend(target.prepare(plan.spec, to_do, progress.phase))
+    progress.phase(COUNTING)
     try:
         rows = check_restored(target, plan.spec, names.committing, manifest, plan.duplicates)
     except RowCountMismatch as e:
@@ -240,7 +243,9 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     result.shards = names.done_shards(set(markers))[0]
     target.drop_markers(markers)
     target.clear_lease(names.committing)  # the run's record: the target is an ordinary collection
+    progress.phase(RENAMING)
     result.notes.extend(target.publish(plan.spec, to_do))
+    progress.finish()
     result.state, result.rows, result.seconds = "committed", rows, time.monotonic() - t0
     return result
 

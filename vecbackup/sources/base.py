@@ -128,6 +128,15 @@ class RestorePlan:
     replication_factor: int | None = None  # topology override (--replication-factor); None = as recorded. Qdrant
 
 
+class PhaseReport(Protocol):
+    """What a sink (or an inspector) says while it waits on its server after the rows are in: the phase's name
+    (``flushing``, ``building index v``, ``loading``) and, where the server reports it, ``done`` of ``total``
+    (``unit``: ``rows`` of an index built, ``%`` of a load). Called when the phase begins and, where the server
+    reports progress, again about every second while it lasts. ops.progress.Progress.phase has this form."""
+
+    def __call__(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None: ...
+
+
 @dataclass(frozen=True)
 class KeyCopies:
     """How a target holds a primary key that more than one partition of a backup holds (docs/COMPATIBILITY.md,
@@ -181,8 +190,9 @@ class Sink(Protocol):
         threads at once."""
         ...
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Flush, build every index, load, move staging to the target name, recreate aliases; returns notes."""
+    def finish(self, spec: CollectionSpec, plan: RestorePlan, report: PhaseReport | None = None) -> list[str]:
+        """Flush, build every index, load, move staging to the target name, recreate aliases; returns notes.
+        ``report`` hears what it waits on."""
         ...
 
     def abort(self, plan: RestorePlan) -> None:
@@ -252,8 +262,9 @@ class StagingSink(Sink, Protocol):
         """Rename ``staging`` to ``name``: True for the one caller that did, False if ``staging`` is gone."""
         ...
 
-    def prepare(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Flush, build every index and load the staging collection; returns notes (finish = prepare + publish)."""
+    def prepare(self, spec: CollectionSpec, plan: RestorePlan, report: PhaseReport | None = None) -> list[str]:
+        """Flush, build every index and load the staging collection, telling ``report`` what it waits on; returns
+        notes (finish = prepare + publish)."""
         ...
 
     def publish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
@@ -333,8 +344,9 @@ class Inspector(Protocol):
         Unsupported where the engine has no such functions."""
         ...
 
-    def wait_index(self, name: str) -> None:
-        """Return when every index of ``name`` covers every row (a restore is complete when it is searchable)."""
+    def wait_index(self, name: str, report: PhaseReport | None = None) -> None:
+        """Return when every index of ``name`` covers every row (a restore is complete when it is searchable),
+        telling ``report`` how far the indexes are."""
         ...
 
     def drop_collection(self, name: str) -> None: ...

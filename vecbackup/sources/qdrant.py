@@ -31,7 +31,7 @@ from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the trans
 )
 from vecbackup.format.shard import Shard, owned_batches
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import ENGINE_ROUTED, Described, KeyCopies, RestorePlan, SearchParams
+from vecbackup.sources.base import ENGINE_ROUTED, Described, KeyCopies, PhaseReport, RestorePlan, SearchParams
 from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
     _CREATE_CONFIG,
     _CREATE_KWARGS,
@@ -340,7 +340,7 @@ class QdrantEngine:
             written += len(points)
         return written
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
+    def finish(self, spec: CollectionSpec, plan: RestorePlan, report: PhaseReport | None = None) -> list[str]:
         m = self._m
         collection = plan.staging  # where the data is; after a replace the target name is an alias of it
         notes = [self._replace(plan)] if plan.staging != plan.target else []
@@ -490,7 +490,7 @@ class QdrantEngine:
             return None
         return max(0, int(info.points_count) - int(info.indexed_vectors_count))
 
-    def wait_index(self, name: str) -> None:
+    def wait_index(self, name: str, report: PhaseReport | None = None) -> None:
         """Qdrant answers searches while it indexes (the rest by exact search); nothing to wait for."""
 
     def text_search(self, spec: CollectionSpec, name: str, field_name: str, queries: list[str], k: int,

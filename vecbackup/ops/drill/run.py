@@ -22,7 +22,7 @@ from vecbackup.ops.drill.checks import (
 )
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import CHECKS, PASSED, Check, DrillReport, Values
-from vecbackup.ops.drill.text import check_text_search
+from vecbackup.ops.drill.text import check_text_search, text_function
 from vecbackup.ops.duplicates import expected_rows
 from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import of_drills_of, reap
@@ -94,7 +94,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                     raise
                 if plan.duplicates is not None and plan.duplicates.unrecorded:
                     expected = result.rows  # counted again partition by partition by the restore (ops/duplicates)
-                target.wait_index(scratch)  # searchable, not just loaded: part of the recovery time
+                target.wait_index(scratch, progress.phase)  # searchable, not just loaded: part of the recovery time
             finally:
                 report.rto_seconds = time.monotonic() - t0
                 check.details["rto_seconds"] = round(report.rto_seconds, 3)
@@ -122,13 +122,17 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                                             chosen[0] if chosen else None))
                 check_sample(check, sample[:opts.sample], manifest, target, scratch, values)
 
+            progress.phase("checking sampled rows")
             timed(report.check("sample_rows"), do_sample)
             if opts.queries > 0:
+                progress.phase("checking search recall")
                 timed(report.check("search_recall"), lambda c: check_search(
                     c, sample[:opts.queries], store, manifest, target, scratch, source, opts, values))
             else:
                 report.check("search_recall").message = "skipped: --queries 0"
             if opts.queries > 0:
+                if text_function(restored_spec) is not None:
+                    progress.phase("checking text search")
                 timed(report.check("text_search"), lambda c: check_text_search(
                     c, sample[:opts.queries], spec, restored_spec, target, scratch, source, opts, rng, values))
             else:
@@ -148,7 +152,11 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
                 lease.stop()
         else:
             lease.stop()
+            if restored:
+                progress.phase("dropping the scratch collection")
             report.scratch_dropped = _drop(target, scratch, report)
+        if restored:  # (after a failed restore its progress is left as it stopped)
+            progress.finish()
         report.finished_at = now_z()
     return report
 

@@ -4,12 +4,17 @@ calls translated into vecbackup.errors, counting, loading. pymilvus is imported 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from vecbackup.errors import Unreachable, Unsupported, VecbackupError
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import CollectionSpec
+from vecbackup.sources.base import PhaseReport
 from vecbackup.urls import MilvusURL
+
+T = TypeVar("T")
 
 #: describe_index keys that are state, not build parameters
 _INDEX_STATE_KEYS = {
@@ -22,6 +27,10 @@ _CONSISTENCY = {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Cu
 _ALLOW_AUTO_ID = "allow_insert_auto_id"
 #: Milvus caps one query page at 16384 rows
 MAX_BATCH = 16384
+#: seconds between two looks at how far an index build or a load the server is waiting on has come
+POLL_SECONDS = 1.0
+#: what a look at a waiting call's progress finds: (done, total, unit), or None when the server does not say
+Look = Callable[[], tuple[int, int, str] | None]
 #: gRPC options of a Milvus Lite connection: no keepalive pings (INT_MAX disables them) to the in-process server
 _LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 
@@ -137,6 +146,48 @@ class Connection:
         if "NotLoad" in str(state.get("state")):
             self._call(f"load {name!r}", self.client.load_collection, name)
             self._loaded_by_us.add(name)
+
+
+def waiting(report: PhaseReport | None, phase: str, call: Callable[[], T], look: Look | None = None) -> T:
+    """``call()`` (a server call that returns once a flush, an index build or a load is done), with ``report``
+    told ``phase`` and, while it runs, every POLL_SECONDS what ``look`` finds. The call runs on a thread of its own
+    so the looks (and the reports) stay on this one; its result or error is this function's. Without a look (Milvus
+    Lite reports nothing while it builds, and answers nothing else meanwhile) the call runs here, and the renderer
+    shows the phase's name and how long it has taken."""
+    if report is not None:
+        report(phase)
+    if report is None or look is None:
+        return call()
+    outcome: list[tuple[bool, Any]] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as e:  # handed to the waiting thread, which raises it
+            outcome.append((False, e))
+        finally:
+            finished.set()
+
+    # a daemon: an interrupt of the waiting thread is not held up by the call (a restore's abort then drops the
+    # collection it waits on)
+    threading.Thread(target=run, name="vecbackup-wait", daemon=True).start()
+    while not finished.wait(POLL_SECONDS):
+        seen = _look(look)
+        if seen is not None and not finished.is_set():
+            report(phase, *seen)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _look(look: Look) -> tuple[int, int, str] | None:
+    """What ``look`` finds, or None when it fails: progress is only shown, never a reason to stop."""
+    try:
+        return look()
+    except Exception:
+        return None
 
 
 def _lite_file_locked(path: str) -> bool:

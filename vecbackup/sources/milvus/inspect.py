@@ -12,21 +12,24 @@ import orjson
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk
 from vecbackup.schema import VECTOR_DTYPES, CollectionSpec, FieldType
-from vecbackup.sources.base import ENGINE_ROUTED, SearchParams
+from vecbackup.sources.base import ENGINE_ROUTED, PhaseReport, SearchParams
 from vecbackup.sources.milvus.connection import Connection
 from vecbackup.sources.milvus.rows import _number, chunk_to_rows, rows_to_chunk
 
 
 class MilvusInspector(Connection):
-    def wait_index(self, name: str, timeout: float = 600.0) -> None:
-        """Wait until every index of ``name`` has indexed all rows (used by tests and drills)."""
+    def wait_index(self, name: str, report: PhaseReport | None = None, timeout: float = 600.0) -> None:
+        """Wait until every index of ``name`` has indexed all rows (used by tests and drills), telling ``report``
+        the rows each covers while it waits."""
         deadline = time.monotonic() + timeout
         for index_name in self.client.list_indexes(name):
             while time.monotonic() < deadline:
                 d = self.client.describe_index(name, index_name)
-                if (d.get("state") == "Finished" and not d.get("pending_index_rows")
-                        and int(d.get("indexed_rows") or 0) >= int(d.get("total_rows") or 0)):
+                indexed, total = int(d.get("indexed_rows") or 0), int(d.get("total_rows") or 0)
+                if d.get("state") == "Finished" and not d.get("pending_index_rows") and indexed >= total:
                     break
+                if report is not None:
+                    report(f"waiting for index {index_name}", *((indexed, total) if total else ()))
                 time.sleep(0.5)
 
 

@@ -19,9 +19,17 @@ from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported,
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
-from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, RestorePlan
+from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, PhaseReport, RestorePlan
 from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
-from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Connection, _message, _pymilvus
+from vecbackup.sources.milvus.connection import (
+    _ALLOW_AUTO_ID,
+    MAX_BATCH,
+    Connection,
+    Look,
+    _message,
+    _pymilvus,
+    waiting,
+)
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
 from vecbackup.times import instant_text
@@ -230,14 +238,16 @@ class MilvusSink(Connection):
         check_status(response.status)  # a refusal raises MilvusException, as pymilvus's insert does
         return int(response.insert_cnt)
 
-    def finish(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        return [*self.prepare(spec, plan), *self.publish(spec, plan)]
+    def finish(self, spec: CollectionSpec, plan: RestorePlan, report: PhaseReport | None = None) -> list[str]:
+        return [*self.prepare(spec, plan, report), *self.publish(spec, plan)]
 
-    def prepare(self, spec: CollectionSpec, plan: RestorePlan) -> list[str]:
-        """Flush the staging collection, build its indexes and load it (it keeps its staging name)."""
+    def prepare(self, spec: CollectionSpec, plan: RestorePlan, report: PhaseReport | None = None) -> list[str]:
+        """Flush the staging collection, build its indexes and load it (it keeps its staging name), telling
+        ``report`` each of these phases and, on a server, how many rows each index covers and how much of the
+        collection is loaded, as it reports them (Milvus Lite reports neither while it works)."""
         c = self.client
         notes: list[str] = list(self._write_notes)
-        self._call("flush", c.flush, plan.staging)
+        waiting(report, "flushing", lambda: self._call("flush", c.flush, plan.staging))
         if self._auto_id_helper(spec, plan) and _ALLOW_AUTO_ID not in spec.properties:
             # we only set it to insert the recorded ids: leave the schema as the source had it
             try:
@@ -247,9 +257,29 @@ class MilvusSink(Connection):
         built = self._built_indexes(plan.staging)  # by a commit that stopped after building them (restore_shard)
         for index in spec.indexes:
             if not is_built(spec, index, built):
-                notes.extend(self._create_index(spec, plan, index))
-        self._call(f"load {plan.staging!r}", c.load_collection, plan.staging)
+                notes.extend(self._create_index(spec, plan, index, report))
+        waiting(report, "loading", lambda: self._call(f"load {plan.staging!r}", c.load_collection, plan.staging),
+                      None if self.url.lite else lambda: self._load_progress(plan.staging))
         return notes
+
+    def _load_progress(self, name: str) -> tuple[int, int, str] | None:
+        """How much of collection ``name`` is loaded, in percent, as the server reports it."""
+        state = self.client.get_load_state(name)
+        if "progress" in state:
+            return int(state["progress"]), 100, "%"
+        return (100, 100, "%") if "Loaded" in str(state.get("state")) else None
+
+    def _index_progress(self, name: str, index: Index) -> tuple[int, int, str] | None:
+        """The rows of collection ``name`` the index being built for ``index`` covers, of the rows it has, as the
+        server reports them (none before the server has the index)."""
+        c = self.client
+        names = c.list_indexes(name, field_name=index.field_name)
+        wanted = [n for n in names if n == index.index_name] or names
+        if len(wanted) != 1:
+            return None
+        d = c.describe_index(name, wanted[0])
+        total = int(d.get("total_rows") or 0)
+        return (min(int(d.get("indexed_rows") or 0), total), total, "rows") if total else None
 
     def _built_indexes(self, name: str) -> set[tuple[str, str]]:
         """The (field, index name) of every index collection ``name`` has."""
@@ -291,8 +321,9 @@ class MilvusSink(Connection):
             return []
 
     def _build_index(self, staging: str, field: Field, index_type: str, index: Index, params: dict[str, Any],
-                     ) -> str | None:
-        """Build one index; None on success, else the server's reason."""
+                     report: PhaseReport | None = None) -> str | None:
+        """Build one index (telling ``report``, with the rows it covers as the server reports them); None on
+        success, else the server's reason."""
         ip = self.client.prepare_index_params()
         kw: dict[str, Any] = {"index_type": index_type, "params": dict(params)}
         if index.index_name:
@@ -300,15 +331,18 @@ class MilvusSink(Connection):
         if index.metric_type and field.type.is_vector:
             kw["metric_type"] = index.metric_type
         ip.add_index(index.field_name, **kw)
+        look: Look | None = None if self.url.lite else lambda: self._index_progress(staging, index)
         try:
-            self.client.create_index(staging, ip)
+            waiting(report, f"building index {index.index_name or index.field_name}",
+                          lambda: self.client.create_index(staging, ip), look)
             return None
         except self._exc as e:
             return _message(e)
         except Exception as e:
             raise Unreachable(f"Milvus at {self.display}: create index failed: {_message(e)}") from None
 
-    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index) -> list[str]:
+    def _create_index(self, spec: CollectionSpec, plan: RestorePlan, index: Index,
+                      report: PhaseReport | None = None) -> list[str]:
         """Build ``index`` as the plan has it (its type and parameters: recorded, or chosen by --index-type and
         --index-params); the notes on what was built otherwise."""
         field = spec.field(index.field_name)
@@ -320,7 +354,7 @@ class MilvusSink(Connection):
             fallback = features.fallback_index(kind, field)
             if fallback is None:
                 return []
-            reason = self._build_index(plan.staging, field, fallback, index, {})
+            reason = self._build_index(plan.staging, field, fallback, index, {}, report)
             if reason is None:
                 return []
             raise Unsupported(f"Milvus at {self.display} cannot build index {fallback} on field "
@@ -328,7 +362,7 @@ class MilvusSink(Connection):
         chosen = index.field_name in plan.index_types
         why_unknown = (f"--index-type {index.field_name}:{index.index_type} was given no --index-params" if chosen
                        else "the source did not report its build parameters")
-        reason = self._build_index(plan.staging, field, index.index_type, index, params)
+        reason = self._build_index(plan.staging, field, index.index_type, index, params, report)
         if reason is None:
             if not unknown:
                 return []
@@ -337,7 +371,7 @@ class MilvusSink(Connection):
                 else "parameters were not recorded by the source; built with the engine defaults")]
         declared = index_types.defaults(index.index_type) if unknown else None
         if declared is not None and self._build_index(plan.staging, field, index.index_type, index,
-                                                      declared) is None:
+                                                      declared, report) is None:
             shown = ",".join(f"{k}={v}" for k, v in declared.items())
             return [f"index {index.index_name or index.field_name!r} ({index.index_type}): {why_unknown} and Milvus "
                     f"at {self.display} requires them ({reason}); built with knowhere's defaults {shown} "
@@ -352,7 +386,7 @@ class MilvusSink(Connection):
         for fallback in _fallbacks(field.type):
             if fallback == index.index_type:
                 continue
-            if self._build_index(plan.staging, field, fallback, index, {}) is None:
+            if self._build_index(plan.staging, field, fallback, index, {}, report) is None:
                 return [f"index on {index.field_name!r}: {index.index_type} could not be built ({reason}); "
                         f"built {fallback} instead (--index-fallback)"]
         if field.type.is_vector:

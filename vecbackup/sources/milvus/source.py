@@ -32,6 +32,26 @@ SECRET_PARAMS = frozenset({"api_key", "apikey", "api-key", "secret", "secret_key
                            "secret_access_key", "token", "password", "authorization"})
 
 
+#: build parameters of index types that take them (knowhere's defaults), as an example in the note on what Milvus
+#: Lite does not report
+EXAMPLE_INDEX_PARAMS = {"HNSW": "M=16,efConstruction=200", "IVF_FLAT": "nlist=128", "IVF_SQ8": "nlist=128",
+                        "IVF_PQ": "nlist=128,m=8,nbits=8", "BIN_IVF_FLAT": "nlist=128"}
+
+
+def unreported_index_params(indexes: list[Index]) -> str:
+    """The one note of a Milvus Lite backup on the build parameters of its indexes, which Lite does not report:
+    which indexes, and how a restore or drill is given them (the option, and the config key that holds them for
+    every run). Pure."""
+    shown = sorted(indexes, key=lambda i: (i.field_name, i.index_name or ""))
+    which = ", ".join(f"index {i.index_name or i.field_name!r} on {i.field_name!r}" for i in shown)
+    example = next((f"{i.field_name}:{EXAMPLE_INDEX_PARAMS[i.index_type.upper()]}" for i in shown
+                    if i.index_type.upper() in EXAMPLE_INDEX_PARAMS), f"{shown[0].field_name}:PARAM=VALUE")
+    return (f"Milvus Lite does not report index parameters ({which}): recorded as unknown, and a restore or drill "
+            "builds them with the target's defaults; to build them as they were, give restore and drill "
+            f"--index-params FIELD:PARAM=VALUE,... (e.g. --index-params {example}), or record them once in the config "
+            f'file: index_params = ["{example}"] in its [restore] and [drill] tables (docs/CONFIG.md)')
+
+
 def _names(names: tuple[str, ...]) -> str:
     return ", ".join(repr(n) for n in names)
 
@@ -75,10 +95,9 @@ class MilvusSource(Connection):
         indexes = []
         for index_name in self._call("list_indexes", self.client.list_indexes, name):
             raw = self._call(f"describe index {index_name!r}", self.client.describe_index, name, index_name)
-            index, note = self._index_from_milvus(raw, index_name)
-            indexes.append(index)
-            if note:
-                notes.append(note)
+            indexes.append(self._index_from_milvus(raw, index_name))
+        if self.url.lite and indexes:
+            notes.append(unreported_index_params(indexes))
         try:
             aliases = tuple(self.client.list_aliases(collection_name=name).get("aliases", []))
         except Exception:
@@ -162,7 +181,7 @@ class MilvusSource(Connection):
             extra=_jsonable(extra),
         )
 
-    def _index_from_milvus(self, raw: dict[str, Any], index_name: str) -> tuple[Index, str | None]:
+    def _index_from_milvus(self, raw: dict[str, Any], index_name: str) -> Index:
         params: dict[str, Any] | None = {}
         assert params is not None
         nested = raw.get("params")
@@ -176,21 +195,16 @@ class MilvusSource(Connection):
         for k, v in raw.items():
             if k not in _INDEX_STATE_KEYS:
                 params[k] = _number(v)
-        note = None
-        if self.url.lite:
-            # Milvus Lite's describe_index never reports build parameters: record them as unknown
+        if self.url.lite:  # Milvus Lite's describe_index never reports build parameters: recorded as unknown
             params = None
-            note = (f"index {index_name!r} on {raw.get('field_name')!r}: Milvus Lite does not report index "
-                    "parameters; restore uses the engine defaults unless given --index-params")
         metric = raw.get("metric_type")
-        index = Index(
+        return Index(
             field_name=raw["field_name"],
             index_name=raw.get("index_name", index_name),
             index_type=str(raw.get("index_type", "")),
             metric_type=None if metric in (None, "", "NONE") else metric,  # Lite says NONE for scalar indexes
             params=params,
         )
-        return index, note
 
     def read_partitions(self, spec: CollectionSpec) -> list[str]:
         if any(f.is_partition_key for f in spec.fields):
