@@ -207,3 +207,36 @@ def test_structured_logs_carry_the_row_count_only(terminal: Any) -> None:
     events = [re.search(r'"event":"(\w+)"', line).group(1)  # type: ignore[union-attr]
               for line in out.getvalue().splitlines()]
     assert events == ["start", "finish"]
+
+
+def test_a_progress_written_before_phases_is_given_one_that_shows_nothing():
+    """A Python API caller's own Progress without phase() (the protocol had none before) still works: ops call
+    phase() on every progress, and such a one is wrapped instead of failing after the rows are in."""
+    from vecbackup.ops.progress import NullProgress, with_phases
+
+    class Older:
+        def __init__(self) -> None:
+            self.calls: list[tuple[object, ...]] = []
+
+        def start(self, label: str, total: int | None) -> None:
+            self.calls.append(("start", label, total))
+
+        def advance(self, rows: int, nbytes: int = 0) -> None:
+            self.calls.append(("advance", rows))
+
+        def finish(self) -> None:
+            self.calls.append(("finish",))
+
+        def warn(self, message: str) -> None:
+            self.calls.append(("warn", message))
+
+    older = Older()
+    p = with_phases(older)  # type: ignore[arg-type]
+    p.start("restore c", 3)
+    p.advance(3)
+    p.phase("loading", 50, 100, "%")
+    p.warn("w")
+    p.finish()
+    assert older.calls == [("start", "restore c", 3), ("advance", 3), ("warn", "w"), ("finish",)]
+    null = NullProgress()
+    assert with_phases(null) is null and isinstance(with_phases(None), NullProgress)

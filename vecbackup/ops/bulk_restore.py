@@ -15,7 +15,7 @@ from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import COUNTING, RENAMING, Plan, RestoreResult, _counted, check_bulk, own_lease
 from vecbackup.sources.base import ImportSink, Sink
 from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
@@ -133,7 +133,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     chunks read ahead."""
     check_bulk(sink, plan)
     assert isinstance(sink, ImportSink)
-    progress = progress or NullProgress()
+    progress = with_phases(progress)
     spec, to_do = plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()

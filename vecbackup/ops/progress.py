@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Progress(Protocol):
@@ -47,3 +47,26 @@ class NullProgress:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+
+class _WithoutPhases:
+    """A Progress written before phase() existed, whose phases are not shown (ops call phase() on every one)."""
+
+    def __init__(self, progress: Any) -> None:
+        self._progress = progress
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._progress, name)
+
+    def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
+        pass
+
+
+def with_phases(progress: Progress | None) -> Progress:
+    """``progress`` (a NullProgress when None) as ops use it: one without a phase() method, as the Python API's
+    callers wrote them before restores reported their phases, is given one that shows nothing."""
+    if progress is None:
+        return NullProgress()
+    if callable(getattr(progress, "phase", None)):
+        return progress
+    return _WithoutPhases(progress)

@@ -35,7 +35,7 @@ from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import LeftoverResult
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.schema import CollectionSpec, Index
 from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
@@ -331,7 +331,7 @@ def restore_backup(
     The staging collection carries a lease from its creation, renewed while the restore runs, marked complete
     once every row is in and counted, and cleared at the end: a restore that dies (SIGKILL) leaves a collection
     whose lease says so (ops/leftovers.py). A drill passes its own ``lease``, which it keeps beyond the restore."""
-    progress = progress or NullProgress()
+    progress = with_phases(progress)
     spec, to_do = plan.spec, plan.sink
     notes = list(plan.notes)
     t0 = time.monotonic()

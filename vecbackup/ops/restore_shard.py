@@ -27,7 +27,7 @@ from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops.duplicates import check_restored
 from vecbackup.ops.leases import new_lease
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import COUNTING, RENAMING, Plan, insert_objects
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import RestorePlan, Sink, StagingSink
@@ -144,7 +144,7 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
     whichever worker comes first), mark it done, and with ``commit`` try the commit (it happens once every worker
     is done). A failure leaves the staging collection for the re-run, which continues."""
     target = staging_sink(sink, plan)
-    progress = progress or NullProgress()
+    progress = with_phases(progress)
     names = run_names(plan.target, run, manifest.backup_id)
     to_do = dataclasses.replace(plan.sink, staging=names.staging)
     plan = dataclasses.replace(plan, sink=to_do)
@@ -204,7 +204,7 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
     own, an unfinished run raises MissingData (8), and a run a commit claimed but did not finish (it died) is taken
     over."""
     target = staging_sink(sink, plan)
-    progress = progress or NullProgress()
+    progress = with_phases(progress)
     names = run_names(plan.target, run, manifest.backup_id)
     t0 = time.monotonic()
     result = RestoreCommit(run=run, collection=plan.target, state="elsewhere")

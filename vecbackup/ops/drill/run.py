@@ -26,7 +26,7 @@ from vecbackup.ops.drill.text import check_text_search, text_function
 from vecbackup.ops.duplicates import expected_rows
 from vecbackup.ops.leases import HeldLease, new_lease
 from vecbackup.ops.leftovers import of_drills_of, reap
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import Plan, RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
 from vecbackup.times import now_z
@@ -39,7 +39,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     """Run every check and return the report; never raises for a failed check (the report says it), only for
     an interrupt. The scratch collection is dropped before returning unless ``opts.keep``."""
     opts = opts or DrillOptions()
-    progress = progress or NullProgress()
+    progress = with_phases(progress)
     spec = manifest.collection
     seed = opts.seed if opts.seed is not None else secrets.randbits(32)
     scratch = drill_scratch(spec.name, secrets.token_hex(4))
