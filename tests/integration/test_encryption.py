@@ -154,7 +154,10 @@ def test_wrong_or_missing_key_fails_fast_with_its_own_code(cli, lite, tmp_path, 
                  ("drill", url, lite.url, "-c", name), ("key", "list", url)):
         r = cli(*args, "--passphrase-file", wrong)
         assert r.code == NOKEY, (args, r.stderr)
-        assert "opens none of the 1 key files" in r.error_line() and "not the passphrase" not in r.stderr
+        assert r.error_line() == (f"error: the passphrase in {str(wrong)!r} does not open encrypted store {url}, whose "
+                                  "key file takes another: give the passphrase the store was created with, or one "
+                                  "added with `vecbackup key add`"), r.error_line()
+        assert "not the passphrase" not in r.stderr
         r = cli(*args)  # no passphrase at all
         assert r.code == NOKEY and "is encrypted: give its passphrase" in r.error_line(), (args, r.stderr)
     assert f"{name}_x" not in lite.client.list_collections()
@@ -485,7 +488,7 @@ def test_the_passphrase_is_asked_for_at_a_terminal_and_never_echoed(tmp_path):
     code, out = _at_a_terminal(["key", "list", url], [PASSPHRASE], env)
     assert code == 0 and "*" in out and PASSPHRASE not in out, out
     code, out = _at_a_terminal(["list", url], ["not it"], env)
-    assert code == NOKEY and "opens none of the 1 key files" in out, out
+    assert code == NOKEY and "does not open encrypted store" in out and "whose key file takes another" in out, out
 
 
 def test_a_store_stripped_of_its_encryption_is_not_trusted(cli, lite, tmp_path, monkeypatch):

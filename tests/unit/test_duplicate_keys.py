@@ -17,6 +17,7 @@ from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
 from vecbackup.ops.duplicates import Choice, plan_duplicates, restore_order, waves
 from vecbackup.schema import CollectionSpec, Field, FieldType
 from vecbackup.sources.base import KeyCopies
+from vecbackup.words import cli_words
 
 LITE = KeyCopies(held=True, counted=False, last_shown=True)
 SERVER = KeyCopies(held=True, counted=True, last_shown=False)
@@ -205,6 +206,9 @@ def test_a_target_of_one_point_per_key_is_refused_unless_told_which_copy_to_keep
     with pytest.raises(Unsupported) as e:
         plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
     assert "holds one point per key, so 2 row(s) of the backup cannot be restored" in e.value.message
+    assert "duplicate_keys='shown'" in str(e.value.hint) and "duplicate_keys='partition:" in str(e.value.hint)
+    with cli_words(), pytest.raises(Unsupported) as e:
+        plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
     assert "--duplicate-keys shown" in str(e.value.hint) and "--duplicate-keys partition:" in str(e.value.hint)
     shown = plan_duplicates(_manifest(TWO), ONE_POINT, Choice("shown"), "Qdrant at q")
     assert shown.order == ("p1", "_default", "p2") and not shown.settle
@@ -219,7 +223,7 @@ def test_choices_the_backup_cannot_answer_are_refused():
     with pytest.raises(Unsupported, match="does not record which copy collection-level reads showed for 1"):
         plan_duplicates(_manifest(unknown, engine="milvus"), ONE_POINT, Choice("shown"), "Qdrant at q")
     three = DuplicateKeys.found([(3, ("_default", "p1")), (5, ("p1", "p2"))], ["_default", "p2"])
-    with pytest.raises(Unsupported, match=r"1 key\(s\) are held by none of these partitions"):
+    with pytest.raises(Unsupported, match=r"1 key is held by none of these partitions"):
         plan_duplicates(_manifest(three), ONE_POINT, Choice("partition", ("_default",)), "Qdrant at q")
     with pytest.raises(UsageError, match="'p9', which the backup does not have"):
         plan_duplicates(_manifest(three), ONE_POINT, Choice("partition", ("p9",)), "Qdrant at q")

@@ -17,6 +17,7 @@ from vecbackup.sources.milvus.segments import (
     plan_listing,
 )
 from vecbackup.stores import ObjectInfo
+from vecbackup.words import cli_words
 
 CID, P0, P1 = 4001, 4002, 4003
 FIELDS = {"id": 100, "vec": 101, "$meta": 102}
@@ -134,7 +135,9 @@ def test_storage_is_opened_read_only(tmp_path: Path) -> None:
 
 
 def test_storage_url_errors(tmp_path: Path) -> None:
-    with pytest.raises(NotFound, match="--segments-from") as e:
+    with pytest.raises(NotFound, match="given by segments_from") as e:
+        open_segment_storage(f"file://{tmp_path / 'nothing'}")
+    with cli_words(), pytest.raises(NotFound, match="given by --segments-from"):
         open_segment_storage(f"file://{tmp_path / 'nothing'}")
     assert e.value.exit_code == 4
     assert not (tmp_path / "nothing").exists()  # never created

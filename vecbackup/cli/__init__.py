@@ -35,6 +35,7 @@ from vecbackup.cli import (
 from vecbackup.cli.app import app
 from vecbackup.cli.key_cmd import key_app as _key_app
 from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
+from vecbackup.words import cli_words
 
 #: every command, in the order `vecbackup --help` lists them; each module only defines its function
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -61,7 +62,13 @@ app.add_typer(_key_app)  # key add|list|remove
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code instead of exiting (used by main and tests)."""
+    """Run the CLI and return its exit code instead of exiting (used by main and tests). Its messages name options
+    as flags (``--batch-size``), where the API's name its parameters (vecbackup.errors.param)."""
+    with cli_words():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     ui.configure()
     try:
         rv = app(args=argv, prog_name="vecbackup", standalone_mode=False)

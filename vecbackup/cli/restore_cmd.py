@@ -120,7 +120,7 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
-                             bulk_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
+                             server_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
                              drop_functions=drop_functions)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     worker = _check_run_options(shard, run, commit, abandon, dry_run)

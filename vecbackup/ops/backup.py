@@ -29,6 +29,7 @@ from vecbackup.sources.base import Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
+from vecbackup.words import either, param
 
 #: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
 #: ``concurrency``); memory stays bounded at about (in flight + 2) batches
@@ -144,8 +145,10 @@ def check_reused(store: BlobStore, objects: list[DataObject], fraction: float,
         except MissingData:
             raise
         except CorruptData as e:
-            hint = ("`vecbackup verify --all --repair` removes the damaged objects (the next backup stores their "
-                    "rows again); `vecbackup backup --full` rewrites those whose rows are unchanged")
+            hint = (f"{either('repair(store, verify(store, None))', '`vecbackup verify --all --repair`')} removes "
+                    "the damaged objects (the next backup stores their rows again); "
+                    f"{either('a backup with BackupOptions(full=True)', '`vecbackup backup --full`')} rewrites those "
+                    "whose rows are unchanged")
             raise type(e)(f"{e.message}: it is one of the objects this backup would reuse; nothing committed",
                           hint=hint) from None
     return len(sample)
@@ -226,9 +229,10 @@ def backup_collection(
     stores every row anew, reading back every object already in the store that it would write and rewriting any that
     is damaged (a repair: content addressing makes the rewrite exact)."""
     if (shard is None) != (run is None):
-        raise UsageError("a shard of a sharded backup needs both --shard and --run")
+        raise UsageError(f"a shard of a sharded backup needs both {param('shard')} and {param('run')}")
     if parallel > 1 and shard is not None:
-        raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
+        raise UsageError(f"{param('parallel')} and {param('shard')} do not combine",
+                         hint=f"run more shards instead: {either('Shard(I, N)', '--shard I/N')}")
     progress = progress or NullProgress()
     t0 = time.monotonic()
     started_at = now_z()

@@ -22,6 +22,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
 from vecbackup.stores.base import BlobStore
 from vecbackup.times import iso_z, parse_z
+from vecbackup.words import either
 
 
 @dataclass
@@ -126,7 +127,7 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     if unreadable:
         raise CorruptData(f"{len(unreadable)} shard record(s) in {store.display} cannot be read, so prune cannot "
                           f"tell what is in use; nothing deleted. First: {unreadable[0]}",
-                          hint="`vecbackup commit --abandon` removes a run's records")
+                          hint=f"{either('abandon()', '`vecbackup commit --abandon`')} removes a run's records")
     pending = [r.manifest for r in records]
 
     if dry_run:

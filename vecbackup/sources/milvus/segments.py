@@ -37,6 +37,7 @@ from vecbackup.errors import MissingData, NotFound, Unreachable, Unsupported, Us
 from vecbackup.stores import ObjectInfo, ObjectNotFound, open_raw_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.urls import StoreURL, parse_store_url
+from vecbackup.words import param
 
 INSERT_LOG = "insert_log"
 DELTA_LOG = "delta_log"
@@ -177,7 +178,7 @@ def open_segment_storage(url: str, *, environ: Mapping[str, str] | None = None) 
     try:
         store = _open(parsed, os.environ if environ is None else environ)
     except NotFound as e:
-        raise NotFound(f"the Milvus storage {parsed.display} given by --segments-from: {e.message}",
+        raise NotFound(f"the Milvus storage {parsed.display} given by {param('segments_from')}: {e.message}",
                        hint="give the server's storage root: localStorage.path, or s3://<minio.bucketName>/"
                             "<minio.rootPath>") from None
     return ReadOnlyStore(store)
@@ -215,7 +216,7 @@ def check_server_version(version: str) -> None:
     if m is None or (int(m.group(1)), int(m.group(2))) not in SUPPORTED_VERSIONS:
         known = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
         raise Unsupported(f"segment backups read the storage of Milvus {known}, not {version or 'an unknown version'}",
-                          hint="back up without --segments-from (through the query path)")
+                          hint=f"back up without {param('segments_from')} (through the query path)")
 
 
 def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_ids: Mapping[str, int],
@@ -239,7 +240,7 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         if seg.level not in ("Legacy", "L1") or seg.storage_version != 0:
             raise Unsupported(f"segment {seg.segment_id} of {collection!r} is a level {seg.level} segment of storage "
                               f"version {seg.storage_version}: segment backups read the 2.3 layout only",
-                              hint="back up without --segments-from (through the query path)")
+                              hint=f"back up without {param('segments_from')} (through the query path)")
         if seg.partition_id not in names:
             raise VecbackupError(f"segment {seg.segment_id} of {collection!r} belongs to partition id "
                                  f"{seg.partition_id}, which the server does not list")
@@ -278,7 +279,8 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         if missing:
             if not logs:
                 raise MissingData(f"no files of segment {sid} of {collection!r} ({seg.rows} rows) under {where}",
-                                  hint="check that --segments-from names the server's storage root (localStorage."
+                                  hint=f"check that {param('segments_from')} names the server's storage root "
+                                       "(localStorage."
                                        "path, or the bucket and minio.rootPath); if it does, the segment was "
                                        "compacted and collected meanwhile: run the backup again")
             raise MissingData(f"segment {sid} of {collection!r} has no binlog of field id(s) "
@@ -430,7 +432,7 @@ def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = Tru
     check once the delta logs are decoded)."""
     if conn.url.lite:
         raise Unsupported("Milvus Lite keeps no segment files: segment backups need a Milvus server",
-                          hint="back up without --segments-from (through the query path)")
+                          hint=f"back up without {param('segments_from')} (through the query path)")
     check_server_version(conn.info().server_version)
     if not conn.has_collection(name):
         raise NotFound(f"collection {name!r} not found in {conn.display}")
