@@ -60,7 +60,12 @@ def param(name: str, value: object = _NO_VALUE, *, flag: str | None = None, quot
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and its noun: ``1 object``, ``0 objects``, ``2 objects``; ``nouns`` where the plural is not the noun
     and an ``s`` (``plural(n, "query", "queries")``, ``plural(n, "key is", "keys are")``)."""
-    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+    return f"{n} {number(n, noun, nouns)}"
 
 
-__all__ = ["api_words", "cli_words", "either", "param", "plural"]
+def number(n: int, noun: str, nouns: str | None = None) -> str:
+    """The noun alone, in the number ``n`` takes: ``segment`` or ``segments`` (for a list that follows it)."""
+    return noun if n == 1 else nouns or noun + "s"
+
+
+__all__ = ["api_words", "cli_words", "either", "number", "param", "plural"]

@@ -128,3 +128,14 @@ def test_words() -> None:
     assert either("api", "cli") == "api"
     assert [plural(n, "object") for n in (0, 1, 2)] == ["0 objects", "1 object", "2 objects"]
     assert plural(1, "query", "queries") == "1 query" and plural(3, "query", "queries") == "3 queries"
+
+
+def test_two_things_are_no_longer_both_called_bulk_import() -> None:
+    """restore(bulk_import=BulkImport(...)) restores through the server's import; the plan's flag for it is
+    RestoreOptions.server_import."""
+    import dataclasses
+    import inspect
+
+    assert "bulk_import" in inspect.signature(vecbackup.restore).parameters
+    fields = {f.name for f in dataclasses.fields(vecbackup.RestoreOptions)}
+    assert "bulk_import" not in fields and "server_import" in fields

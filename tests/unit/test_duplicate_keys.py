@@ -90,7 +90,7 @@ def test_the_record_groups_counts_and_lists_at_most_LISTED_keys():
     assert d.copies == LISTED + 5 + 2
     assert d.holdings == {("_default", "p1"): LISTED + 5, ("_default", "p1", "p2"): 1}
     assert len(d.listed) == LISTED and d.listed[0] == ListedKey(0, ("_default", "p1"), "_default")
-    assert d.summary() == ("106 key(s) held by more than one partition (107 row(s) beyond one copy each; e.g. key "
+    assert d.summary() == ("106 keys held by more than one partition (107 rows beyond one copy each; e.g. key "
                            "0 in '_default' and 'p1')")
 
 
@@ -190,7 +190,7 @@ def test_milvus_lite_keeps_every_copy_restored_in_order_and_counted_by_partition
     from_server = DuplicateKeys.found([(3, ("_default", "p1"))], [None])  # a 2.3 server does not tell
     plan = plan_duplicates(_manifest(from_server, engine="milvus"), LITE, Choice(), "Milvus Lite file x")
     assert plan.order == ("_default", "p1", "p2") and plan.settle and plan.count == 21
-    assert plan.notes[1].endswith("show one copy of each key: for 1 key(s) the backup does not know which copy the "
+    assert plan.notes[1].endswith("show one copy of each key: for 1 key the backup does not know which copy the "
                                   "source showed (a Milvus server does not tell): the copy of the partition restored "
                                   "last (order: '_default', 'p1', 'p2')")
 
@@ -205,7 +205,7 @@ def test_a_milvus_server_keeps_and_counts_every_copy_in_any_order():
 def test_a_target_of_one_point_per_key_is_refused_unless_told_which_copy_to_keep():
     with pytest.raises(Unsupported) as e:
         plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
-    assert "holds one point per key, so 2 row(s) of the backup cannot be restored" in e.value.message
+    assert "holds one point per key, so 2 rows of the backup cannot be restored" in e.value.message
     assert "duplicate_keys='shown'" in str(e.value.hint) and "duplicate_keys='partition:" in str(e.value.hint)
     with cli_words(), pytest.raises(Unsupported) as e:
         plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
@@ -213,7 +213,7 @@ def test_a_target_of_one_point_per_key_is_refused_unless_told_which_copy_to_keep
     shown = plan_duplicates(_manifest(TWO), ONE_POINT, Choice("shown"), "Qdrant at q")
     assert shown.order == ("p1", "_default", "p2") and not shown.settle
     assert shown.count == 20 and shown.dropped == 2 and shown.partition_rows is None
-    assert "2 row(s) of the backup are not (--duplicate-keys shown)" in shown.notes[1]
+    assert "2 rows of the backup are not (--duplicate-keys shown)" in shown.notes[1]
     p1 = plan_duplicates(_manifest(TWO), ONE_POINT, Choice("partition", ("p1",)), "Qdrant at q")
     assert p1.order == ("_default", "p1", "p2") and p1.count == 20
 

@@ -102,11 +102,11 @@ def test_changes_since_a_listing() -> None:
     later = objects + seg_files(11, P0, fields=(), deltas=(8,))
     assert listing_changes(listing, [*same, ReportedSegment(20, P0, 5, "Growing")], later) == []
     compacted = listing_changes(listing, [ReportedSegment(13, P0, 5, "Flushed"), same[1]], objects)
-    assert compacted == ["segment(s) 11 no longer reported (compacted or dropped)", "new flushed segment(s) 13"]
+    assert compacted == ["segment 11 no longer reported (compacted or dropped)", "new flushed segment 13"]
     gone = listing_changes(listing, same, objects[1:])
-    assert gone == [f"1 file(s) gone from the storage (first: {objects[0].key})"]
+    assert gone == [f"1 file gone from the storage (first: {objects[0].key})"]
     resized = [ObjectInfo(o.key, o.size + 1, o.mtime) if i == 2 else o for i, o in enumerate(objects)]
-    assert listing_changes(listing, same, resized) == [f"1 file(s) changed size (first: {objects[2].key})"]
+    assert listing_changes(listing, same, resized) == [f"1 file changed size (first: {objects[2].key})"]
 
 
 @pytest.mark.parametrize("version", ["v2.3.5", "v2.3.5-lite", "2.3.13-gpu"])

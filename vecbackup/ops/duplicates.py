@@ -188,7 +188,7 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
                               hint="list a partition of each of them too")
     if not copies.held and choice.mode == "keep":
         raise Unsupported(f"the backup holds {dup.summary()}; {display} holds one point per key, so "
-                          f"{dup.copies} row(s) of the backup cannot be restored as they are", hint=hint)
+                          f"{plural(dup.copies, 'row')} of the backup cannot be restored as they are", hint=hint)
     ordered = [(g, c) for g, c in chosen if c is not None]
     order: tuple[str, ...] = ()
     if copies.last_shown:
@@ -210,14 +210,16 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
     unshown = sum(g.keys for g, c in chosen if c is None)
     if not copies.held:
         notes.append(f"{display} holds one point per key: of each, {which[choice.mode]} is restored (written last); "
-                     f"{dup.copies} row(s) of the backup are not (--duplicate-keys {choice.label})")
+                     f"{plural(dup.copies, 'row')} of the backup {'is' if dup.copies == 1 else 'are'} not "
+                     f"(--duplicate-keys {choice.label})")
     elif copies.last_shown:
         text = (f"{display} holds every copy in its partition, and its collection-level reads and count show one "
                 "copy of each key")
         if unshown < dup.keys:
             text += f": {which[choice.mode]} (restored last)"
         if unshown:
-            text += (f"{'; for' if unshown < dup.keys else ': for'} {unshown} key(s) the backup does not know which "
+            text += (f"{'; for' if unshown < dup.keys else ': for'} {plural(unshown, 'key')} the backup does not "
+                     "know which "
                      "copy the source showed (a Milvus server does not tell): the copy of the partition restored last "
                      f"(order: {', '.join(repr(p) for p in order)})")
         notes.append(text)

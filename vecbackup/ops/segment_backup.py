@@ -150,7 +150,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                      "segments as they were listed")
     progress.finish()
     if repaired:
-        notes.append(f"rewrote {len(repaired)} damaged object(s) of the store with the content their names stand for "
+        notes.append(f"rewrote {plural(len(repaired), 'damaged object')} of the store with the content their names "
+                     "stand for "
                      f"(first: {min(repaired)}); every backup that uses them is whole again")
     checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
     checked += _check_pieces(store, spec, samples, check_fraction)

@@ -49,7 +49,7 @@ def _run(job: Job, progress: Callable[[], Progress], metrics_textfile: str | Non
                               lock_wait=job.lock_wait)
                 freed = p.bytes_freed + (p.gc.bytes_freed if p.gc else 0)
                 prec.record(name, True, seconds=time.monotonic() - t0, nbytes=freed)
-                pruned.append({"collection": name, "kept": len(p.kept), "removed": len(p.removed),
+                pruned.append({"collection": name, "kept": p.kept, "removed": p.removed,
                                "bytes_freed": freed})
         summary["pruned"] = pruned
     run.raise_for_failures()

@@ -37,7 +37,7 @@ from vecbackup.errors import MissingData, NotFound, Unreachable, Unsupported, Us
 from vecbackup.stores import ObjectInfo, ObjectNotFound, open_raw_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.urls import StoreURL, parse_store_url
-from vecbackup.words import param
+from vecbackup.words import number, param, plural
 
 INSERT_LOG = "insert_log"
 DELTA_LOG = "delta_log"
@@ -246,7 +246,8 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
                                  f"{seg.partition_id}, which the server does not list")
         wanted[seg.segment_id] = seg
     if ignored:
-        notes.append(f"{ignored} segment(s) not flushed at the listing (sealed after the flush) are not in the backup")
+        notes.append(f"{plural(ignored, 'segment')} not flushed at the listing (sealed after the flush) "
+                     f"{'is' if ignored == 1 else 'are'} not in the backup")
     binlogs: dict[int, dict[int, list[StorageFile]]] = {sid: {} for sid in wanted}
     deltas: dict[int, list[StorageFile]] = {sid: [] for sid in wanted}
     skipped = 0
@@ -320,16 +321,17 @@ def listing_changes(listing: SegmentListing, reported: Iterable[ReportedSegment]
     changes = []
     gone, new = sorted(before - now), sorted(now - before)
     if gone:
-        changes.append(f"segment(s) {', '.join(map(str, gone))} no longer reported (compacted or dropped)")
+        changes.append(f"{number(len(gone), 'segment')} {', '.join(map(str, gone))} no longer reported (compacted or "
+                       "dropped)")
     if new:
-        changes.append(f"new flushed segment(s) {', '.join(map(str, new))}")
+        changes.append(f"new flushed {number(len(new), 'segment')} {', '.join(map(str, new))}")
     present = {o.key: o.size for o in objects}
     missing = [f.path for f in listing.files() if f.path not in present]
     resized = [f.path for f in listing.files() if f.path in present and present[f.path] != f.size]
     if missing:
-        changes.append(f"{len(missing)} file(s) gone from the storage (first: {missing[0]})")
+        changes.append(f"{plural(len(missing), 'file')} gone from the storage (first: {missing[0]})")
     if resized:
-        changes.append(f"{len(resized)} file(s) changed size (first: {resized[0]})")
+        changes.append(f"{plural(len(resized), 'file')} changed size (first: {resized[0]})")
     return changes
 
 

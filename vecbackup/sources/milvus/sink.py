@@ -23,7 +23,7 @@ from vecbackup.sources.milvus.connection import _ALLOW_AUTO_ID, MAX_BATCH, Conne
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
 from vecbackup.times import instant_text
-from vecbackup.words import either, param
+from vecbackup.words import either, number, param
 
 
 class MilvusSink(Connection):
@@ -102,7 +102,8 @@ class MilvusSink(Connection):
                          "are inserted" + (" (calling the function's model provider for every row)"
                                            if fn.type == "TEXTEMBEDDING" else ""))
             if fn.withheld:
-                notes.append(f"{fn.label}: parameter(s) {', '.join(repr(n) for n in fn.withheld)} (credentials) "
+                notes.append(f"{fn.label}: {number(len(fn.withheld), 'parameter')} "
+                             f"{', '.join(repr(n) for n in fn.withheld)} (credentials) "
                              "are not in the backup: the target must supply them from its own configuration "
                              "(Milvus Lite: e.g. OPENAI_API_KEY in its environment)")
         return notes
