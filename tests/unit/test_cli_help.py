@@ -44,3 +44,20 @@ def test_commands_are_listed_under_headings(cli: Any) -> None:
     listed = [line.split()[0] for line in r.stdout.split("Back up:")[1].splitlines()
               if line.startswith("  ") and line.split()[0].isalpha()]
     assert listed == [*[name for panel in PANELS.values() for name in panel][:-1], "key", "version"]
+
+
+def test_no_message_guesses_a_plural() -> None:
+    """Counts agree with their nouns (vecbackup.words.plural): no string of vecbackup says `object(s)`."""
+    import tokenize
+    from pathlib import Path
+
+    import vecbackup
+
+    found = []
+    for path in sorted(Path(vecbackup.__file__).parent.rglob("*.py")):
+        with path.open("rb") as f:
+            for tok in tokenize.tokenize(f.readline):
+                guesses = set(re.findall(r"(\w+)\(s\)", tok.string)) - {"http", "CA"}  # http(s)://, the CA(s)
+                if tok.type == tokenize.STRING and guesses:
+                    found.append(f"{path.name}:{tok.start[0]}: {tok.string}")
+    assert not found, found

@@ -70,7 +70,7 @@ def test_an_empty_segment_without_files_is_skipped() -> None:
 def test_missing_files_are_missing_data() -> None:
     with pytest.raises(MissingData, match=r"no files of segment 11 .*insert_log/4001/4002/11/"):
         plan([ReportedSegment(11, P0, 5, "Flushed")], seg_files(12, P0))
-    with pytest.raises(MissingData, match=r"no binlog of field id\(s\) 101"):
+    with pytest.raises(MissingData, match="no binlog of field id 101 "):
         plan([ReportedSegment(11, P0, 5, "Flushed")], seg_files(11, P0, fields=(0, 1, 100, 102)))
 
 
@@ -78,7 +78,7 @@ def test_inconsistent_storage_is_refused() -> None:
     uneven = seg_files(11, P0, logs=(1, 2))[:-1]  # field 102 has one log less
     with pytest.raises(VecbackupError, match="uneven"):
         plan([ReportedSegment(11, P0, 5, "Flushed")], uneven)
-    with pytest.raises(Unsupported, match=r"field id\(s\) 105"):
+    with pytest.raises(Unsupported, match="of field id 105 the schema does not have"):
         plan([ReportedSegment(11, P0, 5, "Flushed")], seg_files(11, P0, fields=(0, 1, 100, 101, 102, 105)))
     with pytest.raises(VecbackupError, match="partition id 4003"):
         plan([ReportedSegment(11, P0, 5, "Flushed")], seg_files(11, P1))

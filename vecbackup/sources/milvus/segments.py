@@ -284,11 +284,11 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
                                        "(localStorage."
                                        "path, or the bucket and minio.rootPath); if it does, the segment was "
                                        "compacted and collected meanwhile: run the backup again")
-            raise MissingData(f"segment {sid} of {collection!r} has no binlog of field id(s) "
+            raise MissingData(f"segment {sid} of {collection!r} has no binlog of {number(len(missing), 'field id')} "
                               f"{', '.join(map(str, missing))} under {where}")
         unknown = sorted(set(logs) - set(expected))
         if unknown:
-            raise Unsupported(f"segment {sid} of {collection!r} has binlogs of field id(s) "
+            raise Unsupported(f"segment {sid} of {collection!r} has binlogs of {number(len(unknown), 'field id')} "
                               f"{', '.join(map(str, unknown))} the schema does not have")
         counts = {len(files) for files in logs.values()}
         if len(counts) != 1:
