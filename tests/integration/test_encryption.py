@@ -100,7 +100,7 @@ def test_encrypted_round_trip_on_every_store(cli, lite, any_store, tmp_path, mon
         assert r.code == 0, r.stdout + r.stderr
 
     r = cli("prune", url, "--keep-last", "1", "--json")
-    assert r.code == 0 and r.json()["removed"] == 1, r.stdout + r.stderr
+    assert r.code == 0 and len(r.json()["removed"]) == 1, r.stdout + r.stderr  # the id of the first backup
     r = cli("delete", url, second["backup_id"], "--json")
     assert r.code == 0, r.stderr
     assert cli("gc", url, "--min-age", "0", "--json").code == 0
