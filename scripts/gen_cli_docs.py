@@ -10,7 +10,10 @@ from pathlib import Path
 INTRO = {
     "backup": """Back up one or more collections. Each collection becomes its own backup (its own manifest), so
 retention and restores work per collection. Data chunks are content-addressed: chunks already in the store (from
-an earlier backup of unchanged data, or from an interrupted run of this one) are not uploaded again.
+an earlier backup of unchanged data, or from an interrupted run of this one) are not uploaded again. Each backup
+reports its data (`bytes_stored` in `--json`: the data objects it references, new or already in the store) and what
+it uploaded (`bytes_uploaded`: its new data objects and the row digests written beside each, so a first backup
+uploads a little more than its data, and a backup of unchanged data nothing).
 
 ```sh
 vecbackup backup milvus://db:19530 file:///backups --collection articles --collection users
@@ -104,7 +107,9 @@ With no `--keep` option at all it refuses (exit 2) rather than remove everything
 
 Removed backups' manifests are deleted first, then the data objects no remaining backup references, then (as `gc`)
 unreferenced leftovers of failed backups older than `--gc-min-age`. Refuses to delete anything if any manifest is
-unreadable. Run `--dry-run` first: it prints the same table and deletes nothing.
+unreadable. Run `--dry-run` first: it prints the same table and deletes nothing. `--json` lists the ids of the
+backups kept and removed (`kept`, `removed`; with `--dry-run`, that would be) and every backup judged, with its
+reasons (`backups`).
 
 ```sh
 vecbackup prune file:///backups --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-yearly 3 --dry-run

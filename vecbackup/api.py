@@ -23,7 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from vecbackup.errors import AlreadyExists, NotFound, PartialFailure, UsageError, VecbackupError
+from vecbackup.errors import (
+    AlreadyExists,
+    NotFound,
+    PartialFailure,
+    UsageError,
+    VecbackupError,
+    check_number,
+    check_whole,
+)
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
@@ -69,6 +77,7 @@ from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.stores.encrypted import is_encrypted
 from vecbackup.urls import parse_store_url
+from vecbackup.words import either, param
 
 SourceLike = str | Engine  # a URL, or an engine from connect()
 StoreLike = str | BlobStore  # a URL, or a store from open_store()
@@ -170,32 +179,43 @@ class BackupOptions:
     #: (ops/segment_backup.py): file:///PATH or s3://BUCKET/ROOT_PATH
     segments_from: str | None = None
 
-    def check(self, max_batch: int) -> None:
-        """UsageError naming the option that is out of range (``max_batch``: the engine's limit)."""
-        if not 1 <= self.batch_size <= max_batch:
-            raise UsageError(f"--batch-size {self.batch_size} is out of range", hint=f"use 1 to {max_batch}")
-        if not 1 <= self.compression_level <= 22:
-            raise UsageError(f"--compression-level {self.compression_level} is out of range", hint="use 1 to 22")
+    def __post_init__(self) -> None:
+        """UsageError naming the option that is out of range or does not combine, when the options are made."""
+        check_whole("batch_size", self.batch_size, 1, of="BackupOptions")
+        check_whole("compression_level", self.compression_level, 1, 22, of="BackupOptions")
+        check_whole("parallel", self.parallel, 1, 64, of="BackupOptions")
+        check_number("lock_wait", self.lock_wait, 0, of="BackupOptions")
+        if self.shard is not None and not isinstance(self.shard, Shard):
+            raise UsageError(f"{param('shard', self.shard, of='BackupOptions')} is not a Shard",
+                             hint=either("give Shard(I, N), e.g. Shard(0, 4)", "e.g. --shard 0/4"))
         if self.shard is not None and self.run is None:
-            raise UsageError("--shard needs --run", hint="give every worker of one sharded backup the same --run ID "
-                             "(e.g. the Kubernetes Job's name)")
+            raise UsageError(f"{param('shard')} needs {param('run')}",
+                             hint=f"give every worker of one sharded backup the same {either('run', '--run ID')}, "
+                             "e.g. the Kubernetes Job's name")
         if self.run is not None:
             if self.shard is None:
-                raise UsageError("--run needs --shard", hint="--shard I/N --run ID backs up one shard of N")
+                raise UsageError(f"{param('run')} needs {param('shard')}",
+                                 hint=either("shard=Shard(I, N), run=ID", "--shard I/N --run ID")
+                                 + " backs up one shard of N")
             check_run(self.run)
-        if not 1 <= self.parallel <= 64:
-            raise UsageError(f"--parallel {self.parallel} is out of range", hint="use 1 to 64")
         if self.parallel > 1 and self.shard is not None:
-            raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
+            raise UsageError(f"{param('parallel')} and {param('shard')} do not combine",
+                             hint=f"run more shards instead: {either('Shard(I, N)', '--shard I/N')}")
         if self.commit and self.shard is None:
-            raise UsageError("--commit needs --shard", hint="it commits a sharded backup once its last shard is done")
+            raise UsageError(f"{param('commit')} needs {param('shard')}",
+                             hint="it commits a sharded backup once its last shard is done")
         if self.segments_from is not None and (self.shard is not None or self.parallel > 1):
-            raise UsageError("--segments-from reads whole segments in one process: it does not combine with "
-                             f"{'--shard' if self.shard is not None else '--parallel'}",
+            raise UsageError(f"{param('segments_from')} reads whole segments in one process: it does not combine "
+                             f"with {param('shard') if self.shard is not None else param('parallel')}",
                              hint="leave that option out (the encoding already runs on every core)")
-        if not 0 <= self.check_reused <= 1:
-            raise UsageError(f"check_reused {self.check_reused!r} is out of range",
-                             hint="use a fraction from 0 to 1 (--check-reused takes 0% to 100%)")
+        check_number("check_reused", self.check_reused, 0, 1, of="BackupOptions",
+                     hint=either("use a fraction from 0 to 1", "use 0% to 100%"))
+
+    def check(self, max_batch: int) -> None:
+        """UsageError if ``batch_size`` is more than ``max_batch`` (the engine's limit on rows per request)."""
+        if self.batch_size > max_batch:
+            raise UsageError(f"{param('batch_size', self.batch_size, of='BackupOptions')} is out of range",
+                             hint=f"use 1 to {max_batch}, the engine's limit")
 
 
 @dataclass(frozen=True)
@@ -263,7 +283,9 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | str | 
         collections = [collections]
     options.check((engine_class(source) if isinstance(source, str) else type(source)).max_batch)
     if bool(collections) == all:
-        raise UsageError("say which collections to back up", hint="give --collection NAME (repeatable) or --all")
+        raise UsageError("say which collections to back up",
+                         hint=either("give collections=[NAME, ...] or all=True",
+                                     "give --collection NAME (repeatable) or --all"))
     with _engine(source, credentials, existing=True) as engine:
         names = engine.list_collections() if all else list(dict.fromkeys(collections or []))
         target = _store(store, create=True, allow_unencrypted=options.allow_unencrypted)
@@ -462,9 +484,11 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
     pw = Passphrase.from_env() if passphrase is None else passphrase
     raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
     if not encrypt and (pw.given or recover):
-        raise UsageError("a passphrase was given but not --encrypt" if not recover else "--recover needs --encrypt",
-                         hint="add --encrypt to make an encrypted store (or --encrypt --recover to give one its "
-                              "settings back), or unset the passphrase")
+        if recover:
+            raise UsageError(f"{param('recover', True)} needs {param('encrypt', True)}",
+                             hint=f"add {param('encrypt', True)} to give an encrypted store its settings back")
+        raise UsageError(f"a passphrase was given but not {param('encrypt', True)}",
+                         hint=f"add {param('encrypt', True)} to make an encrypted store, or unset the passphrase")
     if recover:
         return recover_store(raw, pw)
     return init_store(raw, pw.secret() if encrypt else None, label=label)
@@ -518,12 +542,15 @@ class BulkImport:
     via: str
     file_mb: int = DEFAULT_FILE_BYTES >> 20
 
+    def __post_init__(self) -> None:
+        """UsageError for a ``via`` that is no store URL or a ``file_mb`` out of range, when it is made."""
+        check_whole("file_mb", self.file_mb, 1, of="BulkImport", flag="--bulk-import-mb")
+        parse_store_url(self.via)
+
     def staging(self) -> Staging:
         url = parse_store_url(self.via)
         if url.scheme == "file":  # the server opens the files by absolute path
             url = dataclasses.replace(url, location=os.path.abspath(url.location))
-        if self.file_mb < 1:
-            raise UsageError(f"--bulk-import-mb {self.file_mb} is out of range", hint="use 1 or more")
         return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
 
 
@@ -538,7 +565,7 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     s = _store(store)
     manifest = _manifest(s, backup, collection)
     if bulk_import is not None:
-        options = dataclasses.replace(options or RestoreOptions(), bulk_import=True)
+        options = dataclasses.replace(options or RestoreOptions(), server_import=True)
     with _engine(target, credentials) as engine:
         leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True)
         decided: Plan = plan_restore(manifest, engine, options)
@@ -580,10 +607,11 @@ def commit_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, 
         except AlreadyExists:  # the target: this run's, committed already, or another one
             names = run_names(_target_name(manifest, engine, options), check_run(run), manifest.backup_id)
             if engine.has_collection(names.staging) or engine.has_collection(names.committing):
-                raise  # a run to commit over an existing target: the workers' --drop-existing is missing
+                raise  # a run to commit over an existing target: the workers' drop_existing is missing
             raise NotFound(f"restore run {run} of backup {manifest.backup_id} has nothing to commit on "
                            f"{engine.display} and its target exists (committed already?)",
-                           hint="`vecbackup collections` shows the target; --drop-existing commits over it") from None
+                           hint=f"`vecbackup collections` shows the target; {param('drop_existing', True)} commits "
+                                "over it") from None
         return run_commit_restore(manifest, engine, decided, check_run(run))
 
 
@@ -638,7 +666,8 @@ def report_hash(store: StoreLike, value: Any) -> str:
 __all__ = [
     "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
     "CommitResult", "Credentials", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
-    "RestoreCommit", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "VerifyDepth", "abandon",
+    "RestoreCommit", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
+    "abandon",
     "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill",
     "gc", "gc_engine", "init", "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair",
     "report_hash", "restore",

@@ -28,6 +28,8 @@ docs/EXIT_CODES.md is the user-facing copy of this table.
 
 from __future__ import annotations
 
+from vecbackup.words import param
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 
@@ -139,6 +141,33 @@ class AuthenticationFailed(CorruptData):
 
 EXIT_LOCKED = Locked.exit_code
 
+
+def check_whole(name: str, value: object, low: int, high: int | None = None, *, of: str | None = None,
+                flag: str | None = None, optional: bool = False) -> None:
+    """UsageError naming option ``name`` of class ``of`` (``flag`` on the command line: vecbackup.words.param)
+    unless ``value`` is a whole number from ``low`` to ``high`` (``optional``: or None): what an option class checks
+    when it is made."""
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        raise UsageError(f"{param(name, value, of=of, flag=flag)} is out of range",
+                         hint=f"use a whole number from {low} to {high}" if high is not None else
+                         f"use a whole number, {low} or more")
+
+
+def check_number(name: str, value: object, low: float, high: float | None = None, *, of: str | None = None,
+                 flag: str | None = None, optional: bool = False, hint: str | None = None) -> None:
+    """UsageError naming option ``name`` of class ``of`` unless ``value`` is a number from ``low`` to ``high``
+    (``optional``: or None)."""
+    if optional and value is None:
+        return
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value
+            or (high is not None and value > high)):
+        raise UsageError(f"{param(name, value, of=of, flag=flag)} is out of range",
+                         hint=hint or (f"use a number from {low:g} to {high:g}" if high is not None else
+                                       f"use a number, {low:g} or more"))
+
+
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_LOCKED",
@@ -157,4 +186,6 @@ __all__ = [
     "UsageError",
     "VecbackupError",
     "WrongKey",
+    "check_number",
+    "check_whole",
 ]

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vecbackup.errors import UsageError, WrongKey
+from vecbackup.words import either, param
 
 ENV_PASSPHRASE = "VECBACKUP_PASSPHRASE"
 ENV_PASSPHRASE_FILE = "VECBACKUP_PASSPHRASE_FILE"
@@ -31,7 +32,13 @@ ENV_KEY_COMMAND = "VECBACKUP_KEY_COMMAND"
 ENV_KEY_ID = "VECBACKUP_KEY_ID"  # the key file to try (id or unique prefix), instead of searching them
 ENV_NEW_PASSPHRASE = "VECBACKUP_NEW_PASSPHRASE"  # `key add`: the passphrase of the new key file
 ENV_KEY_COMMAND_ENV = "VECBACKUP_KEY_COMMAND_ENV"  # more variables for key commands: NAME,PREFIX*,-NAME
-HOW = "set VECBACKUP_PASSPHRASE, or give --passphrase-file FILE or --key-command CMD"
+
+
+def how() -> str:
+    """How to give a passphrase, in the caller's words (vecbackup.words)."""
+    return either("pass passphrase=Passphrase(...) or set VECBACKUP_PASSPHRASE",
+                  "set VECBACKUP_PASSPHRASE, or give --passphrase-file FILE or --key-command CMD")
+
 _COMMAND_SECONDS = 120
 _MAX_SECRET = 64 * 1024
 
@@ -71,13 +78,14 @@ class Passphrase:
 
     def secret(self) -> bytes:
         """The passphrase's bytes: UsageError for a bad source, WrongKey when the key command fails."""
-        given = [n for n, v in (("VECBACKUP_PASSPHRASE", self.value), ("--passphrase-file", self.file),
-                                ("--key-command", self.command)) if v]
+        given = [n for n, v in (("VECBACKUP_PASSPHRASE", self.value), (param("file", flag="--passphrase-file"),
+                                                                       self.file),
+                                (param("command", flag="--key-command"), self.command)) if v]
         if len(given) > 1:
-            raise UsageError(f"the passphrase is given {len(given)} ways ({', '.join(given)})",
-                             hint="give exactly one (unset the environment variable or drop the option)")
+            raise UsageError(f"the passphrase is given {len(given)} ways: {' and '.join(given)}",
+                             hint="give exactly one: unset the environment variable or drop the option")
         if not given:
-            raise WrongKey("no passphrase given", hint=HOW)
+            raise WrongKey("no passphrase given", hint=how())
         if self.value:
             secret = self.value.encode("utf-8", "surrogateescape")
         elif self.file:
@@ -95,7 +103,7 @@ def _read_file(path: str) -> bytes:
             data = f.read(_MAX_SECRET + 1)
     except OSError as e:
         raise UsageError(f"cannot read passphrase file {path!r}: {e.strerror or type(e).__name__}",
-                         hint="check --passphrase-file / VECBACKUP_PASSPHRASE_FILE") from None
+                         hint=f"check {param('file', flag='--passphrase-file')} / VECBACKUP_PASSPHRASE_FILE") from None
     if len(data) > _MAX_SECRET:
         raise UsageError(f"passphrase file {path!r} is larger than {_MAX_SECRET // 1024} KiB: not a passphrase")
     return data
@@ -169,15 +177,15 @@ def _run(command: str) -> bytes:
     try:
         argv = shlex.split(command)
     except ValueError as e:
-        raise UsageError(f"cannot parse --key-command: {e}") from None
+        raise UsageError(f"cannot parse {param('command', flag='--key-command')}: {e}") from None
     if not argv:
-        raise UsageError("--key-command is empty")
+        raise UsageError(f"{param('command', flag='--key-command')} is empty")
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               env=key_command_environment(), timeout=_COMMAND_SECONDS, check=False)
     except FileNotFoundError:
-        raise UsageError(f"key command {argv[0]!r} not found", hint="check --key-command / VECBACKUP_KEY_COMMAND") \
-            from None
+        raise UsageError(f"key command {argv[0]!r} not found",
+                         hint=f"check {param('command', flag='--key-command')} / VECBACKUP_KEY_COMMAND") from None
     except PermissionError:
         raise UsageError(f"key command {argv[0]!r} is not executable") from None
     except subprocess.TimeoutExpired:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 from vecbackup.errors import UsageError
+from vecbackup.words import param
 
 FUTURE = "in the future"
 GUARD = "newest, as no rule keeps any"
-OPTIONS = "--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within"
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Policy:
         for f in fields(self):
             value = getattr(self, f.name)
             if value < 0:
-                raise UsageError(f"{f.name.replace('_', '-')} must not be negative (got {value})")
+                raise UsageError(f"{param(f.name, value, of='Policy')} must not be negative")
 
     @property
     def is_empty(self) -> bool:
@@ -136,7 +136,8 @@ _BUCKET_RULES: tuple[tuple[str, str, Callable[[datetime], tuple[int, ...]]], ...
 def require_rules(policy: Policy) -> None:
     if policy.is_empty:
         raise UsageError("refusing to prune with no keep rule: it would remove every backup",
-                         hint=f"give at least one of {OPTIONS}")
+                         hint="give at least one of " + ", ".join(param(f.name) for f in fields(Policy)[:-1])
+                         + f" or {param('keep_within')}")
 
 
 def _apply_one(backups: list[Candidate], policy: Policy, now: datetime) -> list[Decision]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from vecbackup.errors import UsageError
+from vecbackup.words import param
 
 MILVUS_SCHEMES = {"milvus": "http", "milvus+http": "http", "milvus+https": "https", "milvuss": "https"}
 LITE_SCHEME = "milvus-lite"
@@ -48,19 +49,22 @@ class TLS:
         """UsageError for settings that cannot work; ``tls``: the URL asks for TLS; ``grpc``: over gRPC (whose
         Python client can neither skip verification nor take a client certificate without a CA bundle)."""
         if bool(self.client_cert) != bool(self.client_key):
-            raise UsageError("--client-cert and --client-key go together", hint="give both for mutual TLS")
+            raise UsageError(f"{param('client_cert')} and {param('client_key')} go together",
+                             hint="give both for mutual TLS")
         if self.given and not tls:
             raise UsageError(f"TLS options given for {display}, which does not use TLS",
                              hint="use milvus+https://, qdrant+https:// or qdrant+grpcs:// for a server with TLS")
         if self.insecure and (self.ca_cert or self.client_cert):
-            raise UsageError("--insecure skips verifying the server, so --ca-cert is pointless",
+            raise UsageError(f"{param('insecure', True)} skips verifying the server, so {param('ca_cert')} is "
+                             "pointless",
                              hint="drop one of them")
         if grpc and self.insecure:
-            raise UsageError(f"--insecure is not possible over gRPC ({display}): its client cannot skip "
-                             "verifying the server's certificate",
-                             hint="give --ca-cert with the CA (or the self-signed certificate) of the server")
+            raise UsageError(f"{param('insecure', True)} is not possible over gRPC ({display}): its client cannot "
+                             "skip verifying the server's certificate",
+                             hint=f"give {param('ca_cert')} with the CA (or the self-signed certificate) of the "
+                                  "server")
         if grpc and self.client_cert and not self.ca_cert:
-            raise UsageError("mutual TLS over gRPC needs --ca-cert too",
+            raise UsageError(f"mutual TLS over gRPC needs {param('ca_cert')} too",
                              hint="give the CA that signed the server's certificate")
         return self
 
@@ -231,7 +235,8 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, tls: TLS | None = 
                               "or qdrant-local:///path")
     if "@" in parts.netloc:
         raise UsageError(f"credentials in the Qdrant URL {_redact(url)!r}",
-                         hint="pass the API key in VECBACKUP_QDRANT_API_KEY (or --api-key), never in the URL")
+                         hint=f"pass the API key in VECBACKUP_QDRANT_API_KEY (or {param('api_key')}), never in the "
+                              "URL")
     if not parts.hostname:
         raise UsageError(f"bad URL {_redact(url)!r}: no host", hint="use qdrant://host:6333")
     tls_on, grpc = QDRANT_SCHEMES[scheme]
@@ -266,7 +271,8 @@ def parse_qdrant_url(url: str, *, api_key: str | None = None, tls: TLS | None = 
     display = f"{scheme}://{host}:{port}" + (f"/{prefix}" if prefix else "")
     settings = (tls or TLS()).check(display, tls=tls_on, grpc=grpc)
     if grpc and (settings.ca_cert or settings.client_cert):
-        raise UsageError(f"--ca-cert and --client-cert are not supported over Qdrant's gRPC ({display}): its "
+        raise UsageError(f"{param('ca_cert')} and {param('client_cert')} are not supported over Qdrant's gRPC "
+                         f"({display}): its "
                          "client only trusts the system's CAs there", hint="use qdrant+https:// (REST) for a "
                          "private CA or mutual TLS")
     return QdrantURL(display=display, host=host, port=rest, grpc_port=grpc_port, https=tls_on, prefer_grpc=grpc,

@@ -101,7 +101,7 @@ def test_upserts_across_partitions_back_up_verify_and_restore_as_the_source_held
         manifest = _manifest(store, backup["backup_id"])
         # Milvus Lite's collection-level reads show the upserted copy; a 2.3 server's change from read to read
         _check_recorded(manifest, "_default" if engine.lite else None)
-        assert any("20 key(s) held by more than one partition" in n for n in manifest.notes)
+        assert any("20 keys held by more than one partition" in n for n in manifest.notes)
 
         r = cli("verify", store, backup["backup_id"], "--read-data", "--json")
         assert r.code == 0, r.stderr
@@ -110,7 +110,7 @@ def test_upserts_across_partitions_back_up_verify_and_restore_as_the_source_held
         dry = cli("restore", store, engine.url, "--backup", backup["backup_id"], "--as", f"{name}_c", "--dry-run",
                   "--json")
         assert dry.code == 0, dry.stderr
-        assert any("20 key(s) held by more than one partition" in n for n in dry.json()["notes"])
+        assert any("20 keys held by more than one partition" in n for n in dry.json()["notes"])
 
         r = cli("restore", store, engine.url, "--backup", backup["backup_id"], "--as", f"{name}_c", "--json")
         assert r.code == 0, r.stderr
@@ -126,7 +126,7 @@ def test_upserts_across_partitions_back_up_verify_and_restore_as_the_source_held
         assert r.code == 0, r.stdout + r.stderr
         report = r.json()
         assert report["ok"], report["failures"]
-        assert any("20 key(s) held by more than one partition" in n for n in report["notes"])
+        assert any("20 keys held by more than one partition" in n for n in report["notes"])
         row_count = next(c for c in report["checks"] if c["name"] == "row_count")
         assert row_count["details"]["duplicate_keys"] == 20
     finally:
@@ -198,8 +198,8 @@ def test_qdrant_holds_one_point_per_key_only_as_the_plan_says(cli, lite, tmp_pat
     r = cli("restore", store, target, "--backup", backup)
     assert r.code == 9
     line = r.error_line()
-    assert "20 key(s) held by more than one partition" in line and "--duplicate-keys shown" in line
-    assert "20 row(s) of the backup cannot be restored" in line
+    assert "20 keys held by more than one partition" in line and "--duplicate-keys shown" in line
+    assert "20 rows of the backup cannot be restored" in line
     from qdrant_client import QdrantClient
 
     client = QdrantClient(path=str(folder))
@@ -208,7 +208,7 @@ def test_qdrant_holds_one_point_per_key_only_as_the_plan_says(cli, lite, tmp_pat
 
     plan = cli("restore", store, target, "--backup", backup, "--duplicate-keys", "shown", "--dry-run", "--json")
     assert plan.code == 0, plan.stderr
-    assert any("20 row(s) of the backup are not" in n for n in plan.json()["notes"])
+    assert any("20 rows of the backup are not" in n for n in plan.json()["notes"])
 
     def expected(kept: str) -> dict[int, tuple[str, str]]:
         out = {k: (p, row["t"]) for p in PARTITIONS if p != kept for k, row in source[p].items()}
@@ -290,7 +290,7 @@ def test_verify_finds_a_record_that_is_not_the_data_and_a_backup_without_one_res
     assert r.code == 7
     result = r.json()["backups"][0]
     assert result["duplicate_keys"] == {"recorded": 19, "found": 20}
-    assert "the manifest records 19 key(s) held by more than one partition" in result["problems"][0]["message"]
+    assert "the manifest records 19 keys held by more than one partition" in result["problems"][0]["message"]
 
     # a manifest of an earlier vecbackup records nothing: verify reports what the data holds, and passes
     del doc["duplicate_keys"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -80,3 +81,49 @@ def test_drill_options_are_checked_when_built_and_name_the_parameter(kwargs: dic
         vecbackup.DrillOptions(**kwargs)  # type: ignore[arg-type]
     assert f"DrillOptions({name}=" in e.value.message and "--" not in e.value.message
     vecbackup.DrillOptions(min_recall=1.0, recall_tolerance=0, top_k=1, sample=0, queries=0, max_age=0)
+
+
+# -- results say one thing, in Python and in JSON, and the numbers are told apart (item 7); plurals (item 10) -----
+
+
+def _one_row(lite: Engine, name: str) -> None:
+    lite.client.create_collection(name, dimension=4, consistency_level="Strong")
+    lite.client.insert(name, [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
+
+
+def test_prune_result_and_its_json_list_the_same_backup_ids(cli, lite: Engine, tmp_path: Path):
+    name = lite.new_name("pr")
+    _one_row(lite, name)
+    store = f"file://{tmp_path / 'store'}"
+    first = vecbackup.backup(lite.url, store, name).results[0].backup_id
+    second = vecbackup.backup(lite.url, store, name).results[0].backup_id
+    pruned = vecbackup.prune(store, vecbackup.Policy(keep_last=1), dry_run=True)
+    assert pruned.removed == [first] and pruned.kept == [second]
+    assert pruned.to_dict()["removed"] == pruned.removed and pruned.to_dict()["kept"] == pruned.kept
+    doc = cli("prune", store, "--keep-last", "1", "--json").json()
+    assert doc["removed"] == [first] and doc["kept"] == [second]
+    r = cli("prune", store, "--keep-last", "1", "--dry-run")
+    assert "would remove 0 backups, keep 1; would delete 0 data objects" in r.stdout
+
+
+def test_one_row_one_object_and_what_the_times_and_bytes_are(cli, lite: Engine, tmp_path: Path):
+    """A backup's summary says 1 row, 1 object, that its upload holds the row digests (so it is more than the data)
+    and that its time runs to the commit; a restore's that its time runs until the copy is loaded (the progress
+    lines on stderr time each step)."""
+    name = lite.new_name("one")
+    _one_row(lite, name)
+    store = tmp_path / "store"
+    r = cli("backup", lite.url, store, "-c", name)
+    assert r.code == 0, r.stderr
+    m = re.fullmatch(rf"backup (\S+) of {name}: 1 row, 1 object, (\d+) B of data \((\d+) B uploaded: 1 new object "
+                     r"with its row digests\), committed after \d+\.\ds\n", r.stdout)
+    assert m is not None, r.stdout
+    result = cli("show", store, "latest", "--json").json()
+    assert int(m[2]) == result["stats"]["bytes"] < int(m[3])  # the digests are uploaded beside the data
+    assert f"collection {name}  (1 row, 1 object, " in cli("show", store, "latest").stdout
+    r = cli("restore", store, lite.url, "--as", f"{name}_copy")
+    assert r.code == 0, r.stderr
+    assert re.fullmatch(rf"restored backup {m[1]} of {name} into {name}_copy: 1 row, loaded after \d+\.\ds\n",
+                        r.stdout), r.stdout
+    r = cli("prune", store, "--keep-last", "1", "--dry-run")
+    assert "would remove 0 backups, keep 1; would delete 0 data objects (0 B), 0 still used" in r.stdout

@@ -199,7 +199,7 @@ def test_gc_on_an_engine_prints_what_it_dropped(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert out.splitlines()[0].startswith("dropped 'p_vbrestore_0000aaaa': left by a restore into 'p' that died "
                                           "(its lease ran out at ")
-    assert out.splitlines()[-1].endswith(": 1 collection(s) dropped, 0 lease(s) cleared, 0 kept")
+    assert out.splitlines()[-1].endswith(": 1 collection dropped, 0 leases cleared, 0 kept")
     code, _, err = _cli("gc", f"milvus-lite://{path}", "--min-age", "1h")
     assert code == 2 and "--min-age applies to stores" in err
     # a store's --min-age from the environment (or the config file) is no error for a database

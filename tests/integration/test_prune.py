@@ -132,7 +132,9 @@ def test_dry_run_then_prune_then_again(cli, any_store, templates):
     assert {by_id[b["backup_id"]]: b["reasons"] for b in doc["backups"] if b["keep"]} == KEPT
     assert all(b["reasons"] == [] for b in doc["backups"] if not b["keep"])
     assert [b["collection"] for b in doc["backups"]] == [X] * 7 + [Y] * 2  # per collection, newest first
-    assert (doc["kept"], doc["removed"]) == (4, 5)
+    assert (len(doc["kept"]), len(doc["removed"])) == (4, 5)
+    assert doc["kept"] == [b["backup_id"] for b in doc["backups"] if b["keep"]]  # ids, in the table's order
+    assert doc["removed"] == [b["backup_id"] for b in doc["backups"] if not b["keep"]]
     assert doc["objects_deleted"] == len(templates["x_old"].objects)  # would be
     assert doc["objects_kept"] == len(templates["x_new"].objects)
     assert doc["gc"]["kept_young"] == 1
@@ -152,7 +154,8 @@ def test_dry_run_then_prune_then_again(cli, any_store, templates):
     r = cli("prune", any_store.url, *POLICY, "--json")
     assert r.code == 0, r.stderr
     doc = r.json()
-    assert not doc["dry_run"] and (doc["kept"], doc["removed"]) == (4, 5)
+    assert not doc["dry_run"] and (len(doc["kept"]), len(doc["removed"])) == (4, 5)
+    assert sorted(doc["kept"]) == sorted(ids[t] for t in KEPT)
     old = templates["x_old"]
     assert doc["objects_deleted"] == len(old.objects)
     assert doc["bytes_freed"] == sum(len(b) for b in old.objects.values())
@@ -173,7 +176,7 @@ def test_dry_run_then_prune_then_again(cli, any_store, templates):
     r = cli("prune", any_store.url, *POLICY, "--json")
     assert r.code == 0, r.stderr
     doc = r.json()
-    assert (doc["kept"], doc["removed"], doc["objects_deleted"]) == (4, 0, 0)
+    assert (len(doc["kept"]), doc["removed"], doc["objects_deleted"]) == (4, [], 0)
     assert {by_id[b["backup_id"]]: b["reasons"] for b in doc["backups"]} == KEPT
     assert _state(store) == after
 
@@ -213,7 +216,7 @@ def test_keep_within_one_collection(cli, any_store, templates):
     doc = r.json()
     assert {b["backup_id"]: b["reasons"] for b in doc["backups"] if b["collection"] == Y} == {
         ids[plan[4][1]]: ["newest, as no rule keeps any"], ids[T("2025-01-01T00:00")]: []}
-    assert doc["removed"] == 1 and "users" in r.stderr and "kept anyway" in doc["notes"][0]
+    assert doc["removed"] == [ids[T("2025-01-01T00:00")]] and "users" in r.stderr and "kept anyway" in doc["notes"][0]
     assert cli("verify", any_store.url, "--all").code == 0
 
 

@@ -15,7 +15,7 @@ ROOT = Path(vecbackup.__file__).parent
 
 #: lowest first; a module may import its own layer and the layers below, never one above
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("vecbackup.errors", "vecbackup.schema", "vecbackup.times", "vecbackup.version")),
+    ("core", ("vecbackup.errors", "vecbackup.schema", "vecbackup.times", "vecbackup.version", "vecbackup.words")),
     ("pure", ("vecbackup.format", "vecbackup.limits", "vecbackup.exact", "vecbackup.retention",
               "vecbackup.urls", "vecbackup.index_types")),
     ("edges", ("vecbackup.stores", "vecbackup.sources", "vecbackup.passphrase")),

@@ -185,6 +185,34 @@ def test_schedule_rejects(change, message):
         parse_schedule({"jobs": [job]})
 
 
+@pytest.mark.parametrize("every, instead", [
+    ("0 2 * * *", 'at = "02:00" for a run every day at 02:00 UTC'),
+    ("*/15 * * * *", 'at = "HH:MM" for a run every day at that time, UTC'),
+])
+def test_a_cron_expression_is_refused_naming_the_file_the_job_and_the_key(tmp_path: Path, every: str,
+                                                                         instead: str) -> None:
+    from vecbackup.scheduler import load_schedule
+
+    path = tmp_path / "schedule.toml"
+    path.write_text(f'[[jobs]]\nname = "nightly"\nsource = "milvus-lite:///x.db"\nstore = "/tmp/s"\nall = true\n'
+                    f'every = "{every}"\n')
+    with pytest.raises(UsageError) as e:
+        load_schedule(path)
+    assert str(e.value) == (f"schedule file {str(path)!r} job 'nightly': every = {every!r}: cron syntax is not "
+                            f'supported (give a duration, e.g. every = "6h", or {instead})')
+
+
+def test_schedule_errors_name_the_job_and_the_key_as_the_file_spells_it() -> None:
+    for change, message in [({"every": "soon"}, "job 'a': every: bad duration 'soon'"),
+                            ({"keep_within": "soon"}, "job 'a': keep_within: bad duration 'soon'"),
+                            ({"gc_min_age": "x"}, "job 'a': gc_min_age: bad duration 'x'"),
+                            ({"keep_last": -1}, "job 'a': Policy(keep_last=-1) must not be negative"),
+                            ({"batch_size": 0}, "job 'a': BackupOptions(batch_size=0) is out of range")]:
+        with pytest.raises(UsageError) as e:
+            parse_schedule({"jobs": [{**JOB, **change}]})
+        assert message in e.value.message and "--" not in str(e.value), (change, str(e.value))
+
+
 def test_schedule_rejects_duplicate_names_and_no_jobs():
     with pytest.raises(UsageError, match="repeated: a"):
         parse_schedule({"jobs": [JOB, JOB]})

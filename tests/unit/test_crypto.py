@@ -229,6 +229,26 @@ def _encrypted_folder(tmp_path) -> tuple[LocalStore, EncryptedStore]:
     return raw, store
 
 
+def test_the_messages_of_a_wrong_passphrase_and_of_removing_the_key_in_use_are_one_sentence(tmp_path):
+    """Issue 23: what is wrong and how to fix it, without brackets in brackets."""
+    from vecbackup.ops.keys import remove_key
+    from vecbackup.words import cli_words
+
+    raw, store = _encrypted_folder(tmp_path)
+    with cli_words(), pytest.raises(WrongKey) as e:
+        open_encrypted(raw, Passphrase("nope"))
+    assert str(e.value) == (f"the passphrase does not open encrypted store {raw.display}, whose key file takes "
+                            "another: give the passphrase the store was created with, or one added with "
+                            "`vecbackup key add`")
+    with cli_words(), pytest.raises(UsageError) as u:
+        remove_key(store, store.key_id)
+    assert str(u.value) == (f"key {store.key_id} is the one this run opened the store with, and is not removed (it "
+                            "is the store's only key: add another first with `vecbackup key add`)")
+    with pytest.raises(UsageError) as u:
+        remove_key(store, store.key_id)
+    assert str(u.value).endswith("add another first with add_key())")
+
+
 def test_wrapper_seals_below_and_looks_plain_above(tmp_path):
     raw, store = _encrypted_folder(tmp_path)
     store.put("data/ab/x", b"0123456789")
@@ -259,7 +279,7 @@ def test_a_manifests_associated_data_is_its_escaped_key(tmp_path):
 
 def test_wrong_or_missing_passphrase_and_foreign_key_files(tmp_path):
     raw, _ = _encrypted_folder(tmp_path)
-    with pytest.raises(WrongKey, match="opens none of the 1 key files"):
+    with pytest.raises(WrongKey, match=r"does not open encrypted store .*, whose key file takes another"):
         open_encrypted(raw, Passphrase("nope"))
     with pytest.raises(WrongKey, match="is encrypted"):
         open_encrypted(raw, Passphrase())

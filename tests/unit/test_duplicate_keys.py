@@ -17,6 +17,7 @@ from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
 from vecbackup.ops.duplicates import Choice, plan_duplicates, restore_order, waves
 from vecbackup.schema import CollectionSpec, Field, FieldType
 from vecbackup.sources.base import KeyCopies
+from vecbackup.words import cli_words
 
 LITE = KeyCopies(held=True, counted=False, last_shown=True)
 SERVER = KeyCopies(held=True, counted=True, last_shown=False)
@@ -89,7 +90,7 @@ def test_the_record_groups_counts_and_lists_at_most_LISTED_keys():
     assert d.copies == LISTED + 5 + 2
     assert d.holdings == {("_default", "p1"): LISTED + 5, ("_default", "p1", "p2"): 1}
     assert len(d.listed) == LISTED and d.listed[0] == ListedKey(0, ("_default", "p1"), "_default")
-    assert d.summary() == ("106 key(s) held by more than one partition (107 row(s) beyond one copy each; e.g. key "
+    assert d.summary() == ("106 keys held by more than one partition (107 rows beyond one copy each; e.g. key "
                            "0 in '_default' and 'p1')")
 
 
@@ -189,7 +190,7 @@ def test_milvus_lite_keeps_every_copy_restored_in_order_and_counted_by_partition
     from_server = DuplicateKeys.found([(3, ("_default", "p1"))], [None])  # a 2.3 server does not tell
     plan = plan_duplicates(_manifest(from_server, engine="milvus"), LITE, Choice(), "Milvus Lite file x")
     assert plan.order == ("_default", "p1", "p2") and plan.settle and plan.count == 21
-    assert plan.notes[1].endswith("show one copy of each key: for 1 key(s) the backup does not know which copy the "
+    assert plan.notes[1].endswith("show one copy of each key: for 1 key the backup does not know which copy the "
                                   "source showed (a Milvus server does not tell): the copy of the partition restored "
                                   "last (order: '_default', 'p1', 'p2')")
 
@@ -204,12 +205,15 @@ def test_a_milvus_server_keeps_and_counts_every_copy_in_any_order():
 def test_a_target_of_one_point_per_key_is_refused_unless_told_which_copy_to_keep():
     with pytest.raises(Unsupported) as e:
         plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
-    assert "holds one point per key, so 2 row(s) of the backup cannot be restored" in e.value.message
+    assert "holds one point per key, so 2 rows of the backup cannot be restored" in e.value.message
+    assert "duplicate_keys='shown'" in str(e.value.hint) and "duplicate_keys='partition:" in str(e.value.hint)
+    with cli_words(), pytest.raises(Unsupported) as e:
+        plan_duplicates(_manifest(TWO), ONE_POINT, Choice(), "Qdrant at q")
     assert "--duplicate-keys shown" in str(e.value.hint) and "--duplicate-keys partition:" in str(e.value.hint)
     shown = plan_duplicates(_manifest(TWO), ONE_POINT, Choice("shown"), "Qdrant at q")
     assert shown.order == ("p1", "_default", "p2") and not shown.settle
     assert shown.count == 20 and shown.dropped == 2 and shown.partition_rows is None
-    assert "2 row(s) of the backup are not (--duplicate-keys shown)" in shown.notes[1]
+    assert "2 rows of the backup are not (--duplicate-keys shown)" in shown.notes[1]
     p1 = plan_duplicates(_manifest(TWO), ONE_POINT, Choice("partition", ("p1",)), "Qdrant at q")
     assert p1.order == ("_default", "p1", "p2") and p1.count == 20
 
@@ -219,7 +223,7 @@ def test_choices_the_backup_cannot_answer_are_refused():
     with pytest.raises(Unsupported, match="does not record which copy collection-level reads showed for 1"):
         plan_duplicates(_manifest(unknown, engine="milvus"), ONE_POINT, Choice("shown"), "Qdrant at q")
     three = DuplicateKeys.found([(3, ("_default", "p1")), (5, ("p1", "p2"))], ["_default", "p2"])
-    with pytest.raises(Unsupported, match=r"1 key\(s\) are held by none of these partitions"):
+    with pytest.raises(Unsupported, match=r"1 key is held by none of these partitions"):
         plan_duplicates(_manifest(three), ONE_POINT, Choice("partition", ("_default",)), "Qdrant at q")
     with pytest.raises(UsageError, match="'p9', which the backup does not have"):
         plan_duplicates(_manifest(three), ONE_POINT, Choice("partition", ("p9",)), "Qdrant at q")

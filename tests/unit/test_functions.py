@@ -205,7 +205,7 @@ def test_drop_functions_leaves_out_the_outputs_and_their_indexes() -> None:
     assert [i.field_name for i in out.indexes] == ["dense"]
     assert out.columns == spec.columns  # the chunks fit it as they are
     assert dropped.notes == ["BM25 function 'text_bm25' ('text' -> 'sparse'): not recreated (--drop-functions); "
-                             "its output field(s) 'sparse' left out, 'text' restored as recorded"]
+                             "its output field 'sparse' left out, 'text' restored as recorded"]
 
 
 # -- the drill's full-text check -----------------------------------------------------------------------

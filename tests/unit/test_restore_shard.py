@@ -16,6 +16,7 @@ from vecbackup.format.manifest import DataObject
 from vecbackup.format.shard import Shard
 from vecbackup.ops.restore_shard import assigned, pinned, run_names
 from vecbackup.sources.milvus.sink import key_filters, name_problem
+from vecbackup.words import cli_words
 
 
 def _objects(n: int) -> list[DataObject]:
@@ -46,7 +47,9 @@ def test_run_names_are_the_same_for_every_worker_and_differ_between_runs_backups
 
 def test_bad_run_ids_are_refused() -> None:
     for run in ("", "-x", "a b", "x" * 129, "../x"):
-        with pytest.raises(UsageError, match="--run"):
+        with pytest.raises(UsageError, match="run="):
+            run_names("t", run, "B")
+        with cli_words(), pytest.raises(UsageError, match="--run"):
             run_names("t", run, "B")
 
 
@@ -62,7 +65,9 @@ def test_markers_name_the_done_workers_and_refuse_mixed_counts() -> None:
 
 
 def test_latest_is_refused_for_a_run() -> None:
-    with pytest.raises(UsageError, match="needs --backup ID"):
+    with pytest.raises(UsageError, match="needs backup=ID"):
+        pinned("latest")
+    with cli_words(), pytest.raises(UsageError, match="needs --backup ID"):
         pinned("latest")
     assert pinned("20261201T000000Z-abc") == "20261201T000000Z-abc"
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from vecbackup.errors import UsageError
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration
 from vecbackup.times import parse_duration
+from vecbackup.words import cli_words
 
 CASES = Path(__file__).parents[1] / "golden" / "retention"
 CASE_FILES = sorted(p for p in CASES.glob("*.json") if p.name != "backups.json")
@@ -71,12 +72,17 @@ def test_empty_policy_is_refused():
     c = [Candidate("x", "a", datetime(2026, 1, 1, tzinfo=UTC))]
     with pytest.raises(UsageError) as e:
         apply_policy(c, Policy(), datetime(2026, 1, 2, tzinfo=UTC))
+    assert "no keep rule" in str(e.value) and "keep_last" in str(e.value)
+    with cli_words(), pytest.raises(UsageError) as e:
+        apply_policy(c, Policy(), datetime(2026, 1, 2, tzinfo=UTC))
     assert "no keep rule" in str(e.value) and "--keep-last" in str(e.value)
     assert Policy().is_empty and not Policy(keep_within=60).is_empty
 
 
 def test_negative_counts_are_refused():
-    with pytest.raises(UsageError, match="keep-daily"):
+    with pytest.raises(UsageError, match=r"Policy\(keep_daily=-1\)"):
+        Policy(keep_daily=-1)
+    with cli_words(), pytest.raises(UsageError, match="--keep-daily"):
         Policy(keep_daily=-1)
 
 

@@ -69,5 +69,5 @@ def test_load_partition_skips_missing_damaged_mismatched_and_mostly_unused_objec
     assert len(rows) == 10  # only the first: the rest are unreadable, absent, of another size, or half unused
     assert rows.match(np.concatenate([good, sparse[:1], wrong[:1]])).tolist() == [True] * 10 + [False, False]
     assert len(notes) == 2 and "damaged" in notes[0] and obj("3", 4).key in notes[0]
-    assert "1 object(s)" in notes[1] and "no row digests" in notes[1]  # the missing one
+    assert "1 object of backup" in notes[1] and "has no row digests" in notes[1]  # the missing one
     assert load_partition(store, _manifest(objects), "other", []).match(good).sum() == 0

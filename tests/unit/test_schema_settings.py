@@ -19,6 +19,7 @@ from vecbackup.sources.milvus import features
 from vecbackup.sources.milvus.features import LITE, dropped, index_note, index_problem, target_kind, unused
 from vecbackup.sources.milvus.sink import _create_refused, _keep_params, is_built
 from vecbackup.sources.milvus.source import schema_settings
+from vecbackup.words import cli_words
 
 F = FieldType
 ANALYZER = {"enable_analyzer": "true", "enable_match": "true", "analyzer_params": '{"type":"english"}'}
@@ -163,6 +164,10 @@ def test_a_refused_property_is_named_with_the_option_that_leaves_it_out() -> Non
     assert isinstance(err, TargetRejected) and err.exit_code == 10
     assert err.message == ("Milvus at milvus://dr:19530 refused collection property 'collection.ttl.seconds': "
                            "invalid ttl value collection.ttl.seconds: -5")
+    assert err.hint == ("collection_params={'properties.collection.ttl.seconds': None} leaves it out, "
+                        "{'properties.collection.ttl.seconds': VALUE} sets another value")
+    with cli_words():
+        err = _create_refused(spec, "milvus://dr:19530", "invalid ttl value collection.ttl.seconds: -5")
     assert err.hint == ("--collection-params properties.collection.ttl.seconds= leaves it out, "
                         "properties.collection.ttl.seconds=VALUE sets another value")
     # a short key is named only when quoted: "k" is in many a message
@@ -183,7 +188,9 @@ def test_collection_properties_set_and_left_out_by_option() -> None:
                      "collection property 'team' (none) -> 'ml' (--collection-params)",
                      "collection property 'mmap.enabled' 'true' -> 'false' (--collection-params)",
                      "collection consistency_level 'Bounded' -> 'Strong' (--collection-params)"]
-    with pytest.raises(UsageError, match=r"properties\.nosuch= leaves out a property the backup does not have"):
+    with pytest.raises(UsageError, match=r"\['properties\.nosuch'\] = None leaves out a property the backup does not"):
+        apply_overrides(spec, {}, {"properties.nosuch": ""})
+    with cli_words(), pytest.raises(UsageError, match=r"properties\.nosuch= leaves out a property the backup does not"):
         apply_overrides(spec, {}, {"properties.nosuch": ""})
     for key in ("properties.", "properties.vecbackup.lease"):
         with pytest.raises(UsageError, match="not a property a restore can set"):

@@ -27,6 +27,7 @@ from vecbackup.format.shard import (
 )
 from vecbackup.ops.commit import current_records, derived_backup_id, join
 from vecbackup.schema import CollectionSpec, Field, FieldType
+from vecbackup.words import cli_words
 
 T = FieldType
 
@@ -95,7 +96,9 @@ def test_shard_parse():
 
 @pytest.mark.parametrize("run", ["", ".hidden", "-x", "a/b", "..", "a b", "x" * 129, "é"])
 def test_bad_run_ids_are_refused(run: str):
-    with pytest.raises(UsageError, match="--run"):
+    with pytest.raises(UsageError, match="run="):
+        check_run(run)
+    with cli_words(), pytest.raises(UsageError, match="--run"):
         check_run(run)
 
 
@@ -188,6 +191,9 @@ def test_backup_id_depends_on_collection_and_run():
 
 def test_join_refuses_while_a_shard_is_missing():
     with pytest.raises(MissingData, match=r"shard 1/4, 3/4 missing \(2 of 4 present\)") as e:
+        join([record(0, 4), record(2, 4)], "docs", "nightly-1")
+    assert "BackupOptions(shard=Shard(I, 4), run='nightly-1')" in (e.value.hint or "")
+    with cli_words(), pytest.raises(MissingData) as e:
         join([record(0, 4), record(2, 4)], "docs", "nightly-1")
     assert "--shard I/4 --run nightly-1" in (e.value.hint or "")
     with pytest.raises(NotFound):

@@ -32,36 +32,38 @@ from vecbackup.cli import (
     verify_cmd,
     version_cmd,
 )
-from vecbackup.cli.app import app
+from vecbackup.cli.app import Command, app
 from vecbackup.cli.key_cmd import key_app as _key_app
 from vecbackup.errors import EXIT_INTERRUPTED, VecbackupError
+from vecbackup.words import cli_words
 
-#: every command, in the order `vecbackup --help` lists them; each module only defines its function
-COMMANDS: dict[str, Callable[..., Any]] = {
-    "backup": backup_cmd.backup,
-    "collections": collections_cmd.collections,
-    "commit": commit_cmd.commit,
-    "delete": delete_cmd.delete,
-    "drill": drill_cmd.drill,
-    "gc": gc_cmd.gc,
-    "init": init_cmd.init,
-    "list": list_cmd.list_backups,
-    "prune": prune_cmd.prune_cmd,
-    "restore": restore_cmd.restore,
-    "schedule": schedule_cmd.schedule_cmd,
-    "show": show_cmd.show,
-    "stats": stats_cmd.stats,
-    "unlock": unlock_cmd.unlock,
-    "verify": verify_cmd.verify,
-    "version": version_cmd.version,
+#: every command, under the heading and in the order `vecbackup --help` lists them; each module only defines its
+#: function
+PANELS: dict[str, dict[str, Callable[..., Any]]] = {
+    "Back up": {"backup": backup_cmd.backup, "commit": commit_cmd.commit, "schedule": schedule_cmd.schedule_cmd},
+    "Restore and check": {"restore": restore_cmd.restore, "drill": drill_cmd.drill, "verify": verify_cmd.verify},
+    "Inspect": {"list": list_cmd.list_backups, "show": show_cmd.show, "stats": stats_cmd.stats,
+                "collections": collections_cmd.collections},
+    "Clean up": {"prune": prune_cmd.prune_cmd, "delete": delete_cmd.delete, "gc": gc_cmd.gc,
+                 "unlock": unlock_cmd.unlock},
+    "Set up a store": {"init": init_cmd.init},  # and `key` (below)
+    "Other": {"version": version_cmd.version},
 }
-for _name, _command in COMMANDS.items():
-    app.command(_name)(_command)
-app.add_typer(_key_app)  # key add|list|remove
+COMMANDS: dict[str, Callable[..., Any]] = {name: fn for commands in PANELS.values() for name, fn in commands.items()}
+for _panel, _commands in PANELS.items():
+    for _name, _command in _commands.items():
+        app.command(_name, cls=Command, rich_help_panel=_panel)(_command)
+app.add_typer(_key_app, rich_help_panel="Set up a store")  # key add|list|remove
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code instead of exiting (used by main and tests)."""
+    """Run the CLI and return its exit code instead of exiting (used by main and tests). Its messages name options
+    as flags (``--batch-size``), where the API's name its parameters (vecbackup.words.param)."""
+    with cli_words():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     ui.configure()
     try:
         rv = app(args=argv, prog_name="vecbackup", standalone_mode=False)

@@ -36,6 +36,7 @@ from vecbackup.cli.options import (
 from vecbackup.metrics import Recorder
 from vecbackup.ops.backup import BackupResult
 from vecbackup.stores.base import BlobStore
+from vecbackup.words import plural
 
 
 class _Terminal(BackupEvents):
@@ -51,16 +52,19 @@ class _Terminal(BackupEvents):
         for note in r.notes:
             ui.warn(f"{r.collection}: {note}")
         what = f"backup {r.backup_id}" if r.shard is None else f"shard {r.shard.label} of run {r.run}"
-        reused = f"; {r.rows_reused} rows reused from backup {r.base}" if r.base is not None else ""
-        ui.say(f"{what} of {r.collection}: {r.rows} rows, {r.objects} objects, "
-               f"{ui.human_bytes(r.bytes_stored)} stored ({ui.human_bytes(r.bytes_uploaded)} uploaded in "
-               f"{r.objects_new} new objects{reused}) in {r.seconds:.1f}s")
+        reused = f"; {plural(r.rows_reused, 'row')} reused from backup {r.base}" if r.base is not None else ""
+        # uploaded counts the row digests written beside each new object: a first backup uploads more than its data
+        with_digests = "with its row digests" if r.objects_new == 1 else "with their row digests"
+        ui.say(f"{what} of {r.collection}: {plural(r.rows, 'row')}, {plural(r.objects, 'object')}, "
+               f"{ui.human_bytes(r.bytes_stored)} of data ({ui.human_bytes(r.bytes_uploaded)} uploaded: "
+               f"{plural(r.objects_new, 'new object')} {with_digests}{reused}), committed after {r.seconds:.1f}s")
         c = r.commit
         if c is not None and c.committed:
-            ui.say(f"run {c.run} of {c.collection} ({c.shards} shards) committed as backup {c.backup_id}: "
-                   f"{c.rows} rows")
+            ui.say(f"run {c.run} of {c.collection} ({plural(c.shards, 'shard')}) committed as backup {c.backup_id}: "
+                   f"{plural(c.rows, 'row')}")
         elif c is not None:
-            ui.say(f"run {c.run}: {len(c.present)} of {c.shards} shards present; the last one to finish commits")
+            ui.say(f"run {c.run}: {len(c.present)} of {plural(c.shards, 'shard')} present; the last one to finish "
+                   "commits")
         elif r.shard is not None:
             ui.say(f"the backup exists once every shard is done and `vecbackup commit -c {r.collection} --run {r.run}` "
                    "has run (or give each shard --commit)")
@@ -75,12 +79,13 @@ def backup(
                                           "qdrant://host:6333 or qdrant-local:///folder")],
     store_url: Annotated[str, typer.Argument(metavar="STORE_URL",
                                              help="file:///path, s3://bucket/prefix or azure://container/prefix")],
-    collection: Annotated[list[str] | None, typer.Option("--collection", "-c",
+    collection: Annotated[list[str] | None, typer.Option("--collection", "-c", metavar="NAME",
                                                          help="Collection to back up (repeatable).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Back up every collection.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Rows per data chunk (1 to the engine's limit, 16384 for Milvus "
-                                                 "and Qdrant); memory is bounded by it.")] = 5000,
-    compression_level: Annotated[int, typer.Option(help="zstd level (1-22).")] = 3,
+    batch_size: Annotated[int, typer.Option(
+        metavar="ROWS", help="Rows per data chunk (1 to the engine's limit, 16384 for Milvus and Qdrant); memory is "
+        "bounded by it.")] = 5000,
+    compression_level: Annotated[int, typer.Option(metavar="LEVEL", help="zstd level (1-22).")] = 3,
     parallel: Annotated[int, typer.Option(
         "--parallel", metavar="K", help="Read K streams at once (shards of the rows by primary key) into one "
         "backup; capped by the engine (Qdrant local mode: 1).")] = 1,

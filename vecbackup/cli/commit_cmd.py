@@ -20,12 +20,14 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.ops.commit import CommitResult
+from vecbackup.words import plural
 
 
 def commit(
     store_url: StoreArg,
-    collection: Annotated[str, typer.Option("--collection", "-c", help="The collection the shards backed up.")],
-    run: Annotated[str, typer.Option("--run", help="The run id the shards were given (backup --run).")],
+    collection: Annotated[str, typer.Option("--collection", "-c", metavar="NAME",
+                                            help="The collection the shards backed up.")],
+    run: Annotated[str, typer.Option("--run", metavar="ID", help="The run id the shards were given (backup --run).")],
     if_complete: Annotated[bool, typer.Option(
         "--if-complete", help="Succeed without committing while shards are missing (what a worker does after its "
         "own shard: the last one to finish commits).")] = False,
@@ -46,7 +48,7 @@ def commit(
     if abandon:
         removed = api.abandon(s, collection, run, lock_wait=lock_wait)
         ui.emit({"ok": True, "collection": collection, "run": run, "abandoned": removed},
-                lambda: ui.say(f"run {run} of {collection}: removed {removed} shard records; `vecbackup gc` "
+                lambda: ui.say(f"run {run} of {collection}: removed {plural(removed, 'shard record')}; `vecbackup gc` "
                                "deletes their data"))
         return
     r = api.commit(s, collection, run, if_complete=if_complete, lock_wait=lock_wait)
@@ -55,11 +57,11 @@ def commit(
 
 def _show(r: CommitResult) -> None:
     if not r.committed:
-        ui.say(f"run {r.run} of {r.collection}: {len(r.present)} of {r.shards} shards present (missing "
+        ui.say(f"run {r.run} of {r.collection}: {len(r.present)} of {plural(r.shards, 'shard')} present (missing "
                f"{', '.join(f'{i}/{r.shards}' for i in r.missing)}); not committed yet")
         return
     for note in r.notes:
         ui.warn(f"{r.collection}: {note}")
     verb = "was already committed as" if r.already else "committed as"
-    ui.say(f"run {r.run} of {r.collection} ({r.shards} shards) {verb} backup {r.backup_id}: {r.rows} rows, "
-           f"{r.objects} objects, {ui.human_bytes(r.bytes_stored)}")
+    ui.say(f"run {r.run} of {r.collection} ({plural(r.shards, 'shard')}) {verb} backup {r.backup_id}: "
+           f"{plural(r.rows, 'row')}, {plural(r.objects, 'object')}, {ui.human_bytes(r.bytes_stored)}")

@@ -20,10 +20,11 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
+from vecbackup.words import plural
 
 
 def delete(store_url: StoreArg,
-           backup_id: Annotated[str, typer.Argument(help="Backup id or unique prefix.")],
+           backup_id: Annotated[str, typer.Argument(metavar="BACKUP_ID", help="Backup id or unique prefix.")],
            collection: CollectionOpt = None, lock_wait: LockWait = 0.0,
            passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
            allow_unencrypted: AllowUnencrypted = False,
@@ -36,5 +37,6 @@ def delete(store_url: StoreArg,
     for note in r.notes:
         ui.warn(note)
     ui.emit({"ok": True, **r.to_dict()},
-            lambda: ui.say(f"deleted backup {r.backup_id} of {r.collection}: {r.objects_deleted} objects removed "
-                           f"({ui.human_bytes(r.bytes_freed)}), {r.objects_kept} kept for other backups"))
+            lambda: ui.say(f"deleted backup {r.backup_id} of {r.collection}: "
+                           f"{plural(r.objects_deleted, 'object')} removed ({ui.human_bytes(r.bytes_freed)}), "
+                           f"{r.objects_kept} kept for other backups"))

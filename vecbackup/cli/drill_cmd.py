@@ -71,31 +71,34 @@ def drill(
     source_collection: Annotated[str | None, typer.Option(
         "--source-collection", metavar="NAME", help="With --source: the live collection to compare with, when it "
         "is not the backup's collection name.")] = None,
-    sample: Annotated[int, typer.Option("--sample", min=0, help="Rows sampled from the backup and compared field "
-                                                                "by field with the restored copy.")] = 100,
-    queries: Annotated[int, typer.Option("--queries", min=0, help="Search queries (vectors of sampled rows); 0 "
-                                                                  "skips the search check.")] = 100,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Hits per search query (recall@k).")] = 10,
+    sample: Annotated[int, typer.Option(
+        "--sample", min=0, metavar="ROWS", help="Rows sampled from the backup and compared field by field with the "
+        "restored copy.")] = 100,
+    queries: Annotated[int, typer.Option(
+        "--queries", min=0, metavar="N", help="Search queries (vectors of sampled rows); 0 skips the search "
+        "check.")] = 100,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, metavar="K", help="Hits per search query (recall@k).")] = 10,
     min_recall: Annotated[float | None, typer.Option(
-        "--min-recall", min=0.0, max=1.0, show_default=False, help="Fail the search check when the restored copy's "
-        "recall@k against exact search is below this. Default: 0.8 when there is no --source to compare with, no "
-        "floor when there is.")] = None,
+        "--min-recall", min=0.0, max=1.0, metavar="FRACTION", show_default=False,
+        help="Fail the search check when the restored copy's recall@k against exact search is below this. Default: "
+        "0.8 when there is no --source to compare with, no floor when there is.")] = None,
     recall_tolerance: Annotated[float, typer.Option(
-        "--recall-tolerance", min=0.0, max=1.0, help="With --source: fail the search check when the restored "
-        "copy's recall@k is more than this below the live collection's (not applied while the source has rows "
-        "its index does not cover yet).")] = 0.05,
-    ef: Annotated[int, typer.Option("--ef", min=1, help="Search effort of graph indexes: HNSW ef, DISKANN "
-                                                       "search_list, Qdrant hnsw_ef (at least --top-k).")] = 512,
-    nprobe: Annotated[int, typer.Option("--nprobe", min=1, help="Clusters searched by IVF indexes (at most the "
-                                                               "index's nlist).")] = 64,
+        "--recall-tolerance", min=0.0, max=1.0, metavar="FRACTION",
+        help="With --source: fail the search check when the restored copy's recall@k is more than this below the "
+        "live collection's (not applied while the source has rows its index does not cover yet).")] = 0.05,
+    ef: Annotated[int, typer.Option(
+        "--ef", min=1, metavar="N", help="Search effort of graph indexes: HNSW ef, DISKANN search_list, Qdrant "
+        "hnsw_ef (at least --top-k).")] = 512,
+    nprobe: Annotated[int, typer.Option(
+        "--nprobe", min=1, metavar="N", help="Clusters searched by IVF indexes (at most the index's nlist).")] = 64,
     max_age: Annotated[str | None, typer.Option(
         "--max-age", metavar="DURATION", help="Fail when the backup is older than this (the RPO), e.g. 26h.")]
     = None,
     max_source_drift: Annotated[int | None, typer.Option(
         "--max-source-drift", metavar="ROWS", min=0, help="With --source: fail the row-count check when the "
         "restored copy and the live source differ by more than ROWS rows.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed for the sample (reported, to repeat a "
-                                                            "drill exactly).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", metavar="N", help="Random seed for the sample (reported, to repeat a drill exactly).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the scratch collection for inspection.")] = False,
     report_json: Annotated[str | None, typer.Option("--report-json", metavar="FILE",
                                                     help="Write the report as JSON to FILE.")] = None,

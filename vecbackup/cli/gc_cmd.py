@@ -30,6 +30,7 @@ from vecbackup.cli.options import (
 from vecbackup.errors import UsageError
 from vecbackup.times import parse_duration
 from vecbackup.urls import is_engine_url
+from vecbackup.words import plural
 
 DEFAULT_MIN_AGE = "24h"
 
@@ -39,8 +40,8 @@ def gc(ctx: typer.Context,
            metavar="STORE_URL|ENGINE_URL", help="A store (file:///path, s3://bucket/prefix, azure://container/prefix) "
            "or a database (milvus://host:19530, milvus-lite:///file.db, qdrant://host:6333, qdrant-local:///folder).")],
        min_age: Annotated[str | None, typer.Option(
-           "--min-age", help="Stores: only delete unreferenced objects older than this (e.g. 24h, 7d): younger ones "
-           "may belong to a backup still running.  [default: 24h]")] = None,
+           "--min-age", metavar="DURATION", help="Stores: only delete unreferenced objects older than this (e.g. 24h, "
+           "7d): younger ones may belong to a backup still running.  [default: 24h]")] = None,
        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
        = False,
        lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
@@ -67,7 +68,7 @@ def gc(ctx: typer.Context,
     r = api.gc(s, min_age=parse_duration(age), dry_run=dry_run, lock_wait=lock_wait)
     verb = "would delete" if dry_run else "deleted"
     ui.emit({"ok": True, **r.to_dict()},
-            lambda: ui.say(f"{verb} {len(r.keys)} unreferenced objects ({ui.human_bytes(r.bytes_freed)}"
+            lambda: ui.say(f"{verb} {plural(len(r.keys), 'unreferenced object')} ({ui.human_bytes(r.bytes_freed)}"
                            + (f"; {r.dead_manifests} of them manifests of deleted backups" if r.dead_manifests
                               else "") + f"); {r.kept_young} younger than {age} kept; {r.referenced} in use"))
 
@@ -79,7 +80,7 @@ def _gc_engine(url: str, dry_run: bool, creds: api.Credentials) -> None:
         for line in r.notes():
             ui.say(line)
         would = "would be " if dry_run else ""
-        ui.say(f"{r.engine}: {len(r.dropped)} collection(s) {would}dropped, {len(r.cleared)} lease(s) {would}"
-               f"cleared, {len(r.kept)} kept")
+        ui.say(f"{r.engine}: {plural(len(r.dropped), 'collection')} {would}dropped, "
+               f"{plural(len(r.cleared), 'lease')} {would}cleared, {len(r.kept)} kept")
 
     ui.emit({"ok": True, **r.to_dict()}, human)

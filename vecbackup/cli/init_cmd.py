@@ -8,8 +8,8 @@ from vecbackup import api, ui
 from vecbackup.cli.options import Json, KeyCommand, PassphraseFile, Quiet, StoreArg, passphrase, setup
 from vecbackup.passphrase import Passphrase
 
-Label = Annotated[str, typer.Option("--label", help="A note kept with the key file, shown by `key list` (who or "
-                                                     "what uses this passphrase).")]
+Label = Annotated[str, typer.Option("--label", metavar="TEXT", help="A note kept with the key file, shown by "
+                                    "`key list` (who or what uses this passphrase).")]
 
 
 def init(store_url: StoreArg,

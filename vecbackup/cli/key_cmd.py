@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
+from vecbackup.cli.app import Command, Group
 from vecbackup.cli.init_cmd import Label
 from vecbackup.cli.options import Json, KeyCommand, KeyId, PassphraseFile, Quiet, StoreArg, passphrase, setup, store
 from vecbackup.ops.keys import KeyInfo
 
 key_app = typer.Typer(name="key", help="Manage the passphrases (key files) that open an encrypted store.",
-                      no_args_is_help=True, rich_markup_mode=None)
+                      no_args_is_help=True, rich_markup_mode=None, cls=Group)
 
 
 def _row(k: KeyInfo) -> tuple[str, str, str, str, str]:
@@ -62,6 +63,6 @@ def remove(store_url: StoreArg,
             lambda: ui.say(f"removed key {k.id} from {s.display}; its passphrase no longer opens the store"))
 
 
-key_app.command("add")(add)
-key_app.command("list")(list_)
-key_app.command("remove")(remove)
+key_app.command("add", cls=Command)(add)
+key_app.command("list", cls=Command)(list_)
+key_app.command("remove", cls=Command)(remove)

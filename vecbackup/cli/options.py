@@ -26,17 +26,17 @@ if TYPE_CHECKING:
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-Token = Annotated[str | None, typer.Option("--token", envvar="VECBACKUP_MILVUS_TOKEN", show_envvar=True,
-                                            help="Milvus token (prefer the environment variable).")]
-User = Annotated[str | None, typer.Option("--user", envvar="VECBACKUP_MILVUS_USER", show_envvar=True,
+Token = Annotated[str | None, typer.Option("--token", metavar="TOKEN", envvar="VECBACKUP_MILVUS_TOKEN",
+                                           show_envvar=True, help="Milvus token (prefer the environment variable).")]
+User = Annotated[str | None, typer.Option("--user", metavar="NAME", envvar="VECBACKUP_MILVUS_USER", show_envvar=True,
                                            help="Milvus user name.")]
-Password = Annotated[str | None, typer.Option("--password", envvar="VECBACKUP_MILVUS_PASSWORD",
+Password = Annotated[str | None, typer.Option("--password", metavar="PASSWORD", envvar="VECBACKUP_MILVUS_PASSWORD",
                                                show_envvar=True, show_default=False,
                                                help="Milvus password (prefer the environment variable).")]
-ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="VECBACKUP_QDRANT_API_KEY", show_envvar=True,
-                                             show_default=False,
-                                             help="Qdrant API key (prefer the environment variable; "
-                                                  "QDRANT_API_KEY is read too).")]
+ApiKey = Annotated[str | None, typer.Option("--api-key", metavar="KEY", envvar="VECBACKUP_QDRANT_API_KEY",
+                                            show_envvar=True, show_default=False,
+                                            help="Qdrant API key (prefer the environment variable; "
+                                                 "QDRANT_API_KEY is read too).")]
 CaCert = Annotated[str | None, typer.Option("--ca-cert", metavar="FILE", envvar="VECBACKUP_CA_CERT", show_envvar=True,
                                             help="PEM file of the CA(s) to verify the server's TLS certificate with "
                                                  "(milvus+https://, qdrant+https://).")]
@@ -52,14 +52,15 @@ Insecure = Annotated[bool, typer.Option(
     "Anyone on the network path could then impersonate the server: for tests only.")]
 StoreArg = Annotated[str, typer.Argument(
     metavar="STORE_URL", help="Where backups are: file:///path, s3://bucket/prefix or azure://container/prefix.")]
-BackupOpt = Annotated[str, typer.Option("--backup", "-b", help="Backup id, unique prefix, or 'latest'.")]
+BackupOpt = Annotated[str, typer.Option("--backup", "-b", metavar="ID", help="Backup id, unique prefix, or 'latest'.")]
 IndexFallback = Annotated[bool, typer.Option(
     "--index-fallback", help="If the target cannot build a recorded index type, build the engine's default index "
     "instead (and say so).")]
 DropFunctions = Annotated[bool, typer.Option(
     "--drop-functions", help="Restore without the collection's functions (e.g. BM25) and the fields they fill, onto "
     "a target that has none (a Milvus before 2.5, Qdrant); their input fields are restored as recorded.")]
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Only backups of this collection.")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", metavar="NAME",
+                                                   help="Only backups of this collection.")]
 PassphraseFile = Annotated[str | None, typer.Option(
     "--passphrase-file", metavar="FILE", envvar="VECBACKUP_PASSPHRASE_FILE", show_envvar=True,
     help="Encrypted store: a file holding its passphrase (or set VECBACKUP_PASSPHRASE; at a terminal it is asked "
@@ -91,7 +92,7 @@ class LogFormatName(StrEnum):
 
 
 LogFormat = Annotated[LogFormatName, typer.Option(
-    "--log-format", envvar="VECBACKUP_LOG_FORMAT", show_envvar=True, case_sensitive=False,
+    "--log-format", metavar="text|json", envvar="VECBACKUP_LOG_FORMAT", show_envvar=True, case_sensitive=False,
     help="Warnings, errors and progress on stderr as text, or as one JSON object per line "
          "({\"ts\", \"level\", \"msg\", ...}).")]
 MetricsTextfile = Annotated[str | None, typer.Option(
@@ -102,7 +103,7 @@ MetricsPushgateway = Annotated[str | None, typer.Option(
     "--metrics-pushgateway", metavar="URL", envvar="VECBACKUP_PUSHGATEWAY_URL", show_envvar=True,
     help="Push Prometheus metrics of this run to this Pushgateway (a failed push is only a warning).")]
 MetricsJob = Annotated[str, typer.Option(
-    "--metrics-job", envvar="VECBACKUP_METRICS_JOB", show_envvar=True,
+    "--metrics-job", metavar="NAME", envvar="VECBACKUP_METRICS_JOB", show_envvar=True,
     help="The job label of the metrics (and the Pushgateway job).")]
 
 
@@ -259,5 +260,5 @@ CollectionParams = Annotated[list[str] | None, typer.Option(
     "differ: consistency_level (Strong, Session, Bounded, Eventually), num_partitions (partition-key collections), "
     "description; properties.KEY=VALUE sets a collection property, properties.KEY= leaves it out.")]
 Shards = Annotated[int | None, typer.Option(
-    "--shards", min=1, help="Shards of the restored collection instead of the recorded number (Milvus num_shards; "
-    "Qdrant shard_number, per shard key with custom sharding).")]
+    "--shards", min=1, metavar="N", help="Shards of the restored collection instead of the recorded number (Milvus "
+    "num_shards; Qdrant shard_number, per shard key with custom sharding).")]

@@ -28,6 +28,7 @@ from vecbackup.metrics import ALL_COLLECTIONS
 from vecbackup.ops.prune import PruneResult
 from vecbackup.retention import Policy, require_rules
 from vecbackup.times import parse_duration
+from vecbackup.words import plural
 
 _COUNT = "Keep the newest backup of each of the last N {what} that have a backup (UTC)."
 
@@ -50,8 +51,9 @@ def prune_cmd(
         help="Keep every backup completed within this long before now (e.g. 30d, 2w, 36h).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be kept and removed; delete "
                                           "nothing.")] = False,
-    gc_min_age: Annotated[str, typer.Option("--gc-min-age", help="Afterwards also delete unreferenced leftovers "
-                                            "of failed backups older than this (as `gc --min-age`).")] = "24h",
+    gc_min_age: Annotated[str, typer.Option(
+        "--gc-min-age", metavar="DURATION", help="Afterwards also delete unreferenced leftovers of failed backups "
+        "older than this (as `gc --min-age`).")] = "24h",
     lock_wait: LockWait = 0.0, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False,
@@ -86,8 +88,9 @@ def _show(r: PruneResult, gc_min_age: str) -> None:
     ui.table(["collection", "backup id", "completed", "action", "reasons"], rows,
              title=f"policy: {r.policy.describe()}")
     would = "would " if r.dry_run else ""
-    ui.say(f"{would}remove {len(r.removed)} backups, keep {len(r.kept)}; {would}delete {r.objects_deleted} data "
-           f"objects ({ui.human_bytes(r.bytes_freed)}), {r.objects_kept} still used by kept backups")
+    ui.say(f"{would}remove {plural(len(r.removed), 'backup')}, keep {len(r.kept)}; {would}delete "
+           f"{plural(r.objects_deleted, 'data object')} ({ui.human_bytes(r.bytes_freed)}), {r.objects_kept} still "
+           "used by kept backups")
     if r.gc is not None:
         ui.say(f"leftovers of failed backups: {would}delete {len(r.gc.keys)} ({ui.human_bytes(r.gc.bytes_freed)}); "
                f"{r.gc.kept_young} younger than {gc_min_age} kept")

@@ -49,6 +49,7 @@ from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops.restore import DEFAULT_PARALLEL, RestoreOptions, RestorePreview
 from vecbackup.ops.restore_shard import RestoreCommit, assigned, pinned
 from vecbackup.urls import is_qdrant_url
+from vecbackup.words import number, plural
 
 
 def restore(
@@ -58,7 +59,8 @@ def restore(
                                                    "qdrant://host:6333 or qdrant-local:///folder")],
     backup_id: BackupOpt = "latest",
     collection: CollectionOpt = None,
-    as_name: Annotated[str | None, typer.Option("--as", help="Restore under this collection name.")] = None,
+    as_name: Annotated[str | None, typer.Option("--as", metavar="NAME",
+                                                help="Restore under this collection name.")] = None,
     drop_existing: Annotated[bool, typer.Option(
         "--drop-existing", help="Replace an existing collection of that name (only once the restore is complete).")]
     = False,
@@ -72,7 +74,8 @@ def restore(
     collection_params: CollectionParams = None,
     shards: Shards = None,
     replication_factor: Annotated[int | None, typer.Option(
-        "--replication-factor", min=1, help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
+        "--replication-factor", min=1, metavar="N",
+        help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
     parallel: Annotated[int, typer.Option(
         "--parallel", min=1, metavar="K", help="Insert requests in flight at once (capped by what the target "
         "takes: Qdrant local mode one).")] = DEFAULT_PARALLEL,
@@ -124,7 +127,7 @@ def restore(
                              field_params=parse_field_params(field_params or []),
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
-                             bulk_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
+                             server_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
                              drop_functions=drop_functions)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     worker = _check_run_options(shard, run, commit, abandon, dry_run)
@@ -154,8 +157,12 @@ def restore(
         ui.warn(note)
     ui.emit({"ok": True, **result.to_dict()},
             lambda: ui.say(f"restored backup {result.backup_id} of {result.source_collection} into "
-                           f"{result.collection}: {result.rows} rows in {result.seconds:.1f}s"
-                           + (f" ({result.import_tasks} import tasks)" if result.import_tasks is not None else "")))
+                           f"{result.collection}: {plural(result.rows, 'row')}"
+                           + (f" in {plural(result.import_tasks, 'import task')}" if result.import_tasks is not None
+                              else "")
+                           # the whole restore: created, filled, indexed and loaded (the progress lines on stderr
+                           # time each step)
+                           + f", loaded after {result.seconds:.1f}s"))
 
 
 def _check_run_options(shard: str | None, run: str | None, commit: bool, abandon: bool, dry_run: bool,
@@ -223,7 +230,7 @@ def _run_step(store_url: str, target_url: str, backup_id: str, collection: str |
 
     def human() -> None:
         ui.say(f"restored shard {shard.label} of backup {result.backup_id} of {result.source_collection} into "
-               f"{result.staging} (run {run}): {result.rows} rows in {result.seconds:.1f}s")
+               f"{result.staging} (run {run}): {plural(result.rows, 'row')} in {result.seconds:.1f}s")
         if result.commit is not None:
             ui.say(_commit_line(result.commit))
         else:
@@ -235,9 +242,10 @@ def _run_step(store_url: str, target_url: str, backup_id: str, collection: str |
 
 def _commit_line(c: RestoreCommit) -> str:
     if c.state == "committed":
-        return f"run {c.run} ({c.shards} workers) committed into {c.collection}: {c.rows} rows in {c.seconds:.1f}s"
+        return (f"run {c.run} ({plural(c.shards or 0, 'worker')}) committed into {c.collection}: "
+                f"{plural(c.rows, 'row')}, loaded after {c.seconds:.1f}s")
     if c.state == "waiting":
-        return (f"run {c.run}: shard{'s' if len(c.missing) != 1 else ''} {', '.join(map(str, c.missing))} of "
+        return (f"run {c.run}: {number(len(c.missing), 'shard')} {', '.join(map(str, c.missing))} of "
                 f"{c.shards} not done yet; the last worker to finish commits")
     return f"run {c.run}: committed, or being committed, by another worker"
 

@@ -18,6 +18,7 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.format.manifest import Manifest
+from vecbackup.words import plural
 
 
 def _output(m: Manifest, name: str) -> str:
@@ -28,12 +29,14 @@ def _output(m: Manifest, name: str) -> str:
 def _render(m: Manifest) -> None:
     c = m.collection
     ui.say(f"backup     {m.backup_id}")
-    ui.say(f"collection {c.name}  ({m.rows} rows, {len(m.objects)} objects, {ui.human_bytes(m.size)})")
+    ui.say(f"collection {c.name}  ({plural(m.rows, 'row')}, {plural(len(m.objects), 'object')}, "
+           f"{ui.human_bytes(m.size)})")
     ui.say(f"source     {m.source.engine} {m.source.server_version} at {m.source.address}")
     inc = m.incremental
     if inc is not None:
-        reused = f", {inc.reused_rows} rows reused from backup {inc.base}" if inc.base is not None else ""
-        ui.say(f"uploaded   {ui.human_bytes(inc.new_bytes)} in {inc.new_objects} new objects{reused}")
+        reused = f", {plural(inc.reused_rows, 'row')} reused from backup {inc.base}" if inc.base is not None else ""
+        ui.say(f"uploaded   {ui.human_bytes(inc.new_bytes)} in {plural(inc.new_objects, 'new object')} with their "
+               f"row digests{reused}")
     ui.say(f"time       {m.started_at} .. {m.completed_at}  (vecbackup {m.tool_version}, format {m.format_version})")
     ui.table(["field", "type", "details"], [
         (f.name, f.type.value + (f"<{f.element_type.value}>" if f.element_type else ""),
@@ -59,7 +62,8 @@ def _render(m: Manifest) -> None:
 
 
 def show(store_url: StoreArg,
-         backup_id: Annotated[str, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = "latest",
+         backup_id: Annotated[str, typer.Argument(
+             metavar="BACKUP_ID", help="Backup id, unique prefix, or 'latest'.")] = "latest",
          collection: CollectionOpt = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
          key_id: KeyId = None,
          allow_unencrypted: AllowUnencrypted = False,

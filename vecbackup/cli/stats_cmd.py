@@ -16,12 +16,13 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
+from vecbackup.words import plural
 
 
 def stats(store_url: StoreArg,
           collection: Annotated[str | None, typer.Option(
-              "--collection", "-c", help="List only this collection's backups (what is unique to one is still "
-                                         "judged against every backup in the store).")] = None,
+              "--collection", "-c", metavar="NAME", help="List only this collection's backups (what is unique to "
+              "one is still judged against every backup in the store).")] = None,
           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
     allow_unencrypted: AllowUnencrypted = False, json: Json = False,
           quiet: Quiet = False) -> None:
@@ -41,10 +42,6 @@ def _size(n: int | None) -> str:
     return "?" if n is None else ui.human_bytes(n)
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
-
-
 def _human(s: api.StoreStats) -> None:
     if s.backups:
         ui.table(["backup id", "collection", "completed", "rows", "size", "uploaded", "unique"],
@@ -54,7 +51,7 @@ def _human(s: api.StoreStats) -> None:
     else:
         ui.say("no backups" + (f" of collection {s.collection!r}" if s.collection else "") + f" in {s.store}")
     ui.say(f"store {s.store}: {ui.human_bytes(s.total_bytes)} (data {ui.human_bytes(s.data_bytes)} in "
-           f"{_count(s.data_objects, 'object')}, row digests {ui.human_bytes(s.digests_bytes)}, manifests "
+           f"{plural(s.data_objects, 'object')}, row digests {ui.human_bytes(s.digests_bytes)}, manifests "
            f"{ui.human_bytes(s.manifests_bytes)}"
            + (f", shard records {ui.human_bytes(s.shard_records_bytes)}" if s.shard_records_bytes else "")
            + (f", tombstones {ui.human_bytes(s.tombstones_bytes)}" if s.tombstones_bytes else "") + ")")
@@ -64,11 +61,11 @@ def _human(s: api.StoreStats) -> None:
         ui.say(f"deduplication {ratio:.2f}x: {whose} reference {ui.human_bytes(s.referenced_bytes)} stored in "
                f"{ui.human_bytes(s.referenced_stored_bytes)}")
     if s.unreferenced_objects:
-        ui.say(f"unreferenced: {_size(s.unreferenced_bytes)} in {_count(s.unreferenced_objects, 'object')}, "
+        ui.say(f"unreferenced: {_size(s.unreferenced_bytes)} in {plural(s.unreferenced_objects, 'object')}, "
                "which `vecbackup gc` removes once older than its --min-age")
     if s.missing_objects:
-        ui.warn(f"{_count(s.missing_objects, 'data object')} the backups use missing from the store; run "
+        ui.warn(f"{plural(s.missing_objects, 'data object')} the backups use missing from the store; run "
                 "`vecbackup verify --all`")
     if s.pending_records:
-        ui.say(f"{_count(s.pending_records, 'shard record')} of sharded backups not committed yet (their data is "
+        ui.say(f"{plural(s.pending_records, 'shard record')} of sharded backups not committed yet (their data is "
                "kept)")

@@ -17,6 +17,7 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.ops.lock import list_locks, remove_locks
+from vecbackup.words import plural
 
 
 def unlock(store_url: StoreArg,
@@ -40,4 +41,4 @@ def unlock(store_url: StoreArg,
         return
     removed = remove_locks(s, all_locks=all_)
     ui.emit({"ok": True, "removed": [lock.__dict__ for lock in removed]},
-            lambda: ui.say(f"removed {len(removed)} {'' if all_ else 'stale '}lock(s)"))
+            lambda: ui.say(f"removed {plural(len(removed), 'lock' if all_ else 'stale lock')}"))

@@ -26,6 +26,7 @@ from vecbackup.cli.options import (
 )
 from vecbackup.errors import UsageError
 from vecbackup.ops.verify import Subset, VerifyResult, parse_subset, raise_for_worst
+from vecbackup.words import plural
 
 #: what each depth of verify checked, as the summary line says it
 LEVEL_WORDS = {"stat": "present with the recorded size", "checksum": "read back with a matching SHA-256",
@@ -34,13 +35,14 @@ LEVEL_WORDS = {"stat": "present with the recorded size", "checksum": "read back 
 
 def checked_text(checked: dict[str, int]) -> str:
     """``{"checksum": 2}`` -> ``2 objects read back with a matching SHA-256`` (one part per depth, deepest first)."""
-    parts = [f"{n} object{'' if n == 1 else 's'} {LEVEL_WORDS[level]}"
+    parts = [f"{plural(n, 'object')} {LEVEL_WORDS[level]}"
              for level, n in reversed(checked.items()) if n]
     return "; ".join(parts) or "no objects"
 
 
 def verify(store_url: StoreArg,
-           backup_id: Annotated[str | None, typer.Argument(help="Backup id, unique prefix, or 'latest'.")] = None,
+           backup_id: Annotated[str | None, typer.Argument(
+               metavar="BACKUP_ID", help="Backup id, unique prefix, or 'latest'.")] = None,
            collection: CollectionOpt = None,
            all_: Annotated[bool, typer.Option("--all", help="Verify every backup in the store.")] = False,
            quick: Annotated[bool, typer.Option(
@@ -85,10 +87,10 @@ def verify(store_url: StoreArg,
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
             if r.ok:
                 found, recorded = r.duplicate_keys["found"], r.duplicate_keys["recorded"]
-                held = "" if not found else f"; {found} key(s) held by more than one partition" + (
+                held = "" if not found else f"; {plural(found, 'key')} held by more than one partition" + (
                     " (as recorded)" if recorded == found else " (not recorded by the vecbackup that wrote it)")
                 ui.say(f"backup {r.backup_id} of {r.collection}: ok ({r.mode}): {checked_text(r.checked)}; "
-                       f"{r.rows} rows, {ui.human_bytes(r.bytes_read)} read{held}")
+                       f"{plural(r.rows, 'row')}, {ui.human_bytes(r.bytes_read)} read{held}")
             else:
                 for p in r.problems:
                     ui.warn(f"{p.kind}: {p.message}")
@@ -102,10 +104,11 @@ def verify(store_url: StoreArg,
             fixed = api.repair(s, results, lock_wait=lock_wait)
             doc["repair"] = fixed.to_dict()
             if fixed.removed:
-                ui.warn(f"removed {len(fixed.removed)} damaged object(s) ({', '.join(fixed.removed[:3])}"
+                ui.warn(f"removed {plural(len(fixed.removed), 'damaged object')} ({', '.join(fixed.removed[:3])}"
                         f"{', ...' if len(fixed.removed) > 3 else ''}): the next backup stores their rows again")
             if fixed.backups:
-                ui.warn(f"backup(s) {', '.join(fixed.backups)} used them and stay incomplete; `vecbackup backup "
+                ui.warn(f"{'backup' if len(fixed.backups) == 1 else 'backups'} {', '.join(fixed.backups)} used "
+                        f"{'it' if len(fixed.removed) == 1 else 'them'} and stay incomplete; `vecbackup backup "
                         "--full` writes again each object whose rows are unchanged")
             for key in fixed.kept:
                 ui.warn(f"kept {key}: its bytes match its name (the manifest that lists it is what is wrong)")

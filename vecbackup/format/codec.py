@@ -33,6 +33,7 @@ import zstandard
 
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.schema import FIXED_DTYPES, SCALAR_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
+from vecbackup.words import number
 
 CHUNK_MAGIC = b"VBCK"
 CHUNK_VERSION = 1
@@ -496,10 +497,11 @@ def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3,
         raise ValueError(f"duplicate field names in {names}")
     missing = [name for name in names if name not in chunk.columns]
     if missing:
-        raise ValueError(f"chunk has no column for field(s) {missing}")
+        raise ValueError(f"chunk has no column for {number(len(missing), 'field')} {missing}")
     extra = [name for name in chunk.columns if name not in set(names)]
     if extra:
-        raise ValueError(f"chunk has column(s) {extra} that are not among the fields")
+        raise ValueError(f"chunk has {number(len(extra), 'column')} {extra} that {'is' if len(extra) == 1 else 'are'} "
+                         "not among the fields")
     w = _Capture() if level == 0 and raw is not None else _Writer(level, None if raw is None else [])
     columns = []
     for f in fields:

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from vecbackup.words import plural
+
 #: keys a manifest lists as examples (the counts and groups say how many there are)
 LISTED = 100
 
@@ -207,13 +209,13 @@ class DuplicateKeys:
         if self.listed:
             x = self.listed[0]
             return f"key {x.key!r} in {_names(x.partitions)}"
-        return f"{self.groups[0].keys} key(s) in {_names(self.groups[0].partitions)}" if self.groups else ""
+        return f"{plural(self.groups[0].keys, 'key')} in {_names(self.groups[0].partitions)}" if self.groups else ""
 
     def summary(self) -> str:
         if not self.keys:
             return "no key is held by more than one partition"
-        return (f"{self.keys} key(s) held by more than one partition ({self.copies} row(s) beyond one copy each; "
-                f"e.g. {self.example()})")
+        return (f"{plural(self.keys, 'key')} held by more than one partition ({plural(self.copies, 'row')} beyond "
+                f"one copy each; e.g. {self.example()})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"keys": self.keys, "groups": [g.to_dict() for g in self.groups],

@@ -27,6 +27,7 @@ from vecbackup.errors import CorruptData, UsageError
 from vecbackup.format.layout import canonical_name, escape_name
 from vecbackup.format.manifest import Manifest, count
 from vecbackup.format.sealed import refuse_sealed
+from vecbackup.words import param
 
 SHARDS = "shards/"
 RECORD_FORMAT = "vecbackup-shard"
@@ -97,10 +98,10 @@ def shard_of(key: Any, count: int) -> int:
 
 def check_run(run: str) -> str:
     """A run id as given to ``--run``: 1-128 of ``[A-Za-z0-9_.-]``, not starting with ``.``, ``_`` or ``-``."""
-    if not _RUN.fullmatch(run):
-        raise UsageError(f"--run {run!r} is not a valid run id",
-                         hint="use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit "
-                              "(e.g. the Kubernetes Job's name)")
+    if not isinstance(run, str) or not _RUN.fullmatch(run):
+        raise UsageError(f"{param('run', run, quoted=True)} is not a valid run id",
+                         hint="use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit, "
+                              "e.g. the Kubernetes Job's name")
     return run
 
 

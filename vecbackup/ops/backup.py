@@ -29,6 +29,7 @@ from vecbackup.sources.base import Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
+from vecbackup.words import either, param, plural
 
 #: chunks encoded and uploaded while the next one is read, unless the store asks for more (its
 #: ``concurrency``); memory stays bounded at about (in flight + 2) batches
@@ -44,8 +45,10 @@ class BackupResult:
     collection: str
     rows: int
     objects: int
-    bytes_stored: int  # total size of the backup's objects
-    bytes_uploaded: int  # new bytes written (objects already in the store are reused), row digests included
+    bytes_stored: int  # the size of the data objects the backup references, new or already in the store
+    #: what this backup wrote: its new data objects and the row digests beside each (docs/OPERATIONS.md,
+    #: "Incremental backups"), so a first backup uploads a little more than bytes_stored; 0 for unchanged data
+    bytes_uploaded: int
     seconds: float
     manifest_key: str  # or, for a shard, its shard record's key
     notes: list[str] = field(default_factory=list)
@@ -144,8 +147,10 @@ def check_reused(store: BlobStore, objects: list[DataObject], fraction: float,
         except MissingData:
             raise
         except CorruptData as e:
-            hint = ("`vecbackup verify --all --repair` removes the damaged objects (the next backup stores their "
-                    "rows again); `vecbackup backup --full` rewrites those whose rows are unchanged")
+            hint = (f"{either('repair(store, verify(store, None))', '`vecbackup verify --all --repair`')} removes "
+                    "the damaged objects (the next backup stores their rows again); "
+                    f"{either('a backup with BackupOptions(full=True)', '`vecbackup backup --full`')} rewrites those "
+                    "whose rows are unchanged")
             raise type(e)(f"{e.message}: it is one of the objects this backup would reuse; nothing committed",
                           hint=hint) from None
     return len(sample)
@@ -226,9 +231,10 @@ def backup_collection(
     stores every row anew, reading back every object already in the store that it would write and rewriting any that
     is damaged (a repair: content addressing makes the rewrite exact)."""
     if (shard is None) != (run is None):
-        raise UsageError("a shard of a sharded backup needs both --shard and --run")
+        raise UsageError(f"a shard of a sharded backup needs both {param('shard')} and {param('run')}")
     if parallel > 1 and shard is not None:
-        raise UsageError("--parallel and --shard do not combine", hint="run more shards (--shard I/N) instead")
+        raise UsageError(f"{param('parallel')} and {param('shard')} do not combine",
+                         hint=f"run more shards instead: {either('Shard(I, N)', '--shard I/N')}")
     progress = progress or NullProgress()
     t0 = time.monotonic()
     started_at = now_z()
@@ -249,7 +255,7 @@ def backup_collection(
 
     streams = min(parallel, source.max_readers)
     if streams < parallel:
-        notes.append(f"read {streams} stream(s) at once, not {parallel}: the most {source.display} serves")
+        notes.append(f"read {plural(streams, 'stream')} at once, not {parallel}: the most {source.display} serves")
 
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
@@ -318,7 +324,8 @@ def backup_collection(
     progress.finish()
     objects = merge_objects(obj for slot in slots for obj in slot)
     if repaired:
-        notes.append(f"rewrote {len(repaired)} damaged object(s) of the store with the content their names stand for "
+        notes.append(f"rewrote {plural(len(repaired), 'damaged object')} of the store with the content their names "
+                     "stand for "
                      f"(first: {min(repaired)}); every backup that uses them is whole again")
         progress.warn(notes[-1])
     checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)

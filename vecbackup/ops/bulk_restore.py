@@ -21,6 +21,7 @@ from vecbackup.sources.base import ImportSink, Sink
 from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.urls import StoreURL
+from vecbackup.words import either, param, plural
 
 #: import tasks started and not yet finished while the next group is encoded: they cost no memory here, only
 #: staged files in the bucket, and let a cluster's data nodes import several at once (2.3 runs one at a time per
@@ -92,13 +93,15 @@ class _Importer:
                 report(self.imported + state.rows)
             if not state.done and state.failure is None and time.monotonic() - task.started > TASK_SECONDS:
                 raise TargetRejected(f"Milvus at {self.sink.display}: import task {task.id} has not finished "
-                                     f"{TASK_SECONDS / 60:.0f} minutes after it was started ({state.rows} rows in)",
-                                     hint="check the cluster's data nodes; --bulk-import-mb makes tasks smaller")
+                                     f"{TASK_SECONDS / 60:.0f} minutes after it was started "
+                                     f"({plural(state.rows, 'row')} in)",
+                                     hint="check the cluster's data nodes; a smaller "
+                                          f"{param('file_mb', flag='--bulk-import-mb')} makes tasks smaller")
             if state.failure is not None:
                 raise TargetRejected(
                     f"Milvus at {self.sink.display}: import task {task.id} failed: {state.failure}",
-                    hint="--bulk-import-via must be the bucket (or, for local storage, the folder) this Milvus "
-                         "stores its data in, writable with the credentials given")
+                    hint=f"{either('BulkImport.via', '--bulk-import-via')} must be the bucket (or, for local "
+                         "storage, the folder) this Milvus stores its data in, writable with the credentials given")
             if state.done:
                 break
             time.sleep(POLL)
@@ -161,7 +164,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
         while importer.pending:  # the rows are handed over: the server's last tasks are what is waited on
             importer.finish_one(lambda rows: progress.phase(IMPORTING, rows, manifest.rows))
         if importer.imported != manifest.rows:
-            raise RowCountMismatch(f"imported {importer.imported} rows, the backup holds {manifest.rows}",
+            raise RowCountMismatch(f"imported {plural(importer.imported, 'row')}, the backup holds {manifest.rows}",
                                    rows=importer.imported, expected=manifest.rows)
         notes.extend(sink.prepare(spec, to_do, progress.phase))
         progress.phase(COUNTING)
@@ -176,7 +179,8 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
         sink.abort(to_do)
         left = importer.cleanup()
         if left and isinstance(e, VecbackupError):  # said with the error, the one line the user reads
-            e.message += (f"; {len(left)} staged import file(s) could not be deleted from {staging.url.display}: "
+            e.message += (f"; {plural(len(left), 'staged import file')} could not be deleted from "
+                          f"{staging.url.display}: "
                           f"delete {left[0].rsplit('/', 2)[0]}/")
         raise
     cleared = held.release()

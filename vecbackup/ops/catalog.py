@@ -11,6 +11,7 @@ from vecbackup.format import layout
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.tombstone import Tombstone, parse_tombstone_key, tombstones_prefix
 from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.words import param
 
 
 @dataclass(frozen=True)
@@ -100,5 +101,5 @@ def resolve(store: BlobStore, selector: str, collection: str | None = None) -> B
     if len({r.backup_id for r in matches}) > 1:
         raise UsageError(f"backup id prefix {selector!r} matches {len(matches)} backups", hint="give more of the id")
     if len(matches) > 1:
-        raise UsageError(f"backup {selector!r} exists for several collections", hint="add --collection")
+        raise UsageError(f"backup {selector!r} exists for several collections", hint=f"add {param('collection')}")
     return matches[0]

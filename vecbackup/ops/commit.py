@@ -42,6 +42,7 @@ from vecbackup.ops.duplicates import duplicate_note
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 from vecbackup.times import now_z, parse_z
+from vecbackup.words import either, param, plural
 
 
 @dataclass
@@ -124,15 +125,17 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
     if len(counts) > 1:
         raise UsageError(f"the shards of run {run!r} were started with different counts "
                          f"({', '.join(map(str, counts))})",
-                         hint="every worker of a run takes the same N in --shard I/N; start again with a new --run")
+                         hint=f"every worker of a run takes the same N in {either('Shard(I, N)', '--shard I/N')}; "
+                              f"start again with a new {param('run')}")
     n = counts[0]
     by_index = {r.shard.index: r for r in records}
     missing = [i for i in range(n) if i not in by_index]
     if missing:
         raise MissingData(f"run {run!r} of {collection!r}: shard {', '.join(f'{i}/{n}' for i in missing)} missing "
                           f"({len(by_index)} of {n} present); nothing committed",
-                          hint=f"run `vecbackup backup ... --shard I/{n} --run {run}` for each missing I, then "
-                               "commit again")
+                          hint=either(f"back up each missing shard I with BackupOptions(shard=Shard(I, {n}), "
+                                      f"run={run!r})", f"run `vecbackup backup ... --shard I/{n} --run {run}` for "
+                                      "each missing I") + ", then commit again")
     ordered = [by_index[i] for i in range(n)]
     first = ordered[0].manifest
     base = _comparable(first.collection)
@@ -142,7 +145,8 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
             differ = sorted(k for k in {*base, *other} if base.get(k) != other.get(k))
             raise VecbackupError(f"run {run!r}: shard {r.shard.label} saw a different definition of {collection!r} "
                                  f"than shard {ordered[0].shard.label} ({', '.join(differ)}: it changed during the "
-                                 "run); nothing committed", hint="back up every shard again under a new --run")
+                                 "run); nothing committed",
+                                 hint=f"back up every shard again under a new {param('run')}")
         if r.manifest.source.engine != first.source.engine:
             raise VecbackupError(f"run {run!r}: shard {r.shard.label} read from {r.manifest.source.engine}, shard "
                                  f"{ordered[0].shard.label} from {first.source.engine}; nothing committed")
@@ -160,7 +164,7 @@ def join(records: list[ShardRecord], collection: str, run: str) -> Manifest:
     duplicates = DuplicateKeys.join(r.manifest.duplicate_keys for r in ordered)  # a key's copies: in one shard
     if duplicates is not None and duplicates.keys:
         notes.append(duplicate_note(duplicates))
-    notes.append(f"written by {n} shards (run {run}), joined by vecbackup commit")
+    notes.append(f"written by {plural(n, 'shard')} (run {run}), joined by vecbackup commit")
     partition_rows: dict[str, int] = {}
     for r in ordered:
         for p, rows in r.manifest.partition_rows.items():
@@ -267,8 +271,8 @@ def check_open(store: BlobStore, collection: str, run: str) -> None:
     if closed is not None:
         how = f"committed as backup {closed.backup_id}" if closed.backup_id else "abandoned"
         raise AlreadyExists(f"run {run!r} of {collection!r} was {how}: a run id is used once",
-                            hint="give this sharded backup a new --run (e.g. the Kubernetes Job's name, which is "
-                                 "new for every scheduled run)")
+                            hint=f"give this sharded backup a new {param('run')} (e.g. the Kubernetes Job's name, "
+                                 "which is new for every scheduled run)")
 
 
 def _check_objects(store: BlobStore, manifest: Manifest) -> None:
@@ -291,7 +295,7 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
     if closed is not None:
         if not closed.backup_id:
             raise AlreadyExists(f"run {run!r} of {collection!r} was abandoned; nothing committed",
-                                hint="a run id is used once: back up again under a new --run")
+                                hint=f"a run id is used once: back up again under a new {param('run')}")
         return _committed_already(store, closed, every, CommitResult(collection, run, 0))
     records = current_records(every, run)
     n = max((r.shard.count for r in records), default=0)
@@ -310,7 +314,7 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
         existing = catalog.load(store, catalog.BackupRef(collection, manifest.backup_id, key))
         if [o.key for o in existing.objects] != [o.key for o in manifest.objects]:
             raise AlreadyExists(f"backup {manifest.backup_id} of {collection!r} exists with other data objects "
-                                f"than run {run!r} holds; nothing changed", hint="use a new --run") from None
+                                f"than run {run!r} holds; nothing changed", hint=f"use a new {param('run')}") from None
         result.already = True
     _close(store, ClosedRun(collection, run, manifest.backup_id, now_z()))
     for r in every:  # the superseded records too
@@ -350,10 +354,12 @@ def _committed_already(store: BlobStore, closed: ClosedRun, records: list[ShardR
 
 def _late(closed: ClosedRun, records: list[ShardRecord]) -> AlreadyExists:
     return AlreadyExists(f"run {closed.run!r} of {closed.collection!r} was committed already as backup "
-                         f"{closed.backup_id}; its {len(records)} shard record(s) now in the store are not that "
-                         "backup's (a worker that finished after the commit, or a record put back) and are not "
-                         "joined", hint=f"`vecbackup commit --abandon --run {closed.run}` removes them; a run id is "
-                                        "used once")
+                         f"{closed.backup_id}; its {plural(len(records), 'shard record')} now in the store "
+                         f"{'is' if len(records) == 1 else 'are'} not that backup's (a worker that finished after "
+                         "the commit, or a record put back) and not joined",
+                         hint=either(f"abandon(store, {closed.collection!r}, {closed.run!r})",
+                                     f"`vecbackup commit --abandon --run {closed.run}`") + " removes them; a run id "
+                         "is used once")
 
 
 def _close(store: BlobStore, closed: ClosedRun) -> None:

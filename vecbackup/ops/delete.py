@@ -11,6 +11,7 @@ from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
 from vecbackup.stores.base import BlobStore, ObjectExists, ObjectNotFound
 from vecbackup.times import now_z
+from vecbackup.words import plural
 
 
 @dataclass
@@ -84,7 +85,7 @@ def delete_backup(store: BlobStore, manifest: Manifest) -> DeleteResult:
     if problems or unreadable:
         # we cannot tell what an unreadable manifest references: keep all data (safe), say so
         result.objects_kept = len(manifest.objects)
-        what = (f"{len(problems)} other manifest(s)" if problems else f"{len(unreadable)} shard record(s)")
+        what = (plural(len(problems), "other manifest") if problems else plural(len(unreadable), "shard record"))
         result.notes.append(f"{what} could not be read; data objects kept")
         return result
     unused, result.objects_kept = unused_objects([manifest], [*others, *(r.manifest for r in records)])

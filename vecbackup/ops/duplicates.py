@@ -25,6 +25,7 @@ from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import CollectionSpec, FieldType
 from vecbackup.sources.base import KeyCopies, Sink, Source
 from vecbackup.stores.base import BlobStore, in_flight
+from vecbackup.words import param, plural
 
 # -- finding them ----------------------------------------------------------------------------------
 
@@ -82,8 +83,9 @@ class Choice:
             names = tuple(p.strip() for p in t[len("partition:"):].split(","))
             if names and all(names) and len(set(names)) == len(names):
                 return cls("partition", names)
-        raise UsageError(f"--duplicate-keys {text!r} is not keep, shown or partition:NAME[,NAME...]",
-                         hint="docs/CLI.md, restore")
+        raise UsageError(f"{param('duplicate_keys', text, quoted=True)} is not keep, shown or "
+                         "partition:NAME[,NAME...]", hint="docs/COMPATIBILITY.md, \"Keys held by more than one "
+                         "partition\"")
 
     @property
     def label(self) -> str:
@@ -149,7 +151,8 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
     if choice.mode == "partition":
         unknown = [p for p in choice.partitions if p not in manifest.collection.partitions]
         if unknown:
-            raise UsageError(f"--duplicate-keys names partition {unknown[0]!r}, which the backup does not have",
+            raise UsageError(f"{param('duplicate_keys')} names partition {unknown[0]!r}, which the backup does not "
+                             "have",
                              hint="partitions: " + ", ".join(manifest.collection.partitions))
     names = partition_names or {}
     mapped = {names.get(p, p): n for p, n in manifest.partition_rows.items()}
@@ -161,38 +164,41 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
         in_order = copies.held and copies.last_shown
         return DuplicatePlan(order=tuple(manifest.collection.partitions) if in_order else (), settle=in_order,
                              count=rows, partition_rows=mapped if in_order else None, unrecorded=True)
-    hint = ("--duplicate-keys shown keeps the copy collection-level reads showed on the source; --duplicate-keys "
-            "partition:NAME[,NAME...] the copy of the first partition listed that holds the key")
+    hint = (f"{param('duplicate_keys', 'shown')} keeps the copy collection-level reads showed on the source; "
+            f"{param('duplicate_keys', 'partition:NAME[,NAME...]')} the copy of the first partition listed that "
+            "holds the key")
     notes = [f"the backup holds {dup.summary()}"]
     chosen = [(g, _chosen(g, choice)) for g in dup.groups]
     if choice.mode == "shown":
         unknown_shown = sum(g.keys for g, c in chosen if c is None)
         if unknown_shown:
-            raise Unsupported(f"--duplicate-keys shown: the backup does not record which copy collection-level reads "
+            raise Unsupported(f"{param('duplicate_keys', 'shown')}: the backup does not record which copy "
+                              "collection-level reads "
                               f"showed for {unknown_shown} of its {dup.keys} keys held by more than one partition (the "
                               f"source, {manifest.source.engine}, does not tell)",
-                              hint="--duplicate-keys partition:NAME[,NAME...] keeps the copy of the first partition "
-                                   "listed that holds the key")
+                              hint=f"{param('duplicate_keys', 'partition:NAME[,NAME...]')} keeps the copy of the "
+                                   "first partition listed that holds the key")
     if choice.mode == "partition":
         uncovered = [g for g, c in chosen if c is None]
         if uncovered:
-            raise Unsupported(f"--duplicate-keys {choice.label}: {sum(g.keys for g in uncovered)} key(s) are held "
+            raise Unsupported(f"{param('duplicate_keys', choice.label)}: "
+                              f"{plural(sum(g.keys for g in uncovered), 'key is', 'keys are')} held "
                               f"by none of these partitions (e.g. {uncovered[0].keys} in "
                               f"{', '.join(repr(p) for p in uncovered[0].partitions)})",
                               hint="list a partition of each of them too")
     if not copies.held and choice.mode == "keep":
         raise Unsupported(f"the backup holds {dup.summary()}; {display} holds one point per key, so "
-                          f"{dup.copies} row(s) of the backup cannot be restored as they are", hint=hint)
+                          f"{plural(dup.copies, 'row')} of the backup cannot be restored as they are", hint=hint)
     ordered = [(g, c) for g, c in chosen if c is not None]
     order: tuple[str, ...] = ()
     if copies.last_shown:
         found = restore_order(manifest.collection.partitions, ordered)
         if found is None:
             if not copies.held or choice.mode != "keep":
-                raise Unsupported(f"--duplicate-keys {choice.label}: the copies to keep are in partitions that no "
-                                  "one order of restoring puts last for every key (one partition's for some keys, "
-                                  "another's for others)", hint="--duplicate-keys partition:NAME[,NAME...] "
-                                  "orders them")
+                raise Unsupported(f"{param('duplicate_keys', choice.label)}: the copies to keep are in partitions "
+                                  "that no one order of restoring puts last for every key (one partition's for some "
+                                  "keys, another's for others)",
+                                  hint=f"{param('duplicate_keys', 'partition:NAME[,NAME...]')} orders them")
             found = tuple(manifest.collection.partitions)
             notes.append(f"collection-level reads of {display} will show another copy than the source's for some "
                          "keys: the copies it showed are in partitions no one order of restoring puts last for every "
@@ -204,14 +210,16 @@ def plan_duplicates(manifest: Manifest, copies: KeyCopies, choice: Choice, displ
     unshown = sum(g.keys for g, c in chosen if c is None)
     if not copies.held:
         notes.append(f"{display} holds one point per key: of each, {which[choice.mode]} is restored (written last); "
-                     f"{dup.copies} row(s) of the backup are not (--duplicate-keys {choice.label})")
+                     f"{plural(dup.copies, 'row')} of the backup {'is' if dup.copies == 1 else 'are'} not "
+                     f"(--duplicate-keys {choice.label})")
     elif copies.last_shown:
         text = (f"{display} holds every copy in its partition, and its collection-level reads and count show one "
                 "copy of each key")
         if unshown < dup.keys:
             text += f": {which[choice.mode]} (restored last)"
         if unshown:
-            text += (f"{'; for' if unshown < dup.keys else ': for'} {unshown} key(s) the backup does not know which "
+            text += (f"{'; for' if unshown < dup.keys else ': for'} {plural(unshown, 'key')} the backup does not "
+                     "know which "
                      "copy the source showed (a Milvus server does not tell): the copy of the partition restored last "
                      f"(order: {', '.join(repr(p) for p in order)})")
         notes.append(text)

@@ -14,6 +14,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
 from vecbackup.stores.base import BlobStore
+from vecbackup.words import either, plural
 
 
 @dataclass
@@ -42,13 +43,13 @@ def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool
     if manifests is None:
         manifests, problems = catalog.list_manifests(store)
         if problems:
-            raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so gc cannot tell "
-                              f"what is in use; nothing deleted. First: {problems[0]}")
+            raise CorruptData(f"{plural(len(problems), 'manifest')} in {store.display} cannot be read, so gc "
+                              f"cannot tell what is in use; nothing deleted. First: {problems[0]}")
     records, problems = pending_records(store)  # sharded backups not committed yet use their objects too
     if problems:
-        raise CorruptData(f"{len(problems)} shard record(s) in {store.display} cannot be read, so gc cannot tell "
-                          f"what is in use; nothing deleted. First: {problems[0]}",
-                          hint="`vecbackup commit --abandon` removes a run's records")
+        raise CorruptData(f"{plural(len(problems), 'shard record')} in {store.display} cannot be read, so gc "
+                          f"cannot tell what is in use; nothing deleted. First: {problems[0]}",
+                          hint=f"{either('abandon()', '`vecbackup commit --abandon`')} removes a run's records")
     referenced = {o.key for m in [*manifests, *(r.manifest for r in records)] for o in m.objects}
     now = time.time() if now is None else now
     result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)

@@ -18,6 +18,7 @@ from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.passphrase import Passphrase
 from vecbackup.stores.base import BlobStore, ObjectExists
 from vecbackup.stores.encrypted import EncryptedStore, encryption_evidence, find_key, key_files, read_config
+from vecbackup.words import either, param
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _new_key_file(key: RepositoryKey, secret: bytes, label: str) -> KeyFile:
     try:
         return KeyFile.wrap(key, secret, created=_now(), label=label, host=socket.gethostname())
     except ValueError as e:
-        raise UsageError(f"bad --label: {e}") from None
+        raise UsageError(f"bad {param('label')}: {e}") from None
 
 
 def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> InitResult:
@@ -79,8 +80,8 @@ def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "") -> Init
         return InitResult(raw.display, encrypted=False)
     if any(True for _ in raw.list(layout.MANIFESTS)) or any(True for _ in raw.list(layout.DATA)):
         raise AlreadyExists(f"store {raw.display} holds unencrypted backups: encryption starts in an empty store",
-                            hint="init --encrypt a new folder or prefix and back up into it; keep or delete the "
-                                 "old one")
+                            hint=f"{either('init(encrypt=True)', 'init --encrypt')} a new folder or prefix and "
+                                 "back up into it; keep or delete the old one")
     key = RepositoryKey.generate()
     kf = _new_key_file(key, secret, label)
     raw.put(kf.store_key, kf.to_json(), if_absent=True)
@@ -116,7 +117,8 @@ def recover_store(raw: BlobStore, passphrase: Passphrase) -> InitResult:
 def _encrypted(store: BlobStore) -> EncryptedStore:
     if not isinstance(store, EncryptedStore):
         raise UsageError(f"store {store.display} is not encrypted: it has no keys",
-                         hint="`vecbackup init --encrypt` makes a new, encrypted store")
+                         hint=f"{either('init(url, encrypt=True)', '`vecbackup init --encrypt`')} makes a new, "
+                         "encrypted store")
     return store
 
 
@@ -142,14 +144,16 @@ def remove_key(store: BlobStore, key_id: str) -> KeyInfo:
     files, _ = key_files(s.inner, s.repository_key.repository)
     matches = [kf for kf in files if kf.id.startswith(key_id.lower())] if key_id else []
     if not matches:
-        raise NotFound(f"no key {key_id!r} in {s.display}", hint="`vecbackup key list` shows them")
+        raise NotFound(f"no key {key_id!r} in {s.display}",
+                       hint=f"{either('keys()', '`vecbackup key list`')} shows them")
     if len(matches) > 1:
         raise UsageError(f"key id prefix {key_id!r} matches {len(matches)} keys", hint="give more of the id")
     kf = matches[0]
     if kf.id == s.key_id:
         raise UsageError(f"key {kf.id} is the one this run opened the store with, and is not removed",
                          hint="open the store with another key's passphrase to remove this one" if len(files) > 1
-                         else "it is the store's only key: add another first (`vecbackup key add`)")
+                         else f"it is the store's only key: add another first with "
+                         f"{either('add_key()', '`vecbackup key add`')}")
     s.inner.delete(kf.store_key)
     return _info(kf, s.key_id)
 

@@ -31,6 +31,7 @@ from vecbackup.format import layout
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.stores.base import BlobStore, ObjectNotFound
 from vecbackup.times import iso_z
+from vecbackup.words import either
 
 LOCKS = layout.LOCKS
 #: a lock not refreshed for this long is stale
@@ -155,8 +156,8 @@ def acquire(store: BlobStore, kind: str, *, exclusive: bool, wait: float = 0.0, 
         store.delete(info.key)
         if time.monotonic() >= deadline:
             raise Locked(f"{store.display} is locked: {conflicts[0].describe()}",
-                         hint="wait for it (--lock-wait SECONDS), or if that run is gone, "
-                              "`vecbackup unlock` removes stale locks")
+                         hint=f"wait for it ({either('lock_wait=SECONDS', '--lock-wait SECONDS')}), or "
+                              "if that run is gone, `vecbackup unlock` removes stale locks")
         time.sleep(min(max(0.0, deadline - time.monotonic()), sleep * (0.5 + random.random())))
 
 

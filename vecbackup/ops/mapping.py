@@ -30,6 +30,7 @@ from vecbackup.format.qdrant import (
 )
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Index
 from vecbackup.times import instant_text
+from vecbackup.words import number
 
 MILVUS = "milvus"
 QDRANT = "qdrant"
@@ -183,7 +184,7 @@ def without_functions(spec: CollectionSpec) -> tuple[CollectionSpec, list[Decisi
     for them, so the rows are unchanged), and one decision (a note) per function."""
     outputs = spec.function_outputs
     decisions = [Decision(fn.name, "", "function", (
-        f"{fn.label}: not recreated (--drop-functions); its output field(s) "
+        f"{fn.label}: not recreated (--drop-functions); its output {number(len(fn.output_field_names), 'field')} "
         f"{', '.join(repr(n) for n in fn.output_field_names)} left out, "
         f"{', '.join(repr(n) for n in fn.input_field_names)} restored as recorded"), note=True)
         for fn in spec.functions]

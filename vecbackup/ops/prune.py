@@ -22,6 +22,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
 from vecbackup.stores.base import BlobStore
 from vecbackup.times import iso_z, parse_z
+from vecbackup.words import either, plural
 
 
 @dataclass
@@ -38,12 +39,14 @@ class PruneResult:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def kept(self) -> list[Decision]:
-        return [d for d in self.decisions if d.keep]
+    def kept(self) -> list[str]:
+        """The ids of the backups the policy keeps, in the order of :meth:`backups` (``decisions`` says why)."""
+        return [d.candidate.backup_id for d in self.decisions if d.keep]
 
     @property
-    def removed(self) -> list[Decision]:
-        return [d for d in self.decisions if not d.keep]
+    def removed(self) -> list[str]:
+        """The ids of the backups removed (with ``dry_run``: that would be), in the order of :meth:`backups`."""
+        return [d.candidate.backup_id for d in self.decisions if not d.keep]
 
     def backups(self) -> list[dict[str, Any]]:
         """Every backup judged: collections in name order, each newest first."""
@@ -59,7 +62,7 @@ class PruneResult:
         gc_bytes = self.gc.bytes_freed if self.gc else 0
         return {"dry_run": self.dry_run, "now": iso_z(self.now),
                 "policy": self.policy.to_dict(), "backups": self.backups(),
-                "kept": len(self.kept), "removed": len(self.removed),
+                "kept": self.kept, "removed": self.removed,
                 "objects_deleted": self.objects_deleted, "objects_kept": self.objects_kept,
                 "bytes_freed": self.bytes_freed,
                 "gc": self.gc.to_dict() if self.gc else None,
@@ -103,19 +106,20 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
 
     every, problems = catalog.list_manifests(store)  # all collections: chunks may be shared between them
     if problems:
-        raise CorruptData(f"{len(problems)} manifest(s) in {store.display} cannot be read, so prune cannot tell "
-                          f"what is in use; nothing deleted. First: {problems[0]}")
+        raise CorruptData(f"{plural(len(problems), 'manifest')} in {store.display} cannot be read, so prune "
+                          f"cannot tell what is in use; nothing deleted. First: {problems[0]}")
     mine = [m for m in every if collection is None or m.collection.name == collection]
     by_key = {layout.manifest_key(m.collection.name, m.backup_id): m for m in mine}
     candidates = [Candidate(m.backup_id, m.collection.name, _time(m)) for m in mine]
     decisions = apply_policy(candidates, policy, now)
     result = PruneResult(policy, decisions, by_key, dry_run, now)
-    removed = [by_key[_key(d.candidate)] for d in result.removed]
+    dropped = [d for d in decisions if not d.keep]
+    removed = [by_key[_key(d.candidate)] for d in dropped]
 
     if collection is not None and not mine:
         result.notes.append(f"no backups of collection {collection!r} in {store.display}")
-    for d in result.kept:  # keep-within alone, and a collection with no backup in the window: say so
-        if GUARD in d.reasons:
+    for d in decisions:  # keep-within alone, and a collection with no backup in the window: say so
+        if d.keep and GUARD in d.reasons:
             result.notes.append(f"no backup of collection {d.candidate.collection!r} is newer than "
                                 f"{format_duration(policy.keep_within)}; its newest ({d.candidate.backup_id}) "
                                 f"is kept anyway")
@@ -124,13 +128,13 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
 
     records, unreadable = pending_records(store)  # sharded backups not committed yet use their objects too
     if unreadable:
-        raise CorruptData(f"{len(unreadable)} shard record(s) in {store.display} cannot be read, so prune cannot "
-                          f"tell what is in use; nothing deleted. First: {unreadable[0]}",
-                          hint="`vecbackup commit --abandon` removes a run's records")
+        raise CorruptData(f"{plural(len(unreadable), 'shard record')} in {store.display} cannot be read, so prune "
+                          f"cannot tell what is in use; nothing deleted. First: {unreadable[0]}",
+                          hint=f"{either('abandon()', '`vecbackup commit --abandon`')} removes a run's records")
     pending = [r.manifest for r in records]
 
     if dry_run:
-        removed_keys = {_key(d.candidate) for d in result.removed}
+        removed_keys = {_key(d.candidate) for d in dropped}
         remaining = [m for m in every if layout.manifest_key(m.collection.name, m.backup_id) not in removed_keys]
         unused, result.objects_kept = unused_objects(removed, [*remaining, *pending])
         result.objects_deleted = len(unused)
@@ -149,8 +153,8 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     remaining, problems = catalog.list_manifests(store)
     if problems:
         # a manifest appeared or broke meanwhile: what it references is unknown, so keep all data (safe)
-        note = (f"{len(problems)} manifest(s) could not be read after removing backups, so the removed backups' "
-                f"data objects were kept (`vecbackup gc` removes them once every manifest reads). "
+        note = (f"{plural(len(problems), 'manifest')} could not be read after removing backups, so the "
+                f"removed backups' data objects were kept (`vecbackup gc` removes them once every manifest reads). "
                 f"First: {problems[0]}")
         result.notes.append(note)
         progress.warn(note)

@@ -17,6 +17,7 @@ from vecbackup.errors import (
     Unsupported,
     UsageError,
     VecbackupError,
+    check_whole,
 )
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY, UnreadableLease, parse_lease, restore_staging
@@ -40,6 +41,7 @@ from vecbackup.schema import CollectionSpec, Index
 from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import iso_z
+from vecbackup.words import either, param
 
 #: what inserts one chunk into a plan's staging collection and returns the rows written (Sink.write)
 Writer = Callable[[CollectionSpec, RestorePlan, Chunk], int]
@@ -88,12 +90,37 @@ class RestoreOptions:
     shards: int | None = None  # Milvus num_shards / Qdrant shard_number instead of the recorded one
     replication_factor: int | None = None  # Qdrant: replicas of each shard instead of the recorded number
     parallel: int = DEFAULT_PARALLEL  # insert requests in flight at once (at most the sink's max_writers)
-    bulk_import: bool = False  # through the server's own import of staged files (ops/bulk_restore.py)
+    #: plan for the server's own import of staged files (ops/bulk_restore.py): a restore given
+    #: ``bulk_import=BulkImport(...)`` sets it; in a plan() it checks the target can take one
+    server_import: bool = False
     #: keys held by more than one partition: "keep" every copy (refused where the target keeps one per key),
     #: "shown" (the copy the source's collection-level reads showed) or "partition:A,B" (ops/duplicates.py)
     duplicate_keys: str = "keep"
     #: restore without the collection's functions (e.g. BM25) and their output fields, onto a target that has none
     drop_functions: bool = False
+
+    def __post_init__(self) -> None:
+        """UsageError naming the option that is out of range, when the options are made (not after a restore has
+        begun)."""
+        of = "RestoreOptions"
+        if self.target is not None and (not isinstance(self.target, str) or not self.target):
+            raise UsageError(f"{param('target', self.target, flag='--as', quoted=True, of=of)} is not a collection "
+                             "name")
+        check_whole("parallel", self.parallel, 1, of=of)
+        check_whole("shards", self.shards, 1, of=of, optional=True)
+        check_whole("replication_factor", self.replication_factor, 1, of=of, optional=True)
+        for name in ("index_params", "field_params"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                      for k, v in value.items()):
+                raise UsageError(f"{param(name, value, of=of)} is not a parameter dict per field",
+                                 hint=either(f"e.g. {name}={{'embedding': {{'M': 16}}}}",
+                                             "e.g. FIELD:K=V,K=V"))
+        if not isinstance(self.collection_params, dict):
+            raise UsageError(f"{param('collection_params', self.collection_params, of=of)} is not a dict",
+                             hint=either("e.g. collection_params={'consistency_level': 'Bounded'}",
+                                         "e.g. consistency_level=Bounded"))
+        Choice.parse(self.duplicate_keys)
 
 
 #: what --field-params may set, and the type of each value
@@ -119,6 +146,11 @@ def _value(option: str, key: str, value: Any, kind: type) -> Any:
     return str(value)
 
 
+def _of_field(option: str, name: str) -> str:
+    """``field_params['text']`` / ``--field-params text``: one field's entry of a per-field option."""
+    return either(f"{option}[{name!r}]", f"{param(option)} {name}")
+
+
 def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]],
                     collection_params: dict[str, Any]) -> tuple[CollectionSpec, list[str]]:
     """``spec`` with the user's --field-params and --collection-params applied, and a note for each change (and
@@ -127,17 +159,17 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
     fields = {f.name: f for f in spec.fields}
     for name, params in field_params.items():
         if name not in fields:
-            raise UsageError(f"--field-params names field {name!r}, which the collection does not have",
+            raise UsageError(f"{param('field_params')} names field {name!r}, which the collection does not have",
                              hint="fields: " + ", ".join(fields))
         f = fields[name]
         changes: dict[str, Any] = {}
         for key, raw in params.items():
             if key not in FIELD_PARAMS:
-                raise UsageError(f"--field-params {name}: unknown parameter {key!r}",
+                raise UsageError(f"{_of_field('field_params', name)}: unknown parameter {key!r}",
                                  hint="known: " + ", ".join(FIELD_PARAMS))
-            value = _value(f"--field-params {name}", key, raw, FIELD_PARAMS[key])
+            value = _value(_of_field("field_params", name), key, raw, FIELD_PARAMS[key])
             if key in (MAX_LENGTH, MAX_CAPACITY) and key not in applicable(f):
-                raise UsageError(f"--field-params {name}: a {f.type_name} field has no {key}")
+                raise UsageError(f"{_of_field('field_params', name)}: a {f.type_name} field has no {key}")
             if value != getattr(f, key):
                 notes.append(f"field {name!r}: {key} {getattr(f, key)!r} -> {value!r} (--field-params)")
             changes[key] = value
@@ -154,18 +186,19 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
             notes.append(_property(properties, key[len(PROPERTY_PREFIX):], raw))
             continue
         if key not in COLLECTION_PARAMS:
-            raise UsageError(f"--collection-params: unknown parameter {key!r}",
+            raise UsageError(f"{param('collection_params')}: unknown parameter {key!r}",
                              hint="known: " + ", ".join(COLLECTION_PARAMS) + ", properties.KEY")
-        value = _value("--collection-params", key, raw, COLLECTION_PARAMS[key])
+        value = _value(param("collection_params"), key, raw, COLLECTION_PARAMS[key])
         if key == "consistency_level":
             level = next((lv for lv in CONSISTENCY_LEVELS if lv.lower() == value.lower()), None)
             if level is None:
-                raise UsageError(f"--collection-params: consistency_level {value!r} is not one of "
+                raise UsageError(f"{param('collection_params')}: consistency_level {value!r} is not one of "
                                  + ", ".join(CONSISTENCY_LEVELS))
             value = level
         if key == "num_partitions":
             if not any(f.is_partition_key for f in fields.values()):
-                raise UsageError("--collection-params: num_partitions applies to collections with a partition key")
+                raise UsageError(f"{param('collection_params')}: num_partitions applies to collections with a "
+                                 "partition key")
             old = extra.get(key)
             extra[key] = value
         else:
@@ -181,7 +214,7 @@ def apply_overrides(spec: CollectionSpec, field_params: dict[str, dict[str, Any]
 def _property(properties: dict[str, Any], key: str, raw: Any) -> str:
     """Set (or, given an empty value, leave out) collection property ``key`` in ``properties``; the note saying so.
     Values are strings, as servers report them (true/false for a JSON boolean)."""
-    option = f"--collection-params {PROPERTY_PREFIX}{key}"
+    option = either(f"collection_params[{PROPERTY_PREFIX + key!r}]", f"--collection-params {PROPERTY_PREFIX}{key}")
     if not key or key == LEASE_KEY:
         raise UsageError(f"{option}: not a property a restore can set", hint="properties.KEY=VALUE, e.g. "
                          "properties.collection.ttl.seconds=86400")
@@ -189,7 +222,7 @@ def _property(properties: dict[str, Any], key: str, raw: Any) -> str:
     old = properties.get(key)
     if value is None:
         if old is None:
-            raise UsageError(f"{option}= leaves out a property the backup does not have",
+            raise UsageError(f"{option}{either(' = None', '=')} leaves out a property the backup does not have",
                              hint="its properties: " + (", ".join(properties) or "none"))
         del properties[key]
         return f"collection property {key!r} {old!r} -> left out (--collection-params)"
@@ -237,9 +270,10 @@ def _check_name(sink: Sink, name: str, options: RestoreOptions) -> None:
     if problem is None:
         return
     if options.target is not None:
-        raise UsageError(f"--as {name!r} is not a valid collection name on {sink.display}: {problem}")
+        raise UsageError(f"{param('target', name, flag='--as', quoted=True)} is not a valid collection name on "
+                         f"{sink.display}: {problem}")
     raise TargetRejected(f"the backup's collection name {name!r} is not valid on {sink.display}: {problem}",
-                         hint="restore --as NEW_NAME")
+                         hint=f"restore {param('target', 'NEW_NAME', flag='--as')}")
 
 
 def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: RestoreOptions) -> Plan:
@@ -247,7 +281,8 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     preview_restore, so neither asks the target twice)."""
     spec, index_notes = plan_indexes(mapping.spec, mapping.target_family, options.index_types, options.index_params)
     if exists and not options.drop_existing:
-        raise AlreadyExists(_exists(sink, name), hint="restore --as NEW_NAME, or --drop-existing to replace it")
+        raise AlreadyExists(_exists(sink, name), hint=f"restore {param('target', 'NEW_NAME', flag='--as')}, or "
+                            f"{param('drop_existing', True)} to replace it")
     spec, notes = apply_overrides(spec, options.field_params, options.collection_params)
     notes += index_notes
     mapping = dataclasses.replace(mapping, spec=spec)
@@ -265,12 +300,10 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
         shards=options.shards,
         replication_factor=options.replication_factor,
     )
-    if options.parallel < 1:
-        raise UsageError(f"--parallel {options.parallel} is out of range", hint="use 1 or more")
     checked = sink.check(spec, sink_plan)
     plan = Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
                 writers=min(options.parallel, sink.max_writers))
-    if options.bulk_import:
+    if options.server_import:
         check_bulk(sink, plan)
     return plan
 
@@ -311,11 +344,12 @@ def own_lease(sink: Sink, manifest: Manifest, plan: Plan, lease: HeldLease | Non
 def check_bulk(sink: Sink, plan: Plan) -> None:
     """Unsupported unless this restore can go through ``sink``'s own import of files (restore --bulk-import-via)."""
     if not isinstance(sink, ImportSink):
-        raise Unsupported(f"{sink.display} has no import of files", hint="restore without --bulk-import-via")
+        raise Unsupported(f"{sink.display} has no import of files",
+                          hint=f"restore without {either('bulk_import', '--bulk-import-via')}")
     why = sink.import_refusal(plan.spec, plan.sink)
     if why is not None:
         raise Unsupported(f"cannot restore through the import of {sink.display}: {why}",
-                          hint="restore without --bulk-import-via")
+                          hint=f"restore without {either('bulk_import', '--bulk-import-via')}")
 
 
 def restore_backup(

@@ -32,6 +32,7 @@ from vecbackup.ops.restore import COUNTING, RENAMING, Plan, insert_objects
 from vecbackup.schema import CollectionSpec
 from vecbackup.sources.base import RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore
+from vecbackup.words import either, param, plural
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,13 @@ class RunNames:
                     done.add(int(m.group(1)))
         if len(counts) > 1:
             raise UsageError(f"the run's workers were started with different N ({', '.join(map(str, sorted(counts)))})",
-                             hint="give every worker of one run the same --shard I/N, or restore --abandon the run")
+                             hint=f"give every worker of one run the same {either('Shard(I, N)', '--shard I/N')}, "
+                                  f"or {_abandon()} the run")
         return (counts.pop() if counts else None), done
+
+
+def _abandon() -> str:
+    return either("abandon_restore()", "restore --abandon")
 
 
 def run_names(target: str, run: str, backup_id: str) -> RunNames:
@@ -78,7 +84,7 @@ def run_names(target: str, run: str, backup_id: str) -> RunNames:
 def pinned(backup_id: str) -> str:
     """The backup every worker of a run restores: a backup id, not "latest" (which could change between them)."""
     if backup_id == "latest":
-        raise UsageError("a restore by several workers needs --backup ID, not latest",
+        raise UsageError(f"a restore by several workers needs {either('backup=ID', '--backup ID')}, not latest",
                          hint="every worker must restore the same backup: `vecbackup list --json` shows the ids")
     return backup_id
 
@@ -130,7 +136,7 @@ class ShardRestoreResult:
 def staging_sink(sink: Sink, plan: Plan | None = None) -> StagingSink:
     if not isinstance(sink, StagingSink):
         raise Unsupported(f"{sink.display} cannot be restored into by several workers",
-                          hint="restore with one process (--parallel K keeps K inserts in flight)")
+                          hint=f"restore with one process ({param('parallel', 'K')} keeps K inserts in flight)")
     if plan is not None and plan.duplicates is not None and plan.duplicates.ordered:
         raise Unsupported(f"the backup holds keys in more than one partition, which {sink.display} keeps only when "
                           "their partitions are restored one after the other, in order: several workers do not",
@@ -161,8 +167,9 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
         markers = target.markers(names.staging)
         count, _ = names.done_shards(markers)
         if count is not None and count != shard.count:
-            raise UsageError(f"run {run} was started with {count} workers, not {shard.count}",
-                             hint=f"give every worker of the run --shard I/{count}, or restore --abandon the run")
+            raise UsageError(f"run {run} was started with {plural(count, 'worker')}, not {shard.count}",
+                             hint=f"give every worker of the run {either(f'Shard(I, {count})', f'--shard I/{count}')}"
+                                  f", or {_abandon()} the run")
         if names.done(shard) in markers:
             notes.append(f"shard {shard.label} of run {run} was already restored; nothing to do")
         else:
@@ -228,7 +235,8 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
         if worker:
             return result  # claimed (or finished) by another worker's commit
         raise NotFound(f"no restore run {run} of backup {manifest.backup_id} into {plan.target!r} on "
-                       f"{sink.display}", hint="start its workers with restore --shard I/N --run RUN")
+                       f"{sink.display}", hint="start its workers with "
+                       + either("restore_shard(..., shard=Shard(I, N), run=RUN)", "restore --shard I/N --run RUN"))
     # this call holds the claim (or, on its own, takes over one whose commit stopped)
     to_do = dataclasses.replace(plan.sink, staging=names.committing)
     result.notes.extend(target.prepare(plan.spec, to_do, progress.phase))
@@ -237,8 +245,9 @@ def commit_restore(manifest: Manifest, sink: Sink, plan: Plan, run: str, *, work
         rows = check_restored(target, plan.spec, names.committing, manifest, plan.duplicates)
     except RowCountMismatch as e:
         raise RowCountMismatch(f"restore run {run}: {e.message}; the target is untouched", rows=e.rows,
-                               expected=e.expected, hint=f"restore --abandon --run {run}, then run the workers "
-                               "again") from None
+                               expected=e.expected, hint=either(f"abandon_restore(..., run={run!r})",
+                                                                f"restore --abandon --run {run}")
+                               + ", then run the workers again") from None
     markers = sorted(m for m in target.markers(names.committing) if m.startswith(names.prefix))
     result.shards = names.done_shards(set(markers))[0]
     target.drop_markers(markers)

@@ -28,6 +28,7 @@ from vecbackup.format.manifest import DataObject, Manifest, ranges_of
 from vecbackup.ops import catalog
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
+from vecbackup.words import plural
 
 #: an object of the base whose used rows are fewer than this share of its rows is not reused
 REUSE_AT_LEAST = 0.5
@@ -137,11 +138,13 @@ def load_partition(store: BlobStore, base: Manifest, partition: str, notes: list
     with ThreadPoolExecutor(max_workers=in_flight(store, 4), thread_name_prefix="vecbackup-digests") as pool:
         digests = list(pool.map(digests_of, objects))
     if damaged:
-        notes.append(f"the row digests of {len(damaged)} object(s) of backup {base.backup_id} are damaged (first: "
+        notes.append(f"the row digests of {plural(len(damaged), 'object')} of backup {base.backup_id} are damaged "
+                     "(first: "
                      f"{min(damaged)}): their rows are uploaded again; `vecbackup verify --read-data` names them all")
     missing = sum(1 for o, d in zip(objects, digests, strict=True)
                   if d is None and o.select is None and o.key not in damaged)
     if missing:
-        notes.append(f"{missing} object(s) of backup {base.backup_id} have no row digests (written by an earlier "
+        notes.append(f"{plural(missing, 'object')} of backup {base.backup_id} {'has' if missing == 1 else 'have'} "
+                     "no row digests (written by an earlier "
                      "vecbackup): their rows are uploaded again, once")
     return PartitionRows(objects, digests)

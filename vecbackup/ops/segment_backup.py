@@ -43,6 +43,7 @@ from vecbackup.sources.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, S
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
+from vecbackup.words import either, param, plural
 
 #: listings tried before a backup whose segment files keep vanishing gives up
 ATTEMPTS = 3
@@ -50,6 +51,10 @@ ATTEMPTS = 3
 
 class SegmentsChanged(MissingData):
     """A segment file listed a moment ago is gone (compacted and collected): list again."""
+
+
+def _full() -> str:
+    return f"{either('backup with BackupOptions(full=True)', '`vecbackup backup --full`')} reads every segment again"
 
 
 def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, collection: str, *,
@@ -145,7 +150,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                      "segments as they were listed")
     progress.finish()
     if repaired:
-        notes.append(f"rewrote {len(repaired)} damaged object(s) of the store with the content their names stand for "
+        notes.append(f"rewrote {plural(len(repaired), 'damaged object')} of the store with the content their names "
+                     "stand for "
                      f"(first: {min(repaired)}); every backup that uses them is whole again")
     checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
     checked += _check_pieces(store, spec, samples, check_fraction)
@@ -163,9 +169,11 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                 raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
         except ObjectNotFound:
             raise MissingData(f"{obj.key} is not in {store.display} (the base backup's object is gone); not "
-                              "committed", hint="`vecbackup backup --full` reads every segment again") from None
+                              "committed",
+                              hint=_full()) from None
     read_bytes = reader.bytes_read - read_before
-    notes.append(f"read {len(segments)} sealed segment(s) from {reader.display}: {reused_segments} unchanged since "
+    notes.append(f"read {plural(len(segments), 'sealed segment')} from {reader.display}: {reused_segments} "
+                 "unchanged since "
                  f"the base (their keys only), {read_bytes} bytes read")
     manifest = Manifest(
         backup_id=backup_id, collection=spec, source=source.info(), objects=tuple(objects),
@@ -203,7 +211,7 @@ def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Pi
         if not same:
             raise CorruptData(f"data object {piece.key} does not hold the rows the base backup's segment record "
                               "says it holds; nothing committed",
-                              hint="`vecbackup backup --full` reads every segment again")
+                              hint=_full())
     return len(picked)
 
 
@@ -287,6 +295,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     live = np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
     if len(live) != seg.rows:
         raise Unsupported(f"segment {seg.segment_id} of {spec.name!r}: its binlogs held {len(live)} rows, the server "
-                          f"reports {seg.rows}", hint="back up without --segments-from (through the query path)")
+                          f"reports {seg.rows}",
+                          hint=f"back up without {param('segments_from')} (through the query path)")
     stats.keys = join_keys(key_parts)
     return SegmentRecord(seg.segment_id, seg.partition, files_fingerprint(seg.files), tuple(pieces)), live, stats

@@ -40,6 +40,7 @@ from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import FIXED_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
+from vecbackup.words import either
 
 Level = Literal["stat", "checksum", "decode"]
 LEVELS: tuple[Level, ...] = ("stat", "checksum", "decode")
@@ -52,6 +53,20 @@ class Subset:
     fraction: float | None = None
     n: int = 0
     of: int = 0
+
+    def __post_init__(self) -> None:
+        """UsageError for neither or both of a fraction and a slice, or one out of range, when it is made."""
+        if self.fraction is not None:
+            if self.n or self.of:
+                raise UsageError("a Subset is a fraction or a slice n of N, not both",
+                                 hint="Subset(fraction=0.1) or Subset(n=3, of=10)")
+            if (isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float))
+                    or not 0 < self.fraction <= 1):
+                raise UsageError(f"Subset(fraction={self.fraction!r}) is out of range",
+                                 hint="use a fraction above 0 and at most 1")
+        elif not (isinstance(self.n, int) and isinstance(self.of, int) and 1 <= self.n <= self.of):
+            raise UsageError(f"Subset(n={self.n!r}, of={self.of!r}) is out of range",
+                             hint="slice n of N takes 1 <= n <= N")
 
     def describe(self) -> str:
         if self.fraction is not None:
@@ -322,7 +337,8 @@ def verify_backup(store: BlobStore, manifest: Manifest, *, quick: bool = False, 
     """Check every data object of a backup at the depth the mode asks for (see the module docstring).
     Finds every problem rather than stopping at the first."""
     if sum([quick, read_data, subset is not None]) > 1:
-        raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
+        raise UsageError(either("a subset is decoded at the default depth, checksum: give depth or subset",
+                                "give at most one of --quick, --read-data and --read-data-subset"))
     progress = progress or NullProgress()
     mode = ("quick" if quick else "read-data" if read_data else
             f"read-data-subset {subset.describe()}" if subset is not None else "checksum")

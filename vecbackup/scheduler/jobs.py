@@ -17,6 +17,7 @@ No I/O but reading the file; errors are UsageError naming the job and the key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -30,6 +31,7 @@ from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy
 from vecbackup.sources import engine_class
 from vecbackup.times import parse_duration
+from vecbackup.words import api_words
 
 #: the retention keys a job takes: Policy's own fields (keep_within as a duration)
 POLICY_KEYS = tuple(f.name for f in fields(Policy))
@@ -139,24 +141,48 @@ def _job(raw: Any, index: int, source: str) -> Job:
             raise UsageError(f"{where}: {k} is required")
     keep = {k: values.pop(k) for k in POLICY_KEYS if k in values}
     if "keep_within" in keep:
-        keep["keep_within"] = parse_duration(keep["keep_within"])
-    policy = Policy(**keep)
+        keep["keep_within"] = _duration(where, "keep_within", keep["keep_within"])
+    try:
+        policy = Policy(**keep)
+    except UsageError as e:
+        raise UsageError(f"{where}: {e.message}", hint=e.hint) from None
     job = Job(**values, policy=None if policy.is_empty else policy)
     if bool(job.collections) == job.all:
         raise UsageError(f"{where}: say which collections to back up",
                          hint='give collections = ["name", ...] or all = true')
     if (job.every is None) == (job.at is None):
         raise UsageError(f"{where}: give one of every = \"6h\" or at = \"02:15\" (daily, UTC)")
-    if job.every is not None and job.interval < 1:
+    if job.every is not None and _duration(where, "every", job.every) < 1:
         raise UsageError(f"{where}: every = {job.every!r} is shorter than a second")
     if job.at is not None:
         _utc_time(job.at, where)
     try:
         job.options.check(engine_class(job.source).max_batch)
-    except UsageError as e:  # --batch-size 0 ... -> batch_size 0 ..., as the file spells it
-        raise UsageError(f"{where}: {e.message.replace('--', '').replace('-', '_')}", hint=e.hint) from None
-    parse_duration(job.gc_min_age)
+    except UsageError as e:  # named as the file names it: the job's keys are the API's parameters
+        raise UsageError(f"{where}: {e.message}", hint=e.hint) from None
+    _duration(where, "gc_min_age", job.gc_min_age)
     return job
+
+
+_CRON = re.compile(r"(\S+\s+){4}\S+")
+_DAILY_CRON = re.compile(r"(\d{1,2})\s+(\d{1,2})\s+\*\s+\*\s+\*")
+
+
+def _duration(where: str, key: str, text: str) -> float:
+    """The seconds of duration ``text`` of ``key``; UsageError naming the file, the job and the key (and, for a
+    cron expression, that it is not supported and what to write instead)."""
+    if key == "every" and _CRON.fullmatch(text.strip()):
+        daily = _DAILY_CRON.fullmatch(text.strip())
+        at = (f"{int(daily[2]):02d}:{int(daily[1]):02d}" if daily and int(daily[2]) < 24 and int(daily[1]) < 60
+              else None)
+        raise UsageError(f"{where}: every = {text!r}: cron syntax is not supported",
+                         hint='give a duration, e.g. every = "6h", or '
+                              + (f'at = "{at}" for a run every day at {at} UTC' if at else
+                                 'at = "HH:MM" for a run every day at that time, UTC'))
+    try:
+        return parse_duration(text)
+    except UsageError as e:
+        raise UsageError(f"{where}: {key}: {e.message}", hint=e.hint) from None
 
 
 def _utc_time(text: str, where: str = "") -> tuple[int, int]:
@@ -170,7 +196,13 @@ def _utc_time(text: str, where: str = "") -> tuple[int, int]:
 def parse_schedule(data: Mapping[str, Any], *, source: str = "schedule file", ignore: frozenset[str] = frozenset(),
                    ) -> Schedule:
     """A schedule from a parsed TOML document; ``ignore`` are top-level keys that belong to others (the option
-    tables of a config file, which may be the same file)."""
+    tables of a config file, which may be the same file). Its errors name the file's keys, which are the API's
+    parameters, also inside the command line."""
+    with api_words():
+        return _schedule(data, source, ignore)
+
+
+def _schedule(data: Mapping[str, Any], source: str, ignore: frozenset[str]) -> Schedule:
     for key in data:
         if key not in config.SCHEDULE_KEYS and key not in ignore:
             raise UsageError(f"{source}: unknown key {key!r}",

@@ -27,6 +27,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.scheduler.jobs import Job, Schedule
 from vecbackup.scheduler.run import run_job
 from vecbackup.times import iso_z
+from vecbackup.words import plural
 
 #: the heartbeat file's mtime is refreshed this often while a job runs
 TOUCH_INTERVAL = 5.0
@@ -163,7 +164,7 @@ class Scheduler:
                 missed = int(seconds // job.interval)
                 st.skipped += missed
                 self.warn(f"job {job.name} ran {seconds:.0f}s, longer than its schedule ({job.describe()}); "
-                          f"{missed} due run(s) skipped while it was running")
+                          f"{plural(missed, 'due run')} skipped while it was running")
             self._next_runs()
             self.beat(force=True)
         return ok
@@ -265,7 +266,7 @@ class _Toucher:
 
 
 def _describe(result: dict[str, Any]) -> str:
-    parts = [f"backup {b['backup_id']} of {b['collection']}: {b['rows']} rows in {b['seconds']:.1f}s"
+    parts = [f"backup {b['backup_id']} of {b['collection']}: {plural(b['rows'], 'row')} in {b['seconds']:.1f}s"
              for b in result.get("backups", [])]
     for p in result.get("pruned", []):
         parts.append(f"prune {p['collection']}: kept {p['kept']}, removed {p['removed']}")

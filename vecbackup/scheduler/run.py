@@ -12,12 +12,20 @@ from vecbackup import api, metrics
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.scheduler.jobs import Job
 from vecbackup.times import parse_duration
+from vecbackup.words import api_words
 
 
 def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metrics_textfile: str | None = None,
             metrics_pushgateway: str | None = None, warn: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Back up the job's collections, then (if it has retention) prune the ones that succeeded. Returns a
-    summary; raises the collection's error if one collection failed, PartialFailure if some of several did."""
+    summary; raises the collection's error if one collection failed, PartialFailure if some of several did. Its
+    messages name options as the schedule file does: by the API's parameters."""
+    with api_words():
+        return _run(job, progress, metrics_textfile, metrics_pushgateway, warn)
+
+
+def _run(job: Job, progress: Callable[[], Progress], metrics_textfile: str | None, metrics_pushgateway: str | None,
+         warn: Callable[[str], None]) -> dict[str, Any]:
     with metrics.recording("backup", textfile=metrics_textfile, pushgateway=metrics_pushgateway, job=job.name,
                            on_failure=job.collections, warn=warn) as rec:
         store = api.open_store(job.store, create=True, passphrase=job.passphrase(),
@@ -41,7 +49,7 @@ def run_job(job: Job, progress: Callable[[], Progress] = NullProgress, *, metric
                               lock_wait=job.lock_wait)
                 freed = p.bytes_freed + (p.gc.bytes_freed if p.gc else 0)
                 prec.record(name, True, seconds=time.monotonic() - t0, nbytes=freed)
-                pruned.append({"collection": name, "kept": len(p.kept), "removed": len(p.removed),
+                pruned.append({"collection": name, "kept": p.kept, "removed": p.removed,
                                "bytes_freed": freed})
         summary["pruned"] = pruned
     run.raise_for_failures()

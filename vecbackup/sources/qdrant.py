@@ -64,6 +64,7 @@ from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the en
     upsert_batches,
 )
 from vecbackup.urls import QdrantURL
+from vecbackup.words import param
 
 # -- the engine -----------------------------------------------------------------------------------
 
@@ -533,8 +534,8 @@ def _verify(url: QdrantURL) -> ssl.SSLContext | bool | None:
             ctx.load_cert_chain(tls.client_cert, tls.client_key)
     except (OSError, ssl.SSLError) as e:
         raise UsageError(f"cannot load the TLS certificates for {url.display}: {e}",
-                         hint="--ca-cert, --client-cert and --client-key take PEM files (the key unencrypted)") \
-            from None
+                         hint=f"{param('ca_cert')}, {param('client_cert')} and {param('client_key')} take PEM files "
+                              "(the key unencrypted)") from None
     return ctx
 
 
@@ -564,7 +565,7 @@ def translate_error(where: str, e: BaseException, *, local: bool = False) -> Vec
             return NotFound(f"{where}: {detail}")
         if code in (401, 403):
             return Unreachable(f"{where}: the server refused the credentials ({code} {detail})",
-                               hint="check the API key: --api-key or VECBACKUP_QDRANT_API_KEY")
+                               hint=f"check the API key: {param('api_key')} or VECBACKUP_QDRANT_API_KEY")
         if code == 409:
             return AlreadyExists(f"{where}: {detail}")
         if code in (502, 503, 504):
@@ -579,7 +580,7 @@ def translate_error(where: str, e: BaseException, *, local: bool = False) -> Vec
             return NotFound(f"{where}: {detail}")
         if grpc_code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
             return Unreachable(f"{where}: the server refused the credentials ({detail})",
-                               hint="check the API key: --api-key or VECBACKUP_QDRANT_API_KEY")
+                               hint=f"check the API key: {param('api_key')} or VECBACKUP_QDRANT_API_KEY")
         if grpc_code == "ALREADY_EXISTS":
             return AlreadyExists(f"{where}: {detail}")
         if grpc_code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):

@@ -27,8 +27,9 @@ from vecbackup.format.crypto import (
 from vecbackup.format.sealed import RECOVER_HINT, SEALED_MAGIC, is_sealed
 from vecbackup.format.shard import SHARDS
 from vecbackup.format.tombstone import TOMBSTONES
-from vecbackup.passphrase import HOW, Passphrase
+from vecbackup.passphrase import Passphrase, how
 from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
+from vecbackup.words import either, param, plural
 
 
 class EncryptedStore:
@@ -98,8 +99,11 @@ MAX_KEY_FILES = 20
 #: a key file that would take the total beyond it is not tried (one read from a store may ask for 32 times that)
 SCRYPT_BUDGET = 16 * SCRYPT_WORK
 _HINT = re.compile(r"^[0-9a-f]{1,16}$")
-_BY_KEY_ID = ("give --key-id ID (VECBACKUP_KEY_ID; job key key_id) to try only your key file: ID is its name under "
-              "keys/, as `init`, `key add` and `key list` print it")
+
+
+def _by_key_id() -> str:
+    return (f"give {either('Passphrase(..., key_id=ID)', '--key-id ID')} (VECBACKUP_KEY_ID; job key key_id) to try "
+            "only your key file: ID is its name under keys/, as `init`, `key add` and `key list` print it")
 
 
 def _read_key_files(raw: BlobStore, infos: list[ObjectInfo], repository: str | None,
@@ -150,13 +154,14 @@ def find_key(raw: BlobStore, repository: str | None, passphrase: Passphrase) -> 
     ours), ties oldest first, until SCRYPT_BUDGET is spent. A search stopped by a bound says so and names --key-id
     (WrongKey)."""
     if not passphrase.given:
-        raise WrongKey(f"store {raw.display} is encrypted: give its passphrase", hint=HOW)
+        raise WrongKey(f"store {raw.display} is encrypted: give its passphrase", hint=how())
     if passphrase.key_id is not None:
         kf = _hinted(raw, repository, passphrase.key_id)
         key = kf.unwrap(passphrase.secret())
         if key is None:
-            raise WrongKey(f"{passphrase.describe()} does not open key file {kf.id} of {raw.display} (--key-id)",
-                           hint="check the passphrase, and --key-id / VECBACKUP_KEY_ID")
+            raise WrongKey(f"{passphrase.describe()} does not open key file {kf.id} of {raw.display}, the one "
+                           f"{param('key_id')} names: give that key file's passphrase, or the id of the key file "
+                           "yours opens")
         return kf, key
     secret = passphrase.secret()
     listed = sorted(_listed(raw), key=lambda i: (i.mtime, i.key))
@@ -174,14 +179,17 @@ def find_key(raw: BlobStore, repository: str | None, passphrase: Passphrase) -> 
         raise WrongKey(f"encrypted store {raw.display} has no usable key file"
                        + (f" ({'; '.join(problems)})" if problems else ""),
                        hint="restore keys/ from a copy; without a key file the backups cannot be read")
-    damaged = f"; {len(problems)} more could not be read" if problems else ""
+    damaged = f" ({len(problems)} more could not be read)" if problems else ""
     if tried == len(found) and len(listed) <= MAX_KEY_FILES:
-        raise WrongKey(f"{passphrase.describe()} opens none of the {len(found)} key files of {raw.display}{damaged}",
-                       hint="check the passphrase; `vecbackup key list` needs one that works")
-    raise WrongKey(f"{passphrase.describe()} opens none of the {tried} key files tried of the {len(listed)} in "
-                   f"{raw.display}{damaged}: without --key-id the search stops after {MAX_KEY_FILES} key files or "
-                   f"{SCRYPT_BUDGET // SCRYPT_WORK} key files' worth of scrypt work, as someone who can write the "
-                   "store may have added key files to slow every command down", hint=_BY_KEY_ID)
+        whose = "key file takes" if len(found) == 1 else f"{len(found)} key files all take"
+        raise WrongKey(f"{passphrase.describe()} does not open encrypted store {raw.display}, whose {whose} another"
+                       f"{damaged}: give the passphrase the store was created with, or one added with "
+                       f"{either('add_key()', '`vecbackup key add`')}")
+    raise WrongKey(f"{passphrase.describe()} opens none of the {plural(tried, 'key file')} tried of the "
+                   f"{len(listed)} in {raw.display}{damaged}: without {param('key_id')} the search stops after "
+                   f"{MAX_KEY_FILES} key files or {SCRYPT_BUDGET // SCRYPT_WORK} key files' worth of scrypt work, as "
+                   "someone who can write the store may have added key files to slow every command down",
+                   hint=_by_key_id())
 
 
 def _hinted(raw: BlobStore, repository: str | None, hint: str) -> KeyFile:
@@ -189,17 +197,17 @@ def _hinted(raw: BlobStore, repository: str | None, hint: str) -> KeyFile:
     matches several, WrongKey for one that matches none)."""
     prefix = hint.strip().lower()
     if not _HINT.fullmatch(prefix):
-        raise UsageError(f"--key-id {hint!r} is not a key id", hint="a key id is 16 hex digits; give it, or a "
+        raise UsageError(f"{param('key_id', hint)} is not a key id", hint="a key id is 16 hex digits; give it, or a "
                          "unique prefix of it")
     matches = [info for info in _listed(raw) if (parse_key_file_key(info.key) or "").startswith(prefix)]
     if len(matches) > 1:
-        raise UsageError(f"--key-id {prefix} matches {len(matches)} key files of {raw.display}",
+        raise UsageError(f"{param('key_id', prefix)} matches {len(matches)} key files of {raw.display}",
                          hint="give more of the id (all 16 hex digits are unique)")
     found, problems = _read_key_files(raw, matches, repository)
     if not found:
-        raise WrongKey(f"no key file of {raw.display} matches --key-id {prefix}"
+        raise WrongKey(f"no key file of {raw.display} matches {param('key_id', prefix)}"
                        + (f" ({'; '.join(problems)})" if problems else ""),
-                       hint="check --key-id / VECBACKUP_KEY_ID: key ids are the names under keys/")
+                       hint=f"check {param('key_id')} / VECBACKUP_KEY_ID: key ids are the names under keys/")
     return found[0][0]
 
 

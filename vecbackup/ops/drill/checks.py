@@ -22,6 +22,7 @@ from vecbackup.schema import CollectionSpec, Field, Index
 from vecbackup.sources.base import Inspector
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import parse_z
+from vecbackup.words import plural
 
 _MAX_LISTED = 10  # differences / misses listed per check
 
@@ -142,7 +143,7 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
     problems = []
     if restored != expected:
         lost = expected - restored
-        problems.append(f"restored copy holds {restored} rows, the backup {expected} "
+        problems.append(f"restored copy holds {plural(restored, 'row')}, the backup {expected} "
                         + (f"({lost} lost)" if lost > 0 else f"({-lost} extra)"))
     if source is not None:
         live = source.count(opts.source_collection or manifest.collection.name)
@@ -151,14 +152,14 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
         if opts.max_source_drift is not None:
             check.details["max_source_drift"] = opts.max_source_drift
             if abs(drift) > opts.max_source_drift:
-                what = f"{drift} rows fewer" if drift > 0 else f"{-drift} rows more"
-                problems.append(f"restored copy has {what} than the live source ({live} rows), more than "
+                what = f"{plural(drift, 'row')} fewer" if drift > 0 else f"{plural(-drift, 'row')} more"
+                problems.append(f"restored copy has {what} than the live source ({plural(live, 'row')}), more than "
                                 f"--max-source-drift {opts.max_source_drift}")
     if problems:
         check.status, check.message = FAILED, "; ".join(problems)
     else:
         check.status = PASSED
-        check.message = f"{restored} rows" + (f"; live source {check.details['source_rows']}"
+        check.message = plural(restored, "row") + (f"; live source {check.details['source_rows']}"
                                               if source is not None else "")
         if expected != manifest.rows:
             check.message += (f" (the backup's {manifest.rows} less {manifest.rows - expected} copies of keys held by "
@@ -193,14 +194,15 @@ def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, tar
     if missing or differ:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} of {len(sample)} sampled rows missing from the restored copy "
+            parts.append(f"{len(missing)} of {plural(len(sample), 'sampled row')} missing from the restored copy "
                          f"(first: {missing[0]})")
         if differ:
-            parts.append(f"{len(differ)} of {len(sample)} sampled rows differ (first: key {differ[0]['key']}, "
+            parts.append(f"{len(differ)} of {plural(len(sample), 'sampled row')} differ (first: key "
+                         f"{differ[0]['key']}, "
                          f"fields {', '.join(differ[0]['fields'])})")
         check.status, check.message = FAILED, "; ".join(parts)
     else:
-        check.status, check.message = PASSED, f"{len(sample)} sampled rows identical in every field"
+        check.status, check.message = PASSED, f"{plural(len(sample), 'sampled row')} identical in every field"
 
 
 def check_search(check: Check, queries: list[SampledRow], store: BlobStore, manifest: Manifest,
@@ -246,7 +248,8 @@ def check_search(check: Check, queries: list[SampledRow], store: BlobStore, mani
     worst = sorted(range(len(asked)), key=lambda i: per_query[i])[:_MAX_LISTED]
     check.details["worst_queries"] = [{"key": show(asked[i].key), "recall": round(per_query[i], 4)}
                                       for i in worst if per_query[i] < 1.0]
-    text = f"recall@{k} {restored_recall:.3f} against exact search ({len(asked)} queries on {f.name!r}, {metric})"
+    text = (f"recall@{k} {restored_recall:.3f} against exact search ({plural(len(asked), 'query', 'queries')} on "
+            f"{f.name!r}, {metric})")
     source_recall = agreement = None
     unindexed: int | None = None
     if live is not None and source is not None:
@@ -262,7 +265,9 @@ def check_search(check: Check, queries: list[SampledRow], store: BlobStore, mani
         check.details["compared_with_source"] = verdict.compared
         if not verdict.compared:
             text += (" (not held against the restored copy: " + (
-                f"{unindexed} rows of the source are not indexed yet and answer by exact search)" if unindexed
+                f"{plural(unindexed, 'row')} of the source "
+                + ("is not indexed yet and answers" if unindexed == 1 else "are not indexed yet and answer")
+                + " by exact search)" if unindexed
                 else "the source does not say whether its index covers every row)"))
     if verdict.problems:
         check.status, check.message = FAILED, "; ".join(verdict.problems)

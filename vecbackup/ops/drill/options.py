@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecbackup.errors import UsageError
+from vecbackup.errors import check_number, check_whole
 from vecbackup.sources.base import SearchParams
+from vecbackup.words import either
 
 #: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)
 DEFAULT_MIN_RECALL = 0.8
@@ -41,16 +42,11 @@ class DrillOptions:
     def __post_init__(self) -> None:
         """UsageError naming the parameter that is out of range, before anything is restored (the CLI's ranges)."""
         for name, low in (("sample", 0), ("queries", 0), ("top_k", 1), ("max_source_drift", 0)):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise UsageError(f"DrillOptions({name}={value!r}) is out of range", hint=f"use an integer >= {low}")
-        for name in ("min_recall", "recall_tolerance"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise UsageError(f"DrillOptions({name}={value!r}) is out of range", hint="use a number from 0 to 1")
-        if self.max_age is not None and not (isinstance(self.max_age, (int, float)) and self.max_age >= 0):
-            raise UsageError(f"DrillOptions(max_age={self.max_age!r}) is out of range",
-                             hint="use seconds >= 0 (the CLI's --max-age takes 25h, 7d, ...)")
+            check_whole(name, getattr(self, name), low, of="DrillOptions", optional=name == "max_source_drift")
+        check_number("min_recall", self.min_recall, 0, 1, of="DrillOptions", optional=True)
+        check_number("recall_tolerance", self.recall_tolerance, 0, 1, of="DrillOptions")
+        check_number("max_age", self.max_age, 0, of="DrillOptions", optional=True,
+                     hint=either("use seconds, 0 or more", "use a duration, e.g. 25h or 7d"))
 
 
 __all__ = ["DEFAULT_MIN_RECALL", "DrillOptions"]

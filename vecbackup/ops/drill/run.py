@@ -30,6 +30,7 @@ from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import Plan, RestoreOptions, plan_restore, restore_backup
 from vecbackup.stores.base import BlobStore
 from vecbackup.times import now_z
+from vecbackup.words import plural
 
 # -- the drill -------------------------------------------------------------------------------------
 
@@ -101,7 +102,8 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
             restored = True
             report.notes.extend(result.notes)
             check.status = PASSED
-            check.message = f"{result.rows} rows restored into {scratch!r} in {result.seconds:.1f}s"
+            check.message = (f"{plural(result.rows, 'row')} restored into {scratch!r}, loaded after "
+                             f"{result.seconds:.1f}s")
 
         timed(restore, do_restore)
         # a restore that stopped on the copy's row count counted it; one that failed after the copy took its

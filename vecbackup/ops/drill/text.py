@@ -20,6 +20,7 @@ from vecbackup.ops.drill.checks import SampledRow
 from vecbackup.ops.drill.options import DrillOptions
 from vecbackup.ops.drill.report import FAILED, PASSED, SKIPPED, Check, Values
 from vecbackup.schema import CollectionSpec, Function
+from vecbackup.words import plural
 
 _MAX_LISTED = 10
 #: the most words a query takes from a row
@@ -96,7 +97,7 @@ def check_text_search(check: Check, sample: list[SampledRow], spec: CollectionSp
         check.status, check.message = SKIPPED, f"no sampled row has text in {text_field!r}"
         return
     queries = [q for _, q in asked]
-    what = f"{len(asked)} full-text queries on {field!r} (BM25 over {text_field!r})"
+    what = f"{plural(len(asked), 'full-text query', 'full-text queries')} on {field!r} (BM25 over {text_field!r})"
     try:
         restored = target.text_search(spec, scratch, field, queries, k)
         if source is not None:
@@ -136,14 +137,15 @@ def check_text_search(check: Check, sample: list[SampledRow], spec: CollectionSp
         check.message = (f"none of {what} found a row in the restored copy (its BM25 output was not computed?)")
     elif missing:
         check.status = FAILED
-        check.message = (f"{len(missing)} of {len(answered)} sampled rows are not found by a full-text query of "
+        check.message = (f"{len(missing)} of {plural(len(answered), 'sampled row')} not found by a full-text query of "
                          f"their own words on {field!r} (first: key {show(asked[missing[0]][0].key)})")
     else:
         check.status = PASSED
-        check.message = (f"each of {len(answered)} sampled rows is found by a full-text query of its own words on "
-                         f"{field!r} (BM25 over {text_field!r})" + (f"; {len(asked) - len(answered)} queries had no "
-                                                                    "term the analyzer keeps" if len(answered) <
-                                                                    len(asked) else "")
+        unasked = len(asked) - len(answered)
+        check.message = (f"each of {plural(len(answered), 'sampled row')} is found by a full-text query of its own "
+                         f"words on {field!r} (BM25 over {text_field!r})"
+                         + (f"; {plural(unasked, 'query', 'queries')} had no term the analyzer keeps" if unasked
+                            else "")
                          + "; --source compares the top-k ranking with the live collection's")
 
 

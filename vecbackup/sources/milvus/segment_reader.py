@@ -31,6 +31,7 @@ from vecbackup.sources.milvus.segments import (
     recheck,
 )
 from vecbackup.stores.base import BlobStore
+from vecbackup.words import param
 
 
 def segment_reader(engine: Any, url: str) -> SegmentReader:
@@ -38,11 +39,12 @@ def segment_reader(engine: Any, url: str) -> SegmentReader:
     from vecbackup.sources.milvus.source import MilvusSource
 
     if not isinstance(engine, MilvusSource):
-        raise Unsupported(f"{engine.display} keeps no Milvus segment files: --segments-from reads a Milvus "
-                          "server's", hint="back up without --segments-from")
+        raise Unsupported(f"{engine.display} keeps no Milvus segment files: {param('segments_from')} reads a "
+                          "Milvus server's", hint=f"back up without {param('segments_from')}")
     if engine.url.lite:
-        raise Unsupported(f"Milvus Lite ({engine.display}) keeps no segment files: --segments-from reads a Milvus "
-                          "server's", hint="back up without --segments-from (through the query path)")
+        raise Unsupported(f"Milvus Lite ({engine.display}) keeps no segment files: {param('segments_from')} reads "
+                          "a Milvus server's", hint=f"back up without {param('segments_from')} (through the query "
+                          "path)")
     check_server_version(engine.info().server_version)
     return MilvusSegmentReader(engine, open_segment_storage(url))
 

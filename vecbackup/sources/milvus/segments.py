@@ -37,6 +37,7 @@ from vecbackup.errors import MissingData, NotFound, Unreachable, Unsupported, Us
 from vecbackup.stores import ObjectInfo, ObjectNotFound, open_raw_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.urls import StoreURL, parse_store_url
+from vecbackup.words import number, param, plural
 
 INSERT_LOG = "insert_log"
 DELTA_LOG = "delta_log"
@@ -177,7 +178,7 @@ def open_segment_storage(url: str, *, environ: Mapping[str, str] | None = None) 
     try:
         store = _open(parsed, os.environ if environ is None else environ)
     except NotFound as e:
-        raise NotFound(f"the Milvus storage {parsed.display} given by --segments-from: {e.message}",
+        raise NotFound(f"the Milvus storage {parsed.display} given by {param('segments_from')}: {e.message}",
                        hint="give the server's storage root: localStorage.path, or s3://<minio.bucketName>/"
                             "<minio.rootPath>") from None
     return ReadOnlyStore(store)
@@ -215,7 +216,7 @@ def check_server_version(version: str) -> None:
     if m is None or (int(m.group(1)), int(m.group(2))) not in SUPPORTED_VERSIONS:
         known = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS)
         raise Unsupported(f"segment backups read the storage of Milvus {known}, not {version or 'an unknown version'}",
-                          hint="back up without --segments-from (through the query path)")
+                          hint=f"back up without {param('segments_from')} (through the query path)")
 
 
 def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_ids: Mapping[str, int],
@@ -239,13 +240,14 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         if seg.level not in ("Legacy", "L1") or seg.storage_version != 0:
             raise Unsupported(f"segment {seg.segment_id} of {collection!r} is a level {seg.level} segment of storage "
                               f"version {seg.storage_version}: segment backups read the 2.3 layout only",
-                              hint="back up without --segments-from (through the query path)")
+                              hint=f"back up without {param('segments_from')} (through the query path)")
         if seg.partition_id not in names:
             raise VecbackupError(f"segment {seg.segment_id} of {collection!r} belongs to partition id "
                                  f"{seg.partition_id}, which the server does not list")
         wanted[seg.segment_id] = seg
     if ignored:
-        notes.append(f"{ignored} segment(s) not flushed at the listing (sealed after the flush) are not in the backup")
+        notes.append(f"{plural(ignored, 'segment')} not flushed at the listing (sealed after the flush) "
+                     f"{'is' if ignored == 1 else 'are'} not in the backup")
     binlogs: dict[int, dict[int, list[StorageFile]]] = {sid: {} for sid in wanted}
     deltas: dict[int, list[StorageFile]] = {sid: [] for sid in wanted}
     skipped = 0
@@ -278,14 +280,15 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         if missing:
             if not logs:
                 raise MissingData(f"no files of segment {sid} of {collection!r} ({seg.rows} rows) under {where}",
-                                  hint="check that --segments-from names the server's storage root (localStorage."
+                                  hint=f"check that {param('segments_from')} names the server's storage root "
+                                       "(localStorage."
                                        "path, or the bucket and minio.rootPath); if it does, the segment was "
                                        "compacted and collected meanwhile: run the backup again")
-            raise MissingData(f"segment {sid} of {collection!r} has no binlog of field id(s) "
+            raise MissingData(f"segment {sid} of {collection!r} has no binlog of {number(len(missing), 'field id')} "
                               f"{', '.join(map(str, missing))} under {where}")
         unknown = sorted(set(logs) - set(expected))
         if unknown:
-            raise Unsupported(f"segment {sid} of {collection!r} has binlogs of field id(s) "
+            raise Unsupported(f"segment {sid} of {collection!r} has binlogs of {number(len(unknown), 'field id')} "
                               f"{', '.join(map(str, unknown))} the schema does not have")
         counts = {len(files) for files in logs.values()}
         if len(counts) != 1:
@@ -318,16 +321,17 @@ def listing_changes(listing: SegmentListing, reported: Iterable[ReportedSegment]
     changes = []
     gone, new = sorted(before - now), sorted(now - before)
     if gone:
-        changes.append(f"segment(s) {', '.join(map(str, gone))} no longer reported (compacted or dropped)")
+        changes.append(f"{number(len(gone), 'segment')} {', '.join(map(str, gone))} no longer reported (compacted or "
+                       "dropped)")
     if new:
-        changes.append(f"new flushed segment(s) {', '.join(map(str, new))}")
+        changes.append(f"new flushed {number(len(new), 'segment')} {', '.join(map(str, new))}")
     present = {o.key: o.size for o in objects}
     missing = [f.path for f in listing.files() if f.path not in present]
     resized = [f.path for f in listing.files() if f.path in present and present[f.path] != f.size]
     if missing:
-        changes.append(f"{len(missing)} file(s) gone from the storage (first: {missing[0]})")
+        changes.append(f"{plural(len(missing), 'file')} gone from the storage (first: {missing[0]})")
     if resized:
-        changes.append(f"{len(resized)} file(s) changed size (first: {resized[0]})")
+        changes.append(f"{plural(len(resized), 'file')} changed size (first: {resized[0]})")
     return changes
 
 
@@ -430,7 +434,7 @@ def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = Tru
     check once the delta logs are decoded)."""
     if conn.url.lite:
         raise Unsupported("Milvus Lite keeps no segment files: segment backups need a Milvus server",
-                          hint="back up without --segments-from (through the query path)")
+                          hint=f"back up without {param('segments_from')} (through the query path)")
     check_server_version(conn.info().server_version)
     if not conn.has_collection(name):
         raise NotFound(f"collection {name!r} not found in {conn.display}")

@@ -33,6 +33,7 @@ from vecbackup.sources.milvus.connection import (
 from vecbackup.sources.milvus.inserts import insert_request
 from vecbackup.sources.milvus.rows import chunk_to_rows
 from vecbackup.times import instant_text
+from vecbackup.words import either, number, param
 
 
 class MilvusSink(Connection):
@@ -69,7 +70,7 @@ class MilvusSink(Connection):
             what = "; ".join(f"field {name!r} ({spec.field(name).type_name}): the backup does not record its "
                              f"{' and '.join(missing)}" for name, missing in unset.items())
             raise TargetRejected(f"{what}, which Milvus at {self.display} requires", hint="restore with " + " ".join(
-                f"--field-params {name}:" + ",".join(f"{m}=N" for m in missing) for name, missing in unset.items()))
+                _field_params(name, dict.fromkeys(missing, "N")) for name, missing in unset.items()))
         if plan.shards is not None and plan.shards != spec.num_shards:
             notes.append(f"num_shards {spec.num_shards if spec.num_shards is not None else 'default'} -> "
                          f"{plan.shards} (--shards)")
@@ -100,8 +101,9 @@ class MilvusSink(Connection):
                                                                                  _pymilvus()))]
         if problems:
             raise Unsupported("; ".join(f"{fn.label} cannot be recreated: {why}" for fn, why in problems),
-                              hint="restore into a Milvus that has it (BM25: 2.5 or newer), or pass --drop-functions "
-                                   "to restore without functions and their output fields")
+                              hint="restore into a Milvus that has it (BM25: 2.5 or newer), or pass "
+                                   f"{param('drop_functions', True)} to restore without functions and their output "
+                                   "fields")
         notes = []
         for fn in spec.functions:
             outs = ", ".join(repr(n) for n in fn.output_field_names)
@@ -110,7 +112,8 @@ class MilvusSink(Connection):
                          "are inserted" + (" (calling the function's model provider for every row)"
                                            if fn.type == "TEXTEMBEDDING" else ""))
             if fn.withheld:
-                notes.append(f"{fn.label}: parameter(s) {', '.join(repr(n) for n in fn.withheld)} (credentials) "
+                notes.append(f"{fn.label}: {number(len(fn.withheld), 'parameter')} "
+                             f"{', '.join(repr(n) for n in fn.withheld)} (credentials) "
                              "are not in the backup: the target must supply them from its own configuration "
                              "(Milvus Lite: e.g. OPENAI_API_KEY in its environment)")
         return notes
@@ -218,7 +221,7 @@ class MilvusSink(Connection):
                 raise Unsupported(
                     f"Milvus {self._version} at {self.display} does not accept recorded primary keys for "
                     f"auto-id field {spec.primary.name!r}",
-                    hint="pass --new-ids to let the server assign new ids") from None
+                    hint=f"pass {param('new_ids', True)} to let the server assign new ids") from None
             raise _insert_refused(spec, chunk, self.display, msg) from None
         except (Unfit, VecbackupError):
             raise
@@ -554,7 +557,7 @@ class MilvusSink(Connection):
             return self.client._get_connection(), self.client._generate_call_context()
         except Exception as e:
             raise Unsupported(f"pymilvus internals not as expected ({type(e).__name__}): no import",
-                              hint="restore without --bulk-import-via") from None
+                              hint=f"restore without {either('bulk_import', '--bulk-import-via')}") from None
 
     def import_state(self, task: int) -> ImportState:
         handler, context = self._import_handler()
@@ -710,22 +713,32 @@ def _keep_params(built: Any, f: Field) -> None:
 def _create_refused(spec: CollectionSpec, display: str, msg: str) -> VecbackupError:
     """A refused create_collection as one line naming the field when the server's message lets us find it
     (a 2.3 server names the parameter and the field type, not the field)."""
-    for param in (limits.MAX_LENGTH, limits.MAX_CAPACITY):
-        if f"({param})" in msg:
+    for limit in (limits.MAX_LENGTH, limits.MAX_CAPACITY):
+        if f"({limit})" in msg:
             for name, missing in limits.unset(spec).items():
-                if param in missing:
+                if limit in missing:
                     return TargetRejected(
-                        f"Milvus at {display} refused field {name!r}: it requires a {param} the backup does not "
-                        "record", hint=f"restore with --field-params {name}:{param}=N")
+                        f"Milvus at {display} refused field {name!r}: it requires a {limit} the backup does not "
+                        "record", hint=f"restore with {_field_params(name, {limit: 'N'})}")
     prop = _named_property(spec, msg)
     if prop is not None:
         return TargetRejected(f"Milvus at {display} refused collection property {prop!r}: {msg}",
-                              hint=f"--collection-params properties.{prop}= leaves it out, "
-                                   f"properties.{prop}=VALUE sets another value")
+                              hint=either(f"collection_params={{'properties.{prop}': None}} leaves it out, "
+                                          f"{{'properties.{prop}': VALUE}} sets another value",
+                                          f"--collection-params properties.{prop}= leaves it out, "
+                                          f"properties.{prop}=VALUE sets another value"))
     named = _named_field(spec, msg)
     where = f" (field {named!r})" if named else ""
     return TargetRejected(f"Milvus at {display} refused to create the collection{where}: {msg}",
-                          hint="--field-params / --collection-params set what the backup does not record")
+                          hint=f"{param('field_params')} / {param('collection_params')} set what the backup does not "
+                               "record")
+
+
+def _field_params(name: str, params: dict[str, str]) -> str:
+    """``field_params={'title': {'max_length': N}}`` / ``--field-params title:max_length=N``: values set for one
+    field, in the caller's words (vecbackup.words)."""
+    return either(f"field_params={{{name!r}: {{" + ", ".join(f"{k!r}: {v}" for k, v in params.items()) + "}}",
+                  f"--field-params {name}:" + ",".join(f"{k}={v}" for k, v in params.items()))
 
 
 def _insert_refused(spec: CollectionSpec, chunk: Chunk, display: str, msg: str) -> VecbackupError:
@@ -734,7 +747,8 @@ def _insert_refused(spec: CollectionSpec, chunk: Chunk, display: str, msg: str) 
     if found:
         v = found[0]
         return TargetRejected(f"Milvus at {display} refused rows: field {v.field!r}: {v} (chunk row {v.row})",
-                              hint=f"restore with a larger --field-params {v.field}:{v.limit}=N, at least {v.found}")
+                              hint=f"restore with a larger {_field_params(v.field, {v.limit: 'N'})}, at least "
+                                   f"{v.found}")
     named = _named_field(spec, msg)
     where = f" for field {named!r}" if named else ""
     return TargetRejected(f"Milvus at {display} refused rows{where}: {msg}")

@@ -25,6 +25,7 @@ from vecbackup.sources.milvus.connection import (
     _message,
 )
 from vecbackup.sources.milvus.rows import _jsonable, _number, default_of, rows_to_chunk
+from vecbackup.words import number
 
 #: function parameters whose values are credentials (Milvus Lite's TEXTEMBEDDING takes an ``api_key``): never
 #: recorded; their names are (Function.withheld)
@@ -88,7 +89,9 @@ class MilvusSource(Connection):
             notes.append(f"{fn.label}: recorded; the rows of {_names(fn.output_field_names)} are not stored (the "
                          "server computes them from the inputs again on restore)")
             if fn.withheld:
-                notes.append(f"{fn.label}: parameter(s) {_names(fn.withheld)} hold credentials and are not "
+                notes.append(f"{fn.label}: {number(len(fn.withheld), 'parameter')} {_names(fn.withheld)} "
+                             f"{'holds' if len(fn.withheld) == 1 else 'hold'} credentials and "
+                             f"{'is' if len(fn.withheld) == 1 else 'are'} not "
                              "recorded; the restore target must provide them itself (e.g. from its own "
                              "configuration or environment)")
         partitions = tuple(self._call("list_partitions", self.client.list_partitions, name))
