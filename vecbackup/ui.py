@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from vecbackup.words import plural
+
 _state = {"json": False, "quiet": False, "emitted": False, "json_log": False}
 
 LOG_FORMATS = ("text", "json")
@@ -136,6 +138,10 @@ def _end_live(display: Any) -> None:
         _live.remove(display)
 
 
+def _rows(n: int | None) -> str:
+    """``3 rows``, ``1 row``, ``? rows`` (a count not known)."""
+    return "? rows" if n is None else plural(n, "row")
+
 class TerminalProgress:
     """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise.
 
@@ -186,10 +192,9 @@ class TerminalProgress:
             ))
             self._task = self._bar.add_task(label, total=total, rate="-")
         elif self.json_log:
-            log("info", f"{label}: {total if total is not None else '?'} rows", event="start", phase=label,
-                total=total)
+            log("info", f"{label}: {_rows(total)}", event="start", phase=label, total=total)
         else:
-            sys.stderr.write(f"{label}: {total if total is not None else '?'} rows\n")
+            sys.stderr.write(f"{label}: {_rows(total)}\n")
 
     def advance(self, rows: int, nbytes: int = 0) -> None:
         self._done += rows
@@ -258,10 +263,10 @@ class TerminalProgress:
         else:
             secs = time.monotonic() - self._t0
             if self.json_log:
-                log("info", f"{self._label}: done, {self._done} rows in {secs:.1f}s", event="finish",
+                log("info", f"{self._label}: done, {_rows(self._done)} in {secs:.1f}s", event="finish",
                     phase=self._label, rows=self._done, bytes=self._bytes, seconds=round(secs, 3))
             else:
-                sys.stderr.write(f"{self._label}: done, {self._done} rows in {secs:.1f}s\n")
+                sys.stderr.write(f"{self._label}: done, {_rows(self._done)} in {secs:.1f}s\n")
 
     def warn(self, message: str) -> None:
         warn(message)

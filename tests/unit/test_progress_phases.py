@@ -190,6 +190,13 @@ def test_not_a_terminal_prints_the_row_count_lines_only(terminal: Any) -> None:
     _restore(ui.TerminalProgress())
     text = re.sub(r"in \d+\.\ds", "in <s>", out.getvalue())
     assert text == "restore docs: 3000 rows\nrestore docs: done, 3000 rows in <s>\n"
+    out.truncate(0)
+    out.seek(0)
+    one = ui.TerminalProgress()
+    one.start("backup c", 1)
+    one.advance(1)
+    one.finish()
+    assert re.sub(r"in \d+\.\ds", "in <s>", out.getvalue()) == "backup c: 1 row\nbackup c: done, 1 row in <s>\n"
 
 
 @pytest.mark.parametrize("mode", [{"json": True}, {"quiet": True}])
