@@ -744,6 +744,10 @@ def _segments(res: dict[str, Any]) -> str:
            "server's storage folder and stores the same chunks. \"After 1% changed\": a third of 1% of the rows "
            "deleted, a third upserted, a third inserted anew, across the whole key range, then flushed; the logical "
            "backup of that change starts from the same base.", ""]
+    earlier = [c for c in runs if c.get("measured", m.get("date")) != m.get("date")]
+    if earlier:  # `--merge`: configs this run did not re-measure
+        out[-2] += (" Carried over from earlier runs (`--merge`): " + "; ".join(
+            f"{_n(c['rows'])} × {c['dim']} measured {c['measured']}" for c in earlier) + ".")
     rows = []
     for c in runs:
         sg = c["segments"]

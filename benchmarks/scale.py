@@ -266,6 +266,14 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
     return entry
 
 
+def _merged(earlier: dict[str, Any], configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``configs`` and the earlier run's configs of other sizes (each dated by its own run)."""
+    measured = {(c["rows"], c["dim"]) for c in configs}
+    kept = [{"measured": earlier["machine"]["date"], **c} for c in earlier.get("configs", [])
+            if (c["rows"], c["dim"]) not in measured]
+    return sorted(configs + kept, key=lambda c: c["rows"] * c["dim"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="ROWSxDIM:INDEX,... (INDEX: HNSW or IVF_FLAT)")
@@ -325,16 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     results = args.out_dir / "results.json"
     whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
     if args.segments_only:
+        if args.merge and whole.get("segments"):
+            res["configs"] = _merged(whole["segments"], res["configs"])
         whole["segments"] = res
         results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
         (args.out_dir / "RESULTS.md").write_text(report.render(whole))
         _log(f"wrote {results} (segments) and RESULTS.md in {res['total_seconds']:.0f}s")
         return 1 if res["errors"] else 0
     if args.merge and whole.get("scale"):
-        measured = {(c["rows"], c["dim"]) for c in res["configs"]}
-        kept = [{"measured": whole["scale"]["machine"]["date"], **c} for c in whole["scale"].get("configs", [])
-                if (c["rows"], c["dim"]) not in measured]
-        res["configs"] = sorted(res["configs"] + kept, key=lambda c: c["rows"] * c["dim"])
+        res["configs"] = _merged(whole["scale"], res["configs"])
     whole["scale"] = res
     results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(whole))
