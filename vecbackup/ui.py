@@ -142,6 +142,7 @@ def _rows(n: int | None) -> str:
     """``3 rows``, ``1 row``, ``? rows`` (a count not known)."""
     return "? rows" if n is None else plural(n, "row")
 
+
 class TerminalProgress:
     """Rich progress bar (rows, rows/s, ETA) on a terminal; a plain line every few seconds otherwise.
 

@@ -151,8 +151,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     progress.finish()
     if repaired:
         notes.append(f"rewrote {plural(len(repaired), 'damaged object')} of the store with the content their names "
-                     "stand for "
-                     f"(first: {min(repaired)}); every backup that uses them is whole again")
+                     f"stand for (first: {min(repaired)}); every backup that uses them is whole again")
     checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
     checked += _check_pieces(store, spec, samples, check_fraction)
     del samples
@@ -169,12 +168,10 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                 raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
         except ObjectNotFound:
             raise MissingData(f"{obj.key} is not in {store.display} (the base backup's object is gone); not "
-                              "committed",
-                              hint=_full()) from None
+                              "committed", hint=_full()) from None
     read_bytes = reader.bytes_read - read_before
     notes.append(f"read {plural(len(segments), 'sealed segment')} from {reader.display}: {reused_segments} "
-                 "unchanged since "
-                 f"the base (their keys only), {read_bytes} bytes read")
+                 f"unchanged since the base (their keys only), {read_bytes} bytes read")
     manifest = Manifest(
         backup_id=backup_id, collection=spec, source=source.info(), objects=tuple(objects),
         partition_rows=partition_rows, started_at=started_at, completed_at=now_z(), tool_version=__version__,

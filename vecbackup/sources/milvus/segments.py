@@ -247,7 +247,7 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
         wanted[seg.segment_id] = seg
     if ignored:
         notes.append(f"{plural(ignored, 'segment')} not flushed at the listing (sealed after the flush) "
-                     f"{'is' if ignored == 1 else 'are'} not in the backup")
+                     f"{number(ignored, 'is', 'are')} not in the backup")
     binlogs: dict[int, dict[int, list[StorageFile]]] = {sid: {} for sid in wanted}
     deltas: dict[int, list[StorageFile]] = {sid: [] for sid in wanted}
     skipped = 0
@@ -281,9 +281,8 @@ def plan_listing(*, collection: str, collection_id: int, flush_ts: int, field_id
             if not logs:
                 raise MissingData(f"no files of segment {sid} of {collection!r} ({seg.rows} rows) under {where}",
                                   hint=f"check that {param('segments_from')} names the server's storage root "
-                                       "(localStorage."
-                                       "path, or the bucket and minio.rootPath); if it does, the segment was "
-                                       "compacted and collected meanwhile: run the backup again")
+                                       "(localStorage.path, or the bucket and minio.rootPath); if it does, the "
+                                       "segment was compacted and collected meanwhile: run the backup again")
             raise MissingData(f"segment {sid} of {collection!r} has no binlog of {number(len(missing), 'field id')} "
                               f"{', '.join(map(str, missing))} under {where}")
         unknown = sorted(set(logs) - set(expected))

@@ -262,7 +262,7 @@ class MilvusSink(Connection):
             if not is_built(spec, index, built):
                 notes.extend(self._create_index(spec, plan, index, report))
         waiting(report, "loading", lambda: self._call(f"load {plan.staging!r}", c.load_collection, plan.staging),
-                      None if self.url.lite else lambda: self._load_progress(plan.staging))
+                None if self.url.lite else lambda: self._load_progress(plan.staging))
         return notes
 
     def _load_progress(self, name: str) -> tuple[int, int, str] | None:
@@ -337,7 +337,7 @@ class MilvusSink(Connection):
         look: Look | None = None if self.url.lite else lambda: self._index_progress(staging, index)
         try:
             waiting(report, f"building index {index.index_name or index.field_name}",
-                          lambda: self.client.create_index(staging, ip), look)
+                    lambda: self.client.create_index(staging, ip), look)
             return None
         except self._exc as e:
             return _message(e)
