@@ -11,8 +11,8 @@ import orjson
 
 from benchmarks import data
 from benchmarks.measure import timed
+from vecbackup.engines.milvus import chunk_to_rows, rows_to_chunk
 from vecbackup.format.codec import decode_chunk, encode_chunk
-from vecbackup.sources.milvus import chunk_to_rows, rows_to_chunk
 
 BATCH = 5000
 LEVELS = (1, 3, 9)

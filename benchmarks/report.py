@@ -104,7 +104,7 @@ def _e2e(e: dict[str, Any]) -> str:
                 "rounds in this run, each a fresh process (wall includes interpreter start-up and imports). The "
                 "yardstick is the bare pymilvus export: `query_iterator` (batch 5000, all fields, Strong), every page "
                 "read and discarded; pymilvus builds the vectors as Python lists only when asked, so it does not "
-                "even do that. vecbackup reads the Query RPC's columns itself (sources/milvus/columnar.py) and "
+                "even do that. vecbackup reads the Query RPC's columns itself (engines/milvus/columnar.py) and "
                 "encodes and uploads while the next page is read; `?columnar=off` is its row path through "
                 "`query_iterator`. Server and client share the 2 cores.", ""]
 

@@ -66,10 +66,10 @@ from vecbackup.api import (
     stats,
     verify,
 )
+from vecbackup.engines.base import SearchParams
 from vecbackup.ops.drill import DrillOptions, DrillReport
 from vecbackup.ops.restore import RestoreOptions, RestorePreview, RestoreResult
 from vecbackup.retention import Policy
-from vecbackup.sources.base import SearchParams
 from vecbackup.version import __version__
 
 __all__ = [

@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from vecbackup.engines import Engine, engine_class, open_engine
+from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES
+from vecbackup.engines.milvus.segment_reader import segment_reader
 from vecbackup.errors import (
     AlreadyExists,
     NotFound,
@@ -69,9 +72,6 @@ from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
 from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, remove_damaged, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
-from vecbackup.sources import Engine, engine_class, open_engine
-from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES
-from vecbackup.sources.milvus.segment_reader import segment_reader
 from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore

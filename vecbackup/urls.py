@@ -94,7 +94,7 @@ class MilvusURL:
 
 def _columnar(query: str, url: str) -> bool:
     """A Milvus URL's ``?columnar=on|off`` (default on): a backup reads the Query RPC's columns and a restore inserts
-    columns (sources/milvus/columnar.py, inserts.py); off goes through pymilvus's rows both ways."""
+    columns (engines/milvus/columnar.py, inserts.py); off goes through pymilvus's rows both ways."""
     values = parse_qs(query).get("columnar", ["on"])
     if values[-1] not in ("on", "off"):
         raise UsageError(f"bad columnar={values[-1]!r} in {_redact(url)!r}", hint="use columnar=on or columnar=off")

@@ -74,7 +74,7 @@ def main(out: Path, encrypted: bool = False, v3: bool = False) -> None:
     from tests.datasets import build_geo_time, build_rich, read_rows
     from vecbackup.urls import parse_milvus_url
     from vecbackup.ops.backup import backup_collection
-    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.ops.keys import init_store
     from vecbackup.passphrase import Passphrase
     from vecbackup.stores.encrypted import open_encrypted

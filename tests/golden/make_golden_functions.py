@@ -28,7 +28,7 @@ def main(out: Path) -> None:
     from tests.datasets import read_rows
     from tests.integration.test_functions import build_bm25, full_text
     from vecbackup.ops.backup import backup_collection
-    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.stores.local import LocalStore
     from vecbackup.urls import parse_milvus_url
 

@@ -10,7 +10,7 @@ from tests.datasets import _norm, read_rows
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.fetch import iter_chunks
-from vecbackup.sources.milvus import chunk_to_rows
+from vecbackup.engines.milvus import chunk_to_rows
 from vecbackup.stores.local import LocalStore
 
 GOLDEN = Path(__file__).parent / "v1"

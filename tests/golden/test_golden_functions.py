@@ -11,7 +11,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import DYNAMIC_COLUMN
-from vecbackup.sources.milvus import chunk_to_rows
+from vecbackup.engines.milvus import chunk_to_rows
 from vecbackup.stores.local import LocalStore
 
 GOLDEN = Path(__file__).parent / "functions-v3"

@@ -16,7 +16,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import Field, FieldType
-from vecbackup.sources.milvus import chunk_to_rows
+from vecbackup.engines.milvus import chunk_to_rows
 from vecbackup.stores.local import LocalStore
 
 GOLDEN = Path(__file__).parent / "v3"

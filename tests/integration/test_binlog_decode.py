@@ -22,10 +22,10 @@ import pytest
 from tests.binlog_rows import DELETED_FIRST, DELETED_LAST, KINDS, UPSERTED, key, row, surviving, upserted
 from tests.binlog_rows import spec as hand_spec
 from tests.datasets import _norm, read_rows
+from vecbackup.engines.milvus.rows import chunk_to_rows
 from vecbackup.format.binlog import DeltaLog, deletes, read_delta_log, read_insert_log, segment_chunks
 from vecbackup.format.codec import decode_chunk, encode_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
-from vecbackup.sources.milvus.rows import chunk_to_rows
 
 
 def build(client: Any, name: str, kind: str) -> None:
@@ -95,7 +95,7 @@ def normalized(spec: CollectionSpec, chunks: list[Any]) -> dict[Any, dict[str, A
 def test_segment_files_decode_to_the_rows_a_query_returns(standalone, kind):
     from pymilvus import MilvusClient
 
-    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.urls import parse_milvus_url
 
     client = MilvusClient(uri=standalone.uri)

@@ -12,10 +12,10 @@ import pytest
 from pymilvus import MilvusClient
 
 from tests.datasets import build_in_own_process, build_vector_only, read_rows
+from vecbackup.engines.milvus import MilvusEngine
+from vecbackup.engines.milvus.connection import _LITE_GRPC_OPTIONS, _lite_file_locked
 from vecbackup.errors import VecbackupError
 from vecbackup.ops.backup import backup_collection
-from vecbackup.sources.milvus import MilvusEngine
-from vecbackup.sources.milvus.connection import _LITE_GRPC_OPTIONS, _lite_file_locked
 from vecbackup.stores.local import LocalStore
 from vecbackup.urls import parse_milvus_url
 

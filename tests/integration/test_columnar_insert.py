@@ -1,4 +1,4 @@
-"""The columnar insert against the real engines: a restore that inserts columns (sources/milvus/inserts.py) and one
+"""The columnar insert against the real engines: a restore that inserts columns (engines/milvus/inserts.py) and one
 that inserts rows through pymilvus (`?columnar=off`) give the same collection, every row and field, for every type
 each engine holds; a chunk the columnar insert does not fit goes row by row and the restore says so."""
 
@@ -10,7 +10,7 @@ import pytest
 
 import vecbackup
 from tests.datasets import build_rich, build_vector_only, read_keys, read_rows
-from vecbackup.sources.milvus import inserts
+from vecbackup.engines.milvus import inserts
 
 
 def _restore(engine: Any, store: str, backup_id: str, target: str, *, columnar: bool) -> Any:
@@ -48,7 +48,7 @@ def test_a_chunk_that_does_not_fit_goes_row_by_row(lite, tmp_path, monkeypatch: 
     def unfit(*args: Any, **kwargs: Any) -> Any:
         raise inserts.Unfit("injected: a type the columnar insert does not know")
 
-    monkeypatch.setattr("vecbackup.sources.milvus.sink.insert_request", unfit)
+    monkeypatch.setattr("vecbackup.engines.milvus.sink.insert_request", unfit)
     copy = lite.new_name("copy")
     r = _restore(lite, store, run.results[0].backup_id, copy, columnar=True)
     assert read_rows(lite.client, copy) == read_rows(lite.client, name)

@@ -11,7 +11,7 @@ import pytest
 
 import vecbackup
 from tests.datasets import build_rich, build_vector_only
-from vecbackup.sources.milvus import columnar
+from vecbackup.engines.milvus import columnar
 
 
 def _objects(engine: Any, store: Path, name: str, *, use_columnar: bool) -> tuple[list[str], tuple[str, ...]]:

@@ -18,10 +18,10 @@ import orjson
 
 from tests.datasets import wait_indexed
 from tests.integration.common import STANDALONE_URL, N, Side, Source, cli_json, run_cli
+from vecbackup.engines import open_engine
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.ops import catalog
 from vecbackup.ops.drill import DrillOptions, run_drill
-from vecbackup.sources import open_engine
 from vecbackup.stores import open_store
 
 

@@ -197,8 +197,8 @@ def test_verify_read_data_checks_row_digests(cli, lite, store_dir):
 def test_milvus_reads_rows_in_key_order_per_partition_and_shard(engine):
     """What docs/FORMAT.md ("Incremental uploads") says of the read order, checked on each engine, for the columnar
     and the row path, whole and by shard (reuse does not depend on it; the documentation does)."""
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.format.shard import Shard
-    from vecbackup.sources.milvus import MilvusEngine
     from vecbackup.urls import parse_milvus_url
 
     name = engine.new_name("order")

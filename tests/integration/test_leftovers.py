@@ -506,8 +506,8 @@ def test_a_restore_renewing_its_lease_all_along_completes_standalone(server_back
     """Renewals (every 60 s in earnest) during the inserts, flush, index build, load and rename of a 2.3 server
     restore: every 20 ms here. Each is a real alter_collection_properties; the restore is as it would be."""
     import vecbackup
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.ops import leases
-    from vecbackup.sources.milvus import MilvusEngine
 
     client, store, backup_id, rows = server_backup
     renewed: list[str] = []

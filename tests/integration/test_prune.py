@@ -17,9 +17,9 @@ import orjson
 import pytest
 
 from tests.datasets import build_vector_only
+from vecbackup.engines.milvus import MilvusEngine
 from vecbackup.format import layout
 from vecbackup.ops.backup import backup_collection
-from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores.local import LocalStore
 from vecbackup.urls import parse_milvus_url
 

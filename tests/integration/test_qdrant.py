@@ -496,8 +496,9 @@ def test_recorded_server_config_is_recreated(qdrant: Qdrant) -> None:
     """The multi-node configuration of tests/qdrant_fixtures/cluster_named_vectors.json, with points, goes
     through check/create/write/finish of the real client: a server recreates it (topology aside, for a
     single node); local mode accepts every setting and the restore says which ones it does not keep."""
-    from vecbackup.sources.base import RestorePlan
-    from vecbackup.sources.qdrant import QdrantEngine, records_to_chunk, spec_from_collection_info
+    from vecbackup.engines.base import RestorePlan
+    from vecbackup.engines.qdrant import QdrantEngine
+    from vecbackup.engines.qdrant.model import records_to_chunk, spec_from_collection_info
     from vecbackup.urls import parse_qdrant_url
 
     q = qdrant

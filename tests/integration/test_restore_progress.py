@@ -29,7 +29,7 @@ from tests.datasets import build_in_own_process, build_vector_only
 
 N = 3000
 STANDALONE_URL = "milvus://127.0.0.1:19530"
-#: the phases of a Milvus restore after its rows, in order (sources/milvus/sink.py, ops/restore.py)
+#: the phases of a Milvus restore after its rows, in order (engines/milvus/sink.py, ops/restore.py)
 PHASES = ["flushing", "building index v", "loading", "counting rows", "renaming"]
 
 
@@ -162,8 +162,8 @@ def test_restore_in_a_terminal_shows_each_phase(backed: Backed) -> None:
 def _assert_server_counts(name: str) -> None:
     """What the looks at a build and a load (the counts shown while they last) read from the 2.3 server, on the
     restored collection: every row indexed, all of it loaded."""
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.schema import Index
-    from vecbackup.sources.milvus import MilvusEngine
     from vecbackup.urls import parse_milvus_url
 
     engine = MilvusEngine(parse_milvus_url(STANDALONE_URL))

@@ -1,4 +1,4 @@
-"""The segment listing (vecbackup/sources/milvus/segments.py) against the 2.3 server the tests start, checked against
+"""The segment listing (vecbackup/engines/milvus/segments.py) against the 2.3 server the tests start, checked against
 what is really in its storage folder (``milvus-server --data DIR`` keeps it at DIR/data) and against count(*); the
 same listing from a second server whose object storage is SeaweedFS, through the S3 store, with a compaction and
 its garbage collection in the middle of a copy and of a whole backup (which list again)."""
@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vecbackup.errors import Unsupported
-from vecbackup.sources.milvus import MilvusEngine
-from vecbackup.sources.milvus.segments import (
+from vecbackup.engines.milvus import MilvusEngine
+from vecbackup.engines.milvus.segments import (
     SegmentListing,
     check_rows,
     copy_until_stable,
     list_segments,
     open_segment_storage,
 )
+from vecbackup.errors import Unsupported
 from vecbackup.stores.base import PermissionDenied
 from vecbackup.urls import parse_milvus_url
 
@@ -261,7 +261,7 @@ def test_a_segment_backup_from_s3_storage_survives_compaction_and_gc_mid_backup(
 
     from tests.datasets import read_rows
     from vecbackup import api
-    from vecbackup.sources.milvus.segment_reader import MilvusSegmentReader
+    from vecbackup.engines.milvus.segment_reader import MilvusSegmentReader
 
     server, url = s3_server
     monkeypatch.setenv("VECBACKUP_SEGMENTS_ACCESS_KEY_ID", seaweedfs.access_key)

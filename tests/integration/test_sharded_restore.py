@@ -226,9 +226,9 @@ def _lose_the_race(store: Path, url: str, backup_id: str, target: str, rows: int
     """A run whose two workers are done; a worker's commit whose rival renames the staging collection (its claim)
     between this commit's look at it and its listing of the markers: "elsewhere", not an error. A commit on its own
     then finishes the claimed run."""
+    from vecbackup.engines.milvus import MilvusEngine
     from vecbackup.ops.restore import RestoreOptions, plan_restore
     from vecbackup.ops.restore_shard import commit_restore
-    from vecbackup.sources.milvus import MilvusEngine
     from vecbackup.urls import parse_milvus_url
 
     for i in (0, 1):  # one after the other (Milvus Lite: one process at a time)

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from tests.datasets import build_in_own_process, build_vector_only, read_rows
+from vecbackup.engines.milvus import MilvusEngine
 from vecbackup.errors import Unreachable
 from vecbackup.format import layout
 from vecbackup.ops.backup import backup_collection
 from vecbackup.ops.progress import NullProgress
-from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 from vecbackup.urls import parse_milvus_url, parse_store_url
 

@@ -107,8 +107,8 @@ def test_qdrant_https_presents_the_client_certificate(proxy):
     """No Qdrant server runs here, but its client's TLS is still ours to get right: through nginx's mutual-TLS port
     (which forwards to Milvus, so the call itself fails), vecbackup's Qdrant connection verifies nginx with the CA
     and presents our certificate, and nginx verifies it; with another CA's certificate nginx refuses it."""
+    from vecbackup.engines import open_engine
     from vecbackup.errors import VecbackupError
-    from vecbackup.sources import open_engine
 
     c = proxy.certs
     url = f"qdrant+https://127.0.0.1:{proxy.mtls_port}"

@@ -16,10 +16,10 @@ ROOT = Path(vecbackup.__file__).parent
 #: lowest first; a module may import its own layer and the layers below, never one above
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("vecbackup.errors", "vecbackup.schema", "vecbackup.times", "vecbackup.version", "vecbackup.words")),
-    ("pure", ("vecbackup.format", "vecbackup.limits", "vecbackup.exact", "vecbackup.retention",
+    ("pure", ("vecbackup.format", "vecbackup.limits", "vecbackup.ops.drill.exact", "vecbackup.retention",
               "vecbackup.urls", "vecbackup.index_types")),
-    ("edges", ("vecbackup.stores", "vecbackup.sources", "vecbackup.passphrase")),
-    ("ops", ("vecbackup.ops", "vecbackup.report_junit")),
+    ("edges", ("vecbackup.stores", "vecbackup.engines", "vecbackup.passphrase")),
+    ("ops", ("vecbackup.ops",)),
     ("api", ("vecbackup.api",)),
     ("front ends", ("vecbackup.config", "vecbackup.ui", "vecbackup.metrics", "vecbackup.scheduler",
                     "vecbackup.cli", "vecbackup.__main__", "vecbackup")),
@@ -27,9 +27,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: third-party packages only these modules (and their packages' own submodules) may import
 SDKS = {
     "rich": ("vecbackup.ui",),
-    "pymilvus": ("vecbackup.sources.milvus",),
-    "milvus_lite": ("vecbackup.sources.milvus",),
-    "qdrant_client": ("vecbackup.sources.qdrant", "vecbackup.sources.qdrant_model"),
+    "pymilvus": ("vecbackup.engines.milvus",),
+    "milvus_lite": ("vecbackup.engines.milvus",),
+    "qdrant_client": ("vecbackup.engines.qdrant",),
     "cryptography": ("vecbackup.format.crypto",),
     "boto3": ("vecbackup.stores.s3",),
     "botocore": ("vecbackup.stores.s3",),
@@ -157,7 +157,7 @@ def test_the_checks_can_fail():
     assert "vecbackup.ops.restore" in GRAPH["vecbackup.api"]
     # `from vecbackup.format import layout` counts the package vecbackup.format (its __init__ runs) and the module
     assert {"vecbackup.format", "vecbackup.format.layout"} <= GRAPH["vecbackup.ops.backup"]
-    assert "pymilvus" in GRAPH["vecbackup.sources.milvus.connection"]
+    assert "pymilvus" in GRAPH["vecbackup.engines.milvus.connection"]
     assert _layer("vecbackup.ops.mapping") > _layer("vecbackup.format.qdrant")
 
 

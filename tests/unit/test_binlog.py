@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from fuzz import fuzz_binlog
 from fuzz.fuzz_binlog import build_binlog, payload
 from tests.binlog_rows import KINDS, spec, surviving
+from vecbackup.engines.milvus.rows import chunk_to_rows
 from vecbackup.errors import CorruptData
 from vecbackup.format.binlog import (
     BATCH_ROWS,
@@ -35,7 +36,6 @@ from vecbackup.format.binlog import (
 )
 from vecbackup.format.codec import decode_chunk, encode_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, Field, FieldType
-from vecbackup.sources.milvus.rows import chunk_to_rows
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "binlogs-2.3"
 

@@ -1,4 +1,4 @@
-"""The files a restore through Milvus's import stages (vecbackup.sources.milvus.bulk): numpy sets and row JSON read
+"""The files a restore through Milvus's import stages (vecbackup.engines.milvus.bulk): numpy sets and row JSON read
 back to the chunk's values for every type the server imports, groups stay within the file size, and the
 collections the import cannot take are refused with the field named. The real server imports them in
 tests/integration/test_bulk_restore.py."""
@@ -14,9 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecbackup.schema import CollectionSpec, Field
-from vecbackup.schema import FieldType as T
-from vecbackup.sources.milvus.bulk import (
+from vecbackup.engines.milvus.bulk import (
     JSON_FILE,
     Group,
     import_path,
@@ -26,7 +24,9 @@ from vecbackup.sources.milvus.bulk import (
     task_keys,
     uses_json,
 )
-from vecbackup.sources.milvus.rows import rows_to_chunk
+from vecbackup.engines.milvus.rows import rows_to_chunk
+from vecbackup.schema import CollectionSpec, Field
+from vecbackup.schema import FieldType as T
 
 
 def spec_numpy(*, auto_id: bool = False, dynamic: bool = True) -> CollectionSpec:

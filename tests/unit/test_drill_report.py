@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import orjson
 
 from vecbackup.ops.drill import CHECKS, Check, DrillReport, row_differences, same_value, write_json
-from vecbackup.report_junit import junit_xml, write_junit
+from vecbackup.ops.drill.junit import junit_xml, write_junit
 
 
 def _report(statuses: dict[str, str]) -> DrillReport:

@@ -10,13 +10,13 @@ import numpy as np
 import orjson
 import pytest
 
+from vecbackup.engines.base import KeyCopies
 from vecbackup.errors import CorruptData, Unsupported, UsageError
 from vecbackup.format import duplicates as dup_module
 from vecbackup.format.duplicates import LISTED, DuplicateGroup, DuplicateKeys, KeyIndex, ListedKey
 from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
 from vecbackup.ops.duplicates import Choice, plan_duplicates, restore_order, waves
 from vecbackup.schema import CollectionSpec, Field, FieldType
-from vecbackup.sources.base import KeyCopies
 from vecbackup.words import cli_words
 
 LITE = KeyCopies(held=True, counted=False, last_shown=True)

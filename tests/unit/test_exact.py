@@ -1,4 +1,4 @@
-"""Exact top-k ground truth (vecbackup.exact): brute-force agreement, chunking, ties, recall, metric names."""
+"""Exact top-k ground truth (vecbackup.ops.drill.exact): brute-force agreement, chunking, ties, recall, metric names."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vecbackup.errors import Unsupported
-from vecbackup.exact import ExactTopK, QueryTruth, canonical_metric, query_value
+from vecbackup.ops.drill.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.schema import VECTOR_DTYPES, FieldType
 
 T = FieldType

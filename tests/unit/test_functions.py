@@ -14,20 +14,20 @@ import pytest
 from pymilvus import FunctionType
 
 from tests.unit.test_milvus_columnar import ROWS, SPEC, _as_pymilvus_rows, _fields_data
+from vecbackup.engines.milvus.bulk import refusal
+from vecbackup.engines.milvus.columnar import columns_of
+from vecbackup.engines.milvus.inserts import insert_request
+from vecbackup.engines.milvus.rows import chunk_to_rows, rows_to_chunk
+from vecbackup.engines.milvus.sink import function_problem, server_release
+from vecbackup.engines.milvus.source import _function_from_milvus
 from vecbackup.errors import CorruptData
 from vecbackup.format.codec import Chunk, Column, decode_chunk, encode_chunk
 from vecbackup.format.digests import row_digests
 from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
 from vecbackup.ops.drill.text import identical, query_of, ranked_agreement, text_function
+from vecbackup.ops.incremental import digest_layout
 from vecbackup.ops.mapping import plan_mapping, without_functions
-from vecbackup.ops.reuse import digest_layout
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Function, Index
-from vecbackup.sources.milvus.bulk import refusal
-from vecbackup.sources.milvus.columnar import columns_of
-from vecbackup.sources.milvus.inserts import insert_request
-from vecbackup.sources.milvus.rows import chunk_to_rows, rows_to_chunk
-from vecbackup.sources.milvus.sink import function_problem, server_release
-from vecbackup.sources.milvus.source import _function_from_milvus
 
 F = FieldType
 BM25 = Function("text_bm25", "BM25", ("text",), ("sparse",))

@@ -137,7 +137,7 @@ def test_unknown_types_are_not_checked() -> None:
 
 def test_qdrant_target() -> None:
     """Into Qdrant only HNSW applies to a dense vector (FLAT: no graph, m=0); Qdrant's own HNSW names are held as the
-    engine-neutral ones; its other keys are checked by qdrant-client's models (sources/qdrant_model.py)."""
+    engine-neutral ones; its other keys are checked by qdrant-client's models (engines/qdrant/model.py)."""
     q = CollectionSpec("q", (Field("id", F.VARCHAR, max_length=36, is_primary=True),
                              Field("v", F.FLOAT_VECTOR, dim=4), Field("sp", F.SPARSE_FLOAT_VECTOR)),
                        indexes=(Index("v", "HNSW", metric_type="COSINE", params={"M": 16}),

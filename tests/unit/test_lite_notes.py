@@ -3,8 +3,8 @@ collection once, and an example of what to give restore and drill taken from an 
 
 from __future__ import annotations
 
+from vecbackup.engines.milvus.source import unreported_index_params
 from vecbackup.schema import Index
-from vecbackup.sources.milvus.source import unreported_index_params
 
 
 def test_one_note_names_every_index_and_an_example_of_its_type() -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vecbackup.engines.qdrant.model import chunk_to_points, create_calls, spec_from_collection_info
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk, Column, decode_chunk, encode_chunk
 from vecbackup.ops.mapping import PK_NAMESPACE, engine_family, plan_mapping, transform_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.qdrant import chunk_to_points, create_calls, spec_from_collection_info
 
 F = FieldType
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymilvus.grpc_gen import schema_pb2
 
+from vecbackup.engines.milvus.columnar import Unfit, _packed, columns_of, rebatch
+from vecbackup.engines.milvus.rows import rows_to_chunk
 from vecbackup.format.codec import Chunk, Column, decode_chunk, encode_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus.columnar import Unfit, _packed, columns_of, rebatch
-from vecbackup.sources.milvus.rows import rows_to_chunk
 
 SPEC = CollectionSpec("c", (
     Field("id", FieldType.INT64, is_primary=True), Field("v", FieldType.FLOAT_VECTOR, dim=3),

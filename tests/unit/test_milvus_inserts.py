@@ -1,4 +1,4 @@
-"""The columnar insert (vecbackup.sources.milvus.inserts): the InsertRequest built straight from a chunk's columns
+"""The columnar insert (vecbackup.engines.milvus.inserts): the InsertRequest built straight from a chunk's columns
 equals, field by field, the one pymilvus builds from the same rows (``MilvusClient.insert``'s own path), for every
 type, nulls, auto-id and dynamic fields."""
 
@@ -13,11 +13,11 @@ from pymilvus import DataType
 from pymilvus.client.prepare import Prepare
 
 from tests.unit.test_milvus_rows import sample_rows, spec_all
+from vecbackup.engines.milvus.columnar import Unfit
+from vecbackup.engines.milvus.inserts import insert_request
+from vecbackup.engines.milvus.rows import chunk_to_rows, rows_to_chunk
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus.columnar import Unfit
-from vecbackup.sources.milvus.inserts import insert_request
-from vecbackup.sources.milvus.rows import chunk_to_rows, rows_to_chunk
 
 
 def fields_info(spec: CollectionSpec) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ class _RpcError(Exception):
 
 
 def test_transient_grpc_errors_are_retried_and_others_are_not():
-    from vecbackup.sources.milvus.columnar import send_with_retries
+    from vecbackup.engines.milvus.columnar import send_with_retries
 
     waits: list[float] = []
     calls = iter([_RpcError("UNAVAILABLE"), _RpcError("RESOURCE_EXHAUSTED"), "ok"])

@@ -1,4 +1,4 @@
-"""Rows <-> columns for Milvus (vecbackup.sources.milvus.rows_to_chunk / chunk_to_rows), through the codec.
+"""Rows <-> columns for Milvus (vecbackup.engines.milvus.rows_to_chunk / chunk_to_rows), through the codec.
 
 Rows are shaped like pymilvus query results: float vectors as lists of floats, byte vectors
 (FLOAT16, BFLOAT16, BINARY, INT8) as a one-element list ``[b"..."]``, sparse vectors as
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vecbackup.engines.milvus import chunk_to_rows, rows_to_chunk
 from vecbackup.format.codec import Chunk, Column, decode_chunk, encode_chunk
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus import chunk_to_rows, rows_to_chunk
 
 T = FieldType
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""Which field types a Milvus target holds (vecbackup.sources.milvus.sink.lacking_types), pure: what Milvus Lite 3.2.2
+"""Which field types a Milvus target holds (vecbackup.engines.milvus.sink.lacking_types), pure: what Milvus Lite 3.2.2
 refuses in create_collection (measured), and the first server version of each newer type. The integration tests
 (tests/integration/test_geometry_timestamptz.py) check the refusals against Milvus Lite and the 2.3 server."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from vecbackup.engines.milvus.sink import lacking_hint, lacking_types
 from vecbackup.schema import CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus.sink import lacking_hint, lacking_types
 
 F = FieldType
 
@@ -60,7 +60,7 @@ def test_the_hint_names_the_version_that_holds_everything() -> None:
 
 
 def field_from(f: dict[str, object]) -> Field:
-    from vecbackup.sources.milvus.source import MilvusSource
+    from vecbackup.engines.milvus.source import MilvusSource
 
     return MilvusSource._field_from_milvus(None, "c", f, {})  # type: ignore[arg-type]  # uses no connection
 

@@ -1,5 +1,5 @@
 """The phases a restore waits on after its rows (flushing, building an index, loading, ...): how a server call is
-waited on while its progress is looked at (sources/milvus/connection.waiting), and how the terminal shows them
+waited on while its progress is looked at (engines/milvus/connection.waiting), and how the terminal shows them
 (ui.TerminalProgress.phase): one line each with a spinner, the server's count and the time taken on a terminal,
 nothing anywhere else (not a terminal, --json, --log-format json, --quiet), the row count's lines as before."""
 
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from vecbackup import ui
+from vecbackup.engines.milvus import connection
+from vecbackup.engines.milvus.connection import waiting
 from vecbackup.errors import TargetRejected
 from vecbackup.ops.progress import NullProgress
-from vecbackup.sources.milvus import connection
-from vecbackup.sources.milvus.connection import waiting
 
 
 class _Reports:

@@ -20,12 +20,8 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
-from vecbackup.format.codec import decode_chunk, encode_chunk
-from vecbackup.format.manifest import Manifest, SourceInfo
-from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType
-from vecbackup.sources.qdrant import (
-    ID_FIELD,
+from vecbackup.engines.qdrant.engine import translate_error
+from vecbackup.engines.qdrant.model import (
     check_spec,
     chunk_to_points,
     create_calls,
@@ -33,9 +29,13 @@ from vecbackup.sources.qdrant import (
     shard_keys_from_cluster_info,
     spec_from_collection_info,
     str_to_point_id,
-    translate_error,
     upsert_batches,
 )
+from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.format.codec import decode_chunk, encode_chunk
+from vecbackup.format.manifest import Manifest, SourceInfo
+from vecbackup.format.qdrant import ID_FIELD
+from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType
 from vecbackup.urls import QdrantURL, is_qdrant_url, parse_qdrant_url
 
 FIXTURES = Path(__file__).parents[1] / "qdrant_fixtures"

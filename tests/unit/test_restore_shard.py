@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vecbackup.engines.milvus.sink import key_filters, name_problem
 from vecbackup.errors import UsageError
 from vecbackup.format.manifest import DataObject
 from vecbackup.format.shard import Shard
 from vecbackup.ops.restore_shard import assigned, pinned, run_names
-from vecbackup.sources.milvus.sink import key_filters, name_problem
 from vecbackup.words import cli_words
 
 

@@ -1,5 +1,5 @@
 """The pure parts of carrying a collection's settings (docs/COMPATIBILITY.md, "Schema features"): what each Milvus
-target keeps (sources/milvus/features.py), the collection-level settings a backup records, the field parameters
+target keeps (engines/milvus/features.py), the collection-level settings a backup records, the field parameters
 pymilvus would leave out of a schema, a refused property named, --collection-params properties.KEY, and what a
 Milvus -> Qdrant plan says of the settings Qdrant has no place for."""
 
@@ -11,14 +11,14 @@ import pytest
 from pymilvus import DataType, MilvusClient
 from pymilvus.client.prepare import Prepare
 
+from vecbackup.engines.milvus import features
+from vecbackup.engines.milvus.features import LITE, dropped, index_note, index_problem, target_kind, unused
+from vecbackup.engines.milvus.sink import _create_refused, _keep_params, is_built
+from vecbackup.engines.milvus.source import schema_settings
 from vecbackup.errors import TargetRejected, Unsupported, UsageError
 from vecbackup.ops.mapping import plan_mapping
 from vecbackup.ops.restore import apply_overrides
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.milvus import features
-from vecbackup.sources.milvus.features import LITE, dropped, index_note, index_problem, target_kind, unused
-from vecbackup.sources.milvus.sink import _create_refused, _keep_params, is_built
-from vecbackup.sources.milvus.source import schema_settings
 from vecbackup.words import cli_words
 
 F = FieldType

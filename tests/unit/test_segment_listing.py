@@ -1,4 +1,4 @@
-"""The pure planning of a segment backup's listing (vecbackup/sources/milvus/segments.py): which files of the server's
+"""The pure planning of a segment backup's listing (vecbackup/engines/milvus/segments.py): which files of the server's
 storage belong to which reported segment, in log order, and what a re-list calls a change."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vecbackup.errors import MissingData, NotFound, Unsupported, UsageError, VecbackupError
-from vecbackup.sources.milvus.segments import (
+from vecbackup.engines.milvus.segments import (
     ReportedSegment,
     check_rows,
     check_server_version,
@@ -16,6 +15,7 @@ from vecbackup.sources.milvus.segments import (
     open_segment_storage,
     plan_listing,
 )
+from vecbackup.errors import MissingData, NotFound, Unsupported, UsageError, VecbackupError
 from vecbackup.stores import ObjectInfo
 from vecbackup.words import cli_words
 

@@ -39,10 +39,10 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
+from vecbackup.engines.base import SearchParams
 from vecbackup.errors import DrillFailed, UsageError
 from vecbackup.ops.drill import DrillOptions, DrillReport, write_json
-from vecbackup.report_junit import write_junit
-from vecbackup.sources.base import SearchParams
+from vecbackup.ops.drill.junit import write_junit
 from vecbackup.times import parse_duration
 
 

@@ -14,15 +14,15 @@ import typer
 
 from vecbackup import ui
 from vecbackup.api import Credentials
+from vecbackup.engines import open_engine
+from vecbackup.engines.milvus import MilvusEngine
 from vecbackup.errors import UsageError, WrongKey
 from vecbackup.passphrase import ENV_NEW_PASSPHRASE, Passphrase
-from vecbackup.sources import open_engine
-from vecbackup.sources.milvus import MilvusEngine
 from vecbackup.stores import open_store
 from vecbackup.stores.base import BlobStore
 
 if TYPE_CHECKING:
-    from vecbackup.sources.qdrant import QdrantEngine
+    from vecbackup.engines.qdrant import QdrantEngine
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]

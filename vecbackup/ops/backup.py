@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vecbackup.engines.base import Source
 from vecbackup.errors import CorruptData, MissingData, UsageError
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, concat_chunks, take_rows
@@ -21,11 +22,10 @@ from vecbackup.limits import LimitMeter, unset, with_inferred
 from vecbackup.ops.commit import CommitResult, check_open, record_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_object
+from vecbackup.ops.incremental import PartitionRows, find_base, load_partition
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.reuse import PartitionRows, find_base, load_partition
 from vecbackup.ops.streams import merged
 from vecbackup.schema import Field
-from vecbackup.sources.base import Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
@@ -225,7 +225,7 @@ def backup_collection(
     ``max_readers``); the manifest lists each partition's objects stream by stream, so the same rows give the same
     backup whatever order the streams finish in.
 
-    Rows the newest earlier backup of the collection already stored are not uploaded again (ops/reuse.py):
+    Rows the newest earlier backup of the collection already stored are not uploaded again (ops/incremental.py):
     the manifest selects them in the objects that hold them; a random ``check_fraction`` of the objects it reuses
     (at least one) is read back and checked first, and a damaged one fails the backup (nothing committed). ``full``
     stores every row anew, reading back every object already in the store that it would write and rewriting any that

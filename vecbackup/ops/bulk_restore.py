@@ -2,7 +2,7 @@
 import files where the server reads them (the bucket of its own object store), imported by the server's tasks into
 the staging collection, and deleted again; then the staging collection is indexed, loaded, counted and renamed as
 in any Milvus restore (ops/restore.py). Which collections can go this way and how the files look:
-sources/milvus/bulk.py."""
+engines/milvus/bulk.py."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vecbackup.engines.base import ImportSink, Sink
+from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
 from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
 from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import COUNTING, RENAMING, Plan, RestoreResult, _counted, check_bulk, own_lease
-from vecbackup.sources.base import ImportSink, Sink
-from vecbackup.sources.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.urls import StoreURL
 from vecbackup.words import either, param, plural

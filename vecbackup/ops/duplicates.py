@@ -18,12 +18,12 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vecbackup.engines.base import KeyCopies, Sink, Source
 from vecbackup.errors import RowCountMismatch, Unsupported, UsageError
 from vecbackup.format.duplicates import DuplicateGroup, DuplicateKeys, KeyIndex
 from vecbackup.format.manifest import DataObject, Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import CollectionSpec, FieldType
-from vecbackup.sources.base import KeyCopies, Sink, Source
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.words import param, plural
 

@@ -14,7 +14,7 @@ class Progress(Protocol):
     def phase(self, name: str, done: int | None = None, total: int | None = None, unit: str = "rows") -> None:
         """What the operation waits on now that its rows are written (``flushing``, ``building index v``,
         ``loading``, ``counting rows``, ``renaming``), with ``done`` of ``total`` (``unit``: ``rows``, or ``%``) where
-        the server reports it; called again with the same name as that moves (sources.base.PhaseReport). A call
+        the server reports it; called again with the same name as that moves (engines.base.PhaseReport). A call
         ends the count start() began, and any phase of another name; finish() ends the last one."""
 
     def finish(self) -> None:

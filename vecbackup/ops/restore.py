@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from vecbackup.engines.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.errors import (
     AlreadyExists,
     TargetRejected,
@@ -38,7 +39,6 @@ from vecbackup.ops.leftovers import LeftoverResult
 from vecbackup.ops.mapping import Mapping, plan_mapping, transform_chunk
 from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.schema import CollectionSpec, Index
-from vecbackup.sources.base import ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import iso_z
 from vecbackup.words import either, param

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from vecbackup.engines.base import RestorePlan, Sink, StagingSink
 from vecbackup.errors import MissingData, NotFound, RowCountMismatch, Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Manifest
@@ -30,7 +31,6 @@ from vecbackup.ops.leases import new_lease
 from vecbackup.ops.progress import Progress, with_phases
 from vecbackup.ops.restore import COUNTING, RENAMING, Plan, insert_objects
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import RestorePlan, Sink, StagingSink
 from vecbackup.stores.base import BlobStore
 from vecbackup.words import either, param, plural
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.errors import CorruptData, MissingData, Unsupported
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk
@@ -36,10 +37,9 @@ from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_finge
 from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
+from vecbackup.ops.incremental import find_base
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.reuse import find_base
 from vecbackup.schema import CollectionSpec, Field
-from vecbackup.sources.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__

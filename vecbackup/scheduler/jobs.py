@@ -26,10 +26,10 @@ from typing import Any
 
 from vecbackup import config
 from vecbackup.api import BackupOptions, Credentials
+from vecbackup.engines import engine_class
 from vecbackup.errors import UsageError
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy
-from vecbackup.sources import engine_class
 from vecbackup.times import parse_duration
 from vecbackup.words import api_words
 

@@ -10,7 +10,7 @@ Checks, in order (each one ``passed``, ``failed`` or ``skipped``, with a message
                     (floats and vectors exactly) the rows with the same primary keys in the restored copy
 * ``search_recall`` top-k searches with query vectors taken from the backup, scored against the exact top k
                     computed from the backup's own vectors (a streaming brute-force pass over its data objects,
-                    vecbackup.exact): the restored copy's recall@k, and with a source the live collection's recall
+                    exact.py): the restored copy's recall@k, and with a source the live collection's recall
                     against the same truth. Passes when the restored copy reaches ``min_recall`` and, with a source
                     whose index covers all its rows, comes within ``recall_tolerance`` of the source's recall.
                     Two approximate searches are never compared with each other (their overlap is reported, not

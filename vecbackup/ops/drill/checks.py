@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from vecbackup.engines.base import Inspector
 from vecbackup.errors import Unsupported, VecbackupError
-from vecbackup.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.ops.drill.exact import ExactTopK, QueryTruth, canonical_metric, query_value
 from vecbackup.ops.drill.options import DEFAULT_MIN_RECALL, DrillOptions
 from vecbackup.ops.drill.report import FAILED, PASSED, SKIPPED, Check, DrillReport, Values
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.schema import CollectionSpec, Field, Index
-from vecbackup.sources.base import Inspector
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.times import parse_z
 from vecbackup.words import plural

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vecbackup.engines.base import SearchParams
 from vecbackup.errors import check_number, check_whole
-from vecbackup.sources.base import SearchParams
 from vecbackup.words import either
 
 #: the recall floor when no live source is there to compare with (see DrillOptions.min_recall)

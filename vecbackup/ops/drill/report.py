@@ -1,4 +1,4 @@
-"""A drill's report: one result per check, the recovery times, JSON (JUnit is vecbackup.report_junit), and how it
+"""A drill's report: one result per check, the recovery times, JSON (JUnit is vecbackup.ops.drill.junit), and how it
 shows primary keys and field values (:class:`Values`)."""
 
 from __future__ import annotations

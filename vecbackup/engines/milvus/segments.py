@@ -426,7 +426,7 @@ def _objects(storage: BlobStore, collection_id: int) -> list[ObjectInfo]:
 
 
 def list_segments(conn: Any, name: str, storage: BlobStore, *, count: bool = True) -> SegmentListing:
-    """Flush collection ``name`` on the server ``conn`` (a sources.milvus Connection) and list its flushed segments
+    """Flush collection ``name`` on the server ``conn`` (a engines.milvus Connection) and list its flushed segments
     with their files in ``storage`` (:func:`open_segment_storage`). With ``count``, count(*) (Strong) is taken before
     the flush and after the listing (loading the collection if it is not: the connection releases it on close); when
     they agree the listing records it and it is checked against the rows listed (:func:`check_rows` is the exact

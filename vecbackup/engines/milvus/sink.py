@@ -11,17 +11,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+import vecbackup.engines.milvus.bulk as bulk
+import vecbackup.engines.milvus.features as features
 import vecbackup.index_types as index_types
 import vecbackup.limits as limits
-import vecbackup.sources.milvus.bulk as bulk
-import vecbackup.sources.milvus.features as features
-from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
-from vecbackup.format.codec import Chunk
-from vecbackup.format.lease import LEASE_KEY
-from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
-from vecbackup.sources.base import ENGINE_ROUTED, ImportState, KeyCopies, PhaseReport, RestorePlan
-from vecbackup.sources.milvus.columnar import Unfit, send_with_retries
-from vecbackup.sources.milvus.connection import (
+from vecbackup.engines.base import ENGINE_ROUTED, ImportState, KeyCopies, PhaseReport, RestorePlan
+from vecbackup.engines.milvus.columnar import Unfit, send_with_retries
+from vecbackup.engines.milvus.connection import (
     _ALLOW_AUTO_ID,
     MAX_BATCH,
     Connection,
@@ -30,8 +26,12 @@ from vecbackup.sources.milvus.connection import (
     _pymilvus,
     waiting,
 )
-from vecbackup.sources.milvus.inserts import insert_request
-from vecbackup.sources.milvus.rows import chunk_to_rows
+from vecbackup.engines.milvus.inserts import insert_request
+from vecbackup.engines.milvus.rows import chunk_to_rows
+from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
+from vecbackup.format.codec import Chunk
+from vecbackup.format.lease import LEASE_KEY
+from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.times import instant_text
 from vecbackup.words import either, number, param
 

@@ -3,7 +3,7 @@ vectors as one packed buffer, byte vectors as one ``bytes``), without the Python
 that ``MilvusClient.insert`` needs. The mirror of columnar.py, for restore.
 
 :func:`insert_request` is pure (chunk in, protobuf out) and tested against what pymilvus builds from the same rows.
-Anything it does not expect raises :class:`~vecbackup.sources.milvus.columnar.Unfit`; the sink then inserts those
+Anything it does not expect raises :class:`~vecbackup.engines.milvus.columnar.Unfit`; the sink then inserts those
 rows through pymilvus and says so.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.engines.milvus.columnar import _BYTES_MEMBER, _SCALAR_MEMBER, Unfit
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus.columnar import _BYTES_MEMBER, _SCALAR_MEMBER, Unfit
 from vecbackup.times import instant_text
 
 #: the wire type of ``repeated float/double data = 1`` packed: tag 0x0A (field 1, length-delimited)

@@ -1,4 +1,4 @@
-"""Which rows a backup reuses from its base (ops/reuse.py): matched by digest, each base row once."""
+"""Which rows a backup reuses from its base (ops/incremental.py): matched by digest, each base row once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from vecbackup.format import layout
 from vecbackup.format.digests import DIGEST, encode_digests
 from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
-from vecbackup.ops.reuse import REUSE_AT_LEAST, PartitionRows, load_partition
+from vecbackup.ops.incremental import REUSE_AT_LEAST, PartitionRows, load_partition
 from vecbackup.schema import CollectionSpec, Field, FieldType
 from vecbackup.stores.local import LocalStore
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.engines.milvus.rows import instants
 from vecbackup.errors import VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, CollectionSpec, Field, FieldType
-from vecbackup.sources.milvus.rows import instants
 
 #: FieldType -> the ScalarField member holding its values
 _SCALAR_MEMBER = {

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.engines.base import Described
 from vecbackup.errors import Unsupported, UsageError, VecbackupError
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.format.lease import LEASE_KEY
@@ -30,7 +31,6 @@ from vecbackup.format.qdrant import (
     vector_configs,
 )
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
-from vecbackup.sources.base import Described
 
 #: one upsert request carries at most this many points and about this many bytes of JSON
 UPSERT_MAX_POINTS = 1024

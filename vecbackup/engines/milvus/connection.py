@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from vecbackup.engines.base import PhaseReport
 from vecbackup.errors import Unreachable, Unsupported, VecbackupError
 from vecbackup.format.manifest import SourceInfo
 from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import PhaseReport
 from vecbackup.urls import MilvusURL
 
 T = TypeVar("T")

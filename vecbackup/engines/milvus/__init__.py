@@ -6,16 +6,16 @@ error is translated here into :mod:`vecbackup.errors`.
 
 from __future__ import annotations
 
-from vecbackup.sources.milvus.connection import MAX_BATCH, Connection
-from vecbackup.sources.milvus.inspect import MilvusInspector
-from vecbackup.sources.milvus.rows import chunk_to_rows, rows_to_chunk
-from vecbackup.sources.milvus.sink import MilvusSink, name_problem
-from vecbackup.sources.milvus.source import MilvusSource
+from vecbackup.engines.milvus.connection import MAX_BATCH, Connection
+from vecbackup.engines.milvus.inspect import MilvusInspector
+from vecbackup.engines.milvus.rows import chunk_to_rows, rows_to_chunk
+from vecbackup.engines.milvus.sink import MilvusSink, name_problem
+from vecbackup.engines.milvus.source import MilvusSource
 
 
 class MilvusEngine(MilvusSource, MilvusSink, MilvusInspector):
     """One connection to a Milvus server or Milvus Lite file; implements Source, Sink and Inspector
-    (sources/milvus/source.py, sink.py, inspect.py over the shared connection.py)."""
+    (engines/milvus/source.py, sink.py, inspect.py over the shared connection.py)."""
 
     #: rows per data chunk at most (one query page holds at most this many)
     max_batch = MAX_BATCH

@@ -2,7 +2,7 @@
 
 docs/FORMAT.md ("Qdrant collections") specifies how a Qdrant collection is represented in the
 engine-neutral :class:`~vecbackup.schema.CollectionSpec`. The translation is pure and lives in
-:mod:`vecbackup.sources.qdrant_model` (re-exported here); :class:`QdrantEngine` only moves data and
+:mod:`vecbackup.engines.qdrant.model`; :class:`QdrantEngine` only moves data and
 translates every qdrant-client error into :mod:`vecbackup.errors`. qdrant-client is imported lazily.
 """
 
@@ -15,54 +15,32 @@ from typing import Any
 
 import orjson
 
-from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
-from vecbackup.format.codec import Chunk
-from vecbackup.format.lease import LEASE_KEY
-from vecbackup.format.manifest import SourceInfo
-from vecbackup.format.qdrant import (  # noqa: F401 - re-exported with the translation API
-    ID_FIELD,
-    ID_MAX_LENGTH,
-    METRICS,
-    PAYLOAD_INDEX_PREFIX,
-    UNNAMED_VECTOR_FIELD,
-    field_names,
-    is_single_vector,
-    vector_configs,
-)
-from vecbackup.format.shard import Shard, owned_batches
-from vecbackup.schema import CollectionSpec
-from vecbackup.sources.base import ENGINE_ROUTED, Described, KeyCopies, PhaseReport, RestorePlan, SearchParams
-from vecbackup.sources.qdrant_model import (  # noqa: F401 - re-exported: the engine's public translation API
-    _CREATE_CONFIG,
-    _CREATE_KWARGS,
-    _CREATE_PARAMS,
-    _HNSW_NAMES_BACK,
-    _UPDATE_PARAMS,
+from vecbackup.engines.base import ENGINE_ROUTED, Described, KeyCopies, PhaseReport, RestorePlan, SearchParams
+from vecbackup.engines.qdrant.model import (
     LOCAL_MODE_DROPS,
-    UPSERT_MAX_BYTES,
-    UPSERT_MAX_POINTS,
-    CreateCalls,
-    _drop_none,
-    _get,
-    _hnsw_diff,
-    _hnsw_index,
     _models,
     _one_line,
-    _point_bytes,
     _qdrant,
-    _sparse_dict,
     _vector_layout,
     as_json,
-    check_spec,
     chunk_to_points,
     create_calls,
-    point_id_to_str,
     records_to_chunk,
     shard_keys_from_cluster_info,
     spec_from_collection_info,
     str_to_point_id,
     upsert_batches,
 )
+from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.format.codec import Chunk
+from vecbackup.format.lease import LEASE_KEY
+from vecbackup.format.manifest import SourceInfo
+from vecbackup.format.qdrant import (
+    ID_FIELD,
+    PAYLOAD_INDEX_PREFIX,
+)
+from vecbackup.format.shard import Shard, owned_batches
+from vecbackup.schema import CollectionSpec
 from vecbackup.urls import QdrantURL
 from vecbackup.words import param
 

@@ -8,15 +8,9 @@ from typing import Any
 
 import orjson
 
-from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
-from vecbackup.format.codec import ARRAY_ELEMENT_TYPES, Chunk
-from vecbackup.format.digests import row_digests
-from vecbackup.format.lease import LEASE_KEY
-from vecbackup.format.shard import Shard, owned_batches
-from vecbackup.schema import CollectionSpec, Field, FieldType, Function, Index
-from vecbackup.sources.base import ENGINE_ROUTED, Described
-from vecbackup.sources.milvus.columnar import ColumnarReader, Unfit, rebatch
-from vecbackup.sources.milvus.connection import (
+from vecbackup.engines.base import ENGINE_ROUTED, Described
+from vecbackup.engines.milvus.columnar import ColumnarReader, Unfit, rebatch
+from vecbackup.engines.milvus.connection import (
     _CONSISTENCY,
     _FIELD_PARAM_KEYS,
     _INDEX_STATE_KEYS,
@@ -24,7 +18,13 @@ from vecbackup.sources.milvus.connection import (
     Connection,
     _message,
 )
-from vecbackup.sources.milvus.rows import _jsonable, _number, default_of, rows_to_chunk
+from vecbackup.engines.milvus.rows import _jsonable, _number, default_of, rows_to_chunk
+from vecbackup.errors import NotFound, Unreachable, Unsupported, VecbackupError
+from vecbackup.format.codec import ARRAY_ELEMENT_TYPES, Chunk
+from vecbackup.format.digests import row_digests
+from vecbackup.format.lease import LEASE_KEY
+from vecbackup.format.shard import Shard, owned_batches
+from vecbackup.schema import CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.words import number
 
 #: function parameters whose values are credentials (Milvus Lite's TEXTEMBEDDING takes an ``api_key``): never
@@ -214,7 +214,7 @@ class MilvusSource(Connection):
             return [ENGINE_ROUTED]
         return list(spec.partitions)
 
-    #: (set from the URL's ``columnar=``, default on) read through the columnar path (sources/milvus/columnar.py),
+    #: (set from the URL's ``columnar=``, default on) read through the columnar path (engines/milvus/columnar.py),
     #: falling back to the row path where a server's answer does not fit it; False: always the row path
     columnar: bool
 

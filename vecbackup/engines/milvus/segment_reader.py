@@ -15,13 +15,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from vecbackup.errors import Unsupported
-from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
-from vecbackup.format.codec import Chunk
-from vecbackup.format.segments import Deletes, join_keys
-from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
-from vecbackup.sources.base import SegmentFiles, SegmentReader
-from vecbackup.sources.milvus.segments import (
+from vecbackup.engines.base import SegmentFiles, SegmentReader
+from vecbackup.engines.milvus.segments import (
     DYNAMIC_FIELD,
     Segment,
     SegmentListing,
@@ -30,13 +25,18 @@ from vecbackup.sources.milvus.segments import (
     open_segment_storage,
     recheck,
 )
+from vecbackup.errors import Unsupported
+from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
+from vecbackup.format.codec import Chunk
+from vecbackup.format.segments import Deletes, join_keys
+from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
 from vecbackup.stores.base import BlobStore
 from vecbackup.words import param
 
 
 def segment_reader(engine: Any, url: str) -> SegmentReader:
     """The reader of ``engine``'s segments from its storage at ``url``; Unsupported where there are none to read."""
-    from vecbackup.sources.milvus.source import MilvusSource
+    from vecbackup.engines.milvus.source import MilvusSource
 
     if not isinstance(engine, MilvusSource):
         raise Unsupported(f"{engine.display} keeps no Milvus segment files: {param('segments_from')} reads a "
@@ -50,7 +50,7 @@ def segment_reader(engine: Any, url: str) -> SegmentReader:
 
 
 class MilvusSegmentReader:
-    """SegmentReader over a Milvus server (its listing: sources/milvus/segments.py) and its storage (its files)."""
+    """SegmentReader over a Milvus server (its listing: engines/milvus/segments.py) and its storage (its files)."""
 
     def __init__(self, source: Any, storage: BlobStore) -> None:
         self.source = source

@@ -1,26 +1,26 @@
-"""Databases behind the Source / Sink protocols (:mod:`vecbackup.sources.base`): Milvus and Qdrant."""
+"""Databases behind the Source / Sink protocols (:mod:`vecbackup.engines.base`): Milvus and Qdrant."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
 
+from vecbackup.engines.base import Engine
 from vecbackup.errors import UsageError
-from vecbackup.sources.base import Engine
 from vecbackup.urls import TLS, is_qdrant_url, parse_milvus_url, parse_qdrant_url
 
 if TYPE_CHECKING:
-    from vecbackup.sources.milvus import MilvusEngine
-    from vecbackup.sources.qdrant import QdrantEngine
+    from vecbackup.engines.milvus import MilvusEngine
+    from vecbackup.engines.qdrant import QdrantEngine
 
 
 def engine_class(url: str) -> type[MilvusEngine] | type[QdrantEngine]:
     """The engine class a URL's scheme names, without connecting (its limits, e.g. ``max_batch``)."""
     if is_qdrant_url(url):
-        from vecbackup.sources.qdrant import QdrantEngine
+        from vecbackup.engines.qdrant import QdrantEngine
 
         return QdrantEngine
-    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.engines.milvus import MilvusEngine
 
     return MilvusEngine
 
@@ -36,10 +36,10 @@ def open_engine(url: str, *, token: str | None = None, user: str | None = None, 
         if path and not os.path.isfile(path):
             raise UsageError(f"{option} file {path!r} not found")
     if is_qdrant_url(url):
-        from vecbackup.sources.qdrant import QdrantEngine
+        from vecbackup.engines.qdrant import QdrantEngine
 
         return QdrantEngine(parse_qdrant_url(url, api_key=api_key, tls=tls))
-    from vecbackup.sources.milvus import MilvusEngine
+    from vecbackup.engines.milvus import MilvusEngine
 
     return MilvusEngine(parse_milvus_url(url, token=token, user=user, password=password, tls=tls))
 

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from vecbackup.engines.base import ENGINE_ROUTED, PhaseReport, SearchParams
+from vecbackup.engines.milvus.connection import Connection
+from vecbackup.engines.milvus.rows import _number, chunk_to_rows, rows_to_chunk
 from vecbackup.errors import Unsupported
 from vecbackup.format.codec import Chunk
 from vecbackup.schema import VECTOR_DTYPES, CollectionSpec, FieldType
-from vecbackup.sources.base import ENGINE_ROUTED, PhaseReport, SearchParams
-from vecbackup.sources.milvus.connection import Connection
-from vecbackup.sources.milvus.rows import _number, chunk_to_rows, rows_to_chunk
 
 
 class MilvusInspector(Connection):
