@@ -17,6 +17,7 @@ from typing import Any
 from vecbackup.errors import UsageError
 from vecbackup.format.qdrant import HNSW_NAMES
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
+from vecbackup.words import either
 
 #: the kinds of field an index is built on
 DENSE, BINARY, SPARSE, SCALAR = "dense", "binary", "sparse", "scalar"
@@ -120,17 +121,17 @@ def types_for(kind: str) -> list[str]:
 def choose_type(f: Field, wanted: str, family: str) -> str:
     """The index type ``--index-type FIELD:wanted`` builds on field ``f`` of a ``family`` target, as the engine
     spells it; UsageError if the field cannot have it or the engine does not build it."""
-    option = f"--index-type {f.name}:{wanted}"
+    option = type_option(f.name, wanted)
     kind = field_kind(f)
     if family == QDRANT:
         if kind != DENSE:
             raise UsageError(f"{option}: Qdrant has one kind of index for a {KIND_NAMES[kind]} such as {f.name!r}; "
-                             "--index-type applies to its dense vectors (HNSW or FLAT)",
-                             hint=f"restore without --index-type {f.name}:...")
+                             f"{type_option()} applies to its dense vectors (HNSW or FLAT)",
+                             hint=f"restore without {type_option(f.name, '...')}")
         if wanted.upper() not in QDRANT_DENSE:
             raise UsageError(f"{option}: into Qdrant only HNSW applies (FLAT: HNSW with m=0, exact search)",
-                             hint=f"--index-type {f.name}:HNSW with --index-params {f.name}:M=16,efConstruction=100, "
-                                  "or a Milvus target")
+                             hint=f"{type_option(f.name, 'HNSW')} with "
+                                  f"{params_option(f.name, {'M': 16, 'efConstruction': 100})}, or a Milvus target")
         return wanted.upper()
     t = milvus_type(wanted)
     if t is None:
@@ -143,6 +144,26 @@ def choose_type(f: Field, wanted: str, family: str) -> str:
     return t.name
 
 
+def type_option(field_name: str | None = None, wanted: str | None = None) -> str:
+    """The option that picks an index type, in the caller's words: ``--index-type v:IVF_FLAT`` on the command line,
+    ``index_types={'v': 'IVF_FLAT'}`` to the API (the option's name alone without a field)."""
+    if field_name is None:
+        return either("index_types", "--index-type")
+    return either(f"index_types={{{field_name!r}: {wanted!r}}}", f"--index-type {field_name}:{wanted}")
+
+
+def params_option(field_name: str | None = None, params: Mapping[str, Any] | None = None) -> str:
+    """The option that gives index parameters, in the caller's words: ``--index-params v:M=16`` on the command line,
+    ``index_params={'v': {'M': 16}}`` to the API (without parameters: the field's entry; without a field: the
+    option's name)."""
+    if field_name is None:
+        return either("index_params", "--index-params")
+    if params is None:
+        return either(f"index_params[{field_name!r}]", f"--index-params {field_name}")
+    return either(f"index_params={{{field_name!r}: {dict(params)!r}}}",
+                  f"--index-params {field_name}:" + ",".join(f"{k}={v}" for k, v in params.items()))
+
+
 def check_keys(field_name: str, index_type: str, keys: list[str], how: str) -> None:
     """UsageError unless a Milvus index of ``index_type`` takes every key of ``keys`` (``--index-params``);
     ``how`` says where the type came from ("recorded", "--index-type")."""
@@ -153,9 +174,10 @@ def check_keys(field_name: str, index_type: str, keys: list[str], how: str) -> N
     if not bad:
         return
     own = ", ".join(t.params) if t.params else "no build parameters"
-    hint = (f"--index-type {field_name}:TYPE builds another index type; --index-params then gives that type's "
-            "parameters" if how == "recorded" else f"give --index-params {field_name} the parameters of {t.name}")
-    raise UsageError(f"--index-params {field_name}: index type {t.name} ({how}) takes {own} (and "
+    hint = (f"{type_option(field_name, 'TYPE')} builds another index type; {params_option()} then gives that "
+            "type's parameters" if how == "recorded" else
+            f"give {params_option(field_name)} the parameters of {t.name}")
+    raise UsageError(f"{params_option(field_name)}: index type {t.name} ({how}) takes {own} (and "
                      f"{', '.join(EVERY_INDEX)}), not {', '.join(bad)}", hint=hint)
 
 
@@ -167,7 +189,7 @@ def plan_indexes(spec: CollectionSpec, family: str, index_types: Mapping[str, st
     the only ones of a replaced type. A note for each index the options change. UsageError (nothing is created)
     for a field without an index, a type the field or engine cannot have, a key the index type does not take."""
     indexed = {i.field_name: i for i in spec.indexes}
-    for option, fields in (("--index-type", index_types), ("--index-params", index_params)):
+    for option, fields in ((type_option(), index_types), (params_option(), index_params)):
         for name in fields:
             if name not in indexed:
                 raise UsageError(f"{option} names field {name!r}, which has no index in the backup",
@@ -189,12 +211,12 @@ def plan_indexes(spec: CollectionSpec, family: str, index_types: Mapping[str, st
         given = dict(index_params.get(name) or {})
         if given:
             if family == MILVUS:
-                check_keys(name, new.index_type, list(given), "--index-type" if wanted is not None else "recorded")
+                check_keys(name, new.index_type, list(given), type_option() if wanted is not None else "recorded")
             elif field_kind(_field(spec, name)) == DENSE:  # Qdrant's HNSW names are held as the engine-neutral ones
                 given = {HNSW_NAMES.get(k, k): v for k, v in given.items()}
             new = dataclasses.replace(new, params={**(new.params or {}), **given})
         if new != index:
-            options = [o for o, d in (("--index-type", index_types), ("--index-params", index_params)) if name in d]
+            options = [o for o, d in ((type_option(), index_types), (params_option(), index_params)) if name in d]
             notes.append(f"index on {name!r}: {describe(index)} -> "
                          f"{describe(new, 'the engine default parameters') if retyped else describe(new)} "
                          f"({', '.join(options)})")

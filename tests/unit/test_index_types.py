@@ -3,6 +3,8 @@ of a restore, checked while it is planned, before anything is created."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from vecbackup.errors import UsageError
@@ -24,6 +26,7 @@ from vecbackup.index_types import (
     types_for,
 )
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
+from vecbackup.words import api_words, cli_words
 
 F = FieldType
 SPEC = CollectionSpec("docs", (
@@ -57,6 +60,36 @@ def test_the_table() -> None:
     assert set(types_for(BINARY)) == {"BIN_FLAT", "BIN_IVF_FLAT", "AUTOINDEX"}
     assert set(types_for(SPARSE)) == {"SPARSE_INVERTED_INDEX", "SPARSE_WAND", "AUTOINDEX"}
     assert "HNSW" in types_for(DENSE) and "HNSW" not in types_for(SCALAR) and "Trie" in types_for(SCALAR)
+
+
+@pytest.fixture(autouse=True)
+def _command_line_words() -> Iterator[None]:
+    """The messages below as the command line words them (test_api_words: as the API does)."""
+    with cli_words():
+        yield
+
+
+def test_api_words() -> None:
+    """Called through the API, the same refusals name the API's parameters (RestoreOptions.index_types /
+    index_params), not the command line's flags."""
+    with api_words():
+        with pytest.raises(UsageError) as e:
+            plan_indexes(SPEC, MILVUS, {}, {"v": {"index_type": "IVF_PQ", "nlist": 64}})
+        assert e.value.message == ("index_params['v']: index type HNSW (recorded) takes M, efConstruction (and "
+                                   "mmap.enabled), not index_type, nlist")
+        assert e.value.hint == ("index_types={'v': 'TYPE'} builds another index type; index_params then gives that "
+                                "type's parameters")
+        with pytest.raises(UsageError) as e:
+            plan_indexes(SPEC, MILVUS, {"v": "HNSWX"}, {})
+        assert e.value.message == "index_types={'v': 'HNSWX'}: not an index type vecbackup knows"
+        with pytest.raises(UsageError, match=r"^index_types names field 'n', which has no index"):
+            plan_indexes(SPEC, MILVUS, {"n": "STL_SORT"}, {})
+        with pytest.raises(UsageError) as e:
+            plan_indexes(SPEC, QDRANT, {"v": "IVF_FLAT"}, {})
+        assert e.value.hint == ("index_types={'v': 'HNSW'} with index_params={'v': {'M': 16, 'efConstruction': "
+                                "100}}, or a Milvus target")
+        _, notes = plan_indexes(SPEC, MILVUS, {"v": "IVF_FLAT"}, {"v": {"nlist": 8}})
+        assert notes[0].endswith("(index_types, index_params)")
 
 
 def test_field_kinds() -> None:

@@ -37,6 +37,7 @@ from vecbackup.format.manifest import Manifest, SourceInfo
 from vecbackup.format.qdrant import ID_FIELD
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType
 from vecbackup.urls import QdrantURL, is_qdrant_url, parse_qdrant_url
+from vecbackup.words import cli_words
 
 FIXTURES = Path(__file__).parents[1] / "qdrant_fixtures"
 NOENV: dict[str, str] = {}
@@ -349,18 +350,29 @@ def test_index_params_override(named: Any) -> None:
 
 def test_index_params_keys_are_checked(named: Any) -> None:
     """A key Qdrant's index of that vector or payload key does not take is refused, naming the field, the key and
-    the keys it takes (instead of failing qdrant-client's validation with advice to upgrade it)."""
+    the keys it takes (instead of failing qdrant-client's validation with advice to upgrade it), named as the API
+    spells the option (test_index_params_in_command_line_words: as the command line does)."""
     spec = spec_from_collection_info("articles", named[0]).spec
     with pytest.raises(UsageError) as e:
         create_calls(spec, "r", index_params={"text": {"M": 8, "nlist": 64}})
-    assert e.value.message.startswith("--index-params text: Qdrant's HNSW takes M, efConstruction, m, ef_construct, "
+    assert e.value.message.startswith("index_params['text']: Qdrant's HNSW takes M, efConstruction, m, ef_construct, "
                                       "full_scan_threshold,")
     assert e.value.message.endswith(", not nlist")
-    with pytest.raises(UsageError, match=r"--index-params bm25: Qdrant's sparse vector index takes .*not m$"):
+    with pytest.raises(UsageError, match=r"^index_params\['bm25'\]: Qdrant's sparse vector index takes .*not m$"):
         create_calls(spec, "r", index_params={"bm25": {"m": 4}})
-    with pytest.raises(UsageError, match=r"--index-params tenant_id: Qdrant's keyword payload index takes "
+    with pytest.raises(UsageError, match=r"^index_params\['tenant_id'\]: Qdrant's keyword payload index takes "
                                          r".*is_tenant.*not nlist$"):
         create_calls(spec, "r", index_params={"tenant_id": {"nlist": 4}})
+
+
+def test_index_params_in_command_line_words(named: Any) -> None:
+    spec = spec_from_collection_info("articles", named[0]).spec
+    with cli_words(), pytest.raises(UsageError, match=r"^--index-params tenant_id: Qdrant's keyword payload index"):
+        create_calls(spec, "r", index_params={"tenant_id": {"nlist": 4}})
+    with cli_words(), pytest.raises(UsageError) as e:
+        create_calls(spec, "r", index_types={"text": "FLAT"})
+    assert (e.value.message, e.value.hint) == ("--index-type text:FLAT builds no HNSW graph (m=0): it takes no M",
+                                               "--index-type text:HNSW with --index-params text:M=32")
 
 
 def test_index_types(named: Any) -> None:
@@ -373,7 +385,7 @@ def test_index_types(named: Any) -> None:
     assert (vp["text"].hnsw_config.m, vp["text"].hnsw_config.ef_construct) == (32, 256)
     calls = create_calls(spec, "r", index_types={"colbert": "HNSW"}, index_params={"colbert": {"M": 8}})
     assert calls.create_collection["vectors_config"]["colbert"].hnsw_config.m == 8
-    with pytest.raises(UsageError, match="--index-type text:FLAT builds no HNSW graph"):
+    with pytest.raises(UsageError, match=r"^index_types=\{'text': 'FLAT'\} builds no HNSW graph"):
         create_calls(spec, "r", index_types={"text": "FLAT"})
 
 

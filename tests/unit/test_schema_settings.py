@@ -113,11 +113,15 @@ def test_scalar_index_types_a_target_cannot_build(kind: str | None, ftype: Field
 
 def test_index_notes() -> None:
     field, index = Field("n", F.INT64), Index("n", "INVERTED", "n")
-    assert index_note("2.3", "v2.3.5", field, index, "it builds STL_SORT only on numbers") == (
-        "index on 'n': Milvus 2.3.5 cannot build INVERTED on INT64 fields (it builds STL_SORT only on numbers); "
-        "--index-fallback builds STL_SORT instead")
+    with cli_words():
+        assert index_note("2.3", "v2.3.5", field, index, "it builds STL_SORT only on numbers") == (
+            "index on 'n': Milvus 2.3.5 cannot build INVERTED on INT64 fields (it builds STL_SORT only on numbers); "
+            "--index-fallback builds STL_SORT instead")
+        assert index_note(LITE, "3.2.2", Field("j", F.JSON), Index("j", "INVERTED"), "p").endswith(
+            "--index-fallback leaves it unindexed")
+    # the API's plan() names its own parameter
     assert index_note(LITE, "3.2.2", Field("j", F.JSON), Index("j", "INVERTED"), "p").endswith(
-        "--index-fallback leaves it unindexed")
+        "index_fallback=True leaves it unindexed")
 
 
 def test_collection_level_settings_recorded_and_external_collections_refused() -> None:

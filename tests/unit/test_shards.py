@@ -86,7 +86,9 @@ def test_shard_rule_is_stable_and_balanced():
 
 @pytest.mark.parametrize("text", ["4/4", "-1/4", "0/0", "1", "a/b", "1/2/3", "0/1025"])
 def test_bad_shard_options_are_usage_errors(text: str):
-    with pytest.raises(UsageError, match=r"--shard|out of range"):
+    with cli_words(), pytest.raises(UsageError, match=r"^--shard|out of range"):
+        Shard.parse(text)
+    with pytest.raises(UsageError, match=r"^shard=|out of range"):  # a schedule file's key, the API's parameter
         Shard.parse(text)
 
 

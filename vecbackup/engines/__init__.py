@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from vecbackup.engines.base import Engine
 from vecbackup.errors import UsageError
 from vecbackup.urls import TLS, is_qdrant_url, parse_milvus_url, parse_qdrant_url
+from vecbackup.words import param
 
 if TYPE_CHECKING:
     from vecbackup.engines.milvus import MilvusEngine
@@ -31,10 +32,9 @@ def open_engine(url: str, *, token: str | None = None, user: str | None = None, 
     """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine.
     ``ca_cert``, ``client_cert``/``client_key`` (mutual TLS) and ``insecure`` apply to TLS URLs (urls.TLS)."""
     tls = TLS(ca_cert or "", client_cert or "", client_key or "", insecure)
-    for option, path in (("--ca-cert", tls.ca_cert), ("--client-cert", tls.client_cert),
-                         ("--client-key", tls.client_key)):
+    for option, path in (("ca_cert", tls.ca_cert), ("client_cert", tls.client_cert), ("client_key", tls.client_key)):
         if path and not os.path.isfile(path):
-            raise UsageError(f"{option} file {path!r} not found")
+            raise UsageError(f"{param(option)} file {path!r} not found")
     if is_qdrant_url(url):
         from vecbackup.engines.qdrant import QdrantEngine
 

@@ -62,7 +62,8 @@ class Shard:
         """``"I/N"`` (0-based I) -> Shard; UsageError naming the option otherwise."""
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
         if not m or len(m.group(1)) > 9 or len(m.group(2)) > 9:  # (int() takes at most 4300 digits)
-            raise UsageError(f"--shard {text!r} is not I/N", hint="e.g. --shard 0/4 for the first of 4 shards")
+            raise UsageError(f"{param('shard', text, quoted=True)} is not I/N",
+                             hint=f"e.g. {param('shard', '0/4')} for the first of 4 shards")
         return cls(int(m.group(1)), int(m.group(2)))
 
     @property

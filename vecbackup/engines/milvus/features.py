@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from vecbackup.schema import CollectionSpec, Field, FieldType, Index
+from vecbackup.words import param
 
 LITE = "Milvus Lite"
 
@@ -146,6 +147,7 @@ def fallback_index(kind: str | None, field: Field) -> str | None:
 def index_note(kind: str, version: str, field: Field, index: Index, problem: str) -> str:
     """The plan's note for an index --index-fallback replaces (or leaves out)."""
     fallback = fallback_index(kind, field)
-    instead = f"--index-fallback builds {fallback} instead" if fallback else "--index-fallback leaves it unindexed"
+    option = param("index_fallback", True)
+    instead = f"{option} builds {fallback} instead" if fallback else f"{option} leaves it unindexed"
     return (f"index on {field.name!r}: {_target(kind, version)} cannot build {index.index_type} on "
             f"{field.type_name} fields ({problem}); {instead}")

@@ -31,6 +31,7 @@ from vecbackup.engines.milvus.rows import chunk_to_rows
 from vecbackup.errors import NotFound, TargetRejected, Unreachable, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
+from vecbackup.index_types import params_option, type_option
 from vecbackup.schema import DYNAMIC_COLUMN, LITE_DROPPED_KEY, CollectionSpec, Field, FieldType, Function, Index
 from vecbackup.times import instant_text
 from vecbackup.words import either, number, param
@@ -363,7 +364,7 @@ class MilvusSink(Connection):
             raise Unsupported(f"Milvus at {self.display} cannot build index {fallback} on field "
                               f"{index.field_name!r} either: {reason}")
         chosen = index.field_name in plan.index_types
-        why_unknown = (f"--index-type {index.field_name}:{index.index_type} was given no --index-params" if chosen
+        why_unknown = (f"{type_option(index.field_name, index.index_type)} was given no {params_option()}" if chosen
                        else "the source did not report its build parameters")
         reason = self._build_index(plan.staging, field, index.index_type, index, params, report)
         if reason is None:

@@ -30,6 +30,7 @@ from vecbackup.format.qdrant import (
     is_single_vector,
     vector_configs,
 )
+from vecbackup.index_types import params_option, type_option
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 
 #: one upsert request carries at most this many points and about this many bytes of JSON
@@ -231,7 +232,7 @@ def _check_keys(fname: str, what: str, given: dict[str, Any], model: Any, aliase
     takes = [*aliases, *(k for k in model.model_fields if k != "type")]
     bad = [k for k in given if k not in takes]
     if bad:
-        raise UsageError(f"--index-params {fname}: Qdrant's {what} takes {', '.join(takes)}, not {', '.join(bad)}",
+        raise UsageError(f"{params_option(fname)}: Qdrant's {what} takes {', '.join(takes)}, not {', '.join(bad)}",
                          hint="into Qdrant only HNSW applies to a dense vector" if what == "HNSW" else None)
 
 
@@ -301,14 +302,14 @@ def create_calls(
         vectors = body.get("vectors")
         vp = vectors if is_single_vector(vectors) and q == "" else (vectors or {}).get(q)
         if vp is None:
-            raise UsageError(f"--index-params: vector {q!r} is not in the recorded configuration")
+            raise UsageError(f"{params_option()}: vector {q!r} is not in the recorded configuration")
         _check_keys(fname, "HNSW", given, m.HnswConfigDiff, aliases=tuple(HNSW_NAMES.values()))
         hnsw = {**(vp.get("hnsw_config") or {}), **_hnsw_diff(given)}
         wanted = (index_types or {}).get(fname)
         if wanted == "FLAT":
             if hnsw.get("m"):
-                raise UsageError(f"--index-type {fname}:FLAT builds no HNSW graph (m=0): it takes no M",
-                                 hint=f"--index-type {fname}:HNSW --index-params {fname}:M={hnsw['m']}")
+                raise UsageError(f"{type_option(fname, 'FLAT')} builds no HNSW graph (m=0): it takes no M",
+                                 hint=f"{type_option(fname, 'HNSW')} with {params_option(fname, {'M': hnsw['m']})}")
             hnsw["m"] = 0
         elif wanted == "HNSW" and {**(body.get("hnsw_config") or {}), **hnsw}.get("m") == 0:
             hnsw["m"] = QDRANT_DEFAULT_M  # a graph where the source had none
