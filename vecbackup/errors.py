@@ -147,25 +147,26 @@ def check_whole(name: str, value: object, low: int, high: int | None = None, *, 
     """UsageError naming option ``name`` of class ``of`` (``flag`` on the command line: vecbackup.words.param)
     unless ``value`` is a whole number from ``low`` to ``high`` (``optional``: or None): what an option class checks
     when it is made."""
-    if optional and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        raise UsageError(f"{param(name, value, of=of, flag=flag)} is out of range",
-                         hint=f"use a whole number from {low} to {high}" if high is not None else
-                         f"use a whole number, {low} or more")
+    _check_range(name, value, low, high, whole=True, of=of, flag=flag, optional=optional)
 
 
 def check_number(name: str, value: object, low: float, high: float | None = None, *, of: str | None = None,
                  flag: str | None = None, optional: bool = False, hint: str | None = None) -> None:
-    """UsageError naming option ``name`` of class ``of`` unless ``value`` is a number from ``low`` to ``high``
-    (``optional``: or None)."""
+    """As :func:`check_whole`, for a number that may have a fraction (``hint``: instead of the range's)."""
+    _check_range(name, value, low, high, whole=False, of=of, flag=flag, optional=optional, hint=hint)
+
+
+def _check_range(name: str, value: object, low: float, high: float | None, *, whole: bool, of: str | None,
+                 flag: str | None, optional: bool, hint: str | None = None) -> None:
     if optional and value is None:
         return
-    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value
+    kinds = (int,) if whole else (int, float)
+    if (not isinstance(value, kinds) or isinstance(value, bool) or not low <= value
             or (high is not None and value > high)):
+        noun, fmt = ("a whole number", "") if whole else ("a number", "g")
         raise UsageError(f"{param(name, value, of=of, flag=flag)} is out of range",
-                         hint=hint or (f"use a number from {low:g} to {high:g}" if high is not None else
-                                       f"use a number, {low:g} or more"))
+                         hint=hint or (f"use {noun} from {low:{fmt}} to {high:{fmt}}" if high is not None else
+                                       f"use {noun}, {low:{fmt}} or more"))
 
 
 __all__ = [
