@@ -138,6 +138,14 @@ class Connection:
                          output_fields=["count(*)"], consistency_level="Strong")
         return int(res[0]["count(*)"])
 
+    def index_rows(self, name: str, index_name: str) -> tuple[int, int, bool]:
+        """(rows indexed, rows in the collection, finished) of index ``index_name`` of collection ``name``, as
+        ``describe_index`` reports them: what the sink's progress and the drill's wait read."""
+        d = self.client.describe_index(name, index_name)
+        indexed, total = int(d.get("indexed_rows") or 0), int(d.get("total_rows") or 0)
+        finished = d.get("state") == "Finished" and not d.get("pending_index_rows") and indexed >= total
+        return min(indexed, total) if total else indexed, total, finished
+
     def ensure_loaded(self, name: str) -> None:
         """Queries need a loaded collection: load it if needed, and release it again on close()."""
         if name in self._loaded_by_us:

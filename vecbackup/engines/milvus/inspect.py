@@ -24,9 +24,8 @@ class MilvusInspector(Connection):
         deadline = time.monotonic() + timeout
         for index_name in self.client.list_indexes(name):
             while time.monotonic() < deadline:
-                d = self.client.describe_index(name, index_name)
-                indexed, total = int(d.get("indexed_rows") or 0), int(d.get("total_rows") or 0)
-                if d.get("state") == "Finished" and not d.get("pending_index_rows") and indexed >= total:
+                indexed, total, finished = self.index_rows(name, index_name)
+                if finished:
                     break
                 if report is not None:
                     report(f"waiting for index {index_name}", *((indexed, total) if total else ()))

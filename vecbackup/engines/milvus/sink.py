@@ -281,9 +281,8 @@ class MilvusSink(Connection):
         wanted = [n for n in names if n == index.index_name] or names
         if len(wanted) != 1:
             return None
-        d = c.describe_index(name, wanted[0])
-        total = int(d.get("total_rows") or 0)
-        return (min(int(d.get("indexed_rows") or 0), total), total, "rows") if total else None
+        indexed, total, _ = self.index_rows(name, wanted[0])
+        return (indexed, total, "rows") if total else None
 
     def _built_indexes(self, name: str) -> set[tuple[str, str]]:
         """The (field, index name) of every index collection ``name`` has."""
