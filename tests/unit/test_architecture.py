@@ -161,6 +161,33 @@ def test_the_checks_can_fail():
     assert _layer("vecbackup.ops.mapping") > _layer("vecbackup.format.qdrant")
 
 
+#: parameters of operations that hold an engine or a store: typed as their protocols (engines/base.py,
+#: stores/base.py), never Any, so that mypy checks every call the operation makes on them
+_ADAPTER_PARAMETERS = {"engine", "source", "target", "sink", "inspector", "store"}
+
+
+def _untyped_adapters(tree: ast.AST) -> list[str]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+                if arg.arg in _ADAPTER_PARAMETERS and arg.annotation is not None and "Any" in ast.unparse(
+                        arg.annotation):
+                    out.append(f"{node.name}({arg.arg}: {ast.unparse(arg.annotation)}) line {node.lineno}")
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("vecbackup.ops")))
+def test_operations_type_engines_and_stores_as_their_protocols(name: str):
+    assert _untyped_adapters(ast.parse(MODULES[name].read_text())) == []
+
+
+def test_the_adapter_check_can_fail():
+    assert _untyped_adapters(ast.parse("def run(store: BlobStore, target: Any, source: Any | None = None): ...")) == [
+        "run(target: Any) line 1", "run(source: Any | None) line 1"]
+
+
 def test_architecture_md_lists_every_module():
     """docs/ARCHITECTURE.md's "Every module" names each module of the code, and no other."""
     doc = (ROOT.parent / "docs" / "ARCHITECTURE.md").read_text()

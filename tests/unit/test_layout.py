@@ -15,6 +15,7 @@ from vecbackup.format.layout import (
     data_key,
     escape_name,
     is_backup_id,
+    make_backup_id,
     manifest_key,
     manifests_prefix,
     new_backup_id,
@@ -22,6 +23,7 @@ from vecbackup.format.layout import (
     parse_manifest_key,
     unescape_name,
 )
+from vecbackup.ops.commit import derived_backup_id
 
 FAST = settings(max_examples=200, deadline=None)
 SHA = hashlib.sha256(b"vecbackup").hexdigest()
@@ -34,6 +36,32 @@ def test_backup_id_shape() -> None:
     bid = new_backup_id(datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC))
     assert re.fullmatch(r"20240229T235959\.123456Z-[0-9a-f]{8}", bid)
     assert is_backup_id(bid)
+
+
+def test_backup_id_format_is_pinned() -> None:
+    """The one place a backup id is made: the UTC time to the microsecond, '-', 8 lower-case hex digits
+    (docs/FORMAT.md); a random id and a sharded backup's derived one both come from it."""
+    at = datetime(2026, 12, 1, 2, 15, 0, 123456, tzinfo=UTC)
+    assert make_backup_id(at, "9f3a0c1e") == "20261201T021500.123456Z-9f3a0c1e"
+    minus5 = at.astimezone(timezone(timedelta(hours=-5)))
+    assert make_backup_id(minus5, "00000000") == "20261201T021500.123456Z-00000000"
+    assert make_backup_id(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "abcdef01") == "20260102T030405.000000Z-abcdef01"
+    assert new_backup_id(at).startswith("20261201T021500.123456Z-")
+    run = hashlib.sha256(b"docs\0nightly-1").hexdigest()[:8]
+    assert derived_backup_id("docs", "nightly-1", "2026-12-01T02:15:00.123456Z") == f"20261201T021500.123456Z-{run}"
+    for bad in ("9F3A0C1E", "9f3a0c1", "9f3a0c1e0", "9f3a0c1g", ""):
+        with pytest.raises(ValueError):
+            make_backup_id(at, bad)
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)),
+       st.text("0123456789abcdef", min_size=8, max_size=8))
+@FAST
+def test_made_ids_are_backup_ids_and_round_trip_through_manifest_keys(at: datetime, suffix: str) -> None:
+    bid = make_backup_id(at, suffix)
+    assert is_backup_id(bid)
+    assert datetime.strptime(bid[:23], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC) == at and bid[24:] == suffix
+    assert parse_manifest_key(manifest_key("c/ü", bid)) == ("c/ü", bid)
 
 
 def test_backup_id_default_is_now() -> None:

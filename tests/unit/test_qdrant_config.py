@@ -20,7 +20,7 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from vecbackup.engines.qdrant.engine import translate_error
+from vecbackup.engines.qdrant.connection import translate_error
 from vecbackup.engines.qdrant.model import (
     check_spec,
     chunk_to_points,

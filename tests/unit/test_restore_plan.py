@@ -12,7 +12,7 @@ from vecbackup import errors
 from vecbackup.cli.options import parse_collection_params, parse_field_params, parse_index_types
 from vecbackup.cli.verify_cmd import checked_text
 from vecbackup.engines import milvus
-from vecbackup.engines.qdrant import engine as qdrant
+from vecbackup.engines.qdrant import sink as qdrant
 from vecbackup.errors import UsageError
 from vecbackup.ops.restore import apply_overrides
 from vecbackup.schema import CollectionSpec, Field, FieldType

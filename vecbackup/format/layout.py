@@ -26,6 +26,7 @@ LOCKS = "locks/"  # store locks (ops/lock.py)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")  # ASCII digits only (\d takes any script's)
+_SUFFIX = re.compile(r"^[0-9a-f]{8}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -57,10 +58,19 @@ def unescape_name(segment: str) -> str:
     return unquote(segment)
 
 
+def make_backup_id(at: datetime, suffix: str) -> str:
+    """``YYYYMMDDTHHMMSS.ffffffZ-<suffix>``: the time ``at`` in UTC to the microsecond, a ``-`` and ``suffix`` (8
+    lower-case hex digits), so that ids sort by time (docs/FORMAT.md, "Key layout"). Every backup id is made here:
+    a random one (:func:`new_backup_id`) and a sharded backup's, derived from its run (ops/commit.py)."""
+    if not _SUFFIX.fullmatch(suffix):
+        raise ValueError(f"a backup id ends in 8 lower-case hex digits, not {suffix!r}")
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + suffix
+
+
 def new_backup_id(now: datetime | None = None) -> str:
-    """``YYYYMMDDTHHMMSS.ffffffZ-<8 hex>``: sorts by start time, unique within a microsecond."""
-    now = now or datetime.now(UTC)
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(4)
+    """The id of a backup started ``now`` (default: now) with a random suffix: sorts by start time, unique within a
+    microsecond."""
+    return make_backup_id(now or datetime.now(UTC), secrets.token_hex(4))
 
 
 def is_backup_id(value: str) -> bool:

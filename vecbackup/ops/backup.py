@@ -6,8 +6,10 @@ import dataclasses
 import random
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from vecbackup.errors import CorruptData, MissingData, UsageError
 from vecbackup.format import layout
 from vecbackup.format.codec import Chunk, concat_chunks, take_rows
 from vecbackup.format.digests import encode_digests, encode_with_digests, row_digests
+from vecbackup.format.duplicates import KeyIndex
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, new_attempt, parse_record_key
 from vecbackup.limits import LimitMeter, unset, with_inferred
@@ -25,7 +28,7 @@ from vecbackup.ops.fetch import fetch_object
 from vecbackup.ops.incremental import PartitionRows, find_base, load_partition
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.streams import merged
-from vecbackup.schema import Field
+from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
@@ -201,6 +204,164 @@ class _NewRows:
         return out
 
 
+@dataclass(frozen=True)
+class _Reads:
+    """How a backup reads each partition: ``streams`` streams at once (the rows of shard i/streams each), or one
+    stream of the rows ``shard`` owns (None: every row), ``batch_size`` rows at a time."""
+
+    source: Source
+    spec: CollectionSpec
+    batch_size: int
+    streams: int
+    shard: Shard | None
+
+    def open(self, partition: str) -> list[Iterator[Chunk]]:
+        if self.streams == 1:
+            return [self.source.read(self.spec, partition, self.batch_size, self.shard)]
+        return [self.source.read(self.spec, partition, self.batch_size, Shard(i, self.streams))
+                for i in range(self.streams)]
+
+
+@dataclass
+class _Tally:
+    """What a backup's reads add up to: what the rows measured (limits the source does not report, keys held by
+    more than one partition), each partition's objects in the manifest's order (``slots``), the rows of each
+    partition, and what was uploaded, reused and repaired. Every row counted is reported to ``progress``."""
+
+    progress: Progress
+    meter: LimitMeter
+    keys: KeyIndex | None
+    partition_rows: dict[str, int]
+    slots: list[list[DataObject]] = field(default_factory=list)  # per partition: reused, then one per stream
+    uploaded: int = 0  # bytes
+    objects_new: int = 0
+    rows_reused: int = 0
+    new_keys: set[str] = field(default_factory=set)
+    repaired: list[str] = field(default_factory=list)
+
+    def measure(self, spec: CollectionSpec, partition: str, chunk: Chunk) -> None:
+        self.meter.add(spec, chunk)
+        if self.keys is not None:
+            self.keys.add(partition, chunk.columns[spec.primary.name].values)
+
+    def open_slots(self, n: int) -> int:
+        """``n`` new slots, after every slot so far; the index of the first."""
+        self.slots.extend([] for _ in range(n))
+        return len(self.slots) - n
+
+    def reused(self, partition: str, rows: int) -> None:
+        self.rows_reused += rows
+        self.partition_rows[partition] += rows
+        self.progress.advance(rows, 0)
+
+    def stored(self, slot: int, done: _Stored) -> None:
+        obj = done.obj
+        self.slots[slot].append(obj)
+        self.uploaded += done.uploaded
+        self.objects_new += done.new
+        if done.new:
+            self.new_keys.add(obj.key)
+        self.repaired.extend(done.repaired)
+        self.partition_rows[obj.partition] += obj.rows
+        self.progress.advance(obj.rows, obj.size)
+
+    def objects(self) -> tuple[DataObject, ...]:
+        return merge_objects(obj for slot in self.slots for obj in slot)
+
+
+class _Uploads:
+    """Chunks encoded and uploaded on a thread pool while the next ones are read: at most ``width`` in flight
+    (memory: a few batches), each added to ``tally`` in the order submitted. Leaving the ``with`` on an error cancels
+    the chunks not started; it always waits for those running."""
+
+    def __init__(self, store: BlobStore, columns: tuple[Field, ...], level: int, repair: bool, width: int,
+                 tally: _Tally) -> None:
+        self.store, self.columns, self.level, self.repair = store, columns, level, repair
+        self.width = width
+        self.tally = tally
+        self._pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode")
+        self._inflight: deque[tuple[int, Future[_Stored]]] = deque()
+
+    def __enter__(self) -> _Uploads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None,
+                 ) -> None:
+        if kind is not None:
+            for _, fut in self._inflight:
+                fut.cancel()
+        self._pool.shutdown(wait=True)
+
+    def submit(self, slot: int, chunks: list[Chunk]) -> None:
+        """Store ``chunks`` into ``slot``, waiting while ``width`` are in flight."""
+        for chunk in chunks:
+            fut = self._pool.submit(_store_chunk, self.store, self.columns, chunk, self.level, self.repair)
+            self._inflight.append((slot, fut))
+            self.drain(self.width)
+
+    def drain(self, limit: int = 0) -> None:
+        """Wait until at most ``limit`` chunks are in flight."""
+        while len(self._inflight) > limit:
+            slot, fut = self._inflight.popleft()
+            self.tally.stored(slot, fut.result())
+
+
+def _read_partition(reads: _Reads, partition: str, known: PartitionRows | None, uploads: _Uploads) -> None:
+    """Read a partition and store the rows the base backup does not hold (``known``) in chunks of ``batch_size``
+    rows, each stream's into a slot of its own; the objects holding the reused rows go into the slot before them."""
+    tally = uploads.tally
+    reused_slot = tally.open_slots(reads.streams + 1)
+    new_rows = [_NewRows(reads.batch_size) for _ in range(reads.streams)]
+    for i, chunk in merged(reads.open(partition), depth=reads.streams):
+        tally.measure(reads.spec, partition, chunk)
+        if known is not None and len(known):
+            chunk = _without_reused(reads.spec, partition, chunk, known, tally)
+        if chunk.num_rows:
+            uploads.submit(reused_slot + 1 + i, new_rows[i].add(chunk))
+    for i, rows in enumerate(new_rows):
+        uploads.submit(reused_slot + 1 + i, rows.rest())
+    if known is not None:
+        tally.slots[reused_slot] = known.reused()
+
+
+def _without_reused(spec: CollectionSpec, partition: str, chunk: Chunk, known: PartitionRows, tally: _Tally) -> Chunk:
+    """The rows of ``chunk`` the base backup does not hold; the others are counted as reused."""
+    keep = known.match(row_digests(spec.columns, chunk))
+    reused = int(keep.sum())
+    if not reused:
+        return chunk
+    tally.reused(partition, reused)
+    return take_rows(chunk, np.flatnonzero(~keep))
+
+
+def _check_options(shard: Shard | None, run: str | None, parallel: int) -> None:
+    if (shard is None) != (run is None):
+        raise UsageError(f"a shard of a sharded backup needs both {param('shard')} and {param('run')}")
+    if parallel > 1 and shard is not None:
+        raise UsageError(f"{param('parallel')} and {param('shard')} do not combine",
+                         hint=f"run more shards instead: {either('Shard(I, N)', '--shard I/N')}")
+
+
+def _check_stored(store: BlobStore, objects: tuple[DataObject, ...]) -> None:
+    """Read-after-write: MissingData unless every object the manifest will reference is in the store, whole."""
+    for obj in objects:
+        try:
+            if store.stat(obj.key).size != obj.size:
+                raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
+        except ObjectNotFound:
+            raise MissingData(f"{obj.key} vanished from {store.display} before commit; not committed") from None
+
+
+def _commit(store: BlobStore, collection: str, manifest: Manifest, shard: Shard | None, run: str | None,
+            meter: LimitMeter) -> str:
+    """Write the manifest (create-if-absent: the commit point), or a shard's record; its key."""
+    if shard is not None and run is not None:
+        return _write_record(store, ShardRecord(run, shard, manifest, dict(meter.largest), new_attempt()))
+    key = layout.manifest_key(collection, manifest.backup_id)
+    store.put(key, manifest.to_json(), if_absent=True)
+    return key
+
+
 def backup_collection(
     source: Source,
     store: BlobStore,
@@ -230,11 +391,7 @@ def backup_collection(
     (at least one) is read back and checked first, and a damaged one fails the backup (nothing committed). ``full``
     stores every row anew, reading back every object already in the store that it would write and rewriting any that
     is damaged (a repair: content addressing makes the rewrite exact)."""
-    if (shard is None) != (run is None):
-        raise UsageError(f"a shard of a sharded backup needs both {param('shard')} and {param('run')}")
-    if parallel > 1 and shard is not None:
-        raise UsageError(f"{param('parallel')} and {param('shard')} do not combine",
-                         hint=f"run more shards instead: {either('Shard(I, N)', '--shard I/N')}")
+    _check_options(shard, run, parallel)
     progress = progress or NullProgress()
     t0 = time.monotonic()
     started_at = now_z()
@@ -244,138 +401,68 @@ def backup_collection(
     described = source.describe(collection)
     spec = described.spec
     notes = list(described.notes)
-    columns = spec.columns
-    meter = LimitMeter(unset(spec))  # what the source did not report, measured from the rows
     partitions = source.read_partitions(spec)
     expected = source.count(spec)  # whole collection: Milvus Lite ignores partitions in count(*)
     if shard is None:
         progress.start(f"backup {collection}", expected)
     else:
         progress.start(f"backup {collection} shard {shard.label}", -(-expected // shard.count))
-
-    streams = min(parallel, source.max_readers)
-    if streams < parallel:
-        notes.append(f"read {plural(streams, 'stream')} at once, not {parallel}: the most {source.display} serves")
-
+    reads = _Reads(source, spec, batch_size, min(parallel, source.max_readers), shard)
+    if reads.streams < parallel:
+        notes.append(f"read {plural(reads.streams, 'stream')} at once, not {parallel}: the most {source.display} "
+                     "serves")
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
-    slots: list[list[DataObject]] = []  # per partition: reused, then per stream: the manifest's order
-    keys = key_index(spec, partitions)  # keys held by more than one partition (ops/duplicates.py)
-    partition_rows: dict[str, int] = {p: 0 for p in partitions}
-    uploaded = objects_new = rows_reused = 0
-    new_keys: set[str] = set()
-    repaired: list[str] = []
-    width = in_flight(store, PIPELINE) + streams - 1
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
-        inflight: deque[tuple[int, Future[_Stored]]] = deque()
 
-        def drain(limit: int) -> None:
-            nonlocal uploaded, objects_new
-            while len(inflight) > limit:
-                slot, fut = inflight.popleft()
-                done = fut.result()
-                obj = done.obj
-                slots[slot].append(obj)
-                uploaded += done.uploaded
-                objects_new += done.new
-                if done.new:
-                    new_keys.add(obj.key)
-                repaired.extend(done.repaired)
-                partition_rows[obj.partition] += obj.rows
-                progress.advance(obj.rows, obj.size)
-
-        def store_new(slot: int, chunks: list[Chunk]) -> None:
-            for c in chunks:
-                inflight.append((slot, pool.submit(_store_chunk, store, columns, c, compression_level, full)))
-                drain(width)
-
-        try:
-            for p in partitions:
-                known: PartitionRows | None = load_partition(store, base, p, notes) if base is not None else None
-                first = len(slots) + 1
-                slots.extend([] for _ in range(streams + 1))
-                new_rows = [_NewRows(batch_size) for _ in range(streams)]
-                reads = [source.read(spec, p, batch_size, shard)] if streams == 1 else \
-                    [source.read(spec, p, batch_size, Shard(i, streams)) for i in range(streams)]
-                for i, chunk in merged(reads, depth=streams):
-                    meter.add(spec, chunk)
-                    if keys is not None:
-                        keys.add(p, chunk.columns[spec.primary.name].values)
-                    if known is not None and len(known):
-                        keep = known.match(row_digests(columns, chunk))
-                        reused = int(keep.sum())
-                        if reused:
-                            rows_reused += reused
-                            partition_rows[p] += reused
-                            progress.advance(reused, 0)
-                            chunk = take_rows(chunk, np.flatnonzero(~keep))
-                    if chunk.num_rows:
-                        store_new(first + i, new_rows[i].add(chunk))
-                for i, rows in enumerate(new_rows):
-                    store_new(first + i, rows.rest())
-                if known is not None:
-                    slots[first - 1] = known.reused()
-                    del known
-            drain(0)
-        except BaseException:
-            for _, fut in inflight:
-                fut.cancel()
-            raise
+    tally = _Tally(progress, LimitMeter(unset(spec)), key_index(spec, partitions), {p: 0 for p in partitions})
+    width = in_flight(store, PIPELINE) + reads.streams - 1
+    with _Uploads(store, spec.columns, compression_level, full, width, tally) as uploads:
+        for p in partitions:  # (the base's rows of one partition in memory at a time)
+            _read_partition(reads, p, load_partition(store, base, p, notes) if base is not None else None, uploads)
+        uploads.drain()
     progress.finish()
-    objects = merge_objects(obj for slot in slots for obj in slot)
-    if repaired:
-        notes.append(f"rewrote {plural(len(repaired), 'damaged object')} of the store with the content their names "
-                     "stand for "
-                     f"(first: {min(repaired)}); every backup that uses them is whole again")
+
+    objects = tally.objects()
+    if tally.repaired:
+        notes.append(f"rewrote {plural(len(tally.repaired), 'damaged object')} of the store with the content their "
+                     f"names stand for (first: {min(tally.repaired)}); every backup that uses them is whole again")
         progress.warn(notes[-1])
-    checked = 0 if full else check_reused(store, [o for o in objects if o.key not in new_keys], check_fraction)
-    duplicates = found_duplicates(keys, store, objects, spec, source)
-    del keys
+    checked = 0 if full else check_reused(store, [o for o in objects if o.key not in tally.new_keys], check_fraction)
+    duplicates = found_duplicates(tally.keys, store, objects, spec, source)
+    tally.keys = None  # (memory: every key read)
     if duplicates.keys and shard is None:  # (commit says it for a sharded backup)
         notes.append(duplicate_note(duplicates))
-
     info = source.info()
     notes.extend(n for n in source.read_notes(spec) if n not in notes)
-    if meter.wanted and shard is None:  # a shard records what it measured; commit infers from every shard's
-        spec, inferred = with_inferred(spec, meter.largest, info.engine)
+    if tally.meter.wanted and shard is None:  # a shard records what it measured; commit infers from every shard's
+        spec, inferred = with_inferred(spec, tally.meter.largest, info.engine)
         notes.extend(inferred)
-    read = sum(partition_rows.values())
+    read = sum(tally.partition_rows.values())
     if read != expected and read - duplicates.copies != expected and shard is None:  # Lite counts each key once
         notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
                      "while it was backed up; the backup holds the rows read")
-    # read-after-write: every object the manifest will reference must be in the store
-    for obj in objects:
-        try:
-            if store.stat(obj.key).size != obj.size:
-                raise MissingData(f"{obj.key} in {store.display} changed size while backing up; not committed")
-        except ObjectNotFound:
-            raise MissingData(f"{obj.key} vanished from {store.display} before commit; not committed") from None
+    _check_stored(store, objects)
 
     manifest = Manifest(
         backup_id=backup_id,
         collection=spec,
         source=info,
-        objects=tuple(objects),
-        partition_rows={p or "": n for p, n in partition_rows.items()},
+        objects=objects,
+        partition_rows={p or "": n for p, n in tally.partition_rows.items()},
         started_at=started_at,
         completed_at=now_z(),
         tool_version=__version__,
         options={"batch_size": batch_size, "compression_level": compression_level},
         notes=tuple(notes),
-        incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
-                                new_bytes=uploaded, reused_rows=rows_reused),
+        incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=tally.objects_new,
+                                new_bytes=tally.uploaded, reused_rows=tally.rows_reused),
         duplicate_keys=duplicates,
     )
-    if shard is not None and run is not None:
-        key = _write_record(store, ShardRecord(run, shard, manifest, dict(meter.largest), new_attempt()))
-    else:
-        key = layout.manifest_key(collection, backup_id)
-        store.put(key, manifest.to_json(), if_absent=True)
+    key = _commit(store, collection, manifest, shard, run, tally.meter)
     return BackupResult(
         backup_id="" if shard is not None else backup_id, collection=collection, rows=manifest.rows,
-        objects=len(objects),
-        bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0,
-        manifest_key=key, notes=notes, shard=shard, run=run, objects_new=objects_new, rows_reused=rows_reused,
-        base=base.backup_id if base is not None else None, objects_checked=checked, objects_repaired=repaired,
-        duplicate_keys=duplicates.keys,
+        objects=len(objects), bytes_stored=manifest.size, bytes_uploaded=tally.uploaded,
+        seconds=time.monotonic() - t0, manifest_key=key, notes=notes, shard=shard, run=run,
+        objects_new=tally.objects_new, rows_reused=tally.rows_reused, base=base.backup_id if base is not None else None,
+        objects_checked=checked, objects_repaired=tally.repaired, duplicate_keys=duplicates.keys,
     )

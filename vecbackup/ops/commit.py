@@ -75,7 +75,7 @@ class CommitResult:
 def derived_backup_id(collection: str, run: str, started_at: str) -> str:
     """The id of the backup a run commits: its earliest shard start, and 8 hex digits of SHA-256 of
     ``<collection> NUL <run>`` (docs/FORMAT.md, "Sharded backups")."""
-    return parse_z(started_at).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + _run_digest(collection, run)
+    return layout.make_backup_id(parse_z(started_at), _run_digest(collection, run))
 
 
 def _run_digest(collection: str, run: str) -> str:

@@ -129,7 +129,7 @@ def timed(check: Check, fn: Callable[[Check], None]) -> None:
         check.seconds = time.monotonic() - t0
 
 
-def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any, opts: DrillOptions,
+def check_row_count(check: Check, manifest: Manifest, restored: int, source: Inspector | None, opts: DrillOptions,
                     expected: int | None = None) -> None:
     """The restored copy's rows (``restored``, counted on the target or by the restore that stopped on them)
     against the backup's (``expected``: as the target counts them, where keys held by more than one partition count
@@ -166,7 +166,7 @@ def check_row_count(check: Check, manifest: Manifest, restored: int, source: Any
                               "more than one partition, which the target counts once)")
 
 
-def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Any, scratch: str,
+def check_sample(check: Check, sample: list[SampledRow], manifest: Manifest, target: Inspector, scratch: str,
                  values: Values | None = None) -> None:
     """The sampled rows against the rows with their keys in the restored copy; keys and values reported as
     ``values`` shows them (hashed on an encrypted store)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from typing import Any
 
+from vecbackup.engines.base import Engine, Inspector
 from vecbackup.errors import RowCountMismatch, UsageError, VecbackupError
 from vecbackup.format.lease import drill_scratch
 from vecbackup.format.manifest import Manifest
@@ -35,7 +35,7 @@ from vecbackup.words import plural
 # -- the drill -------------------------------------------------------------------------------------
 
 
-def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any = None,
+def run_drill(store: BlobStore, manifest: Manifest, target: Engine, *, source: Inspector | None = None,
               opts: DrillOptions | None = None, progress: Progress | None = None) -> DrillReport:
     """Run every check and return the report; never raises for a failed check (the report says it), only for
     an interrupt. The scratch collection is dropped before returning unless ``opts.keep``."""
@@ -163,7 +163,7 @@ def run_drill(store: BlobStore, manifest: Manifest, target: Any, *, source: Any 
     return report
 
 
-def _clear_dead_drills(engine: Any, collection: str) -> list[str]:
+def _clear_dead_drills(engine: Engine, collection: str) -> list[str]:
     """Drop the scratch collections of drills of ``collection`` that died (ops/leftovers.py); what was done."""
     try:
         return reap(engine, scope=of_drills_of(collection)).notes()
@@ -171,14 +171,14 @@ def _clear_dead_drills(engine: Any, collection: str) -> list[str]:
         return [f"could not look for scratch collections of earlier drills: {e}"]
 
 
-def _has(engine: Any, name: str) -> bool:
+def _has(engine: Inspector, name: str) -> bool:
     try:
         return bool(engine.has_collection(name))
     except VecbackupError:
         return False
 
 
-def _drop(engine: Any, name: str, report: DrillReport) -> bool:
+def _drop(engine: Inspector, name: str, report: DrillReport) -> bool:
     """Drop the scratch collection if it exists; True when it is gone."""
     try:
         if engine.has_collection(name):

@@ -15,6 +15,7 @@ import math
 import random
 from typing import Any
 
+from vecbackup.engines.base import Inspector
 from vecbackup.errors import Unsupported
 from vecbackup.ops.drill.checks import SampledRow
 from vecbackup.ops.drill.options import DrillOptions
@@ -77,7 +78,7 @@ def identical(truth: Hits, got: Hits, k: int) -> bool:
 
 
 def check_text_search(check: Check, sample: list[SampledRow], spec: CollectionSpec, restored_spec: CollectionSpec,
-                      target: Any, scratch: str, source: Any, opts: DrillOptions, rng: random.Random,
+                      target: Inspector, scratch: str, source: Inspector | None, opts: DrillOptions, rng: random.Random,
                       values: Values | None = None) -> None:
     """The check: ``spec`` is the backup's collection, ``restored_spec`` what the restore created."""
     show = (values or Values()).show
