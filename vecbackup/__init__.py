@@ -29,12 +29,20 @@ from vecbackup.api import (
     CollectionFailure,
     CommitResult,
     Credentials,
+    DrillOptions,
+    DrillReport,
     InitResult,
     KeyInfo,
     LeftoverResult,
     Listing,
     Passphrase,
+    Policy,
     RestoreCommit,
+    RestoreMode,
+    RestoreOptions,
+    RestorePreview,
+    RestoreResult,
+    SearchParams,
     Shard,
     ShardRestoreResult,
     StoreStats,
@@ -54,9 +62,11 @@ from vecbackup.api import (
     init,
     keys,
     list_backups,
+    locks,
     open_store,
     plan,
     prune,
+    raise_for_worst,
     remove_key,
     repair,
     report_hash,
@@ -64,20 +74,18 @@ from vecbackup.api import (
     restore_shard,
     show,
     stats,
+    unlock,
     verify,
+    write_report,
 )
-from vecbackup.engines.base import SearchParams
-from vecbackup.ops.drill import DrillOptions, DrillReport
-from vecbackup.ops.restore import RestoreOptions, RestorePreview, RestoreResult
-from vecbackup.retention import Policy
 from vecbackup.version import __version__
 
 __all__ = [
     "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure", "CommitResult",
     "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
-    "Policy", "RestoreCommit", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
-    "ShardRestoreResult", "StoreStats", "Subset", "__version__", "abandon", "abandon_restore", "add_key", "backup",
-    "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "gc_engine", "init",
-    "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair", "report_hash", "restore",
-    "restore_shard", "show", "stats", "verify",
+    "Policy", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams",
+    "Shard", "ShardRestoreResult", "StoreStats", "Subset", "__version__", "abandon", "abandon_restore", "add_key",
+    "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "gc_engine",
+    "init", "keys", "list_backups", "locks", "open_store", "plan", "prune", "raise_for_worst", "remove_key", "repair",
+    "report_hash", "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
 ]

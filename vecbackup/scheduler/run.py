@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vecbackup import api, metrics
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.api import NullProgress, Progress
 from vecbackup.scheduler.jobs import Job
 from vecbackup.times import parse_duration
 from vecbackup.words import api_words
