@@ -27,6 +27,7 @@ from vecbackup.api import (
     BackupStats,
     BulkImport,
     CollectionFailure,
+    CollectionPruned,
     CommitResult,
     Credentials,
     DrillOptions,
@@ -66,6 +67,7 @@ from vecbackup.api import (
     open_store,
     plan,
     prune,
+    prune_backed_up,
     raise_for_worst,
     remove_key,
     repair,
@@ -81,11 +83,12 @@ from vecbackup.api import (
 from vecbackup.version import __version__
 
 __all__ = [
-    "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure", "CommitResult",
-    "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
-    "Policy", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams",
-    "Shard", "ShardRestoreResult", "StoreStats", "Subset", "__version__", "abandon", "abandon_restore", "add_key",
-    "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc", "gc_engine",
-    "init", "keys", "list_backups", "locks", "open_store", "plan", "prune", "raise_for_worst", "remove_key", "repair",
-    "report_hash", "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
+    "BackupEvents", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure", "CollectionPruned",
+    "CommitResult", "Credentials", "DrillOptions", "DrillReport", "InitResult", "KeyInfo", "LeftoverResult", "Listing",
+    "Passphrase", "Policy", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
+    "SearchParams", "Shard", "ShardRestoreResult", "StoreStats", "Subset", "__version__", "abandon", "abandon_restore",
+    "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "errors", "gc",
+    "gc_engine", "init", "keys", "list_backups", "locks", "open_store", "plan", "prune", "prune_backed_up",
+    "raise_for_worst", "remove_key", "repair", "report_hash", "restore", "restore_shard", "show", "stats", "unlock",
+    "verify", "write_report",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -495,6 +496,45 @@ def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dr
                       lambda: prune_store(s, policy, collection=collection, gc_min_age=gc_min_age))
 
 
+@dataclass(frozen=True)
+class CollectionPruned:
+    """One collection's retention after a backup (:func:`prune_backed_up`): what :func:`prune` did, and how long it
+    took."""
+
+    collection: str
+    result: PruneResult
+    seconds: float
+
+    @property
+    def bytes_freed(self) -> int:
+        """What it freed: the data only the removed backups used, and the leftovers of failed backups."""
+        return self.result.bytes_freed + (self.result.gc.bytes_freed if self.result.gc is not None else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collection": self.collection, "kept": self.result.kept, "removed": self.result.removed,
+                "bytes_freed": self.bytes_freed}
+
+
+def prune_backed_up(store: StoreLike, run: BackupRun, policy: Policy, *, gc_min_age: float = 86400.0,
+                    lock_wait: float = 0.0, on_pruned: Callable[[CollectionPruned], None] | None = None,
+                    ) -> list[CollectionPruned]:
+    """Retention after a backup (a ``vecbackup schedule`` job with ``keep_*`` keys): :func:`prune` by ``policy``
+    each collection ``run`` backed up successfully, one after the other, in the run's order; a collection whose
+    backup failed keeps every backup it has. ``on_pruned`` hears of each as it is done; an error stops there and is
+    raised."""
+    require_rules(policy)
+    s = _store(store)
+    out = []
+    for r in run.results:
+        t0 = time.monotonic()
+        pruned = CollectionPruned(r.collection, prune(s, policy, collection=r.collection, gc_min_age=gc_min_age,
+                                                      lock_wait=lock_wait), time.monotonic() - t0)
+        out.append(pruned)
+        if on_pruned is not None:
+            on_pruned(pruned)
+    return out
+
+
 # -- encryption: init and keys ---------------------------------------------------------------------
 
 
@@ -768,13 +808,13 @@ def report_hash(store: StoreLike, value: Any) -> str:
 
 __all__ = [
     "CHUNK_VERSION", "FORMAT_VERSION", "BackupEvents", "BackupLike", "BackupOptions", "BackupResult", "BackupRun",
-    "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CommitResult", "Credentials", "DeleteResult",
-    "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo", "LeftoverResult", "Listing",
-    "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress", "PruneResult", "RepairResult",
-    "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard",
-    "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth", "VerifyResult", "abandon",
-    "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill",
-    "gc", "gc_engine", "init", "is_engine_url", "keys", "list_backups", "locks", "open_store", "plan", "prune",
-    "raise_for_worst", "remove_key", "repair", "report_hash", "restore", "restore_shard", "show", "stats", "unlock",
-    "verify", "write_report",
+    "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CollectionPruned", "CommitResult", "Credentials",
+    "DeleteResult", "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo", "LeftoverResult",
+    "Listing", "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress", "PruneResult",
+    "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
+    "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
+    "VerifyResult", "abandon", "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore",
+    "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url", "keys", "list_backups", "locks",
+    "open_store", "plan", "prune", "prune_backed_up", "raise_for_worst", "remove_key", "repair", "report_hash",
+    "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
 ]

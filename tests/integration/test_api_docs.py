@@ -73,7 +73,7 @@ def test_help_shows_the_api() -> None:
 @pytest.mark.parametrize("name", ["backup", "restore", "plan", "list_backups", "show", "verify", "delete", "gc",
                                   "prune", "drill", "connect", "open_store", "init", "keys", "add_key",
                                   "remove_key", "restore_shard", "commit_restore", "abandon_restore", "locks",
-                                  "unlock", "write_report", "raise_for_worst"])
+                                  "unlock", "write_report", "raise_for_worst", "prune_backed_up"])
 def test_every_api_function_is_documented(name: str) -> None:
     fn = getattr(vecbackup, name)
     assert fn.__doc__ and len(fn.__doc__) > 40, name
