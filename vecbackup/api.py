@@ -34,6 +34,7 @@ from vecbackup.errors import (
     PartialFailure,
     UsageError,
     VecbackupError,
+    WrongKey,
     check_number,
     check_whole,
 )
@@ -116,14 +117,22 @@ def connect(url: str, credentials: Credentials | None = None, *, existing: bool 
 
 
 def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None = None,
-               allow_unencrypted: bool = False) -> BlobStore:
+               allow_unencrypted: bool = False, ask: Callable[[], str] | None = None) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
     (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``, and
     ``VECBACKUP_KEY_ID``: ``Passphrase.key_id`` names the only key file tried); WrongKey (exit 13) without one that
-    opens it. An unencrypted store opened with a passphrase is refused (UsageError)
-    unless ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
-    return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
+    opens it. Where none was given, ``ask()`` (a prompt at a terminal) is called once for it. An unencrypted store
+    opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``. A store given to the other
+    functions as a URL is opened this way."""
+    pw = Passphrase.from_env() if passphrase is None else passphrase
+    try:
+        return _open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
+    except WrongKey:
+        if pw.given or ask is None:
+            raise
+    return _open_store(url, create=create, passphrase=Passphrase(ask(), key_id=pw.key_id),
+                       allow_unencrypted=allow_unencrypted)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.api import BlobStore, Credentials, Passphrase
-from vecbackup.errors import UsageError, WrongKey
+from vecbackup.errors import UsageError
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -125,19 +124,14 @@ def store(url: str, *, create: bool = False, passphrase_file: str | None = None,
           key_id: str | None = None, allow_unencrypted: bool = False) -> BlobStore:
     """The store, unlocked if encrypted: the passphrase from VECBACKUP_PASSPHRASE, --passphrase-file or
     --key-command, else (at a terminal) asked for; with ``key_id`` (--key-id) only that key file is tried."""
-    pw = Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id)
-    try:
-        return api.open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
-    except WrongKey:
-        if pw.given or not sys.stdin.isatty():
-            raise
-    asked = replace(ask_passphrase(f"passphrase of {url}"), key_id=pw.key_id)
-    return api.open_store(url, create=create, passphrase=asked, allow_unencrypted=allow_unencrypted)
+    return api.open_store(url, create=create, allow_unencrypted=allow_unencrypted,
+                          passphrase=Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id),
+                          ask=(lambda: _ask(f"passphrase of {url}")) if sys.stdin.isatty() else None)
 
 
-def ask_passphrase(prompt: str, *, confirm: bool = False) -> Passphrase:
+def _ask(prompt: str, *, confirm: bool = False) -> str:
     """A passphrase typed at the terminal (not echoed; on stderr, so --json output stays clean)."""
-    return Passphrase(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 def passphrase(passphrase_file: str | None, key_command: str | None, *, what: str = "passphrase",
@@ -150,7 +144,7 @@ def passphrase(passphrase_file: str | None, key_command: str | None, *, what: st
         pw = Passphrase.from_env(file=passphrase_file, command=key_command)
     if pw.given or not sys.stdin.isatty():
         return pw
-    return ask_passphrase(what, confirm=confirm)
+    return Passphrase(_ask(what, confirm=confirm))
 
 
 def _parse_pairs(rest: str) -> dict[str, Any]:
