@@ -45,7 +45,7 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
+from vecbackup.errors import UsageError
 from vecbackup.words import number, plural
 
 
@@ -240,9 +240,4 @@ def _report_preview(preview: RestorePreview, display: str) -> None:
         ui.say("restorable: nothing was written" if preview.exit_code == 0 else "not restorable; nothing was written")
 
     ui.emit(preview.to_dict(), human)
-    if preview.exit_code == Unsupported.exit_code:
-        raise m.error() if m.problems else Unsupported(preview.problems[-1])
-    if preview.exit_code == AlreadyExists.exit_code:
-        raise AlreadyExists(preview.problems[-1])
-    if preview.exit_code == TargetRejected.exit_code:
-        raise TargetRejected(preview.problems[-1])
+    preview.raise_for_problems()

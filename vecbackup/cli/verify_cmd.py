@@ -78,6 +78,7 @@ def verify(store_url: StoreArg,
             raise UsageError("give a backup id or --all, not both")
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
+        subset = None if read_data_subset is None else api.Subset.parse(read_data_subset)  # before the store opens
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
 
@@ -94,8 +95,7 @@ def verify(store_url: StoreArg,
                     ui.warn(f"{p.kind}: {p.message}")
 
         results = api.verify(s, None if all_ else backup_id or "latest", collection,
-                             depth="quick" if quick else "read-data" if read_data else "checksum",
-                             subset=read_data_subset,
+                             depth="quick" if quick else "read-data" if read_data else "checksum", subset=subset,
                              progress=ui.TerminalProgress, on_result=report)
         doc: dict[str, object] = {"ok": all(r.ok for r in results), "store": s.display,
                                   "backups": [r.to_dict() for r in results]}
