@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from vecbackup.engines import Engine, engine_class, open_engine
+from vecbackup.engines.base import SearchParams
 from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES
 from vecbackup.engines.milvus.segment_reader import segment_reader
 from vecbackup.errors import (
@@ -32,10 +34,12 @@ from vecbackup.errors import (
     PartialFailure,
     UsageError,
     VecbackupError,
+    WrongKey,
     check_number,
     check_whole,
 )
-from vecbackup.format.manifest import Manifest
+from vecbackup.format.codec import CHUNK_VERSION
+from vecbackup.format.manifest import FORMAT_VERSION, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import CHECK_REUSED, BackupResult, backup_collection
@@ -44,16 +48,19 @@ from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
 from vecbackup.ops.drill import report_hash as _report_hash
+from vecbackup.ops.drill import write_json as _write_json
+from vecbackup.ops.drill.junit import write_junit as _write_junit
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.keys import InitResult, KeyInfo, init_store, list_keys, recover_store
 from vecbackup.ops.keys import add_key as _add_key
 from vecbackup.ops.keys import remove_key as _remove_key
 from vecbackup.ops.leftovers import LeftoverResult, of_restores_into, reap
-from vecbackup.ops.lock import locked
+from vecbackup.ops.lock import LockInfo, list_locks, locked, remove_locks
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.prune import PruneResult
 from vecbackup.ops.prune import prune as prune_store
 from vecbackup.ops.restore import (
+    DEFAULT_PARALLEL,
     Plan,
     RestoreOptions,
     RestorePreview,
@@ -69,14 +76,14 @@ from vecbackup.ops.restore_shard import commit_restore as run_commit_restore
 from vecbackup.ops.restore_shard import restore_shard as run_restore_shard
 from vecbackup.ops.segment_backup import backup_segments
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
-from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, remove_damaged, verify_backup
+from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, raise_for_worst, remove_damaged, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.stores.encrypted import is_encrypted
-from vecbackup.urls import parse_store_url
+from vecbackup.urls import is_engine_url, is_qdrant_url, parse_store_url
 from vecbackup.words import either, param
 
 SourceLike = str | Engine  # a URL, or an engine from connect()
@@ -110,14 +117,22 @@ def connect(url: str, credentials: Credentials | None = None, *, existing: bool 
 
 
 def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None = None,
-               allow_unencrypted: bool = False) -> BlobStore:
+               allow_unencrypted: bool = False, ask: Callable[[], str] | None = None) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
     (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``, and
     ``VECBACKUP_KEY_ID``: ``Passphrase.key_id`` names the only key file tried); WrongKey (exit 13) without one that
-    opens it. An unencrypted store opened with a passphrase is refused (UsageError)
-    unless ``allow_unencrypted``. A store given to the other functions as a URL is opened this way."""
-    return _open_store(url, create=create, passphrase=passphrase, allow_unencrypted=allow_unencrypted)
+    opens it. Where none was given, ``ask()`` (a prompt at a terminal) is called once for it. An unencrypted store
+    opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``. A store given to the other
+    functions as a URL is opened this way."""
+    pw = Passphrase.from_env() if passphrase is None else passphrase
+    try:
+        return _open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
+    except WrongKey:
+        if pw.given or ask is None:
+            raise
+    return _open_store(url, create=create, passphrase=Passphrase(ask(), key_id=pw.key_id),
+                       allow_unencrypted=allow_unencrypted)
 
 
 @contextmanager
@@ -217,6 +232,10 @@ class BackupOptions:
             raise UsageError(f"{param('batch_size', self.batch_size, of='BackupOptions')} is out of range",
                              hint=f"use 1 to {max_batch}, the engine's limit")
 
+    def check_source(self, source: SourceLike) -> None:
+        """:meth:`check` against the limit of the engine ``source`` is or names (a URL: without connecting)."""
+        self.check((engine_class(source) if isinstance(source, str) else type(source)).max_batch)
+
 
 @dataclass(frozen=True)
 class CollectionFailure:
@@ -281,7 +300,7 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | str | 
     events = events or BackupEvents()
     if isinstance(collections, str):  # one name, not its letters
         collections = [collections]
-    options.check((engine_class(source) if isinstance(source, str) else type(source)).max_batch)
+    options.check_source(source)
     if bool(collections) == all:
         raise UsageError("say which collections to back up",
                          hint=either("give collections=[NAME, ...] or all=True",
@@ -380,15 +399,18 @@ VerifyDepth = Literal["quick", "checksum", "read-data"]
 
 
 def verify(store: StoreLike, backup: str | None = "latest", collection: str | None = None, *,
-           depth: VerifyDepth = "checksum", subset: Subset | None = None,
+           depth: VerifyDepth = "checksum", subset: Subset | str | None = None,
            progress: Callable[[], Progress] = NullProgress,
            on_result: Callable[[VerifyResult], None] | None = None) -> list[VerifyResult]:
     """Check one backup (or every backup, ``backup=None``): ``quick`` stats every object, ``checksum`` reads each
-    back and checks its SHA-256 and header, ``read-data`` also decodes it; a ``subset`` decodes only part. Returns
-    every problem found (``VerifyResult.raise_for_problems()`` raises them); ``on_result`` hears of each backup as
-    it is done."""
+    back and checks its SHA-256 and header, ``read-data`` also decodes it; a ``subset`` (``Subset(...)``, or as
+    ``--read-data-subset`` takes it: ``"10%"``, ``"3/7"``) decodes only part. Returns every problem found
+    (``VerifyResult.raise_for_problems()`` raises them, :func:`raise_for_worst` the worst of several); ``on_result``
+    hears of each backup as it is done."""
     if depth not in ("quick", "checksum", "read-data"):
         raise UsageError(f"unknown verify depth {depth!r}", hint="use quick, checksum or read-data")
+    if isinstance(subset, str):
+        subset = Subset.parse(subset)
     s = _store(store)
     refs = catalog.list_refs(s, collection) if backup is None else [catalog.resolve(s, backup, collection)]
     results = []
@@ -437,6 +459,19 @@ def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, loc
     return _exclusive(s, "gc", lock_wait, lambda: collect_garbage(s, min_age=min_age))
 
 
+def locks(store: StoreLike) -> list[LockInfo]:
+    """The locks on a store (``vecbackup unlock --list``): each one's kind, whether it is exclusive, who holds it
+    (user, host, process) and until when."""
+    return list_locks(_store(store))
+
+
+def unlock(store: StoreLike, *, all: bool = False) -> list[LockInfo]:
+    """Remove the stale locks on a store, left by runs that died (their time ran out without a refresh); ``all``:
+    every lock, even live ones, only when you are sure no other vecbackup run uses the store. Returns the locks
+    removed."""
+    return remove_locks(_store(store), all_locks=all)
+
+
 def gc_engine(target: SourceLike, *, dry_run: bool = False, credentials: Credentials | None = None,
               ) -> LeftoverResult:
     """Drop what restores and drills that died left on an engine (``vecbackup gc ENGINE_URL``): every collection
@@ -468,6 +503,45 @@ def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dr
         return prune_store(s, policy, collection=collection, dry_run=True, gc_min_age=gc_min_age)
     return _exclusive(s, "prune", lock_wait,
                       lambda: prune_store(s, policy, collection=collection, gc_min_age=gc_min_age))
+
+
+@dataclass(frozen=True)
+class CollectionPruned:
+    """One collection's retention after a backup (:func:`prune_backed_up`): what :func:`prune` did, and how long it
+    took."""
+
+    collection: str
+    result: PruneResult
+    seconds: float
+
+    @property
+    def bytes_freed(self) -> int:
+        """What it freed: the data only the removed backups used, and the leftovers of failed backups."""
+        return self.result.bytes_freed + (self.result.gc.bytes_freed if self.result.gc is not None else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collection": self.collection, "kept": self.result.kept, "removed": self.result.removed,
+                "bytes_freed": self.bytes_freed}
+
+
+def prune_backed_up(store: StoreLike, run: BackupRun, policy: Policy, *, gc_min_age: float = 86400.0,
+                    lock_wait: float = 0.0, on_pruned: Callable[[CollectionPruned], None] | None = None,
+                    ) -> list[CollectionPruned]:
+    """Retention after a backup (a ``vecbackup schedule`` job with ``keep_*`` keys): :func:`prune` by ``policy``
+    each collection ``run`` backed up successfully, one after the other, in the run's order; a collection whose
+    backup failed keeps every backup it has. ``on_pruned`` hears of each as it is done; an error stops there and is
+    raised."""
+    require_rules(policy)
+    s = _store(store)
+    out = []
+    for r in run.results:
+        t0 = time.monotonic()
+        pruned = CollectionPruned(r.collection, prune(s, policy, collection=r.collection, gc_min_age=gc_min_age,
+                                                      lock_wait=lock_wait), time.monotonic() - t0)
+        out.append(pruned)
+        if on_pruned is not None:
+            on_pruned(pruned)
+    return out
 
 
 # -- encryption: init and keys ---------------------------------------------------------------------
@@ -524,6 +598,7 @@ def plan(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest",
          options: RestoreOptions | None = None, credentials: Credentials | None = None) -> RestorePreview:
     """What :func:`restore` would do, field by field (across engines too), and why it would fail: reads the store
     and the target, writes nothing (``restore --dry-run``)."""
+    RestoreMode(dry_run=True).check(backup, target, options)
     manifest = _manifest(_store(store), backup, collection)
     with _engine(target, credentials) as engine:
         leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True,
@@ -554,6 +629,75 @@ class BulkImport:
         return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
 
 
+@dataclass(frozen=True)
+class RestoreMode:
+    """Which restore is asked for, checked when made (the combinations ``vecbackup restore`` takes, named as the
+    caller names them): one process (the default: :func:`restore`, with ``bulk_import`` through the server's
+    import), a preview (``dry_run``: :func:`plan`), or one step of a restore by several workers sharing ``run``:
+    a worker's ``shard`` (:func:`restore_shard`, with ``commit`` then trying the commit), ``commit`` alone
+    (:func:`commit_restore`) or ``abandon`` (:func:`abandon_restore`). :meth:`check` checks what the mode needs
+    of the backup, the target and the options; every restoring function checks its own mode so."""
+
+    shard: Shard | None = None
+    run: str | None = None
+    commit: bool = False
+    abandon: bool = False
+    dry_run: bool = False
+    bulk_import: BulkImport | None = None
+
+    def __post_init__(self) -> None:
+        """UsageError naming the options that do not fit together, before anything is opened."""
+        run_id = either("run", "--run ID")
+        if self.shard is not None and not isinstance(self.shard, Shard):
+            raise UsageError(f"{param('shard', self.shard)} is not a Shard",
+                             hint=either("give Shard(I, N), e.g. Shard(0, 4)", "e.g. --shard 0/4"))
+        if self.shard is not None and self.run is None:
+            raise UsageError(f"{param('shard')} needs {run_id} (the same for every worker of the restore)")
+        if (self.commit or self.abandon) and self.run is None:
+            raise UsageError(f"{param('commit' if self.commit else 'abandon')} needs {run_id}")
+        if self.abandon and (self.shard is not None or self.commit):
+            raise UsageError(f"{param('abandon')} gives a run up: it takes neither {param('shard')} nor "
+                             f"{param('commit')}")
+        if self.dry_run and (self.commit or self.abandon):
+            raise UsageError(f"{param('dry_run')} writes nothing: it takes no "
+                             f"{param('commit' if self.commit else 'abandon')}")
+        if self.run is not None and self.shard is None and not self.commit and not self.abandon and not self.dry_run:
+            raise UsageError(f"{param('run')} needs {either('shard', '--shard I/N')} (a worker), {param('commit')} "
+                             f"or {param('abandon')}")
+        if self.run is not None:
+            check_run(self.run)
+        if self.bulk_import is not None and self.run is not None:
+            raise UsageError(f"{param('bulk_import', flag='--bulk-import-via')} restores in one process: it takes no "
+                             f"{param('run')}, {param('shard')}, {param('commit')} or {param('abandon')}")
+
+    @property
+    def step(self) -> Literal["restore", "plan", "shard", "commit", "abandon"]:
+        """The function that runs it: restore, plan, restore_shard (shard), commit_restore or abandon_restore."""
+        if self.run is not None and not self.dry_run:
+            return "abandon" if self.abandon else "shard" if self.shard is not None else "commit"
+        return "plan" if self.dry_run else "restore"
+
+    def check(self, backup: BackupLike, target: SourceLike, options: RestoreOptions | None) -> None:
+        """UsageError for what this mode cannot take of the backup, the target or the options: a step of a run
+        needs one backup id (every worker must restore the same backup, not "latest"); ``replication_factor``
+        applies to Qdrant targets only; ``bulk_import`` imports files, it takes no ``parallel`` inserts."""
+        if options is not None and options.replication_factor is not None and not _is_qdrant(target):
+            raise UsageError(f"{param('replication_factor')} applies to Qdrant targets only")
+        if self.bulk_import is not None and options is not None and options.parallel != DEFAULT_PARALLEL:
+            raise UsageError(f"{param('parallel')} sets inserts in flight; "
+                             f"{param('bulk_import', flag='--bulk-import-via')} imports files instead: drop one")
+        if self.run is not None and not self.dry_run and not isinstance(backup, Manifest):
+            pinned(backup)
+
+
+def _is_qdrant(target: SourceLike) -> bool:
+    if isinstance(target, str):
+        return is_qdrant_url(target)
+    from vecbackup.engines.qdrant import QdrantEngine
+
+    return isinstance(target, QdrantEngine)
+
+
 def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
             options: RestoreOptions | None = None, credentials: Credentials | None = None,
             progress: Progress | None = None, bulk_import: BulkImport | None = None) -> RestoreResult:
@@ -562,6 +706,7 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     was. ``options`` carries everything that differs from the backup (name, --drop-existing, parameters);
     ``bulk_import`` has a Milvus server import the rows from files instead of taking inserts. First, what restores
     into the same target that died left there is dropped (``result.dropped``; see :func:`gc_engine`)."""
+    RestoreMode(bulk_import=bulk_import).check(backup, target, options)
     s = _store(store)
     manifest = _manifest(s, backup, collection)
     if bulk_import is not None:
@@ -585,12 +730,12 @@ def restore_shard(store: StoreLike, target: SourceLike, *, backup: BackupLike, s
     shard's share of the backup into the run's staging collection; with ``commit``, then commit the run if every
     worker is done (:func:`commit_restore`). ``backup`` must name one backup, not "latest": every worker must
     restore the same one. A re-run of a worker continues where it stopped."""
+    RestoreMode(shard=shard, run=run, commit=commit).check(backup, target, options)
     s = _store(store)
-    manifest = _manifest(s, _pinned(backup), collection)
+    manifest = _manifest(s, backup, collection)
     with _engine(target, credentials) as engine:
         decided = plan_restore(manifest, engine, options)
-        return run_restore_shard(s, manifest, engine, decided, shard, check_run(run), commit=commit,
-                                 progress=progress)
+        return run_restore_shard(s, manifest, engine, decided, shard, run, commit=commit, progress=progress)
 
 
 def commit_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, run: str,
@@ -599,20 +744,21 @@ def commit_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, 
     """Commit restore run ``run`` once all its workers are done: flush, index and load the staging collection,
     check it holds every row of the backup, then give it the target's name. MissingData (8) names the workers that
     have not finished. ``options`` must be the workers' (the target name, --drop-existing, parameters)."""
+    RestoreMode(run=run, commit=True).check(backup, target, options)
     s = _store(store)
-    manifest = _manifest(s, _pinned(backup), collection)
+    manifest = _manifest(s, backup, collection)
     with _engine(target, credentials) as engine:
         try:
             decided = plan_restore(manifest, engine, options)
         except AlreadyExists:  # the target: this run's, committed already, or another one
-            names = run_names(_target_name(manifest, engine, options), check_run(run), manifest.backup_id)
+            names = run_names(_target_name(manifest, engine, options), run, manifest.backup_id)
             if engine.has_collection(names.staging) or engine.has_collection(names.committing):
                 raise  # a run to commit over an existing target: the workers' drop_existing is missing
             raise NotFound(f"restore run {run} of backup {manifest.backup_id} has nothing to commit on "
                            f"{engine.display} and its target exists (committed already?)",
                            hint=f"`vecbackup collections` shows the target; {param('drop_existing', True)} commits "
                                 "over it") from None
-        return run_commit_restore(manifest, engine, decided, check_run(run))
+        return run_commit_restore(manifest, engine, decided, run)
 
 
 def abandon_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike, run: str,
@@ -620,18 +766,15 @@ def abandon_restore(store: StoreLike, target: SourceLike, *, backup: BackupLike,
                     credentials: Credentials | None = None) -> list[str]:
     """Give restore run ``run`` up: drop its staging collection and markers (never the target); returns the
     collections dropped."""
+    RestoreMode(run=run, abandon=True).check(backup, target, options)
     s = _store(store)
-    manifest = _manifest(s, _pinned(backup), collection)
+    manifest = _manifest(s, backup, collection)
     with _engine(target, credentials) as engine:
-        return run_abandon_restore(manifest, engine, _target_name(manifest, engine, options), check_run(run))
+        return run_abandon_restore(manifest, engine, _target_name(manifest, engine, options), run)
 
 
 def _target_name(manifest: Manifest, engine: Engine, options: RestoreOptions | None) -> str:
     return (options.target if options else None) or restore_mapping(manifest, engine).spec.name
-
-
-def _pinned(backup: BackupLike) -> BackupLike:
-    return backup if isinstance(backup, Manifest) else pinned(backup)
 
 
 def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest", collection: str | None = None,
@@ -651,6 +794,15 @@ def drill(store: StoreLike, target: SourceLike, *, backup: BackupLike = "latest"
             return run_drill(s, manifest, engine, source=live, opts=options, progress=progress)
 
 
+def write_report(report: DrillReport, *, json_path: str | None = None, junit_path: str | None = None) -> None:
+    """Write a drill report to files (``drill --report-json``, ``--junit``): ``json_path`` gets ``report.to_dict()``
+    as JSON, ``junit_path`` JUnit XML with one test case per check, for a CI system to show."""
+    if json_path:
+        _write_json(report, json_path)
+    if junit_path:
+        _write_junit(report.to_dict(), junit_path)
+
+
 def report_hash(store: StoreLike, value: Any) -> str:
     """What a drill report on the encrypted ``store`` shows in place of ``value``, a primary key or field value as
     the engine returns it (``42``, ``"doc-17"``): ``"hmac-sha256:"`` and 16 hex digits of an HMAC under the store's
@@ -664,12 +816,14 @@ def report_hash(store: StoreLike, value: Any) -> str:
 
 
 __all__ = [
-    "BackupEvents", "BackupLike", "BackupOptions", "BackupRun", "BackupStats", "BulkImport", "CollectionFailure",
-    "CommitResult", "Credentials", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "Passphrase",
-    "RestoreCommit", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
-    "abandon",
-    "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill",
-    "gc", "gc_engine", "init", "keys", "list_backups", "open_store", "plan", "prune", "remove_key", "repair",
-    "report_hash", "restore",
-    "restore_shard", "show", "stats", "verify",
+    "CHUNK_VERSION", "FORMAT_VERSION", "BackupEvents", "BackupLike", "BackupOptions", "BackupResult", "BackupRun",
+    "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CollectionPruned", "CommitResult", "Credentials",
+    "DeleteResult", "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo", "LeftoverResult",
+    "Listing", "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress", "PruneResult",
+    "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
+    "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
+    "VerifyResult", "abandon", "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore",
+    "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url", "keys", "list_backups", "locks",
+    "open_store", "plan", "prune", "prune_backed_up", "raise_for_worst", "remove_key", "repair", "report_hash",
+    "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
 ]

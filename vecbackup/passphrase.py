@@ -62,6 +62,14 @@ class Passphrase:
         return cls(env.get(ENV_PASSPHRASE) or None, file or env.get(ENV_PASSPHRASE_FILE) or None,
                    command or env.get(ENV_KEY_COMMAND) or None, key_id or env.get(ENV_KEY_ID) or None)
 
+    @classmethod
+    def for_new_key(cls, *, file: str | None = None, command: str | None = None,
+                    environ: Mapping[str, str] | None = None) -> Passphrase:
+        """The passphrase of a new key file (``key add``): VECBACKUP_NEW_PASSPHRASE, ``file`` or ``command``; never
+        the variables of the passphrase that opens the store."""
+        env = os.environ if environ is None else environ
+        return cls(env.get(ENV_NEW_PASSPHRASE) or None, file, command)
+
     @property
     def given(self) -> bool:
         return bool(self.value or self.file or self.command)

@@ -48,7 +48,7 @@ def test_every_block_runs_as_written_in_an_empty_folder(tmp_path: Path) -> None:
         raise AssertionError(f"docs/API.md fails at line {where[lines[-1] - 1] if lines else '?'}:\n{r.stderr}")
     assert "the first passphrase no longer opens the store, exit 13" in r.stdout
     # what the page made, where it said: in the folder it ran in, and nothing left behind by the drill
-    assert {p.name for p in folder.iterdir()} >= {"demo.db", "backups", "backups-encrypted"}
+    assert {p.name for p in folder.iterdir()} >= {"demo.db", "backups", "backups-encrypted", "drill.json", "drill.xml"}
     from pymilvus import MilvusClient
 
     client = MilvusClient(str(folder / "demo.db"))
@@ -72,7 +72,8 @@ def test_help_shows_the_api() -> None:
 
 @pytest.mark.parametrize("name", ["backup", "restore", "plan", "list_backups", "show", "verify", "delete", "gc",
                                   "prune", "drill", "connect", "open_store", "init", "keys", "add_key",
-                                  "remove_key", "restore_shard", "commit_restore", "abandon_restore"])
+                                  "remove_key", "restore_shard", "commit_restore", "abandon_restore", "locks",
+                                  "unlock", "write_report", "raise_for_worst", "prune_backed_up"])
 def test_every_api_function_is_documented(name: str) -> None:
     fn = getattr(vecbackup, name)
     assert fn.__doc__ and len(fn.__doc__) > 40, name

@@ -282,3 +282,25 @@ def test_bad_completed_at_deletes_nothing(cli, any_store, templates):
     assert r.code == 7, r.stderr
     assert "completed_at" in r.stderr and "nothing deleted" in r.stderr
     assert _state(store) == before
+
+
+def test_prune_backed_up_prunes_what_the_run_backed_up_and_nothing_else(lite, store_dir):
+    """vecbackup.prune_backed_up, a schedule job's retention through the API: each collection the run backed up,
+    by the policy, in the run's order; a collection the run failed on, or did not back up, keeps its backups."""
+    import vecbackup
+
+    a, b = lite.new_name("pa"), lite.new_name("pb")
+    for name in (a, b):
+        build_vector_only(lite.client, name, "FLOAT_VECTOR", n=50)
+    store = f"file://{store_dir}"
+    vecbackup.backup(lite.url, store, [a, b]).raise_for_failures()
+    first_a = vecbackup.show(store, "latest", a).backup_id
+    run = vecbackup.backup(lite.url, store, [a, "no_such_collection"])
+    assert [f.collection for f in run.failures] == ["no_such_collection"]
+    heard: list[vecbackup.CollectionPruned] = []
+    pruned = vecbackup.prune_backed_up(store, run, vecbackup.Policy(keep_last=1), gc_min_age=0, on_pruned=heard.append)
+    assert heard == pruned and [p.collection for p in pruned] == [a]
+    assert pruned[0].to_dict() == {"collection": a, "kept": [run.results[0].backup_id], "removed": [first_a],
+                                   "bytes_freed": 0}  # the second backup reused every object of the first
+    assert sorted((m.collection.name, m.backup_id) for m in vecbackup.list_backups(store).backups) == sorted(
+        [(a, run.results[0].backup_id), (b, vecbackup.show(store, "latest", b).backup_id)])

@@ -12,7 +12,7 @@ import pytest
 
 from tests.datasets import build_rich, build_vector_only
 from vecbackup.errors import UsageError
-from vecbackup.ops.verify import Subset, _key_slot, parse_subset
+from vecbackup.ops.verify import Subset, _key_slot
 
 
 @pytest.fixture
@@ -53,12 +53,12 @@ def _verify(cli, store_dir, backup_id, *args):
 
 
 def test_parse_subset():
-    assert parse_subset("10%") == Subset(fraction=0.1)
-    assert parse_subset(" 2.5% ") == Subset(fraction=0.025)
-    assert parse_subset("3/10") == Subset(n=3, of=10)
+    assert Subset.parse("10%") == Subset(fraction=0.1)
+    assert Subset.parse(" 2.5% ") == Subset(fraction=0.025)
+    assert Subset.parse("3/10") == Subset(n=3, of=10)
     for bad in ("0%", "101%", "0/3", "4/3", "x", "10", "1/0", "-5%"):
         with pytest.raises(UsageError):
-            parse_subset(bad)
+            Subset.parse(bad)
 
 
 def test_slices_partition_every_key_set_and_fractions_sample():

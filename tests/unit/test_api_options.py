@@ -54,6 +54,38 @@ BAD: list[tuple[Callable[[], Any], str, str]] = [
      "--keep-last -1 must not be negative"),
     (lambda: vecbackup.Subset(fraction=0), "Subset(fraction=0) is out of range", "Subset(fraction=0)"),
     (lambda: vecbackup.Subset(n=3, of=2), "Subset(n=3, of=2) is out of range", "Subset(n=3, of=2)"),
+    (lambda: vecbackup.Subset.parse("0%"), "subset='0%': the percentage must be above 0",
+     "--read-data-subset '0%': the percentage must be above 0"),
+    (lambda: vecbackup.Subset.parse("x"), "bad subset='x'", "bad --read-data-subset 'x'"),
+    # restore's mode rules: the API's, named as each caller names them (the command line's are the same checks)
+    (lambda: vecbackup.RestoreMode(shard=S), "shard needs run (the same for every worker",
+     "--shard needs --run ID (the same for every worker"),
+    (lambda: vecbackup.RestoreMode(commit=True), "commit needs run", "--commit needs --run ID"),
+    (lambda: vecbackup.RestoreMode(abandon=True), "abandon needs run", "--abandon needs --run ID"),
+    (lambda: vecbackup.RestoreMode(run="r"), "run needs shard (a worker), commit or abandon",
+     "--run needs --shard I/N (a worker), --commit or --abandon"),
+    (lambda: vecbackup.RestoreMode(run="r", abandon=True, commit=True),
+     "abandon gives a run up: it takes neither shard nor commit",
+     "--abandon gives a run up: it takes neither --shard nor --commit"),
+    (lambda: vecbackup.RestoreMode(run="r", commit=True, dry_run=True), "dry_run writes nothing: it takes no commit",
+     "--dry-run writes nothing: it takes no --commit"),
+    (lambda: vecbackup.RestoreMode(shard=S, run="a b"), "run='a b' is not a valid run id",
+     "--run 'a b' is not a valid run id"),
+    (lambda: vecbackup.RestoreMode(shard="0/2", run="r"),  # type: ignore[arg-type]
+     "shard='0/2' is not a Shard", "--shard 0/2 is not a Shard"),
+    (lambda: vecbackup.RestoreMode(shard=S, run="r", bulk_import=vecbackup.BulkImport("file:///tmp/staging")),
+     "bulk_import restores in one process: it takes no run, shard, commit or abandon",
+     "--bulk-import-via restores in one process: it takes no --run, --shard, --commit or --abandon"),
+    (lambda: vecbackup.RestoreMode(shard=S, run="r").check("latest", "milvus://db:19530", None),
+     "a restore by several workers needs backup=ID, not latest",
+     "a restore by several workers needs --backup ID, not latest"),
+    (lambda: vecbackup.RestoreMode().check("latest", "milvus://db:19530",
+                                           vecbackup.RestoreOptions(replication_factor=2)),
+     "replication_factor applies to Qdrant targets only", "--replication-factor applies to Qdrant targets only"),
+    (lambda: vecbackup.RestoreMode(bulk_import=vecbackup.BulkImport("file:///tmp/staging")).check(
+        "latest", "milvus://db:19530", vecbackup.RestoreOptions(parallel=4)),
+     "parallel sets inserts in flight; bulk_import imports files instead: drop one",
+     "--parallel sets inserts in flight; --bulk-import-via imports files instead: drop one"),
 ]
 
 
@@ -77,6 +109,55 @@ def test_good_options_are_made() -> None:
     vecbackup.BulkImport("s3://bucket/staging", file_mb=1)
     vecbackup.Subset(fraction=1.0)
     vecbackup.Subset(n=1, of=1)
+    assert vecbackup.Subset.parse(" 2.5% ") == vecbackup.Subset(fraction=0.025)
+    assert vecbackup.Subset.parse("3/7") == vecbackup.Subset(n=3, of=7)
+
+
+@pytest.mark.parametrize("mode, step", [
+    (vecbackup.RestoreMode(), "restore"),
+    (vecbackup.RestoreMode(bulk_import=vecbackup.BulkImport("file:///tmp/staging")), "restore"),
+    (vecbackup.RestoreMode(dry_run=True), "plan"),
+    (vecbackup.RestoreMode(shard=S, run="r", dry_run=True), "plan"),
+    (vecbackup.RestoreMode(shard=S, run="r"), "shard"),
+    (vecbackup.RestoreMode(shard=S, run="r", commit=True), "shard"),
+    (vecbackup.RestoreMode(run="r", commit=True), "commit"),
+    (vecbackup.RestoreMode(run="r", abandon=True), "abandon"),
+])
+def test_a_restore_mode_names_the_function_that_runs_it(mode: vecbackup.RestoreMode, step: str) -> None:
+    assert mode.step == step
+    mode.check("20260101T000000.000000Z-00000000", "qdrant://db:6333", vecbackup.RestoreOptions(replication_factor=2))
+
+
+def test_the_restoring_functions_check_their_mode_before_opening_anything(tmp_path: Path) -> None:
+    """What the command line refused before the API had the rules, the API refuses too: nothing is opened (the
+    store and the Milvus Lite file are not there)."""
+    store, target = f"file://{tmp_path / 'none'}", f"milvus-lite://{tmp_path / 'x.db'}"
+    with pytest.raises(UsageError) as e:
+        vecbackup.restore(store, target, options=vecbackup.RestoreOptions(replication_factor=2))
+    assert e.value.message == "replication_factor applies to Qdrant targets only"
+    with pytest.raises(UsageError) as e:
+        vecbackup.restore(store, target, options=vecbackup.RestoreOptions(parallel=2),
+                          bulk_import=vecbackup.BulkImport(f"file://{tmp_path / 'staging'}"))
+    assert e.value.message.startswith("parallel sets inserts in flight")
+    for call in (lambda: vecbackup.restore_shard(store, target, backup="latest", shard=S, run="r"),
+                 lambda: vecbackup.commit_restore(store, target, backup="latest", run="r"),
+                 lambda: vecbackup.abandon_restore(store, target, backup="latest", run="r")):
+        with pytest.raises(UsageError) as e:
+            call()
+        assert e.value.message == "a restore by several workers needs backup=ID, not latest"
+    with pytest.raises(UsageError) as e:
+        vecbackup.restore_shard(store, target, backup="B", shard=S, run="no spaces")
+    assert e.value.message == "run='no spaces' is not a valid run id"
+    assert not (tmp_path / "none").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_a_backups_options_are_checked_against_the_source_they_name() -> None:
+    """What the schedule file's jobs are checked with when it is read, without connecting."""
+    vecbackup.BackupOptions(batch_size=16384).check_source("qdrant://db:6333")
+    for url in ("milvus://db:19530", "qdrant://db:6333"):
+        with pytest.raises(UsageError) as e:
+            vecbackup.BackupOptions(batch_size=16385).check_source(url)
+    assert e.value.message == "BackupOptions(batch_size=16385) is out of range"
 
 
 def test_a_batch_above_the_engines_limit_is_named_by_the_api(tmp_path: Path) -> None:

@@ -159,6 +159,41 @@ def test_the_checks_can_fail():
     assert {"vecbackup.format", "vecbackup.format.layout"} <= GRAPH["vecbackup.ops.backup"]
     assert "pymilvus" in GRAPH["vecbackup.engines.milvus.connection"]
     assert _layer("vecbackup.ops.mapping") > _layer("vecbackup.format.qdrant")
+    # the front ends' rule sees `from vecbackup.api import X` and `from vecbackup import api` alike
+    assert {"vecbackup", "vecbackup.api"} <= GRAPH["vecbackup.cli.backup_cmd"]
+    assert "vecbackup.api" in GRAPH["vecbackup.scheduler.jobs"]
+
+
+#: all a front end (cli/, scheduler/) may import of vecbackup besides its own package: the API, which re-exports the
+#: option and result types it needs, and the modules that are no operation (docs/ARCHITECTURE.md, "Front ends")
+FRONT_END_IMPORTS = ("vecbackup.api", "vecbackup.ui", "vecbackup.metrics", "vecbackup.config", "vecbackup.errors",
+                     "vecbackup.times", "vecbackup.retention", "vecbackup.words", "vecbackup.version")
+FRONT_ENDS = {"vecbackup.cli": ("vecbackup.scheduler",),  # `vecbackup schedule` runs the scheduler
+              "vecbackup.scheduler": ()}
+
+
+def _front_end(name: str) -> str | None:
+    return next((f for f in FRONT_ENDS if name == f or name.startswith(f + ".")), None)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _front_end(n)))
+def test_front_ends_call_only_the_api(name: str):
+    """No module of cli/ or scheduler/ imports ops/, engines/, stores/, format/ or any other module below the API
+    (TYPE_CHECKING blocks and imports inside functions included): what a front end does goes through vecbackup.api.
+    ``from vecbackup import api`` counts the package vecbackup too: its __init__ is the API's re-export (below)."""
+    own = _front_end(name)
+    assert own is not None
+    allowed = (*FRONT_END_IMPORTS, own, *FRONT_ENDS[own])
+    bad = sorted(t for t in GRAPH[name] if t.split(".")[0] == "vecbackup" and t != "vecbackup"
+                 and not any(t == a or t.startswith(a + ".") for a in allowed))
+    assert bad == [], f"{name} imports {', '.join(bad)}: call vecbackup.api (and re-export the types it needs there)"
+
+
+def test_the_package_is_the_api():
+    """``import vecbackup`` is the API: the package's __init__ imports vecbackup.api and what the API's users hold
+    besides (errors, the version), so a front end importing ``from vecbackup import api`` reaches nothing else."""
+    assert {t for t in GRAPH["vecbackup"] if t.startswith("vecbackup.")} <= {"vecbackup.api", "vecbackup.errors",
+                                                                            "vecbackup.version"}
 
 
 #: parameters of operations that hold an engine or a store: typed as their protocols (engines/base.py,

@@ -957,20 +957,20 @@ def test_any_duration(text: str) -> None:
 
 
 def test_crasher_read_data_subset_with_a_huge_slice() -> None:
-    """parse_subset int()ed more than 4300 digits (ValueError, not UsageError)."""
-    from vecbackup.ops.verify import parse_subset
+    """Subset.parse (parse_subset then) int()ed more than 4300 digits (ValueError, not UsageError)."""
+    from vecbackup.ops.verify import Subset
 
     with pytest.raises(UsageError):
-        parse_subset("1/" + "9" * 5000)
+        Subset.parse("1/" + "9" * 5000)
 
 
 @FEW
 @given(st.text(max_size=30) | st.sampled_from(["10%", "100%", "0%", "101%", "3/10", "0/1", "١/٢", "1e3%"]))
 def test_any_read_data_subset(text: str) -> None:
-    from vecbackup.ops.verify import parse_subset
+    from vecbackup.ops.verify import Subset
 
     with only(UsageError):
-        parse_subset(text)
+        Subset.parse(text)
 
 
 # --------------------------------------------------------------------------- Milvus binlogs (segment backups)

@@ -1,5 +1,5 @@
-"""The ``vecbackup`` command line: one module per command, each a thin layer over vecbackup.ops; this module
-registers them on the typer app (cli/app.py) and runs it."""
+"""The ``vecbackup`` command line: one module per command, each a thin layer over the Python API (vecbackup.api);
+this module registers them on the typer app (cli/app.py) and runs it."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import BackupEvents, BackupOptions, CollectionFailure, Credentials, Shard
+from vecbackup.api import BackupEvents, BackupOptions, BackupResult, BlobStore, CollectionFailure, Credentials, Shard
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
@@ -34,8 +34,6 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.metrics import Recorder
-from vecbackup.ops.backup import BackupResult
-from vecbackup.stores.base import BlobStore
 from vecbackup.words import plural
 
 

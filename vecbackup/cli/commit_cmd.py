@@ -19,7 +19,6 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.ops.commit import CommitResult
 from vecbackup.words import plural
 
 
@@ -55,7 +54,7 @@ def commit(
     ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r))
 
 
-def _show(r: CommitResult) -> None:
+def _show(r: api.CommitResult) -> None:
     if not r.committed:
         ui.say(f"run {r.run} of {r.collection}: {len(r.present)} of {plural(r.shards, 'shard')} present (missing "
                f"{', '.join(f'{i}/{r.shards}' for i in r.missing)}); not committed yet")

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
+from vecbackup.api import DrillOptions, DrillReport, SearchParams
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
@@ -39,10 +40,7 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.engines.base import SearchParams
 from vecbackup.errors import DrillFailed, UsageError
-from vecbackup.ops.drill import DrillOptions, DrillReport, write_json
-from vecbackup.ops.drill.junit import write_junit
 from vecbackup.times import parse_duration
 
 
@@ -149,10 +147,7 @@ def drill(
     for note in report.notes:
         ui.warn(note)
     doc = report.to_dict()
-    if report_json:
-        write_json(report, report_json)
-    if junit:
-        write_junit(doc, junit)
+    api.write_report(report, json_path=report_json, junit_path=junit)
     ui.emit(doc, lambda: _render(report))
     if not report.ok:
         raise DrillFailed("drill failed: " + "; ".join(doc["failures"]))

@@ -29,7 +29,6 @@ from vecbackup.cli.options import (
 )
 from vecbackup.errors import UsageError
 from vecbackup.times import parse_duration
-from vecbackup.urls import is_engine_url
 from vecbackup.words import plural
 
 DEFAULT_MIN_AGE = "24h"
@@ -54,7 +53,7 @@ def gc(ctx: typer.Context,
     """Delete data objects that no backup references (leftovers of failed or interrupted backups); pointed at a
     database, drop the collections that restores and drills which died left there."""
     setup(json, quiet, log_format)
-    if is_engine_url(url):
+    if api.is_engine_url(url):
         source = ctx.get_parameter_source("min_age")
         given = source is not None and source.name == "COMMANDLINE"
         if min_age is not None and given:  # one from the config file or the environment is for stores

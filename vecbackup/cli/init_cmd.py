@@ -6,7 +6,6 @@ import typer
 
 from vecbackup import api, ui
 from vecbackup.cli.options import Json, KeyCommand, PassphraseFile, Quiet, StoreArg, passphrase, setup
-from vecbackup.passphrase import Passphrase
 
 Label = Annotated[str, typer.Option("--label", metavar="TEXT", help="A note kept with the key file, shown by "
                                     "`key list` (who or what uses this passphrase).")]
@@ -32,7 +31,7 @@ def init(store_url: StoreArg,
     # without --encrypt a passphrase given is passed on for api.init to refuse (it names --encrypt)
     pw = passphrase(passphrase_file, key_command, what="passphrase" if recover else "new passphrase",
                     confirm=not recover) if encrypt \
-        else Passphrase.from_env(file=passphrase_file, command=key_command)
+        else api.Passphrase.from_env(file=passphrase_file, command=key_command)
     r = api.init(store_url, encrypt=encrypt, passphrase=pw, label=label, recover=recover)
 
     def human() -> None:

@@ -11,13 +11,12 @@ from vecbackup import api, ui
 from vecbackup.cli.app import Command, Group
 from vecbackup.cli.init_cmd import Label
 from vecbackup.cli.options import Json, KeyCommand, KeyId, PassphraseFile, Quiet, StoreArg, passphrase, setup, store
-from vecbackup.ops.keys import KeyInfo
 
 key_app = typer.Typer(name="key", help="Manage the passphrases (key files) that open an encrypted store.",
                       no_args_is_help=True, rich_markup_mode=None, cls=Group)
 
 
-def _row(k: KeyInfo) -> tuple[str, str, str, str, str]:
+def _row(k: api.KeyInfo) -> tuple[str, str, str, str, str]:
     return ("*" if k.current else "", k.id, k.created, k.host, k.label)
 
 

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from dataclasses import replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 import typer
 
-from vecbackup import ui
-from vecbackup.api import Credentials
-from vecbackup.engines import open_engine
-from vecbackup.engines.milvus import MilvusEngine
-from vecbackup.errors import UsageError, WrongKey
-from vecbackup.passphrase import ENV_NEW_PASSPHRASE, Passphrase
-from vecbackup.stores import open_store
-from vecbackup.stores.base import BlobStore
-
-if TYPE_CHECKING:
-    from vecbackup.engines.qdrant import QdrantEngine
+from vecbackup import api, ui
+from vecbackup.api import BlobStore, Credentials, Passphrase
+from vecbackup.errors import UsageError
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -130,29 +120,18 @@ def credentials(token: str | None, user: str | None, password: str | None, ca_ce
     return Credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
 
 
-def connect(url: str, token: str | None, user: str | None, password: str | None,
-            ca_cert: str | None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
-    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
-    return open_engine(url, token=token, user=user, password=password, ca_cert=ca_cert, api_key=api_key)
-
-
 def store(url: str, *, create: bool = False, passphrase_file: str | None = None, key_command: str | None = None,
           key_id: str | None = None, allow_unencrypted: bool = False) -> BlobStore:
     """The store, unlocked if encrypted: the passphrase from VECBACKUP_PASSPHRASE, --passphrase-file or
     --key-command, else (at a terminal) asked for; with ``key_id`` (--key-id) only that key file is tried."""
-    pw = Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id)
-    try:
-        return open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
-    except WrongKey:
-        if pw.given or not sys.stdin.isatty():
-            raise
-    asked = replace(ask_passphrase(f"passphrase of {url}"), key_id=pw.key_id)
-    return open_store(url, create=create, passphrase=asked, allow_unencrypted=allow_unencrypted)
+    return api.open_store(url, create=create, allow_unencrypted=allow_unencrypted,
+                          passphrase=Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id),
+                          ask=(lambda: _ask(f"passphrase of {url}")) if sys.stdin.isatty() else None)
 
 
-def ask_passphrase(prompt: str, *, confirm: bool = False) -> Passphrase:
+def _ask(prompt: str, *, confirm: bool = False) -> str:
     """A passphrase typed at the terminal (not echoed; on stderr, so --json output stays clean)."""
-    return Passphrase(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 def passphrase(passphrase_file: str | None, key_command: str | None, *, what: str = "passphrase",
@@ -160,12 +139,12 @@ def passphrase(passphrase_file: str | None, key_command: str | None, *, what: st
     """The passphrase from VECBACKUP_PASSPHRASE (``new``: VECBACKUP_NEW_PASSPHRASE), the file or the command,
     else asked at a terminal."""
     if new:
-        pw = Passphrase(os.environ.get(ENV_NEW_PASSPHRASE) or None, passphrase_file, key_command)
+        pw = Passphrase.for_new_key(file=passphrase_file, command=key_command)
     else:
         pw = Passphrase.from_env(file=passphrase_file, command=key_command)
     if pw.given or not sys.stdin.isatty():
         return pw
-    return ask_passphrase(what, confirm=confirm)
+    return Passphrase(_ask(what, confirm=confirm))
 
 
 def _parse_pairs(rest: str) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.metrics import ALL_COLLECTIONS
-from vecbackup.ops.prune import PruneResult
 from vecbackup.retention import Policy, require_rules
 from vecbackup.times import parse_duration
 from vecbackup.words import plural
@@ -82,7 +81,7 @@ def prune_cmd(
     ui.emit({"ok": True, **r.to_dict()}, None if quiet else lambda: _show(r, gc_min_age))
 
 
-def _show(r: PruneResult, gc_min_age: str) -> None:
+def _show(r: api.PruneResult, gc_min_age: str) -> None:
     rows = [(b["collection"], b["backup_id"], b["completed_at"], "keep" if b["keep"] else "remove",
              ", ".join(b["reasons"])) for b in r.backups()]
     ui.table(["collection", "backup id", "completed", "action", "reasons"], rows,

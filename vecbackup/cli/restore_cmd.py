@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
+from vecbackup.api import RestoreCommit, RestoreMode, RestoreOptions, RestorePreview, Shard
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
@@ -44,11 +45,7 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.errors import AlreadyExists, TargetRejected, Unsupported, UsageError
-from vecbackup.format.shard import Shard, check_run
-from vecbackup.ops.restore import DEFAULT_PARALLEL, RestoreOptions, RestorePreview
-from vecbackup.ops.restore_shard import RestoreCommit, assigned, pinned
-from vecbackup.urls import is_qdrant_url
+from vecbackup.errors import UsageError
 from vecbackup.words import number, plural
 
 
@@ -78,7 +75,7 @@ def restore(
         help="Qdrant: replicas of each shard instead of the recorded number.")] = None,
     parallel: Annotated[int, typer.Option(
         "--parallel", min=1, metavar="K", help="Insert requests in flight at once (capped by what the target "
-        "takes: Qdrant local mode one).")] = DEFAULT_PARALLEL,
+        "takes: Qdrant local mode one).")] = RestoreOptions.parallel,
     shard: Annotated[str | None, typer.Option(
         "--shard", metavar="I/N", help="Restore as worker I of N (0 <= I < N) into one staging collection, Milvus "
         "targets; needs --run and --backup ID. A re-run of a worker continues.")] = None,
@@ -119,8 +116,6 @@ def restore(
 ) -> None:
     """Restore a backup: recreate the schema, data, partitions, indexes and aliases, then load it."""
     setup(json, quiet, log_format)
-    if replication_factor is not None and not is_qdrant_url(target_url):
-        raise UsageError("--replication-factor applies to Qdrant targets only")
     options = RestoreOptions(target=as_name, drop_existing=drop_existing, new_ids=new_ids,
                              index_params=parse_index_params(index_params or []),
                              index_types=parse_index_types(index_type or []), index_fallback=index_fallback,
@@ -130,14 +125,19 @@ def restore(
                              server_import=bulk_import_via is not None, duplicate_keys=duplicate_keys,
                              drop_functions=drop_functions)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
-    worker = _check_run_options(shard, run, commit, abandon, dry_run)
-    bulk = _bulk_import(bulk_import_via, bulk_import_mb, run, parallel)
-    if run is not None and not dry_run:
-        _run_step(store_url, target_url, backup_id, collection, worker, run, commit, abandon, options, creds,
-                  passphrase_file, key_command, key_id, allow_unencrypted, metrics_textfile, metrics_pushgateway,
-                  metrics_job)
+    if bulk_import_mb is not None and bulk_import_via is None:
+        raise UsageError("--bulk-import-mb needs --bulk-import-via URL")
+    bulk = (None if bulk_import_via is None else api.BulkImport(bulk_import_via) if bulk_import_mb is None
+            else api.BulkImport(bulk_import_via, bulk_import_mb))
+    # which restore the flags ask for, and whether they fit together, the backup and the target: the API decides
+    mode = RestoreMode(shard=None if shard is None else Shard.parse(shard), run=run, commit=commit, abandon=abandon,
+                       dry_run=dry_run, bulk_import=bulk)
+    mode.check(backup_id, target_url, options)
+    if mode.step in ("shard", "commit", "abandon"):
+        _run_step(store_url, target_url, backup_id, collection, mode, options, creds, passphrase_file, key_command,
+                  key_id, allow_unencrypted, metrics_textfile, metrics_pushgateway, metrics_job)
         return
-    if dry_run:  # reads the store and the target, writes nothing, records no metrics
+    if mode.step == "plan":  # reads the store and the target, writes nothing, records no metrics
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
         preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
@@ -165,66 +165,36 @@ def restore(
                            + f", loaded after {result.seconds:.1f}s"))
 
 
-def _check_run_options(shard: str | None, run: str | None, commit: bool, abandon: bool, dry_run: bool,
-                       ) -> Shard | None:
-    """The worker's shard, once the options of a restore by several workers are known to fit together."""
-    if shard is not None and run is None:
-        raise UsageError("--shard needs --run ID (the same for every worker of the restore)")
-    if (commit or abandon) and run is None:
-        raise UsageError(f"--{'commit' if commit else 'abandon'} needs --run ID")
-    if abandon and (shard is not None or commit):
-        raise UsageError("--abandon gives a run up: it takes neither --shard nor --commit")
-    if dry_run and (commit or abandon):
-        raise UsageError(f"--dry-run writes nothing: it takes no --{'commit' if commit else 'abandon'}")
-    if run is not None and shard is None and not commit and not abandon and not dry_run:
-        raise UsageError("--run needs --shard I/N (a worker), --commit or --abandon")
-    if run is not None:
-        check_run(run)
-    return None if shard is None else Shard.parse(shard)
-
-
-def _bulk_import(via: str | None, mb: int | None, run: str | None, parallel: int) -> api.BulkImport | None:
-    """The --bulk-import-via restore asked for, once its options are known to fit the others."""
-    if via is None:
-        if mb is not None:
-            raise UsageError("--bulk-import-mb needs --bulk-import-via URL")
-        return None
-    if run is not None:
-        raise UsageError("--bulk-import-via restores in one process: it takes no --run, --shard, --commit or "
-                         "--abandon")
-    if parallel != DEFAULT_PARALLEL:
-        raise UsageError("--parallel sets inserts in flight; --bulk-import-via imports files instead: drop one")
-    return api.BulkImport(via) if mb is None else api.BulkImport(via, mb)
-
-
-def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, shard: Shard | None,
-              run: str, commit: bool, abandon: bool, options: RestoreOptions, creds: api.Credentials,
-              passphrase_file: str | None, key_command: str | None, key_id: str | None, allow_unencrypted: bool,
-              metrics_textfile: str | None, metrics_pushgateway: str | None, metrics_job: str) -> None:
+def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, mode: RestoreMode,
+              options: RestoreOptions, creds: api.Credentials, passphrase_file: str | None, key_command: str | None,
+              key_id: str | None, allow_unencrypted: bool, metrics_textfile: str | None,
+              metrics_pushgateway: str | None, metrics_job: str) -> None:
     """One step of a restore by several workers: a worker's share, a commit, or giving the run up."""
-    pinned(backup_id)
+    run, shard = mode.run, mode.shard
+    assert run is not None
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
               allow_unencrypted=allow_unencrypted)
-    if abandon:
+    if mode.step == "abandon":
         dropped = api.abandon_restore(s, target_url, backup=backup_id, collection=collection, run=run,
                                       options=options, credentials=creds)
         ui.emit({"ok": True, "run": run, "dropped": dropped},
                 lambda: ui.say(f"run {run}: dropped {', '.join(dropped)}" if dropped else
                                f"run {run}: nothing of it on the target"))
         return
-    if shard is None:
+    if mode.step == "commit":
         done = api.commit_restore(s, target_url, backup=backup_id, collection=collection, run=run, options=options,
                                   credentials=creds)
         ui.emit({"ok": True, **done.to_dict()}, lambda: ui.say(_commit_line(done)))
         return
+    assert shard is not None
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
         manifest = api.show(s, backup_id, collection)
         rec.failure_names = [manifest.collection.name]
-        result = api.restore_shard(s, target_url, backup=manifest, shard=shard, run=run, commit=commit,
+        result = api.restore_shard(s, target_url, backup=manifest, shard=shard, run=run, commit=mode.commit,
                                    options=options, credentials=creds, progress=ui.TerminalProgress())
         rec.record(manifest.collection.name, True, seconds=result.seconds, rows=result.rows,
-                   nbytes=sum(o.size for o in assigned(manifest.objects, shard)))
+                   nbytes=result.share_bytes)
     for note in result.notes:
         ui.warn(note)
 
@@ -270,9 +240,4 @@ def _report_preview(preview: RestorePreview, display: str) -> None:
         ui.say("restorable: nothing was written" if preview.exit_code == 0 else "not restorable; nothing was written")
 
     ui.emit(preview.to_dict(), human)
-    if preview.exit_code == Unsupported.exit_code:
-        raise m.error() if m.problems else Unsupported(preview.problems[-1])
-    if preview.exit_code == AlreadyExists.exit_code:
-        raise AlreadyExists(preview.problems[-1])
-    if preview.exit_code == TargetRejected.exit_code:
-        raise TargetRejected(preview.problems[-1])
+    preview.raise_for_problems()

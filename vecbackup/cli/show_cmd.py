@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
+from vecbackup.api import Manifest
 from vecbackup.cli.options import (
     AllowUnencrypted,
     CollectionOpt,
@@ -17,7 +18,6 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.format.manifest import Manifest
 from vecbackup.words import plural
 
 

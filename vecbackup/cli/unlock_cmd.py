@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from vecbackup import ui
+from vecbackup import api, ui
 from vecbackup.cli.options import (
     AllowUnencrypted,
     Json,
@@ -16,7 +16,6 @@ from vecbackup.cli.options import (
     setup,
     store,
 )
-from vecbackup.ops.lock import list_locks, remove_locks
 from vecbackup.words import plural
 
 
@@ -32,13 +31,13 @@ def unlock(store_url: StoreArg,
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
               allow_unencrypted=allow_unencrypted)
     if list_only:
-        locks = list_locks(s)
+        locks = api.locks(s)
         ui.emit({"locks": [lock.__dict__ for lock in locks]},
                 lambda: ui.table(["lock", "kind", "owner", "expires"],
                                  [(lk.lock_id, ("exclusive " if lk.exclusive else "shared ") + lk.kind,
                                    f"{lk.user}@{lk.host} pid {lk.pid}", lk.describe().rsplit("expires ", 1)[-1])
                                   for lk in locks]))
         return
-    removed = remove_locks(s, all_locks=all_)
+    removed = api.unlock(s, all=all_)
     ui.emit({"ok": True, "removed": [lock.__dict__ for lock in removed]},
             lambda: ui.say(f"removed {plural(len(removed), 'lock' if all_ else 'stale lock')}"))

@@ -25,7 +25,6 @@ from vecbackup.cli.options import (
     store,
 )
 from vecbackup.errors import UsageError
-from vecbackup.ops.verify import Subset, VerifyResult, parse_subset, raise_for_worst
 from vecbackup.words import plural
 
 #: what each depth of verify checked, as the summary line says it
@@ -79,11 +78,11 @@ def verify(store_url: StoreArg,
             raise UsageError("give a backup id or --all, not both")
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
-        subset: Subset | None = parse_subset(read_data_subset) if read_data_subset is not None else None
+        subset = None if read_data_subset is None else api.Subset.parse(read_data_subset)  # before the store opens
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
                   allow_unencrypted=allow_unencrypted)
 
-        def report(r: VerifyResult) -> None:
+        def report(r: api.VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)
             if r.ok:
                 found, recorded = r.duplicate_keys["found"], r.duplicate_keys["recorded"]
@@ -113,4 +112,4 @@ def verify(store_url: StoreArg,
             for key in fixed.kept:
                 ui.warn(f"kept {key}: its bytes match its name (the manifest that lists it is what is wrong)")
         ui.emit(doc)
-        raise_for_worst(results)  # a missing object (exit 8) outranks a tampered one (14), a damaged one (7)
+        api.raise_for_worst(results)  # a missing object (exit 8) outranks a tampered one (14), a damaged one (7)

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from vecbackup import ui
+from vecbackup import api, ui
 from vecbackup.cli.options import Json, setup
-from vecbackup.format.codec import CHUNK_VERSION
-from vecbackup.format.manifest import FORMAT_VERSION
 from vecbackup.version import __version__
 
 
 def version(json: Json = False) -> None:
     """Print the versions of vecbackup and of the format it writes."""
     setup(json, False)
-    doc = {"vecbackup": __version__, "format_version": FORMAT_VERSION, "chunk_version": CHUNK_VERSION}
-    ui.emit(doc, lambda: ui.say(f"vecbackup {__version__} (format {FORMAT_VERSION}, chunks {CHUNK_VERSION})"))
+    doc = {"vecbackup": __version__, "format_version": api.FORMAT_VERSION, "chunk_version": api.CHUNK_VERSION}
+    ui.emit(doc, lambda: ui.say(f"vecbackup {__version__} (format {api.FORMAT_VERSION}, chunks {api.CHUNK_VERSION})"))

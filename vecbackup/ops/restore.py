@@ -472,6 +472,17 @@ class RestorePreview:
                 "indexes": [i.to_dict() for i in self.indexes], "problems": self.problems,
                 "notes": self.notes, "exit_code": self.exit_code}
 
+    def raise_for_problems(self) -> None:
+        """The error the real restore would raise, with the exit code it would have (``restore --dry-run`` exits
+        with it): Unsupported (9) for a field that cannot be mapped, AlreadyExists (5), TargetRejected; nothing
+        for a restorable plan."""
+        if self.exit_code == Unsupported.exit_code:
+            raise self.mapping.error() if self.mapping.problems else Unsupported(self.problems[-1])
+        if self.exit_code == AlreadyExists.exit_code:
+            raise AlreadyExists(self.problems[-1])
+        if self.exit_code == TargetRejected.exit_code:
+            raise TargetRejected(self.problems[-1])
+
 
 def preview_restore(manifest: Manifest, sink: Sink, options: RestoreOptions | None = None, *,
                     leftovers: LeftoverResult | None = None) -> RestorePreview:

@@ -85,7 +85,8 @@ def pinned(backup_id: str) -> str:
     """The backup every worker of a run restores: a backup id, not "latest" (which could change between them)."""
     if backup_id == "latest":
         raise UsageError(f"a restore by several workers needs {either('backup=ID', '--backup ID')}, not latest",
-                         hint="every worker must restore the same backup: `vecbackup list --json` shows the ids")
+                         hint="every worker must restore the same backup: "
+                              + either("list_backups() shows the ids", "`vecbackup list --json` shows the ids"))
     return backup_id
 
 
@@ -125,6 +126,7 @@ class ShardRestoreResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     commit: RestoreCommit | None = None
+    share_bytes: int = 0  # the size of the data objects that are this worker's share (metrics; not in to_dict)
 
     def to_dict(self) -> dict[str, object]:
         return {"backup_id": self.backup_id, "source_collection": self.source_collection,
@@ -158,7 +160,8 @@ def restore_shard(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, 
     notes = list(plan.notes)
     result = ShardRestoreResult(backup_id=manifest.backup_id, source_collection=manifest.collection.name,
                                 collection=plan.target, staging=names.staging, shard=shard, run=run, rows=0,
-                                seconds=0.0, notes=notes)
+                                seconds=0.0, notes=notes,
+                                share_bytes=sum(o.size for o in assigned(manifest.objects, shard)))
     if target.has_collection(names.committing):
         notes.append(f"run {run} is being committed: every worker had finished")
     else:

@@ -40,7 +40,7 @@ from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.schema import FIXED_DTYPES, VECTOR_DTYPES, Field, FieldType, vector_width
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash
-from vecbackup.words import either
+from vecbackup.words import either, param
 
 Level = Literal["stat", "checksum", "decode"]
 LEVELS: tuple[Level, ...] = ("stat", "checksum", "decode")
@@ -68,6 +68,24 @@ class Subset:
             raise UsageError(f"Subset(n={self.n!r}, of={self.of!r}) is out of range",
                              hint="slice n of N takes 1 <= n <= N")
 
+    @classmethod
+    def parse(cls, text: str) -> Subset:
+        """``10%`` / ``2.5%`` (a random share) or ``3/10`` (the 3rd of 10 deterministic slices): what
+        ``--read-data-subset`` and ``verify(subset=...)`` take; UsageError naming the option otherwise."""
+        given = param("subset", text, flag="--read-data-subset", quoted=True)
+        s = text.strip()
+        if m := _FRACTION.match(s):
+            pct = float(m.group(1))
+            if not 0 < pct <= 100:
+                raise UsageError(f"{given}: the percentage must be above 0 and at most 100")
+            return cls(fraction=pct / 100)
+        if m := _SLICE.match(s):
+            n, of = (int(g) if len(g) <= 9 else -1 for g in m.groups())  # (int() refuses over 4300 digits)
+            if not 1 <= n <= of:
+                raise UsageError(f"{given}: need 1 <= n <= N in n/N")
+            return cls(n=n, of=of)
+        raise UsageError(f"bad {given}", hint="use a percentage (10%) or a slice n/N (3/7)")
+
     def describe(self) -> str:
         if self.fraction is not None:
             return f"{self.fraction * 100:g}%"
@@ -92,22 +110,6 @@ def _key_slot(key: str, of: int) -> int:
 
 _FRACTION = re.compile(r"^(\d+(?:\.\d+)?)%$")
 _SLICE = re.compile(r"^(\d+)/(\d+)$")
-
-
-def parse_subset(text: str) -> Subset:
-    """``10%`` / ``2.5%`` (a random share) or ``3/10`` (the 3rd of 10 deterministic slices)."""
-    s = text.strip()
-    if m := _FRACTION.match(s):
-        pct = float(m.group(1))
-        if not 0 < pct <= 100:
-            raise UsageError(f"--read-data-subset {text!r}: the percentage must be above 0 and at most 100")
-        return Subset(fraction=pct / 100)
-    if m := _SLICE.match(s):
-        n, of = (int(g) if len(g) <= 9 else -1 for g in m.groups())  # (int() refuses over 4300 digits)
-        if not 1 <= n <= of:
-            raise UsageError(f"--read-data-subset {text!r}: need 1 <= n <= N in n/N")
-        return Subset(n=n, of=of)
-    raise UsageError(f"bad --read-data-subset {text!r}", hint="use a percentage (10%) or a slice n/N (3/7)")
 
 
 @dataclass

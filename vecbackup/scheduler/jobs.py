@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vecbackup import config
-from vecbackup.api import BackupOptions, Credentials
-from vecbackup.engines import engine_class
+from vecbackup.api import BackupOptions, Credentials, Passphrase
 from vecbackup.errors import UsageError
-from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy
 from vecbackup.times import parse_duration
 from vecbackup.words import api_words
@@ -157,7 +155,7 @@ def _job(raw: Any, index: int, source: str) -> Job:
     if job.at is not None:
         _utc_time(job.at, where)
     try:
-        job.options.check(engine_class(job.source).max_batch)
+        job.options.check_source(job.source)
     except UsageError as e:  # named as the file names it: the job's keys are the API's parameters
         raise UsageError(f"{where}: {e.message}", hint=e.hint) from None
     _duration(where, "gc_min_age", job.gc_min_age)

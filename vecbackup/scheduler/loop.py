@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import schedule as schedule_lib
 
+from vecbackup.api import NullProgress, Progress
 from vecbackup.errors import VecbackupError
-from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.scheduler.jobs import Job, Schedule
 from vecbackup.scheduler.run import run_job
 from vecbackup.times import iso_z

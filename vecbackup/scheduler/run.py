@@ -4,12 +4,11 @@ label is the job's name)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from vecbackup import api, metrics
-from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.api import NullProgress, Progress
 from vecbackup.scheduler.jobs import Job
 from vecbackup.times import parse_duration
 from vecbackup.words import api_words
@@ -39,19 +38,12 @@ def _run(job: Job, progress: Callable[[], Progress], metrics_textfile: str | Non
                     for r in run.results],
         "failures": [f.to_dict() for f in run.failures]}
     if job.policy is not None and run.results:  # retention only after a successful backup, of what was backed up
-        pruned = []
-        done = [r.collection for r in run.results]
         with metrics.recording("prune", textfile=metrics_textfile, pushgateway=metrics_pushgateway, job=job.name,
-                               on_failure=done, warn=warn) as prec:
-            for name in done:
-                t0 = time.monotonic()
-                p = api.prune(store, job.policy, collection=name, gc_min_age=parse_duration(job.gc_min_age),
-                              lock_wait=job.lock_wait)
-                freed = p.bytes_freed + (p.gc.bytes_freed if p.gc else 0)
-                prec.record(name, True, seconds=time.monotonic() - t0, nbytes=freed)
-                pruned.append({"collection": name, "kept": p.kept, "removed": p.removed,
-                               "bytes_freed": freed})
-        summary["pruned"] = pruned
+                               on_failure=[r.collection for r in run.results], warn=warn) as prec:
+            pruned = api.prune_backed_up(
+                store, run, job.policy, gc_min_age=parse_duration(job.gc_min_age), lock_wait=job.lock_wait,
+                on_pruned=lambda p: prec.record(p.collection, True, seconds=p.seconds, nbytes=p.bytes_freed))
+        summary["pruned"] = [p.to_dict() for p in pruned]
     run.raise_for_failures()
     return summary
 
