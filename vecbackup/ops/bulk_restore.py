@@ -18,7 +18,7 @@ from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
 from vecbackup.ops.progress import Progress, with_phases
-from vecbackup.ops.restore import COUNTING, RENAMING, Plan, RestoreResult, _counted, check_bulk, own_lease
+from vecbackup.ops.restore import Plan, RestoreResult, check_bulk, own_lease, publish
 from vecbackup.stores.base import BlobStore, in_flight
 from vecbackup.urls import StoreURL
 from vecbackup.words import either, param, plural
@@ -166,13 +166,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
         if importer.imported != manifest.rows:
             raise RowCountMismatch(f"imported {plural(importer.imported, 'row')}, the backup holds {manifest.rows}",
                                    rows=importer.imported, expected=manifest.rows)
-        notes.extend(sink.prepare(spec, to_do, progress.phase))
-        progress.phase(COUNTING)
-        count = _counted(sink, to_do.staging, manifest, plan)
-        held.complete()
-        progress.phase(RENAMING)
-        with held.moving(plan.target):
-            notes.extend(sink.publish(spec, to_do))
+        count = publish(sink, spec, to_do, manifest, plan, held, progress, notes)
         progress.finish()
     except BaseException as e:
         held.stop()

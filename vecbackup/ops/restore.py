@@ -383,13 +383,7 @@ def restore_backup(
         if written != manifest.rows:
             raise VecbackupError(f"inserted {written} rows, the backup holds {manifest.rows}")
         if isinstance(sink, StagingSink):  # counted before it takes the target's place
-            notes.extend(sink.prepare(spec, to_do, progress.phase))
-            progress.phase(COUNTING)
-            count = _counted(sink, to_do.staging, manifest, plan)
-            held.complete()
-            progress.phase(RENAMING)
-            with held.moving(plan.target):
-                notes.extend(sink.publish(spec, to_do))
+            count = publish(sink, spec, to_do, manifest, plan, held, progress, notes)
         else:
             held.complete()
             notes.extend(sink.finish(spec, to_do, progress.phase))
@@ -412,6 +406,20 @@ def restore_backup(
 
 def _counted(sink: Sink, name: str, manifest: Manifest, plan: Plan) -> int:
     return check_restored(sink, plan.spec, name, manifest, plan.duplicates)
+
+
+def publish(sink: StagingSink, spec: CollectionSpec, to_do: RestorePlan, manifest: Manifest, plan: Plan,
+            held: HeldLease, progress: Progress, notes: list[str]) -> int:
+    """The end of every restore into a staging collection, once its rows are in: the sink prepares it (flush, index,
+    load), its rows are counted, and it takes the target's name; the rows counted. Notes are added to ``notes``."""
+    notes.extend(sink.prepare(spec, to_do, progress.phase))
+    progress.phase(COUNTING)
+    count = _counted(sink, to_do.staging, manifest, plan)
+    held.complete()
+    progress.phase(RENAMING)
+    with held.moving(plan.target):
+        notes.extend(sink.publish(spec, to_do))
+    return count
 
 
 def insert_objects(store: BlobStore, objects: Sequence[DataObject], plan: Plan, write: Writer, progress: Progress,
