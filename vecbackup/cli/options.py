@@ -23,6 +23,7 @@ from vecbackup.stores.base import BlobStore
 
 if TYPE_CHECKING:
     from vecbackup.engines.qdrant import QdrantEngine
+    from vecbackup.engines.qdrant.edge import EdgeEngine
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -131,8 +132,9 @@ def credentials(token: str | None, user: str | None, password: str | None, ca_ce
 
 
 def connect(url: str, token: str | None, user: str | None, password: str | None,
-            ca_cert: str | None, api_key: str | None = None) -> MilvusEngine | QdrantEngine:
-    """Open the engine the URL's scheme names: qdrant*:// -> QdrantEngine, anything else -> MilvusEngine."""
+            ca_cert: str | None, api_key: str | None = None) -> MilvusEngine | QdrantEngine | EdgeEngine:
+    """Open the engine the URL's scheme names: qdrant-edge:// -> EdgeEngine, qdrant*:// -> QdrantEngine, anything
+    else -> MilvusEngine."""
     return open_engine(url, token=token, user=user, password=password, ca_cert=ca_cert, api_key=api_key)
 
 
