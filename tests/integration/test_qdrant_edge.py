@@ -9,7 +9,6 @@ test's own handles are closed before every CLI call.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
@@ -17,110 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import qdrant_edge as q
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import Engine
+from tests.integration.edge_shards import DIM, N, build, search, state
 from vecbackup.ops.mapping import PK_NAMESPACE
-
-N = 300
-DIM = 8
-
-
-def _uid(i: int) -> str:
-    return str(uuid.UUID(int=(i * 7919 + 12345) << 64 | i))
-
-
-def _build(path: Path, *, multivector: bool = True, uint8: bool = True) -> None:
-    """A shard with dense float32 (Cosine, its own HNSW), float16 and uint8 vectors, a multivector, a sparse vector
-    with the IDF modifier, payload indexes, scalar quantization, collection HNSW and optimizer settings; integer and
-    UUID point ids; optimized, so its HNSW graphs are built."""
-    rng = np.random.default_rng(3)
-    vectors = {
-        "dense": q.EdgeVectorParams(size=DIM, distance=q.Distance.Cosine,
-                                    hnsw_config=q.HnswIndexConfig(m=8, ef_construct=48, full_scan_threshold=10)),
-        "half": q.EdgeVectorParams(size=4, distance=q.Distance.Dot, datatype=q.VectorStorageDatatype.Float16),
-    }
-    if uint8:
-        vectors["u8"] = q.EdgeVectorParams(size=4, distance=q.Distance.Euclid, datatype=q.VectorStorageDatatype.Uint8)
-    if multivector:
-        vectors["multi"] = q.EdgeVectorParams(size=3, distance=q.Distance.Dot,
-                                              multivector_config=q.MultiVectorConfig(q.MultiVectorComparator.MaxSim))
-    config = q.EdgeConfig(
-        vectors=vectors, sparse_vectors={"sp": q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
-        hnsw_config=q.HnswIndexConfig(m=12, ef_construct=64, full_scan_threshold=10),
-        quantization_config=q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, always_ram=True),
-        optimizers=q.EdgeOptimizersConfig(indexing_threshold=10, deleted_threshold=0.3))
-    shard = q.EdgeShard.create(str(path), config)
-    try:
-        points = []
-        for i in range(N):
-            pid: Any = i * 3 if i % 4 else _uid(i)
-            vec: dict[str, Any] = {"dense": rng.normal(size=DIM).tolist(), "half": rng.normal(size=4).tolist()}
-            if uint8:
-                vec["u8"] = rng.integers(0, 256, 4).astype(float).tolist()
-            if multivector:
-                vec["multi"] = rng.normal(size=(1 + i % 3, 3)).tolist()
-            idx = sorted({int(k) for k in rng.integers(0, 500, 1 + i % 4)})
-            vec["sp"] = q.SparseVector(idx, [float(np.float32(rng.random() + 0.01)) for _ in idx])
-            payload: dict[str, Any] = {"tenant": f"t{i % 4}", "n": int(rng.integers(-(2**40), 2**40)),
-                                       "score": float(rng.normal()), "ok": bool(i % 2),
-                                       "nested": {"deep": [1, None, "s"], "k": i}}
-            if i % 9 == 0:
-                payload = {}
-            points.append(q.Point(pid, vec, payload))
-        for start in range(0, N, 128):
-            shard.update(q.UpdateOperation.upsert_points(points[start:start + 128]))
-        shard.update(q.UpdateOperation.create_field_index("tenant", q.KeywordIndexParams(is_tenant=True)))
-        shard.update(q.UpdateOperation.create_field_index("n", q.IntegerIndexParams(lookup=True, range=False)))
-        shard.update(q.UpdateOperation.create_field_index("score", q.PayloadSchemaType.Float))
-        shard.optimize()
-        shard.flush()
-    finally:
-        shard.close()
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if hasattr(v, "indices"):
-        return {"indices": list(v.indices), "values": list(v.values)}
-    return v
-
-
-def _state(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """What Edge holds and reports about the shard at ``path``, reopened from disk: its points (id -> (vectors,
-    payload), as it returns them), its configuration (the file it reloads it from) and its payload indexes."""
-    shard = q.EdgeShard.load(str(path))
-    try:
-        points: dict[str, Any] = {}
-        offset = None
-        while True:
-            records, offset = shard.scroll(q.ScrollRequest(offset=offset, limit=64, with_payload=True,
-                                                           with_vector=True))
-            for r in records:
-                points[str(r.id)] = (_plain(r.vector), r.payload or {})
-            if offset is None:
-                break
-        indexes = {}
-        for key, info in shard.info().payload_schema.items():
-            p = info.params
-            params = None if p is None else {a: str(getattr(p, a)) for a in dir(p) if not a.startswith("_")}
-            indexes[key] = (str(info.data_type), params, info.points)
-        assert shard.count(q.CountRequest(exact=True)) == len(points)
-    finally:
-        shard.close()
-    return points, json.loads((path / "edge_config.json").read_text()), indexes
-
-
-def _search(path: Path, queries: np.ndarray, using: str, exact: bool) -> list[list[str]]:
-    shard = q.EdgeShard.load(str(path))
-    try:
-        return [[str(h.id) for h in shard.query(q.QueryRequest(
-            query=q.Query.Nearest(qv.tolist(), using=using), limit=10,
-            params=q.SearchParams(exact=exact, hnsw_ef=128)))] for qv in queries]
-    finally:
-        shard.close()
 
 
 def _backup(cli: Any, url: str, store: Path, name: str) -> dict[str, Any]:
@@ -133,8 +33,8 @@ def _backup(cli: Any, url: str, store: Path, name: str) -> dict[str, Any]:
 def test_edge_store_edge_is_identical_and_incremental(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
     src = memory_tmp_path / "device" / "shard"
     src.parent.mkdir()
-    _build(src)
-    points, config, indexes = _state(src)
+    build(src)
+    points, config, indexes = state(src)
     assert len(points) == N
 
     first = _backup(cli, f"qdrant-edge://{src}", store_dir, "shard")
@@ -157,7 +57,7 @@ def test_edge_store_edge_is_identical_and_incremental(cli: Any, store_dir: Path,
     assert r.code == 0, r.stderr
     assert r.json()["rows"] == N
     assert sorted(p.name for p in dst.iterdir()) == ["shard"]  # the staging folder took the target's name
-    got_points, got_config, got_indexes = _state(dst / "shard")
+    got_points, got_config, got_indexes = state(dst / "shard")
     assert got_config == config
     assert got_indexes == indexes
     assert sorted(got_points) == sorted(points)
@@ -173,14 +73,14 @@ def test_edge_store_edge_is_identical_and_incremental(cli: Any, store_dir: Path,
 
     rng = np.random.default_rng(11)
     queries = rng.normal(size=(10, DIM))
-    assert _search(dst / "shard", queries, "dense", exact=True) == _search(src, queries, "dense", exact=True)
+    assert search(dst / "shard", queries, "dense", exact=True) == search(src, queries, "dense", exact=True)
 
 
 def test_edge_to_milvus_lite_and_back(cli: Any, lite: Engine, store_dir: Path, memory_tmp_path: Path) -> None:
     src = memory_tmp_path / "device" / "docs"
     src.parent.mkdir()
-    _build(src, multivector=False)  # Milvus has no multivector
-    points, config, _ = _state(src)
+    build(src, multivector=False)  # Milvus has no multivector
+    points, config, _ = state(src)
     first = _backup(cli, f"qdrant-edge://{src.parent}", store_dir, "docs")
 
     r = cli("restore", store_dir, lite.url, "--backup", first["backup_id"], "--json")
@@ -194,7 +94,7 @@ def test_edge_to_milvus_lite_and_back(cli: Any, lite: Engine, store_dir: Path, m
     dst = memory_tmp_path / "back"
     r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", second["backup_id"], "--json")
     assert r.code == 0, r.stderr
-    got_points, got_config, got_indexes = _state(dst / "docs")
+    got_points, got_config, got_indexes = state(dst / "docs")
     # Milvus held the point ids as VARCHAR keys, which come back as uuid5 ids (docs/FORMAT.md, "Restoring across
     # engines")
     assert sorted(got_points) == sorted(str(uuid.uuid5(PK_NAMESPACE, pid)) for pid in points)
@@ -232,7 +132,7 @@ def test_a_folder_that_is_not_a_shard(cli: Any, store_dir: Path, tmp_path: Path)
 
 def test_a_shard_another_process_holds(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
     src = memory_tmp_path / "busy"
-    _build(src, multivector=False, uint8=False)
+    build(src, multivector=False, uint8=False)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, qdrant_edge as q\ns = q.EdgeShard.load(sys.argv[1])\nprint('open', "
          "flush=True)\nsys.stdin.read()", str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -287,10 +187,10 @@ def test_a_restore_that_fails_midway_leaves_nothing(cli: Any, lite: Engine, stor
 
 def test_a_url_naming_a_shard_restores_only_that_shard(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
     src = memory_tmp_path / "a"
-    _build(src, multivector=False, uint8=False)
+    build(src, multivector=False, uint8=False)
     backup_id = _backup(cli, f"qdrant-edge://{src}", store_dir, "a")["backup_id"]
     other = memory_tmp_path / "b"
-    _build(other, multivector=False, uint8=False)
+    build(other, multivector=False, uint8=False)
     r = cli("restore", store_dir, f"qdrant-edge://{other}", "--backup", backup_id)
     assert r.code == 10 and "names the shard 'b'" in r.error_line()
     r = cli("restore", store_dir, f"qdrant-edge://{src}", "--backup", backup_id)
@@ -298,4 +198,4 @@ def test_a_url_naming_a_shard_restores_only_that_shard(cli: Any, store_dir: Path
     r = cli("restore", store_dir, f"qdrant-edge://{other}", "--backup", backup_id, "--as", "b", "--drop-existing")
     assert r.code == 0, r.stderr
     assert sorted(p.name for p in memory_tmp_path.iterdir()) == ["a", "b"]  # no staging or old folder left
-    assert _state(other)[0] == _state(src)[0]
+    assert state(other)[0] == state(src)[0]

@@ -618,7 +618,18 @@ class EdgeEngine:
         return out
 
     def unindexed_rows(self, name: str, field_name: str) -> int | None:
-        return None
+        """Points the HNSW index does not cover (Edge searches them exactly): for a shard with one dense vector and
+        no sparse one, points_count - indexed_vectors_count, as on a server; unknown with several."""
+        edge = self._open(name)
+        try:
+            with open(os.path.join(self._path(name), CONFIG_FILE), "rb") as f:
+                config = json.load(f)
+            info = edge.info()
+        except Exception as e:
+            raise self._error(f"read the configuration of {name!r}", e) from None
+        if len(config.get("vectors") or {}) != 1 or config.get("sparse_vectors"):
+            return None
+        return max(0, int(info.points_count) - int(info.indexed_vectors_count))
 
     def text_search(self, spec: CollectionSpec, name: str, field_name: str, queries: list[str], k: int,
                     keys: list[Any] | None = None) -> list[list[tuple[Any, float]]]:
