@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import qdrant_edge as q
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import Engine
@@ -199,3 +200,82 @@ def test_a_url_naming_a_shard_restores_only_that_shard(cli: Any, store_dir: Path
     assert r.code == 0, r.stderr
     assert sorted(p.name for p in memory_tmp_path.iterdir()) == ["a", "b"]  # no staging or old folder left
     assert state(other)[0] == state(src)[0]
+
+
+# -- encrypted and incremental, as every engine ------------------------------------------------------
+
+
+def test_encrypted_store_restores_an_edge_shard_identically(cli: Any, tmp_path: Path, memory_tmp_path: Path) -> None:
+    src = memory_tmp_path / "device" / "shard"
+    src.parent.mkdir()
+    build(src, multivector=False)
+    points, config, indexes = state(src)
+    store, pw = tmp_path / "sealed", tmp_path / "pw"
+    pw.write_text("correct horse battery staple\n")
+    assert cli("init", store, "--encrypt", "--passphrase-file", pw).code == 0
+    r = cli("backup", f"qdrant-edge://{src}", store, "-c", "shard", "--passphrase-file", pw, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["backups"][0]["rows"] == N
+    stored = b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file())
+    assert b"tenant" not in stored and b"nested" not in stored and b"qdrant-edge" not in stored  # all sealed
+    r = cli("restore", store, f"qdrant-edge://{memory_tmp_path / 'back'}", "--passphrase-file", pw, "--json")
+    assert r.code == 0, r.stderr
+    got, got_config, got_indexes = state(memory_tmp_path / "back" / "shard")
+    assert (got_config, got_indexes) == (config, indexes)
+    assert sorted(got) == sorted(points)
+    for pid, (vector, payload) in points.items():
+        assert got[pid][1] == payload, pid
+        assert {k: v for k, v in got[pid][0].items() if k != "dense"} == {k: v for k, v in vector.items()
+                                                                          if k != "dense"}, pid
+        np.testing.assert_allclose(got[pid][0]["dense"], vector["dense"], rtol=0, atol=1e-7)  # Cosine, as above
+    r = cli("restore", store, f"qdrant-edge://{memory_tmp_path / 'nokey'}", "--json")
+    assert r.code == 13 and not (memory_tmp_path / "nokey").exists()  # no passphrase: nothing restored
+
+
+def test_a_changed_shard_uploads_only_the_changed_points(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
+    """Ten payloads and five vectors changed, seven points deleted, four added: the next backup uploads those
+    nineteen points and reuses the others; each backup restores the shard as it was when it was taken."""
+    src = memory_tmp_path / "device" / "shard"
+    src.parent.mkdir()
+    build(src, multivector=False, uint8=False)
+    before, config, _ = state(src)
+    first = _backup(cli, f"qdrant-edge://{src}", store_dir, "shard")
+
+    ids = sorted(before, key=lambda p: (len(p), p))  # integer ids first, then UUIDs
+    shard = q.EdgeShard.load(str(src))
+    try:
+        def point(pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> Any:
+            vec = {k: q.SparseVector(v["indices"], v["values"]) if isinstance(v, dict) else v
+                   for k, v in vector.items()}
+            return q.Point(int(pid) if pid.isdigit() else uuid.UUID(pid), vec, payload)
+
+        changed = [point(pid, before[pid][0], {**before[pid][1], "edited": True}) for pid in ids[:10]]
+        changed += [point(pid, {**before[pid][0], "half": [0.5, -0.5, 0.25, 1.0]}, before[pid][1])
+                    for pid in ids[-5:]]  # UUID ids among them
+        added = [point(str(10_000 + i), {"dense": [1.0] + [0.0] * (DIM - 1), "half": [1.0] * 4,
+                                         "sp": {"indices": [i], "values": [1.0]}}, {"new": i}) for i in range(4)]
+        shard.update(q.UpdateOperation.upsert_points(changed + added))
+        shard.update(q.UpdateOperation.delete_points([int(p) if p.isdigit() else uuid.UUID(p)
+                                                      for p in ids[100:107]]))
+        shard.flush()
+    finally:
+        shard.close()
+    after, _, _ = state(src)
+    assert len(after) == N - 7 + 4
+
+    second = _backup(cli, f"qdrant-edge://{src}", store_dir, "shard")
+    assert second["base"] == first["backup_id"]
+    assert (second["rows"], second["rows_reused"]) == (N - 3, N - 15 - 7), second  # 15 changed + 4 new uploaded
+    assert second["objects_new"] > 0 and second["bytes_uploaded"] < first["bytes_uploaded"] / 4
+
+    for backup, expected in ((first, before), (second, after)):
+        dst = memory_tmp_path / f"at-{backup['backup_id']}"
+        r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", backup["backup_id"], "--json")
+        assert r.code == 0, r.stderr
+        got, got_config, _ = state(dst / "shard")
+        assert got_config == config
+        assert sorted(got) == sorted(expected)
+        for pid, (vector, payload) in expected.items():
+            assert got[pid][1] == payload, pid
+            assert got[pid][0]["half"] == vector["half"] and got[pid][0]["sp"] == vector["sp"], pid
+            np.testing.assert_allclose(got[pid][0]["dense"], vector["dense"], rtol=0, atol=1e-7)
