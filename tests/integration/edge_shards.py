@@ -22,23 +22,25 @@ def uid(i: int) -> str:
     return str(uuid.UUID(int=(i * 7919 + 12345) << 64 | i))
 
 
-def build(path: Path, *, multivector: bool = True, uint8: bool = True) -> None:
+def build(path: Path, *, half: bool = True, uint8: bool = True, multivector: bool = True, sparse: bool = True,
+          ) -> None:
     """A shard with dense float32 (Cosine, its own HNSW), float16 and uint8 vectors, a multivector, a sparse vector
-    with the IDF modifier, payload indexes, scalar quantization, collection HNSW and optimizer settings; integer and
-    UUID point ids; optimized, so its HNSW graphs are built."""
+    with the IDF modifier (each but the first can be left out), payload indexes, scalar quantization, collection
+    HNSW and optimizer settings; integer and UUID point ids; optimized, so its HNSW graphs are built."""
     rng = np.random.default_rng(3)
     vectors = {
         "dense": q.EdgeVectorParams(size=DIM, distance=q.Distance.Cosine,
                                     hnsw_config=q.HnswIndexConfig(m=8, ef_construct=48, full_scan_threshold=10)),
-        "half": q.EdgeVectorParams(size=4, distance=q.Distance.Dot, datatype=q.VectorStorageDatatype.Float16),
     }
+    if half:
+        vectors["half"] = q.EdgeVectorParams(size=4, distance=q.Distance.Dot, datatype=q.VectorStorageDatatype.Float16)
     if uint8:
         vectors["u8"] = q.EdgeVectorParams(size=4, distance=q.Distance.Euclid, datatype=q.VectorStorageDatatype.Uint8)
     if multivector:
         vectors["multi"] = q.EdgeVectorParams(size=3, distance=q.Distance.Dot,
                                               multivector_config=q.MultiVectorConfig(q.MultiVectorComparator.MaxSim))
     config = q.EdgeConfig(
-        vectors=vectors, sparse_vectors={"sp": q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+        vectors=vectors, sparse_vectors={"sp": q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)} if sparse else {},
         hnsw_config=q.HnswIndexConfig(m=12, ef_construct=64, full_scan_threshold=10),
         quantization_config=q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, always_ram=True),
         optimizers=q.EdgeOptimizersConfig(indexing_threshold=10, deleted_threshold=0.3))
@@ -47,13 +49,18 @@ def build(path: Path, *, multivector: bool = True, uint8: bool = True) -> None:
         points = []
         for i in range(N):
             pid: Any = i * 3 if i % 4 else uid(i)
-            vec: dict[str, Any] = {"dense": rng.normal(size=DIM).tolist(), "half": rng.normal(size=4).tolist()}
+            vec: dict[str, Any] = {"dense": rng.normal(size=DIM).tolist()}
+            halves = rng.normal(size=4).tolist()
+            if half:
+                vec["half"] = halves
             if uint8:
                 vec["u8"] = rng.integers(0, 256, 4).astype(float).tolist()
             if multivector:
                 vec["multi"] = rng.normal(size=(1 + i % 3, 3)).tolist()
             idx = sorted({int(k) for k in rng.integers(0, 500, 1 + i % 4)})
-            vec["sp"] = q.SparseVector(idx, [float(np.float32(rng.random() + 0.01)) for _ in idx])
+            values = [float(np.float32(rng.random() + 0.01)) for _ in idx]
+            if sparse:
+                vec["sp"] = q.SparseVector(idx, values)
             payload: dict[str, Any] = {"tenant": f"t{i % 4}", "n": int(rng.integers(-(2**40), 2**40)),
                                        "score": float(rng.normal()), "ok": bool(i % 2),
                                        "nested": {"deep": [1, None, "s"], "k": i}}
