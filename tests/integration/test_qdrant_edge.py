@@ -54,6 +54,11 @@ def test_edge_store_edge_is_identical_and_incremental(cli: Any, store_dir: Path,
     assert recorded["optimizer_config"] == {"deleted_threshold": 0.3, "indexing_threshold": 10}
 
     dst = memory_tmp_path / "restored"
+    dry = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", again["backup_id"], "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert "index on 'dense': HNSW (COSINE) M=8, efConstruction=48" in dry.stdout
+    assert "index on 'tenant': PAYLOAD_KEYWORD type=keyword, is_tenant=True" in dry.stdout
+    assert "restorable: nothing was written" in dry.stdout and not dst.exists()
     r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", again["backup_id"], "--json")
     assert r.code == 0, r.stderr
     assert r.json()["rows"] == N
