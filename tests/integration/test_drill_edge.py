@@ -71,8 +71,10 @@ def test_drill_on_edge_fails_when_the_restored_index_is_worse(cli: Any, store_di
         shard.close()
     _backup(cli, f"qdrant-edge://{device / 'emb'}", store_dir, "emb")
     report = memory_tmp_path / "drill.json"
-    r = cli("drill", store_dir, f"qdrant-edge://{device}", "-c", "emb", "--source", f"qdrant-edge://{device / 'emb'}",
-            "--index-params", "v:M=2,efConstruction=4", "--ef", "10", "--seed", "3", "--report-json", report)
+    # the target names the shard itself: the scratch shard goes beside it
+    r = cli("drill", store_dir, f"qdrant-edge://{device / 'emb'}", "-c", "emb", "--source",
+            f"qdrant-edge://{device / 'emb'}", "--index-params", "v:M=2,efConstruction=4", "--ef", "10", "--seed", "3",
+            "--report-json", report)
     assert r.code == DrillFailed.exit_code == 12, r.stderr
     check = _checks(orjson.loads(report.read_bytes()))["search_recall"]
     d = check["details"]

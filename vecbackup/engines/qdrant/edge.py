@@ -47,6 +47,8 @@ from vecbackup.urls import EdgeURL
 CONFIG_FILE = "edge_config.json"
 #: the file in a shard's folder that holds a restore's lease (format/lease.py) while it fills the shard
 LEASE_FILE = "vecbackup-lease.json"
+#: the token that ends a drill's scratch name (format/lease.py: drill_scratch)
+_DRILL_TOKEN = re.compile(r"[0-9a-f]{8}")
 #: what Edge says when another process holds the shard (the lock on its write-ahead log)
 _IN_USE = re.compile(r"WouldBlock|failed to open WAL", re.I)
 
@@ -422,7 +424,9 @@ class EdgeEngine:
             return "a Qdrant Edge shard's name is its folder's: it cannot contain '/'"
         if len(name.encode()) > 200:
             return "a Qdrant Edge shard's name is its folder's: at most 200 bytes here"
-        if self.only is not None and name != self.only:
+        scratch = drill_scratch(self.only or "", "")
+        if self.only is not None and name != self.only and not (  # a drill's scratch shard goes beside it
+                name.startswith(scratch) and _DRILL_TOKEN.fullmatch(name[len(scratch):])):
             return (f"{self.display} names the shard {self.only!r}: restore as {self.only!r} (--as), or give the "
                     "folder that holds the shards")
         return None
