@@ -317,6 +317,92 @@ def _qdrant_summary(q: dict[str, Any]) -> str:
     return text
 
 
+def _edge(e: dict[str, Any]) -> str:
+    sizes = e["sizes"]
+    out = [
+        f"qdrant-edge-py {e['qdrant_edge']}: Qdrant's own engine (segments, HNSW, payload storage), running in the "
+        "measured process on a shard's folder. The points are section 5's (an unnamed "
+        f"{e['dim']}-d Cosine vector, a sparse vector `text` with {e['sparse_nnz']} non-zeros, a five-key payload, "
+        "integer ids), upserted by a loader subprocess in batches of 1000 and then optimized (Edge builds the HNSW "
+        "graph once a segment passes its indexing threshold, about 20,000 such vectors). Every measured command is "
+        f"one fresh subprocess, measured like sections 2-3. The shards are on {e.get('folders_on', 'disk')}.",
+        "",
+        f"Commands: `vecbackup backup qdrant-edge:///SRC/NAME file:///STORE -c NAME --batch-size {e['batch_size']} "
+        "--json` and `vecbackup restore file:///STORE qdrant-edge:///DST -c NAME --json` (a restore fills a staging "
+        "shard, optimizes it and renames it to DST/NAME).",
+        "",
+        "**Memory.** Edge maps a shard's segment files into the process that opens it, and the pages a scroll or "
+        "an upsert touches count in its RSS (on tmpfs as shared memory; on disk as file pages the kernel can drop), "
+        "so peak RSS grows with the shard whoever reads it. *Anon* is the peak of the process's anonymous memory "
+        "(RssAnon, sampled every 20 ms): its heap, where vecbackup's batches live, without the shard's pages. "
+        "*Open + count* is a process that only opens the source shard and counts its points; a restore upserts and "
+        "optimizes like the *loader*.",
+        "",
+    ]
+    rows = []
+    for s in sizes:
+        n, b, r = s["points"], s["backup"], s["restore"]
+        fl, ld = s["floor_source"], s["load"]
+        rows.append([_n(n), "load (generate + upsert + optimize, for context)", f"{ld['wall_s']:.1f}",
+                     _n(n / ld["wall_s"]), _n(n / ld["seconds"]), _mb(ld["peak_rss_bytes"]),
+                     _mb(ld["peak_anon_bytes"]), "", ""])
+        rows.append([_n(n), "open + count (floor)", f"{fl['wall_s']:.1f}", "", "", _mb(fl["peak_rss_bytes"]),
+                     _mb(fl["peak_anon_bytes"]), "", ""])
+        rows.append([_n(n), "vecbackup backup", f"{b['wall_s']:.1f}", _n(b["points_per_s"]),
+                     _n(n / b["tool_seconds"]), _mb(b["peak_rss_bytes"]), _mb(b["peak_anon_bytes"]),
+                     _mb(b["bytes"]), f"{b['cpu_user_s'] + b['cpu_sys_s']:.1f}"])
+        rows.append([_n(n), "vecbackup restore", f"{r['wall_s']:.1f}", _n(r["points_per_s"]),
+                     _n(n / r["tool_seconds"]), _mb(r["peak_rss_bytes"]), _mb(r["peak_anon_bytes"]), "",
+                     f"{r['cpu_user_s'] + r['cpu_sys_s']:.1f}"])
+    out.append(_table(["points", "step", "wall s", "points/s (wall)", "points/s (in-tool)", "peak RSS MiB",
+                       "peak anon MiB", "stored MiB", "CPU s"], rows, "rlrrrrrrr"))
+    out += ["", "\"in-tool\" is vecbackup's own `seconds` (for the loader, its own timer): it excludes start-up "
+            f"and imports. Stored = the backup's data objects ({e['batch_size']} points each); raw float32 "
+            "dense-vector bytes are "
+            + " and ".join(f"{_mb(s['raw_vector_bytes'])} MiB at {_n(s['points'])}" for s in sizes) + "."]
+    if len(sizes) >= 2:
+        a, z = sizes[0], sizes[-1]
+        per = (z["points"] - a["points"]) / 10_000
+
+        def row(label: str, key: str, what: str) -> list[Any]:
+            va, vz = a[key][what], z[key][what]
+            return [label, _mb(va), _mb(vz), f"{mib(vz - va):+.1f}", f"{mib(vz - va) / per:+.1f}"]
+
+        out += ["", "**Peak memory against shard size**", "",
+                _table(["figure", f"MiB @ {_n(a['points'])}", f"MiB @ {_n(z['points'])}", "growth MiB",
+                        "MiB per extra 10k points"],
+                       [row("open + count, RSS", "floor_source", "peak_rss_bytes"),
+                        row("vecbackup backup, RSS", "backup", "peak_rss_bytes"),
+                        row("vecbackup backup, anon", "backup", "peak_anon_bytes"),
+                        row("loader (Edge upserting and optimizing), RSS", "load", "peak_rss_bytes"),
+                        row("loader, anon", "load", "peak_anon_bytes"),
+                        row("vecbackup restore, RSS", "restore", "peak_rss_bytes"),
+                        row("vecbackup restore, anon", "restore", "peak_anon_bytes")]),
+                "", "Reopening each restored shard and counting it found all points and peaked at "
+                + " and ".join(f"{_mb(s['floor_target']['peak_rss_bytes'])} MiB" for s in sizes) + "."]
+    return "\n".join(out)
+
+
+def _edge_summary(e: dict[str, Any]) -> str:
+    sizes = e["sizes"]
+    a, z = sizes[0], sizes[-1]
+    text = "**Qdrant Edge** (section 10; Qdrant's engine in-process). "
+    if len(sizes) >= 2:
+        def growth(key: str) -> str:
+            va, vz = a[key]["peak_anon_bytes"], z[key]["peak_anon_bytes"]
+            return f"{_mb(va)} → {_mb(vz)} MiB ({mib(vz - va):+.1f})"
+
+        text += (f"From {_n(a['points'])} to {_n(z['points'])} points, the anonymous memory (the heap, without the "
+                 f"shard's mapped pages) of `vecbackup backup` went {growth('backup')} and of `restore` "
+                 f"{growth('restore')}; peak RSS, which counts the shard's pages Edge maps, went "
+                 f"{_mb(a['backup']['peak_rss_bytes'])} → {_mb(z['backup']['peak_rss_bytes'])} MiB for the backup. ")
+    text += (f"At {_n(z['points'])} points backup took {z['backup']['wall_s']:.1f}s "
+             f"({_n(z['backup']['points_per_s'])} points/s wall, {_mb(z['backup']['bytes'])} MiB stored) and restore "
+             f"{z['restore']['wall_s']:.1f}s ({_n(z['restore']['points_per_s'])} points/s, its HNSW build "
+             f"included), against {z['load']['wall_s']:.1f}s for the loader.")
+    return text
+
+
 def _rate(r: dict[str, Any]) -> str:
     runs = r.get("all_mb_per_s") or [r["mb_per_s"]]
     if len(runs) < 2:
@@ -559,6 +645,9 @@ def _summary(res: dict[str, Any]) -> str:
     q = res.get("qdrant")
     if q and q.get("sizes"):
         parts.append(_qdrant_summary(q))
+    e = res.get("edge")
+    if e and e.get("sizes"):
+        parts.append(_edge_summary(e))
     return "\n\n".join(parts)
 
 
@@ -668,7 +757,7 @@ def _carried(res: dict[str, Any]) -> list[str]:
 
 _SECTION_NAMES = {"codec": "1. codec", "standalone": "2. Milvus standalone", "lite": "3. Milvus Lite",
                   "stores": "4. object stores", "qdrant": "5. Qdrant", "incremental": "7. incremental uploads",
-                  "encryption": "8. encryption"}
+                  "encryption": "8. encryption", "edge": "10. Qdrant Edge"}
 
 
 def _incremental(inc: dict[str, Any]) -> str:
@@ -797,5 +886,7 @@ def render(res: dict[str, Any]) -> str:
         out += ["## 8. Encryption", "", _encryption(res["encryption"]), ""]
     if res.get("segments") or any("segments" in c for c in (res.get("scale") or {}).get("configs", [])):
         out += ["## 9. Segment backups (`backup --segments-from`)", "", _segments(res), ""]
+    if res.get("edge") and res["edge"].get("sizes"):
+        out += ["## 10. End to end: Qdrant Edge", "", _edge(res["edge"]), ""]
     out += ["## Caveats", "", _CAVEATS, ""]
     return "\n".join(out)

@@ -208,9 +208,44 @@ def is_qdrant_url(url: str) -> bool:
 
 
 def is_engine_url(url: str) -> bool:
-    """Whether ``url`` names a database (Milvus, Milvus Lite, Qdrant, Qdrant local mode) rather than a store."""
+    """Whether ``url`` names a database (Milvus, Milvus Lite, Qdrant, Qdrant local mode, Qdrant Edge) rather than a
+    store."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    return scheme in MILVUS_SCHEMES or scheme == LITE_SCHEME or is_qdrant_url(url)
+    return scheme in MILVUS_SCHEMES or scheme == LITE_SCHEME or is_qdrant_url(url) or is_edge_url(url)
+
+
+#: Qdrant Edge: shards (folders) on this machine, opened in-process
+EDGE_SCHEME = "qdrant-edge"
+
+
+@dataclass(frozen=True)
+class EdgeURL:
+    """Where Qdrant Edge shards are: ``qdrant-edge:///path``, a shard's folder or a folder of shards."""
+
+    display: str
+    path: str  # absolute
+
+
+def is_edge_url(url: str) -> bool:
+    return (url.partition("://")[0].lower() if "://" in url else "") == EDGE_SCHEME
+
+
+def parse_edge_url(url: str, *, tls: TLS | None = None) -> EdgeURL:
+    """``qdrant-edge:///absolute/path``: a Qdrant Edge shard's folder (its one collection, named after the
+    folder), or a folder whose sub-folders are shards (one collection each). No host, query or credentials."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise UsageError(f"bad URL {_redact(url)!r}: {_why(e)}") from None
+    if parts.scheme.lower() != EDGE_SCHEME:
+        raise UsageError(f"not a Qdrant Edge URL: {_redact(url)!r}", hint="use qdrant-edge:///absolute/path")
+    path = unquote(parts.netloc + parts.path)
+    if not path.startswith("/") or parts.query or parts.fragment:
+        raise UsageError(f"bad URL {_redact(url)!r}: a Qdrant Edge URL is qdrant-edge:// and an absolute folder path",
+                         hint="use qdrant-edge:///absolute/path (three slashes)")
+    path = path.rstrip("/") or "/"
+    (tls or TLS()).check(f"qdrant-edge://{path}", tls=False, grpc=False)
+    return EdgeURL(display=f"qdrant-edge://{path}", path=path)
 
 
 def parse_qdrant_url(url: str, *, api_key: str | None = None, tls: TLS | None = None,

@@ -18,6 +18,12 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
 from tests.conftest import Engine
+from tests.integration.common import STANDALONE_URL
+from tests.integration.edge_shards import build as build_edge
+from tests.integration.edge_shards import plain as edge_plain
+from tests.integration.edge_shards import search as edge_search
+from tests.integration.edge_shards import state as edge_state
+from vecbackup.ops.mapping import PK_NAMESPACE
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant"),
               pytest.mark.filterwarnings("ignore:Local mode performs exact")]
@@ -73,12 +79,16 @@ def _milvus_rows(client: MilvusClient, name: str) -> dict[Any, dict[str, Any]]:
 SCALARS = ("b", "i8", "i16", "i32", "i64", "f", "d", "s", "j", "arr", "tags")
 
 
-def _build_milvus(client: MilvusClient, name: str) -> tuple[np.ndarray, dict[int, str]]:
+def _build_milvus(client: MilvusClient, name: str, *, modern: bool = True) -> tuple[np.ndarray, dict[int, str]]:
+    """Every scalar type, JSON, ARRAY, a dense vector (HNSW COSINE M=16 efConstruction=64), dynamic fields on some
+    rows and three partitions; with ``modern`` (Milvus 2.4 and later) a sparse vector and INVERTED indexes, else
+    (Milvus 2.3) STL_SORT and Trie ones."""
     rng = np.random.default_rng(5)
     s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
     s.add_field("pk", DataType.INT64, is_primary=True)
     s.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    s.add_field("sp", DataType.SPARSE_FLOAT_VECTOR)
+    if modern:
+        s.add_field("sp", DataType.SPARSE_FLOAT_VECTOR)
     s.add_field("b", DataType.BOOL)
     s.add_field("i8", DataType.INT8)
     s.add_field("i16", DataType.INT16)
@@ -92,9 +102,10 @@ def _build_milvus(client: MilvusClient, name: str) -> tuple[np.ndarray, dict[int
     s.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
     ip = client.prepare_index_params()
     ip.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 64})
-    ip.add_index("sp", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-    ip.add_index("i64", index_type="INVERTED")
-    ip.add_index("s", index_type="INVERTED")
+    if modern:
+        ip.add_index("sp", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    ip.add_index("i64", index_type="INVERTED" if modern else "STL_SORT")
+    ip.add_index("s", index_type="INVERTED" if modern else "Trie")
     client.create_collection(name, schema=s, index_params=ip)
     client.create_partition(name, "p1")
     client.create_partition(name, "p2")
@@ -112,6 +123,8 @@ def _build_milvus(client: MilvusClient, name: str) -> tuple[np.ndarray, dict[int
             "j": {"k": i, "nested": {"x": [1, 2.5, None], "ok": bool(i % 3)}}, "arr": list(range(i % 5)),
             "tags": [f"t{k}" for k in range(i % 3)],
         }
+        if not modern:
+            del row["sp"]
         if i % 4:
             row["color"] = ["red", "green", "blue"][i % 3]
             row["extra_n"] = i
@@ -318,3 +331,149 @@ def test_point_without_a_vector_stops_a_restore_into_milvus(cli: Any, lite: Engi
     line = r.error_line()
     assert "field 'b'" in line and "point 15" in line
     assert lite.client.list_collections() == before
+
+
+# -- Qdrant Edge (the real engine) <-> Milvus 2.3, Qdrant local mode -------------------------------
+
+
+def test_milvus_standalone_to_edge(cli: Any, standalone: Any, store_dir: Path, memory_tmp_path: Path) -> None:
+    """Milvus 2.3 -> store -> Edge: every row's vector and fields as Edge returns them, the vector's configuration
+    as Edge reloads it, and Edge's exact search equal to exact search with numpy over the source's vectors."""
+    client = MilvusClient(uri=standalone.uri)
+    name = f"vbt_m2e_{uuid.uuid4().hex[:8]}"
+    try:
+        vecs, partition_of = _build_milvus(client, name, modern=False)
+        client.flush(name)
+        source = _milvus_rows(client, name)
+        backup_id = _backup(cli, STANDALONE_URL, store_dir, name)
+    finally:
+        client.drop_collection(name)
+        client.close()
+    target = memory_tmp_path / "edge"
+    r = cli("restore", store_dir, f"qdrant-edge://{target}", "--backup", backup_id, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["rows"] == N
+
+    points, config, _ = edge_state(target / name)
+    assert config["vectors"]["vec"]["size"] == DIM and config["vectors"]["vec"]["distance"] == "Cosine"
+    assert {k: config["vectors"]["vec"]["hnsw_config"][k] for k in ("m", "ef_construct")} == {"m": 16,
+                                                                                          "ef_construct": 64}
+    pks = [i * 11 + 3 for i in range(N)]
+    assert sorted(int(pid) for pid in points) == sorted(source) == pks
+    scalars = tuple(k for k in SCALARS if k != "sp")
+    for i, pk in enumerate(pks):
+        row, (vector, payload) = source[pk], points[str(pk)]
+        np.testing.assert_allclose(vector["vec"], vecs[i], rtol=0, atol=1e-6)  # unit vectors: Edge keeps them
+        # a payload float comes back as Edge parses it: the same double, or (one in nine) its neighbour
+        # (docs/COMPATIBILITY.md, "Qdrant Edge")
+        assert {k: payload[k] for k in scalars if k not in ("f", "d")} == {
+            k: row[k] for k in scalars if k not in ("f", "d")}, pk
+        assert all(abs(payload[k] - row[k]) <= np.spacing(abs(row[k])) for k in ("f", "d")), pk
+        assert payload["_partition"] == partition_of[pk]
+        assert set(payload) == {*scalars, "_partition", *(k for k in ("color", "extra_n") if k in row)}, pk
+        assert all(payload[k] == row[k] for k in ("color", "extra_n") if k in row), pk
+
+    queries = _unit(np.random.default_rng(17), 20, DIM)
+    got = edge_search(target / name, queries, "vec", exact=True)
+    for qi, q in enumerate(queries):
+        truth = [str(pks[j]) for j in np.argsort(-(vecs.astype(np.float64) @ q), kind="stable")[:10]]
+        assert got[qi] == truth, qi
+
+
+def _edge_local_points(client: QdrantClient, name: str) -> dict[str, Any]:
+    """Local mode's points as edge_shards.state gives Edge's: id -> (vectors, payload), sparse ones as dicts."""
+    return {str(pid): (edge_plain(p.vector), p.payload or {}) for pid, p in _scroll(client, name).items()}
+
+
+def test_edge_to_qdrant_local_and_back(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
+    """Edge -> store -> Qdrant local mode -> store -> Edge: every point, vector and payload identical on both ends;
+    the configuration that local mode keeps (each vector's: size, distance, datatype, its HNSW, multivector; sparse
+    modifier) equal, and what it drops (collection HNSW, quantization, optimizers, payload indexes) said in the
+    restore's notes."""
+    src = memory_tmp_path / "device" / "shard"
+    src.parent.mkdir()
+    build_edge(src)  # dense Cosine with its own HNSW, float16, uint8, multivector, sparse IDF; int and UUID ids
+    points, config, indexes = edge_state(src)
+    qpath = memory_tmp_path / "qdrant"
+    qurl = f"qdrant-local://{qpath}"
+    r = cli("restore", store_dir, qurl, "--backup", _backup(cli, f"qdrant-edge://{src}", store_dir, "shard"),
+            "--json")
+    assert r.code == 0, r.stderr
+    assert ("qdrant-client local mode does not keep these recorded settings: quantization_config, on_disk_payload, "
+            "payload indexes") in r.json()["notes"]
+
+    client = QdrantClient(path=str(qpath))
+    try:
+        local = _edge_local_points(client, "shard")
+        params = client.get_collection("shard").config.params
+    finally:
+        client.close()
+    assert local == points  # ids, each vector as Edge returned it (Cosine ones unit already), payloads
+    assert isinstance(params.vectors, dict) and isinstance(params.sparse_vectors, dict)
+    vectors = {k: v.model_dump(mode="json", exclude_none=True) for k, v in params.vectors.items()}
+    assert {k: (v["size"], v["distance"], v.get("datatype", "float32")) for k, v in vectors.items()} == {
+        k: (v["size"], v["distance"], v.get("datatype", "float32").lower()) for k, v in config["vectors"].items()}
+    assert vectors["dense"]["hnsw_config"] == config["vectors"]["dense"]["hnsw_config"]
+    assert vectors["multi"]["multivector_config"] == {"comparator": "max_sim"}
+    assert params.sparse_vectors["sp"].modifier == m.Modifier.IDF
+
+    second = _backup(cli, qurl, store_dir, "shard")
+    dst = memory_tmp_path / "back"
+    r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", second, "--json")
+    assert r.code == 0, r.stderr
+    got, got_config, got_indexes = edge_state(dst / "shard")
+    assert sorted(got) == sorted(points)
+    for pid, (vector, payload) in points.items():
+        got_vector, got_payload = got[pid]
+        assert got_payload == payload, pid
+        assert {k: v for k, v in got_vector.items() if k != "dense"} == {
+            k: v for k, v in vector.items() if k != "dense"}, pid
+        # Cosine: Edge normalises the unit vector it is given again (to the last bit)
+        np.testing.assert_allclose(got_vector["dense"], vector["dense"], rtol=0, atol=1e-7)
+    assert got_config["vectors"] == config["vectors"]
+    assert got_config["sparse_vectors"] == config["sparse_vectors"]
+    assert got_indexes == {} and indexes != {}  # local mode has no payload indexes
+    assert got_config.get("quantization_config") is None and config["quantization_config"] is not None
+
+
+def test_edge_to_milvus_standalone_and_back(cli: Any, standalone: Any, store_dir: Path,
+                                            memory_tmp_path: Path) -> None:
+    """Edge -> store -> Milvus 2.3 -> store -> Edge, a shard of one dense vector (Milvus 2.3 allows one vector field
+    per collection, and has no sparse vectors; test_qdrant_edge.py takes every other kind through Milvus Lite): every
+    point comes back with its vector and payload, under the uuid5 id a VARCHAR key becomes (docs/FORMAT.md,
+    "Restoring across engines"), and Edge's exact search on it agrees with exact search over the source's vectors."""
+    src = memory_tmp_path / "device" / "docs"
+    src.parent.mkdir()
+    build_edge(src, half=False, uint8=False, multivector=False, sparse=False)
+    points, config, _ = edge_state(src)
+    name = f"vbt_e2m_{uuid.uuid4().hex[:8]}"
+    first = _backup(cli, f"qdrant-edge://{src}", store_dir, "docs")
+    client = MilvusClient(uri=standalone.uri)
+    try:
+        r = cli("restore", store_dir, STANDALONE_URL, "--backup", first, "--as", name, "--json")
+        assert r.code == 0, r.stderr
+        types = {f["name"]: f["type"] for f in client.describe_collection(name)["fields"]}
+        assert types == {"id": DataType.VARCHAR, "dense": DataType.FLOAT_VECTOR}
+        second = _backup(cli, STANDALONE_URL, store_dir, name)
+    finally:
+        client.drop_collection(name)
+        client.close()
+    dst = memory_tmp_path / "back"
+    r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", second, "--as", "docs", "--json")
+    assert r.code == 0, r.stderr
+    got, got_config, _ = edge_state(dst / "docs")
+    assert sorted(got) == sorted(str(uuid.uuid5(PK_NAMESPACE, pid)) for pid in points)
+    for pid, (vector, payload) in points.items():
+        got_vector, got_payload = got[str(uuid.uuid5(PK_NAMESPACE, pid))]
+        assert got_payload == {**payload, "id": pid}, pid  # and the key it had, in the payload
+        np.testing.assert_allclose(got_vector["dense"], vector["dense"], rtol=0, atol=1e-6)
+    assert {k: (v["size"], v["distance"]) for k, v in got_config["vectors"].items()} == {
+        k: (v["size"], v["distance"]) for k, v in config["vectors"].items()}
+    # Edge's exact search on the shard that came back: exact search with numpy over the source's vectors
+    ids = list(points)
+    unit = np.array([points[p][0]["dense"] for p in ids], dtype=np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    queries = np.random.default_rng(29).normal(size=(10, DIM))
+    truth = [[str(uuid.uuid5(PK_NAMESPACE, ids[j])) for j in np.argsort(-(unit @ qv), kind="stable")[:10]]
+             for qv in queries]
+    assert edge_search(dst / "docs", queries, "dense", exact=True) == truth

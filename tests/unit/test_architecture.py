@@ -30,6 +30,7 @@ SDKS = {
     "pymilvus": ("vecbackup.engines.milvus",),
     "milvus_lite": ("vecbackup.engines.milvus",),
     "qdrant_client": ("vecbackup.engines.qdrant",),
+    "qdrant_edge": ("vecbackup.engines.qdrant.edge",),
     "cryptography": ("vecbackup.format.crypto",),
     "boto3": ("vecbackup.stores.s3",),
     "botocore": ("vecbackup.stores.s3",),

@@ -74,7 +74,8 @@ class _Terminal(BackupEvents):
 
 def backup(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
-                                          "qdrant://host:6333 or qdrant-local:///folder")],
+                                          "qdrant://host:6333, qdrant-local:///folder or "
+                                          "qdrant-edge:///folder")],
     store_url: Annotated[str, typer.Argument(metavar="STORE_URL",
                                              help="file:///path, s3://bucket/prefix or azure://container/prefix")],
     collection: Annotated[list[str] | None, typer.Option("--collection", "-c", metavar="NAME",

@@ -23,7 +23,8 @@ from vecbackup.cli.options import (
 
 def collections(
     source: Annotated[str, typer.Argument(metavar="SOURCE_URL", help="milvus://host:19530, milvus-lite:///file.db, "
-                                          "qdrant://host:6333 or qdrant-local:///folder")],
+                                          "qdrant://host:6333, qdrant-local:///folder or "
+                                          "qdrant-edge:///folder")],
     token: Token = None, user: User = None, password: Password = None, ca_cert: CaCert = None,
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, json: Json = False, quiet: Quiet = False,

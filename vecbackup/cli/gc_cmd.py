@@ -37,7 +37,8 @@ DEFAULT_MIN_AGE = "24h"
 def gc(ctx: typer.Context,
        url: Annotated[str, typer.Argument(
            metavar="STORE_URL|ENGINE_URL", help="A store (file:///path, s3://bucket/prefix, azure://container/prefix) "
-           "or a database (milvus://host:19530, milvus-lite:///file.db, qdrant://host:6333, qdrant-local:///folder).")],
+           "or a database (milvus://host:19530, milvus-lite:///file.db, qdrant://host:6333, qdrant-local:///folder, "
+           "qdrant-edge:///folder).")],
        min_age: Annotated[str | None, typer.Option(
            "--min-age", metavar="DURATION", help="Stores: only delete unreferenced objects older than this (e.g. 24h, "
            "7d): younger ones may belong to a backup still running.  [default: 24h]")] = None,

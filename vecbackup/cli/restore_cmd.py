@@ -53,7 +53,8 @@ def restore(
     store_url: StoreArg,
     target_url: Annotated[str, typer.Argument(metavar="TARGET_URL",
                                               help="milvus://host:19530, milvus-lite:///file.db, "
-                                                   "qdrant://host:6333 or qdrant-local:///folder")],
+                                                   "qdrant://host:6333, qdrant-local:///folder or "
+                                                   "qdrant-edge:///folder")],
     backup_id: BackupOpt = "latest",
     collection: CollectionOpt = None,
     as_name: Annotated[str | None, typer.Option("--as", metavar="NAME",

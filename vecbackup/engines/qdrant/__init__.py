@@ -2,7 +2,9 @@
 
 ``connection.py`` holds the client and translates qdrant-client's errors; ``source.py``, ``sink.py`` and ``inspect.py``
 move data for each role; ``model.py`` is the pure translation between a Qdrant collection and the engine-neutral
-:class:`~vecbackup.schema.CollectionSpec` (docs/FORMAT.md, "Qdrant collections").
+:class:`~vecbackup.schema.CollectionSpec` (docs/FORMAT.md, "Qdrant collections"). ``edge.py`` is Qdrant Edge (a shard
+folder opened in-process by qdrant-edge-py) behind the same protocols, described through ``edge_config.py`` as the
+collection a server with its configuration would report.
 """
 
 from __future__ import annotations
