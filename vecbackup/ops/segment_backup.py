@@ -351,9 +351,10 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
 
 class _Groups:
     """The path with worker processes: the segments' log groups are read here (one after the other, in order) and
-    decoded and encoded by ``workers`` processes, at most ``workers`` groups in flight; their chunks are named and
-    stored by ``width`` threads, in order. Memory: a group's files and its encoded chunks per worker (in the worker,
-    and here until they are stored), and ``width`` chunks being stored."""
+    decoded and encoded by ``workers`` processes, at most ``workers`` + 1 groups in flight; their chunks are named
+    and stored by ``width`` threads, in order. Memory: a group's files and its encoded chunks per worker (in the
+    worker, and here until they are stored), the files of the group waiting for a worker when they are not read
+    from a local folder, and ``width`` chunks being stored."""
 
     def __init__(self, pool: WorkerPool, workers: int, threads: ThreadPoolExecutor, width: int,
                  store: BlobStore, spec: CollectionSpec, columns: tuple[Field, ...], batch_size: int, level: int,
@@ -371,7 +372,7 @@ class _Groups:
         read = _Read(seg, partition)
         with _listed(f"segment {seg.segment_id}"):
             for group in reader.groups(self.spec, seg, partition):
-                self._collect(self.workers - 1)
+                self._collect(self.workers)  # one waiting beyond those being decoded: no worker waits for this one
                 self.encoding.append((read, self.pool.submit(encode_group, group, self.columns,
                                                              self.spec.primary.name, self.batch_size, self.level)))
                 del group
