@@ -48,8 +48,13 @@ from vecbackup.words import either, param, plural
 
 #: listings tried before a backup whose segment files keep vanishing gives up
 ATTEMPTS = 3
-#: bytes of segment files to read from which a backup decodes and encodes them in worker processes by default
+#: by default a backup decodes and encodes in worker processes, one per core, when it has at least WORKERS_FROM
+#: bytes of segment files to read and at least WORKERS_CORES cores. With fewer it does so in its own process: zstd,
+#: SHA-256 and the writes (about 60% of the work) run on its threads outside the interpreter lock, which keeps two
+#: cores busy as well as two workers would, without their start and the chunks' way back (measured on 2 cores:
+#: 5.0-5.7 s with threads against 6.5-7.8 s with 2 workers, 200,000 x 768-d; docs/SCALING.md)
 WORKERS_FROM = 256 << 20
+WORKERS_CORES = 4
 
 
 class SegmentsChanged(MissingData):
@@ -65,9 +70,9 @@ def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, col
                     full: bool = False, check_fraction: float = 0.02, workers: int | None = None) -> BackupResult:
     """Back up ``collection`` from the files of its sealed segments (module doc). ``full`` reads every segment and
     stores every piece anew, rewriting damaged objects (as ``backup --full``). ``workers``: processes decoding and
-    encoding the segments' log groups (ops/segment_workers.py), 1 for none (this process does it); by default one
-    per core when the segments to read hold at least WORKERS_FROM bytes, else none. The objects and the manifest
-    are the same for any number."""
+    encoding the segments' log groups (ops/segment_workers.py), 1 for none (this process does it, on its threads);
+    by default one per core on a machine of WORKERS_CORES cores or more when the segments to read hold at least
+    WORKERS_FROM bytes, else none. The objects and the manifest are the same for any number."""
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     for attempt in range(1, ATTEMPTS + 1):
@@ -116,11 +121,12 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     samples: list[tuple[Piece, Any]] = []  # the pieces of reused segments, with the keys the server's files hold
     width = in_flight(store, PIPELINE) + 1
     slots: list[_Read | tuple[SegmentRecord, np.ndarray, Any]] = []
-    if workers is None:  # worker processes pay for their start (about a second) when there is enough to read
+    if workers is None:  # worker processes pay for their start (about a second each) where they pay at all
+        cores = default_workers()
         to_read = sum(size for seg in segments if reusable(base_records, seg.partition, seg.segment_id,
                                                            files_fingerprint(seg.files)) is None
                       for _, _, size in seg.files)
-        workers = default_workers() if to_read >= WORKERS_FROM else 1
+        workers = cores if cores >= WORKERS_CORES and to_read >= WORKERS_FROM else 1
     pool = WorkerPool(workers) if workers > 1 else None
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as threads:
         groups = _Groups(pool, workers, threads, width, store, spec, columns, batch_size, level, full, deletes,

@@ -2,8 +2,10 @@
 bytes of log i of every field, format/binlog.py LogGroup) and encodes its rows as data chunks with their row
 digests, and returns the bytes; the parent names, checks and stores them.
 
-Decoding and encoding hold the interpreter for much of their time (per-row JSON, VARCHAR and ARRAY values, the row
-digests' hashing), so threads of one process use one core; processes use all of them. The workers are started with
+Decoding and encoding hold the interpreter for about 40% of their time (Parquet to Python values, per-row JSON,
+VARCHAR and ARRAY values, the row digests' loop); zstd, SHA-256 and the writes run on threads outside it. So one
+process keeps about two cores busy, and worker processes pay off on more (ops/segment_backup.py WORKERS_CORES,
+where the backup chooses). The workers are started with
 ``spawn`` (the parent runs threads and gRPC channels, which do not survive a fork); they import no database client
 and open no connection: bytes in, bytes out. Memory: each worker holds one log group (its files and its encoded
 chunks) at a time, and the parent at most one more group per worker in flight.
