@@ -281,6 +281,71 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         server.close()
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {f.relative_to(root).as_posix(): f.read_bytes() for d in ("data", "digests") for f in (root / d).rglob("*")
+            if f.is_file()}
+
+
+def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Path):
+    """The segments decoded and encoded by worker processes or in this process: the same objects, byte for byte,
+    and the same manifest but for the backup's id and times. A binlog that does not decode fails either way with
+    the same one-line CorruptData (exit 7), and nothing is committed."""
+    import shutil
+
+    from pymilvus import MilvusClient
+
+    from vecbackup import api
+    from vecbackup.engines.milvus.segment_reader import segment_reader
+    from vecbackup.errors import CorruptData
+    from vecbackup.format.manifest import Manifest
+    from vecbackup.ops.segment_backup import backup_segments
+
+    server = MilvusClient(uri=standalone.uri)
+    name = f"segwork_{random.randrange(1 << 30)}"
+    engine = api.connect(STANDALONE_URL, existing=True)
+    try:
+        build(server, name)
+        reader = segment_reader(engine, storage_url(standalone))
+        for attempt in range(3):  # the server may compact segments between the two backups (2.3 does, on its timer)
+            docs = {}
+            for workers in (1, 2):
+                folder = tmp_path / f"w{workers}_{attempt}"
+                store = api.open_store(f"file://{folder}", create=True)
+                r = backup_segments(engine, reader, store, name, batch_size=64, workers=workers)
+                assert r.rows == 1100 and r.objects_new > 10  # several pieces of several segments
+                doc = orjson.loads(Manifest.from_json(store.get(r.manifest_key)).to_json())
+                for key in ("backup_id", "started_at", "completed_at"):
+                    assert doc.pop(key)
+                doc["notes"] = [n for n in doc["notes"] if not n.startswith("the segments changed while")]
+                docs[workers] = doc
+            if [s["id"] for s in docs[1]["segments"]] == [s["id"] for s in docs[2]["segments"]]:
+                break
+        assert docs[1] == docs[2]
+        assert _tree(tmp_path / f"w1_{attempt}") == _tree(tmp_path / f"w2_{attempt}") != {}
+
+        copy = tmp_path / "storage"  # the server's files with one binlog of the vectors damaged
+        shutil.copytree(standalone.data_dir / "data" / "insert_log", copy / "insert_log")
+        shutil.copytree(standalone.data_dir / "data" / "delta_log", copy / "delta_log", dirs_exist_ok=True)
+        last = reader.segments(engine.describe(name).spec)[-1].files[-1]  # (field id, path, size)
+        damaged = copy / last[1]
+        damaged.write_bytes(damaged.read_bytes()[:-200])
+        bad = segment_reader(engine, f"file://{copy}")
+        errors = []
+        for workers in (1, 2):
+            store = api.open_store(f"file://{tmp_path / f'bad{workers}'}", create=True)
+            with pytest.raises(CorruptData) as e:
+                backup_segments(engine, bad, store, name, batch_size=64, workers=workers, full=True)
+            assert e.value.__cause__ is None and e.value.__traceback__ is not None
+            errors.append(str(e.value))
+            assert not list((tmp_path / f"bad{workers}").rglob("manifests/**/*.json"))
+        assert errors[0] == errors[1] and "binlog" in errors[0] and "\n" not in errors[0]
+    finally:
+        engine.close()
+        if server.has_collection(name):
+            server.drop_collection(name)
+        server.close()
+
+
 def test_sources_without_segment_files_are_refused_in_one_line(cli, lite: Engine, store_dir: Path,
                                                                tmp_path: Path):
     name = lite.new_name("seg")

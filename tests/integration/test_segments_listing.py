@@ -272,9 +272,9 @@ def test_a_segment_backup_from_s3_storage_survives_compaction_and_gc_mid_backup(
         _fill(client, name, pieces=2)
         _index_and_load(client, name)
         listed: list[int] = []
-        read = MilvusSegmentReader.read
+        groups = MilvusSegmentReader.groups
 
-        def read_after_gc(self: Any, spec: Any, segment: Any, batch_size: int) -> Any:
+        def groups_after_gc(self: Any, spec: Any, segment: Any, partition: str) -> Any:
             if not listed:  # the first segment of the first listing: compaction and GC happen now
                 listed.append(segment.segment_id)
                 before = {f.path for s in self._segments.values() for f in s.files()}
@@ -283,9 +283,9 @@ def test_a_segment_backup_from_s3_storage_survives_compaction_and_gc_mid_backup(
                 while set(_bucket(seaweedfs, url, self._listing.collection_id)) & before:
                     assert time.monotonic() < deadline, "the replaced segments' files were not collected"
                     time.sleep(0.5)
-            return read(self, spec, segment, batch_size)
+            return groups(self, spec, segment, partition)
 
-        monkeypatch.setattr(MilvusSegmentReader, "read", read_after_gc)
+        monkeypatch.setattr(MilvusSegmentReader, "groups", groups_after_gc)
         store = tmp_path / "store"
         run = api.backup(f"milvus://127.0.0.1:{S3_PORT}", f"file://{store}", [name],
                          options=api.BackupOptions(segments_from=url))

@@ -855,8 +855,9 @@ def test_encode_rejects_bad_input() -> None:
     bad([Field("s", T.VARCHAR)], {"s": Column(["a", None])}, match="row 1: expected str")
     bad([Field("s", T.VARCHAR)], {"s": Column("ab")}, match="must be a list")  # type: ignore[arg-type]
     bad([Field("s", T.VARCHAR)], {"s": Column(["a", "\ud800"])}, match="UTF-8")
-    bad([Field("j", T.JSON)], {"j": Column([1, {1: 2}])}, match="not a JSON value")
-    bad([Field("j", T.JSON)], {"j": Column([1, [float("nan")]])}, match="NaN")
+    bad([Field("j", T.JSON)], {"j": Column([1, {1: 2}])}, match="row 1: not a JSON value")
+    bad([Field("j", T.JSON)], {"j": Column([1, [float("nan")]])}, match="row 1: JSON cannot hold NaN")
+    bad([Field("j", T.JSON)], {"j": Column([None, [float("inf")]])}, match="row 1: JSON cannot hold NaN")
     bad([Field("j", T.JSON)], {"j": Column([1, 2**64])}, match="not a JSON value")
     bad([Field("a", T.ARRAY)], {"a": Column([[], []])}, match="element_type")
     bad([Field("a", T.ARRAY, element_type=T.JSON)], {"a": Column([[], []])}, match="element_type")

@@ -98,9 +98,11 @@ class SegmentReader(Protocol):
         """The primary keys and insert timestamps of every row of the segment, in its order."""
         ...
 
-    def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
-        """Every row of the segment in its order, ``batch_size`` rows at a time, with each row's insert timestamp
-        (chunk, timestamps)."""
+    def groups(self, spec: CollectionSpec, segment: SegmentFiles, partition: str) -> Iterator[Any]:
+        """Every row of the segment in its order, as picklable groups of its files, each fetched when reached:
+        objects whose ``batches(batch_size)`` gives the rows ``batch_size`` at a time with each row's insert timestamp
+        (chunk, timestamps), the chunks' partition ``partition`` (format/binlog.py LogGroup). Decoded here or in a
+        worker process (ops/segment_backup.py)."""
         ...
 
     def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:

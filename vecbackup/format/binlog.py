@@ -812,16 +812,29 @@ def segment_batches(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs:
     Memory: the files of one group (log i of each field) and one batch of decoded rows. The sequences of
     ``binlogs`` may be lazy (e.g. fetching from a store on ``__getitem__``): item i of each is taken once, for
     group i, and not kept after it."""
-    ids = _column_ids(spec, field_ids, binlogs)
-    counts = {len(binlogs.get(fid, ())) for fid in (*ids.values(), TIMESTAMP_FIELD)}
-    if len(counts) != 1:
-        _corrupt(f"the fields of a segment have different numbers of binlogs ({sorted(counts)})")
-    n_logs = counts.pop()
-    for i in range(n_logs):
+    for group in segment_groups(spec, field_ids, binlogs, partition):
+        yield from group.batches(batch_rows)
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    """Log ``index`` of every field of one segment (the timestamps' included), as bytes, with what decoding them
+    needs: picklable, so a worker process can decode and encode it (ops/segment_backup.py)."""
+
+    spec: CollectionSpec
+    columns: tuple[tuple[str, int], ...]  # (column name, field id) of every column of ``spec``
+    partition: str  # the chunks' partition
+    index: int  # which log of each field (for messages)
+    #: field id -> that field's log ``index`` (a mapping may read each when asked: each is asked for once)
+    files: Mapping[int, bytes]
+
+    def batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Chunk, np.ndarray]]:
+        """The group's rows as chunks of at most ``batch_rows`` rows, with their insert timestamps (uint64)."""
+        i, spec = self.index, self.spec
         streams: dict[str, Iterator[InsertLog]] = {}
-        ts_stream = iter_insert_log(binlogs[TIMESTAMP_FIELD][i], batch_rows=batch_rows)
-        for name, fid in ids.items():
-            data = binlogs[fid][i]
+        ts_stream = iter_insert_log(self.files[TIMESTAMP_FIELD], batch_rows=batch_rows)
+        for name, fid in self.columns:
+            data = self.files[fid]
             holds = _descriptor(memoryview(data).cast("B"))[0].field_id
             if holds != fid:
                 _corrupt(f"binlog {i} of field {name!r} (id {fid}) holds field {holds}")
@@ -836,10 +849,24 @@ def segment_batches(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs:
                     _corrupt(f"binlog {i} of field {name!r} has {got} rows where the timestamps have {n}")
                 columns[name] = log.column
             born = np.asarray(ts_log.column.values, dtype=np.int64).astype(np.uint64)
-            yield Chunk(partition, n, columns), born
+            yield Chunk(self.partition, n, columns), born
         for name, stream in streams.items():
             if next(stream, None) is not None:
                 _corrupt(f"binlog {i} of field {name!r} has more rows than the timestamps")
+
+
+def segment_groups(spec: CollectionSpec, field_ids: Mapping[str, int], binlogs: Mapping[int, Sequence[bytes]],
+                   partition: str) -> Iterator[LogGroup]:
+    """The aligned groups of one segment's insert logs (segment_batches), one at a time: item i of each sequence of
+    ``binlogs`` is taken when group i is reached."""
+    ids = _column_ids(spec, field_ids, binlogs)
+    counts = {len(binlogs.get(fid, ())) for fid in (*ids.values(), TIMESTAMP_FIELD)}
+    if len(counts) != 1:
+        _corrupt(f"the fields of a segment have different numbers of binlogs ({sorted(counts)})")
+    n_logs = counts.pop()
+    wanted = dict.fromkeys((TIMESTAMP_FIELD, *ids.values()))
+    for i in range(n_logs):
+        yield LogGroup(spec, tuple(ids.items()), partition, i, {fid: binlogs[fid][i] for fid in wanted})
 
 
 def _column_field(spec: CollectionSpec, name: str) -> Field | None:
@@ -876,10 +903,12 @@ __all__ = [
     "DeltaLog",
     "Descriptor",
     "InsertLog",
+    "LogGroup",
     "deletes",
     "iter_insert_log",
     "read_delta_log",
     "read_insert_log",
     "segment_batches",
     "segment_chunks",
+    "segment_groups",
 ]

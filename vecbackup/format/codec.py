@@ -295,6 +295,26 @@ def _encode_varlen(
     return _counts_array([len(p) for p in parts], what), np.frombuffer(b"".join(parts), dtype=_U1)
 
 
+def _encode_json_values(values: Any, valid: list[bool] | None, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """_encode_varlen with _encode_json, without a call of it per row: orjson over every row at once, the check
+    for NaN and Infinity (written as null) only on the rows whose JSON holds a null; a value it refuses is found
+    and named as _encode_varlen names it."""
+    dumps = orjson.dumps
+    try:
+        if valid is None:
+            parts = [dumps(v) for v in values]
+        else:
+            parts = [dumps(v) if ok else b"" for v, ok in zip(values, valid, strict=True)]
+    except (orjson.JSONEncodeError, ValueError):
+        return _encode_varlen(values, valid, what, _encode_json)  # raises, naming the row
+    data = b"".join(parts)
+    if b"null" in data:
+        for i, part in enumerate(parts):
+            if b"null" in part and _has_nonfinite(values[i]):
+                raise ValueError(f"{what} row {i}: JSON cannot hold NaN or Infinity")
+    return _counts_array([len(p) for p in parts], what), np.frombuffer(data, dtype=_U1)
+
+
 def _check_valid(valid: Any, n: int, what: str) -> np.ndarray | None:
     """The validity mask as a bool array, or None when every row is valid."""
     if valid is None:
@@ -351,8 +371,10 @@ def _encode_column(w: _Writer, f: Field, col: Column, n: int) -> dict[str, Any]:
         bufs.append(w.add("values", _fixed_array(col.values, dtype, n, (width,), valid, what)))
     elif t in (FieldType.VARCHAR, FieldType.JSON, FieldType.GEOMETRY):
         _seq_len(col.values, n, what)
-        enc = _encode_json if t is FieldType.JSON else _encode_varchar
-        lengths, data = _encode_varlen(col.values, vlist, what, enc)
+        if t is FieldType.JSON:
+            lengths, data = _encode_json_values(col.values, vlist, what)
+        else:
+            lengths, data = _encode_varlen(col.values, vlist, what, _encode_varchar)
         bufs.append(w.add("lengths", lengths))
         bufs.append(w.add("data", data))
     elif t is FieldType.ARRAY and entry["element_type"] == FieldType.STRUCT.value:
@@ -375,14 +397,18 @@ def _encode_array(
 ) -> list[dict[str, Any]]:
     counts: list[int] = []
     flat: list[Any] = []
-    for i, v in enumerate(values):
-        if valid is not None and not valid[i]:
-            counts.append(0)
-            continue
-        if v is None or isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__len__"):
-            raise ValueError(f"{what} row {i}: expected a list, got {type(v).__name__}")
-        counts.append(len(v))
-        flat.extend(v)
+    if valid is None and all([type(v) is list for v in values]):  # the common case, without a step per row
+        counts = [len(v) for v in values]
+        flat = list(itertools.chain.from_iterable(values))
+    else:
+        for i, v in enumerate(values):
+            if valid is not None and not valid[i]:
+                counts.append(0)
+                continue
+            if v is None or isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__len__"):
+                raise ValueError(f"{what} row {i}: expected a list, got {type(v).__name__}")
+            counts.append(len(v))
+            flat.extend(v)
     out = [w.add("lengths", _counts_array(counts, what))]
     if et is FieldType.VARCHAR:
         elem_lengths, elem_data = _encode_varlen(flat, None, f"{what} element", _encode_varchar)

@@ -30,6 +30,7 @@ Digest object layout::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 import zlib
 from collections.abc import Sequence
@@ -69,15 +70,23 @@ def row_digests(fields: Sequence[Field], chunk: Chunk) -> np.ndarray:
     return digests_of_buffers(raw, chunk.num_rows)
 
 
-def _segments(raw: Buffers, n: int) -> list[tuple[memoryview, int | list[int]]]:
-    """The cells as segments: (bytes, row width) for runs of fixed-width parts, (bytes, row offsets) for the rest."""
-    segments: list[tuple[memoryview, int | list[int]]] = []
+#: a run of fixed-width bytes at least this wide per row is hashed where it lies; narrower parts of a row are
+#: gathered into one buffer first (one hash update a row for all of them instead of one each)
+_WIDE = 64
+
+Segment = tuple[np.ndarray, "int | np.ndarray"]
+
+
+def _segments(raw: Buffers, n: int) -> list[Segment]:
+    """The cells as segments in row order: (bytes, row width) for runs of fixed-width parts, (bytes, row offsets:
+    n + 1 of them) for the rest."""
+    segments: list[Segment] = []
     fixed: list[np.ndarray] = []
 
     def flush() -> None:
         if fixed:
             block = np.ascontiguousarray(np.hstack(fixed))
-            segments.append((block.reshape(-1).data, block.shape[1]))
+            segments.append((block.reshape(-1), block.shape[1]))
             fixed.clear()
 
     for bufs in raw:
@@ -101,38 +110,91 @@ def _segments(raw: Buffers, n: int) -> list[tuple[memoryview, int | list[int]]]:
                 assert prev is not None
                 byte_at = np.zeros(len(prev) + 1, dtype=np.int64)
                 np.cumsum(prev, out=byte_at[1:])
-                segments.append((np.ascontiguousarray(arr).view(_U1).data, byte_at[elems].tolist()))
+                segments.append((np.ascontiguousarray(arr).view(_U1).reshape(-1), byte_at[elems]))
             else:  # one element per entry, or (the vectors of a struct field) ``per`` elements each
                 per = arr.size // max(int(elems[-1]), 1)
-                segments.append((np.ascontiguousarray(arr).view(_U1).data,
-                                 (elems * (per * arr.dtype.itemsize)).tolist()))
+                segments.append((np.ascontiguousarray(arr).view(_U1).reshape(-1), elems * (per * arr.dtype.itemsize)))
             prev = arr
     flush()
     return segments
+
+
+def _gathered(run: list[Segment], n: int) -> Segment:
+    """Segments of a row side by side, gathered into one buffer of the rows one after the other: (bytes, row
+    offsets). The bytes of row i are those of each segment's row i, in order."""
+    sources, starts, lengths, base = [], [], [], 0
+    for buf, at in run:
+        offsets = np.arange(n + 1, dtype=np.int64) * at if isinstance(at, int) else np.asarray(at, dtype=np.int64)
+        start, length = offsets[:-1], offsets[1:] - offsets[:-1]
+        sources.append(buf)
+        starts.append(start + base)
+        lengths.append(length)
+        base += len(buf)
+    src = np.concatenate(sources) if len(sources) > 1 else sources[0]
+    lens = np.stack(lengths, axis=1).reshape(-1)  # row by row, segment by segment
+    begin = np.stack(starts, axis=1).reshape(-1)
+    ends = np.cumsum(lens)
+    total = int(ends[-1]) if len(ends) else 0
+    index = np.repeat(begin - (ends - lens), lens) + np.arange(total, dtype=np.int64)
+    rows = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens.reshape(n, len(run)).sum(axis=1), out=rows[1:])
+    return src[index], rows
+
+
+def _parts(segments: list[Segment], n: int) -> list[tuple[memoryview, int | list[int]]]:
+    """The segments as fewer parts to hash a row at a time: wide fixed-width runs as they are, everything between
+    them gathered into one buffer (_gathered)."""
+    parts: list[tuple[memoryview, int | list[int]]] = []
+    run: list[Segment] = []
+
+    def close() -> None:
+        if run:
+            buf, at = run[0] if len(run) == 1 and isinstance(run[0][1], int) else _gathered(run, n)
+            parts.append((buf.data, at if isinstance(at, int) else np.asarray(at).tolist()))
+            run.clear()
+
+    for seg in segments:
+        if isinstance(seg[1], int) and seg[1] >= _WIDE:
+            close()
+            parts.append((seg[0].data, seg[1]))
+        else:
+            run.append(seg)
+    close()
+    return parts
 
 
 def digests_of_buffers(raw: Buffers, n: int) -> np.ndarray:
     """Row digests from a chunk's uncompressed buffers (as ``encode_chunk(raw=...)`` gives them)."""
     if n == 0:
         return np.empty(0, dtype=DIGEST)
-    segments = _segments(raw, n)
+    parts = _parts(_segments(raw, n), n)
     sha = hashlib.sha256  # twice as fast as BLAKE2b where the CPU has SHA instructions
-    w0 = segments[0][1]
-    if len(segments) == 1 and isinstance(w0, int):
-        mv, w = segments[0][0], w0
-        out = b"".join([sha(mv[i * w:(i + 1) * w]).digest()[:DIGEST_SIZE] for i in range(n)])
+    size = DIGEST_SIZE
+    if len(parts) == 1:
+        mv, at = parts[0]
+        if isinstance(at, int):
+            out = b"".join([sha(mv[i * at:(i + 1) * at]).digest()[:size] for i in range(n)])
+        else:
+            out = b"".join([sha(mv[a:b]).digest()[:size] for a, b in itertools.pairwise(at)])
+    elif len(parts) == 2 and isinstance(w := parts[0][1], int) and not isinstance(rows := parts[1][1], int):
+        head, tail = parts[0][0], parts[1][0]  # the common shape: fixed-width fields, then the others
+        digests = []
+        for i in range(n):
+            h = sha(head[i * w:(i + 1) * w])
+            h.update(tail[rows[i]:rows[i + 1]])
+            digests.append(h.digest()[:size])
+        out = b"".join(digests)
     else:
-        parts = []
+        digests = []
         for i in range(n):
             h = sha()
-            for mv, at in segments:
+            for mv, at in parts:
                 if isinstance(at, int):
                     h.update(mv[i * at:(i + 1) * at])
                 else:
-                    start, end = at[i], at[i + 1]
-                    h.update(mv[start:end])
-            parts.append(h.digest()[:DIGEST_SIZE])
-        out = b"".join(parts)
+                    h.update(mv[at[i]:at[i + 1]])
+            digests.append(h.digest()[:size])
+        out = b"".join(digests)
     return np.frombuffer(out, dtype=DIGEST)
 
 

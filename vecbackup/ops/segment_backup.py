@@ -23,30 +23,38 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
-from vecbackup.errors import CorruptData, MissingData, Unsupported
+from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.codec import Chunk
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
-from vecbackup.ops.backup import PIPELINE, BackupResult, _store_chunk, _Stored, check_reused
+from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
 from vecbackup.ops.incremental import find_base
 from vecbackup.ops.progress import NullProgress, Progress
+from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_group
 from vecbackup.schema import CollectionSpec, Field
-from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight
+from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 from vecbackup.words import either, param, plural
 
 #: listings tried before a backup whose segment files keep vanishing gives up
 ATTEMPTS = 3
+#: by default a backup decodes and encodes in worker processes, one per core, when it has at least WORKERS_FROM
+#: bytes of segment files to read and at least WORKERS_CORES cores. With fewer it does so in its own process: zstd,
+#: SHA-256 and the writes (about 60% of the work) run on its threads outside the interpreter lock, which keeps two
+#: cores busy as well as two workers would, without their start and the chunks' way back (measured on 2 cores:
+#: 5.0-5.7 s with threads against 6.5-7.8 s with 2 workers, 200,000 x 768-d; docs/SCALING.md)
+WORKERS_FROM = 256 << 20
+WORKERS_CORES = 4
 
 
 class SegmentsChanged(MissingData):
@@ -59,13 +67,18 @@ def _full() -> str:
 
 def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, collection: str, *,
                     batch_size: int = 5000, compression_level: int = 3, progress: Progress | None = None,
-                    full: bool = False, check_fraction: float = 0.02) -> BackupResult:
+                    full: bool = False, check_fraction: float = 0.02, workers: int | None = None) -> BackupResult:
     """Back up ``collection`` from the files of its sealed segments (module doc). ``full`` reads every segment and
-    stores every piece anew, rewriting damaged objects (as ``backup --full``)."""
+    stores every piece anew, rewriting damaged objects (as ``backup --full``). ``workers``: processes decoding and
+    encoding the segments' log groups (ops/segment_workers.py), 1 for none (this process does it, on its threads);
+    by default one per core on a machine of WORKERS_CORES cores or more when the segments to read hold at least
+    WORKERS_FROM bytes, else none. The objects and the manifest are the same for any number."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _backup(source, reader, store, collection, batch_size, compression_level,
-                           progress or NullProgress(), full, check_fraction)
+                           progress or NullProgress(), full, check_fraction, workers)
         except SegmentsChanged as e:
             if attempt == ATTEMPTS:
                 raise SegmentsChanged(f"{e.message}; gave up after {ATTEMPTS} listings, nothing committed",
@@ -75,7 +88,7 @@ def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, col
 
 
 def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection: str, batch_size: int,
-            level: int, progress: Progress, full: bool, check_fraction: float) -> BackupResult:
+            level: int, progress: Progress, full: bool, check_fraction: float, workers: int | None) -> BackupResult:
     t0 = time.monotonic()
     started_at = now_z()
     backup_id = layout.new_backup_id()
@@ -107,43 +120,71 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     repaired: list[str] = []
     samples: list[tuple[Piece, Any]] = []  # the pieces of reused segments, with the keys the server's files hold
     width = in_flight(store, PIPELINE) + 1
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as pool:
-        for seg in segments:
-            part = ENGINE_ROUTED if routed else seg.partition
-            fingerprint = files_fingerprint(seg.files)
-            known = reusable(base_records, seg.partition, seg.segment_id, fingerprint)
-            if known is not None:
-                with _listed(f"segment {seg.segment_id}"):
-                    pks, ts = reader.keys(spec, seg)
-                if len(ts) != known.rows:  # the same files cannot hold other rows: a record that lies
-                    known = None
-            if known is not None:
-                live = deletes.live(pks, ts)
-                record = known
-                start = 0
-                for piece in known.pieces:
-                    samples.append((piece, pks[start:start + piece.rows]))
-                    start += piece.rows
-                rows_reused += int(live.sum())
-                reused_segments += 1
-                progress.advance(int(live.sum()), 0)
-            else:
-                record, live, stats = _store_segment(pool, width, reader, store, spec, columns, seg, part,
-                                                     batch_size, level, full, deletes, progress)
-                uploaded += stats.uploaded
-                objects_new += len(stats.new)
-                new_keys |= stats.new
-                repaired += stats.repaired
-                pks = stats.keys
-            records.append(record)
-            entries = objects_of(record, live)
-            if routed:
-                entries = [DataObject(o.key, part, o.rows, o.size, o.sha256, o.select) for o in entries]
-            objects.extend(entries)
-            partition_rows[part] += int(live.sum())
-            if keys is not None:
-                keys.add(part, np.asarray(pks)[live] if isinstance(pks, np.ndarray) else
-                         [k for k, ok in zip(pks, live, strict=True) if ok])
+    slots: list[_Read | tuple[SegmentRecord, np.ndarray, Any]] = []
+    if workers is None:  # worker processes pay for their start (about a second each) where they pay at all
+        cores = default_workers()
+        to_read = sum(size for seg in segments if reusable(base_records, seg.partition, seg.segment_id,
+                                                           files_fingerprint(seg.files)) is None
+                      for _, _, size in seg.files)
+        workers = cores if cores >= WORKERS_CORES and to_read >= WORKERS_FROM else 1
+    pool = WorkerPool(workers) if workers > 1 else None
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as threads:
+        groups = _Groups(pool, workers, threads, width, store, spec, columns, batch_size, level, full, deletes,
+                         progress) if pool is not None else None
+        try:
+            for seg in segments:
+                part = ENGINE_ROUTED if routed else seg.partition
+                fingerprint = files_fingerprint(seg.files)
+                known = reusable(base_records, seg.partition, seg.segment_id, fingerprint)
+                if known is not None:
+                    with _listed(f"segment {seg.segment_id}"):
+                        pks, ts = reader.keys(spec, seg)
+                    if len(ts) != known.rows:  # the same files cannot hold other rows: a record that lies
+                        known = None
+                if known is not None:
+                    live = deletes.live(pks, ts)
+                    start = 0
+                    for piece in known.pieces:
+                        samples.append((piece, pks[start:start + piece.rows]))
+                        start += piece.rows
+                    rows_reused += int(live.sum())
+                    reused_segments += 1
+                    progress.advance(int(live.sum()), 0)
+                    slots.append((known, live, pks))
+                elif groups is not None:
+                    slots.append(groups.read(reader, seg, part))
+                else:
+                    slots.append(_store_segment(threads, width, reader, store, spec, columns, seg, part,
+                                                batch_size, level, full, deletes, progress))
+            if groups is not None:
+                groups.drain()
+        except BaseException:
+            if groups is not None:
+                groups.cancel()
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown()
+    for slot in slots:
+        if isinstance(slot, _Read):
+            uploaded += slot.uploaded
+            objects_new += len(slot.new)
+            new_keys |= slot.new
+            repaired += slot.repaired
+            record, live, pks = slot.result(spec)
+        else:
+            record, live, pks = slot
+        part = ENGINE_ROUTED if routed else record.partition
+        records.append(record)
+        entries = objects_of(record, live)
+        if routed:
+            entries = [DataObject(o.key, part, o.rows, o.size, o.sha256, o.select) for o in entries]
+        objects.extend(entries)
+        partition_rows[part] += int(live.sum())
+        if keys is not None:
+            keys.add(part, np.asarray(pks)[live] if isinstance(pks, np.ndarray) else
+                     [k for k, ok in zip(pks, live, strict=True) if ok])
+    del slots
     why = reader.changed(spec, segments)
     if why is not None:
         notes.append(f"the segments changed while they were read ({why}); the backup holds the rows of the "
@@ -231,12 +272,43 @@ def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
     return out
 
 
-class _SegmentStats:
-    def __init__(self) -> None:
+class _Read:
+    """A segment read and stored (or being): its pieces in order, which rows are live, their keys, and what storing
+    them uploaded, repaired and added to the store."""
+
+    def __init__(self, seg: SegmentFiles, partition: str) -> None:
+        self.seg = seg
+        self.partition = partition  # its chunks' (ENGINE_ROUTED for a partition-key collection)
+        self.pieces: list[Piece] = []
+        self.flags: list[np.ndarray] = []
+        self.key_parts: list[Any] = []
         self.uploaded = 0
         self.new: set[str] = set()
         self.repaired: list[str] = []
-        self.keys: np.ndarray | list[Any] = []
+
+    def rows_read(self, keys: Any, live: np.ndarray) -> None:
+        self.key_parts.append(keys)
+        self.flags.append(live)
+
+    def stored(self, done: _Stored) -> None:
+        o = done.obj
+        self.pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
+        self.uploaded += done.uploaded
+        if done.new:
+            self.new.add(o.key)
+        self.repaired.extend(done.repaired)
+
+    def result(self, spec: CollectionSpec) -> tuple[SegmentRecord, np.ndarray, Any]:
+        """The segment's record, its rows' live flags and its keys, once every piece is stored; Unsupported if its
+        binlogs held other rows than the server reports."""
+        seg = self.seg
+        live = np.concatenate(self.flags) if self.flags else np.zeros(0, dtype=bool)
+        if len(live) != seg.rows:
+            raise Unsupported(f"segment {seg.segment_id} of {spec.name!r}: its binlogs held {len(live)} rows, the "
+                              f"server reports {seg.rows}",
+                              hint=f"back up without {param('segments_from')} (through the query path)")
+        record = SegmentRecord(seg.segment_id, seg.partition, files_fingerprint(seg.files), tuple(self.pieces))
+        return record, live, join_keys(self.key_parts)
 
 
 @contextmanager
@@ -251,48 +323,114 @@ def _listed(what: str) -> Iterator[None]:
 
 def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, store: BlobStore,
                    spec: CollectionSpec, columns: tuple[Field, ...], seg: SegmentFiles, partition: str,
-                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress,
-                   ) -> tuple[SegmentRecord, np.ndarray, _SegmentStats]:
+                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress) -> _Read:
     """Read a segment's rows and store them in pieces of ``batch_size`` rows (encoded while the next is read), as
-    rows of ``partition`` (ENGINE_ROUTED for a partition-key collection: the server's key buckets are not kept)."""
-    stats = _SegmentStats()
+    rows of ``partition`` (ENGINE_ROUTED for a partition-key collection: the server's key buckets are not kept): the
+    path without worker processes."""
+    read = _Read(seg, partition)
     inflight: deque[Future[_Stored]] = deque()
-    pieces: list[Piece] = []
-    flags: list[np.ndarray] = []
-    key_parts: list[Any] = []
     pk = spec.primary.name
 
     def drain(limit: int) -> None:
         while len(inflight) > limit:
-            done = inflight.popleft().result()
-            o = done.obj
-            pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
-            stats.uploaded += done.uploaded
-            if done.new:
-                stats.new.add(o.key)
-            stats.repaired.extend(done.repaired)
+            read.stored(inflight.popleft().result())
 
     try:
         with _listed(f"segment {seg.segment_id}"):
-            for chunk, ts in reader.read(spec, seg, batch_size):
-                if chunk.partition != partition:
-                    chunk = Chunk(partition, chunk.num_rows, chunk.columns)
-                keys = chunk.columns[pk].values
-                live = deletes.live(keys, ts)
-                flags.append(live)
-                key_parts.append(keys)
-                inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
-                progress.advance(int(live.sum()), 0)
-                drain(width)
+            for group in reader.groups(spec, seg, partition):
+                for chunk, ts in group.batches(batch_size):
+                    if not chunk.num_rows:
+                        continue
+                    keys = chunk.columns[pk].values
+                    live = deletes.live(keys, ts)
+                    read.rows_read(keys, live)
+                    inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
+                    progress.advance(int(live.sum()), 0)
+                    drain(width)
         drain(0)
     except BaseException:
         for fut in inflight:
             fut.cancel()
         raise
-    live = np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
-    if len(live) != seg.rows:
-        raise Unsupported(f"segment {seg.segment_id} of {spec.name!r}: its binlogs held {len(live)} rows, the server "
-                          f"reports {seg.rows}",
-                          hint=f"back up without {param('segments_from')} (through the query path)")
-    stats.keys = join_keys(key_parts)
-    return SegmentRecord(seg.segment_id, seg.partition, files_fingerprint(seg.files), tuple(pieces)), live, stats
+    return read
+
+
+class _Groups:
+    """The path with worker processes: the segments' log groups are read here (one after the other, in order) and
+    decoded and encoded by ``workers`` processes, at most ``workers`` + 1 groups in flight; their chunks are named
+    and stored by ``width`` threads, in order. Memory: a group's files and its encoded chunks per worker (in the
+    worker, and here until they are stored), the files of the group waiting for a worker when they are not read
+    from a local folder, and ``width`` chunks being stored."""
+
+    def __init__(self, pool: WorkerPool, workers: int, threads: ThreadPoolExecutor, width: int,
+                 store: BlobStore, spec: CollectionSpec, columns: tuple[Field, ...], batch_size: int, level: int,
+                 full: bool, deletes: Deletes, progress: Progress) -> None:
+        self.pool, self.workers, self.threads, self.width = pool, workers, threads, width
+        self.store, self.spec, self.columns = store, spec, columns
+        self.batch_size, self.level, self.full = batch_size, level, full
+        self.deletes, self.progress = deletes, progress
+        self.encoding: deque[tuple[_Read, Future[list[Encoded]]]] = deque()
+        self.storing: deque[tuple[_Read, Future[_Stored]]] = deque()
+
+    def read(self, reader: SegmentReader, seg: SegmentFiles, partition: str) -> _Read:
+        """Hand every log group of ``seg`` to the workers (reading each from the storage), as rows of
+        ``partition``; its _Read is complete once drain() returned."""
+        read = _Read(seg, partition)
+        with _listed(f"segment {seg.segment_id}"):
+            for group in reader.groups(self.spec, seg, partition):
+                self._collect(self.workers)  # one waiting beyond those being decoded: no worker waits for this one
+                self.encoding.append((read, self.pool.submit(encode_group, group, self.columns,
+                                                             self.spec.primary.name, self.batch_size, self.level)))
+                del group
+        return read
+
+    def drain(self) -> None:
+        self._collect(0)
+        self._store(0)
+
+    def cancel(self) -> None:
+        for _, encoding in self.encoding:
+            encoding.cancel()
+        for _, storing in self.storing:
+            storing.cancel()
+
+    def _collect(self, limit: int) -> None:
+        while len(self.encoding) > limit:
+            read, fut = self.encoding.popleft()
+            try:
+                chunks = fut.result()
+            except BrokenProcessPool:
+                raise VecbackupError(f"a worker process decoding segment {read.seg.segment_id} ended unexpectedly "
+                                     "(out of memory?); nothing committed",
+                                     hint="back up again; the objects stored so far are reused") from None
+            except ObjectNotFound as e:  # a file the worker read vanished: list again (as _listed)
+                raise SegmentsChanged(f"segment {read.seg.segment_id}: {e}") from None
+            except VecbackupError as e:
+                raise e.with_traceback(None) from None  # one line, as in this process
+            for enc in chunks:
+                live = self.deletes.live(enc.keys, enc.timestamps)
+                read.rows_read(enc.keys, live)
+                self.storing.append((read, self.threads.submit(_store_encoded, self.store, enc, read.partition,
+                                                                       self.full)))
+                self.progress.advance(int(live.sum()), 0)
+                self._store(self.width)
+            del chunks
+
+    def _store(self, limit: int) -> None:
+        while len(self.storing) > limit:
+            read, fut = self.storing.popleft()
+            read.stored(fut.result())
+
+
+def _store_encoded(store: BlobStore, enc: Encoded, partition: str, repair: bool) -> _Stored:
+    """Store a chunk a worker encoded, and its row digests, as ops/backup.py _store_chunk stores one it encodes."""
+    sha = content_hash(store, enc.data)  # SHA-256, or the keyed MAC in an encrypted store
+    key = layout.data_key(sha)
+    uploaded, fixed = _put_new(store, key, enc.data, repair=repair)
+    repaired = [key] if fixed else []
+    new = uploaded > 0 and not fixed
+    dkey = layout.digests_key(sha)
+    n, fixed = _put_new(store, dkey, enc.digests, repair=repair)
+    repaired += [dkey] if fixed else []
+    obj = DataObject(key=key, partition=partition, rows=enc.rows, size=len(enc.data), sha256=sha)
+    return _Stored(obj, uploaded + n, new, repaired)

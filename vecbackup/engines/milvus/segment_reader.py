@@ -5,12 +5,13 @@ The server keeps each sealed segment's rows in binlogs (format/binlog.py): one f
 ``delta_log/<collection id>/<partition id>/<segment id>/<log id>``, below the root of its storage (a standalone
 server's local storage folder, or the cluster's bucket and root path). This reader lists the segments the server
 reports as flushed (storage also holds the files of segments compaction replaced, until garbage collection removes
-them) and decodes their files a flush at a time.
+them) and hands out their files a flush (a log group) at a time, to be decoded here or in a worker process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -26,11 +27,17 @@ from vecbackup.engines.milvus.segments import (
     recheck,
 )
 from vecbackup.errors import Unsupported
-from vecbackup.format.binlog import TIMESTAMP_FIELD, read_delta_log, read_insert_log, segment_batches
-from vecbackup.format.codec import Chunk
+from vecbackup.format.binlog import (
+    TIMESTAMP_FIELD,
+    LogGroup,
+    read_delta_log,
+    read_insert_log,
+    segment_groups,
+)
 from vecbackup.format.segments import Deletes, join_keys
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec
 from vecbackup.stores.base import BlobStore
+from vecbackup.stores.local import LocalStore
 from vecbackup.words import param
 
 
@@ -100,14 +107,23 @@ class MilvusSegmentReader:
               for p in self._logs(segment, TIMESTAMP_FIELD)]
         return join_keys(keys), (np.concatenate(ts) if ts else np.zeros(0, dtype=np.int64)).astype(np.uint64)
 
-    def read(self, spec: CollectionSpec, segment: SegmentFiles, batch_size: int) -> Iterator[tuple[Chunk, Any]]:
-        """Every row of the segment in its order (format/binlog.py segment_batches): the files of one flush (or a
-        compaction's output) fetched at a time, decoded ``batch_size`` rows at a time."""
+    def groups(self, spec: CollectionSpec, segment: SegmentFiles, partition: str) -> Iterator[LogGroup]:
+        """The segment's aligned groups of insert logs (log i of every field), each fetched when reached, to be
+        decoded as rows of ``partition`` (in a worker process: ops/segment_backup.py)."""
         files = self._segments[segment.segment_id].binlogs
-        binlogs = {fid: _Fetched(self, [f.path for f in logs]) for fid, logs in files.items()}
-        for chunk, ts in segment_batches(spec, self._field_ids(), binlogs, segment.partition, batch_rows=batch_size):
-            if chunk.num_rows:
-                yield chunk, ts
+        inner = getattr(self.storage, "inner", None)  # the ReadOnlyStore's
+        folder = inner if isinstance(inner, LocalStore) else None
+        if folder is None:
+            binlogs = {fid: _Fetched(self, [f.path for f in logs]) for fid, logs in files.items()}
+            yield from segment_groups(spec, self._field_ids(), binlogs, partition)
+            return
+        # a folder on this machine: each file is read where the group is decoded (a worker process reads it
+        # itself instead of receiving its bytes through a pipe); its size as listed counts as read
+        paths: Any = {fid: [(f.path, f.size) for f in logs] for fid, logs in files.items()}
+        for group in segment_groups(spec, self._field_ids(), paths, partition):
+            listed: Any = group.files
+            self.bytes_read += sum(size for _, size in listed.values())
+            yield dataclasses.replace(group, files=_LocalFiles(folder, {fid: p for fid, (p, _) in listed.items()}))
 
     def changed(self, spec: CollectionSpec, segments: list[SegmentFiles]) -> str | None:
         if self._listing is None:
@@ -117,7 +133,7 @@ class MilvusSegmentReader:
 
 
 class _Fetched(Sequence[bytes]):
-    """A field's binlogs, each fetched from the storage when segment_batches reaches it (and not kept)."""
+    """A field's binlogs, each fetched from the storage when segment_groups reaches it (and not kept)."""
 
     def __init__(self, reader: MilvusSegmentReader, paths: list[str]) -> None:
         self.reader = reader
@@ -137,3 +153,20 @@ class _Fetched(Sequence[bytes]):
             return [self.reader._get(p) for p in self.paths[i]]
         return self.reader._get(self.paths[i])
 
+
+class _LocalFiles(Mapping[int, bytes]):
+    """A log group's files in a local folder, each read when asked for (and not kept): picklable, read by the
+    worker process that decodes the group."""
+
+    def __init__(self, folder: LocalStore, paths: dict[int, str]) -> None:
+        self.folder = folder
+        self.paths = paths
+
+    def __getitem__(self, field_id: int) -> bytes:
+        return self.folder.get(self.paths[field_id])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
