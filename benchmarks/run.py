@@ -182,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                    "encryption": args.skip_encryption, "edge": args.skip_edge}
         _carry_over(res, args.out_dir / "results.json", [k for k, v in skipped.items() if v])
     previous = args.out_dir / "results.json"
-    if "scale" not in res and previous.exists():  # make bench-scale's section, never run here
-        res["scale"] = orjson.loads(previous.read_bytes()).get("scale")
+    if previous.exists():  # make bench-scale's sections, never run here
+        old = orjson.loads(previous.read_bytes())
+        for key in ("scale", "segments"):
+            if key not in res and old.get(key) is not None:
+                res[key] = old[key]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(res))
