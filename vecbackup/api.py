@@ -61,6 +61,7 @@ from vecbackup.ops.prune import PruneResult
 from vecbackup.ops.prune import prune as prune_store
 from vecbackup.ops.restore import (
     DEFAULT_PARALLEL,
+    IMPORT_FORMATS,
     Plan,
     RestoreOptions,
     RestorePreview,
@@ -612,21 +613,28 @@ class BulkImport:
     import files at ``via`` and imported by the server's tasks. ``via`` must be in the bucket the Milvus cluster
     stores its data in (``s3://<minio.bucketName>/prefix``; a folder for a server with local storage), writable with
     the store credentials of the environment; the files are deleted once imported. ``file_mb``: raw megabytes of
-    one task's files (memory holds about two such groups)."""
+    one task's files (memory holds about two such groups). ``format``: what the server imports, ``"files"``
+    (numpy, or row JSON where numpy cannot say it) or ``"binlog"`` (its own insert binlogs, Milvus 2.3: every type
+    2.3 holds in columns, auto-id keys kept)."""
 
     via: str
     file_mb: int = DEFAULT_FILE_BYTES >> 20
+    format: str = "files"
 
     def __post_init__(self) -> None:
-        """UsageError for a ``via`` that is no store URL or a ``file_mb`` out of range, when it is made."""
+        """UsageError for a ``via`` that is no store URL, a ``file_mb`` out of range or an unknown ``format``, when
+        it is made."""
         check_whole("file_mb", self.file_mb, 1, of="BulkImport", flag="--bulk-import-mb")
+        if self.format not in IMPORT_FORMATS:
+            raise UsageError(f"{param('format', self.format, flag='--bulk-import-format')} is not an import format",
+                             hint=f"use one of {', '.join(IMPORT_FORMATS)}")
         parse_store_url(self.via)
 
     def staging(self) -> Staging:
         url = parse_store_url(self.via)
         if url.scheme == "file":  # the server opens the files by absolute path
             url = dataclasses.replace(url, location=os.path.abspath(url.location))
-        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
+        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20, self.format)
 
 
 @dataclass(frozen=True)
@@ -710,7 +718,8 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     s = _store(store)
     manifest = _manifest(s, backup, collection)
     if bulk_import is not None:
-        options = dataclasses.replace(options or RestoreOptions(), server_import=True)
+        options = dataclasses.replace(options or RestoreOptions(), server_import=True,
+                                      import_format=bulk_import.format)
     with _engine(target, credentials) as engine:
         leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True)
         decided: Plan = plan_restore(manifest, engine, options)
@@ -816,11 +825,11 @@ def report_hash(store: StoreLike, value: Any) -> str:
 
 
 __all__ = [
-    "CHUNK_VERSION", "FORMAT_VERSION", "BackupEvents", "BackupLike", "BackupOptions", "BackupResult", "BackupRun",
-    "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CollectionPruned", "CommitResult", "Credentials",
-    "DeleteResult", "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo", "LeftoverResult",
-    "Listing", "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress", "PruneResult",
-    "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
+    "CHUNK_VERSION", "FORMAT_VERSION", "IMPORT_FORMATS", "BackupEvents", "BackupLike", "BackupOptions", "BackupResult",
+    "BackupRun", "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CollectionPruned", "CommitResult",
+    "Credentials", "DeleteResult", "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo",
+    "LeftoverResult", "Listing", "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress",
+    "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
     "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
     "VerifyResult", "abandon", "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore",
     "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url", "keys", "list_backups", "locks",

@@ -301,6 +301,26 @@ class ImportSink(StagingSink, Protocol):
     def import_state(self, task: int) -> ImportState: ...
 
 
+@runtime_checkable
+class BinlogImportSink(ImportSink, Protocol):
+    """What a restore through the server's binlog import (``--bulk-import-format binlog``) asks of a sink besides
+    ImportSink's tasks: the staging collection's field ids, which the staged binlogs' folders carry, and a task
+    reading an insert folder (engines/milvus/binlog_import.py lays it out)."""
+
+    def binlog_refusal(self, spec: CollectionSpec, plan: RestorePlan) -> str | None:
+        """Why this collection cannot be restored through this server's binlog import, or None."""
+        ...
+
+    def binlog_field_ids(self, name: str) -> dict[str, int]:
+        """Field name -> field id of collection ``name``, the dynamic field's included."""
+        ...
+
+    def start_binlog_import(self, plan: RestorePlan, partition: str, insert_dir: str) -> int:
+        """Start a task importing the binlogs under ``insert_dir`` (``<segment>/<field id>/<log>``, as the server
+        opens it) into the staging collection's partition; its id (for import_state)."""
+        ...
+
+
 class Inspector(Protocol):
     """What a recovery drill asks of an engine besides Source and Sink: read rows back by key, search, drop.
 

@@ -6,14 +6,17 @@ engines/milvus/bulk.py."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vecbackup.engines.base import ImportSink, Sink
-from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_keys
+from vecbackup.engines.base import BinlogImportSink, ImportSink, Sink
+from vecbackup.engines.milvus.binlog_import import INSERT_DIR, BinlogGroup
+from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_dir, task_keys
 from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
+from vecbackup.format.binlog_write import hybrid_ts
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops.fetch import iter_chunks
 from vecbackup.ops.mapping import transform_chunk
@@ -44,9 +47,16 @@ class Staging:
     store: BlobStore
     url: StoreURL
     file_bytes: int = DEFAULT_FILE_BYTES  # raw bytes of one task's files (--bulk-import-mb)
+    format: str = "files"  # "files" (numpy or row JSON) or "binlog" (the server's insert binlogs)
 
     def path(self, key: str) -> str:
         return import_path(self.url.scheme, self.url.location, self.url.prefix, key)
+
+
+def _where() -> str:
+    """What a failed task most likely means (worded for the API or the command line, as the call is)."""
+    return (f"{either('BulkImport.via', '--bulk-import-via')} must be the bucket (or, for local storage, the "
+            "folder) this Milvus stores its data in, writable with the credentials given")
 
 
 @dataclass
@@ -70,14 +80,20 @@ class _Importer:
     started: int = 0
     imported: int = 0
 
-    def start(self, group: Group) -> None:
+    def start(self, group: Group | BinlogGroup) -> None:
         files = group.encode(self.staging.file_bytes)
         keys = task_keys(self.plan.sink.staging, self.started, files)
         for name, data in files.items():
             self.staged.append(keys[name])
             self.staging.store.put(keys[name], data)
         del files
-        task = self.sink.start_import(self.plan.sink, group.partition, [self.staging.path(k) for k in keys.values()])
+        if isinstance(group, BinlogGroup):
+            assert isinstance(self.sink, BinlogImportSink)
+            insert_dir = self.staging.path(task_dir(self.plan.sink.staging, self.started) + INSERT_DIR + "/")
+            task = self.sink.start_binlog_import(self.plan.sink, group.partition, insert_dir)
+        else:
+            task = self.sink.start_import(self.plan.sink, group.partition,
+                                          [self.staging.path(k) for k in keys.values()])
         self.started += 1
         self.pending.append(_Task(task, group.rows, list(keys.values())))
         while len(self.pending) > PENDING - 1:
@@ -98,13 +114,14 @@ class _Importer:
                                      hint="check the cluster's data nodes; a smaller "
                                           f"{param('file_mb', flag='--bulk-import-mb')} makes tasks smaller")
             if state.failure is not None:
-                raise TargetRejected(
-                    f"Milvus at {self.sink.display}: import task {task.id} failed: {state.failure}",
-                    hint=f"{either('BulkImport.via', '--bulk-import-via')} must be the bucket (or, for local "
-                         "storage, the folder) this Milvus stores its data in, writable with the credentials given")
+                raise TargetRejected(f"Milvus at {self.sink.display}: import task {task.id} failed: {state.failure}",
+                                     hint=_where())
             if state.done:
                 break
             time.sleep(POLL)
+        if state.rows == 0 and task.rows:  # the binlog import finds no files where it cannot look, and says done
+            raise TargetRejected(f"Milvus at {self.sink.display}: import task {task.id} imported no rows of "
+                                 f"{task.rows}: the server found none of its files", hint=_where())
         if state.rows != task.rows:
             raise RowCountMismatch(f"Milvus at {self.sink.display}: import task {task.id} imported {state.rows} "
                                    f"rows of {task.rows}", rows=state.rows, expected=task.rows)
@@ -127,6 +144,23 @@ class _Importer:
         return left
 
 
+def _groups(sink: Sink, plan: Plan, staging: Staging) -> Callable[[str], Group | BinlogGroup]:
+    """What makes a new group of a partition's chunks for one task: of import files, or of binlogs of one segment
+    (the staging collection's field ids read once, every row written at the restore's start time)."""
+    if staging.format != "binlog":
+        return lambda partition: Group(plan.spec, partition, plan.sink.keep_ids)
+    assert isinstance(sink, BinlogImportSink)
+    field_ids = sink.binlog_field_ids(plan.sink.staging)
+    ts = hybrid_ts(int(time.time() * 1000))
+    made = itertools.count(1)  # each group its own segment id and range of row ids
+
+    def new_group(partition: str) -> BinlogGroup:
+        n = next(made)
+        return BinlogGroup(plan.spec, partition, field_ids, segment_id=n, first_row_id=n << 32, ts=ts)
+
+    return new_group
+
+
 def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, staging: Staging, *,
                  progress: Progress | None = None) -> RestoreResult:
     """Create the staging collection, import the backup's rows through the server's tasks group by group (each
@@ -134,7 +168,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     Milvus restore. On failure the staging collection and the staged files are deleted and an existing target is
     untouched. Memory: about two groups of ``staging.file_bytes`` (one encoded, one being filled) and the
     chunks read ahead."""
-    check_bulk(sink, plan)
+    check_bulk(sink, plan, staging.format)
     assert isinstance(sink, ImportSink)
     progress = with_phases(progress)
     spec, to_do = plan.spec, plan.sink
@@ -145,14 +179,17 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     held.start()
     importer = _Importer(sink, plan, staging)
     try:
+        new_group = _groups(sink, plan, staging)
         progress.start(f"restore {plan.target} (import)", manifest.rows)
-        open_groups: dict[str, Group] = {}
+        open_groups: dict[str, Group | BinlogGroup] = {}
         for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
             chunk = transform_chunk(plan.mapping, chunk)
-            group = open_groups.setdefault(chunk.partition, Group(spec, chunk.partition, to_do.keep_ids))
+            group = open_groups.get(chunk.partition)
+            if group is None:
+                group = open_groups[chunk.partition] = new_group(chunk.partition)
             if not group.offer(chunk, staging.file_bytes):
                 importer.start(group)
-                group = open_groups[chunk.partition] = Group(spec, chunk.partition, to_do.keep_ids)
+                group = open_groups[chunk.partition] = new_group(chunk.partition)
                 group.offer(chunk, staging.file_bytes)
             if sum(g.size for g in open_groups.values()) > staging.file_bytes:  # many partitions: one group's worth
                 biggest = max(open_groups.values(), key=lambda g: g.size)

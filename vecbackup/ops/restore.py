@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecbackup.engines.base import ImportSink, RestorePlan, Sink, StagingSink
+from vecbackup.engines.base import BinlogImportSink, ImportSink, RestorePlan, Sink, StagingSink
 from vecbackup.errors import (
     AlreadyExists,
     TargetRejected,
@@ -75,6 +75,10 @@ class RestoreResult:
 DEFAULT_PARALLEL = 1
 
 
+#: what the server may import (BulkImport.format, --bulk-import-format): numpy or row-JSON files, or its own binlogs
+IMPORT_FORMATS = ("files", "binlog")
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """Everything a restore can be asked to do differently from the backup; a plan is built from all of it."""
@@ -93,6 +97,8 @@ class RestoreOptions:
     #: plan for the server's own import of staged files (ops/bulk_restore.py): a restore given
     #: ``bulk_import=BulkImport(...)`` sets it; in a plan() it checks the target can take one
     server_import: bool = False
+    #: which files the server imports: "files" (numpy or row JSON) or "binlog" (its own insert binlogs)
+    import_format: str = "files"
     #: keys held by more than one partition: "keep" every copy (refused where the target keeps one per key),
     #: "shown" (the copy the source's collection-level reads showed) or "partition:A,B" (ops/duplicates.py)
     duplicate_keys: str = "keep"
@@ -121,6 +127,9 @@ class RestoreOptions:
                              hint=either("e.g. collection_params={'consistency_level': 'Bounded'}",
                                          "e.g. consistency_level=Bounded"))
         Choice.parse(self.duplicate_keys)
+        if self.import_format not in IMPORT_FORMATS:
+            raise UsageError(f"{param('import_format', self.import_format, flag='--bulk-import-format', of=of)} is "
+                             "not an import format", hint=f"use one of {', '.join(IMPORT_FORMATS)}")
 
 
 #: what --field-params may set, and the type of each value
@@ -304,7 +313,7 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     plan = Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
                 writers=min(options.parallel, sink.max_writers))
     if options.server_import:
-        check_bulk(sink, plan)
+        check_bulk(sink, plan, options.import_format)
     return plan
 
 
@@ -341,15 +350,28 @@ def own_lease(sink: Sink, manifest: Manifest, plan: Plan, lease: HeldLease | Non
     return HeldLease(sink, new_lease("restore", plan.target, manifest.collection.name, manifest.backup_id))
 
 
-def check_bulk(sink: Sink, plan: Plan) -> None:
-    """Unsupported unless this restore can go through ``sink``'s own import of files (restore --bulk-import-via)."""
+def check_bulk(sink: Sink, plan: Plan, import_format: str = "files") -> None:
+    """Unsupported unless this restore can go through ``sink``'s own import of ``import_format`` files (restore
+    --bulk-import-via, --bulk-import-format): "files" (numpy or row JSON) or "binlog" (the server's own binlogs)."""
+    why = {name: _bulk_refusal(sink, plan, name) for name in ("files", "binlog")}
+    if why[import_format] is None:
+        return
+    what = "binlog import" if import_format == "binlog" else "import"
+    other = "files" if import_format == "binlog" else "binlog"
+    alternative = (f", or with {either(f'BulkImport(format={other!r})', f'--bulk-import-format {other}')}"
+                   if why[other] is None else "")
+    raise Unsupported(f"cannot restore through the {what} of {sink.display}: {why[import_format]}",
+                      hint=f"restore without {either('bulk_import', '--bulk-import-via')}{alternative}")
+
+
+def _bulk_refusal(sink: Sink, plan: Plan, import_format: str) -> str | None:
+    if import_format == "binlog":
+        if not isinstance(sink, BinlogImportSink):
+            return "it has no import of binlogs"
+        return sink.binlog_refusal(plan.spec, plan.sink)
     if not isinstance(sink, ImportSink):
-        raise Unsupported(f"{sink.display} has no import of files",
-                          hint=f"restore without {either('bulk_import', '--bulk-import-via')}")
-    why = sink.import_refusal(plan.spec, plan.sink)
-    if why is not None:
-        raise Unsupported(f"cannot restore through the import of {sink.display}: {why}",
-                          hint=f"restore without {either('bulk_import', '--bulk-import-via')}")
+        return "it has no import of files"
+    return sink.import_refusal(plan.spec, plan.sink)
 
 
 def restore_backup(

@@ -218,10 +218,15 @@ def import_path(scheme: str, location: str, prefix: str, key: str) -> str:
     return prefix + key
 
 
+def task_dir(staging: str, task: int) -> str:
+    """The store key of the folder of one task's files (ending in ``/``)."""
+    return f"{PREFIX}/{staging}/{task:06d}/"
+
+
 def task_keys(staging: str, task: int, files: dict[str, bytes]) -> dict[str, str]:
-    """The store key of each of one task's files, by file name."""
-    return {name: f"{PREFIX}/{staging}/{task:06d}/{name}" for name in files}
+    """The store key of each of one task's files, by file name (a path under the task's folder)."""
+    return {name: task_dir(staging, task) + name for name in files}
 
 
-__all__ = ["DEFAULT_FILE_BYTES", "Group", "import_path", "json_rows", "numpy_files", "refusal", "task_keys",
+__all__ = ["DEFAULT_FILE_BYTES", "Group", "import_path", "json_rows", "numpy_files", "refusal", "task_dir", "task_keys",
            "uses_json"]

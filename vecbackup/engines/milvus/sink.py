@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+import vecbackup.engines.milvus.binlog_import as binlog_import
 import vecbackup.engines.milvus.bulk as bulk
 import vecbackup.engines.milvus.features as features
 import vecbackup.index_types as index_types
@@ -549,6 +550,30 @@ class MilvusSink(Connection):
         handler, context = self._import_handler()
         return int(self._call(f"start an import into {plan.staging!r}", handler.do_bulk_insert, plan.staging,
                               part, paths, timeout=self.url.timeout, context=context))
+
+    # -- the server's binlog import (engines/milvus/binlog_import.py) ---------------------------------------------
+
+    def binlog_refusal(self, spec: CollectionSpec, plan: RestorePlan) -> str | None:
+        if self.url.lite:
+            return "Milvus Lite has no import of files"
+        if not self._version.lstrip("v").startswith("2.3"):
+            return (f"vecbackup writes Milvus 2.3's binlogs and has not been tested with the binlog import of "
+                    f"Milvus {self._version}")
+        return binlog_import.refusal(spec, plan.keep_ids)
+
+    def binlog_field_ids(self, name: str) -> dict[str, int]:
+        """Field name -> field id of collection ``name`` on the server, ``$meta`` included when it has dynamic
+        fields: the field folders staged binlogs carry (binlog_import.target_field_ids)."""
+        d = self._call(f"describe {name!r}", self.client.describe_collection, name)
+        return binlog_import.target_field_ids(d.get("fields") or [], bool(d.get("enable_dynamic_field")))
+
+    def start_binlog_import(self, plan: RestorePlan, partition: str, insert_dir: str) -> int:
+        """One import task reading binlogs (the Import RPC with the ``backup`` option) into the staging collection's
+        ``partition``: an insert folder of ``<segment>/<field id>/<log>`` and no delta folder."""
+        part = "_default" if partition in (ENGINE_ROUTED, "") else partition  # the backup option needs a name
+        handler, context = self._import_handler()
+        return int(self._call(f"start a binlog import into {plan.staging!r}", handler.do_bulk_insert, plan.staging,
+                              part, [insert_dir, ""], timeout=self.url.timeout, context=context, backup="true"))
 
     def _import_handler(self) -> tuple[Any, Any]:
         """pymilvus's connection and the call context naming the URL's database (pymilvus 3 sends the database with
