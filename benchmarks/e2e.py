@@ -120,12 +120,12 @@ def baseline_export(uri: str, name: str, n: int, out: Path, mode: str) -> dict[s
 
 
 def vecbackup_restore(url: str, store: Path, name: str, as_name: str, n: int, parallel: int | None = None,
-                      bulk_import_via: Path | None = None) -> dict[str, Any]:
+                      bulk_import_via: Path | None = None, bulk_format: str = "files") -> dict[str, Any]:
     """`vecbackup restore` (``bulk_import_via``: through the server's import of files staged in that folder, which a
-    server with local storage reads by absolute path)."""
+    server with local storage reads by absolute path; ``bulk_format`` "binlog": of its own binlogs)."""
     extra = ["--parallel", str(parallel)] if parallel else []
     if bulk_import_via is not None:
-        extra += ["--bulk-import-via", str(bulk_import_via)]
+        extra += ["--bulk-import-via", str(bulk_import_via), "--bulk-import-format", bulk_format]
     r = run_measured([VECBACKUP, "restore", f"file://{store}", url, "-c", name, "--as", as_name, "--json",
                       *extra]).check()
     doc = r.json()

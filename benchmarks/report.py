@@ -707,7 +707,7 @@ def _scale(sc: dict[str, Any]) -> str:
         cells = [f"{_n(n)} × {c['dim']}" + ("" if "settle_s" in c else " *"), f"{c['index']} {c['index_params']}",
                  f"{load['wall_s']:.1f} (insert {load['insert_s']:.0f}, flush {load['flush_s']:.0f}, "
                  f"index {load['index_s']:.0f}, load {load['load_s']:.0f})"]
-        for k in ("1", "2", "workers2", "import", "rows"):
+        for k in ("1", "2", "workers2", "import", "binlog", "rows"):
             r = c["restore"].get(k)
             cells.append(f"{r['wall_s']:.1f} ({r['wall_s'] / load['wall_s']:.2f}×)" if r else "–")
         r1 = c["restore"]["1"]
@@ -723,7 +723,7 @@ def _scale(sc: dict[str, Any]) -> str:
             "--bulk-import-via` with the files staged in a folder this server (local storage) reads, 128 MB of rows "
             "per task (docs/SCALING.md).", ""]
     out.append(_table(["rows × dim", "index", "plain load s", "restore K=1 s (× load)", "K=2 s (× load)",
-                       "2 workers + commit s (× load)", "server's import s (× load)",
+                       "2 workers + commit s (× load)", "server's import s (× load)", "binlog import s (× load)",
                        "through pymilvus rows s (× load)", "rows/s K=1",
                        "client CPU s K=1", "peak RSS MiB K=1"],
                       rows))
@@ -758,6 +758,32 @@ def _carried(res: dict[str, Any]) -> list[str]:
 _SECTION_NAMES = {"codec": "1. codec", "standalone": "2. Milvus standalone", "lite": "3. Milvus Lite",
                   "stores": "4. object stores", "qdrant": "5. Qdrant", "incremental": "7. incremental uploads",
                   "encryption": "8. encryption", "edge": "10. Qdrant Edge"}
+
+
+def _imports(imp: dict[str, Any]) -> str:
+    rows = []
+    for c in imp["configs"]:
+        load, r = c["load"], c["restore"]
+        cells = [f"{_n(c['rows'])} × {c['dim']}", f"{c['index']} {c['index_params']}",
+                 f"{load['wall_s']:.1f} (index {load['index_s']:.0f})"]
+        for k in ("1", "import", "binlog"):
+            x = r.get(k)
+            cells.append(f"{x['wall_s']:.1f} ({x['wall_s'] / load['wall_s']:.2f}×)" if x else "–")
+        cells += [str((r.get("import") or {}).get("import_tasks", "–")), str((r.get("binlog") or {}).get(
+            "import_tasks", "–"))]
+        cells.append(" / ".join(_mb(r[k]["peak_rss_bytes"]) if r.get(k) else "–" for k in ("1", "import", "binlog")))
+        cells.append(c.get("measured", imp["machine"]["date"]))
+        rows.append(cells)
+    return "\n".join([
+        "A restore by inserts against the server importing the rows itself, from numpy files (`--bulk-import-format "
+        "files`) and from its own insert binlogs that vecbackup writes (`--bulk-import-format binlog`), staged in a "
+        "folder this server (local storage) reads, 128 MB per task; each against the plain pymilvus load of the same "
+        "rows (insert in 5000-row batches + flush + index + load) in the same run, the source settled first. Every "
+        "restore ends with flush, index, load, count and rename. The server and the client share the machine's 2 "
+        "cores, so the absolute seconds are this machine's; the ratios are the result.", "",
+        _table(["rows × dim", "index", "plain load s", "restore by inserts s (× load)", "files' import s (× load)",
+                "binlog import s (× load)", "tasks files", "tasks binlog", "peak RSS MiB inserts / files / binlog",
+                "measured"], rows)])
 
 
 def _incremental(inc: dict[str, Any]) -> str:
@@ -888,5 +914,8 @@ def render(res: dict[str, Any]) -> str:
         out += ["## 9. Segment backups (`backup --segments-from`)", "", _segments(res), ""]
     if res.get("edge") and res["edge"].get("sizes"):
         out += ["## 10. End to end: Qdrant Edge", "", _edge(res["edge"]), ""]
+    if res.get("imports") and res["imports"].get("configs"):
+        out += ["## 11. Restores through the server's imports (`make bench-scale --imports-only`)", "",
+                _imports(res["imports"]), ""]
     out += ["## Caveats", "", _CAVEATS, ""]
     return "\n".join(out)

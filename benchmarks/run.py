@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = args.out_dir / "results.json"
     if previous.exists():  # make bench-scale's sections, never run here
         old = orjson.loads(previous.read_bytes())
-        for key in ("scale", "segments"):
+        for key in ("scale", "segments", "imports"):
             if key not in res and old.get(key) is not None:
                 res[key] = old[key]
     args.out_dir.mkdir(parents=True, exist_ok=True)

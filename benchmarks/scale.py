@@ -182,6 +182,44 @@ def seed_approach(n: int, name: str, work: Path) -> dict[str, Any]:
             "of": n}
 
 
+def server_imports(client: Any, store: Path, name: str, n: int, work: Path, load: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """Restores through the server's import of numpy files ("import") and of its own binlogs ("binlog")."""
+    out = {}
+    restored = f"{name}_restored"
+    for key, fmt in (("import", "files"), ("binlog", "binlog")):
+        r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, bulk_import_via=work / "import-stage",
+                              bulk_format=fmt)
+        out[key] = r
+        client.drop_collection(restored)
+        _log(f"    restore --bulk-import-via --bulk-import-format {fmt} ({r['import_tasks']} tasks): "
+             f"{r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    return out
+
+
+def imports_only(client: Any, n: int, dim: int, index: str, work: Path) -> dict[str, Any]:
+    """The plain load, one backup, then the restores that compare with it: inserts (K=1) and the server's two
+    imports, the source settled first (as run_config does)."""
+    name = f"scale_{n}_{dim}"
+    entry: dict[str, Any] = {"rows": n, "dim": dim, "index": index, "index_params": INDEXES[index]}
+    _log(f"  {n} x {dim}-d, {index}: plain load ...")
+    entry["load"] = load = plain_load(client, name, n, dim, index)
+    _log(f"    plain load {load['wall_s']:.1f}s (index {load['index_s']:.1f})")
+    store = work / f"store_{name}_imports"
+    entry["backup"] = backup(STANDALONE_URL, store, name, n)
+    entry["settle_s"] = settle(client, name)
+    restored = f"{name}_restored"
+    r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, parallel=1)
+    entry["restore"] = {"1": r}
+    client.drop_collection(restored)
+    _log(f"    restore --parallel 1: {r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    entry["restore"].update(server_imports(client, store, name, n, work, load))
+    shutil.rmtree(store)
+    client.release_collection(name)
+    client.drop_collection(name)
+    return entry
+
+
 def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: int, row_path: bool,
                storage: Path, restores: bool = True) -> dict[str, Any]:
     name = f"scale_{n}_{dim}"
@@ -249,11 +287,7 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
     client.drop_collection(restored)
     _log(f"    restore by 2 workers + commit: {w['wall_s']:.1f}s ({w['wall_s'] / load['wall_s']:.2f}x the plain load; "
          f"commit {w['commit_s']:.1f}s)")
-    r = vecbackup_restore(STANDALONE_URL, keep, name, restored, n, bulk_import_via=work / "import-stage")
-    entry["restore"]["import"] = r
-    client.drop_collection(restored)
-    _log(f"    restore --bulk-import-via (the server's import, {r['import_tasks']} tasks): {r['wall_s']:.1f}s "
-         f"({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    entry["restore"].update(server_imports(client, keep, name, n, work, load))
     if row_path:
         r = vecbackup_restore(f"{STANDALONE_URL}?columnar=off", keep, name, restored, n)
         entry["restore"]["rows"] = r
@@ -264,6 +298,20 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
     client.release_collection(name)
     client.drop_collection(name)
     return entry
+
+
+def seed(client: Any, res: dict[str, Any], smallest: tuple[int, int, str], work: Path) -> None:
+    """The seed approach's limit, on the smallest config (at most 50,000 rows)."""
+    name = f"scale_seed_{smallest[0]}"
+    data.create_collection(client, name, dim=smallest[1])
+    for batch in data.iter_batches(min(smallest[0], 50_000), BATCH, dim=smallest[1]):
+        client.insert(name, batch)
+    client.flush(name)
+    data.create_index(client, name, smallest[2], INDEXES[smallest[2]])
+    client.load_collection(name)
+    res["seed"] = seed_approach(min(smallest[0], 50_000), name, work)
+    _log(f"  seed approach: {res['seed']['rows']} rows then {res['seed']['error']!r}")
+    client.drop_collection(name)
 
 
 def _merged(earlier: dict[str, Any], configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -283,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--segments-only", action="store_true", help="measure the logical backup with its yardstick and "
                     "the segment backups (--segments-from) only, not the restores; the results go under "
                     "\"segments\" in results.json")
+    ap.add_argument("--imports-only", action="store_true", help="measure the plain load, one backup and the "
+                    "restores by inserts and through the server's two imports (files, binlogs) only; the results "
+                    "go under \"imports\" in results.json")
     ap.add_argument("--merge", action="store_true", help="keep the earlier run's configs that --configs does not "
                     "name (each keeps the date it was measured on)")
     args = ap.parse_args(argv)
@@ -304,21 +355,15 @@ def main(argv: list[str] | None = None) -> int:
         client = MilvusClient(uri=STANDALONE_URI, timeout=600)
         res["server_version"] = str(client.get_server_version())
         res["floor"] = import_floor(STANDALONE_URI)
-        smallest = min(configs)
-        name = f"scale_seed_{smallest[0]}"
-        data.create_collection(client, name, dim=smallest[1])
-        for batch in data.iter_batches(min(smallest[0], 50_000), BATCH, dim=smallest[1]):
-            client.insert(name, batch)
-        client.flush(name)
-        data.create_index(client, name, smallest[2], INDEXES[smallest[2]])
-        client.load_collection(name)
-        res["seed"] = seed_approach(min(smallest[0], 50_000), name, work)
-        _log(f"  seed approach: {res['seed']['rows']} rows then {res['seed']['error']!r}")
-        client.drop_collection(name)
+        if not args.imports_only:
+            seed(client, res, min(configs), work)
         for n, dim, index in configs:
             try:
-                entry = run_config(client, n, dim, index, work, args.rounds, args.row_path,
-                                   work / "milvus" / "data" / "data", restores=not args.segments_only)
+                if args.imports_only:
+                    entry = imports_only(client, n, dim, index, work)
+                else:
+                    entry = run_config(client, n, dim, index, work, args.rounds, args.row_path,
+                                       work / "milvus" / "data" / "data", restores=not args.segments_only)
                 res["configs"].append({**entry, "measured": res["machine"]["date"]})
             except Exception as e:  # keep what was measured
                 import traceback
@@ -332,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     res["total_seconds"] = time.perf_counter() - t_start
     results = args.out_dir / "results.json"
     whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
+    if args.imports_only:
+        if args.merge and whole.get("imports"):
+            res["configs"] = _merged(whole["imports"], res["configs"])
+        whole["imports"] = res
+        results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
+        (args.out_dir / "RESULTS.md").write_text(report.render(whole))
+        _log(f"wrote {results} (imports) and RESULTS.md in {res['total_seconds']:.0f}s")
+        return 1 if res["errors"] else 0
     if args.segments_only:
         if args.merge and whole.get("segments"):
             res["configs"] = _merged(whole["segments"], res["configs"])
