@@ -626,7 +626,8 @@ class BulkImport:
         it is made."""
         check_whole("file_mb", self.file_mb, 1, of="BulkImport", flag="--bulk-import-mb")
         if self.format not in IMPORT_FORMATS:
-            raise UsageError(f"{param('format', self.format, flag='--bulk-import-format')} is not an import format",
+            said = param("format", self.format, flag="--bulk-import-format", quoted=True, of="BulkImport")
+            raise UsageError(f"{said} is not an import format",
                              hint=f"use one of {', '.join(IMPORT_FORMATS)}")
         parse_store_url(self.via)
 

@@ -190,6 +190,9 @@ def test_options_that_do_not_fit_are_refused_before_anything_is_opened(cli, tmp_
     store, target = tmp_path / "nothing-here", "milvus-lite:///nonexistent/x.db"
     cases = [
         (("--bulk-import-mb", "4"), "--bulk-import-mb needs --bulk-import-via"),
+        (("--bulk-import-format", "binlog"), "--bulk-import-format needs --bulk-import-via"),
+        (("--bulk-import-via", tmp_path, "--bulk-import-format", "parquet"),
+         "--bulk-import-format 'parquet' is not an import format"),
         (("--bulk-import-via", tmp_path, "--run", "r", "--shard", "0/2", "--backup", "B"), "takes no --run"),
         (("--bulk-import-via", tmp_path, "--parallel", "2"), "--parallel sets inserts in flight"),
     ]

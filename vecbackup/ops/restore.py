@@ -128,8 +128,8 @@ class RestoreOptions:
                                          "e.g. consistency_level=Bounded"))
         Choice.parse(self.duplicate_keys)
         if self.import_format not in IMPORT_FORMATS:
-            raise UsageError(f"{param('import_format', self.import_format, flag='--bulk-import-format', of=of)} is "
-                             "not an import format", hint=f"use one of {', '.join(IMPORT_FORMATS)}")
+            said = param("import_format", self.import_format, flag="--bulk-import-format", quoted=True, of=of)
+            raise UsageError(f"{said} is not an import format", hint=f"use one of {', '.join(IMPORT_FORMATS)}")
 
 
 #: what --field-params may set, and the type of each value
