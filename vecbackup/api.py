@@ -614,12 +614,13 @@ class BulkImport:
     stores its data in (``s3://<minio.bucketName>/prefix``; a folder for a server with local storage), writable with
     the store credentials of the environment; the files are deleted once imported. ``file_mb``: raw megabytes of
     one task's files (memory holds about two such groups). ``format``: what the server imports, ``"files"``
-    (numpy, or row JSON where numpy cannot say it) or ``"binlog"`` (its own insert binlogs, Milvus 2.3: every type
-    2.3 holds in columns, auto-id keys kept)."""
+    (numpy, or row JSON where numpy cannot say it), ``"binlog"`` (its own insert binlogs, Milvus 2.3: every type
+    2.3 holds in columns, auto-id keys kept) or ``"auto"``: the binlogs where the server takes them for the
+    collection, else files."""
 
     via: str
     file_mb: int = DEFAULT_FILE_BYTES >> 20
-    format: str = "files"
+    format: str = "auto"
 
     def __post_init__(self) -> None:
         """UsageError for a ``via`` that is no store URL, a ``file_mb`` out of range or an unknown ``format``, when
@@ -635,7 +636,7 @@ class BulkImport:
         url = parse_store_url(self.via)
         if url.scheme == "file":  # the server opens the files by absolute path
             url = dataclasses.replace(url, location=os.path.abspath(url.location))
-        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20, self.format)
+        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ def test_import_into_another_database(sources: tuple[MilvusClient, Path], tmp_pa
     try:
         doc = cli_json("restore", store, f"{URL}/bulkdb", "-c", "bulk_flat", "--bulk-import-via", tmp_path / "stage")
         assert doc["rows"] == 3000 and doc["import_tasks"] >= 1
+        assert doc["import_format"] == "binlog"  # auto, the default: the server takes the collection's binlogs
         assert read_rows(other, "bulk_flat") == read_rows(client, "bulk_flat")
         assert not client.has_collection("bulk_flat_copy")
     finally:
@@ -140,13 +141,16 @@ def test_import_into_another_database(sources: tuple[MilvusClient, Path], tmp_pa
 
 
 def test_auto_id_with_new_ids(sources: tuple[MilvusClient, Path], tmp_path: Path):
-    """An auto-id key goes with --new-ids only (the import assigns keys); every other field comes back."""
+    """Through the files' import an auto-id key goes with --new-ids only (the import assigns keys); every other field
+    comes back. With --new-ids and no format, the default (auto) takes the files' import for it."""
     client, store = sources
     code, _, err = run_cli("restore", store, URL, "-c", "bulk_auto", "--as", "bulk_auto_copy", "--bulk-import-via",
-                           tmp_path / "stage")
+                           tmp_path / "stage", "--bulk-import-format", "files")
     assert code == 9 and "--new-ids" in err and not client.has_collection("bulk_auto_copy"), err
-    cli_json("restore", store, URL, "-c", "bulk_auto", "--as", "bulk_auto_copy", "--bulk-import-via",
-             tmp_path / "stage", "--new-ids")
+    assert "--bulk-import-format binlog" in err  # which would take it
+    doc = cli_json("restore", store, URL, "-c", "bulk_auto", "--as", "bulk_auto_copy", "--bulk-import-via",
+                   tmp_path / "stage", "--new-ids")
+    assert doc["import_format"] == "files"
     try:
         def values(name: str) -> list[tuple[Any, ...]]:
             return sorted((r["label"], tuple(r["v"])) for r in read_rows(client, name).values())
@@ -208,6 +212,7 @@ def test_a_failed_import_leaves_the_target_and_no_files(fmt: str, sources: tuple
     ("bulk_f16", "files", "'v' is a FLOAT16_VECTOR", None),
     ("bulk_f16", "binlog", "'v' is a FLOAT16_VECTOR", None),
     ("bulk_rich", "files", "'scores' is an ARRAY<DOUBLE>", "--bulk-import-format binlog"),
+    ("bulk_f16", "auto", "'v' is a FLOAT16_VECTOR", None),
 ])
 def test_refused_before_anything_is_created(name: str, fmt: str, why: str, other: str | None,
                                             sources: tuple[MilvusClient, Path], tmp_path: Path):

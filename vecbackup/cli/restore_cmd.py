@@ -98,9 +98,10 @@ def restore(
         "--bulk-import-mb", min=1, metavar="MB", help="With --bulk-import-via: raw megabytes of one import task's "
         "files [default: 128] (memory holds about two).")] = None,
     bulk_import_format: Annotated[str | None, typer.Option(
-        "--bulk-import-format", metavar="files|binlog", help="With --bulk-import-via: what the server imports, "
-        "numpy or row-JSON files (files, the default), or its own insert binlogs (binlog: Milvus 2.3; every type "
-        "2.3 holds in columns, auto-id keys kept).")] = None,
+        "--bulk-import-format", metavar="auto|files|binlog", help="With --bulk-import-via: what the server imports, "
+        "numpy or row-JSON files (files), or its own insert binlogs (binlog: Milvus 2.3; every type 2.3 holds in "
+        "columns, auto-id keys kept); auto: the binlogs where the server takes them, else files. [default: auto]")]
+    = None,
     duplicate_keys: Annotated[str, typer.Option(
         "--duplicate-keys", metavar="keep|shown|partition:NAME[,NAME...]", help="Keys the backup holds in more than "
         "one partition (an upsert without a partition name leaves the old row in its partition): keep every copy in "
@@ -128,7 +129,7 @@ def restore(
                              collection_params=parse_collection_params(collection_params or []),
                              shards=shards, replication_factor=replication_factor, parallel=parallel,
                              server_import=bulk_import_via is not None,
-                             import_format=bulk_import_format or "files", duplicate_keys=duplicate_keys,
+                             import_format=bulk_import_format or "auto", duplicate_keys=duplicate_keys,
                              drop_functions=drop_functions)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     for flag, given in (("--bulk-import-mb", bulk_import_mb), ("--bulk-import-format", bulk_import_format)):
@@ -137,7 +138,7 @@ def restore(
     bulk = None
     if bulk_import_via is not None:
         sized = {} if bulk_import_mb is None else {"file_mb": bulk_import_mb}
-        bulk = api.BulkImport(bulk_import_via, **sized, format=bulk_import_format or "files")
+        bulk = api.BulkImport(bulk_import_via, **sized, format=bulk_import_format or "auto")
     # which restore the flags ask for, and whether they fit together, the backup and the target: the API decides
     mode = RestoreMode(shard=None if shard is None else Shard.parse(shard), run=run, commit=commit, abandon=abandon,
                        dry_run=dry_run, bulk_import=bulk)

@@ -47,7 +47,6 @@ class Staging:
     store: BlobStore
     url: StoreURL
     file_bytes: int = DEFAULT_FILE_BYTES  # raw bytes of one task's files (--bulk-import-mb)
-    format: str = "files"  # "files" (numpy or row JSON) or "binlog" (the server's insert binlogs)
 
     def path(self, key: str) -> str:
         return import_path(self.url.scheme, self.url.location, self.url.prefix, key)
@@ -144,10 +143,10 @@ class _Importer:
         return left
 
 
-def _groups(sink: Sink, plan: Plan, staging: Staging) -> Callable[[str], Group | BinlogGroup]:
+def _groups(sink: Sink, plan: Plan, import_format: str) -> Callable[[str], Group | BinlogGroup]:
     """What makes a new group of a partition's chunks for one task: of import files, or of binlogs of one segment
     (the staging collection's field ids read once, every row written at the restore's start time)."""
-    if staging.format != "binlog":
+    if import_format != "binlog":
         return lambda partition: Group(plan.spec, partition, plan.sink.keep_ids)
     assert isinstance(sink, BinlogImportSink)
     field_ids = sink.binlog_field_ids(plan.sink.staging)
@@ -168,7 +167,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     Milvus restore. On failure the staging collection and the staged files are deleted and an existing target is
     untouched. Memory: about two groups of ``staging.file_bytes`` (one encoded, one being filled) and the
     chunks read ahead."""
-    check_bulk(sink, plan, staging.format)
+    import_format = check_bulk(sink, plan, plan.import_format or "auto")
     assert isinstance(sink, ImportSink)
     progress = with_phases(progress)
     spec, to_do = plan.spec, plan.sink
@@ -179,7 +178,7 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     held.start()
     importer = _Importer(sink, plan, staging)
     try:
-        new_group = _groups(sink, plan, staging)
+        new_group = _groups(sink, plan, import_format)
         progress.start(f"restore {plan.target} (import)", manifest.rows)
         open_groups: dict[str, Group | BinlogGroup] = {}
         for obj, chunk in iter_chunks(store, manifest.objects, read_ahead=in_flight(store)):
@@ -218,4 +217,5 @@ def bulk_restore(store: BlobStore, manifest: Manifest, sink: Sink, plan: Plan, s
     if cleared is not None:
         notes.append(cleared)
     return RestoreResult(backup_id=manifest.backup_id, source_collection=spec.name, collection=plan.target,
-                         rows=count, seconds=time.monotonic() - t0, notes=notes, import_tasks=importer.started)
+                         rows=count, seconds=time.monotonic() - t0, notes=notes, import_tasks=importer.started,
+                         import_format=import_format)

@@ -59,6 +59,7 @@ class RestoreResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     import_tasks: int | None = None  # restores through the server's import (--bulk-import-via): its tasks
+    import_format: str | None = None  # and what it imported: "files" or "binlog"
     dropped: list[str] = field(default_factory=list)  # leftovers of dead restores into the target, dropped first
 
     def to_dict(self) -> dict[str, object]:
@@ -67,6 +68,8 @@ class RestoreResult:
                                 "notes": self.notes, "dropped": self.dropped}
         if self.import_tasks is not None:
             d["import_tasks"] = self.import_tasks
+        if self.import_format is not None:
+            d["import_format"] = self.import_format
         return d
 
 
@@ -75,8 +78,9 @@ class RestoreResult:
 DEFAULT_PARALLEL = 1
 
 
-#: what the server may import (BulkImport.format, --bulk-import-format): numpy or row-JSON files, or its own binlogs
-IMPORT_FORMATS = ("files", "binlog")
+#: what the server may import (BulkImport.format, --bulk-import-format): numpy or row-JSON files, its own binlogs, or
+#: (auto) its binlogs where it takes them for this collection (Milvus 2.3), else files
+IMPORT_FORMATS = ("auto", "files", "binlog")
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ class RestoreOptions:
     #: plan for the server's own import of staged files (ops/bulk_restore.py): a restore given
     #: ``bulk_import=BulkImport(...)`` sets it; in a plan() it checks the target can take one
     server_import: bool = False
-    #: which files the server imports: "files" (numpy or row JSON) or "binlog" (its own insert binlogs)
-    import_format: str = "files"
+    #: which files the server imports: "files" (numpy or row JSON), "binlog" (its own insert binlogs) or "auto"
+    import_format: str = "auto"
     #: keys held by more than one partition: "keep" every copy (refused where the target keeps one per key),
     #: "shown" (the copy the source's collection-level reads showed) or "partition:A,B" (ops/duplicates.py)
     duplicate_keys: str = "keep"
@@ -250,6 +254,7 @@ class Plan:
     notes: tuple[str, ...] = ()
     writers: int = 1  # insert requests in flight at once
     duplicates: DuplicatePlan | None = None  # keys held by more than one partition (ops/duplicates.py)
+    import_format: str | None = None  # through the server's import: "files" or "binlog" (check_bulk decided)
 
     @property
     def spec(self) -> CollectionSpec:
@@ -313,7 +318,7 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     plan = Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
                 writers=min(options.parallel, sink.max_writers))
     if options.server_import:
-        check_bulk(sink, plan, options.import_format)
+        plan = dataclasses.replace(plan, import_format=check_bulk(sink, plan, options.import_format))
     return plan
 
 
@@ -350,12 +355,19 @@ def own_lease(sink: Sink, manifest: Manifest, plan: Plan, lease: HeldLease | Non
     return HeldLease(sink, new_lease("restore", plan.target, manifest.collection.name, manifest.backup_id))
 
 
-def check_bulk(sink: Sink, plan: Plan, import_format: str = "files") -> None:
-    """Unsupported unless this restore can go through ``sink``'s own import of ``import_format`` files (restore
-    --bulk-import-via, --bulk-import-format): "files" (numpy or row JSON) or "binlog" (the server's own binlogs)."""
+def check_bulk(sink: Sink, plan: Plan, import_format: str = "auto") -> str:
+    """What this restore stages for ``sink``'s own import (restore --bulk-import-via, --bulk-import-format):
+    "files" (numpy or row JSON) or "binlog" (the server's own binlogs); "auto" is the binlogs where the server takes
+    them for this collection, else files. Unsupported when the format asked for cannot carry it."""
     why = {name: _bulk_refusal(sink, plan, name) for name in ("files", "binlog")}
+    if import_format == "auto":
+        chosen = "binlog" if why["binlog"] is None else "files"
+        if why[chosen] is None:
+            return chosen
+        raise Unsupported(f"cannot restore through the import of {sink.display}: {why['files']}",
+                          hint=f"restore without {either('bulk_import', '--bulk-import-via')}")
     if why[import_format] is None:
-        return
+        return import_format
     what = "binlog import" if import_format == "binlog" else "import"
     other = "files" if import_format == "binlog" else "binlog"
     alternative = (f", or with {either(f'BulkImport(format={other!r})', f'--bulk-import-format {other}')}"
