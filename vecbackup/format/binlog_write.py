@@ -139,17 +139,24 @@ def _parquet(arr: Any) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _original_size(ftype: FieldType, arr: Any, rows: int) -> int:
-    """The extras' ``original_size`` as 2.3 counts it (its memory estimate): a byte per BOOL, the values' bytes of
-    other numbers, a vector's bytes plus 4 (its dimension), and of variable-length values their bytes."""
+def _original_size(ftype: FieldType, arr: Any, rows: int, values: Any, element_type: FieldType | None) -> int:
+    """The extras' ``original_size`` as 2.3 counts it (its memory estimate, GetMemorySize): a byte per BOOL, the
+    values' bytes of other numbers, a vector's bytes plus 4 (its dimension), a VARCHAR's or JSON's bytes plus 16 per
+    value, and of an ARRAY its elements' bytes (a string element's plus 16), not the serialized ScalarField's."""
     if ftype is FieldType.BOOL:
         return rows
     if ftype in SCALAR_DTYPES:
         return rows * np.dtype(SCALAR_DTYPES[ftype]).itemsize
     if ftype in (FieldType.FLOAT_VECTOR, FieldType.BINARY_VECTOR):
         return rows * arr.type.byte_width + 4
-    data = arr.buffers()[2]
-    return 0 if data is None else data.size
+    if ftype is FieldType.ARRAY:
+        assert element_type is not None  # _arrow refused an ARRAY without one
+        if element_type is FieldType.VARCHAR:
+            return sum(len(str(s).encode()) + 16 for v in values for s in v)
+        return np.dtype(SCALAR_DTYPES[element_type]).itemsize * sum(len(v) for v in values)
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.binary_length(arr)).as_py() or 0) + 16 * rows  # VARCHAR, JSON
 
 
 def write_insert_log(ftype: FieldType, column: Column, rows: int, *, field_id: int, segment_id: int, ts: int,
@@ -162,7 +169,7 @@ def write_insert_log(ftype: FieldType, column: Column, rows: int, *, field_id: i
         raise ValueError(f"a {ftype.value} field is not a 2.3 type")
     arr = _arrow(ftype, column, rows, dim, element_type)
     payload = _parquet(arr)
-    original = _original_size(ftype, arr, rows)
+    original = _original_size(ftype, arr, rows, column.values, element_type)
     extras = orjson.dumps({"original_size": str(original)})
     desc_data = _DESCRIPTOR.pack(collection_id, partition_id, segment_id, field_id, ts, ts, DATA_TYPE_CODES[ftype])
     desc_len = _HEADER.size + len(desc_data) + len(POST_HEADER_LENGTHS) + _I32.size + len(extras)
