@@ -120,12 +120,13 @@ Objects younger than `--min-age` (default 24h) are kept, since a backup still ru
 them. Refuses to delete anything if any manifest is unreadable. Do not run it with `--min-age 0` while a backup to
 the same store is running.
 
-Given a database (`milvus://`, `milvus-lite://`, `qdrant://`, `qdrant-local://`): drop the collections that
-restores and drills which died (SIGKILL, a lost node) left there, and say what it dropped. Every collection a
-restore or drill fills carries a lease its process renews; `gc` drops a collection whose lease belongs to a process
-of this machine that no longer runs, or ran out more than 5 minutes ago; it never touches a collection whose lease
-is live, nor one without a lease, whatever its name (one named like a staging collection is listed as kept). The
-staging collections of restores by several workers are listed and kept (`restore --run RUN --abandon` drops them).
+Given a database (`milvus://`, `milvus-lite://`, `qdrant://`, `qdrant-local://`, `qdrant-edge://`): drop the
+collections (Edge: shard folders) that restores and drills which died (SIGKILL, a lost node) left there, and say
+what it dropped. Every collection a restore or drill fills carries a lease its process renews; `gc` drops a
+collection whose lease belongs to a process of this machine that no longer runs, or ran out more than 5 minutes
+ago; it never touches a collection whose lease is live, nor one without a lease, whatever its name (one named like
+a staging collection is listed as kept). The staging collections of restores by several workers are listed and kept
+(`restore --run RUN --abandon` drops them).
 `--dry-run` lists what it would do. See [OPERATIONS.md](OPERATIONS.md#leftovers-of-restores-and-drills).
 
 ```sh

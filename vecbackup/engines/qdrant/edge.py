@@ -12,6 +12,7 @@ in a staging folder beside the target and renames it into place only once it is 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -511,18 +513,19 @@ class EdgeEngine:
         staging, target = self._path(plan.staging), self._path(plan.target)
         self._remove_lease(staging)
         old = None
-        if os.path.lexists(target):
-            if not plan.replace:
-                raise AlreadyExists(f"{target} appeared while the restore ran")
-            self._close(plan.target)
-            old = self._path(f"{plan.target[:200]}_vbold_{secrets.token_hex(4)}")
-            os.rename(target, old)
-        try:
-            os.rename(staging, target)
-        except OSError as e:
-            if old is not None:
-                os.rename(old, target)
-            raise VecbackupError(f"cannot rename {staging} to {target}: {e.strerror}") from None
+        with _folder_lock(self.root):  # another restore into this folder looks at the target and renames after us
+            if os.path.lexists(target):
+                if not plan.replace:
+                    raise AlreadyExists(f"{target} appeared while the restore ran")
+                self._close(plan.target)
+                old = self._path(f"{plan.target[:200]}_vbold_{secrets.token_hex(4)}")
+                os.rename(target, old)
+            try:
+                os.rename(staging, target)
+            except OSError as e:
+                if old is not None:
+                    os.rename(old, target)
+                raise VecbackupError(f"cannot rename {staging} to {target}: {e.strerror}") from None
         self._created.discard(plan.staging)
         self._remove_lease(target)
         if old is not None:
@@ -647,6 +650,18 @@ class EdgeEngine:
             raise NotFound(f"collection {name!r} not found in {self.display}")
         self._close(name)
         shutil.rmtree(self._path(name))
+
+
+@contextmanager
+def _folder_lock(path: str) -> Iterator[None]:
+    """Folder ``path`` locked (flock on the folder itself: no file is left in it), waiting for another process that
+    holds it; the kernel lets go of it when the holder dies."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _key(pid: Any) -> Any:
