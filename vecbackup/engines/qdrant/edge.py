@@ -12,6 +12,8 @@ in a staging folder beside the target and renames it into place only once it is 
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import json
 import os
@@ -518,14 +520,22 @@ class EdgeEngine:
                 if not plan.replace:
                     raise AlreadyExists(f"{target} appeared while the restore ran")
                 self._close(plan.target)
-                old = self._path(f"{plan.target[:200]}_vbold_{secrets.token_hex(4)}")
-                os.rename(target, old)
-            try:
-                os.rename(staging, target)
-            except OSError as e:
-                if old is not None:
-                    os.rename(old, target)
-                raise VecbackupError(f"cannot rename {staging} to {target}: {e.strerror}") from None
+                try:
+                    swapped = _exchange(staging, target)  # the old shard now under the staging name
+                except OSError as e:
+                    raise VecbackupError(f"cannot swap {staging} and {target}: {e.strerror}") from None
+                if swapped:
+                    old = staging
+                else:  # no atomic exchange here: the old shard is moved aside first
+                    old = self._path(f"{plan.target[:200]}_vbold_{secrets.token_hex(4)}")
+                    os.rename(target, old)
+            if old != staging:
+                try:
+                    os.rename(staging, target)
+                except OSError as e:
+                    if old is not None:
+                        os.rename(old, target)
+                    raise VecbackupError(f"cannot rename {staging} to {target}: {e.strerror}") from None
         self._created.discard(plan.staging)
         self._remove_lease(target)
         if old is not None:
@@ -650,6 +660,28 @@ class EdgeEngine:
             raise NotFound(f"collection {name!r} not found in {self.display}")
         self._close(name)
         shutil.rmtree(self._path(name))
+
+
+#: renameat2(2)'s flag that swaps two paths in one step, and the directory fd meaning "the current folder"
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap folders ``a`` and ``b`` in one step (Linux renameat2 with RENAME_EXCHANGE), so that no instant has
+    neither under its name; False where the system or its file system has no such call (nothing is changed then),
+    OSError for any other failure."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), a)
 
 
 @contextmanager
