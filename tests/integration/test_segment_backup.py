@@ -91,6 +91,15 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
         _same_as_source(server, name, server, f"{name}_r")
         assert read_rows(server, f"{name}_r")[300_000]["title"] == "upserted"
 
+        # through the server's binlog import (the default of --bulk-import-via on 2.3): the chunks written as binlogs
+        stage = store_dir.parent / f"{name}_stage"
+        r = cli("restore", store_dir, STANDALONE_URL, "-b", b["backup_id"], "--as", f"{name}_b", "--bulk-import-via",
+                stage, "--json")
+        assert r.code == 0, r.stderr
+        assert r.json()["import_format"] == "binlog" and r.json()["rows"] == expected
+        _same_as_source(server, name, server, f"{name}_b")
+        assert not [p for p in stage.rglob("*") if p.is_file()]
+
         r = cli("restore", store_dir, lite.url, "-b", b["backup_id"], "--as", name, "--index-fallback")
         assert r.code == 0, r.stderr
         _same_as_source(server, name, lite.client, name)
@@ -98,7 +107,7 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
         report = cli("drill", store_dir, STANDALONE_URL, "-b", b["backup_id"], "--json").json()
         assert report["ok"], report["failures"]
     finally:
-        for c in (name, f"{name}_r"):
+        for c in (name, f"{name}_r", f"{name}_b"):
             if server.has_collection(c):
                 server.drop_collection(c)
         server.close()
