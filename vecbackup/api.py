@@ -39,6 +39,7 @@ from vecbackup.errors import (
     check_whole,
 )
 from vecbackup.format.codec import CHUNK_VERSION
+from vecbackup.format.codec import DEFAULT_LEVEL as DEFAULT_COMPRESSION_LEVEL
 from vecbackup.format.manifest import FORMAT_VERSION, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
@@ -177,7 +178,7 @@ def _store(store: StoreLike, *, create: bool = False, allow_unencrypted: bool = 
 @dataclass(frozen=True)
 class BackupOptions:
     batch_size: int = 5000  # rows per data chunk (memory is bounded by it)
-    compression_level: int = 3  # zstd level, 1-22
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL  # zstd level, 1-22
     lock_wait: float = 0.0  # seconds to wait for a conflicting store lock (then Locked, exit 11)
     #: one shard of a sharded backup: only the rows it owns, then a shard record; the backup exists once
     #: :func:`commit` joined every shard of ``run`` (docs/FORMAT.md, "Sharded backups")
@@ -827,14 +828,14 @@ def report_hash(store: StoreLike, value: Any) -> str:
 
 
 __all__ = [
-    "CHUNK_VERSION", "FORMAT_VERSION", "IMPORT_FORMATS", "BackupEvents", "BackupLike", "BackupOptions", "BackupResult",
-    "BackupRun", "BackupStats", "BlobStore", "BulkImport", "CollectionFailure", "CollectionPruned", "CommitResult",
-    "Credentials", "DeleteResult", "DrillOptions", "DrillReport", "Engine", "GcResult", "InitResult", "KeyInfo",
-    "LeftoverResult", "Listing", "LockInfo", "Manifest", "NullProgress", "Passphrase", "Policy", "Progress",
-    "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions", "RestorePreview", "RestoreResult",
-    "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike", "StoreStats", "Subset", "VerifyDepth",
-    "VerifyResult", "abandon", "abandon_restore", "add_key", "backup", "collections", "commit", "commit_restore",
-    "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url", "keys", "list_backups", "locks",
-    "open_store", "plan", "prune", "prune_backed_up", "raise_for_worst", "remove_key", "repair", "report_hash",
-    "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
+    "CHUNK_VERSION", "DEFAULT_COMPRESSION_LEVEL", "FORMAT_VERSION", "IMPORT_FORMATS", "BackupEvents", "BackupLike",
+    "BackupOptions", "BackupResult", "BackupRun", "BackupStats", "BlobStore", "BulkImport", "CollectionFailure",
+    "CollectionPruned", "CommitResult", "Credentials", "DeleteResult", "DrillOptions", "DrillReport", "Engine",
+    "GcResult", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "LockInfo", "Manifest", "NullProgress",
+    "Passphrase", "Policy", "Progress", "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions",
+    "RestorePreview", "RestoreResult", "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike",
+    "StoreStats", "Subset", "VerifyDepth", "VerifyResult", "abandon", "abandon_restore", "add_key", "backup",
+    "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url",
+    "keys", "list_backups", "locks", "open_store", "plan", "prune", "prune_backed_up", "raise_for_worst", "remove_key",
+    "repair", "report_hash", "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
 ]

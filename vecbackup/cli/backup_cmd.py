@@ -5,7 +5,16 @@ from typing import Annotated
 import typer
 
 from vecbackup import api, ui
-from vecbackup.api import BackupEvents, BackupOptions, BackupResult, BlobStore, CollectionFailure, Credentials, Shard
+from vecbackup.api import (
+    DEFAULT_COMPRESSION_LEVEL,
+    BackupEvents,
+    BackupOptions,
+    BackupResult,
+    BlobStore,
+    CollectionFailure,
+    Credentials,
+    Shard,
+)
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
@@ -84,7 +93,8 @@ def backup(
     batch_size: Annotated[int, typer.Option(
         metavar="ROWS", help="Rows per data chunk (1 to the engine's limit, 16384 for Milvus and Qdrant); memory is "
         "bounded by it.")] = 5000,
-    compression_level: Annotated[int, typer.Option(metavar="LEVEL", help="zstd level (1-22).")] = 3,
+    compression_level: Annotated[int, typer.Option(metavar="LEVEL", help="zstd level (1-22).")] = (
+        DEFAULT_COMPRESSION_LEVEL),
     parallel: Annotated[int, typer.Option(
         "--parallel", metavar="K", help="Read K streams at once (shards of the rows by primary key) into one "
         "backup; capped by the engine (Qdrant local mode: 1).")] = 1,

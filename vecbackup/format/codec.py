@@ -37,6 +37,10 @@ from vecbackup.words import number
 
 CHUNK_MAGIC = b"VBCK"
 CHUNK_VERSION = 1
+#: the zstd level a backup compresses at unless told otherwise. 1, not zstd's own default 3: on vecbackup's chunks
+#: (byte-shuffled float vectors beside text, JSON and numbers) level 1 stores fewer bytes, not more, in about two
+#: thirds of the time (benchmarks/RESULTS.md section 1; docs/SCALING.md, "Where a segment backup's time goes")
+DEFAULT_LEVEL = 1
 #: chunk format versions this build can read
 READABLE_VERSIONS: tuple[int, ...] = (1,)
 #: size of the fixed prefix (magic, version, flags, header length, header CRC-32)
@@ -503,7 +507,7 @@ def _encode_sparse(w: _Writer, values: Any, valid: list[bool] | None, what: str)
     return [w.add("lengths", lengths), w.add("indices", idx), w.add("values", fv)]
 
 
-def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = 3,
+def encode_chunk(fields: Sequence[Field], chunk: Chunk, *, level: int = DEFAULT_LEVEL,
                  raw: list[list[tuple[str, np.ndarray]]] | None = None) -> bytes:
     """Encode ``chunk``'s columns, in the order of ``fields``, as one ``.vbc`` chunk.
 

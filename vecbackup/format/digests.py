@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vecbackup.errors import CorruptData
-from vecbackup.format.codec import Chunk, encode_chunk
+from vecbackup.format.codec import DEFAULT_LEVEL, Chunk, encode_chunk
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import Field
 
@@ -56,7 +56,8 @@ _U4 = np.dtype("<u4")
 Buffers = Sequence[Sequence[tuple[str, np.ndarray]]]
 
 
-def encode_with_digests(fields: Sequence[Field], chunk: Chunk, *, level: int = 3) -> tuple[bytes, np.ndarray]:
+def encode_with_digests(fields: Sequence[Field], chunk: Chunk, *, level: int = DEFAULT_LEVEL
+                        ) -> tuple[bytes, np.ndarray]:
     """The chunk's ``.vbc`` bytes and the digest of each of its rows, from one pass over its values."""
     raw: list[list[tuple[str, np.ndarray]]] = []
     data = encode_chunk(fields, chunk, level=level, raw=raw)

@@ -16,7 +16,7 @@ import numpy as np
 from vecbackup.engines.base import Source
 from vecbackup.errors import CorruptData, MissingData, UsageError
 from vecbackup.format import layout
-from vecbackup.format.codec import Chunk, concat_chunks, take_rows
+from vecbackup.format.codec import DEFAULT_LEVEL, Chunk, concat_chunks, take_rows
 from vecbackup.format.digests import encode_digests, encode_with_digests, row_digests
 from vecbackup.format.duplicates import KeyIndex
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
@@ -368,7 +368,7 @@ def backup_collection(
     collection: str,
     *,
     batch_size: int = 5000,
-    compression_level: int = 3,
+    compression_level: int = DEFAULT_LEVEL,
     progress: Progress | None = None,
     shard: Shard | None = None,
     run: str | None = None,

@@ -32,6 +32,7 @@ import numpy as np
 from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
+from vecbackup.format.codec import DEFAULT_LEVEL
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused
@@ -66,7 +67,7 @@ def _full() -> str:
 
 
 def backup_segments(source: Source, reader: SegmentReader, store: BlobStore, collection: str, *,
-                    batch_size: int = 5000, compression_level: int = 3, progress: Progress | None = None,
+                    batch_size: int = 5000, compression_level: int = DEFAULT_LEVEL, progress: Progress | None = None,
                     full: bool = False, check_fraction: float = 0.02, workers: int | None = None) -> BackupResult:
     """Back up ``collection`` from the files of its sealed segments (module doc). ``full`` reads every segment and
     stores every piece anew, rewriting damaged objects (as ``backup --full``). ``workers``: processes decoding and

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vecbackup import config
-from vecbackup.api import BackupOptions, Credentials, Passphrase
+from vecbackup.api import DEFAULT_COMPRESSION_LEVEL, BackupOptions, Credentials, Passphrase
 from vecbackup.errors import UsageError
 from vecbackup.retention import Policy
 from vecbackup.times import parse_duration
@@ -45,7 +45,7 @@ class Job:
     every: str | None = None  # "6h"
     at: str | None = None  # "02:15", daily, UTC
     batch_size: int = 5000
-    compression_level: int = 3
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL
     user: str | None = None
     token_file: str | None = None
     password_file: str | None = None
