@@ -119,3 +119,87 @@ def search(path: Path, queries: np.ndarray, using: str, exact: bool) -> list[lis
             params=q.SearchParams(exact=exact, hnsw_ef=128)))] for qv in queries]
     finally:
         shard.close()
+
+
+#: words of the texts (build_texts): stopwords of the index's languages and its own, and forms of one stem
+WORDS = ["the", "and", "der", "und", "qdrant", "vecbackup", "run", "runs", "running", "runner", "backup", "backups",
+          "shard", "shards", "restore", "restored", "vector", "edge", "device", "store"]
+
+
+def text_indexes(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The text indexes of the shard at ``path``, reopened from disk: as its info() reports them (each setting as
+    plain values, read off Edge's objects here, without vecbackup) and as each segment keeps them (the indexed_fields
+    of payload_index/config.json, the JSON Edge reloads them from)."""
+    def plain(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, (set, frozenset)):
+            return sorted(str(x) for x in v)
+        if repr(v).startswith(type(v).__name__ + "."):  # an enum member: Language.English
+            return repr(v)
+        attrs = [a for a in dir(v) if not a.startswith("_") and not callable(getattr(v, a))]
+        if not attrs:  # a marker: DisabledStemmer
+            return type(v).__name__
+        return {type(v).__name__: {a: plain(getattr(v, a)) for a in attrs}}
+
+    shard = q.EdgeShard.load(str(path))
+    try:
+        reported = {key: (str(info.data_type), plain(info.params), info.points)
+                    for key, info in shard.info().payload_schema.items()}
+    finally:
+        shard.close()
+    kept = [json.loads(p.read_text())["indexed_fields"] for p in path.glob("segments/*/payload_index/config.json")]
+    return reported, kept
+
+
+def text_matches(path: Path, queries: list[str]) -> tuple[list[list[str]], list[list[tuple[str, float]]]]:
+    """For each query: the points whose "body" matches it (MatchText, in id order), and the BM25 ranking of "body"
+    and "title" (TextQuery: ids and scores)."""
+    shard = q.EdgeShard.load(str(path))
+    try:
+        matched = []
+        for text in queries:
+            ids, offset = [], None
+            while True:
+                records, offset = shard.scroll(q.ScrollRequest(offset=offset, limit=100, filter=q.Filter(
+                    must=[q.FieldCondition("body", match=q.MatchText(text))])))
+                ids += [str(r.id) for r in records]
+                if offset is None:
+                    break
+            matched.append(ids)
+        ranked = [[(str(h.id), h.score) for h in shard.query(q.QueryRequest(
+            query=q.TextQuery(field, text), limit=300))] for field in ("body", "title") for text in queries]
+    finally:
+        shard.close()
+    return matched, ranked
+
+
+def build_texts(path: Path) -> dict[str, str]:
+    """A shard of 300 points with texts under "body", "title" and "note" and three text indexes: "body" with
+    stopwords of two languages and its own words, the English snowball stemmer, phrase matching and BM25 scoring;
+    "title" with French stopwords, the stemmer disabled and scoring; "note" with English stopwords and no scoring.
+    Returns each point's body (by id)."""
+    rng = np.random.default_rng(21)
+    shard = q.EdgeShard.create(str(path), q.EdgeConfig(
+        vectors={"": q.EdgeVectorParams(size=4, distance=q.Distance.Dot)},
+        optimizers=q.EdgeOptimizersConfig(indexing_threshold=10)))
+    try:
+        shard.update(q.UpdateOperation.create_field_index("body", q.TextIndexParams(
+            tokenizer=q.TokenizerType.Word, phrase_matching=True,
+            stopwords=q.StopwordsSet(languages={q.Language.English, q.Language.German}, custom={"qdrant", "vecbackup"}),
+            stemmer=q.SnowballParams(q.SnowballLanguage.English),
+            scoring=q.TextScoringParams(q.TextScoringType.Bm25))))
+        shard.update(q.UpdateOperation.create_field_index("title", q.TextIndexParams(
+            stopwords=q.Language.French, stemmer=q.DisabledStemmer(), scoring=True)))
+        shard.update(q.UpdateOperation.create_field_index("note", q.TextIndexParams(stopwords=q.Language.English)))
+        bodies = {str(i): " ".join(rng.choice(WORDS, size=int(rng.integers(2, 12)))) for i in range(300)}
+        shard.update(q.UpdateOperation.upsert_points([
+            q.Point(int(i), rng.normal(size=4).tolist(), {
+                "body": body, "title": " ".join(rng.choice([*WORDS, "le", "la", "les"], size=int(rng.integers(1, 5)))),
+                "note": " ".join(rng.choice(WORDS, size=3))})
+            for i, body in bodies.items()]))
+        shard.optimize()
+        shard.flush()
+    finally:
+        shard.close()
+    return bodies

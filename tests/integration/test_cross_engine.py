@@ -20,9 +20,12 @@ from qdrant_client.http import models as m
 from tests.conftest import Engine
 from tests.integration.common import STANDALONE_URL
 from tests.integration.edge_shards import build as build_edge
+from tests.integration.edge_shards import build_texts as build_edge_texts
 from tests.integration.edge_shards import plain as edge_plain
 from tests.integration.edge_shards import search as edge_search
 from tests.integration.edge_shards import state as edge_state
+from tests.integration.edge_shards import text_indexes as edge_text_indexes
+from tests.integration.edge_shards import text_matches as edge_text_matches
 from vecbackup.ops.mapping import PK_NAMESPACE
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant"),
@@ -434,6 +437,48 @@ def test_edge_to_qdrant_local_and_back(cli: Any, store_dir: Path, memory_tmp_pat
     assert got_config["sparse_vectors"] == config["sparse_vectors"]
     assert got_indexes == {} and indexes != {}  # local mode has no payload indexes
     assert got_config.get("quantization_config") is None and config["quantization_config"] is not None
+
+
+def test_edge_text_indexes_through_qdrant_local(cli: Any, store_dir: Path, memory_tmp_path: Path) -> None:
+    """Edge -> store -> Qdrant local mode -> store -> Edge with text indexes (edge_shards.build_texts): local mode
+    keeps the two with scoring (for its text queries), stopwords and stemmer included, and its backup records them
+    as Edge's did; the one without scoring it does not keep, and the restore says so. Back on Edge the two are the
+    source's, as Edge reports them, and every text match and BM25 ranking on them is the source's."""
+    src = memory_tmp_path / "device" / "texts"
+    src.parent.mkdir()
+    build_edge_texts(src)
+    reported, _ = edge_text_indexes(src)
+    queries = ["running", "the running", "qdrant backups", "runs und restored", "le vector"]
+    matched, ranked = edge_text_matches(src, queries)
+
+    def recorded(backup_id: str) -> dict[str, Any]:
+        shown = cli("show", store_dir, backup_id, "--json")
+        assert shown.code == 0, shown.stderr
+        return {i["field_name"]: i["params"] for i in shown.json()["collection"]["indexes"]
+                if i["index_type"] == "PAYLOAD_TEXT"}
+
+    first = _backup(cli, f"qdrant-edge://{src}", store_dir, "texts")
+    qurl = f"qdrant-local://{memory_tmp_path / 'qdrant'}"
+    r = cli("restore", store_dir, qurl, "--backup", first, "--json")
+    assert r.code == 0, r.stderr
+    assert [n for n in r.json()["notes"] if "does not keep these recorded settings" in n] == [
+        "qdrant-client local mode does not keep these recorded settings: on_disk_payload, payload indexes other "
+        "than text indexes with scoring"]
+
+    second = _backup(cli, qurl, store_dir, "texts")
+    edge_recorded = recorded(first)
+    assert set(edge_recorded) == {"body", "title", "note"}
+    assert recorded(second) == {k: edge_recorded[k] for k in ("body", "title")}
+
+    dst = memory_tmp_path / "back"
+    r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", second, "--json")
+    assert r.code == 0, r.stderr
+    assert not [n for n in r.json()["notes"] if "payload index" in n], r.json()["notes"]
+    got_reported, _ = edge_text_indexes(dst / "texts")
+    assert got_reported == {k: reported[k] for k in ("body", "title")}
+    got_matched, got_ranked = edge_text_matches(dst / "texts", queries)
+    assert got_matched == matched
+    assert [dict(r) for r in got_ranked] == [dict(r) for r in ranked]
 
 
 def test_edge_to_milvus_standalone_and_back(cli: Any, standalone: Any, store_dir: Path,

@@ -21,7 +21,7 @@ import qdrant_edge as q
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import Engine
-from tests.integration.edge_shards import DIM, N, build, search, state
+from tests.integration.edge_shards import DIM, N, build, build_texts, search, state, text_indexes, text_matches
 from vecbackup.ops.mapping import PK_NAMESPACE
 
 
@@ -378,3 +378,58 @@ def test_product_and_binary_quantization_round_trip(cli: Any, store_dir: Path, m
         assert set(e) == set(b) == set(a) and len(e) == 500
         error = np.mean([abs(b[k] - e[k]) for k in e])  # what the quantization changes
         assert error > 0.01 and np.mean([abs(a[k] - b[k]) for k in e]) < error / 20
+
+
+# -- a text index's stopwords, stemmer and scoring --------------------------------------------------------------------
+
+def test_text_index_stopwords_stemmer_and_scoring_round_trip(cli: Any, store_dir: Path, memory_tmp_path: Path,
+                                                             ) -> None:
+    """Text indexes with stopwords (two languages and custom words; one language), a stemmer (snowball; disabled)
+    and BM25 scoring (edge_shards.build_texts): Edge -> store -> Edge with the settings recorded as a Qdrant server
+    reports them, no note, the indexes Edge reports and reloads after reopening the restored shard equal to the
+    source's, and every text match and BM25 ranking the same, points and scores."""
+    src = memory_tmp_path / "device" / "texts"
+    src.parent.mkdir()
+    bodies = build_texts(src)
+    reported, kept = text_indexes(src)
+    assert reported["body"][1]["TextIndexParams"]["stemmer"] == {"SnowballParams": {
+        "language": "SnowballLanguage.English"}}
+    assert reported["title"][1]["TextIndexParams"]["stemmer"] == "DisabledStemmer"
+    queries = ["running", "the running", "qdrant backups", "runs und restored", "shard", "le vector"]
+    matched, ranked = text_matches(src, queries)
+    # each setting decides what matches: "running" is "run" (and the other forms of it); "the", "und" and "qdrant"
+    # are dropped from a query
+    assert matched[0] == matched[1] == sorted(
+        (i for i, body in bodies.items() if {"run", "runs", "running"} & set(body.split())), key=int)
+    assert any("running" not in bodies[i].split() for i in matched[0])
+    assert any("qdrant" not in bodies[i].split() for i in matched[2])
+    assert all(matched[:5]) and matched[5] == [] and all(ranked)  # "le" is a stopword of "title" only
+
+    backup = _backup(cli, f"qdrant-edge://{src}", store_dir, "texts")
+    assert backup["notes"] == []
+    backup_id = backup["backup_id"]
+    shown = cli("show", store_dir, backup_id, "--json")
+    assert shown.code == 0, shown.stderr
+    recorded = {i["field_name"]: i["params"] for i in shown.json()["collection"]["indexes"]
+                if i["index_type"] == "PAYLOAD_TEXT"}
+    assert recorded == {  # as a Qdrant server reports them in payload_schema (qdrant-client's TextIndexParams)
+        "body": {"type": "text", "tokenizer": "word", "phrase_matching": True,
+                 "stopwords": {"languages": ["english", "german"], "custom": ["qdrant", "vecbackup"]},
+                 "stemmer": {"type": "snowball", "language": "english"}, "scoring": {"type": "bm25"}},
+        "title": {"type": "text", "tokenizer": "word", "stopwords": "french", "stemmer": {"type": "none"},
+                  "scoring": {"type": "bm25"}},
+        "note": {"type": "text", "tokenizer": "word", "stopwords": "english"}}
+
+    dst = memory_tmp_path / "restored"
+    r = cli("restore", store_dir, f"qdrant-edge://{dst}", "--backup", backup_id, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["notes"] == []  # nothing left out
+    got_reported, got_kept = text_indexes(dst / "texts")
+    assert got_reported == reported
+    assert got_kept and all(k == kept[0] for k in [*kept, *got_kept])
+    assert kept[0]["body"]["stopwords"] == {"languages": ["english", "german"], "custom": ["qdrant", "vecbackup"]}
+    got_matched, got_ranked = text_matches(dst / "texts", queries)
+    assert got_matched == matched
+    # the same points with the same scores (ties come in an order of Edge's own: its points' offsets)
+    assert [dict(r) for r in got_ranked] == [dict(r) for r in ranked]
+    assert [[s for _, s in r] for r in got_ranked] == [[s for _, s in r] for r in ranked]

@@ -55,6 +55,8 @@ LEASE_FILE = "vecbackup-lease.json"
 _DRILL_TOKEN = re.compile(r"[0-9a-f]{8}")
 #: what Edge says when another process holds the shard (the lock on its write-ahead log)
 _IN_USE = re.compile(r"WouldBlock|failed to open WAL", re.I)
+#: a text payload index's settings that are objects in Edge and JSON objects on a server
+TEXT_SETTINGS = ("stopwords", "stemmer", "scoring")
 
 
 def _edge() -> Any:
@@ -196,7 +198,7 @@ class _Builder:
             id_tracker_memory=self.enum("Memory", edge.get("id_tracker_memory")),
             wal_enabled=edge.get("wal_enabled"))
 
-    def payload_index(self, schema: Any) -> tuple[Any, list[str]]:
+    def payload_index(self, field: str, schema: Any) -> tuple[Any, list[str]]:
         """A payload index's schema as create_calls gives it (a type's name, or its parameters as JSON) -> Edge's,
         with notes on the parameters Edge has no place for."""
         if isinstance(schema, str):
@@ -207,11 +209,14 @@ class _Builder:
         if cls is None:
             raise Unsupported(f"Qdrant Edge has no {kind} payload index")
         notes = []
-        for key in ("stopwords", "stemmer", "scoring"):
+        for key in TEXT_SETTINGS:
             if key in params:
-                notes.append(f"the {key} setting of a {kind} payload index is not re-applied on Qdrant Edge by this "
-                             "vecbackup")
-                params.pop(key)
+                try:
+                    params[key] = self.text_setting(key, params[key])
+                except Unsupported as e:
+                    notes.append(f"the {key} setting of the {kind} payload index on {field!r} is not re-applied on "
+                                 f"Qdrant Edge: {e.message}")
+                    params.pop(key)
         for key in ("memory", "tokenizer"):
             if key in params:
                 params[key] = self.enum({"memory": "Memory", "tokenizer": "TokenizerType"}[key], params[key])
@@ -220,11 +225,42 @@ class _Builder:
         except TypeError as e:
             raise Unsupported(f"Qdrant Edge's {kind} payload index: {_one_line(e)}") from None
 
+    def text_setting(self, key: str, value: Any) -> Any:
+        """A text index's stopwords, stemmer or scoring as a server's JSON gives it -> Edge's object (Unsupported
+        where Edge has no such setting)."""
+        if key == "stopwords":
+            if isinstance(value, str):  # one language's
+                return self.enum("Language", value)
+            value = dict(value)
+            languages, custom = value.pop("languages", None), value.pop("custom", None)
+            if value:
+                raise Unsupported(f"Qdrant Edge's stopwords have no {', '.join(sorted(value))}")
+            return self.qe.StopwordsSet(
+                languages=None if languages is None else {self.enum("Language", lang) for lang in languages},
+                custom=None if custom is None else {str(w) for w in custom})
+        if key == "stemmer":
+            value = dict(value)
+            kind = value.pop("type", None)
+            if kind == "snowball" and set(value) == {"language"}:
+                return self.qe.SnowballParams(self.enum("SnowballLanguage", value["language"]))
+            if kind == "none" and not value:
+                return self.qe.DisabledStemmer()
+            raise Unsupported(f"Qdrant Edge has no stemmer {_one_line(json.dumps({'type': kind, **value}))}")
+        if isinstance(value, bool):  # scoring: true (the defaults) or false (none)
+            return value
+        value = dict(value)
+        kind = value.pop("type", None)
+        if value:
+            raise Unsupported(f"Qdrant Edge's text scoring has no {', '.join(sorted(value))}")
+        return self.qe.TextScoringParams(self.enum("TextScoringType", kind))
 
-def _payload_index_json(info: Any) -> dict[str, Any]:
-    """Edge's PayloadIndexInfo -> a server's payload_schema entry ({"data_type", "params", "points"})."""
+
+def _payload_index_json(field: str, info: Any) -> tuple[dict[str, Any], list[str]]:
+    """Edge's PayloadIndexInfo -> a server's payload_schema entry ({"data_type", "params", "points"}), and notes on
+    the parameters this vecbackup does not know how to record."""
     data_type = _enum_json(info.data_type)
     out: dict[str, Any] = {"data_type": data_type, "points": int(info.points)}
+    notes: list[str] = []
     p = info.params
     if p is not None:
         params: dict[str, Any] = {"type": data_type}
@@ -232,11 +268,46 @@ def _payload_index_json(info: Any) -> dict[str, Any]:
             value = getattr(p, attr)
             if value is None or callable(value):
                 continue
-            if attr in ("stopwords", "stemmer", "scoring"):  # not recorded (docs/COMPATIBILITY.md)
+            if attr in TEXT_SETTINGS:
+                setting = text_setting_json(attr, value)
+                if setting is None:
+                    notes.append(f"the {attr} setting of the {data_type} payload index on {field!r} (Edge's "
+                                 f"{type(value).__name__}) is not known to this vecbackup; not recorded")
+                else:
+                    params[attr] = setting
                 continue
             params[attr] = value if isinstance(value, (bool, int, float, str)) else _enum_json(value)
         out["params"] = params
-    return out
+    return out, notes
+
+
+def text_setting_json(key: str, value: Any) -> Any:
+    """A text index's stopwords, stemmer or scoring as Edge reports them (Language or StopwordsSet;
+    SnowballParams or DisabledStemmer; TextScoringParams) -> the JSON a Qdrant server reports for them in its
+    payload_schema (qdrant-client's StopwordsInterface, StemmingAlgorithm, TextScoringInterface; sets sorted, as
+    the server writes them); None for a kind of setting this vecbackup does not know."""
+    kind = type(value).__name__
+    if key == "stopwords":
+        if kind == "Language":
+            return _enum_json(value)
+        if kind == "StopwordsSet":
+            out: dict[str, Any] = {}
+            if value.languages is not None:
+                out["languages"] = sorted(_enum_json(lang) for lang in value.languages)
+            if value.custom is not None:
+                out["custom"] = sorted(str(w) for w in value.custom)
+            return out
+    elif key == "stemmer":
+        if kind == "SnowballParams":
+            return {"type": "snowball", "language": _enum_json(value.language)}
+        if kind == "DisabledStemmer":
+            return {"type": "none"}
+    elif key == "scoring":
+        if isinstance(value, bool):
+            return value
+        if kind == "TextScoringParams":
+            return {"type": _enum_json(value.type)}
+    return None
 
 
 class EdgeEngine:
@@ -352,7 +423,10 @@ class EdgeEngine:
         try:
             with open(os.path.join(self._path(name), CONFIG_FILE), "rb") as f:
                 edge = json.load(f)
-            payload_schema = {k: _payload_index_json(v) for k, v in shard.info().payload_schema.items()}
+            payload_schema, index_notes = {}, []
+            for key, info in shard.info().payload_schema.items():
+                payload_schema[key], more = _payload_index_json(key, info)
+                index_notes += more
         except Exception as e:
             raise self._error(f"read the configuration of {name!r}", e) from None
         config, only, notes = collection_config(edge)
@@ -360,7 +434,7 @@ class EdgeEngine:
         spec = described.spec
         if only:
             spec = replace(spec, extra={**spec.extra, EDGE_KEY: only})
-        return Described(spec, (*described.notes, *notes))
+        return Described(spec, (*described.notes, *notes, *index_notes))
 
     def read_partitions(self, spec: CollectionSpec) -> list[str]:
         return [ENGINE_ROUTED]
@@ -453,7 +527,7 @@ class EdgeEngine:
             config = self._build.config(edge)
             indexes = []
             for pkw in calls.payload_indexes:
-                schema, more = self._build.payload_index(_json(pkw["field_schema"]))
+                schema, more = self._build.payload_index(pkw["field_name"], _json(pkw["field_schema"]))
                 indexes.append((pkw["field_name"], schema))
                 notes += more
         except VecbackupError:

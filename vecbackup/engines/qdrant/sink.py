@@ -14,12 +14,12 @@ from vecbackup.engines.qdrant.model import (
     LOCAL_MODE_DROPS,
     chunk_to_points,
     create_calls,
+    keeps_in_local_mode,
     upsert_batches,
 )
 from vecbackup.errors import NotFound, Unsupported, VecbackupError
 from vecbackup.format.codec import Chunk
 from vecbackup.format.lease import LEASE_KEY
-from vecbackup.format.qdrant import PAYLOAD_INDEX_PREFIX
 from vecbackup.schema import CollectionSpec
 
 
@@ -47,8 +47,10 @@ class QdrantSink(Connection):
         if self.url.local:
             cfg = spec.extra["qdrant"]
             dropped = [k for k in LOCAL_MODE_DROPS if k in cfg or k in cfg.get("params", {})]
-            if any(i.index_type.startswith(PAYLOAD_INDEX_PREFIX) for i in spec.indexes):
-                dropped.append("payload indexes")
+            kept = [pkw for pkw in calls.payload_indexes if keeps_in_local_mode(pkw["field_schema"])]
+            if len(kept) < len(calls.payload_indexes):
+                dropped.append("payload indexes" if not kept else "payload indexes other than text indexes with "
+                               "scoring")
             if dropped:
                 notes.append("qdrant-client local mode does not keep these recorded settings: " + ", ".join(dropped))
         return notes

@@ -11,6 +11,7 @@ from vecbackup.engines.base import ENGINE_ROUTED, Described
 from vecbackup.engines.qdrant.connection import Connection
 from vecbackup.engines.qdrant.model import (
     as_json,
+    local_text_indexes,
     records_to_chunk,
     shard_keys_from_cluster_info,
     spec_from_collection_info,
@@ -31,15 +32,17 @@ class QdrantSource(Connection):
         real = all_aliases.get(name, name)
         aliases = [a for a, c in all_aliases.items() if c == real and a != name]
         doc = as_json(info)
+        if self.url.local:
+            doc["payload_schema"] = {**local_text_indexes(self.client, name), **(doc.get("payload_schema") or {})}
         custom = doc["config"].get("params", {}).get("sharding_method") == "custom"
         shard_keys = self._shard_keys(name) if custom else None
         described = spec_from_collection_info(name, doc, aliases=aliases, shard_keys=shard_keys)
         notes = list(described.notes) + self._connect_notes
         if self.url.local:
             notes.append("qdrant-client local mode keeps only the vector and sparse-vector settings and the metadata "
-                         "of a collection (no collection-wide HNSW, optimizer, WAL, quantization or strict-mode "
-                         "settings, shard or replication settings, on_disk_payload or payload indexes); the backup "
-                         "holds what it reports")
+                         "of a collection, and its text indexes with scoring (no collection-wide HNSW, optimizer, "
+                         "WAL, quantization or strict-mode settings, shard or replication settings, on_disk_payload "
+                         "or other payload indexes); the backup holds what it keeps")
         return Described(described.spec, tuple(notes))
 
     def _shard_keys(self, name: str) -> list[dict[str, Any]]:
