@@ -232,3 +232,34 @@ def test_two_restores_into_one_target_at_once(backup: Any, tmp_path: Path) -> No
     assert sorted(p.name for p in root.iterdir()) == ["pts"]  # no staging, no old folder
     assert state(root / "pts")[0] == points
     assert not _leases(root)
+
+
+def test_the_count_after_the_rename_is_the_shard_this_restore_put_there(backup: Any, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restore checks its count on the shard it renamed into place, counted before the rename: right after it,
+    another restore may already have put its own there and hold it open (Edge locks an open shard, per handle), so
+    opening the target to count failed with exit 6 in one of about five runs of the test above. Here the other
+    handle is opened at exactly that moment, in this process."""
+    from vecbackup.engines.qdrant.edge import EdgeEngine
+
+    store, backup_id, points = backup
+    root = tmp_path / "edge"
+    root.mkdir()
+    _build(root / "pts", 20, seed=2)
+    finish = EdgeEngine.finish
+    held: list[Any] = []
+
+    def finish_then_held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        notes = finish(self, *args, **kwargs)
+        held.append(q.EdgeShard.load(str(root / "pts")))  # as another process that now holds the target
+        return notes
+
+    monkeypatch.setattr(EdgeEngine, "finish", finish_then_held)
+    try:
+        r = vecbackup.restore(f"file://{store}", f"qdrant-edge://{root}", backup=backup_id, collection="pts",
+                              options=vecbackup.RestoreOptions(drop_existing=True))
+        assert r.rows == N and len(held) == 1
+    finally:
+        for shard in held:
+            shard.close()
+    assert state(root / "pts")[0] == points

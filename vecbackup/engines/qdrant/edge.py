@@ -335,6 +335,9 @@ class EdgeEngine:
             self.root, self.only = os.path.dirname(path) or "/", os.path.basename(path)
         self._shards: dict[str, Any] = {}
         self._created: set[str] = set()
+        #: a restore's shard counted before it took the target's name (finish), for the count the restore checks: once
+        #: renamed, the target may already be another restore's, and open in its process (Edge locks an open shard)
+        self._published: dict[str, int] = {}
 
     # -- shared -----------------------------------------------------------------------------------
 
@@ -405,6 +408,8 @@ class EdgeEngine:
 
     def count(self, spec_or_name: CollectionSpec | str) -> int:
         name = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.name
+        if name in self._published:  # what this restore put in place, counted before the rename (finish)
+            return self._published.pop(name)
         shard = self._open(name)
         try:
             return int(shard.count(self._qe.CountRequest(exact=True)))
@@ -583,6 +588,7 @@ class EdgeEngine:
         try:
             shard.optimize()
             shard.flush()
+            counted = int(shard.count(self._qe.CountRequest(exact=True)))
         except Exception as e:
             raise self._error(f"optimize {plan.staging!r}", e) from None
         self._close(plan.staging)
@@ -611,6 +617,7 @@ class EdgeEngine:
                         os.rename(old, target)
                     raise VecbackupError(f"cannot rename {staging} to {target}: {e.strerror}") from None
         self._created.discard(plan.staging)
+        self._published[plan.target] = counted
         self._remove_lease(target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
