@@ -318,7 +318,10 @@ def _plan(mapping: Mapping, sink: Sink, name: str, exists: bool, options: Restor
     plan = Plan(mapping, sink_plan, notes=(*mapping.notes, *notes, *checked),
                 writers=min(options.parallel, sink.max_writers))
     if options.server_import:
-        plan = dataclasses.replace(plan, import_format=check_bulk(sink, plan, options.import_format))
+        chosen = check_bulk(sink, plan, options.import_format)
+        said = "its own binlogs" if chosen == "binlog" else "numpy or row-JSON files"
+        plan = dataclasses.replace(plan, import_format=chosen,
+                                   notes=(*plan.notes, f"the server imports the rows from {said} ({chosen})"))
     return plan
 
 
