@@ -915,7 +915,7 @@ def render(res: dict[str, Any]) -> str:
     if res.get("edge") and res["edge"].get("sizes"):
         out += ["## 10. End to end: Qdrant Edge", "", _edge(res["edge"]), ""]
     if res.get("imports") and res["imports"].get("configs"):
-        out += ["## 11. Restores through the server's imports (`make bench-scale --imports-only`)", "",
+        out += ["## 11. Restores through the server's imports (`make bench-scale SCALE_ARGS=--imports-only`)", "",
                 _imports(res["imports"]), ""]
     out += ["## Caveats", "", _CAVEATS, ""]
     return "\n".join(out)

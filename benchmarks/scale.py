@@ -182,12 +182,14 @@ def seed_approach(n: int, name: str, work: Path) -> dict[str, Any]:
             "of": n}
 
 
-def server_imports(client: Any, store: Path, name: str, n: int, work: Path, load: dict[str, Any]
-                   ) -> dict[str, Any]:
+def server_imports(client: Any, store: Path, name: str, n: int, work: Path, load: dict[str, Any],
+                   formats: tuple[str, ...] = ("files", "binlog")) -> dict[str, Any]:
     """Restores through the server's import of numpy files ("import") and of its own binlogs ("binlog")."""
     out = {}
     restored = f"{name}_restored"
     for key, fmt in (("import", "files"), ("binlog", "binlog")):
+        if fmt not in formats:
+            continue
         r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, bulk_import_via=work / "import-stage",
                               bulk_format=fmt)
         out[key] = r
@@ -197,9 +199,10 @@ def server_imports(client: Any, store: Path, name: str, n: int, work: Path, load
     return out
 
 
-def imports_only(client: Any, n: int, dim: int, index: str, work: Path) -> dict[str, Any]:
+def imports_only(client: Any, n: int, dim: int, index: str, work: Path,
+                 restores: tuple[str, ...] = ("inserts", "files", "binlog")) -> dict[str, Any]:
     """The plain load, one backup, then the restores that compare with it: inserts (K=1) and the server's two
-    imports, the source settled first (as run_config does)."""
+    imports (``restores`` names which), the source settled first (as run_config does)."""
     name = f"scale_{n}_{dim}"
     entry: dict[str, Any] = {"rows": n, "dim": dim, "index": index, "index_params": INDEXES[index]}
     _log(f"  {n} x {dim}-d, {index}: plain load ...")
@@ -209,11 +212,13 @@ def imports_only(client: Any, n: int, dim: int, index: str, work: Path) -> dict[
     entry["backup"] = backup(STANDALONE_URL, store, name, n)
     entry["settle_s"] = settle(client, name)
     restored = f"{name}_restored"
-    r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, parallel=1)
-    entry["restore"] = {"1": r}
-    client.drop_collection(restored)
-    _log(f"    restore --parallel 1: {r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
-    entry["restore"].update(server_imports(client, store, name, n, work, load))
+    entry["restore"] = {}
+    if "inserts" in restores:
+        r = vecbackup_restore(STANDALONE_URL, store, name, restored, n, parallel=1)
+        entry["restore"]["1"] = r
+        client.drop_collection(restored)
+        _log(f"    restore --parallel 1: {r['wall_s']:.1f}s ({r['wall_s'] / load['wall_s']:.2f}x the plain load)")
+    entry["restore"].update(server_imports(client, store, name, n, work, load, restores))
     shutil.rmtree(store)
     client.release_collection(name)
     client.drop_collection(name)
@@ -334,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imports-only", action="store_true", help="measure the plain load, one backup and the "
                     "restores by inserts and through the server's two imports (files, binlogs) only; the results "
                     "go under \"imports\" in results.json")
+    ap.add_argument("--restores", default="inserts,files,binlog", help="with --imports-only: which restores to "
+                    "measure against the plain load (inserts, files, binlog)")
     ap.add_argument("--merge", action="store_true", help="keep the earlier run's configs that --configs does not "
                     "name (each keeps the date it was measured on)")
     args = ap.parse_args(argv)
@@ -360,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, dim, index in configs:
             try:
                 if args.imports_only:
-                    entry = imports_only(client, n, dim, index, work)
+                    entry = imports_only(client, n, dim, index, work, tuple(args.restores.split(",")))
                 else:
                     entry = run_config(client, n, dim, index, work, args.rounds, args.row_path,
                                        work / "milvus" / "data" / "data", restores=not args.segments_only)
