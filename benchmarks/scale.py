@@ -384,28 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     res["total_seconds"] = time.perf_counter() - t_start
     results = args.out_dir / "results.json"
     whole = orjson.loads(results.read_bytes()) if results.exists() else {"machine": res["machine"], "errors": {}}
-    if args.imports_only:
-        if args.merge and whole.get("imports"):
-            res["configs"] = _merged(whole["imports"], res["configs"])
-        whole["imports"] = res
-        results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
-        (args.out_dir / "RESULTS.md").write_text(report.render(whole))
-        _log(f"wrote {results} (imports) and RESULTS.md in {res['total_seconds']:.0f}s")
-        return 1 if res["errors"] else 0
-    if args.segments_only:
-        if args.merge and whole.get("segments"):
-            res["configs"] = _merged(whole["segments"], res["configs"])
-        whole["segments"] = res
-        results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
-        (args.out_dir / "RESULTS.md").write_text(report.render(whole))
-        _log(f"wrote {results} (segments) and RESULTS.md in {res['total_seconds']:.0f}s")
-        return 1 if res["errors"] else 0
-    if args.merge and whole.get("scale"):
-        res["configs"] = _merged(whole["scale"], res["configs"])
-    whole["scale"] = res
+    section = "imports" if args.imports_only else "segments" if args.segments_only else "scale"
+    if args.merge and whole.get(section):
+        res["configs"] = _merged(whole[section], res["configs"])
+    whole[section] = res
     results.write_bytes(orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n")
     (args.out_dir / "RESULTS.md").write_text(report.render(whole))
-    _log(f"wrote {results} (scale) and RESULTS.md in {res['total_seconds']:.0f}s")
+    _log(f"wrote {results} ({section}) and RESULTS.md in {res['total_seconds']:.0f}s")
     return 1 if res["errors"] else 0
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vecbackup.engines.milvus.bulk import refusal as files_refusal
-from vecbackup.format.binlog import ROW_ID_FIELD, TIMESTAMP_FIELD
 from vecbackup.format.binlog_write import encodable, system_logs, write_insert_log
 from vecbackup.format.codec import Chunk, Column
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, FieldType
@@ -107,7 +106,4 @@ class BinlogGroup:
         return self.files
 
 
-#: the system fields' ids, which every collection's binlogs carry besides its own
-SYSTEM_FIELDS = (ROW_ID_FIELD, TIMESTAMP_FIELD)
-
-__all__ = ["INSERT_DIR", "SYSTEM_FIELDS", "BinlogGroup", "log_name", "refusal", "target_field_ids"]
+__all__ = ["INSERT_DIR", "BinlogGroup", "log_name", "refusal", "target_field_ids"]

@@ -89,18 +89,6 @@ def as_json(obj: Any) -> Any:
     return _drop_none(orjson.loads(orjson.dumps(obj)))
 
 
-def local_text_indexes(client: Any, name: str) -> dict[str, dict[str, Any]]:
-    """The text indexes with scoring qdrant-client's local mode keeps for collection ``name`` (for its text
-    queries; the only payload indexes it keeps, and it lists none: its get_collection reports an empty
-    payload_schema), as a server's payload_schema entries. Read from local mode's collection object; nothing where
-    that is not there (another qdrant-client version, a client that is not local mode)."""
-    collection = (getattr(getattr(client, "_client", None), "collections", None) or {}).get(name)
-    indexes = getattr(collection, "text_indexes", None)
-    if not isinstance(indexes, dict):
-        return {}
-    return {field: {"data_type": "text", "params": as_json(params)} for field, params in sorted(indexes.items())}
-
-
 def keeps_in_local_mode(field_schema: Any) -> bool:
     """Whether qdrant-client's local mode keeps a payload index of this schema (a text index with scoring)."""
     return bool(getattr(field_schema, "type", None) == "text" and getattr(field_schema, "scoring", None))

@@ -11,7 +11,6 @@ from vecbackup.engines.base import ENGINE_ROUTED, Described
 from vecbackup.engines.qdrant.connection import Connection
 from vecbackup.engines.qdrant.model import (
     as_json,
-    local_text_indexes,
     records_to_chunk,
     shard_keys_from_cluster_info,
     spec_from_collection_info,
@@ -33,7 +32,7 @@ class QdrantSource(Connection):
         aliases = [a for a, c in all_aliases.items() if c == real and a != name]
         doc = as_json(info)
         if self.url.local:
-            doc["payload_schema"] = {**local_text_indexes(self.client, name), **(doc.get("payload_schema") or {})}
+            doc["payload_schema"] = {**_local_text_indexes(self.client, name), **(doc.get("payload_schema") or {})}
         custom = doc["config"].get("params", {}).get("sharding_method") == "custom"
         shard_keys = self._shard_keys(name) if custom else None
         described = spec_from_collection_info(name, doc, aliases=aliases, shard_keys=shard_keys)
@@ -115,3 +114,15 @@ class QdrantSource(Connection):
             if got:
                 order = {k: i for i, k in enumerate(batch)}
                 yield records_to_chunk(spec, partition, sorted(got, key=lambda r: order[r.id]))
+
+
+def _local_text_indexes(client: Any, name: str) -> dict[str, dict[str, Any]]:
+    """The text indexes with scoring qdrant-client's local mode keeps for collection ``name`` (for its text
+    queries; the only payload indexes it keeps, and it lists none: its get_collection reports an empty
+    payload_schema), as a server's payload_schema entries. Read from local mode's collection object; nothing where
+    that is not there (another qdrant-client version, a client that is not local mode)."""
+    collection = (getattr(getattr(client, "_client", None), "collections", None) or {}).get(name)
+    indexes = getattr(collection, "text_indexes", None)
+    if not isinstance(indexes, dict):
+        return {}
+    return {field: {"data_type": "text", "params": as_json(params)} for field, params in sorted(indexes.items())}
