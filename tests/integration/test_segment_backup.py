@@ -263,7 +263,7 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and \
-                sum(1 for f in data.rglob("*") if f.is_file()) < 40:
+                sum(1 for f in data.rglob("*") if f.is_file() and ".tmp-" not in f.name) < 40:
             time.sleep(0.01)
         assert proc.poll() is None, "the backup ended before it could be killed"
         proc.kill()

@@ -150,3 +150,52 @@ def test_segment_credentials_go_together() -> None:
     with pytest.raises(UsageError, match="go together") as e:
         open_segment_storage("s3://bucket/files", environ={"VECBACKUP_SEGMENTS_SECRET_ACCESS_KEY": "hunter2"})
     assert "hunter2" not in str(e.value)
+
+
+class _Handler:
+    """The pymilvus connection handler's one call the listing makes, answering with the errors given, then the ids."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors, self.calls = list(errors), 0
+
+    def get_persistent_segment_infos(self, name: str) -> list[int]:
+        self.calls += 1
+        if self.errors:
+            raise VecbackupError(self.errors.pop(0))
+        return [1, 2]
+
+
+class _Conn:
+    display = "milvus://127.0.0.1:19530"
+
+    @staticmethod
+    def _call(what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return fn(*args, **kwargs)
+
+
+def _rpc(handler: _Handler):  # type: ignore[no-untyped-def]
+    from vecbackup.engines.milvus import segments
+
+    rpc = object.__new__(segments._Rpc)
+    rpc.conn, rpc.handler = _Conn(), handler
+    return rpc
+
+
+def test_a_listing_that_raced_a_compaction_is_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2.3 fails the whole listing when a segment it listed was dropped before it read its information (seen in CI)."""
+    from vecbackup.engines.milvus import segments
+
+    monkeypatch.setattr(segments, "LISTING_PAUSE", 0.0)
+    vanished = "Milvus at x: list the segments of 'c' failed: segment not found[segment=470973595250429347]"
+    handler = _Handler([vanished, vanished])
+    assert _rpc(handler)._segment_infos("c") == [1, 2] and handler.calls == 3
+
+    handler = _Handler([vanished] * segments.LISTING_ATTEMPTS)
+    with pytest.raises(VecbackupError, match="segment not found"):
+        _rpc(handler)._segment_infos("c")
+    assert handler.calls == segments.LISTING_ATTEMPTS
+
+    handler = _Handler(["Milvus at x: list the segments of 'c' failed: collection not found"])
+    with pytest.raises(VecbackupError, match="collection not found"):
+        _rpc(handler)._segment_infos("c")
+    assert handler.calls == 1

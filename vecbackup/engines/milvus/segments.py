@@ -49,6 +49,8 @@ SYSTEM_FIELDS = {"RowID": ROW_ID_FIELD, "Timestamp": TIMESTAMP_FIELD}
 SUPPORTED_VERSIONS = ((2, 3),)
 #: how long to wait for a flush to reach storage
 FLUSH_TIMEOUT = 600.0
+LISTING_ATTEMPTS = 5  # a listing that raced a compaction is made again this many times in all
+LISTING_PAUSE = 0.5  # seconds, times the attempt number, between them
 FLUSHED = "Flushed"
 #: the dynamic field's name in the schema and in the field ids of a listing
 DYNAMIC_FIELD = "$meta"
@@ -403,13 +405,31 @@ class _Rpc:
     def segments(self, name: str, collection_id: int) -> list[ReportedSegment]:
         """The segments the server keeps of collection ``name`` (2.3: those not dropped, their states as they are;
         growing ones are not reported). VecbackupError if the name now holds another collection."""
-        infos = self.conn._call(f"list the segments of {name!r}",
-                                lambda: self.handler.get_persistent_segment_infos(name))
+        infos = self._segment_infos(name)
         other = {int(i.collectionID) for i in infos} - {collection_id}
         if other:
             raise VecbackupError(f"collection {name!r} was dropped and created again during the listing (id "
                                  f"{collection_id}, now {min(other)})", hint="run the backup again")
         return [_reported(i) for i in infos]
+
+    def _segment_infos(self, name: str) -> Any:
+        """The server lists a collection's segment ids, then asks for each one's information: a segment that a
+        compaction dropped in between fails the whole call with "segment not found". That is a race of the
+        listing, not an error of the collection, so the call is made again (up to ``LISTING_ATTEMPTS`` times)."""
+        for attempt in range(1, LISTING_ATTEMPTS + 1):
+            try:
+                return self.conn._call(f"list the segments of {name!r}",
+                                       lambda: self.handler.get_persistent_segment_infos(name))
+            except VecbackupError as e:
+                if attempt == LISTING_ATTEMPTS or not segment_vanished(str(e)):
+                    raise
+                time.sleep(LISTING_PAUSE * attempt)
+        raise AssertionError("unreachable")
+
+
+def segment_vanished(message: str) -> bool:
+    """Whether a server's error says a segment it had just listed is gone (2.3: "segment not found[segment=N]")."""
+    return "segment not found" in message.lower()
 
 
 def _reported(info: Any) -> ReportedSegment:
