@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from vecbackup.engines import Engine, engine_class, open_engine
@@ -78,6 +79,8 @@ from vecbackup.ops.restore_shard import commit_restore as run_commit_restore
 from vecbackup.ops.restore_shard import restore_shard as run_restore_shard
 from vecbackup.ops.segment_backup import backup_segments
 from vecbackup.ops.stats import BackupStats, StoreStats, collect_stats
+from vecbackup.ops.undelete import UndeleteResult
+from vecbackup.ops.undelete import undelete as run_undelete
 from vecbackup.ops.verify import RepairResult, Subset, VerifyResult, raise_for_worst, remove_damaged, verify_backup
 from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
@@ -85,6 +88,7 @@ from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore
 from vecbackup.stores.encrypted import is_encrypted
+from vecbackup.stores.versions import parse_as_of, present
 from vecbackup.urls import is_engine_url, is_qdrant_url, parse_store_url
 from vecbackup.words import either, param
 
@@ -119,22 +123,25 @@ def connect(url: str, credentials: Credentials | None = None, *, existing: bool 
 
 
 def open_store(url: str, *, create: bool = False, passphrase: Passphrase | None = None,
-               allow_unencrypted: bool = False, ask: Callable[[], str] | None = None) -> BlobStore:
+               allow_unencrypted: bool = False, ask: Callable[[], str] | None = None,
+               as_of: datetime | None = None) -> BlobStore:
     """Open the store a URL names: ``file:///path``, ``s3://bucket/prefix?...``, ``azure://container/prefix``
     (docs/STORES.md); ``create`` makes a missing local folder. An encrypted store is unlocked with ``passphrase``
     (default: from the environment, ``VECBACKUP_PASSPHRASE`` / ``_FILE`` / ``VECBACKUP_KEY_COMMAND``, and
     ``VECBACKUP_KEY_ID``: ``Passphrase.key_id`` names the only key file tried); WrongKey (exit 13) without one that
     opens it. Where none was given, ``ask()`` (a prompt at a terminal) is called once for it. An unencrypted store
-    opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``. A store given to the other
-    functions as a URL is opened this way."""
+    opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``. With ``as_of`` (an aware
+    datetime: :func:`parse_as_of` reads ``--as-of``) the store is read as it was then, from its objects' versions
+    (S3 with versioning; Unsupported, exit 9, elsewhere), and nothing can be written to it: list, show, verify and
+    restore a backup deleted since. A store given to the other functions as a URL is opened this way."""
     pw = Passphrase.from_env() if passphrase is None else passphrase
     try:
-        return _open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted)
+        return _open_store(url, create=create, passphrase=pw, allow_unencrypted=allow_unencrypted, as_of=as_of)
     except WrongKey:
         if pw.given or ask is None:
             raise
     return _open_store(url, create=create, passphrase=Passphrase(ask(), key_id=pw.key_id),
-                       allow_unencrypted=allow_unencrypted)
+                       allow_unencrypted=allow_unencrypted, as_of=as_of)
 
 
 @contextmanager
@@ -459,6 +466,19 @@ def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, loc
     if dry_run:
         return collect_garbage(s, min_age=min_age, dry_run=True)
     return _exclusive(s, "gc", lock_wait, lambda: collect_garbage(s, min_age=min_age))
+
+
+def undelete(store: StoreLike, as_of: datetime, *, dry_run: bool = False, lock_wait: float = 0.0) -> UndeleteResult:
+    """Bring back what was deleted from a versioned store (S3 with versioning or Object Lock) since ``as_of``:
+    remove the delete markers written since over the objects it held then (an object written again since is left
+    as it is), and delete the tombstones written since, so that backups deleted since are listed again;
+    ``dry_run`` only reports. Under an exclusive store lock; Unsupported (exit 9) for a store without versions.
+    A store given as a URL is opened as it was at ``as_of``, so an encrypted store whose settings and key files
+    were deleted too is unlocked with the key it had then (a store from ``open_store(..., as_of=...)`` likewise)."""
+    s = present(open_store(store, as_of=as_of) if isinstance(store, str) else store)
+    if dry_run:
+        return run_undelete(s, as_of, dry_run=True)
+    return _exclusive(s, "undelete", lock_wait, lambda: run_undelete(s, as_of))
 
 
 def locks(store: StoreLike) -> list[LockInfo]:
@@ -834,8 +854,9 @@ __all__ = [
     "GcResult", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "LockInfo", "Manifest", "NullProgress",
     "Passphrase", "Policy", "Progress", "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions",
     "RestorePreview", "RestoreResult", "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike",
-    "StoreStats", "Subset", "VerifyDepth", "VerifyResult", "abandon", "abandon_restore", "add_key", "backup",
-    "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "gc_engine", "init", "is_engine_url",
-    "keys", "list_backups", "locks", "open_store", "plan", "prune", "prune_backed_up", "raise_for_worst", "remove_key",
-    "repair", "report_hash", "restore", "restore_shard", "show", "stats", "unlock", "verify", "write_report",
+    "StoreStats", "Subset", "UndeleteResult", "VerifyDepth", "VerifyResult", "abandon", "abandon_restore", "add_key",
+    "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "gc_engine", "init",
+    "is_engine_url", "keys", "list_backups", "locks", "open_store", "parse_as_of", "plan", "prune", "prune_backed_up",
+    "raise_for_worst", "remove_key", "repair", "report_hash", "restore", "restore_shard", "show", "stats", "undelete",
+    "unlock", "verify", "write_report",
 ]

@@ -28,6 +28,7 @@ from vecbackup.cli import (
     schedule_cmd,
     show_cmd,
     stats_cmd,
+    undelete_cmd,
     unlock_cmd,
     verify_cmd,
     version_cmd,
@@ -45,7 +46,7 @@ PANELS: dict[str, dict[str, Callable[..., Any]]] = {
     "Inspect": {"list": list_cmd.list_backups, "show": show_cmd.show, "stats": stats_cmd.stats,
                 "collections": collections_cmd.collections},
     "Clean up": {"prune": prune_cmd.prune_cmd, "delete": delete_cmd.delete, "gc": gc_cmd.gc,
-                 "unlock": unlock_cmd.unlock},
+                 "unlock": unlock_cmd.unlock, "undelete": undelete_cmd.undelete},
     "Set up a store": {"init": init_cmd.init},  # and `key` (below)
     "Other": {"version": version_cmd.version},
 }

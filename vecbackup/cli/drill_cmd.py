@@ -9,6 +9,7 @@ from vecbackup.api import DrillOptions, DrillReport, SearchParams
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
+    AsOf,
     BackupOpt,
     CaCert,
     ClientCert,
@@ -118,7 +119,7 @@ def drill(
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     key_id: KeyId = None,
-    allow_unencrypted: AllowUnencrypted = False,
+    allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None,
     json: Json = False, quiet: Quiet = False, log_format: LogFormat = LogFormatName.text,
 ) -> None:
     """Disaster-recovery drill: restore a backup into a scratch collection, check it, report, drop it.
@@ -139,7 +140,7 @@ def drill(
                         collection_params=parse_collection_params(collection_params or []),
                         report_values=report_values, drop_functions=drop_functions)
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-              allow_unencrypted=allow_unencrypted)
+              allow_unencrypted=allow_unencrypted, as_of=as_of)
     creds = credentials(token, user, password, ca_cert, api_key, client_cert, client_key, insecure)
     report = api.drill(s, target_url, backup=backup_id, collection=collection, source=source_url,
                        options=opts, credentials=creds,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from vecbackup import api, ui
 from vecbackup.cli.options import (
     AllowUnencrypted,
+    AsOf,
     CollectionOpt,
     Json,
     KeyCommand,
@@ -17,12 +18,12 @@ from vecbackup.cli.options import (
 
 def list_backups(store_url: StoreArg, collection: CollectionOpt = None,
                  passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
-                 allow_unencrypted: AllowUnencrypted = False,
+                 allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None,
                  json: Json = False, quiet: Quiet = False) -> None:
     """List the complete backups in a store, oldest first."""
     setup(json, quiet)
     listing = api.list_backups(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                                     allow_unencrypted=allow_unencrypted),
+                                     allow_unencrypted=allow_unencrypted, as_of=as_of),
                                collection)
     for p in listing.unreadable:
         ui.warn(f"unreadable manifest: {p}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -69,6 +70,11 @@ AllowUnencrypted = Annotated[bool, typer.Option(
     help="Use an unencrypted store although a passphrase was given (by default that is refused: a store that should "
          "be encrypted and is not may have been tampered with, and nothing meant to be encrypted is written in the "
          "clear).")]
+AsOf = Annotated[str | None, typer.Option(
+    "--as-of", metavar="TIME", show_default=False,
+    help="Read the store as it was at TIME (ISO 8601 with Z or an offset, e.g. 2026-12-07T05:00:00Z, or a duration "
+         "ago such as 3h), from its objects' versions: backups deleted or overwritten since, by mistake or by an "
+         "attacker, are read as they were. S3 buckets with versioning (or Object Lock) only; nothing is written.")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "
                                               "if it does not).")]
@@ -121,10 +127,13 @@ def credentials(token: str | None, user: str | None, password: str | None, ca_ce
 
 
 def store(url: str, *, create: bool = False, passphrase_file: str | None = None, key_command: str | None = None,
-          key_id: str | None = None, allow_unencrypted: bool = False) -> BlobStore:
+          key_id: str | None = None, allow_unencrypted: bool = False, as_of: str | datetime | None = None,
+          ) -> BlobStore:
     """The store, unlocked if encrypted: the passphrase from VECBACKUP_PASSPHRASE, --passphrase-file or
-    --key-command, else (at a terminal) asked for; with ``key_id`` (--key-id) only that key file is tried."""
-    return api.open_store(url, create=create, allow_unencrypted=allow_unencrypted,
+    --key-command, else (at a terminal) asked for; with ``key_id`` (--key-id) only that key file is tried; with
+    ``as_of`` (--as-of) as it was then, read-only."""
+    when = api.parse_as_of(as_of) if isinstance(as_of, str) else as_of
+    return api.open_store(url, create=create, allow_unencrypted=allow_unencrypted, as_of=when,
                           passphrase=Passphrase.from_env(file=passphrase_file, command=key_command, key_id=key_id),
                           ask=(lambda: _ask(f"passphrase of {url}")) if sys.stdin.isatty() else None)
 

@@ -9,6 +9,7 @@ from vecbackup.api import RestoreCommit, RestoreMode, RestoreOptions, RestorePre
 from vecbackup.cli.options import (
     AllowUnencrypted,
     ApiKey,
+    AsOf,
     BackupOpt,
     CaCert,
     ClientCert,
@@ -115,7 +116,7 @@ def restore(
     client_cert: ClientCert = None, client_key: ClientKey = None, insecure: Insecure = False,
     api_key: ApiKey = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
     key_id: KeyId = None,
-    allow_unencrypted: AllowUnencrypted = False,
+    allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None,
     json: Json = False, quiet: Quiet = False,
     log_format: LogFormat = LogFormatName.text, metrics_textfile: MetricsTextfile = None,
     metrics_pushgateway: MetricsPushgateway = None, metrics_job: MetricsJob = "vecbackup",
@@ -145,11 +146,11 @@ def restore(
     mode.check(backup_id, target_url, options)
     if mode.step in ("shard", "commit", "abandon"):
         _run_step(store_url, target_url, backup_id, collection, mode, options, creds, passphrase_file, key_command,
-                  key_id, allow_unencrypted, metrics_textfile, metrics_pushgateway, metrics_job)
+                  key_id, allow_unencrypted, as_of, metrics_textfile, metrics_pushgateway, metrics_job)
         return
     if mode.step == "plan":  # reads the store and the target, writes nothing, records no metrics
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                  allow_unencrypted=allow_unencrypted)
+                  allow_unencrypted=allow_unencrypted, as_of=as_of)
         preview = api.plan(s, target_url, backup=backup_id, collection=collection, options=options,
                            credentials=creds)
         _report_preview(preview, preview.target_display)
@@ -157,7 +158,7 @@ def restore(
     with recording("restore", metrics_textfile, metrics_pushgateway, metrics_job,
                    [collection] if collection else None) as rec:
         source_store = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                             allow_unencrypted=allow_unencrypted)
+                             allow_unencrypted=allow_unencrypted, as_of=as_of)
         manifest = api.show(source_store, backup_id, collection)
         rec.failure_names = [manifest.collection.name]  # a failure from here on is the backup's collection's
         result = api.restore(source_store, target_url, backup=manifest, options=options, credentials=creds,
@@ -177,13 +178,13 @@ def restore(
 
 def _run_step(store_url: str, target_url: str, backup_id: str, collection: str | None, mode: RestoreMode,
               options: RestoreOptions, creds: api.Credentials, passphrase_file: str | None, key_command: str | None,
-              key_id: str | None, allow_unencrypted: bool, metrics_textfile: str | None,
+              key_id: str | None, allow_unencrypted: bool, as_of: str | None, metrics_textfile: str | None,
               metrics_pushgateway: str | None, metrics_job: str) -> None:
     """One step of a restore by several workers: a worker's share, a commit, or giving the run up."""
     run, shard = mode.run, mode.shard
     assert run is not None
     s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-              allow_unencrypted=allow_unencrypted)
+              allow_unencrypted=allow_unencrypted, as_of=as_of)
     if mode.step == "abandon":
         dropped = api.abandon_restore(s, target_url, backup=backup_id, collection=collection, run=run,
                                       options=options, credentials=creds)

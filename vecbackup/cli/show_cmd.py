@@ -8,6 +8,7 @@ from vecbackup import api, ui
 from vecbackup.api import Manifest
 from vecbackup.cli.options import (
     AllowUnencrypted,
+    AsOf,
     CollectionOpt,
     Json,
     KeyCommand,
@@ -66,10 +67,10 @@ def show(store_url: StoreArg,
              metavar="BACKUP_ID", help="Backup id, unique prefix, or 'latest'.")] = "latest",
          collection: CollectionOpt = None, passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
          key_id: KeyId = None,
-         allow_unencrypted: AllowUnencrypted = False,
+         allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None,
          json: Json = False, quiet: Quiet = False) -> None:
     """Show a backup's manifest: schema, indexes, partitions, counts."""
     setup(json, quiet)
     m = api.show(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                       allow_unencrypted=allow_unencrypted), backup_id, collection)
+                       allow_unencrypted=allow_unencrypted, as_of=as_of), backup_id, collection)
     ui.emit(m.to_dict(), lambda: _render(m))

@@ -7,6 +7,7 @@ import typer
 from vecbackup import api, ui
 from vecbackup.cli.options import (
     AllowUnencrypted,
+    AsOf,
     Json,
     KeyCommand,
     KeyId,
@@ -24,13 +25,13 @@ def stats(store_url: StoreArg,
               "--collection", "-c", metavar="NAME", help="List only this collection's backups (what is unique to "
               "one is still judged against every backup in the store).")] = None,
           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
-    allow_unencrypted: AllowUnencrypted = False, json: Json = False,
+          allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None, json: Json = False,
           quiet: Quiet = False) -> None:
     """Show what the store holds, the bytes unique to each backup (what deleting it frees) and the deduplication
     ratio."""
     setup(json, quiet)
     s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                        allow_unencrypted=allow_unencrypted), collection)
+                        allow_unencrypted=allow_unencrypted, as_of=as_of), collection)
     for p in s.unreadable:
         ui.warn(f"unreadable: {p}")
     if s.unreadable:

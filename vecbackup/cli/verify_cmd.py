@@ -7,6 +7,7 @@ import typer
 from vecbackup import api, ui
 from vecbackup.cli.options import (
     AllowUnencrypted,
+    AsOf,
     CollectionOpt,
     Json,
     KeyCommand,
@@ -62,7 +63,7 @@ def verify(store_url: StoreArg,
                "--repair); `backup --full` writes again each object whose rows are unchanged.")] = False,
            lock_wait: LockWait = 0.0,
            passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
-           allow_unencrypted: AllowUnencrypted = False,
+           allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None,
            json: Json = False, quiet: Quiet = False,
            log_format: LogFormat = LogFormatName.text,
            metrics_textfile: MetricsTextfile = None, metrics_pushgateway: MetricsPushgateway = None,
@@ -78,9 +79,12 @@ def verify(store_url: StoreArg,
             raise UsageError("give a backup id or --all, not both")
         if sum([quick, read_data, read_data_subset is not None]) > 1:
             raise UsageError("give at most one of --quick, --read-data and --read-data-subset")
+        if repair and as_of is not None:
+            raise UsageError("--repair removes objects from the store as it is now, not as of a past time",
+                             hint="verify with --as-of, or repair without it")
         subset = None if read_data_subset is None else api.Subset.parse(read_data_subset)  # before the store opens
         s = store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                  allow_unencrypted=allow_unencrypted)
+                  allow_unencrypted=allow_unencrypted, as_of=as_of)
 
         def report(r: api.VerifyResult) -> None:
             rec.record(r.collection, r.ok, rows=r.rows, nbytes=r.bytes_read)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from vecbackup.passphrase import Passphrase
 from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound
 from vecbackup.urls import StoreURL, parse_store_url
 
 
 def open_store(url: str | StoreURL, *, create: bool = False, passphrase: Passphrase | None = None,
-               allow_unencrypted: bool = False) -> BlobStore:
+               allow_unencrypted: bool = False, as_of: datetime | None = None) -> BlobStore:
     """Open the store a URL names; ``create`` makes a missing local folder (buckets and containers
     are never created: a missing one is an error that names it). Remote stores are wrapped in
     RetryingStore. An encrypted store is unlocked with ``passphrase`` (None: from the environment,
     vecbackup.passphrase) and wrapped in EncryptedStore; WrongKey (exit 13) if it opens no key file. An
-    unencrypted store opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``."""
+    unencrypted store opened with a passphrase is refused (UsageError) unless ``allow_unencrypted``. With
+    ``as_of`` the store is read as it was then (stores/versions.py; read-only; Unsupported where it keeps no
+    versions): its settings and key files too."""
     from vecbackup.stores.encrypted import open_encrypted
 
     raw = open_raw_store(url, create=create)
+    if as_of is not None:
+        from vecbackup.stores.versions import as_of as point_in_time
+
+        raw = point_in_time(raw, as_of)
     return open_encrypted(raw, Passphrase.from_env() if passphrase is None else passphrase,
                           allow_unencrypted=allow_unencrypted)
 

@@ -46,6 +46,11 @@ class EncryptedStore:
     def __repr__(self) -> str:
         return f"EncryptedStore({self.display!r})"
 
+    def over(self, inner: BlobStore) -> EncryptedStore:
+        """The same repository key over another store under it (``undelete``: the store as it is now, opened with
+        the key it had at a past time)."""
+        return EncryptedStore(inner, self._key, self.key_id)
+
     @property
     def repository_key(self) -> RepositoryKey:
         """For ``key add`` (which wraps it again); never printed."""

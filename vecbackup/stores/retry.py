@@ -11,9 +11,10 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, TransientError
+from vecbackup.stores.versions import ObjectVersion
 
 T = TypeVar("T")
 
@@ -102,3 +103,25 @@ class RetryingStore:
 
     def delete(self, key: str) -> None:
         self._run(f"deleting {key} from {self.display}", lambda: self.inner.delete(key))
+
+    # -- versions, where the inner store keeps them (stores/versions.py) ------------------------------------------
+
+    @property
+    def _versioned(self) -> Any:  # an S3Store; stores/versions.versioned() checks that it is one before calling
+        return self.inner
+
+    def versioning(self) -> str:
+        return str(self._run(f"reading the versioning of {self.display}", self._versioned.versioning))
+
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        return iter(self._run(f"listing the versions of {prefix or '/'} in {self.display}",
+                              lambda: list(self._versioned.versions(prefix))))
+
+    def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return bytes(self._run(f"reading {key} from {self.display}",
+                               lambda: self._versioned.get_version(key, version_id, offset=offset,
+                                                                      length=length)))
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        self._run(f"deleting a version of {key} from {self.display}",
+                  lambda: self._versioned.delete_version(key, version_id))

@@ -1,0 +1,172 @@
+"""Reading a versioned bucket as it was (``--as-of``) and bringing deleted objects back (``undelete``), on SeaweedFS
+with versioning (issue 25, item 3). Someone who can delete in the bucket deletes every current object, rewrites a
+manifest or runs ``vecbackup delete``; the store as of a time before still lists, verifies and restores the newest
+backup identical to its source, and ``undelete`` makes it current again."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.datasets import build_rich, read_rows
+
+PW = "as of, a passphrase"
+
+
+def _versioned_store(seaweedfs: Any, monkeypatch: pytest.MonkeyPatch, *, lock: bool = False) -> tuple[str, Any]:
+    """A new bucket with versioning (through Object Lock, which turns it on, or directly), its store URL and a
+    boto3 client for the attacker's hand."""
+    name = f"vb{uuid.uuid4().hex[:12]}"
+    s3 = seaweedfs.client(attempts=3)
+    if lock:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    else:
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    for k, v in seaweedfs.env().items():
+        monkeypatch.setenv(k, v)
+    return f"s3://{name}/backups?endpoint={seaweedfs.endpoint}&path_style=1", (s3, name)
+
+
+def _moment() -> str:
+    """A time strictly between what was written before and what is written after (S3 keeps whole seconds)."""
+    time.sleep(1.2)
+    t = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.2)
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _delete_everything(bucket: tuple[Any, str]) -> int:
+    """What an attacker with delete rights does: every current object deleted (on a versioned bucket, a delete
+    marker on each)."""
+    s3, name = bucket
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name)
+            for o in page.get("Contents", [])]
+    for k in keys:
+        s3.delete_object(Bucket=name, Key=k)
+    assert not s3.list_objects_v2(Bucket=name).get("Contents")
+    return len(keys)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_every_object_deleted_then_restored_as_of_and_undeleted(cli, lite, seaweedfs, monkeypatch, tmp_path,
+                                                               encrypted):
+    url, bucket = _versioned_store(seaweedfs, monkeypatch, lock=encrypted)
+    pw: list[str] = []
+    if encrypted:
+        (tmp_path / "pw").write_text(PW)
+        pw = ["--passphrase-file", str(tmp_path / "pw")]
+        assert cli("init", url, "--encrypt", *pw).code == 0
+    name = lite.new_name("asof")
+    build_rich(lite.client, name, "lite", n=300)
+    first = cli("backup", lite.url, url, "-c", name, "--batch-size", "70", "--json", *pw).json()["backups"][0]
+    lite.client.delete(name, filter="id < 50")  # the newest backup differs from the first
+    newest = cli("backup", lite.url, url, "-c", name, "--batch-size", "70", "--json", *pw).json()["backups"][0]
+    source = read_rows(lite.client, name)
+    before = _moment()
+
+    assert _delete_everything(bucket) > 10
+    assert cli("list", url, "--json", *pw).code != 0 if encrypted else cli("list", url, "--json").json()["backups"] \
+        == []
+
+    listed = cli("list", url, "--as-of", before, "--json", *pw)
+    assert listed.code == 0, listed.stderr
+    assert [b["backup_id"] for b in listed.json()["backups"]] == [first["backup_id"], newest["backup_id"]]
+    shown = cli("show", url, "latest", "--as-of", before, "--json", *pw).json()
+    assert shown["backup_id"] == newest["backup_id"] and shown["stats"]["rows"] == len(source)
+    v = cli("verify", url, "--all", "--read-data", "--as-of", before, "--json", *pw)
+    assert v.code == 0, v.stdout + v.stderr
+    r = cli("restore", url, lite.url, "--as", f"{name}_then", "--as-of", before, "--json", *pw)
+    assert r.code == 0, r.stderr
+    assert r.json()["backup_id"] == newest["backup_id"]
+    assert read_rows(lite.client, f"{name}_then") == source
+
+    dry = cli("undelete", url, "--as-of", before, "--dry-run", "--json", *pw)
+    assert dry.code == 0, dry.stderr
+    assert dry.json()["dry_run"] is True and len(dry.json()["restored"]) > 10
+    assert cli("list", url, "--json", *pw).code != 0 if encrypted else cli("list", url, "--json").json()["backups"] \
+        == []  # a dry run changes nothing
+    u = cli("undelete", url, "--as-of", before, "--json", *pw)
+    assert u.code == 0, u.stderr
+    assert sorted(u.json()["restored"]) == sorted(dry.json()["restored"])
+    now = cli("list", url, "--json", *pw).json()["backups"]
+    assert [b["backup_id"] for b in now] == [first["backup_id"], newest["backup_id"]]
+    assert cli("verify", url, "--all", "--read-data", *pw).code == 0
+    r = cli("restore", url, lite.url, "--as", f"{name}_now", "--json", *pw)
+    assert r.code == 0, r.stderr
+    assert read_rows(lite.client, f"{name}_now") == source
+    again = cli("undelete", url, "--as-of", before, "--json", *pw).json()
+    assert again["restored"] == [] and again["markers_removed"] == 0  # nothing left to bring back
+
+
+def test_a_rewritten_manifest_and_a_vecbackup_delete_are_undone(cli, lite, seaweedfs, monkeypatch):
+    """An overwritten manifest is read as it was with --as-of (undelete leaves a rewrite as it is and says so); a
+    backup removed with `vecbackup delete` (a tombstone, then the manifest deleted) comes back with undelete."""
+    url, (s3, bucket) = _versioned_store(seaweedfs, monkeypatch)
+    name = lite.new_name("asof2")
+    build_rich(lite.client, name, "lite", n=200)
+    one = cli("backup", lite.url, url, "-c", name, "--json").json()["backups"][0]
+    lite.client.delete(name, filter="id < 30")
+    two = cli("backup", lite.url, url, "-c", name, "--json").json()["backups"][0]
+    source = read_rows(lite.client, name)
+    before = _moment()
+
+    manifests = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="backups/manifests/")["Contents"]]
+    newest = next(k for k in manifests if two["backup_id"] in k)
+    oldest = next(k for k in manifests if one["backup_id"] in k)
+    s3.put_object(Bucket=bucket, Key=newest, Body=b"{}")  # the newest manifest rewritten: unreadable now
+    r = cli("verify", url, two["backup_id"])
+    assert r.code != 0
+    assert cli("delete", url, one["backup_id"], "--json").code == 0  # a tombstone, and the manifest removed
+    assert one["backup_id"] not in cli("list", url, "--json").stdout
+
+    shown = cli("show", url, two["backup_id"], "--as-of", before, "--json")
+    assert shown.code == 0 and shown.json()["stats"]["rows"] == len(source)
+    r = cli("restore", url, lite.url, "-b", two["backup_id"], "--as", f"{name}_then", "--as-of", before)
+    assert r.code == 0, r.stderr
+    assert read_rows(lite.client, f"{name}_then") == source
+    assert one["backup_id"] in cli("list", url, "--as-of", before, "--json").stdout  # no tombstone then
+
+    u = cli("undelete", url, "--as-of", before, "--json")
+    assert u.code == 0, u.stderr
+    doc = u.json()
+    assert oldest.removeprefix("backups/") in doc["restored"]
+    assert doc["overwritten"] == [newest.removeprefix("backups/")]
+    assert len(doc["tombstones_deleted"]) == 1 and one["backup_id"] in doc["tombstones_deleted"][0]
+    listed = [b["backup_id"] for b in cli("list", url, "--json").json()["backups"]]
+    assert one["backup_id"] in listed
+    assert cli("verify", url, one["backup_id"], "--read-data").code == 0
+
+
+def test_refusals(cli, lite, seaweedfs, monkeypatch, tmp_path):
+    name = lite.new_name("asof3")
+    build_rich(lite.client, name, "lite", n=50)
+    local = f"file://{tmp_path / 'store'}"
+    assert cli("backup", lite.url, local, "-c", name).code == 0
+    r = cli("list", local, "--as-of", "1h")
+    assert r.code == 9 and "keeps no object versions" in r.error_line()
+    r = cli("undelete", local, "--as-of", "1h")
+    assert r.code == 9 and "keeps no object versions" in r.error_line()
+
+    plain = f"vb{uuid.uuid4().hex[:12]}"
+    seaweedfs.create_bucket(plain)
+    for k, v in seaweedfs.env().items():
+        monkeypatch.setenv(k, v)
+    url = f"s3://{plain}/b?endpoint={seaweedfs.endpoint}&path_style=1"
+    assert cli("backup", lite.url, url, "-c", name).code == 0
+    r = cli("list", url, "--as-of", "1h")
+    assert r.code == 9 and "no versioning" in r.error_line()
+
+    url, _ = _versioned_store(seaweedfs, monkeypatch)
+    for bad, words in (("2026-12-07T05:00:00", "no time zone"), ("2999-01-01T00:00:00Z", "in the future"),
+                       ("yesterday", "bad --as-of")):
+        r = cli("list", url, "--as-of", bad)
+        assert r.code == 2 and words in r.error_line(), r.stderr
+    r = cli("verify", url, "--all", "--repair", "--as-of", "1h")
+    assert r.code == 2 and "--repair" in r.error_line()
+    r = cli("undelete", url, "--as-of", "1h", "--json")  # nothing deleted: nothing to do
+    assert r.code == 0 and r.json()["restored"] == []

@@ -1,0 +1,275 @@
+"""A versioned store as it was at a past time (``--as-of``), and the removal of delete markers (``undelete``).
+
+On a bucket with versioning (S3; required by Object Lock), a delete does not remove an object: it adds a *delete
+marker* on top of its versions, and an overwrite adds a version. So the store as it was at any past time can still be
+read: for every key, the newest of its versions and delete markers written at or before that time is what the key
+held then (nothing, if that is a marker or there is none). :class:`PointInTimeStore` reads a store that way and
+writes nothing; every command that only reads (list, show, verify, restore, stats) can then run on it, and an
+encrypted store's settings and key files are read as they were too.
+
+The choice of versions is pure (:func:`visible_at`, :func:`plan_undelete`); the stores give the listing
+(:class:`VersionedStore`: ``versions``, ``get_version``, ``delete_version``).
+
+Times: S3 records a version's time (LastModified) to the second. Versions of one key written within the same second
+are ordered by the listing (newest first, as S3 lists them), and a time given to the second takes every version of
+that second.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast, runtime_checkable
+
+from vecbackup.errors import UsageError
+from vecbackup.format import layout
+from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
+from vecbackup.times import iso_z, parse_duration, utc_now
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of a key, or one of its delete markers (``deleted``)."""
+
+    key: str
+    version_id: str
+    size: int
+    mtime: float  # seconds since the epoch, as the store records it (S3: whole seconds)
+    deleted: bool = False
+    latest: bool = False  # the key's current entry
+
+
+@runtime_checkable
+class VersionedStore(Protocol):
+    """A store that keeps every version of every key (S3 with versioning)."""
+
+    display: str
+
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        """Every version and delete marker under ``prefix``: keys in order, each key's entries newest first."""
+        ...
+
+    def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        """One version's bytes (or ``length`` of them from ``offset``). ObjectNotFound if that version is gone."""
+        ...
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Remove one version or delete marker for good (removing a marker makes the version below it current)."""
+        ...
+
+
+def versioned(store: BlobStore) -> VersionedStore | None:
+    """The outermost of ``store`` and the stores it wraps (``inner``: retries, encryption) that reads versions all
+    the way down (a RetryingStore around an S3 store, not one around an Azure store), else None. Under an encrypted
+    store that is the raw store: versions are of the objects as stored."""
+    chain: list[Any] = []
+    s: Any = store
+    while s is not None:
+        chain.append(s)
+        s = getattr(s, "inner", None)
+    found = None
+    for s in reversed(chain):
+        if not (callable(getattr(s, "versions", None)) and callable(getattr(s, "get_version", None))):
+            break
+        found = s
+    return found
+
+
+# -- times ------------------------------------------------------------------------------------------------------
+
+_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def parse_as_of(text: str, now: datetime | None = None) -> datetime:
+    """``--as-of``: an ISO 8601 time with ``Z`` or an offset (``2026-12-07T05:00:00Z``), or a duration before now
+    (``90m``, ``2h``, ``3d``: as long ago). UsageError otherwise, and for a time without a zone (whose zone would be
+    a guess) or in the future."""
+    text = text.strip()
+    now = now or utc_now()
+    if not text:
+        raise UsageError("--as-of is empty", hint="give a time such as 2026-12-07T05:00:00Z, or 3h for 3 hours ago")
+    if text[0].isdigit() and "-" not in text:
+        when = now - timedelta(seconds=parse_duration(text))
+    else:
+        if _NAIVE.match(text):
+            raise UsageError(f"--as-of {text!r} has no time zone", hint=f"add Z for UTC: {text}Z"
+                             if "T" in text or " " in text else f"give a time, e.g. {text}T00:00:00Z")
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"bad --as-of time {text!r}", hint="use ISO 8601 with a zone, e.g. "
+                             "2026-12-07T05:00:00Z, or a duration such as 3h for 3 hours ago") from None
+        if when.tzinfo is None:  # a form the pattern above did not catch
+            raise UsageError(f"--as-of {text!r} has no time zone", hint="add Z for UTC")
+    when = when.astimezone(UTC)
+    if when > now + timedelta(seconds=1):
+        raise UsageError(f"--as-of {iso_z(when)} is in the future", hint="give a time before now")
+    return when
+
+
+# -- the choice of versions (pure) --------------------------------------------------------------------------------
+
+
+def _entries_by_key(versions: Iterable[ObjectVersion]) -> Iterator[list[ObjectVersion]]:
+    """Each key's entries together, in the order given (keys may come in any order, each key's entries newest
+    first)."""
+    groups: dict[str, list[ObjectVersion]] = {}
+    for v in versions:
+        groups.setdefault(v.key, []).append(v)
+    for key in sorted(groups):
+        yield groups[key]
+
+
+def at(entries: Sequence[ObjectVersion], when: float) -> ObjectVersion | None:
+    """Of one key's entries (newest first), the version it held at ``when``: the first written at or before it,
+    None if that is a delete marker or there is none."""
+    for v in entries:
+        if v.mtime <= when:
+            return None if v.deleted else v
+    return None
+
+
+def visible_at(versions: Iterable[ObjectVersion], when: datetime) -> list[ObjectVersion]:
+    """The versions the store held at ``when``, one per key, in key order."""
+    t = when.timestamp()
+    return [v for entries in _entries_by_key(versions) if (v := at(entries, t)) is not None]
+
+
+#: keys undelete leaves alone: a store lock put back would hold every run off until it expires
+UNDELETE_SKIPS = (layout.LOCKS,)
+
+
+@dataclass
+class UndeletePlan:
+    """What ``undelete --as-of T`` changes: the delete markers to remove (each makes the version the key held at T
+    current again), and what it leaves, with why."""
+
+    markers: list[ObjectVersion] = field(default_factory=list)  # to remove
+    restored: list[ObjectVersion] = field(default_factory=list)  # the versions that become current again
+    tombstones: list[str] = field(default_factory=list)  # written since T: to delete (a marker over them)
+    overwritten: list[str] = field(default_factory=list)  # keys rewritten since T: left as they are
+    skipped: list[str] = field(default_factory=list)  # locks
+
+
+def plan_undelete(versions: Iterable[ObjectVersion], when: datetime) -> UndeletePlan:
+    """For every key that held a version at ``when`` and is deleted now (its current entry a delete marker written
+    after ``when``, with no version written since): remove those markers. A key written again since ``when`` is left
+    as it is (its newer version may be a backup's; ``--as-of`` still reads the old one). Tombstones written since
+    ``when`` (format/tombstone.py: ``delete`` and ``prune`` write one before removing a manifest, and a backup with
+    one stays deleted) are deleted, so the backups deleted since come back whichever way they went. Keys under
+    :data:`UNDELETE_SKIPS` are left out."""
+    from vecbackup.format.tombstone import TOMBSTONES
+
+    t = when.timestamp()
+    plan = UndeletePlan()
+    for entries in _entries_by_key(versions):
+        then = at(entries, t)
+        if then is None:
+            if entries[0].key.startswith(TOMBSTONES) and not entries[0].deleted:
+                plan.tombstones.append(entries[0].key)  # absent at T, present now
+            continue
+        if not entries[0].deleted:
+            if entries[0] is not then and not entries[0].key.startswith(UNDELETE_SKIPS):
+                plan.overwritten.append(entries[0].key)  # another version now (vecbackup never rewrites one)
+            continue
+        if entries[0].key.startswith(UNDELETE_SKIPS):
+            plan.skipped.append(entries[0].key)
+            continue
+        newer = entries[:entries.index(then)]  # all written after `when`
+        if any(not v.deleted for v in newer):
+            plan.overwritten.append(entries[0].key)
+            continue
+        plan.markers.extend(newer)
+        plan.restored.append(then)
+    return plan
+
+
+# -- the store as it was ----------------------------------------------------------------------------------------
+
+
+class ReadOnlyView(UsageError):
+    """A write to a store read as of a past time."""
+
+
+class PointInTimeStore:
+    """``inner`` (a VersionedStore) as it was at ``when``: every read picks the version each key held then; writes
+    and deletes are refused."""
+
+    def __init__(self, inner: VersionedStore, when: datetime) -> None:
+        self.inner = inner
+        self.when = when
+        self.display = f"{inner.display} as of {iso_z(when, 'seconds')}"
+        self.concurrency = int(getattr(inner, "concurrency", 2))
+        self._known: dict[str, ObjectVersion | None] = {}  # key -> its version at `when` (None: absent then)
+
+    def _version(self, key: str) -> ObjectVersion:
+        if key not in self._known:
+            t = self.when.timestamp()
+            self._known[key] = at([v for v in self.inner.versions(key) if v.key == key], t)
+        v = self._known[key]
+        if v is None:
+            raise ObjectNotFound(f"{key} not found in {self.display}")
+        return v
+
+    def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        v = self._version(key)
+        return self.inner.get_version(key, v.version_id, offset=offset, length=length)
+
+    def stat(self, key: str) -> ObjectInfo:
+        v = self._version(key)
+        return ObjectInfo(key, v.size, v.mtime)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        listed = visible_at(self.inner.versions(prefix), self.when)
+        for v in listed:
+            self._known[v.key] = v
+        return iter([ObjectInfo(v.key, v.size, v.mtime) for v in listed])
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        raise ReadOnlyView(f"{self.display} is the store as it was: nothing is written there",
+                           hint="run without --as-of to write")
+
+    def delete(self, key: str) -> None:
+        raise ReadOnlyView(f"{self.display} is the store as it was: nothing is deleted there",
+                           hint="run without --as-of; `vecbackup undelete` brings deleted objects back")
+
+    def __repr__(self) -> str:
+        return f"PointInTimeStore({self.display!r})"
+
+
+def as_of(store: BlobStore, when: datetime) -> PointInTimeStore:
+    """``store`` as it was at ``when``; Unsupported (exit 9) for a store that keeps no versions."""
+    from vecbackup.errors import Unsupported
+
+    inner = versioned(store)
+    if inner is None:
+        raise Unsupported(f"{store.display} keeps no object versions, so it cannot be read as of a past time",
+                          hint="--as-of reads S3 buckets with versioning (or Object Lock) enabled")
+    check_versioning(inner)
+    return PointInTimeStore(inner, when)
+
+
+def check_versioning(store: VersionedStore) -> None:
+    """Unsupported (exit 9) when the bucket under ``store`` has never had versioning turned on: its deleted objects
+    are gone, and its one version of each key is today's."""
+    from vecbackup.errors import Unsupported
+
+    status = getattr(store, "versioning", lambda: "Enabled")()
+    if status not in ("Enabled", "Suspended"):
+        raise Unsupported(f"{store.display}: the bucket has no versioning, so nothing it deleted or overwrote can "
+                          "be read back", hint="turn on versioning (or create the bucket with Object Lock) before "
+                          "it is needed: it keeps what is deleted from then on")
+
+
+def present(store: BlobStore) -> BlobStore:
+    """The store as it is now, for a store read as of a past time (:func:`as_of`, under an encrypted store's key or
+    not): the same key over the current objects. Any other store is returned as it is."""
+    if isinstance(store, PointInTimeStore):
+        return cast(BlobStore, store.inner)  # a RetryingStore or an S3Store
+    inner = getattr(store, "inner", None)
+    over = getattr(store, "over", None)
+    if isinstance(inner, PointInTimeStore) and callable(over):
+        return cast(BlobStore, over(inner.inner))
+    return store
