@@ -149,6 +149,20 @@ vecbackup stats file:///backups --collection articles --json
     "unlock": "Remove stale locks (left by runs that died) or, with `--all`, every lock; `--list` shows them. "
               "Backups take shared locks, delete/prune/gc exclusive ones; a run that finds a conflicting lock "
               "exits 11 unless `--lock-wait` lets it wait.",
+    "undelete": """Bring back what was deleted from an S3 bucket with versioning (or Object Lock) since TIME: the
+delete markers written since over the objects the store held then are removed (data and row digests first, manifests
+after them), and the tombstones written since are deleted, so backups deleted since, by `delete`, `prune` or anyone
+with delete rights, are listed, verified and restored again. An object written again since is left as it is and
+reported (`--as-of` still reads the old version); store locks are never brought back. Under an exclusive lock, as
+`gc`. An encrypted store is unlocked with the key files it had at TIME, so it works after its settings and key files
+were deleted too. Local folders, Azure and buckets without versioning: exit 9. Every read-only command takes
+`--as-of TIME` to read the store as it was, without changing it (docs/STORES.md, "Versioned buckets").
+
+```sh
+vecbackup list s3://bucket/milvus --as-of 2026-12-07T05:00:00Z        # what was there before the incident
+vecbackup restore s3://bucket/milvus milvus://host:19530 --as-of 3h   # restore from it, without changing it
+vecbackup undelete s3://bucket/milvus --as-of 2026-12-07T05:00:00Z --dry-run
+```""",
     "schedule": """Run backup jobs on a timetable in one long-running process, for containers without cron. The
 file holds `[[jobs]]` (name, source, store, `collections` or `all = true`, `every = "6h"` or `at = "02:15"` daily
 UTC, optional `keep_*` retention applied after each successful backup, `batch_size`, ...) and an optional
