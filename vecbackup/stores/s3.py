@@ -447,17 +447,23 @@ class S3Store:
             pass  # best effort: a bucket lifecycle rule should clean up incomplete uploads
 
     def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return self._read(key, offset, length, {})
+
+    def _read(self, key: str, offset: int, length: int | None, kwargs: dict[str, Any]) -> bytes:
+        """GetObject of ``key`` (``kwargs``: a VersionId), or ``length`` bytes of it from ``offset``."""
         if offset < 0 or (length is not None and length < 0):
             raise ValueError(f"bad range offset={offset} length={length}")
         obj = self._key(key)
         if length == 0:
+            if kwargs:
+                return b""
             self.stat(key)  # still ObjectNotFound when absent
             return b""
         from botocore.exceptions import ClientError
 
-        kwargs: dict[str, Any] = {}
-        if offset or length is not None:
-            kwargs["Range"] = f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
+        ranged = bool(offset or length is not None)
+        if ranged:
+            kwargs = {**kwargs, "Range": f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))}
         with self._errors("reading", key):
             try:
                 r = self.client.get_object(Bucket=self.bucket, Key=obj, **kwargs)
@@ -473,7 +479,7 @@ class S3Store:
             expected = r.get("ContentLength")
             if expected is not None and len(data) != expected:
                 raise TransientError(f"reading {key} in {self.display}: got {len(data)} of {expected} bytes")
-            if kwargs and not r.get("ContentRange"):  # a server that ignored the Range header
+            if ranged and not r.get("ContentRange"):  # a server that ignored the Range header
                 data = data[offset:] if length is None else data[offset : offset + length]
             return data
 
@@ -572,29 +578,7 @@ class S3Store:
             yield v
 
     def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
-        obj = self._key(key)
-        kwargs: dict[str, Any] = {"VersionId": version_id}
-        if offset or length is not None:
-            if length == 0:
-                return b""
-            kwargs["Range"] = f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
-        from botocore.exceptions import ClientError
-
-        with self._errors("reading", key):
-            try:
-                r = self.client.get_object(Bucket=self.bucket, Key=obj, **kwargs)
-            except ClientError as e:
-                if _code(e) == "InvalidRange" or _status(e) == 416:
-                    return b""
-                raise
-            body = r["Body"]
-            try:
-                data: bytes = body.read()
-            finally:
-                body.close()
-            if "Range" in kwargs and not r.get("ContentRange"):
-                data = data[offset:] if length is None else data[offset : offset + length]
-            return data
+        return self._read(key, offset, length, {"VersionId": version_id})
 
     def delete_version(self, key: str, version_id: str) -> None:
         with self._errors("deleting a version of", key):
