@@ -235,3 +235,43 @@ def test_a_store_without_object_lock_is_unchanged(cli, lite, s3env):
     assert result["objects_lock_checked"] == 0 and result["retain_until"] is None
     assert "vecbackup.json" not in b.listed()
     assert all(b.lock_of(k) == (None, None) for k in b.listed())
+
+
+def test_prune_gc_and_stats_say_what_a_lock_keeps(cli, lite, s3env):
+    """On a store with object lock, prune's deletes leave the deleted manifest as a locked noncurrent version behind
+    a delete marker (read back with ListObjectVersions), and prune and gc say so (bytes_still_billed, one note);
+    a policy that keeps backups longer than the lock gets a warning with both numbers; stats shows the lock."""
+    b = LockBucket(s3env)
+    assert cli("init", b.url, "--object-lock", "governance:20d").code == 0
+    name = lite.new_name("prune")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=150)
+    first = cli("backup", lite.url, b.url, "-c", name, "--json").json()["backups"][0]
+    lite.client.drop_collection(name)
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=150, seed=4)  # other rows: the first's objects go
+    assert cli("backup", lite.url, b.url, "-c", name, "--json").code == 0
+
+    r = cli("prune", b.url, "--keep-monthly", "2", "--dry-run", "--json")
+    assert r.code == 0, r.stderr
+    out = r.json()
+    assert out["object_lock"] == {"mode": "governance", "days": 20}
+    assert any("up to 62 days (monthly 2)" in n and "governance:62d" in n for n in out["notes"]), out["notes"]
+    r = cli("prune", b.url, "--keep-last", "1", "--json")
+    assert r.code == 0, r.stderr
+    out = r.json()
+    assert out["removed"] == [first["backup_id"]]
+    assert out["bytes_still_billed"] == out["total_bytes_freed"] > 0
+    assert any("only adds a delete marker" in n for n in out["notes"]) and not any("up to" in n for n in out["notes"])
+    key = "backups/" + layout.manifest_key(name, first["backup_id"])
+    versions = b.s3.list_object_versions(Bucket=b.bucket, Prefix=key)
+    assert [m["IsLatest"] for m in versions.get("DeleteMarkers", [])] == [True]
+    [kept] = versions["Versions"]
+    locked = b.s3.head_object(Bucket=b.bucket, Key=key, VersionId=kept["VersionId"])
+    assert locked["ObjectLockMode"] == "GOVERNANCE"
+
+    r = cli("gc", b.url, "--min-age", "0s", "--json")
+    assert r.code == 0 and r.json()["object_lock"] == {"mode": "governance", "days": 20}
+    assert r.json()["bytes_still_billed"] == r.json()["bytes_freed"]
+    r = cli("gc", b.url, "--min-age", "0s")
+    assert "only adds a delete marker" in r.stdout
+    r = cli("stats", b.url, "--json")
+    assert r.code == 0 and r.json()["object_lock"] == {"mode": "governance", "days": 20}

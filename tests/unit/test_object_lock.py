@@ -15,7 +15,9 @@ import pytest
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format import layout
 from vecbackup.format.crypto import CIPHER, NAMES, ObjectLock, StoreConfig
+from vecbackup.ops.prune import lock_notes
 from vecbackup.passphrase import Passphrase
+from vecbackup.retention import Policy, longest_kept
 from vecbackup.stores import open_store
 from vecbackup.stores.base import object_lock, retention
 from vecbackup.stores.local import LocalStore
@@ -132,3 +134,20 @@ def test_a_folder_whose_settings_ask_for_object_lock_is_read_but_never_written(t
     store.put("locks/x.json", b"{}")
     store.delete("locks/x.json")
     assert sorted(i.key for i in raw.list()) == ["manifests/c/old.json", "vecbackup.json"]
+
+
+def test_how_old_a_backup_a_policy_may_keep():
+    assert longest_kept(Policy(keep_last=30)) is None
+    assert longest_kept(Policy(keep_daily=7, keep_monthly=6)) == (6 * 31 * 86400, "monthly 6")
+    assert longest_kept(Policy(keep_hourly=48, keep_within=3 * 86400)) == (3 * 86400, "within 3d")
+    assert longest_kept(Policy(keep_weekly=5, keep_yearly=1)) == (366 * 86400, "yearly 1")
+
+
+def test_prune_warns_with_the_numbers_where_the_lock_is_shorter_than_the_policy_keeps():
+    lock = ObjectLock("compliance", 35)
+    [warning, marker] = lock_notes(lock, Policy(keep_daily=7, keep_monthly=6))
+    assert "keeps a backup's manifest 35 days" in warning and "up to 186 days (monthly 6)" in warning
+    assert "--object-lock compliance:186d" in warning
+    assert "delete marker" in marker
+    assert lock_notes(lock, Policy(keep_daily=30)) == [marker]  # 30 days: within the lock
+    assert lock_notes(lock, None) == [marker]
