@@ -275,3 +275,28 @@ def test_prune_gc_and_stats_say_what_a_lock_keeps(cli, lite, s3env):
     assert "only adds a delete marker" in r.stdout
     r = cli("stats", b.url, "--json")
     assert r.code == 0 and r.json()["object_lock"] == {"mode": "governance", "days": 20}
+
+
+def test_settings_rewritten_without_encryption_do_not_make_an_encrypted_store_plain(cli, tmp_path: Path):
+    """vecbackup.json now decides encryption by its member, not its presence: an encrypted store whose settings are
+    rewritten with an object lock and no encryption is refused by every command (exit 14), with or without a
+    passphrase and --allow-unencrypted, as one whose settings are gone; nothing is written."""
+    from vecbackup.format.crypto import ObjectLock, StoreConfig
+    from vecbackup.stores.local import LocalStore
+
+    pw = tmp_path / "pw"
+    pw.write_text("a passphrase\n")
+    url = f"file://{tmp_path / 'store'}"
+    assert cli("init", url, "--encrypt", "--passphrase-file", pw).code == 0
+    raw = LocalStore(str(tmp_path / "store"))
+    repository = StoreConfig.from_json(raw.get("vecbackup.json")).repository
+    raw.delete("vecbackup.json")
+    raw.put("vecbackup.json", StoreConfig(repository, encrypted=False,
+                                          object_lock=ObjectLock("compliance", 1)).to_json())
+    before = sorted(i.key for i in raw.list())
+    for args in ([], ["--passphrase-file", pw], ["--passphrase-file", pw, "--allow-unencrypted"]):
+        r = cli("list", url, *args)
+        assert r.code == 14 and "do not say it is encrypted" in r.error_line(), (args, r.stderr)
+    r = cli("init", url)
+    assert r.code == 14 and "key file" in r.error_line()
+    assert sorted(i.key for i in raw.list()) == before
