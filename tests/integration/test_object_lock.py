@@ -300,3 +300,27 @@ def test_settings_rewritten_without_encryption_do_not_make_an_encrypted_store_pl
     r = cli("init", url)
     assert r.code == 14 and "key file" in r.error_line()
     assert sorted(i.key for i in raw.list()) == before
+
+
+def test_a_multipart_upload_carries_the_lock(s3env):
+    """An object of the multipart size (threshold lowered to 5 MiB here) is created with the lock in its
+    CreateMultipartUpload: read back, its mode and date are the store's; a lock object stays unlocked."""
+    from vecbackup.format.crypto import ObjectLock
+    from vecbackup.stores.s3 import MIN_PART, S3Store
+
+    b = LockBucket(s3env)
+    store = S3Store(b.bucket, "backups", endpoint_url=s3env.endpoint, path_style=True, multipart_threshold=MIN_PART,
+                    multipart_chunksize=MIN_PART)
+    store.lock_objects(ObjectLock("compliance", 3))
+    data = bytes(range(256)) * (MIN_PART // 256 + 4096)  # two parts
+    key = layout.data_key("ab" * 32)
+    t0 = datetime.now(UTC)
+    store.put(key, data)
+    t1 = datetime.now(UTC)
+    head = b.s3.head_object(Bucket=b.bucket, Key="backups/" + key)
+    assert head["ETag"].endswith('-2"')  # a multipart upload's
+    assert head["ObjectLockMode"] == "COMPLIANCE" and _within(head["ObjectLockRetainUntilDate"].astimezone(UTC),
+                                                              t0, t1, 3)
+    assert store.get(key) == data
+    store.put("locks/x.json", b"{}")
+    assert b.lock_of("locks/x.json") == (None, None)

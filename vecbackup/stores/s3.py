@@ -354,6 +354,8 @@ class S3Store:
         else:
             msg, check = "access denied", "check that these credentials may read, write, list and delete " \
                 f"objects in bucket {self.bucket!r} (IAM and bucket policy)"
+            if self._lock is not None:
+                check += f"; with object lock {self._lock} also s3:PutObjectRetention"
         where = self.endpoint or "AWS"
         return PermissionDenied(f"{where} refused the credentials while {what}: {msg} ({code}); "
                                 f"credentials from {source}", hint=check)
