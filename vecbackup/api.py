@@ -33,6 +33,7 @@ from vecbackup.errors import (
     AlreadyExists,
     NotFound,
     PartialFailure,
+    Unsupported,
     UsageError,
     VecbackupError,
     WrongKey,
@@ -41,6 +42,7 @@ from vecbackup.errors import (
 )
 from vecbackup.format.codec import CHUNK_VERSION
 from vecbackup.format.codec import DEFAULT_LEVEL as DEFAULT_COMPRESSION_LEVEL
+from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.manifest import FORMAT_VERSION, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
@@ -570,14 +572,23 @@ def prune_backed_up(store: StoreLike, run: BackupRun, policy: Policy, *, gc_min_
 
 
 def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | None = None,
-         label: str = "", recover: bool = False) -> InitResult:
+         label: str = "", recover: bool = False, object_lock: str | ObjectLock | None = None) -> InitResult:
     """Prepare a store. ``encrypt``: make it an encrypted store whose first key file opens with ``passphrase``
     (default: from the environment); it must be empty (AlreadyExists, exit 5, if it holds backups or is encrypted
     already). Keep the passphrase: without a key file it opens, the backups cannot be read.
 
+    ``object_lock`` (``"compliance:35d"``, ``"governance:35d"`` or an ObjectLock): every object the store keeps is
+    written with that S3 Object Lock retention, and each backup extends it on the objects it reuses
+    (docs/STORES.md, "Object lock"). The bucket must have Object Lock enabled; refused on a folder or Azure
+    (Unsupported, exit 9; nothing written). Chosen once: the settings file is written once.
+
     ``recover`` (with ``encrypt``): write again the settings file (vecbackup.json) of an encrypted store that lost
-    it, from the key file ``passphrase`` opens; nothing else is written."""
+    it, from the key file ``passphrase`` opens; nothing else is written (give ``object_lock`` again if it had one)."""
     pw = Passphrase.from_env() if passphrase is None else passphrase
+    lock = _object_lock(object_lock)
+    if lock is not None and isinstance(store, str) and parse_store_url(store).scheme != "s3":
+        raise Unsupported(f"object lock is not supported on {parse_store_url(store).display} yet",
+                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
     raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
     if not encrypt and (pw.given or recover):
         if recover:
@@ -586,8 +597,17 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
         raise UsageError(f"a passphrase was given but not {param('encrypt', True)}",
                          hint=f"add {param('encrypt', True)} to make an encrypted store, or unset the passphrase")
     if recover:
-        return recover_store(raw, pw)
-    return init_store(raw, pw.secret() if encrypt else None, label=label)
+        return recover_store(raw, pw, object_lock=lock)
+    return init_store(raw, pw.secret() if encrypt else None, label=label, object_lock=lock)
+
+
+def _object_lock(value: str | ObjectLock | None) -> ObjectLock | None:
+    if value is None or isinstance(value, ObjectLock):
+        return value
+    try:
+        return ObjectLock.parse(value)
+    except ValueError as e:
+        raise UsageError(f"bad {param('object_lock', value)}: {e}") from None
 
 
 def keys(store: StoreLike) -> list[KeyInfo]:
@@ -852,11 +872,11 @@ __all__ = [
     "BackupOptions", "BackupResult", "BackupRun", "BackupStats", "BlobStore", "BulkImport", "CollectionFailure",
     "CollectionPruned", "CommitResult", "Credentials", "DeleteResult", "DrillOptions", "DrillReport", "Engine",
     "GcResult", "InitResult", "KeyInfo", "LeftoverResult", "Listing", "LockInfo", "Manifest", "NullProgress",
-    "Passphrase", "Policy", "Progress", "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode", "RestoreOptions",
-    "RestorePreview", "RestoreResult", "SearchParams", "Shard", "ShardRestoreResult", "SourceLike", "StoreLike",
-    "StoreStats", "Subset", "UndeleteResult", "VerifyDepth", "VerifyResult", "abandon", "abandon_restore", "add_key",
-    "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "gc_engine", "init",
-    "is_engine_url", "keys", "list_backups", "locks", "open_store", "parse_as_of", "plan", "prune", "prune_backed_up",
-    "raise_for_worst", "remove_key", "repair", "report_hash", "restore", "restore_shard", "show", "stats", "undelete",
-    "unlock", "verify", "write_report",
+    "ObjectLock", "Passphrase", "Policy", "Progress", "PruneResult", "RepairResult", "RestoreCommit", "RestoreMode",
+    "RestoreOptions", "RestorePreview", "RestoreResult", "SearchParams", "Shard", "ShardRestoreResult", "SourceLike",
+    "StoreLike", "StoreStats", "Subset", "UndeleteResult", "VerifyDepth", "VerifyResult", "abandon", "abandon_restore",
+    "add_key", "backup", "collections", "commit", "commit_restore", "connect", "delete", "drill", "gc", "gc_engine",
+    "init", "is_engine_url", "keys", "list_backups", "locks", "open_store", "parse_as_of", "plan", "prune",
+    "prune_backed_up", "raise_for_worst", "remove_key", "repair", "report_hash", "restore", "restore_shard", "show",
+    "stats", "undelete", "unlock", "verify", "write_report",
 ]

@@ -87,6 +87,23 @@ class Decision:
     reasons: tuple[str, ...]  # every rule that keeps it; empty when removed
 
 
+#: the longest a calendar rule's unit lasts, in seconds (a month of 31 days, a year of 366)
+_LONGEST = {"keep_hourly": 3600, "keep_daily": 86400, "keep_weekly": 7 * 86400, "keep_monthly": 31 * 86400,
+            "keep_yearly": 366 * 86400}
+
+
+def longest_kept(policy: Policy) -> tuple[float, str] | None:
+    """How old a backup the policy may keep, at most, in seconds, and the rule that keeps it (``monthly 6``): N units
+    of its longest calendar rule (N hours, days, weeks, 31-day months, 366-day years) or ``keep_within``, where a
+    backup is taken at least once a unit. None for ``keep_last`` alone (its reach depends on how often backups are
+    taken). What an object lock shorter than this leaves unprotected (docs/STORES.md, "Object lock")."""
+    spans = [(getattr(policy, name) * unit, f"{name[len('keep_'):]} {getattr(policy, name)}")
+             for name, unit in _LONGEST.items() if getattr(policy, name)]
+    if policy.keep_within:
+        spans.append((policy.keep_within, f"within {format_duration(policy.keep_within)}"))
+    return max(spans) if spans else None
+
+
 def format_duration(seconds: float) -> str:
     """The largest whole unit: 30d, 36h, 90m, 45s."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

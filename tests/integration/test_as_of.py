@@ -52,7 +52,7 @@ def _delete_everything(bucket: tuple[Any, str]) -> int:
     return len(keys)
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted-and-locked"])
 def test_every_object_deleted_then_restored_as_of_and_undeleted(cli, lite, seaweedfs, monkeypatch, tmp_path,
                                                                encrypted):
     url, bucket = _versioned_store(seaweedfs, monkeypatch, lock=encrypted)
@@ -60,7 +60,8 @@ def test_every_object_deleted_then_restored_as_of_and_undeleted(cli, lite, seawe
     if encrypted:
         (tmp_path / "pw").write_text(PW)
         pw = ["--passphrase-file", str(tmp_path / "pw")]
-        assert cli("init", url, "--encrypt", *pw).code == 0
+        r = cli("init", url, "--encrypt", "--object-lock", "governance:1d", *pw)  # and every object it keeps locked
+        assert r.code == 0, r.stderr
     name = lite.new_name("asof")
     build_rich(lite.client, name, "lite", n=300)
     first = cli("backup", lite.url, url, "-c", name, "--batch-size", "70", "--json", *pw).json()["backups"][0]
@@ -69,6 +70,10 @@ def test_every_object_deleted_then_restored_as_of_and_undeleted(cli, lite, seawe
     source = read_rows(lite.client, name)
     before = _moment()
 
+    if encrypted:  # the lock is on: each object a backup keeps carries it, a delete only hides it
+        s3, bucket_name = bucket
+        key = next(o["Key"] for o in s3.list_objects_v2(Bucket=bucket_name, Prefix="backups/data/")["Contents"])
+        assert s3.head_object(Bucket=bucket_name, Key=key)["ObjectLockMode"] == "GOVERNANCE"
     assert _delete_everything(bucket) > 10
     assert cli("list", url, "--json", *pw).code != 0 if encrypted else cli("list", url, "--json").json()["backups"] \
         == []

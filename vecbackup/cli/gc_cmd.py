@@ -67,10 +67,17 @@ def gc(ctx: typer.Context,
     age = min_age or DEFAULT_MIN_AGE
     r = api.gc(s, min_age=parse_duration(age), dry_run=dry_run, lock_wait=lock_wait)
     verb = "would delete" if dry_run else "deleted"
-    ui.emit({"ok": True, **r.to_dict()},
-            lambda: ui.say(f"{verb} {plural(len(r.keys), 'unreferenced object')} ({ui.human_bytes(r.bytes_freed)}"
-                           + (f"; {r.dead_manifests} of them manifests of deleted backups" if r.dead_manifests
-                              else "") + f"); {r.kept_young} younger than {age} kept; {r.referenced} in use"))
+
+    def human() -> None:
+        ui.say(f"{verb} {plural(len(r.keys), 'unreferenced object')} ({ui.human_bytes(r.bytes_freed)}"
+               + (f"; {r.dead_manifests} of them manifests of deleted backups" if r.dead_manifests else "")
+               + f"); {r.kept_young} younger than {age} kept; {r.referenced} in use")
+        if r.object_lock is not None:
+            ui.say(f"object lock {r.object_lock}: a delete only adds a delete marker; the "
+                   f"{ui.human_bytes(r.bytes_freed)} stay stored, and billed, as noncurrent versions until each "
+                   "one's lock ends and a lifecycle rule expires them")
+
+    ui.emit({"ok": True, **r.to_dict()}, human)
 
 
 def _gc_engine(url: str, dry_run: bool, creds: api.Credentials) -> None:

@@ -56,6 +56,10 @@ def _human(s: api.StoreStats) -> None:
            f"{ui.human_bytes(s.manifests_bytes)}"
            + (f", shard records {ui.human_bytes(s.shard_records_bytes)}" if s.shard_records_bytes else "")
            + (f", tombstones {ui.human_bytes(s.tombstones_bytes)}" if s.tombstones_bytes else "") + ")")
+    if s.object_lock is not None:
+        ui.say(f"object lock {s.object_lock}: each object is locked {s.object_lock.days} days from its write and "
+               "from each backup that reuses it; deleted objects stay billed as noncurrent versions until their "
+               "lock ends (not counted above)")
     ratio = s.dedup_ratio
     if ratio is not None:
         whose = f"{s.collection}'s backups" if s.collection else "the backups"

@@ -3,7 +3,8 @@
 An encrypted store has one *repository key*: 32 bytes for AES-256-GCM and 32 bytes for HMAC-SHA256, made once by
 ``vecbackup init --encrypt``. Backups share it, so an unchanged chunk has one name and is stored once.
 
-    vecbackup.json          the store's settings, in the clear: that it is encrypted, and its repository id
+    vecbackup.json          the store's settings, in the clear: its repository id, whether it is encrypted, and
+                            its object lock (:class:`StoreConfig`); either member may be absent
     keys/<id>.json          a key file: the repository key wrapped (AES-256-GCM) by a key derived from one
                             passphrase with scrypt; several key files may open one store
     everything else         sealed: "VBE1" | nonce (12) | AES-256-GCM ciphertext and tag (16), the object's store
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from vecbackup.errors import AuthenticationFailed, CorruptData, Unsupported
 from vecbackup.format.sealed import SEALED_MAGIC
 
-STORE_CONFIG = "vecbackup.json"  # the store's settings; its presence makes the store encrypted
+STORE_CONFIG = "vecbackup.json"  # the store's settings; its member ``encryption`` makes the store encrypted
 KEYS = "keys/"
 KEY_SUFFIX = ".json"
 
@@ -129,19 +130,65 @@ class RepositoryKey:
 # -- the store's settings -----------------------------------------------------------------------------------
 
 
+#: object lock modes (S3's COMPLIANCE and GOVERNANCE), as written in ``init --object-lock`` and ``vecbackup.json``
+LOCK_MODES = ("compliance", "governance")
+#: the longest retention ``init --object-lock`` takes (S3 allows 100 years; a typo of a few zeros would lock a
+#: bucket's bytes, and their bill, for that long in compliance mode)
+MAX_LOCK_DAYS = 3660
+_LOCK = re.compile(r"^(compliance|governance):([0-9]{1,5})d$")
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """The retention every object a store keeps is written with (docs/STORES.md, "Object lock"): ``mode`` (S3 Object
+    Lock's compliance or governance) until ``days`` days after it is written, and extended by each backup that reuses
+    it (docs/FORMAT.md, "Object lock")."""
+
+    mode: str
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in LOCK_MODES or type(self.days) is not int or not 1 <= self.days <= MAX_LOCK_DAYS:
+            raise ValueError(f"an object lock is compliance or governance for 1 to {MAX_LOCK_DAYS} days, not "
+                             f"{self.mode!r} for {self.days!r} days")
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectLock:
+        """``compliance:35d`` or ``governance:35d``; ValueError naming what is wrong."""
+        m = _LOCK.fullmatch(text.strip().lower())
+        if m is None:
+            raise ValueError(f"{text!r} is not MODE:DAYSd (compliance:35d or governance:35d)")
+        return cls(m.group(1), int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.mode}:{self.days}d"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "days": self.days}
+
+
 @dataclass(frozen=True)
 class StoreConfig:
-    """``vecbackup.json``: written once by ``init --encrypt`` (if absent: two racing inits cannot both win)."""
+    """``vecbackup.json``: the store's settings, written once by ``init`` (if absent: two racing inits cannot both
+    win) when it encrypts (``init --encrypt``: the member ``encryption``) or locks objects (``init --object-lock``:
+    the member ``object_lock``) or both. ``version`` stays 1: a vecbackup that predates object lock refuses a store
+    with object lock and no encryption ("encryption None is not one this vecbackup knows", exit 9) rather than write
+    unlocked objects into it; with encryption it would ignore ``object_lock`` (docs/FORMAT.md, "Store settings")."""
 
     repository: str
     cipher: str = CIPHER
     names: str = NAMES
     version: int = 1
+    encrypted: bool = True
+    object_lock: ObjectLock | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"format": "vecbackup-store", "version": self.version, "repository": self.repository,
-                             "encryption": {"cipher": self.cipher, "names": self.names, "kdf": KDF}},
-                            option=orjson.OPT_INDENT_2) + b"\n"
+        d: dict[str, Any] = {"format": "vecbackup-store", "version": self.version, "repository": self.repository}
+        if self.encrypted:
+            d["encryption"] = {"cipher": self.cipher, "names": self.names, "kdf": KDF}
+        if self.object_lock is not None:
+            d["object_lock"] = self.object_lock.to_dict()
+        return orjson.dumps(d, option=orjson.OPT_INDENT_2) + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes, where: str = STORE_CONFIG) -> StoreConfig:
@@ -153,13 +200,29 @@ class StoreConfig:
             raise Unsupported(f"{where} has version {version!r}; this vecbackup reads version 1",
                               hint="upgrade vecbackup")
         enc = d.get("encryption")
-        if not isinstance(enc, dict) or enc.get("cipher") != CIPHER or enc.get("names") != NAMES:
+        if enc is not None and (not isinstance(enc, dict) or enc.get("cipher") != CIPHER or enc.get("names") != NAMES):
             raise Unsupported(f"{where}: encryption {enc!r} is not one this vecbackup knows ({CIPHER} with "
                               f"{NAMES} names)", hint="upgrade vecbackup")
+        lock = d.get("object_lock")
+        if lock is not None:
+            if not isinstance(lock, dict) or set(lock) != {"mode", "days"}:
+                raise Unsupported(f"{where}: object_lock {_one_line(lock)} is not one this vecbackup knows",
+                                  hint="upgrade vecbackup")
+            try:
+                lock = ObjectLock(lock["mode"], lock["days"])
+            except ValueError as e:
+                raise CorruptData(f"{where}: {e}") from None
+        if enc is None and lock is None:
+            raise CorruptData(f"{where} holds no settings (neither encryption nor object_lock)")
         repository = d.get("repository")
         if not isinstance(repository, str) or not _REPOSITORY.fullmatch(repository):
             raise CorruptData(f"{where}: repository must be 32 hex digits")
-        return cls(repository)
+        return cls(repository, encrypted=enc is not None, object_lock=lock)
+
+
+def _one_line(value: Any, limit: int = 80) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # -- key files ----------------------------------------------------------------------------------------------

@@ -23,11 +23,21 @@ DIGESTS = "digests/"
 DIGESTS_SUFFIX = ".vbd"
 MANIFEST_SUFFIX = ".json"
 LOCKS = "locks/"  # store locks (ops/lock.py)
+#: the kinds of objects vecbackup removes as part of its normal work, so never written with an object lock (a lock's
+#: version would stay, and be billed, for the whole retention after every release): store locks only. Every other
+#: object (data, digests, manifests, shard records and closed marks, tombstones, settings, key files) is kept
+TRANSIENT = (LOCKS,)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")  # ASCII digits only (\d takes any script's)
 _SUFFIX = re.compile(r"^[0-9a-f]{8}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_transient(key: str) -> bool:
+    """Whether ``key`` is an object vecbackup removes as part of its normal work (:data:`TRANSIENT`): written without
+    an object lock in a store that has one (docs/FORMAT.md, "Object lock")."""
+    return key.startswith(TRANSIENT)
 
 
 def escape_name(name: str) -> str:

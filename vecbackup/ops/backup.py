@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 
 import numpy as np
@@ -30,6 +31,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.streams import merged
 from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
+from vecbackup.stores.objectlock import Retained, retain_all, retention_end
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 from vecbackup.words import either, param, plural
@@ -65,6 +67,8 @@ class BackupResult:
     objects_repaired: list[str] = field(default_factory=list)  # damaged objects rewritten (backup --full)
     duplicate_keys: int = 0  # keys held by more than one partition (ops/duplicates.py)
     bytes_read: int | None = None  # bytes read from the server's storage (a segment backup; None: the query path)
+    #: in a store with object lock: the objects it reuses whose lock was read, and extended to its own (retain_until)
+    retained: Retained | None = None
 
     @property
     def objects_reused(self) -> int:
@@ -79,6 +83,7 @@ class BackupResult:
             "objects_repaired": self.objects_repaired, "duplicate_keys": self.duplicate_keys,
             "bytes_read": self.bytes_read,
             "seconds": round(self.seconds, 3), "manifest": self.manifest_key, "notes": self.notes,
+            **(self.retained or Retained()).to_dict(),
         }
         if self.shard is not None:
             d.update(backup_id=self.commit.backup_id if self.commit and self.commit.committed else None,
@@ -118,6 +123,7 @@ class _Stored:
     uploaded: int
     new: bool
     repaired: list[str]
+    written: list[str]  # the keys it wrote (the others were in the store)
 
 
 def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, level: int,
@@ -128,12 +134,14 @@ def _store_chunk(store: BlobStore, columns: tuple[Field, ...], chunk: Chunk, lev
     key = layout.data_key(sha)
     uploaded, fixed = _put_new(store, key, data, repair=repair)
     repaired = [key] if fixed else []
+    written = [key] if uploaded else []
     new = uploaded > 0 and not fixed
     dkey = layout.digests_key(sha)
     n, fixed = _put_new(store, dkey, encode_digests(digests), repair=repair)
     repaired += [dkey] if fixed else []
+    written += [dkey] if n else []
     obj = DataObject(key=key, partition=chunk.partition, rows=chunk.num_rows, size=len(data), sha256=sha)
-    return _Stored(obj, uploaded + n, new, repaired)
+    return _Stored(obj, uploaded + n, new, repaired, written)
 
 
 def check_reused(store: BlobStore, objects: list[DataObject], fraction: float,
@@ -238,6 +246,7 @@ class _Tally:
     rows_reused: int = 0
     new_keys: set[str] = field(default_factory=set)
     repaired: list[str] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)  # every key written (data objects and row digests)
 
     def measure(self, spec: CollectionSpec, partition: str, chunk: Chunk) -> None:
         self.meter.add(spec, chunk)
@@ -261,6 +270,7 @@ class _Tally:
         self.objects_new += done.new
         if done.new:
             self.new_keys.add(obj.key)
+        self.written.update(done.written)
         self.repaired.extend(done.repaired)
         self.partition_rows[obj.partition] += obj.rows
         self.progress.advance(obj.rows, obj.size)
@@ -395,6 +405,7 @@ def backup_collection(
     progress = progress or NullProgress()
     t0 = time.monotonic()
     started_at = now_z()
+    lock_until = retention_end(store, datetime.now(UTC))  # object lock: every object it names is kept till then
     if run is not None:
         check_open(store, collection, run)  # a run id is used once
     backup_id = run if run is not None else layout.new_backup_id()
@@ -442,6 +453,7 @@ def backup_collection(
         notes.append(f"counted {expected} rows before the backup and read {read}: the collection changed "
                      "while it was backed up; the backup holds the rows read")
     _check_stored(store, objects)
+    retained = None if lock_until is None else retain_all(store, reused_keys(objects, tally.written), lock_until)
 
     manifest = Manifest(
         backup_id=backup_id,
@@ -464,5 +476,11 @@ def backup_collection(
         objects=len(objects), bytes_stored=manifest.size, bytes_uploaded=tally.uploaded,
         seconds=time.monotonic() - t0, manifest_key=key, notes=notes, shard=shard, run=run,
         objects_new=tally.objects_new, rows_reused=tally.rows_reused, base=base.backup_id if base is not None else None,
-        objects_checked=checked, objects_repaired=tally.repaired, duplicate_keys=duplicates.keys,
+        objects_checked=checked, objects_repaired=tally.repaired, duplicate_keys=duplicates.keys, retained=retained,
     )
+
+
+def reused_keys(objects: tuple[DataObject, ...], written: set[str]) -> list[str]:
+    """The keys of the objects a manifest names (each data object and its row digests) that the backup did not write
+    itself: the ones whose object lock it must extend before it commits (stores/objectlock.retain_all)."""
+    return [k for obj in objects for k in (obj.key, layout.digests_key(obj.sha256)) if k not in written]

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from vecbackup.errors import CorruptData
 from vecbackup.format import layout
+from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.stores.base import BlobStore
+from vecbackup.stores.base import BlobStore, object_lock
 from vecbackup.words import either, plural
 
 
@@ -28,11 +29,14 @@ class GcResult:
     keys: list[str] = field(default_factory=list)  # what was (or, with dry_run, would be) deleted
     #: manifests of deleted backups (with a tombstone) that were (or would be) removed; also in ``keys``
     dead_manifests: int = 0
+    object_lock: ObjectLock | None = None  # the store's: its deletes only add delete markers
 
     def to_dict(self) -> dict[str, object]:
         return {"referenced": self.referenced, "unreferenced": self.unreferenced, "deleted": self.deleted,
                 "bytes_freed": self.bytes_freed, "kept_young": self.kept_young, "dry_run": self.dry_run,
-                "dead_manifests": self.dead_manifests, "keys": self.keys}
+                "dead_manifests": self.dead_manifests, "keys": self.keys,
+                "object_lock": None if self.object_lock is None else self.object_lock.to_dict(),
+                "bytes_still_billed": self.bytes_freed if self.object_lock is not None else 0}
 
 
 def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool = False,
@@ -52,7 +56,7 @@ def collect_garbage(store: BlobStore, *, min_age: float = 86400.0, dry_run: bool
                           hint=f"{either('abandon()', '`vecbackup commit --abandon`')} removes a run's records")
     referenced = {o.key for m in [*manifests, *(r.manifest for r in records)] for o in m.objects}
     now = time.time() if now is None else now
-    result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run)
+    result = GcResult(referenced=len(referenced), unreferenced=0, dry_run=dry_run, object_lock=object_lock(store))
     for ref in catalog.deleted_refs(store):  # a deleted backup's manifest references nothing
         result.dead_manifests += 1
         result.keys.append(ref.key)

@@ -13,14 +13,24 @@ from typing import Any
 
 from vecbackup.errors import CorruptData
 from vecbackup.format import layout
+from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.manifest import Manifest
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
 from vecbackup.ops.delete import bury, digests_size, remove_object, unused_objects
 from vecbackup.ops.gc import GcResult, collect_garbage
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.retention import GUARD, Candidate, Decision, Policy, apply_policy, format_duration, require_rules
-from vecbackup.stores.base import BlobStore
+from vecbackup.retention import (
+    GUARD,
+    Candidate,
+    Decision,
+    Policy,
+    apply_policy,
+    format_duration,
+    longest_kept,
+    require_rules,
+)
+from vecbackup.stores.base import BlobStore, object_lock
 from vecbackup.times import iso_z, parse_z
 from vecbackup.words import either, plural
 
@@ -37,6 +47,7 @@ class PruneResult:
     bytes_freed: int = 0
     gc: GcResult | None = None
     notes: list[str] = field(default_factory=list)
+    object_lock: ObjectLock | None = None  # the store's: its deletes only add delete markers
 
     @property
     def kept(self) -> list[str]:
@@ -67,6 +78,8 @@ class PruneResult:
                 "bytes_freed": self.bytes_freed,
                 "gc": self.gc.to_dict() if self.gc else None,
                 "total_bytes_freed": self.bytes_freed + gc_bytes,
+                "object_lock": None if self.object_lock is None else self.object_lock.to_dict(),
+                "bytes_still_billed": self.bytes_freed + gc_bytes if self.object_lock is not None else 0,
                 "notes": self.notes}
 
 
@@ -85,6 +98,23 @@ def _time(manifest: Manifest) -> datetime:
     return t.astimezone(UTC)
 
 
+
+
+def lock_notes(lock: ObjectLock, policy: Policy | None) -> list[str]:
+    """What prune or gc says on a store with object lock: that its deletes only add delete markers, and, where the
+    ``policy`` keeps backups longer than the lock lasts, the numbers (a warning)."""
+    notes = []
+    longest = longest_kept(policy) if policy is not None else None
+    if longest is not None and longest[0] > lock.days * 86400:
+        notes.append(f"object lock {lock} keeps a backup's manifest {lock.days} days, but this policy keeps backups "
+                     f"up to {longest[0] / 86400:g} days ({longest[1]}): a kept backup older than {lock.days} days "
+                     "can be deleted by anyone who may delete in the bucket (its data objects stay locked while newer "
+                     f"backups use them); make a new store with --object-lock {lock.mode}:"
+                     f"{-(-int(longest[0]) // 86400)}d or more, or keep fewer")
+    notes.append(f"object lock {lock}: a delete only adds a delete marker; the bytes deleted stay stored, and billed, "
+                 "as noncurrent versions until each one's lock ends and a lifecycle rule expires them "
+                 "(docs/STORES.md, \"Object lock\")")
+    return notes
 
 
 def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
@@ -116,6 +146,9 @@ def prune(store: BlobStore, policy: Policy, *, collection: str | None = None, dr
     dropped = [d for d in decisions if not d.keep]
     removed = [by_key[_key(d.candidate)] for d in dropped]
 
+    result.object_lock = object_lock(store)
+    if result.object_lock is not None:
+        result.notes.extend(lock_notes(result.object_lock, policy))
     if collection is not None and not mine:
         result.notes.append(f"no backups of collection {collection!r} in {store.display}")
     for d in decisions:  # keep-within alone, and a collection with no backup in the window: say so

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from vecbackup.format import layout
 from vecbackup.format.codec import DEFAULT_LEVEL
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
-from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused
+from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
 from vecbackup.ops.incremental import find_base
@@ -43,6 +44,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_group
 from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
+from vecbackup.stores.objectlock import retain_all, retention_end
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 from vecbackup.words import either, param, plural
@@ -92,6 +94,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             level: int, progress: Progress, full: bool, check_fraction: float, workers: int | None) -> BackupResult:
     t0 = time.monotonic()
     started_at = now_z()
+    lock_until = retention_end(store, datetime.now(UTC))  # object lock: every object it names is kept till then
     backup_id = layout.new_backup_id()
     described = source.describe(collection)
     spec = described.spec
@@ -118,6 +121,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     partition_rows: dict[str, int] = {p: 0 for p in partitions}
     uploaded = objects_new = rows_reused = reused_segments = 0
     new_keys: set[str] = set()
+    written: set[str] = set()
     repaired: list[str] = []
     samples: list[tuple[Piece, Any]] = []  # the pieces of reused segments, with the keys the server's files hold
     width = in_flight(store, PIPELINE) + 1
@@ -171,6 +175,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             uploaded += slot.uploaded
             objects_new += len(slot.new)
             new_keys |= slot.new
+            written |= slot.written
             repaired += slot.repaired
             record, live, pks = slot.result(spec)
         else:
@@ -211,6 +216,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
         except ObjectNotFound:
             raise MissingData(f"{obj.key} is not in {store.display} (the base backup's object is gone); not "
                               "committed", hint=_full()) from None
+    retained = None if lock_until is None else retain_all(store, reused_keys(tuple(objects), written), lock_until)
     read_bytes = reader.bytes_read - read_before
     notes.append(f"read {plural(len(segments), 'sealed segment')} from {reader.display}: {reused_segments} "
                  f"unchanged since the base (their keys only), {read_bytes} bytes read")
@@ -229,7 +235,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
         bytes_stored=manifest.size, bytes_uploaded=uploaded, seconds=time.monotonic() - t0, manifest_key=key,
         notes=notes, objects_new=objects_new, rows_reused=rows_reused,
         base=base.backup_id if base is not None else None, objects_checked=checked, objects_repaired=repaired,
-        duplicate_keys=duplicates.keys, bytes_read=read_bytes,
+        duplicate_keys=duplicates.keys, bytes_read=read_bytes, retained=retained,
     )
 
 
@@ -285,6 +291,7 @@ class _Read:
         self.key_parts: list[Any] = []
         self.uploaded = 0
         self.new: set[str] = set()
+        self.written: set[str] = set()
         self.repaired: list[str] = []
 
     def rows_read(self, keys: Any, live: np.ndarray) -> None:
@@ -297,6 +304,7 @@ class _Read:
         self.uploaded += done.uploaded
         if done.new:
             self.new.add(o.key)
+        self.written.update(done.written)
         self.repaired.extend(done.repaired)
 
     def result(self, spec: CollectionSpec) -> tuple[SegmentRecord, np.ndarray, Any]:
@@ -434,4 +442,4 @@ def _store_encoded(store: BlobStore, enc: Encoded, partition: str, repair: bool)
     n, fixed = _put_new(store, dkey, enc.digests, repair=repair)
     repaired += [dkey] if fixed else []
     obj = DataObject(key=key, partition=partition, rows=enc.rows, size=len(enc.data), sha256=sha)
-    return _Stored(obj, uploaded + n, new, repaired)
+    return _Stored(obj, uploaded + n, new, repaired, [k for k, wrote in ((key, uploaded), (dkey, n)) if wrote])

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vecbackup.format import layout
+from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.manifest import Manifest
 from vecbackup.format.shard import SHARDS
 from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.stores.base import BlobStore, ObjectInfo
+from vecbackup.stores.base import BlobStore, ObjectInfo, object_lock
 
 #: the prefixes whose objects are the store's contents (locks are transient and not counted)
 PREFIXES = (layout.DATA, layout.DIGESTS, layout.MANIFESTS, SHARDS, TOMBSTONES)
@@ -68,6 +69,9 @@ class StoreStats:
     unreadable: list[str] = field(default_factory=list)  # a message per manifest or shard record not read
     store: str = ""
     tombstones_bytes: int = 0  # under tombstones/: the marks deleted backups leave (format/tombstone.py)
+    #: the store's object lock: every object it keeps is locked from its write (and each backup that reuses it)
+    #: for that many days; deleted ones stay billed as noncurrent versions till then (not counted here)
+    object_lock: ObjectLock | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -92,7 +96,8 @@ class StoreStats:
                 "dedup_ratio": None if ratio is None else round(ratio, 4),
                 "unreferenced_bytes": self.unreferenced_bytes, "unreferenced_objects": self.unreferenced_objects,
                 "missing_objects": self.missing_objects, "pending_records": self.pending_records,
-                "unreadable": self.unreadable, "backups": [b.to_dict() for b in self.backups]}
+                "unreadable": self.unreadable, "backups": [b.to_dict() for b in self.backups],
+                "object_lock": None if self.object_lock is None else self.object_lock.to_dict()}
 
 
 def store_stats(manifests: Sequence[Manifest], pending_manifests: Sequence[Manifest], listing: Iterable[ObjectInfo],
@@ -160,4 +165,5 @@ def collect_stats(store: BlobStore, collection: str | None = None) -> StoreStats
     result = store_stats(manifests, [r.manifest for r in records], listing, collection=collection,
                          unreadable=[*problems, *record_problems])
     result.store = store.display
+    result.object_lock = object_lock(store)
     return result

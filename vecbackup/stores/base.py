@@ -3,6 +3,9 @@
 Keys are relative, '/'-separated, and built only by :mod:`vecbackup.format.layout`.
 A store translates its SDK's errors into these few: ObjectNotFound,
 ObjectExists, and the generic Unreachable / VecbackupError of :mod:`vecbackup.errors`.
+
+A store that can lock objects (S3 Object Lock) also implements :class:`Retaining`, an optional capability the
+wrappers pass through; the others raise Unsupported through :func:`lock_objects` and report no retention.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from vecbackup.errors import AlreadyExists, NotFound, Unreachable
+from vecbackup.errors import AlreadyExists, NotFound, Unreachable, Unsupported
+from vecbackup.format.crypto import ObjectLock
 
 
 class ObjectNotFound(NotFound):
@@ -56,6 +61,75 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object; removing a missing one is not an error."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """An object's lock as its store reports it: ``mode`` (compliance or governance) until ``until`` (aware)."""
+
+    mode: str
+    until: datetime
+
+
+@runtime_checkable
+class Retaining(Protocol):
+    """A store that writes objects with a retention date and extends it (S3 Object Lock): docs/STORES.md."""
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        """The lock every object the store keeps is written with from now on (None: none)."""
+        ...
+
+    def lock_objects(self, lock: ObjectLock) -> None:
+        """Write every object but the transient ones (format/layout.is_transient) with ``lock``'s mode, retained
+        until ``lock.days`` after it is written (the client's clock)."""
+
+    def check_object_lock(self) -> None:
+        """Unsupported (one line naming what to enable) unless the store can lock objects (the bucket has Object Lock
+        enabled)."""
+
+    def retention(self, key: str) -> Retention | None:
+        """The lock of the object under ``key`` (its current version), None if it has none; ObjectNotFound if
+        absent."""
+        ...
+
+    def retain(self, key: str, retention: Retention) -> None:
+        """Lock the object under ``key`` until ``retention.until`` in ``retention.mode``: only ever to extend it (the
+        store refuses to shorten a compliance lock)."""
+
+
+def lock_objects(store: BlobStore, lock: ObjectLock) -> None:
+    """``store.lock_objects(lock)``, or Unsupported for a store that cannot lock objects."""
+    if not isinstance(store, Retaining):
+        raise Unsupported(f"object lock is not supported on {store.display} yet",
+                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+    store.lock_objects(lock)
+
+
+def check_object_lock(store: BlobStore) -> None:
+    """``store.check_object_lock()``, or Unsupported for a store that cannot lock objects."""
+    if not isinstance(store, Retaining):
+        lock_objects(store, ObjectLock("governance", 1))  # raises
+    else:
+        store.check_object_lock()
+
+
+def object_lock(store: BlobStore) -> ObjectLock | None:
+    """The lock a store writes objects with (None: none, or a store that cannot lock objects)."""
+    return store.object_lock if isinstance(store, Retaining) else None
+
+
+def retention(store: BlobStore, key: str) -> Retention | None:
+    """The lock of an object (None: none, or a store that cannot lock objects); ObjectNotFound if absent."""
+    return store.retention(key) if isinstance(store, Retaining) else None
+
+
+def retain(store: BlobStore, key: str, until: Retention) -> None:
+    """``store.retain(key, until)``, or Unsupported for a store that cannot lock objects."""
+    if not isinstance(store, Retaining):
+        lock_objects(store, ObjectLock(until.mode, 1))  # raises
+    else:
+        store.retain(key, until)
 
 
 class PermissionDenied(Unreachable):

@@ -19,6 +19,7 @@ from vecbackup.format.crypto import (
     SCRYPT_WORK,
     STORE_CONFIG,
     KeyFile,
+    ObjectLock,
     RepositoryKey,
     StoreConfig,
     is_plain,
@@ -28,7 +29,18 @@ from vecbackup.format.sealed import RECOVER_HINT, SEALED_MAGIC, is_sealed
 from vecbackup.format.shard import SHARDS
 from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.passphrase import Passphrase, how
-from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
+from vecbackup.stores.base import (
+    BlobStore,
+    ObjectInfo,
+    ObjectNotFound,
+    Retention,
+    check_object_lock,
+    lock_objects,
+    object_lock,
+    retain,
+    retention,
+)
+from vecbackup.stores.objectlock import with_object_lock
 from vecbackup.words import either, param, plural
 
 
@@ -83,13 +95,31 @@ class EncryptedStore:
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
+    # object lock (stores.base.Retaining): objects keep their keys here, so it passes through
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        return object_lock(self.inner)
+
+    def lock_objects(self, lock: ObjectLock) -> None:
+        lock_objects(self.inner, lock)
+
+    def check_object_lock(self) -> None:
+        check_object_lock(self.inner)
+
+    def retention(self, key: str) -> Retention | None:
+        return retention(self.inner, key)
+
+    def retain(self, key: str, until: Retention) -> None:
+        retain(self.inner, key, until)
+
     @staticmethod
     def _plain_size(info: ObjectInfo) -> ObjectInfo:
         return info if is_plain(info.key) else replace(info, size=max(0, info.size - OVERHEAD))
 
 
 def read_config(raw: BlobStore) -> StoreConfig | None:
-    """The store's settings, or None for an unencrypted store."""
+    """The store's settings (encryption, object lock), or None for a store without any (no vecbackup.json)."""
     try:
         data = raw.get(STORE_CONFIG)
     except ObjectNotFound:
@@ -236,23 +266,31 @@ def encryption_evidence(raw: BlobStore) -> str | None:
 
 
 def open_encrypted(raw: BlobStore, passphrase: Passphrase, *, allow_unencrypted: bool = False) -> BlobStore:
-    """``raw`` as it should be used: unlocked if encrypted (WrongKey without a working passphrase), as it is if not.
+    """``raw`` as it should be used: with its object lock (stores/objectlock.py), unlocked if encrypted (WrongKey
+    without a working passphrase), as it is if not.
 
-    A store is encrypted if it has settings (``vecbackup.json``), or key files, or sealed objects: one with key files
-    or sealed objects but no settings is refused (AuthenticationFailed, with or without a passphrase and
-    ``allow_unencrypted``): its settings were removed, and nothing may be read or written there in the clear
-    (``init --encrypt --recover`` writes them again). An unencrypted store opened with a passphrase is refused
-    (UsageError) unless ``allow_unencrypted``: whoever gave one meant an encrypted store, and one whose settings and
-    key files were removed (to plant a plaintext backup, or to have new backups written in the clear) must not be
-    read or written as if nothing happened."""
+    A store is encrypted if its settings (``vecbackup.json``) have the member ``encryption``, or it holds key files or
+    sealed objects: one with key files or sealed objects but no settings, or settings without ``encryption``, is
+    refused (AuthenticationFailed, with or without a passphrase and ``allow_unencrypted``): its settings were removed
+    or rewritten, and nothing may be read or written there in the clear (``init --encrypt --recover`` writes them
+    again where the file is gone). An unencrypted store opened with a passphrase is refused (UsageError) unless
+    ``allow_unencrypted``: whoever gave one meant an encrypted store, and one whose settings and key files were
+    removed (to plant a plaintext backup, or to have new backups written in the clear) must not be read or written as
+    if nothing happened."""
     config = read_config(raw)
-    if config is not None:
+    raw = with_object_lock(raw, None if config is None else config.object_lock)
+    if config is not None and config.encrypted:
         return unlock(raw, config, passphrase)
     evidence = encryption_evidence(raw)
     if evidence is not None:
-        raise AuthenticationFailed(f"store {raw.display} holds an encrypted store's {evidence} but no settings file "
-                                   "(vecbackup.json); nothing is read or written there in the clear",
-                                   hint=RECOVER_HINT)
+        if config is None:
+            raise AuthenticationFailed(f"store {raw.display} holds an encrypted store's {evidence} but no settings "
+                                       "file (vecbackup.json); nothing is read or written there in the clear",
+                                       hint=RECOVER_HINT)
+        raise AuthenticationFailed(f"store {raw.display} holds an encrypted store's {evidence} but its settings "
+                                   "(vecbackup.json) do not say it is encrypted; nothing is read or written there in "
+                                   "the clear", hint="vecbackup.json was rewritten: put back the one `init` wrote "
+                                   "(from a copy, or its earlier version in a versioned bucket)")
     if passphrase.given and not allow_unencrypted:
         raise UsageError(f"store {raw.display} is not encrypted, but a passphrase was given",
                          hint="if it should be encrypted, its vecbackup.json and keys/ are gone: do not trust what it "

@@ -13,7 +13,19 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from vecbackup.stores.base import BlobStore, ObjectExists, ObjectInfo, TransientError
+from vecbackup.format.crypto import ObjectLock
+from vecbackup.stores.base import (
+    BlobStore,
+    ObjectExists,
+    ObjectInfo,
+    Retention,
+    TransientError,
+    check_object_lock,
+    lock_objects,
+    object_lock,
+    retain,
+    retention,
+)
 from vecbackup.stores.versions import ObjectVersion
 
 T = TypeVar("T")
@@ -103,6 +115,25 @@ class RetryingStore:
 
     def delete(self, key: str) -> None:
         self._run(f"deleting {key} from {self.display}", lambda: self.inner.delete(key))
+
+    # object lock (stores.base.Retaining), where the wrapped store has it
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        return object_lock(self.inner)
+
+    def lock_objects(self, lock: ObjectLock) -> None:
+        lock_objects(self.inner, lock)
+
+    def check_object_lock(self) -> None:
+        self._run(f"reading the object lock configuration of {self.display}", lambda: check_object_lock(self.inner))
+
+    def retention(self, key: str) -> Retention | None:
+        return self._run(f"reading the retention of {key} in {self.display}", lambda: retention(self.inner, key))
+
+    def retain(self, key: str, until: Retention) -> None:
+        self._run(f"extending the retention of {key} in {self.display}",
+                  lambda: retain(self.inner, key, until))
 
     # -- versions, where the inner store keeps them (stores/versions.py) ------------------------------------------
 

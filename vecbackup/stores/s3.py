@@ -18,16 +18,20 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.format.crypto import ObjectLock
+from vecbackup.format.layout import is_transient
 from vecbackup.stores.base import (
     ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PermissionDenied,
+    Retention,
     TransientError,
     valid_key,
 )
@@ -166,6 +170,7 @@ class S3Store:
         if storage_class:
             self._extra["StorageClass"] = storage_class
         self._bucket_seen = False  # a request on the bucket succeeded: a 404 is about the object
+        self._lock: ObjectLock | None = None  # lock_objects(): the retention of every object kept
         self._session: Any = None
         #: an access key id and secret given in place of the AWS chain's (the segment source's own variables, which
         #: a store of backups beside it must not share), and where they came from, in words
@@ -290,6 +295,10 @@ class S3Store:
                 return ObjectExists(f"{key} already exists in {self.display}")
             if code in _PERMISSION_CODES or status in (401, 403):
                 return self._denied(code or str(status), what)
+            if code == "InvalidRequest" and self._lock is not None:
+                return Unsupported(f"{what} was refused by {where}: {detail}",
+                                   hint=f"the store's settings (vecbackup.json) ask for object lock {self._lock}: "
+                                        f"bucket {self.bucket!r} needs Object Lock enabled")
             if code in _USAGE_CODES:
                 hint = "check the region option" if code in ("PermanentRedirect", "AuthorizationHeaderMalformed") \
                     else "check the store URL options (sse, sse_kms_key_id, storage_class, region)"
@@ -346,6 +355,8 @@ class S3Store:
         else:
             msg, check = "access denied", "check that these credentials may read, write, list and delete " \
                 f"objects in bucket {self.bucket!r} (IAM and bucket policy)"
+            if self._lock is not None:
+                check += f"; with object lock {self._lock} also s3:PutObjectRetention"
         where = self.endpoint or "AWS"
         return PermissionDenied(f"{where} refused the credentials while {what}: {msg} ({code}); "
                                 f"credentials from {source}", hint=check)
@@ -381,9 +392,9 @@ class S3Store:
                 # protects on S3-compatible servers that ignore the header
                 raise ObjectExists(f"{key} already exists in {self.display}")
             if len(data) >= self.multipart_threshold and len(data) > MIN_PART:
-                self._put_multipart(obj, data, if_absent)
+                self._put_multipart(obj, data, if_absent, self._retention_headers(key))
             else:
-                kwargs: dict[str, Any] = dict(self._extra)
+                kwargs: dict[str, Any] = {**self._extra, **self._retention_headers(key)}
                 if if_absent:
                     kwargs["IfNoneMatch"] = "*"
                 self.client.put_object(Bucket=self.bucket, Key=obj, Body=data, ContentMD5=_md5(data), **kwargs)
@@ -401,12 +412,13 @@ class S3Store:
             raise
         return True
 
-    def _put_multipart(self, obj: str, data: bytes, if_absent: bool) -> None:
+    def _put_multipart(self, obj: str, data: bytes, if_absent: bool, retention: dict[str, Any]) -> None:
         """Parts uploaded by at most ``concurrency`` threads; any failure aborts the upload."""
         size = len(data)
         chunk = max(self.multipart_chunksize, -(-size // MAX_PARTS))
         ranges = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=obj, **self._extra)["UploadId"]
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=obj, **self._extra,
+                                                        **retention)["UploadId"]
         try:
             etags: dict[int, str] = {}
             failed = threading.Event()
@@ -583,6 +595,57 @@ class S3Store:
     def delete_version(self, key: str, version_id: str) -> None:
         with self._errors("deleting a version of", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key), VersionId=version_id)
+
+    # -- object lock (stores.base.Retaining) --------------------------------------------------------------
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        return self._lock
+
+    def lock_objects(self, lock: ObjectLock) -> None:
+        self._lock = lock
+
+    def _retention_headers(self, key: str) -> dict[str, Any]:
+        """The lock a new object under ``key`` is written with: none for a transient one (a store lock)."""
+        if self._lock is None or is_transient(key):
+            return {}
+        return {"ObjectLockMode": self._lock.mode.upper(),
+                "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=self._lock.days)}
+
+    def check_object_lock(self) -> None:
+        from botocore.exceptions import ClientError
+
+        enable = (f"bucket {self.bucket!r} has no Object Lock: create the bucket with Object Lock enabled (aws s3api "
+                  f"create-bucket --bucket NAME --object-lock-enabled-for-bucket; or `aws s3api "
+                  "put-object-lock-configuration` on a versioned bucket), or init without --object-lock")
+        with self._errors("reading the object lock configuration of", on_object=False):
+            try:
+                r = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            except ClientError as e:
+                if _code(e) in ("ObjectLockConfigurationNotFoundError", "InvalidRequest") or (
+                        _status(e) == 404 and _code(e) != "NoSuchBucket"):
+                    raise Unsupported(enable) from None
+                if _code(e) == "NotImplemented" or _status(e) == 501:
+                    raise Unsupported(f"{self.endpoint or 'the S3 server'} does not implement Object Lock; "
+                                      "init without --object-lock") from None
+                raise
+        if (r.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled") != "Enabled":
+            raise Unsupported(enable)
+
+    def retention(self, key: str) -> Retention | None:
+        obj = self._key(key)
+        with self._errors("reading the retention of", key):
+            r = self.client.head_object(Bucket=self.bucket, Key=obj)
+        mode, until = r.get("ObjectLockMode"), r.get("ObjectLockRetainUntilDate")
+        if not mode or until is None:
+            return None
+        return Retention(str(mode).lower(), until.astimezone(UTC))
+
+    def retain(self, key: str, retention: Retention) -> None:
+        obj = self._key(key)
+        with self._errors("extending the retention of", key):
+            self.client.put_object_retention(Bucket=self.bucket, Key=obj, Retention={
+                "Mode": retention.mode.upper(), "RetainUntilDate": retention.until})
 
     def __repr__(self) -> str:
         return f"S3Store({self.display!r})"

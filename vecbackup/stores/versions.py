@@ -264,12 +264,14 @@ def check_versioning(store: VersionedStore) -> None:
 
 
 def present(store: BlobStore) -> BlobStore:
-    """The store as it is now, for a store read as of a past time (:func:`as_of`, under an encrypted store's key or
-    not): the same key over the current objects. Any other store is returned as it is."""
+    """The store as it is now, for a store read as of a past time (:func:`as_of`): every wrapper above the past view
+    (an encrypted store's key, an object lock's refusal: each offers ``over(inner)``) put again over the current
+    objects. Any other store is returned as it is."""
     if isinstance(store, PointInTimeStore):
         return cast(BlobStore, store.inner)  # a RetryingStore or an S3Store
     inner = getattr(store, "inner", None)
     over = getattr(store, "over", None)
-    if isinstance(inner, PointInTimeStore) and callable(over):
-        return cast(BlobStore, over(inner.inner))
-    return store
+    if inner is None or not callable(over):
+        return store
+    below = present(inner)
+    return store if below is inner else cast(BlobStore, over(below))
