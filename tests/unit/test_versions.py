@@ -110,3 +110,22 @@ def test_against_replaying_each_history(histories: dict[str, list[tuple[int, boo
             assert current == then
         else:
             assert current == (None if evs[-1][1] else f"{key}-{len(evs) - 1}")  # unchanged
+
+
+def test_a_listed_version_is_input_like_any_other() -> None:
+    """ListObjectVersions' entries as S3 gives them become versions; one without its key, id or time is CorruptData
+    (one line), and keys outside the store's prefix or that no store would write are left out."""
+    from vecbackup.errors import CorruptData
+    from vecbackup.stores.s3 import S3Store
+
+    store = S3Store("bucket", "backups", client=object())
+    t = datetime(2026, 12, 7, 5, tzinfo=UTC)
+    v = store._version({"Key": "backups/data/aa/x.vbc", "VersionId": "v1", "Size": 7, "LastModified": t,
+                        "IsLatest": True}, False, "backups/data/")
+    assert v == ObjectVersion("data/aa/x.vbc", "v1", 7, t.timestamp(), False, True)
+    assert store._version({"Key": "backups/../x", "VersionId": "v", "LastModified": t}, True, "backups/") is None
+    assert store._version({"Key": "other/x", "VersionId": "v", "LastModified": t}, True, "backups/") is None
+    for bad in ({"VersionId": "v", "LastModified": t}, {"Key": "backups/x", "LastModified": t},
+                {"Key": "backups/x", "VersionId": "v", "LastModified": "yesterday"}):
+        with pytest.raises(CorruptData, match="without its key, version id or time"):
+            store._version(bad, False, "backups/")

@@ -23,7 +23,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.errors import CorruptData, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.layout import is_transient
 from vecbackup.stores.base import (
@@ -558,7 +558,6 @@ class S3Store:
         if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
         full = self.prefix + prefix
-        base = len(self.prefix)
         found: list[tuple[str, int, ObjectVersion]] = []
         markers: dict[str, str] = {}
         while True:
@@ -571,10 +570,8 @@ class S3Store:
             entries = [(item, False) for item in page.get("Versions") or []]
             entries += [(item, True) for item in page.get("DeleteMarkers") or []]
             for item, deleted in entries:
-                k: str = item["Key"]
-                if k.startswith(full) and not k.endswith("/"):
-                    v = ObjectVersion(k[base:], str(item.get("VersionId") or "null"), int(item.get("Size", 0) or 0),
-                                      item["LastModified"].timestamp(), deleted, bool(item.get("IsLatest")))
+                v = self._version(item, deleted, full)
+                if v is not None:
                     found.append((v.key, len(found), v))
             if not page.get("IsTruncated"):
                 break
@@ -588,6 +585,19 @@ class S3Store:
         found.sort(key=lambda e: (e[0], not e[2].latest, -e[2].mtime, not e[2].deleted, e[1]))
         for _, _, v in found:
             yield v
+
+    def _version(self, item: Any, deleted: bool, full: str) -> ObjectVersion | None:
+        """One entry of a ListObjectVersions page under ``full``, or None for a folder marker or a key outside it;
+        CorruptData for an entry without a key, version id or time (a server's answer is input like any other)."""
+        try:
+            k, vid, when = item["Key"], item["VersionId"], item["LastModified"].timestamp()
+            size = int(item.get("Size", 0) or 0)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise CorruptData(f"{self.display}: the server listed a version without its key, version id or time "
+                              f"({_one_line(item)})") from None
+        if not isinstance(k, str) or not k.startswith(full) or k.endswith("/") or not valid_key(k[len(self.prefix):]):
+            return None
+        return ObjectVersion(k[len(self.prefix):], str(vid), size, when, deleted, bool(item.get("IsLatest")))
 
     def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
         return self._read(key, offset, length, {"VersionId": version_id})
