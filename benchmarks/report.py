@@ -858,7 +858,10 @@ def _segments(res: dict[str, Any]) -> str:
            "row through the server's query path; the segment backup reads the sealed segments' binlogs from the "
            "server's storage folder and stores the same chunks. \"After 1% changed\": a third of 1% of the rows "
            "deleted, a third upserted, a third inserted anew, across the whole key range, then flushed; the logical "
-           "backup of that change starts from the same base.", ""]
+           "backup of that change starts from the same base. Where a config was settled first (its segments "
+           "compacted and indexed again, as a long-lived collection's are), both backups read the settled "
+           "collection; the first segment backup runs twice, each into an empty store (the median, and both runs).",
+           ""]
     earlier = [c for c in runs if c.get("measured", m.get("date")) != m.get("date")]
     if earlier:  # `--merge`: configs this run did not re-measure
         out[-2] += (" Carried over from earlier runs (`--merge`): " + "; ".join(
@@ -870,7 +873,8 @@ def _segments(res: dict[str, Any]) -> str:
         logical = c.get("logical") or {"wall_s": c["backup"]["backup"]["wall_s"],
                                        "peak_rss_bytes": c["backup"]["backup"]["peak_rss_bytes"]}
         rows.append([f"{_n(c['rows'])} × {c['dim']}", f"{logical['wall_s']:.1f}",
-                     f"{first['wall_s']:.1f} ({first['wall_s'] / logical['wall_s']:.2f}×)",
+                     f"{first['wall_s']:.1f} ({first['wall_s'] / logical['wall_s']:.2f}×)"
+                     + (f"; runs {' / '.join(f'{w:.1f}' for w in first['walls'])}" if first.get("walls") else ""),
                      f"{first['bytes_read'] / 2**20:,.0f}",
                      f"{c['raw_vector_bytes'] / 2**20 / first['wall_s']:,.0f}",
                      f"{_mb(first['peak_rss_bytes'])} / {_mb(logical['peak_rss_bytes'])}",

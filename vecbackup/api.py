@@ -47,7 +47,7 @@ from vecbackup.format.manifest import FORMAT_VERSION, Manifest
 from vecbackup.format.shard import Shard, check_run
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import CHECK_REUSED, BackupResult, backup_collection
-from vecbackup.ops.bulk_restore import Staging, bulk_restore
+from vecbackup.ops.bulk_restore import Staging, bulk_restore, remove_staged
 from vecbackup.ops.commit import CommitResult, abandon_run, commit_run
 from vecbackup.ops.delete import DeleteResult, delete_backup
 from vecbackup.ops.drill import DrillOptions, DrillReport, run_drill
@@ -766,11 +766,14 @@ def restore(store: StoreLike, target: SourceLike, *, backup: BackupLike = "lates
     with _engine(target, credentials) as engine:
         leftovers = reap(engine, scope=of_restores_into(_target_name(manifest, engine, options)), superseded=True)
         decided: Plan = plan_restore(manifest, engine, options)
+        staged: list[str] = []
         if bulk_import is not None:
-            result = bulk_restore(s, manifest, engine, decided, bulk_import.staging(), progress=progress)
+            staging = bulk_import.staging()
+            staged = remove_staged(staging, leftovers.dropped)  # the files the dead restores staged
+            result = bulk_restore(s, manifest, engine, decided, staging, progress=progress)
         else:
             result = run_restore(s, manifest, engine, decided, progress=progress)
-        result.notes[:0] = leftovers.notes()
+        result.notes[:0] = leftovers.notes() + staged
         result.dropped = leftovers.dropped
         return result
 

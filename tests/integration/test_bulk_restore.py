@@ -8,6 +8,9 @@ refused before anything is created."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,6 +214,48 @@ def test_a_failed_import_leaves_the_target_and_no_files(fmt: str, sources: tuple
         assert list(open_raw_store(via).list("")) == []
     finally:
         client.drop_collection("bulk_kept")
+
+
+def test_a_killed_binlog_import_leaves_the_target_and_the_rerun_removes_what_it_left(
+        sources: tuple[MilvusClient, Path], tmp_path: Path):
+    """SIGKILL once the first task's binlogs are staged: the existing target is as it was; the staging collection and
+    the staged files stay (nothing can remove them then). The re-run drops the one and deletes the other, saying so
+    for each, and restores rows identical to the source, leaving nothing staged."""
+    client, store = sources
+    target, stage = "bulk_killed", tmp_path / "stage"
+    if client.has_collection(target):
+        client.drop_collection(target)
+    build_vector_only(client, target, "FLOAT_VECTOR", n=25)
+    before = read_rows(client, target)
+    args = ["restore", str(store), URL, "-c", "bulk_flat", "--as", target, "--drop-existing", "--bulk-import-via",
+            str(stage), "--bulk-import-mb", "1", "--bulk-import-format", "binlog"]
+    proc = subprocess.Popen([sys.executable, "-m", "vecbackup", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not [
+                p for p in _staged(stage) if ".tmp-" not in p.name]:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the restore ended before it could be killed"
+        proc.kill()
+        proc.wait()
+        staged = [p for p in _staged(stage) if ".tmp-" not in p.name]
+        [dead] = [c for c in client.list_collections() if c.startswith(f"{target}_vbrestore_")]
+        assert staged and all(f"/vecbackup-import/{dead}/" in p.as_posix() for p in staged)
+        assert read_rows(client, target) == before
+
+        doc = cli_json(*args)
+        assert doc["dropped"] == [dead] and doc["rows"] == 3000, doc
+        assert any(n.startswith(f"dropped {dead!r}: left by a restore into {target!r} that died") for n in doc["notes"])
+        assert any(n.startswith("deleted ") and f"the restore that left {dead!r} had staged" in n
+                   for n in doc["notes"]), doc["notes"]
+        assert read_rows(client, target) == read_rows(client, "bulk_flat")
+        assert [p for p in _staged(stage) if ".tmp-" not in p.name] == []
+        assert not [c for c in client.list_collections() if "_vbrestore_" in c]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        client.drop_collection(target)
 
 
 @pytest.mark.parametrize("name,fmt,why,other", [

@@ -404,3 +404,46 @@ def test_a_partition_key_collection(cli, standalone, store_dir: Path):
             if server.has_collection(c):
                 server.drop_collection(c)
         server.close()
+
+
+def test_a_segment_backup_into_a_locked_bucket_extends_the_lock_of_what_it_reuses(cli, standalone, seaweedfs,
+                                                                                   monkeypatch):
+    """Object lock follows reuse in a segment backup as in a backup by rows (issue 25): every object the first writes
+    carries the store's lock; the next, which reuses the unchanged segments' pieces, reads the lock of each object it
+    names but did not write and extends the one that ends too soon (an old object: its lock shortened here, as an
+    administrator could in governance mode), so that every object its manifest names is locked past its own end."""
+    from datetime import UTC, datetime, timedelta
+
+    from pymilvus import MilvusClient
+
+    from tests.integration.test_object_lock import LockBucket
+    from vecbackup.format import layout
+
+    for k, v in seaweedfs.env().items():
+        monkeypatch.setenv(k, v)
+    b = LockBucket(seaweedfs)
+    assert cli("init", b.url, "--object-lock", "governance:2d").code == 0
+    server = MilvusClient(uri=standalone.uri)
+    name = f"seglock_{random.randrange(1 << 30)}"
+    try:
+        build(server, name)
+        _backup(cli, b.url, name, storage_url(standalone))
+        data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
+        assert data and all(b.lock_of(k)[0] == "GOVERNANCE" for k in data)
+        soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+        b.s3.put_object_retention(Bucket=b.bucket, Key="backups/" + data[0], BypassGovernanceRetention=True,
+                                  Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon})
+
+        t0 = datetime.now(UTC)
+        second = _backup(cli, b.url, name, storage_url(standalone))
+        assert second["rows_reused"] > 0 and second["objects_lock_checked"] > 0
+        assert second["objects_lock_extended"] >= 1
+        until = datetime.strptime(second["retain_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert until >= t0 + timedelta(days=2)
+        named = cli("show", b.url, second["backup_id"], "--json").json()["objects"]
+        for key in [o["key"] for o in named] + [layout.digests_key(o["sha256"]) for o in named]:
+            assert b.lock_of(key)[1] >= t0 + timedelta(days=2), key  # the shortened one extended
+    finally:
+        if server.has_collection(name):
+            server.drop_collection(name)
+        server.close()

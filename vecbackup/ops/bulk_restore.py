@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from vecbackup.engines.base import BinlogImportSink, ImportSink, Sink
 from vecbackup.engines.milvus.binlog_import import INSERT_DIR, BinlogGroup
-from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES, Group, import_path, task_dir, task_keys
+from vecbackup.engines.milvus.bulk import DEFAULT_FILE_BYTES, PREFIX, Group, import_path, task_dir, task_keys
 from vecbackup.errors import RowCountMismatch, TargetRejected, VecbackupError
 from vecbackup.format.binlog_write import hybrid_ts
 from vecbackup.format.manifest import Manifest
@@ -141,6 +141,21 @@ class _Importer:
             except Exception:  # the failure that got us here is the one to report
                 left.append(key)
         return left
+
+
+def remove_staged(staging: Staging, collections: list[str]) -> list[str]:
+    """Delete the files restores that died staged for ``collections`` (their staging collections, which the restore
+    that runs now found dead and dropped: ``vecbackup-import/<staging collection>/...``); one note per collection
+    that had any. Only those: another restore's files, live or on another server, are never touched."""
+    notes = []
+    for name in collections:
+        keys = [o.key for o in staging.store.list(f"{PREFIX}/{name}/")]
+        for key in keys:
+            staging.store.delete(key)
+        if keys:
+            notes.append(f"deleted {plural(len(keys), 'import file')} the restore that left {name!r} had staged in "
+                         f"{staging.store.display}")
+    return notes
 
 
 def _groups(sink: Sink, plan: Plan, import_format: str) -> Callable[[str], Group | BinlogGroup]:
