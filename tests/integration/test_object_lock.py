@@ -324,3 +324,40 @@ def test_a_multipart_upload_carries_the_lock(s3env):
     assert store.get(key) == data
     store.put("locks/x.json", b"{}")
     assert b.lock_of("locks/x.json") == (None, None)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_settings_that_lose_the_lock_stop_the_next_backup(cli, lite, s3env, tmp_path: Path, encrypted: bool):
+    """A downgrade by someone who may write the bucket: vecbackup.json deleted (a plain store then looks like one that
+    never had settings) or rewritten without object_lock (an encrypted store keeps its key). The collection's newest
+    backup records the lock it was written under, so the next backup refuses (exit 14) and writes nothing, instead of
+    writing unlocked objects and extending no lock; with the settings put back it runs."""
+    b = LockBucket(s3env)
+    pw: list[str] = []
+    if encrypted:
+        (tmp_path / "pw").write_text("locked and sealed")
+        pw = ["--passphrase-file", str(tmp_path / "pw")]
+    assert cli("init", b.url, "--object-lock", "governance:1d", *(["--encrypt"] if encrypted else []), *pw).code == 0
+    name = lite.new_name("downgrade")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=200)
+    first = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
+    assert first.code == 0, first.stderr
+    assert cli("show", b.url, "--json", *pw).json()["options"]["object_lock"] == "governance:1d"
+
+    settings = b.s3.get_object(Bucket=b.bucket, Key="backups/vecbackup.json")["Body"].read()
+    if encrypted:
+        doc = orjson.loads(settings)
+        del doc["object_lock"]
+        b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=orjson.dumps(doc))
+    else:
+        b.s3.delete_object(Bucket=b.bucket, Key="backups/vecbackup.json")
+    before = b.listed()
+    r = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
+    assert r.code == 14, r.stdout + r.stderr
+    assert f"backup {first.json()['backups'][0]['backup_id']} of {name!r} was written under object lock " \
+           "governance:1d" in r.error_line()
+    assert b.listed() == before  # nothing written (the store lock it took is gone again)
+
+    b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=settings)
+    r = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
+    assert r.code == 0, r.stderr

@@ -31,7 +31,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.streams import merged
 from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, PermissionDenied, content_hash, in_flight
-from vecbackup.stores.objectlock import Retained, retain_all, retention_end
+from vecbackup.stores.objectlock import Retained, check_lock_kept, lock_option, retain_all, retention_end
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 from vecbackup.words import either, param, plural
@@ -424,6 +424,7 @@ def backup_collection(
                      "serves")
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
+    check_lock_kept(store, base if not full else find_base(store, spec)[0])  # before anything is written
 
     tally = _Tally(progress, LimitMeter(unset(spec)), key_index(spec, partitions), {p: 0 for p in partitions})
     width = in_flight(store, PIPELINE) + reads.streams - 1
@@ -464,7 +465,7 @@ def backup_collection(
         started_at=started_at,
         completed_at=now_z(),
         tool_version=__version__,
-        options={"batch_size": batch_size, "compression_level": compression_level},
+        options={"batch_size": batch_size, "compression_level": compression_level, **lock_option(store)},
         notes=tuple(notes),
         incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=tally.objects_new,
                                 new_bytes=tally.uploaded, reused_rows=tally.rows_reused),

@@ -44,7 +44,7 @@ from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_group
 from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
-from vecbackup.stores.objectlock import retain_all, retention_end
+from vecbackup.stores.objectlock import check_lock_kept, lock_option, retain_all, retention_end
 from vecbackup.times import now_z
 from vecbackup.version import __version__
 from vecbackup.words import either, param, plural
@@ -106,6 +106,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     segments = reader.segments(spec)
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
+    check_lock_kept(store, base if not full else find_base(store, spec)[0])  # before anything is written
     base_records = (base.segments or ()) if base is not None else ()
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
@@ -223,7 +224,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     manifest = Manifest(
         backup_id=backup_id, collection=spec, source=source.info(), objects=tuple(objects),
         partition_rows=partition_rows, started_at=started_at, completed_at=now_z(), tool_version=__version__,
-        options={"batch_size": batch_size, "compression_level": level, "mode": "segments"}, notes=tuple(notes),
+        options={"batch_size": batch_size, "compression_level": level, "mode": "segments", **lock_option(store)},
+        notes=tuple(notes),
         incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
                                 new_bytes=uploaded, reused_rows=rows_reused),
         duplicate_keys=duplicates, segments=tuple(records),

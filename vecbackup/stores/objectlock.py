@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from vecbackup.errors import Unsupported
+from vecbackup.errors import AuthenticationFailed, Unsupported
 from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.layout import is_transient
+from vecbackup.format.manifest import Manifest
 from vecbackup.stores.base import (
     BlobStore,
     ObjectInfo,
@@ -103,6 +104,43 @@ def retention_end(store: BlobStore, start: datetime) -> datetime | None:
     return None if lock is None else start + timedelta(days=lock.days)
 
 
+#: the member of a manifest's ``options`` that records the lock it was written under (``compliance:35d``)
+MANIFEST_OPTION = "object_lock"
+
+
+def lock_option(store: BlobStore) -> dict[str, str]:
+    """What a backup records in its manifest's ``options`` about its store's lock (nothing without one)."""
+    lock = object_lock(store)
+    return {} if lock is None else {MANIFEST_OPTION: str(lock)}
+
+
+def check_lock_kept(store: BlobStore, newest: Manifest | None) -> None:
+    """AuthenticationFailed (exit 14) when ``newest`` (the collection's newest backup) was written under object lock
+    and ``store`` now writes without one. A lock is chosen once (``vecbackup.json`` is written once), so its loss means
+    the settings were deleted or rewritten by someone who may write the bucket: every backup from then on would write
+    unlocked objects, and extend no lock."""
+    if newest is None:
+        return
+    was = newest.options.get(MANIFEST_OPTION)
+    if was and object_lock(store) is None and not _unlockable(store):
+        raise AuthenticationFailed(
+            f"backup {newest.backup_id} of {newest.collection.name!r} was written under object lock {was}, but the "
+            f"settings of {store.display} (vecbackup.json) now ask for none: they were deleted or rewritten; nothing "
+            "written", hint="put the earlier version of vecbackup.json back (it is still in the bucket: `vecbackup "
+            "undelete --as-of TIME` if it was deleted, or copy its previous version with the S3 API)")
+
+
+def _unlockable(store: BlobStore) -> bool:
+    """Whether ``store`` is, or wraps, a store whose settings ask for a lock it cannot set (it refuses every write:
+    exit 9, the truer answer there)."""
+    s: object = store
+    while s is not None:
+        if isinstance(s, Unlockable):
+            return True
+        s = getattr(s, "inner", None)
+    return False
+
+
 def extended_until(until: datetime) -> datetime:
     """The date a lock that must last until ``until`` is extended to: the next UTC midnight at or after it. Every
     reused object's lock ends before a new backup's (it was written earlier), so each backup would extend every
@@ -143,4 +181,5 @@ def retain_all(store: BlobStore, keys: Iterable[str], until: datetime) -> Retain
     return Retained(len(todo), extended, target)
 
 
-__all__ = ["Retained", "Unlockable", "extended_until", "retain_all", "retention_end", "with_object_lock"]
+__all__ = ["MANIFEST_OPTION", "Retained", "Unlockable", "check_lock_kept", "extended_until", "lock_option",
+           "retain_all", "retention_end", "with_object_lock"]
