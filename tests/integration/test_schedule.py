@@ -102,7 +102,7 @@ def test_unknown_config_key_is_a_usage_error(cli, tmp_path, store_dir, monkeypat
     monkeypatch.setenv("VECBACKUP_CONFIG", str(cfg))
     r = cli("list", store_dir)
     assert r.code == 2 and "unknown option 'batch_size'" in r.stderr
-    assert "known: allow_unencrypted, collection, json" in r.stderr
+    assert "known: allow_unencrypted, as_of, collection, json" in r.stderr
 
 
 # -- schedule ------------------------------------------------------------------------------------------------
