@@ -125,16 +125,19 @@ def test_killed_backup_resumes_uploading_only_what_is_missing(kind, request, tmp
     url = f"milvus-lite://{db}"
     args = [sys.executable, "-m", "vecbackup", "backup", url, any_store.url, "-c", "big", "--batch-size", "25"]
     store = any_store.open()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    err = tmp_path / "killed.err"
+    with open(err, "wb") as stderr:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(store.list(layout.DATA))) < 20:
+    while time.monotonic() < deadline and proc.poll() is None and len(list(store.list(layout.DATA))) < 20:
         time.sleep(0.05)
+    assert proc.poll() is None, f"the backup ended before it could be killed: {err.read_text()[-2000:]}"
     proc.kill()
     proc.wait()
     time.sleep(1.0)  # a request whose body was fully sent may still complete server-side after the kill
     present = {o.key: o.size for o in store.list(layout.DATA)}
     present_digests = {o.key for o in store.list(layout.DIGESTS)}
-    assert 20 <= len(present) < 120
+    assert 20 <= len(present) < 120, err.read_text()[-2000:]  # (a run that wrote nothing in 120 s says why)
     assert list(store.list(layout.MANIFESTS)) == []
     r = subprocess.run([*args, "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
