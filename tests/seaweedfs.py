@@ -23,6 +23,7 @@ import orjson
 from tests.procs import log_tail, stop_group
 
 HOST = "127.0.0.1"
+MAX_VOLUMES = 1000  # volumes the server may create (about one per bucket the tests create)
 HEALTH_BUCKET = "seaweedfs-health"  # where start() writes and reads a probe object
 
 #: every port flag of `weed mini` we set (the ones we do not need are disabled instead)
@@ -96,6 +97,10 @@ class SeaweedFS:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-webdav=false", "-admin.ui=false",
             "-master.telemetry=false",
+            # every bucket is a collection with volumes of its own; left at 0, the volume limit is the free disk
+            # divided by a GiB (65 here), and the suite creates more buckets than that ("No writable volumes and no
+            # free volumes left": InternalError on every write). Empty volumes cost nothing on disk.
+            f"-volume.max={MAX_VOLUMES}",
             f"-s3.localSocket={self.workdir / 's3.sock'}", f"-filer.localSocket={self.workdir / 'filer.sock'}",
         ]
         cmd += [f"-{flag}={port}" for flag, port in self.ports.items()]
