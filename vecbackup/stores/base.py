@@ -98,20 +98,23 @@ class Retaining(Protocol):
         store refuses to shorten a compliance lock)."""
 
 
+def _cannot_lock(store: BlobStore) -> Unsupported:
+    return Unsupported(f"object lock is not supported on {store.display} yet",
+                       hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+
+
 def lock_objects(store: BlobStore, lock: ObjectLock) -> None:
     """``store.lock_objects(lock)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise Unsupported(f"object lock is not supported on {store.display} yet",
-                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+        raise _cannot_lock(store)
     store.lock_objects(lock)
 
 
 def check_object_lock(store: BlobStore) -> None:
     """``store.check_object_lock()``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        lock_objects(store, ObjectLock("governance", 1))  # raises
-    else:
-        store.check_object_lock()
+        raise _cannot_lock(store)
+    store.check_object_lock()
 
 
 def object_lock(store: BlobStore) -> ObjectLock | None:
@@ -127,9 +130,17 @@ def retention(store: BlobStore, key: str) -> Retention | None:
 def retain(store: BlobStore, key: str, until: Retention) -> None:
     """``store.retain(key, until)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        lock_objects(store, ObjectLock(until.mode, 1))  # raises
-    else:
-        store.retain(key, until)
+        raise _cannot_lock(store)
+    store.retain(key, until)
+
+
+def layers(store: BlobStore) -> Iterator[BlobStore]:
+    """``store`` and the stores it wraps, outermost first (each wrapper's ``inner``: retries, encryption, a past
+    view, an object lock's refusal)."""
+    s: BlobStore | None = store
+    while s is not None:
+        yield s
+        s = getattr(s, "inner", None)
 
 
 class PermissionDenied(Unreachable):

@@ -24,6 +24,7 @@ from vecbackup.stores.base import (
     ObjectNotFound,
     Retention,
     in_flight,
+    layers,
     lock_objects,
     object_lock,
     retain,
@@ -133,12 +134,7 @@ def check_lock_kept(store: BlobStore, newest: Manifest | None) -> None:
 def _unlockable(store: BlobStore) -> bool:
     """Whether ``store`` is, or wraps, a store whose settings ask for a lock it cannot set (it refuses every write:
     exit 9, the truer answer there)."""
-    s: object = store
-    while s is not None:
-        if isinstance(s, Unlockable):
-            return True
-        s = getattr(s, "inner", None)
-    return False
+    return any(isinstance(s, Unlockable) for s in layers(store))
 
 
 def extended_until(until: datetime) -> datetime:

@@ -21,11 +21,11 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from vecbackup.errors import UsageError
 from vecbackup.format import layout
-from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound
+from vecbackup.stores.base import BlobStore, ObjectInfo, ObjectNotFound, layers
 from vecbackup.times import iso_z, parse_duration, utc_now
 
 
@@ -64,17 +64,12 @@ def versioned(store: BlobStore) -> VersionedStore | None:
     """The outermost of ``store`` and the stores it wraps (``inner``: retries, encryption) that reads versions all
     the way down (a RetryingStore around an S3 store, not one around an Azure store), else None. Under an encrypted
     store that is the raw store: versions are of the objects as stored."""
-    chain: list[Any] = []
-    s: Any = store
-    while s is not None:
-        chain.append(s)
-        s = getattr(s, "inner", None)
-    found = None
-    for s in reversed(chain):
+    found: BlobStore | None = None
+    for s in reversed(list(layers(store))):
         if not (callable(getattr(s, "versions", None)) and callable(getattr(s, "get_version", None))):
             break
         found = s
-    return found
+    return cast(VersionedStore | None, found)
 
 
 # -- times ------------------------------------------------------------------------------------------------------
