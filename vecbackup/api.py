@@ -677,7 +677,7 @@ class BulkImport:
         url = parse_store_url(self.via)
         if url.scheme == "file":  # the server opens the files by absolute path
             url = dataclasses.replace(url, location=os.path.abspath(url.location))
-        return Staging(open_raw_store(url, create=url.scheme == "file"), url, self.file_mb << 20)
+        return Staging(open_raw_store(url, create=url.scheme == "file", keep_cached=True), url, self.file_mb << 20)
 
 
 @dataclass(frozen=True)

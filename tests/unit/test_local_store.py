@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import shutil
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vecbackup.errors import AlreadyExists, NotFound
-from vecbackup.stores import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound, open_store
-from vecbackup.stores.local import LocalStore
+from vecbackup.stores import BlobStore, ObjectExists, ObjectInfo, ObjectNotFound, open_raw_store, open_store
+from vecbackup.stores.local import DROP_FROM, LocalStore
 
 
 @pytest.fixture
@@ -121,6 +125,68 @@ def test_a_temporary_file_is_private_before_anything_is_written(tmp_path: Path) 
         os.close(fd)
     with pytest.raises(FileExistsError):
         create_private(tmp_path / "x.tmp-1")
+
+
+# --------------------------------------------------------------------------- the page cache
+
+
+def cached_pages(path: Path) -> tuple[int, int]:
+    """(pages of ``path`` in the page cache, pages it has), asked of the kernel with mincore(2) on a mapping that
+    reads nothing."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vec = ctypes.create_string_buffer(pages)
+            assert libc.mincore(addr, size, vec) == 0, os.strerror(ctypes.get_errno())
+            return sum(b & 1 for b in vec.raw), pages
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def disk_root() -> Iterator[Path]:
+    """A folder on the checkout's disk: a tmpfs (where /tmp may be) keeps every page it holds in memory."""
+    p = Path(__file__).resolve().parents[2] / f".test-page-cache-{os.getpid()}"
+    p.mkdir()
+    yield p
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def test_a_store_leaves_what_it_writes_and_reads_out_of_the_page_cache(disk_root: Path) -> None:
+    big, small = os.urandom(DROP_FROM + 12345), b"manifest"
+    store = LocalStore(disk_root / "store", create=True)
+    store.put("data/big", big)
+    store.put("small", small)
+    assert cached_pages(disk_root / "store/data/big")[0] == 0
+    assert cached_pages(disk_root / "store/small") == (1, 1)  # small objects are left as they are
+    (disk_root / "store/data/big").read_bytes()  # another reader brings it into the cache
+    assert cached_pages(disk_root / "store/data/big")[0] > 0
+    assert store.get("data/big") == big
+    assert cached_pages(disk_root / "store/data/big")[0] == 0
+    assert store.get("data/big", offset=DROP_FROM - 10, length=20) == big[DROP_FROM - 10:DROP_FROM + 10]  # not whole
+
+
+def test_a_store_opened_to_keep_the_cache_keeps_it(disk_root: Path) -> None:
+    big = os.urandom(DROP_FROM * 2)
+    kept = open_raw_store(f"file://{disk_root / 'staging'}", create=True, keep_cached=True)
+    kept.put("file", big)
+    assert kept.get("file") == big
+    cached, pages = cached_pages(disk_root / "staging/file")
+    assert cached == pages
+    dropping = open_raw_store(f"file://{disk_root / 'staging'}")
+    assert dropping.get("file") == big
+    assert cached_pages(disk_root / "staging/file")[0] == 0
 
 
 # --------------------------------------------------------------------------- put / get / stat

@@ -29,13 +29,14 @@ def open_store(url: str | StoreURL, *, create: bool = False, passphrase: Passphr
                           allow_unencrypted=allow_unencrypted)
 
 
-def open_raw_store(url: str | StoreURL, *, create: bool = False) -> BlobStore:
-    """The store as it is, without unlocking it (``init`` and ``key`` manage key files through it)."""
+def open_raw_store(url: str | StoreURL, *, create: bool = False, keep_cached: bool = False) -> BlobStore:
+    """The store as it is, without unlocking it (``init`` and ``key`` manage key files through it). A local folder
+    drops what it writes and reads from the page cache unless ``keep_cached`` (stores/local.py)."""
     parsed = parse_store_url(url) if isinstance(url, str) else url
     if parsed.scheme == "file":
         from vecbackup.stores.local import LocalStore
 
-        return LocalStore(parsed.location, display=parsed.display, create=create)
+        return LocalStore(parsed.location, display=parsed.display, create=create, keep_cached=keep_cached)
     from vecbackup.stores.retry import RetryingStore
 
     if parsed.scheme == "s3":

@@ -189,7 +189,7 @@ def open_segment_storage(url: str, *, environ: Mapping[str, str] | None = None) 
 def _open(parsed: StoreURL, environ: Mapping[str, str]) -> BlobStore:
     key_id, secret = (environ.get(name, "") for name in ENV_CREDENTIALS)
     if parsed.scheme != "s3" or not (key_id or secret):
-        return open_raw_store(parsed, create=False)
+        return open_raw_store(parsed, create=False, keep_cached=True)  # the server's files
     if not (key_id and secret):
         raise UsageError(f"{' and '.join(ENV_CREDENTIALS)} go together", hint="set both, or neither")
     from vecbackup.stores.retry import RetryingStore
