@@ -361,3 +361,63 @@ def test_settings_that_lose_the_lock_stop_the_next_backup(cli, lite, s3env, tmp_
     b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=settings)
     r = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
     assert r.code == 0, r.stderr
+
+
+def test_a_sharded_backup_keeps_its_objects_from_its_commit(cli, lite, s3env):
+    """A sharded backup exists from its commit, which may come hours after a shard wrote its objects: the commit
+    extends the lock of every object the backup names to its own end (now + days, rounded up to a UTC midnight), as a
+    backup does with what it reuses. Stood for here by a shard object whose governance lock is shortened to a day
+    between the shards, as an administrator could."""
+    b = LockBucket(s3env)
+    assert cli("init", b.url, "--object-lock", "governance:35d").code == 0
+    name = lite.new_name("sharded")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=400)
+    first = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--shard", "0/2", "--run", "r1",
+                "--json")
+    assert first.code == 0, first.stderr
+    shard_data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
+    assert shard_data
+    soon = (datetime.now(UTC) + DAY).replace(microsecond=0)
+    b.s3.put_object_retention(Bucket=b.bucket, Key="backups/" + shard_data[0], BypassGovernanceRetention=True,
+                              Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon})
+
+    t0 = datetime.now(UTC)
+    last = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--shard", "1/2", "--run", "r1",
+               "--json")
+    t1 = datetime.now(UTC)
+    assert last.code == 0, last.stderr
+    commit = last.json()["backups"][0]["commit"]
+    assert commit["committed"] is True, commit
+    data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
+    assert commit["objects_lock_checked"] == len(data) and commit["objects_lock_extended"] >= 1
+    target = datetime.strptime(commit["retain_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert target.time() == datetime.min.time() and t0 + 35 * DAY <= target <= t1 + 36 * DAY
+    for key in data:
+        mode, until = b.lock_of(key)
+        assert mode == "GOVERNANCE" and until is not None and until >= t0 + 35 * DAY - SLACK, (key, until)
+    assert b.lock_of(shard_data[0])[1] == target
+
+
+def test_settings_that_lose_the_lock_stop_the_first_backup_of_a_new_collection(cli, lite, s3env):
+    """The store's newest backup, of any collection, witnesses its lock: with vecbackup.json deleted, a backup of a
+    collection the store never held is refused too (exit 14, nothing written), not written unlocked."""
+    b = LockBucket(s3env)
+    assert cli("init", b.url, "--object-lock", "governance:1d").code == 0
+    held, new = lite.new_name("held"), lite.new_name("new")
+    build_vector_only(lite.client, held, "FLOAT_VECTOR", n=100)
+    build_vector_only(lite.client, new, "FLOAT_VECTOR", n=100)
+    first = cli("backup", lite.url, b.url, "-c", held, "--json")
+    assert first.code == 0, first.stderr
+    settings = b.s3.get_object(Bucket=b.bucket, Key="backups/vecbackup.json")["Body"].read()
+    b.s3.delete_object(Bucket=b.bucket, Key="backups/vecbackup.json")
+    before = b.listed()
+    r = cli("backup", lite.url, b.url, "-c", new, "--json")
+    assert r.code == 14, r.stdout + r.stderr
+    assert f"backup {first.json()['backups'][0]['backup_id']} of {held!r} was written under object lock" \
+        in r.error_line()
+    assert b.listed() == before
+
+    b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=settings)
+    r = cli("backup", lite.url, b.url, "-c", new, "--json")
+    assert r.code == 0, r.stderr
+    assert all(b.lock_of(k)[0] == "GOVERNANCE" for k in b.listed() if k.startswith(layout.MANIFESTS))

@@ -36,6 +36,7 @@ from vecbackup.format import layout
 from vecbackup.format.codec import DEFAULT_LEVEL
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
+from vecbackup.ops import catalog
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
@@ -106,7 +107,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     segments = reader.segments(spec)
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
-    check_lock_kept(store, base if not full else find_base(store, spec)[0])  # before anything is written
+    check_lock_kept(store, catalog.newest(store))  # before anything is written
     base_records = (base.segments or ()) if base is not None else ()
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")

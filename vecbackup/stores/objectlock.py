@@ -116,10 +116,11 @@ def lock_option(store: BlobStore) -> dict[str, str]:
 
 
 def check_lock_kept(store: BlobStore, newest: Manifest | None) -> None:
-    """AuthenticationFailed (exit 14) when ``newest`` (the collection's newest backup) was written under object lock
-    and ``store`` now writes without one. A lock is chosen once (``vecbackup.json`` is written once), so its loss means
-    the settings were deleted or rewritten by someone who may write the bucket: every backup from then on would write
-    unlocked objects, and extend no lock."""
+    """AuthenticationFailed (exit 14) when ``newest`` (the store's newest backup, of any collection: ops/catalog.py
+    newest()) was written under object lock and ``store`` now writes without one. A lock is chosen once
+    (``vecbackup.json`` is written once), so its loss means the settings were deleted or rewritten by someone who may
+    write the bucket: every backup from then on would write unlocked objects, and extend no lock. The store's newest,
+    not the collection's: the first backup of a collection new to the store is written after the others."""
     if newest is None:
         return
     was = newest.options.get(MANIFEST_OPTION)
