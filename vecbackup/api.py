@@ -507,13 +507,14 @@ def gc_engine(target: SourceLike, *, dry_run: bool = False, credentials: Credent
         return reap(engine, dry_run=dry_run)
 
 
-def stats(store: StoreLike, collection: str | None = None) -> StoreStats:
+def stats(store: StoreLike, collection: str | None = None, *, locks: bool = False) -> StoreStats:
     """What the store holds (data, row digests, manifests), what each backup costs (``unique_bytes``: exactly what
     deleting it alone frees; ``uploaded_bytes``: what it wrote), the garbage :func:`gc` would collect, and the
     deduplication ratio. ``collection`` lists only its backups; uniqueness is still judged against every backup in
     the store. Reads only, takes no lock; an unreadable manifest is reported in ``unreadable`` (unique and
-    unreferenced bytes are then None)."""
-    return collect_stats(_store(store), collection)
+    unreferenced bytes are then None). ``locks`` reads each object's object lock too (a HEAD each: ``locks``, the
+    bytes locked now and the others; Unsupported on a store that cannot lock objects)."""
+    return collect_stats(_store(store), collection, locks=locks)
 
 
 def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dry_run: bool = False,

@@ -421,3 +421,45 @@ def test_settings_that_lose_the_lock_stop_the_first_backup_of_a_new_collection(c
     r = cli("backup", lite.url, b.url, "-c", new, "--json")
     assert r.code == 0, r.stderr
     assert all(b.lock_of(k)[0] == "GOVERNANCE" for k in b.listed() if k.startswith(layout.MANIFESTS))
+
+
+def test_stats_locks_counts_each_objects_lock(cli, lite, s3env, tmp_path: Path):
+    """stats --locks reads every object's lock: before the store had one, nothing is locked; after a backup under
+    compliance:10d, what it wrote and what it extended is locked, and the first backup's manifest (which no later
+    backup names, so none extends it) is not; the bytes and the ends are those HeadObject gives per object. A folder
+    cannot lock objects: exit 9."""
+    b = LockBucket(s3env)
+    name = lite.new_name("locks")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=200)
+    first = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--json")
+    assert first.code == 0, first.stderr
+
+    def sizes() -> dict[str, int]:
+        return {k: b.s3.head_object(Bucket=b.bucket, Key="backups/" + k)["ContentLength"] for k in b.listed()
+                if k.startswith((layout.DATA, layout.DIGESTS, layout.MANIFESTS))}
+
+    r = cli("stats", b.url, "--locks", "--json")
+    assert r.code == 0, r.stderr
+    before = sizes()
+    assert r.json()["locks"] == {"locked_objects": 0, "locked_bytes": 0, "unlocked_objects": len(before),
+                                 "unlocked_bytes": sum(before.values()), "earliest_end": None, "latest_end": None}
+
+    assert cli("init", b.url, "--object-lock", "compliance:10d").code == 0
+    assert cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100").code == 0
+    r = cli("stats", b.url, "--locks", "--json")
+    assert r.code == 0, r.stderr
+    now = sizes()
+    ends = {k: until for k in now if (until := b.lock_of(k)[1]) is not None}
+    old_manifest = layout.manifest_key(name, first.json()["backups"][0]["backup_id"])
+    assert set(now) - set(ends) == {old_manifest}
+    z = "%Y-%m-%dT%H:%M:%SZ"
+    assert r.json()["locks"] == {
+        "locked_objects": len(ends), "locked_bytes": sum(now[k] for k in ends),
+        "unlocked_objects": 1, "unlocked_bytes": now[old_manifest],
+        "earliest_end": min(ends.values()).strftime(z), "latest_end": max(ends.values()).strftime(z)}
+    human = cli("stats", b.url, "--locks")
+    assert "locked now: " in human.stdout and f"in {len(ends)} objects" in human.stdout, human.stdout
+
+    assert cli("init", f"file://{tmp_path / 'plain'}").code == 0
+    folder = cli("stats", f"file://{tmp_path / 'plain'}", "--locks")
+    assert folder.code == 9 and "object lock is not supported on file://" in folder.error_line(), folder.stderr
