@@ -587,9 +587,10 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
     it, from the key file ``passphrase`` opens; nothing else is written (give ``object_lock`` again if it had one)."""
     pw = Passphrase.from_env() if passphrase is None else passphrase
     lock = _object_lock(object_lock)
-    if lock is not None and isinstance(store, str) and parse_store_url(store).scheme != "s3":
+    if lock is not None and isinstance(store, str) and parse_store_url(store).scheme not in ("s3", "azure"):
         raise Unsupported(f"object lock is not supported on {parse_store_url(store).display} yet",
-                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure "
+                               "container with version-level immutability support")
     raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
     if not encrypt and (pw.given or recover):
         if recover:

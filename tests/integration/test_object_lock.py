@@ -463,3 +463,17 @@ def test_stats_locks_counts_each_objects_lock(cli, lite, s3env, tmp_path: Path):
     assert cli("init", f"file://{tmp_path / 'plain'}").code == 0
     folder = cli("stats", f"file://{tmp_path / 'plain'}", "--locks")
     assert folder.code == 9 and "object lock is not supported on file://" in folder.error_line(), folder.stderr
+
+
+def test_an_azure_container_without_version_level_immutability_is_refused(cli, azurite, monkeypatch):
+    """Azure keeps object locks as version-level immutability policies (stores/azure.py; the requests are tested in
+    tests/unit/test_azure_object_lock.py). Azurite implements no immutability: its containers report none, so init
+    --object-lock there is refused in one line naming what to enable, and nothing is written."""
+    name = f"vbl{uuid.uuid4().hex[:12]}"
+    container = azurite.create_container(name)
+    for k, v in azurite.env().items():
+        monkeypatch.setenv(k, v)
+    r = cli("init", f"azure://{name}/backups", "--object-lock", "compliance:35d")
+    assert r.code == Unsupported.exit_code == 9, r.stdout + r.stderr
+    assert "version-level immutability" in r.error_line() and "versioning" in r.error_line()
+    assert list(container.list_blobs()) == []

@@ -101,7 +101,8 @@ class Retaining(Protocol):
 def cannot_lock(store: BlobStore) -> Unsupported:
     """What a store that cannot lock objects answers when asked to."""
     return Unsupported(f"object lock is not supported on {store.display} yet",
-                       hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+                       hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure container "
+                            "with version-level immutability support")
 
 
 def lock_objects(store: BlobStore, lock: ObjectLock) -> None:

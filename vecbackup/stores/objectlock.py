@@ -3,7 +3,7 @@
 A store whose settings (``vecbackup.json``) carry ``object_lock`` writes every object it keeps with that retention
 (:func:`with_object_lock`, when it is opened); a backup extends the retention of every object its manifest names to
 at least its own before it commits (:func:`retain_all`). Where the store cannot lock objects (a folder holding a copy
-of an S3 store, Azure for now) it is opened for reading, and every write of an object it would keep is refused
+of a bucket) it is opened for reading, and every write of an object it would keep is refused
 (:class:`Unlockable`): nothing is written there without the lock its settings ask for.
 """
 
