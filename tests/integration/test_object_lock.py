@@ -383,7 +383,7 @@ def test_a_sharded_backup_keeps_its_objects_from_its_commit(cli, lite, s3env):
 
     t0 = datetime.now(UTC)
     last = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--shard", "1/2", "--run", "r1",
-               "--json")
+               "--commit", "--json")
     t1 = datetime.now(UTC)
     assert last.code == 0, last.stderr
     commit = last.json()["backups"][0]["commit"]
