@@ -507,13 +507,14 @@ def gc_engine(target: SourceLike, *, dry_run: bool = False, credentials: Credent
         return reap(engine, dry_run=dry_run)
 
 
-def stats(store: StoreLike, collection: str | None = None) -> StoreStats:
+def stats(store: StoreLike, collection: str | None = None, *, locks: bool = False) -> StoreStats:
     """What the store holds (data, row digests, manifests), what each backup costs (``unique_bytes``: exactly what
     deleting it alone frees; ``uploaded_bytes``: what it wrote), the garbage :func:`gc` would collect, and the
     deduplication ratio. ``collection`` lists only its backups; uniqueness is still judged against every backup in
     the store. Reads only, takes no lock; an unreadable manifest is reported in ``unreadable`` (unique and
-    unreferenced bytes are then None)."""
-    return collect_stats(_store(store), collection)
+    unreferenced bytes are then None). ``locks`` reads each object's object lock too (a HEAD each: ``locks``, the
+    bytes locked now and the others; Unsupported on a store that cannot lock objects)."""
+    return collect_stats(_store(store), collection, locks=locks)
 
 
 def prune(store: StoreLike, policy: Policy, *, collection: str | None = None, dry_run: bool = False,
@@ -586,9 +587,10 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
     it, from the key file ``passphrase`` opens; nothing else is written (give ``object_lock`` again if it had one)."""
     pw = Passphrase.from_env() if passphrase is None else passphrase
     lock = _object_lock(object_lock)
-    if lock is not None and isinstance(store, str) and parse_store_url(store).scheme != "s3":
+    if lock is not None and isinstance(store, str) and parse_store_url(store).scheme not in ("s3", "azure"):
         raise Unsupported(f"object lock is not supported on {parse_store_url(store).display} yet",
-                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure "
+                               "container with version-level immutability support")
     raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
     if not encrypt and (pw.given or recover):
         if recover:

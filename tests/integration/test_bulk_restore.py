@@ -8,6 +8,7 @@ refused before anything is created."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -256,6 +257,45 @@ def test_a_killed_binlog_import_leaves_the_target_and_the_rerun_removes_what_it_
         if proc.poll() is None:
             proc.kill()
         client.drop_collection(target)
+
+
+def test_two_binlog_imports_at_once_through_one_staging_place(sources: tuple[MilvusClient, Path], tmp_path: Path):
+    """Two restores through the server's binlog import at the same time, into two targets, staged in the same folder:
+    each stages under its own staging collection, neither takes the other's staging collection or staged files for
+    a dead run's (their leases name live owners), both give back every row of their source, and nothing is left
+    staged or behind."""
+    client, store = sources
+    stage = tmp_path / "stage"
+    jobs = {"bulk_conc_flat": "bulk_flat", "bulk_conc_arrays": "bulk_arrays"}
+    for target in jobs:
+        if client.has_collection(target):
+            client.drop_collection(target)
+    procs = {target: subprocess.Popen(
+        [sys.executable, "-m", "vecbackup", "restore", str(store), URL, "-c", source, "--as", target,
+         "--bulk-import-via", str(stage), "--bulk-import-mb", "1", "--bulk-import-format", "binlog", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for target, source in jobs.items()}
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs.values()):
+            seen |= {c for c in client.list_collections() if "_vbrestore_" in c}
+            time.sleep(0.2)
+        outs = {target: p.communicate(timeout=60) for target, p in procs.items()}
+        for target, (out, err) in outs.items():
+            assert procs[target].returncode == 0, err
+            doc = json.loads(out)
+            assert doc["dropped"] == [] and not any("died" in n for n in doc["notes"]), doc
+            assert read_rows(client, target) == read_rows(client, jobs[target])
+        assert {c.split("_vbrestore_")[0] for c in seen} == set(jobs)  # both staged at some point
+        assert [p for p in _staged(stage) if ".tmp-" not in p.name] == []
+        assert not [c for c in client.list_collections() if "_vbrestore_" in c]
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+        for target in jobs:
+            if client.has_collection(target):
+                client.drop_collection(target)
 
 
 @pytest.mark.parametrize("name,fmt,why,other", [

@@ -361,3 +361,119 @@ def test_settings_that_lose_the_lock_stop_the_next_backup(cli, lite, s3env, tmp_
     b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=settings)
     r = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
     assert r.code == 0, r.stderr
+
+
+def test_a_sharded_backup_keeps_its_objects_from_its_commit(cli, lite, s3env):
+    """A sharded backup exists from its commit, which may come hours after a shard wrote its objects: the commit
+    extends the lock of every object the backup names to its own end (now + days, rounded up to a UTC midnight), as a
+    backup does with what it reuses. Stood for here by a shard object whose governance lock is shortened to a day
+    between the shards, as an administrator could."""
+    b = LockBucket(s3env)
+    assert cli("init", b.url, "--object-lock", "governance:35d").code == 0
+    name = lite.new_name("sharded")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=400)
+    first = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--shard", "0/2", "--run", "r1",
+                "--json")
+    assert first.code == 0, first.stderr
+    shard_data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
+    assert shard_data
+    soon = (datetime.now(UTC) + DAY).replace(microsecond=0)
+    b.s3.put_object_retention(Bucket=b.bucket, Key="backups/" + shard_data[0], BypassGovernanceRetention=True,
+                              Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon})
+
+    t0 = datetime.now(UTC)
+    last = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--shard", "1/2", "--run", "r1",
+               "--commit", "--json")
+    t1 = datetime.now(UTC)
+    assert last.code == 0, last.stderr
+    commit = last.json()["backups"][0]["commit"]
+    assert commit["committed"] is True, commit
+    data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
+    assert commit["objects_lock_checked"] == len(data) and commit["objects_lock_extended"] >= 1
+    target = datetime.strptime(commit["retain_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert target.time() == datetime.min.time() and t0 + 35 * DAY <= target <= t1 + 36 * DAY
+    for key in data:
+        mode, until = b.lock_of(key)
+        assert mode == "GOVERNANCE" and until is not None and until >= t0 + 35 * DAY - SLACK, (key, until)
+    assert b.lock_of(shard_data[0])[1] == target
+
+
+def test_settings_that_lose_the_lock_stop_the_first_backup_of_a_new_collection(cli, lite, s3env):
+    """The store's newest backup, of any collection, witnesses its lock: with vecbackup.json deleted, a backup of a
+    collection the store never held is refused too (exit 14, nothing written), not written unlocked."""
+    b = LockBucket(s3env)
+    assert cli("init", b.url, "--object-lock", "governance:1d").code == 0
+    held, new = lite.new_name("held"), lite.new_name("new")
+    build_vector_only(lite.client, held, "FLOAT_VECTOR", n=100)
+    build_vector_only(lite.client, new, "FLOAT_VECTOR", n=100)
+    first = cli("backup", lite.url, b.url, "-c", held, "--json")
+    assert first.code == 0, first.stderr
+    settings = b.s3.get_object(Bucket=b.bucket, Key="backups/vecbackup.json")["Body"].read()
+    b.s3.delete_object(Bucket=b.bucket, Key="backups/vecbackup.json")
+    before = b.listed()
+    r = cli("backup", lite.url, b.url, "-c", new, "--json")
+    assert r.code == 14, r.stdout + r.stderr
+    assert f"backup {first.json()['backups'][0]['backup_id']} of {held!r} was written under object lock" \
+        in r.error_line()
+    assert b.listed() == before
+
+    b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=settings)
+    r = cli("backup", lite.url, b.url, "-c", new, "--json")
+    assert r.code == 0, r.stderr
+    assert all(b.lock_of(k)[0] == "GOVERNANCE" for k in b.listed() if k.startswith(layout.MANIFESTS))
+
+
+def test_stats_locks_counts_each_objects_lock(cli, lite, s3env, tmp_path: Path):
+    """stats --locks reads every object's lock: before the store had one, nothing is locked; after a backup under
+    compliance:10d, what it wrote and what it extended is locked, and the first backup's manifest (which no later
+    backup names, so none extends it) is not; the bytes and the ends are those HeadObject gives per object. A folder
+    cannot lock objects: exit 9."""
+    b = LockBucket(s3env)
+    name = lite.new_name("locks")
+    build_vector_only(lite.client, name, "FLOAT_VECTOR", n=200)
+    first = cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100", "--json")
+    assert first.code == 0, first.stderr
+
+    def sizes() -> dict[str, int]:
+        return {k: b.s3.head_object(Bucket=b.bucket, Key="backups/" + k)["ContentLength"] for k in b.listed()
+                if k.startswith((layout.DATA, layout.DIGESTS, layout.MANIFESTS))}
+
+    r = cli("stats", b.url, "--locks", "--json")
+    assert r.code == 0, r.stderr
+    before = sizes()
+    assert r.json()["locks"] == {"locked_objects": 0, "locked_bytes": 0, "unlocked_objects": len(before),
+                                 "unlocked_bytes": sum(before.values()), "earliest_end": None, "latest_end": None}
+
+    assert cli("init", b.url, "--object-lock", "compliance:10d").code == 0
+    assert cli("backup", lite.url, b.url, "-c", name, "--batch-size", "100").code == 0
+    r = cli("stats", b.url, "--locks", "--json")
+    assert r.code == 0, r.stderr
+    now = sizes()
+    ends = {k: until for k in now if (until := b.lock_of(k)[1]) is not None}
+    old_manifest = layout.manifest_key(name, first.json()["backups"][0]["backup_id"])
+    assert set(now) - set(ends) == {old_manifest}
+    z = "%Y-%m-%dT%H:%M:%SZ"
+    assert r.json()["locks"] == {
+        "locked_objects": len(ends), "locked_bytes": sum(now[k] for k in ends),
+        "unlocked_objects": 1, "unlocked_bytes": now[old_manifest],
+        "earliest_end": min(ends.values()).strftime(z), "latest_end": max(ends.values()).strftime(z)}
+    human = cli("stats", b.url, "--locks")
+    assert "locked now: " in human.stdout and f"in {len(ends)} objects" in human.stdout, human.stdout
+
+    assert cli("init", f"file://{tmp_path / 'plain'}").code == 0
+    folder = cli("stats", f"file://{tmp_path / 'plain'}", "--locks")
+    assert folder.code == 9 and "object lock is not supported on file://" in folder.error_line(), folder.stderr
+
+
+def test_an_azure_container_without_version_level_immutability_is_refused(cli, azurite, monkeypatch):
+    """Azure keeps object locks as version-level immutability policies (stores/azure.py; the requests are tested in
+    tests/unit/test_azure_object_lock.py). Azurite implements no immutability: its containers report none, so init
+    --object-lock there is refused in one line naming what to enable, and nothing is written."""
+    name = f"vbl{uuid.uuid4().hex[:12]}"
+    container = azurite.create_container(name)
+    for k, v in azurite.env().items():
+        monkeypatch.setenv(k, v)
+    r = cli("init", f"azure://{name}/backups", "--object-lock", "compliance:35d")
+    assert r.code == Unsupported.exit_code == 9, r.stdout + r.stderr
+    assert "version-level immutability" in r.error_line() and "versioning" in r.error_line()
+    assert list(container.list_blobs()) == []

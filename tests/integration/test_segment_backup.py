@@ -245,6 +245,68 @@ def test_a_base_whose_segment_record_names_other_objects_is_caught(cli, standalo
         server.close()
 
 
+def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_completes(standalone, tmp_path: Path):
+    """A worker process killed outright (SIGKILL: what the kernel's OOM killer does) while the segments are decoded:
+    the backup fails with one line naming the segment and what to do, commits nothing, and leaves no worker behind;
+    the next run, with workers again, completes and reuses what the failed one stored."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    from pymilvus import MilvusClient
+
+    from vecbackup import api
+    from vecbackup.engines.milvus.segment_reader import segment_reader
+    from vecbackup.errors import VecbackupError
+    from vecbackup.ops.segment_backup import backup_segments
+
+    server = MilvusClient(uri=standalone.uri)
+    name = f"segworkkill_{random.randrange(1 << 30)}"
+    engine = api.connect(STANDALONE_URL, existing=True)
+    try:
+        build(server, name)
+        reader = segment_reader(engine, storage_url(standalone))
+        store = api.open_store(f"file://{tmp_path / 'store'}", create=True)
+        outcome: list[BaseException | Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append(backup_segments(engine, reader, store, name, batch_size=16, workers=2))
+            except BaseException as e:
+                outcome.append(e)
+
+        before = {p.pid for p in multiprocessing.active_children()}
+        backup = threading.Thread(target=run)
+        backup.start()
+        killed = None
+        deadline = time.monotonic() + 120
+        while killed is None and backup.is_alive() and time.monotonic() < deadline:
+            workers = [p for p in multiprocessing.active_children() if p.pid not in before and p.pid is not None]
+            if workers:
+                killed = workers[0].pid
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.005)
+        backup.join(180)
+        assert killed is not None, "the backup ended before a worker could be killed"
+        [error] = outcome
+        assert isinstance(error, VecbackupError), repr(error)
+        assert "a worker process decoding segment" in str(error) and "ended unexpectedly" in str(error), str(error)
+        assert "\n" not in str(error) and error.hint == "back up again; the objects stored so far are reused"
+        assert not list((tmp_path / "store").rglob("manifests/**/*.json"))
+        assert not [p for p in multiprocessing.active_children() if p.pid not in before]  # none left running
+
+        r = backup_segments(engine, reader, store, name, batch_size=16, workers=2)
+        assert r.rows == 1100 and r.manifest_key
+        [checked] = api.verify(store, depth="read-data")
+        assert checked.ok, checked
+    finally:
+        engine.close()
+        if server.has_collection(name):
+            server.drop_collection(name)
+        server.close()
+
+
 def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_what_is_missing(standalone,
                                                                                               store_dir: Path):
     """SIGKILL in the middle of the copy: objects but no manifest (nothing that looks like a backup); the next run

@@ -151,3 +151,17 @@ def test_prune_warns_with_the_numbers_where_the_lock_is_shorter_than_the_policy_
     assert "delete marker" in marker
     assert lock_notes(lock, Policy(keep_daily=30)) == [marker]  # 30 days: within the lock
     assert lock_notes(lock, None) == [marker]
+
+
+def test_lock_summary_counts_what_is_locked_at_that_moment() -> None:
+    from vecbackup.ops.stats import Locks, lock_summary
+    from vecbackup.stores.base import ObjectInfo, Retention
+
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    objects = [(ObjectInfo("a", 10, 0.0), Retention("compliance", now + timedelta(days=3))),
+               (ObjectInfo("b", 20, 0.0), Retention("governance", now + timedelta(days=1))),
+               (ObjectInfo("c", 40, 0.0), Retention("governance", now)),  # ends now: deletable now
+               (ObjectInfo("d", 80, 0.0), None)]
+    assert lock_summary(objects, now) == Locks(2, 30, 2, 120, now + timedelta(days=1), now + timedelta(days=3))
+    assert lock_summary([], now) == Locks()
+    assert lock_summary(objects, now + timedelta(days=5)) == Locks(0, 0, 4, 150, None, None)

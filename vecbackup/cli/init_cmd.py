@@ -21,20 +21,21 @@ def init(store_url: StoreArg,
              "store that lost it, from the key file the passphrase opens, once that key opens the store's sealed "
              "objects. Nothing else is written.")] = False,
          object_lock: Annotated[str | None, typer.Option(
-             "--object-lock", metavar="MODE:DAYSd", help="Lock every object the store keeps (S3 Object Lock): MODE "
-             "compliance or governance, for DAYS days after it is written, e.g. compliance:35d; each backup extends "
-             "the lock of the objects it reuses to its own. The bucket must have Object Lock enabled (exit 9 if "
-             "not, and on a folder or Azure: nothing written). Chosen once, at init; with --encrypt too. Choose "
+             "--object-lock", metavar="MODE:DAYSd", help="Lock every object the store keeps (S3 Object Lock, Azure "
+             "immutability policies): MODE compliance or governance, for DAYS days after it is written, e.g. "
+             "compliance:35d; each backup extends the lock of the objects it reuses to its own. The bucket must have "
+             "Object Lock enabled, the Azure container version-level immutability support (exit 9 if not, and on a "
+             "folder: nothing written). Chosen once, at init; with --encrypt too. Choose "
              "DAYS longer than the oldest backup prune keeps (docs/STORES.md, \"Object lock\").")] = None,
          label: Label = "", passphrase_file: PassphraseFile = None, key_command: KeyCommand = None,
          json: Json = False, quiet: Quiet = False) -> None:
     """Prepare a store; with --encrypt, make it an encrypted store opened by a passphrase; with --object-lock, one
-    whose objects S3 Object Lock keeps from deletion.
+    whose objects S3 Object Lock (or Azure immutability) keeps from deletion.
 
     Keep the passphrase safe: without it (or another key's) the backups cannot be read. Exit 5 if the store is
     already encrypted, has its settings already, or holds unencrypted backups (--encrypt); exit 9 for --object-lock
-    on a bucket without Object Lock, a folder or Azure; exit 14 if it holds an encrypted store's objects but not its
-    settings (--encrypt --recover writes them again)."""
+    on a bucket without Object Lock, an Azure container without version-level immutability, or a folder; exit 14
+    if it holds an encrypted store's objects but not its settings (--encrypt --recover writes them again)."""
     setup(json, quiet)
     # without --encrypt a passphrase given is passed on for api.init to refuse (it names --encrypt)
     pw = passphrase(passphrase_file, key_command, what="passphrase" if recover else "new passphrase",

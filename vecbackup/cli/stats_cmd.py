@@ -25,13 +25,16 @@ def stats(store_url: StoreArg,
               "--collection", "-c", metavar="NAME", help="List only this collection's backups (what is unique to "
               "one is still judged against every backup in the store).")] = None,
           passphrase_file: PassphraseFile = None, key_command: KeyCommand = None, key_id: KeyId = None,
+          locks: Annotated[bool, typer.Option(
+              "--locks", help="Read each object's object lock (a HEAD request each) and show the bytes locked now, "
+              "which no one can delete, and the others.")] = False,
           allow_unencrypted: AllowUnencrypted = False, as_of: AsOf = None, json: Json = False,
           quiet: Quiet = False) -> None:
     """Show what the store holds, the bytes unique to each backup (what deleting it frees) and the deduplication
     ratio."""
     setup(json, quiet)
     s = api.stats(store(store_url, passphrase_file=passphrase_file, key_command=key_command, key_id=key_id,
-                        allow_unencrypted=allow_unencrypted, as_of=as_of), collection)
+                        allow_unencrypted=allow_unencrypted, as_of=as_of), collection, locks=locks)
     for p in s.unreadable:
         ui.warn(f"unreadable: {p}")
     if s.unreadable:
@@ -60,6 +63,12 @@ def _human(s: api.StoreStats) -> None:
         ui.say(f"object lock {s.object_lock}: each object is locked {s.object_lock.days} days from its write and "
                "from each backup that reuses it; deleted objects stay billed as noncurrent versions until their "
                "lock ends (not counted above)")
+    if s.locks is not None:
+        lk = s.locks
+        ends = f" (their locks end from {lk.earliest_end:%Y-%m-%d %H:%M} to {lk.latest_end:%Y-%m-%d %H:%M} UTC)" \
+            if lk.earliest_end is not None and lk.latest_end is not None else ""
+        ui.say(f"locked now: {ui.human_bytes(lk.locked_bytes)} in {plural(lk.locked_objects, 'object')}{ends}; "
+               f"not locked: {ui.human_bytes(lk.unlocked_bytes)} in {plural(lk.unlocked_objects, 'object')}")
     ratio = s.dedup_ratio
     if ratio is not None:
         whose = f"{s.collection}'s backups" if s.collection else "the backups"

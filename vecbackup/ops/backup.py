@@ -23,6 +23,7 @@ from vecbackup.format.duplicates import KeyIndex
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.shard import Shard, ShardRecord, new_attempt, parse_record_key
 from vecbackup.limits import LimitMeter, unset, with_inferred
+from vecbackup.ops import catalog
 from vecbackup.ops.commit import CommitResult, check_open, record_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_object
@@ -424,7 +425,7 @@ def backup_collection(
                      "serves")
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
-    check_lock_kept(store, base if not full else find_base(store, spec)[0])  # before anything is written
+    check_lock_kept(store, catalog.newest(store))  # before anything is written
 
     tally = _Tally(progress, LimitMeter(unset(spec)), key_index(spec, partitions), {p: 0 for p in partitions})
     width = in_flight(store, PIPELINE) + reads.streams - 1

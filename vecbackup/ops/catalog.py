@@ -1,6 +1,7 @@
 """Finding backups in a store: list manifests, load one, resolve ``latest`` or an id prefix.
 
-A manifest with a tombstone (format/tombstone.py) is a deleted backup: nothing here lists or resolves it."""
+A manifest with a tombstone (format/tombstone.py) is a deleted backup: nothing here lists or resolves it (newest()
+reads it: it is still what the store held)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def _manifest_refs(store: BlobStore, collection: str | None) -> list[BackupRef]:
             refs.append(BackupRef(parsed[0], parsed[1], info.key))
     refs.sort(key=lambda r: (r.backup_id, r.collection))
     return refs
+
+
+def newest(store: BlobStore, *, tries: int = 3) -> Manifest | None:
+    """The newest manifest in the store, of any collection and deleted backups' included (a tombstone does not hide
+    it), or None; the next older one when one cannot be read, ``tries`` at most: what the store's settings are
+    checked against before a backup writes (stores/objectlock.check_lock_kept), one listing and a read."""
+    for ref in reversed(_manifest_refs(store, None)[-tries:]):
+        try:
+            return load(store, ref)
+        except VecbackupError:
+            continue
+    return None
 
 
 def deleted(store: BlobStore, collection: str | None = None) -> set[tuple[str, str]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ from vecbackup.ops import catalog
 from vecbackup.ops.duplicates import duplicate_note
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound
+from vecbackup.stores.objectlock import Retained, check_lock_kept, retain_all, retention_end
 from vecbackup.times import now_z, parse_z
 from vecbackup.words import either, param, plural
 
@@ -59,6 +61,7 @@ class CommitResult:
     already: bool = False  # it existed before this call
     present: list[int] = field(default_factory=list)  # shard indexes whose records were found
     notes: list[str] = field(default_factory=list)
+    retained: Retained | None = None  # object lock: what the commit extended (None: no lock, or not committed now)
 
     @property
     def missing(self) -> list[int]:
@@ -69,7 +72,7 @@ class CommitResult:
                 "already": self.already, "backup_id": self.backup_id or None, "rows": self.rows,
                 "objects": self.objects, "bytes_stored": self.bytes_stored,
                 "manifest": self.manifest_key or None, "present": self.present, "missing": self.missing,
-                "notes": self.notes}
+                "notes": self.notes, **(self.retained or Retained()).to_dict()}
 
 
 def derived_backup_id(collection: str, run: str, started_at: str) -> str:
@@ -307,6 +310,11 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
             return result
         raise
     _check_objects(store, manifest)
+    check_lock_kept(store, catalog.newest(store))
+    until = retention_end(store, datetime.now(UTC))  # the backup exists from now on: its objects are kept from now
+    if until is not None:
+        result.retained = retain_all(store, [k for o in manifest.objects
+                                             for k in (o.key, layout.digests_key(o.sha256))], until)
     key = layout.manifest_key(collection, manifest.backup_id)
     try:
         store.put(key, manifest.to_json(), if_absent=True)

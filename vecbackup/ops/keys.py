@@ -72,7 +72,8 @@ def init_store(raw: BlobStore, secret: bytes | None, *, label: str = "",
     Encryption starts in an empty store: one holding unencrypted backups is refused, as is one already encrypted.
     Object lock alone may be chosen for a store holding backups (the next backup extends the retention of every
     object it reuses). Either needs a store without settings: they are written once. The bucket must have Object Lock
-    enabled (Unsupported, exit 9, nothing written; also on a folder or Azure). The key file is written first and the
+    enabled, the Azure container version-level immutability support (Unsupported, exit 9, nothing written; also on
+    a folder). The key file is written first and the
     settings file last, if absent: that is the commit point, so two racing inits cannot both win and an interrupted
     one leaves a store without settings."""
     config = read_config(raw)

@@ -36,6 +36,7 @@ from vecbackup.format import layout
 from vecbackup.format.codec import DEFAULT_LEVEL
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
+from vecbackup.ops import catalog
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
@@ -106,7 +107,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     segments = reader.segments(spec)
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
-    check_lock_kept(store, base if not full else find_base(store, spec)[0])  # before anything is written
+    check_lock_kept(store, catalog.newest(store))  # before anything is written
     base_records = (base.segments or ()) if base is not None else ()
     if base is not None and base.segments is None:
         notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
@@ -167,10 +168,11 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
         except BaseException:
             if groups is not None:
                 groups.cancel()
-            raise
-        finally:
             if pool is not None:
-                pool.shutdown()
+                pool.shutdown(kill=True)  # nothing they would still return is wanted (and one may be dead)
+            raise
+        if pool is not None:
+            pool.shutdown()
     for slot in slots:
         if isinstance(slot, _Read):
             uploaded += slot.uploaded
@@ -390,8 +392,12 @@ class _Groups:
         with _listed(f"segment {seg.segment_id}"):
             for group in reader.groups(self.spec, seg, partition):
                 self._collect(self.workers)  # one waiting beyond those being decoded: no worker waits for this one
-                self.encoding.append((read, self.pool.submit(encode_group, group, self.columns,
-                                                             self.spec.primary.name, self.batch_size, self.level)))
+                try:
+                    encoding = self.pool.submit(encode_group, group, self.columns, self.spec.primary.name,
+                                                self.batch_size, self.level)
+                except BrokenProcessPool:  # one died since the last result was collected
+                    raise _worker_died(seg) from None
+                self.encoding.append((read, encoding))
                 del group
         return read
 
@@ -409,11 +415,9 @@ class _Groups:
         while len(self.encoding) > limit:
             read, fut = self.encoding.popleft()
             try:
-                chunks = fut.result()
+                chunks = self.pool.result(fut)
             except BrokenProcessPool:
-                raise VecbackupError(f"a worker process decoding segment {read.seg.segment_id} ended unexpectedly "
-                                     "(out of memory?); nothing committed",
-                                     hint="back up again; the objects stored so far are reused") from None
+                raise _worker_died(read.seg) from None
             except ObjectNotFound as e:  # a file the worker read vanished: list again (as _listed)
                 raise SegmentsChanged(f"segment {read.seg.segment_id}: {e}") from None
             except VecbackupError as e:
@@ -431,6 +435,11 @@ class _Groups:
         while len(self.storing) > limit:
             read, fut = self.storing.popleft()
             read.stored(fut.result())
+
+
+def _worker_died(seg: SegmentFiles) -> VecbackupError:
+    return VecbackupError(f"a worker process decoding segment {seg.segment_id} ended unexpectedly (out of memory?); "
+                          "nothing committed", hint="back up again; the objects stored so far are reused")
 
 
 def _store_encoded(store: BlobStore, enc: Encoded, partition: str, repair: bool) -> _Stored:

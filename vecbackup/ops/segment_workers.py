@@ -13,6 +13,7 @@ chunks) at a time, and the parent at most one more group per worker in flight.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -22,6 +23,7 @@ import threading
 import types
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -101,8 +103,43 @@ class WorkerPool:
             if main is not None:
                 sys.modules["__main__"] = main
 
-    def shutdown(self) -> None:
-        """Cancel what has not started, wait for what has (at most a log group a worker), end the workers."""
+    def result(self, future: Future[T], *, poll: float = 0.5) -> T:
+        """``future.result()``, or BrokenProcessPool as soon as a worker has died. The executor says so itself when
+        a worker dies while it decodes, but not when one is killed while it sends its result back (the OOM killer
+        does not choose its moment): the executor then waits for the rest of the message, which never comes, and
+        the backup would hang (seen in tests/integration/test_segment_backup.py). So the workers are looked at while
+        the result is awaited."""
+        while True:
+            try:
+                return future.result(timeout=poll)
+            except TimeoutError:
+                if self._died():
+                    raise BrokenProcessPool("a worker process ended unexpectedly") from None
+
+    def _died(self) -> bool:
+        # the executor's own table of its processes (a private attribute, in every CPython since 3.2): a worker
+        # ends only with the pool, so one that ended before is dead
+        return any(p.exitcode is not None for p in list((getattr(self._pool, "_processes", None) or {}).values()))
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        """Cancel what has not started, wait for what has (at most a log group a worker), end the workers. With
+        ``kill`` (the backup failed) the workers are killed instead of waited for: after one died, the executor may
+        be waiting for a message from it that will never come, and waiting for it would never end."""
+        if not kill:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        for p in processes:
+            p.kill()
+        for p in processes:
+            p.join(5)
+        # the executor's thread may be blocked reading the rest of a dead worker's message: with every worker gone,
+        # closing this process's own copy of the pipe's writing end gives it the end of file it needs to stop (it
+        # would otherwise block forever, and the interpreter's exit with it, which waits for that thread)
+        writer = getattr(getattr(self._pool, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

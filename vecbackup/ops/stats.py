@@ -12,7 +12,9 @@ that depend on knowing every reference (each backup's unique bytes, the unrefere
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from vecbackup.format import layout
@@ -22,7 +24,17 @@ from vecbackup.format.shard import SHARDS
 from vecbackup.format.tombstone import TOMBSTONES
 from vecbackup.ops import catalog
 from vecbackup.ops.commit import pending_records
-from vecbackup.stores.base import BlobStore, ObjectInfo, object_lock
+from vecbackup.stores.base import (
+    BlobStore,
+    ObjectInfo,
+    ObjectNotFound,
+    Retaining,
+    Retention,
+    cannot_lock,
+    in_flight,
+    object_lock,
+    retention,
+)
 
 #: the prefixes whose objects are the store's contents (locks are transient and not counted)
 PREFIXES = (layout.DATA, layout.DIGESTS, layout.MANIFESTS, SHARDS, TOMBSTONES)
@@ -45,6 +57,62 @@ class BackupStats:
                 "rows": self.rows, "objects": self.objects, "referenced_bytes": self.referenced_bytes,
                 "uploaded_bytes": self.uploaded_bytes, "unique_bytes": self.unique_bytes,
                 "unique_objects": self.unique_objects}
+
+
+def _z(when: datetime | None) -> str | None:
+    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Locks:
+    """The objects of a store by their lock at one moment (``stats --locks``: a HEAD each): those locked then, which
+    no one can delete (a delete only hides them behind a delete marker), and the others (no lock, or one that has
+    ended), with the first and last end of the locks in force."""
+
+    locked_objects: int = 0
+    locked_bytes: int = 0
+    unlocked_objects: int = 0
+    unlocked_bytes: int = 0
+    earliest_end: datetime | None = None
+    latest_end: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"locked_objects": self.locked_objects, "locked_bytes": self.locked_bytes,
+                "unlocked_objects": self.unlocked_objects, "unlocked_bytes": self.unlocked_bytes,
+                "earliest_end": _z(self.earliest_end), "latest_end": _z(self.latest_end)}
+
+
+def lock_summary(objects: Iterable[tuple[ObjectInfo, Retention | None]], now: datetime) -> Locks:
+    """:class:`Locks` of ``objects`` (each with its lock, None for none) at ``now``."""
+    locked_n = locked_b = other_n = other_b = 0
+    ends: list[datetime] = []
+    for info, r in objects:
+        if r is not None and r.until > now:
+            locked_n, locked_b = locked_n + 1, locked_b + info.size
+            ends.append(r.until)
+        else:
+            other_n, other_b = other_n + 1, other_b + info.size
+    return Locks(locked_n, locked_b, other_n, other_b, min(ends, default=None), max(ends, default=None))
+
+
+def read_locks(store: BlobStore, listing: Sequence[ObjectInfo]) -> Locks:
+    """The lock of every object of ``listing`` (a HEAD each, ``concurrency`` at a time; one deleted meanwhile is not
+    counted), summed up now. Unsupported on a store that cannot lock objects."""
+    if not isinstance(store, Retaining):
+        raise cannot_lock(store)
+
+    def one(info: ObjectInfo) -> tuple[ObjectInfo, Retention | None] | None:
+        try:
+            return info, retention(store, info.key)
+        except ObjectNotFound:
+            return None
+
+    if not listing:
+        return Locks()
+    with ThreadPoolExecutor(max_workers=min(len(listing), in_flight(store)),
+                            thread_name_prefix="vecbackup-locks") as pool:
+        read = [r for r in pool.map(one, listing) if r is not None]
+    return lock_summary(read, datetime.now(UTC))
 
 
 @dataclass
@@ -72,6 +140,7 @@ class StoreStats:
     #: the store's object lock: every object it keeps is locked from its write (and each backup that reuses it)
     #: for that many days; deleted ones stay billed as noncurrent versions till then (not counted here)
     object_lock: ObjectLock | None = None
+    locks: Locks | None = None  # each object's lock, when asked for (read_locks)
 
     @property
     def total_bytes(self) -> int:
@@ -97,7 +166,8 @@ class StoreStats:
                 "unreferenced_bytes": self.unreferenced_bytes, "unreferenced_objects": self.unreferenced_objects,
                 "missing_objects": self.missing_objects, "pending_records": self.pending_records,
                 "unreadable": self.unreadable, "backups": [b.to_dict() for b in self.backups],
-                "object_lock": None if self.object_lock is None else self.object_lock.to_dict()}
+                "object_lock": None if self.object_lock is None else self.object_lock.to_dict(),
+                **({} if self.locks is None else {"locks": self.locks.to_dict()})}
 
 
 def store_stats(manifests: Sequence[Manifest], pending_manifests: Sequence[Manifest], listing: Iterable[ObjectInfo],
@@ -156,9 +226,10 @@ def store_stats(manifests: Sequence[Manifest], pending_manifests: Sequence[Manif
         unreadable=list(unreadable), tombstones_bytes=totals[TOMBSTONES])
 
 
-def collect_stats(store: BlobStore, collection: str | None = None) -> StoreStats:
+def collect_stats(store: BlobStore, collection: str | None = None, *, locks: bool = False) -> StoreStats:
     """:func:`store_stats` of ``store``: its manifests and shard records, then its listing (in that order, as gc:
-    an object a backup writes meanwhile is counted as unreferenced, never as missing)."""
+    an object a backup writes meanwhile is counted as unreferenced, never as missing). With ``locks``, the lock of
+    every object listed too (read_locks: a HEAD each)."""
     manifests, problems = catalog.list_manifests(store)
     records, record_problems = pending_records(store)
     listing = [info for prefix in PREFIXES for info in store.list(prefix)]
@@ -166,4 +237,6 @@ def collect_stats(store: BlobStore, collection: str | None = None) -> StoreStats
                          unreadable=[*problems, *record_problems])
     result.store = store.display
     result.object_lock = object_lock(store)
+    if locks:
+        result.locks = read_locks(store, listing)
     return result

@@ -9,6 +9,13 @@ in this order:
    ``AZURE_STORAGE_SAS_TOKEN``, else ``DefaultAzureCredential`` (managed or workload identity, ``az login``;
    needs the ``vecbackup[azure-identity]`` extra).
 
+Object lock (``init --object-lock``, stores/objectlock.py; docs/STORES.md "Object lock") is Azure's version-level
+immutability: each blob vecbackup keeps is written with an immutability policy (``x-ms-immutability-policy-until-
+date`` and ``-mode``: ``Locked`` for compliance, ``Unlocked`` for governance), extended with Set Blob Immutability
+Policy and read back from Get Blob Properties; the container must have version-level immutability support (which
+needs blob versioning on the account). Azurite implements none of it: the requests are tested in
+tests/unit/test_azure_object_lock.py against the SDK's own request pipeline, not against a server.
+
 The SDK's own retries are off: :class:`~vecbackup.stores.retry.RetryingStore` retries TransientError. Every
 SDK error goes through :meth:`AzureStore._error`, which turns it into one of the store errors with a
 one-line message that never holds a key, SAS token or connection string (nor the SDK's own message, which
@@ -20,15 +27,19 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.format.crypto import ObjectLock
+from vecbackup.format.layout import is_transient
 from vecbackup.stores.base import (
     ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PermissionDenied,
+    Retention,
     TransientError,
     check_key,
     valid_key,
@@ -54,6 +65,8 @@ _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _TRANSIENT_CODES = {"ServerBusy", "OperationTimedOut", "InternalError"}
 _ARCHIVED_CODES = {"BlobArchived", "BlobBeingRehydrated"}
 _ALL_ENV = f"{ENV_CONNECTION_STRING}, or {ENV_ACCOUNT} with {ENV_KEY} or {ENV_SAS}"
+#: an object lock's mode -> the immutability policy mode Azure keeps it in (and back)
+POLICY_MODES = {"compliance": "Locked", "governance": "Unlocked"}
 
 
 def _sdk() -> Any:
@@ -129,6 +142,7 @@ class AzureStore:
                                  hint="a connection string looks like DefaultEndpointsProtocol=https;AccountName=...;"
                                       "AccountKey=...;EndpointSuffix=core.windows.net") from None
         self._client = client
+        self._lock: ObjectLock | None = None
         self.account = str(getattr(client, "account_name", None) or "the storage account")
         self.endpoint = _endpoint(str(getattr(client, "url", "") or ""), container)
 
@@ -196,7 +210,7 @@ class AzureStore:
         try:
             # big objects go up as blocks, `concurrency` at a time, committed at once (readers see all or none)
             self._client.upload_blob(name, data, overwrite=not if_absent, max_concurrency=self.concurrency,
-                                     standard_blob_tier=tier)
+                                     standard_blob_tier=tier, **self._policy(key))
         except Exception as e:
             raise self._error(e, "writing", key, if_absent=if_absent) from None
 
@@ -256,6 +270,57 @@ class AzureStore:
             if _code(e) == "BlobNotFound":
                 return
             raise self._error(e, "deleting", key) from None
+
+    # -- object lock (stores.base.Retaining): version-level immutability policies -------------------------
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        return self._lock
+
+    def lock_objects(self, lock: ObjectLock) -> None:
+        self._lock = lock
+
+    def _policy(self, key: str) -> dict[str, Any]:
+        """The immutability policy a new blob under ``key`` is written with: none for a transient one (a store
+        lock)."""
+        if self._lock is None or is_transient(key):
+            return {}
+        until = datetime.now(UTC) + timedelta(days=self._lock.days)
+        return {"immutability_policy": _sdk().ImmutabilityPolicy(expiry_time=until,
+                                                                 policy_mode=POLICY_MODES[self._lock.mode])}
+
+    def check_object_lock(self) -> None:
+        try:
+            props = self._client.get_container_properties()
+        except Exception as e:
+            raise self._error(e, "reading the properties of") from None
+        if not getattr(props, "immutable_storage_with_versioning_enabled", False):
+            raise Unsupported(f"container {self.container!r} of {self.account} has no version-level immutability "
+                              "support: turn on blob versioning for the account, then create the container with it "
+                              "(az storage container-rm create --enable-vlw, or the portal's \"Enable version-level "
+                              "immutability support\"), or init without --object-lock")
+
+    def retention(self, key: str) -> Retention | None:
+        name = self._name(key)
+        try:
+            props = self._client.get_blob_client(name).get_blob_properties()
+        except Exception as e:
+            raise self._error(e, "reading the retention of", key) from None
+        policy = getattr(props, "immutability_policy", None)
+        until, raw = getattr(policy, "expiry_time", None), getattr(policy, "policy_mode", None)
+        mode = str(getattr(raw, "value", raw) or "")  # the SDK's enum, or its string
+        modes = {v.lower(): k for k, v in POLICY_MODES.items()}
+        if until is None or mode.lower() not in modes:  # none, or "Mutable": a policy removed
+            return None
+        return Retention(modes[mode.lower()], until if until.tzinfo else until.replace(tzinfo=UTC))
+
+    def retain(self, key: str, retention: Retention) -> None:
+        name = self._name(key)
+        policy = _sdk().ImmutabilityPolicy(expiry_time=retention.until, policy_mode=POLICY_MODES[retention.mode])
+        try:
+            self._client.get_blob_client(name).set_immutability_policy(policy)
+        except Exception as e:
+            raise self._error(e, "extending the retention of", key) from None
 
     def close(self) -> None:
         try:

@@ -98,22 +98,24 @@ class Retaining(Protocol):
         store refuses to shorten a compliance lock)."""
 
 
-def _cannot_lock(store: BlobStore) -> Unsupported:
+def cannot_lock(store: BlobStore) -> Unsupported:
+    """What a store that cannot lock objects answers when asked to."""
     return Unsupported(f"object lock is not supported on {store.display} yet",
-                       hint="use an S3 (or S3-compatible) bucket with Object Lock enabled; Azure is a later step")
+                       hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure container "
+                            "with version-level immutability support")
 
 
 def lock_objects(store: BlobStore, lock: ObjectLock) -> None:
     """``store.lock_objects(lock)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise _cannot_lock(store)
+        raise cannot_lock(store)
     store.lock_objects(lock)
 
 
 def check_object_lock(store: BlobStore) -> None:
     """``store.check_object_lock()``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise _cannot_lock(store)
+        raise cannot_lock(store)
     store.check_object_lock()
 
 
@@ -130,7 +132,7 @@ def retention(store: BlobStore, key: str) -> Retention | None:
 def retain(store: BlobStore, key: str, until: Retention) -> None:
     """``store.retain(key, until)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise _cannot_lock(store)
+        raise cannot_lock(store)
     store.retain(key, until)
 
 

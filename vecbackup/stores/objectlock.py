@@ -3,7 +3,7 @@
 A store whose settings (``vecbackup.json``) carry ``object_lock`` writes every object it keeps with that retention
 (:func:`with_object_lock`, when it is opened); a backup extends the retention of every object its manifest names to
 at least its own before it commits (:func:`retain_all`). Where the store cannot lock objects (a folder holding a copy
-of an S3 store, Azure for now) it is opened for reading, and every write of an object it would keep is refused
+of a bucket) it is opened for reading, and every write of an object it would keep is refused
 (:class:`Unlockable`): nothing is written there without the lock its settings ask for.
 """
 
@@ -116,10 +116,11 @@ def lock_option(store: BlobStore) -> dict[str, str]:
 
 
 def check_lock_kept(store: BlobStore, newest: Manifest | None) -> None:
-    """AuthenticationFailed (exit 14) when ``newest`` (the collection's newest backup) was written under object lock
-    and ``store`` now writes without one. A lock is chosen once (``vecbackup.json`` is written once), so its loss means
-    the settings were deleted or rewritten by someone who may write the bucket: every backup from then on would write
-    unlocked objects, and extend no lock."""
+    """AuthenticationFailed (exit 14) when ``newest`` (the store's newest backup, of any collection: ops/catalog.py
+    newest()) was written under object lock and ``store`` now writes without one. A lock is chosen once
+    (``vecbackup.json`` is written once), so its loss means the settings were deleted or rewritten by someone who may
+    write the bucket: every backup from then on would write unlocked objects, and extend no lock. The store's newest,
+    not the collection's: the first backup of a collection new to the store is written after the others."""
     if newest is None:
         return
     was = newest.options.get(MANIFEST_OPTION)
