@@ -826,7 +826,7 @@ class LogGroup:
     partition: str  # the chunks' partition
     index: int  # which log of each field (for messages)
     #: field id -> that field's log ``index`` (a mapping may read each when asked: each is asked for once)
-    files: Mapping[int, bytes]
+    files: Mapping[int, bytes | memoryview]
 
     def batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Chunk, np.ndarray]]:
         """The group's rows as chunks of at most ``batch_rows`` rows, with their insert timestamps (uint64)."""

@@ -11,6 +11,7 @@ them) and hands out their files a flush (a log group) at a time, to be decoded h
 from __future__ import annotations
 
 import dataclasses
+import mmap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -154,16 +155,27 @@ class _Fetched(Sequence[bytes]):
         return self.reader._get(self.paths[i])
 
 
-class _LocalFiles(Mapping[int, bytes]):
-    """A log group's files in a local folder, each read when asked for (and not kept): picklable, read by the
-    worker process that decodes the group."""
+class _LocalFiles(Mapping[int, bytes | memoryview]):
+    """A log group's files in a local folder, each mapped into memory when asked for (and not kept): picklable,
+    read by the worker process that decodes the group.
+
+    Mapped, not read: the server's files are in the page cache already (it wrote them), and a compacted segment's
+    log holds a field's whole column, hundreds of MB that read() would copy into memory the process takes anew for
+    every group. A map reads the cached pages where they are, and pyarrow decodes from them without a copy. The
+    server writes a binlog once and never truncates it; its garbage collection removes files, which only unlinks
+    them (a mapped file stays readable until it is unmapped)."""
 
     def __init__(self, folder: LocalStore, paths: dict[int, str]) -> None:
         self.folder = folder
         self.paths = paths
 
-    def __getitem__(self, field_id: int) -> bytes:
-        return self.folder.get(self.paths[field_id])
+    def __getitem__(self, field_id: int) -> bytes | memoryview:
+        key = self.paths[field_id]
+        try:
+            with open(self.folder.root / key, "rb") as f:
+                return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        except (OSError, ValueError):  # ValueError: an empty file cannot be mapped; errors as the store gives them
+            return self.folder.get(key)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.paths)
