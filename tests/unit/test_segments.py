@@ -137,3 +137,26 @@ def test_the_backup_is_the_collection_as_of_the_flush():
     assert d.live(keys, ts).tolist() == [False, True, False, False]
     assert d.live(["1", "2", "2", "3"], ts).tolist() == [True, True, False, False]  # no string deletes
     assert Deletes(until=15).live(keys, ts).tolist() == [True, True, False, False]
+
+
+def test_a_servers_local_files_are_mapped_within_its_storage_folder(tmp_path):
+    """The files of a log group in the server's local storage: mapped (the bytes as the file holds them, an empty
+    one too), a path the listing gives that leads out of the folder refused as the store refuses such a key, and a
+    file gone since the listing is ObjectNotFound (the backup lists the segments again)."""
+    from vecbackup.engines.milvus.segment_reader import _LocalFiles
+    from vecbackup.stores.base import ObjectNotFound
+    from vecbackup.stores.local import LocalStore
+
+    (tmp_path / "storage" / "insert_log").mkdir(parents=True)
+    (tmp_path / "storage" / "insert_log" / "1").write_bytes(b"binlog bytes")
+    (tmp_path / "storage" / "insert_log" / "2").write_bytes(b"")
+    (tmp_path / "secret").write_bytes(b"not the server's")
+    files = _LocalFiles(LocalStore(tmp_path / "storage"), {1: "insert_log/1", 2: "insert_log/2", 3: "../secret",
+                                                            4: "insert_log/gone"})
+    mapped = files[1]
+    assert isinstance(mapped, memoryview) and bytes(mapped) == b"binlog bytes"
+    assert bytes(files[2]) == b""
+    with pytest.raises(ValueError):
+        files[3]
+    with pytest.raises(ObjectNotFound):
+        files[4]

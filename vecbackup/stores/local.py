@@ -53,6 +53,10 @@ class LocalStore:
         if not self.root.is_dir():
             raise UsageError(f"store {self.display} is not a folder")
 
+    def path(self, key: str) -> Path:
+        """The file that holds (or would hold) ``key``; ValueError for a key no file of the store can hold."""
+        return self._path(key)
+
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
         # "." or "./." is the folder itself (a put would write beside it), and a lone surrogate no file name holds

@@ -171,8 +171,9 @@ class _LocalFiles(Mapping[int, bytes | memoryview]):
 
     def __getitem__(self, field_id: int) -> bytes | memoryview:
         key = self.paths[field_id]
+        path = self.folder.path(key)  # a listed path is checked as the store checks its keys (ValueError: none)
         try:
-            with open(self.folder.root / key, "rb") as f:
+            with open(path, "rb") as f:
                 return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
         except (OSError, ValueError):  # ValueError: an empty file cannot be mapped; errors as the store gives them
             return self.folder.get(key)
