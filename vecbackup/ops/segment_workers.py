@@ -116,10 +116,12 @@ class WorkerPool:
                 if self._died():
                     raise BrokenProcessPool("a worker process ended unexpectedly") from None
 
+    def _processes(self) -> list[multiprocessing.Process]:
+        # the executor's own table of its processes (a private attribute, in every CPython since 3.2)
+        return list((getattr(self._pool, "_processes", None) or {}).values())
+
     def _died(self) -> bool:
-        # the executor's own table of its processes (a private attribute, in every CPython since 3.2): a worker
-        # ends only with the pool, so one that ended before is dead
-        return any(p.exitcode is not None for p in list((getattr(self._pool, "_processes", None) or {}).values()))
+        return any(p.exitcode is not None for p in self._processes())  # a worker ends only with the pool
 
     def shutdown(self, *, kill: bool = False) -> None:
         """Cancel what has not started, wait for what has (at most a log group a worker), end the workers. With
@@ -128,7 +130,7 @@ class WorkerPool:
         if not kill:
             self._pool.shutdown(wait=True, cancel_futures=True)
             return
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        processes = self._processes()
         for p in processes:
             p.kill()
         for p in processes:

@@ -55,9 +55,6 @@ class LocalStore:
 
     def path(self, key: str) -> Path:
         """The file that holds (or would hold) ``key``; ValueError for a key no file of the store can hold."""
-        return self._path(key)
-
-    def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
         # "." or "./." is the folder itself (a put would write beside it), and a lone surrogate no file name holds
         if path == self.root or (not key.isascii() and not _encodable(key)):
@@ -65,7 +62,7 @@ class LocalStore:
         return path
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        path = self._path(key)
+        path = self.path(key)
         tmp = path.with_name(path.name + _TMP_MARK + secrets.token_hex(6))
         try:
             make_folders(path.parent)
@@ -73,8 +70,7 @@ class LocalStore:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-                if len(data) >= DROP_FROM and not self.keep_cached:
-                    _drop_cached(f.fileno())
+                self._done_with(f.fileno(), len(data))
             if if_absent:
                 try:
                     os.link(tmp, path)  # atomic create-if-absent
@@ -92,18 +88,23 @@ class LocalStore:
 
     def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
         try:
-            with open(self._path(key), "rb") as f:
+            with open(self.path(key), "rb") as f:
                 if offset:
                     f.seek(offset)
                 data = f.read() if length is None else f.read(length)
-                if len(data) >= DROP_FROM and not self.keep_cached:
-                    _drop_cached(f.fileno())
+                self._done_with(f.fileno(), len(data))
                 return data
         except OSError as e:
             raise _translate(e, self.display, key) from None
 
+    def _done_with(self, fd: int, size: int) -> None:
+        """An object of ``size`` bytes written (and fsynced) or read through ``fd``: dropped from the page cache if
+        it is big enough and the store does not keep the cache (module doc)."""
+        if size >= DROP_FROM and not self.keep_cached:
+            _drop_cached(fd)
+
     def stat(self, key: str) -> ObjectInfo:
-        path = self._path(key)
+        path = self.path(key)
         try:
             st = path.stat()
         except OSError as e:
@@ -142,7 +143,7 @@ class LocalStore:
         yield from found
 
     def delete(self, key: str) -> None:
-        path = self._path(key)
+        path = self.path(key)
         try:
             path.unlink(missing_ok=True)
         except OSError as e:
