@@ -14,7 +14,7 @@ import orjson
 
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.duplicates import DuplicateKeys
-from vecbackup.format.layout import data_key, parse_data_key
+from vecbackup.format.layout import data_key, digests_key, parse_data_key
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import V3_TYPES, CollectionSpec
 
@@ -45,6 +45,11 @@ class DataObject:
     size: int  # stored bytes
     sha256: str  # of the stored bytes
     select: Ranges | None = None
+
+    @property
+    def stored_keys(self) -> tuple[str, str]:
+        """The store keys the object stands for: its data and its row digests."""
+        return self.key, digests_key(self.sha256)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"key": self.key, "partition": self.partition, "rows": self.rows,

@@ -485,4 +485,4 @@ def backup_collection(
 def reused_keys(objects: tuple[DataObject, ...], written: set[str]) -> list[str]:
     """The keys of the objects a manifest names (each data object and its row digests) that the backup did not write
     itself: the ones whose object lock it must extend before it commits (stores/objectlock.retain_all)."""
-    return [k for obj in objects for k in (obj.key, layout.digests_key(obj.sha256)) if k not in written]
+    return [k for obj in objects for k in obj.stored_keys if k not in written]

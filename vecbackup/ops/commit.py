@@ -313,8 +313,7 @@ def commit_run(store: BlobStore, collection: str, run: str, *, if_complete: bool
     check_lock_kept(store, catalog.newest(store))
     until = retention_end(store, datetime.now(UTC))  # the backup exists from now on: its objects are kept from now
     if until is not None:
-        result.retained = retain_all(store, [k for o in manifest.objects
-                                             for k in (o.key, layout.digests_key(o.sha256))], until)
+        result.retained = retain_all(store, [k for o in manifest.objects for k in o.stored_keys], until)
     key = layout.manifest_key(collection, manifest.backup_id)
     try:
         store.put(key, manifest.to_json(), if_absent=True)
