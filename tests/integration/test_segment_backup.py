@@ -9,6 +9,8 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,28 @@ def build(client: Any, name: str) -> None:
     upserted = _more(client, name, 300_000, 5, "p2", 3)  # then rewritten: delete + insert in one segment
     client.upsert(name, [{**r, "title": "upserted"} for r in upserted], partition_name="p2")
     client.flush(name)
+
+
+@contextmanager
+def built_on_server(standalone: Any, prefix: str) -> Iterator[tuple[Any, str, Any]]:
+    """build()'s collection on the 2.3 server under a new name: (an engine connected to the server, the name, the
+    reader of its segment files), the engine closed and the collection dropped after."""
+    from pymilvus import MilvusClient
+
+    from vecbackup import api
+    from vecbackup.engines.milvus.segment_reader import segment_reader
+
+    server = MilvusClient(uri=standalone.uri)
+    name = f"{prefix}_{random.randrange(1 << 30)}"
+    engine = api.connect(STANDALONE_URL, existing=True)
+    try:
+        build(server, name)
+        yield engine, name, segment_reader(engine, storage_url(standalone))
+    finally:
+        engine.close()
+        if server.has_collection(name):
+            server.drop_collection(name)
+        server.close()
 
 
 def _backup(cli: Any, store: Any, name: str, storage: str, *extra: Any) -> dict[str, Any]:
@@ -254,19 +278,11 @@ def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_comp
     import signal
     import threading
 
-    from pymilvus import MilvusClient
-
     from vecbackup import api
-    from vecbackup.engines.milvus.segment_reader import segment_reader
     from vecbackup.errors import VecbackupError
     from vecbackup.ops.segment_backup import backup_segments
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segworkkill_{random.randrange(1 << 30)}"
-    engine = api.connect(STANDALONE_URL, existing=True)
-    try:
-        build(server, name)
-        reader = segment_reader(engine, storage_url(standalone))
+    with built_on_server(standalone, "segworkkill") as (engine, name, reader):
         store = api.open_store(f"file://{tmp_path / 'store'}", create=True)
         outcome: list[BaseException | Any] = []
 
@@ -300,11 +316,6 @@ def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_comp
         assert r.rows == 1100 and r.manifest_key
         [checked] = api.verify(store, depth="read-data")
         assert checked.ok, checked
-    finally:
-        engine.close()
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
 
 
 def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_what_is_missing(standalone,
@@ -363,20 +374,13 @@ def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Pa
     the same one-line CorruptData (exit 7), and nothing is committed."""
     import shutil
 
-    from pymilvus import MilvusClient
-
     from vecbackup import api
     from vecbackup.engines.milvus.segment_reader import segment_reader
     from vecbackup.errors import CorruptData
     from vecbackup.format.manifest import Manifest
     from vecbackup.ops.segment_backup import backup_segments
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segwork_{random.randrange(1 << 30)}"
-    engine = api.connect(STANDALONE_URL, existing=True)
-    try:
-        build(server, name)
-        reader = segment_reader(engine, storage_url(standalone))
+    with built_on_server(standalone, "segwork") as (engine, name, reader):
         for attempt in range(3):  # the server may compact segments between the two backups (2.3 does, on its timer)
             docs = {}
             for workers in (1, 2):
@@ -410,11 +414,6 @@ def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Pa
             errors.append(str(e.value))
             assert not list((tmp_path / f"bad{workers}").rglob("manifests/**/*.json"))
         assert errors[0] == errors[1] and "binlog" in errors[0] and "\n" not in errors[0]
-    finally:
-        engine.close()
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
 
 
 def test_sources_without_segment_files_are_refused_in_one_line(cli, lite: Engine, store_dir: Path,
