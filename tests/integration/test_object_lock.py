@@ -331,7 +331,8 @@ def test_settings_that_lose_the_lock_stop_the_next_backup(cli, lite, s3env, tmp_
     """A downgrade by someone who may write the bucket: vecbackup.json deleted (a plain store then looks like one that
     never had settings) or rewritten without object_lock (an encrypted store keeps its key). The collection's newest
     backup records the lock it was written under, so the next backup refuses (exit 14) and writes nothing, instead of
-    writing unlocked objects and extending no lock; with the settings put back it runs."""
+    writing unlocked objects and extending no lock, however many newer unreadable manifests were planted to hide it;
+    with the settings put back it runs."""
     b = LockBucket(s3env)
     pw: list[str] = []
     if encrypted:
@@ -351,6 +352,9 @@ def test_settings_that_lose_the_lock_stop_the_next_backup(cli, lite, s3env, tmp_
         b.s3.put_object(Bucket=b.bucket, Key="backups/vecbackup.json", Body=orjson.dumps(doc))
     else:
         b.s3.delete_object(Bucket=b.bucket, Key="backups/vecbackup.json")
+    for i in range(5):  # newer manifests that cannot be read do not hide the locked one
+        planted = layout.manifest_key(name, f"20991231T000000.00000{i}Z-0000000{i}")
+        b.s3.put_object(Bucket=b.bucket, Key="backups/" + planted, Body=b"not a manifest")
     before = b.listed()
     r = cli("backup", lite.url, b.url, "-c", name, "--json", *pw)
     assert r.code == 14, r.stdout + r.stderr

@@ -45,11 +45,13 @@ def _manifest_refs(store: BlobStore, collection: str | None) -> list[BackupRef]:
     return refs
 
 
-def newest(store: BlobStore, *, tries: int = 3) -> Manifest | None:
-    """The newest manifest in the store, of any collection and deleted backups' included (a tombstone does not hide
-    it), or None; the next older one when one cannot be read, ``tries`` at most: what the store's settings are
-    checked against before a backup writes (stores/objectlock.check_lock_kept), one listing and a read."""
-    for ref in reversed(_manifest_refs(store, None)[-tries:]):
+def newest(store: BlobStore) -> Manifest | None:
+    """The newest readable manifest in the store, of any collection and deleted backups' included (a tombstone does
+    not hide it), or None: what the store's settings are checked against before a backup writes
+    (stores/objectlock.check_lock_kept), one listing and a read. Manifests that cannot be read are passed over, as
+    many as there are: a bound would let whoever may write the bucket plant that many newer unreadable ones and so
+    make the store look as if it had never held a locked backup."""
+    for ref in reversed(_manifest_refs(store, None)):
         try:
             return load(store, ref)
         except VecbackupError:
