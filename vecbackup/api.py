@@ -33,7 +33,6 @@ from vecbackup.errors import (
     AlreadyExists,
     NotFound,
     PartialFailure,
-    Unsupported,
     UsageError,
     VecbackupError,
     WrongKey,
@@ -88,7 +87,7 @@ from vecbackup.passphrase import Passphrase
 from vecbackup.retention import Policy, require_rules
 from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
-from vecbackup.stores.base import BlobStore
+from vecbackup.stores.base import BlobStore, cannot_lock
 from vecbackup.stores.encrypted import is_encrypted
 from vecbackup.stores.versions import parse_as_of, present
 from vecbackup.urls import is_engine_url, is_qdrant_url, parse_store_url
@@ -588,9 +587,7 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
     pw = Passphrase.from_env() if passphrase is None else passphrase
     lock = _object_lock(object_lock)
     if lock is not None and isinstance(store, str) and parse_store_url(store).scheme not in ("s3", "azure"):
-        raise Unsupported(f"object lock is not supported on {parse_store_url(store).display} yet",
-                          hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure "
-                               "container with version-level immutability support")
+        raise cannot_lock(parse_store_url(store).display)  # before a folder is created for it
     raw = open_raw_store(store, create=not recover) if isinstance(store, str) else store
     if not encrypt and (pw.given or recover):
         if recover:

@@ -99,7 +99,7 @@ def read_locks(store: BlobStore, listing: Sequence[ObjectInfo]) -> Locks:
     """The lock of every object of ``listing`` (a HEAD each, ``concurrency`` at a time; one deleted meanwhile is not
     counted), summed up now. Unsupported on a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise cannot_lock(store)
+        raise cannot_lock(store.display)
 
     def one(info: ObjectInfo) -> tuple[ObjectInfo, Retention | None] | None:
         try:

@@ -98,9 +98,9 @@ class Retaining(Protocol):
         store refuses to shorten a compliance lock)."""
 
 
-def cannot_lock(store: BlobStore) -> Unsupported:
-    """What a store that cannot lock objects answers when asked to."""
-    return Unsupported(f"object lock is not supported on {store.display} yet",
+def cannot_lock(display: str) -> Unsupported:
+    """What a store that cannot lock objects (shown as ``display``) answers when asked to."""
+    return Unsupported(f"object lock is not supported on {display} yet",
                        hint="use an S3 (or S3-compatible) bucket with Object Lock enabled, or an Azure container "
                             "with version-level immutability support")
 
@@ -108,14 +108,14 @@ def cannot_lock(store: BlobStore) -> Unsupported:
 def lock_objects(store: BlobStore, lock: ObjectLock) -> None:
     """``store.lock_objects(lock)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise cannot_lock(store)
+        raise cannot_lock(store.display)
     store.lock_objects(lock)
 
 
 def check_object_lock(store: BlobStore) -> None:
     """``store.check_object_lock()``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise cannot_lock(store)
+        raise cannot_lock(store.display)
     store.check_object_lock()
 
 
@@ -132,7 +132,7 @@ def retention(store: BlobStore, key: str) -> Retention | None:
 def retain(store: BlobStore, key: str, until: Retention) -> None:
     """``store.retain(key, until)``, or Unsupported for a store that cannot lock objects."""
     if not isinstance(store, Retaining):
-        raise cannot_lock(store)
+        raise cannot_lock(store.display)
     store.retain(key, until)
 
 
