@@ -160,3 +160,20 @@ def test_a_servers_local_files_are_mapped_within_its_storage_folder(tmp_path):
         files[3]
     with pytest.raises(ObjectNotFound):
         files[4]
+
+
+def test_a_mapped_binlog_stays_whole_when_the_server_removes_it(tmp_path):
+    """The server's garbage collection removes the files of segments a compaction replaced, possibly while a backup
+    reads them. A mapped file removed (unlinked) stays readable, whole and unchanged, until it is unmapped; even a
+    new file written under its name since does not change what the map holds."""
+    from vecbackup.engines.milvus.segment_reader import _LocalFiles
+    from vecbackup.stores.local import LocalStore
+
+    folder = tmp_path / "storage" / "insert_log"
+    folder.mkdir(parents=True)
+    data = bytes(range(256)) * 4096  # 1 MiB, several pages
+    (folder / "1").write_bytes(data)
+    mapped = _LocalFiles(LocalStore(tmp_path / "storage"), {1: "insert_log/1"})[1]
+    (folder / "1").unlink()
+    (folder / "1").write_bytes(b"another file")
+    assert isinstance(mapped, memoryview) and len(mapped) == len(data) and bytes(mapped) == data
