@@ -6,9 +6,9 @@ The Milvus standalone part starts a real Milvus 2.3 server, which tests.servers 
 private network namespace; ``--skip-server`` runs the rest anywhere.
 
 Every section can be skipped (``--skip-codec``, ``--skip-server``, ``--skip-lite``, ``--skip-stores``,
-``--skip-qdrant``, ``--skip-incremental``, ``--skip-encryption``, ``--skip-edge``). A skipped section keeps its
-numbers from the previous results.json in ``--out-dir`` (marked as carried over in RESULTS.md) unless ``--no-keep``
-is given, so one section can be re-run alone.
+``--skip-qdrant``, ``--skip-incremental``, ``--skip-encryption``, ``--skip-edge``, ``--skip-asof``). A skipped
+section keeps its numbers from the previous results.json in ``--out-dir`` (marked as carried over in RESULTS.md)
+unless ``--no-keep`` is given, so one section can be re-run alone.
 """
 
 from __future__ import annotations
@@ -26,7 +26,17 @@ from typing import Any
 
 import orjson
 
-from benchmarks import codec_bench, e2e, edge_bench, encryption, incremental, qdrant_bench, report, stores_bench
+from benchmarks import (
+    asof_bench,
+    codec_bench,
+    e2e,
+    edge_bench,
+    encryption,
+    incremental,
+    qdrant_bench,
+    report,
+    stores_bench,
+)
 from benchmarks.measure import machine_info
 
 HERE = Path(__file__).resolve().parent
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encryption-rows", type=int, default=20_000)
     ap.add_argument("--skip-edge", action="store_true")
     ap.add_argument("--edge-sizes", default="20000,100000", help="point counts for the Qdrant Edge runs")
+    ap.add_argument("--skip-asof", action="store_true")
+    ap.add_argument("--asof-rows", type=int, default=20_000)
     ap.add_argument("--no-keep", action="store_true",
                     help="do not carry skipped sections over from the previous results.json")
     ap.add_argument("--out-dir", type=Path, default=HERE)
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="vecbench-"))
     try:
         if not args.skip_codec:
-            _log(f"[1/8] codec level, {args.codec_rows} rows")
+            _log(f"[1/9] codec level, {args.codec_rows} rows")
             try:
                 res["codec"] = codec_bench.run(args.codec_rows, args.repeat, log=_log)
             except Exception as e:
@@ -106,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["codec"] = repr(e)
             gc.collect()
         if not args.skip_server:
-            _log(f"[2/8] Milvus 2.3 standalone, sizes {sizes}")
+            _log(f"[2/9] Milvus 2.3 standalone, sizes {sizes}")
             running = _other_milvus()
             if running:
                 res["errors"]["standalone"] = "another Milvus server is running: " + "; ".join(running)
@@ -118,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc()
                     res["errors"]["standalone"] = repr(e)
         if not args.skip_lite:
-            _log(f"[3/8] Milvus Lite, {args.lite_rows} rows")
+            _log(f"[3/9] Milvus Lite, {args.lite_rows} rows")
             try:
                 res["lite"] = e2e.run_lite(args.lite_rows, work, log=_log)
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["lite"] = repr(e)
         if not args.skip_stores:
-            _log("[4/8] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
+            _log("[4/9] object stores: local folder, S3 (SeaweedFS), Azure (Azurite)")
             try:
                 res["stores"] = stores_bench.run(work, large_mib=args.stores_large_mib, repeat=args.stores_repeat,
                                                  log=_log)
@@ -134,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 res["errors"]["stores"] = repr(e)
         if not args.skip_qdrant:
-            _log(f"[5/8] Qdrant, qdrant-client local mode (no server), sizes {qdrant_sizes}")
+            _log(f"[5/9] Qdrant, qdrant-client local mode (no server), sizes {qdrant_sizes}")
             # local mode commits to sqlite once per point: on tmpfs that measures CPU, not this disk's fsyncs
             shm = Path("/dev/shm")
             scratch = Path(tempfile.mkdtemp(prefix="vecbench-qdrant-", dir=shm if shm.is_dir() else work))
@@ -147,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         if not args.skip_incremental:
-            _log(f"[6/8] incremental uploads, Milvus Lite, {args.incremental_rows} rows, "
+            _log(f"[6/9] incremental uploads, Milvus Lite, {args.incremental_rows} rows, "
                  f"{args.incremental_days} daily backups")
             try:
                 res["incremental"] = incremental.run(work, args.incremental_rows, args.incremental_days, log=_log)
@@ -155,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 res["errors"]["incremental"] = repr(e)
         if not args.skip_encryption:
-            _log(f"[7/8] encryption, Milvus Lite, {args.encryption_rows} rows: encrypted vs unencrypted store")
+            _log(f"[7/9] encryption, Milvus Lite, {args.encryption_rows} rows: encrypted vs unencrypted store")
             try:
                 res["encryption"] = encryption.run(work, args.encryption_rows, args.repeat, log=_log)
             except Exception as e:
                 traceback.print_exc()
                 res["errors"]["encryption"] = repr(e)
         if not args.skip_edge:
-            _log(f"[8/8] Qdrant Edge (in-process engine), sizes {edge_sizes}")
+            _log(f"[8/9] Qdrant Edge (in-process engine), sizes {edge_sizes}")
             shm = Path("/dev/shm")
             scratch = Path(tempfile.mkdtemp(prefix="vecbench-edge-", dir=shm if shm.is_dir() else work))
             try:
@@ -173,13 +185,20 @@ def main(argv: list[str] | None = None) -> int:
                 res["errors"]["edge"] = repr(e)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
+        if not args.skip_asof:
+            _log(f"[9/9] --as-of, Milvus Lite, {args.asof_rows} rows, a versioned SeaweedFS bucket")
+            try:
+                res["asof"] = asof_bench.run(work, args.asof_rows, repeat=args.repeat, log=_log)
+            except Exception as e:
+                traceback.print_exc()
+                res["errors"]["asof"] = repr(e)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res["total_seconds"] = time.perf_counter() - t_start
     if not args.no_keep:
         skipped = {"codec": args.skip_codec, "standalone": args.skip_server, "lite": args.skip_lite,
                    "stores": args.skip_stores, "qdrant": args.skip_qdrant, "incremental": args.skip_incremental,
-                   "encryption": args.skip_encryption, "edge": args.skip_edge}
+                   "encryption": args.skip_encryption, "edge": args.skip_edge, "asof": args.skip_asof}
         _carry_over(res, args.out_dir / "results.json", [k for k, v in skipped.items() if v])
     previous = args.out_dir / "results.json"
     if previous.exists():  # make bench-scale's sections, never run here

@@ -470,9 +470,10 @@ def gc(store: StoreLike, *, min_age: float = 86400.0, dry_run: bool = False, loc
 
 
 def undelete(store: StoreLike, as_of: datetime, *, dry_run: bool = False, lock_wait: float = 0.0) -> UndeleteResult:
-    """Bring back what was deleted from a versioned store (S3 with versioning or Object Lock) since ``as_of``:
-    remove the delete markers written since over the objects it held then (an object written again since is left
-    as it is), and delete the tombstones written since, so that backups deleted since are listed again;
+    """Bring back what was deleted from a versioned store (S3 or Azure with versioning or object lock) since
+    ``as_of``: remove the delete markers written since over the objects it held then (on Azure, which keeps no
+    markers, copy those versions over the blobs; an object written again since is left as it is), and delete the
+    tombstones written since, so that backups deleted since are listed again;
     ``dry_run`` only reports. Under an exclusive store lock; Unsupported (exit 9) for a store without versions.
     A store given as a URL is opened as it was at ``as_of``, so an encrypted store whose settings and key files
     were deleted too is unlocked with the key it had then (a store from ``open_store(..., as_of=...)`` likewise)."""

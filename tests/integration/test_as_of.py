@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.datasets import build_rich, read_rows
+from tests.integration.common import spawn_cli
 
 PW = "as of, a passphrase"
 
@@ -164,7 +165,7 @@ def test_refusals(cli, lite, seaweedfs, monkeypatch, tmp_path):
     url = f"s3://{plain}/b?endpoint={seaweedfs.endpoint}&path_style=1"
     assert cli("backup", lite.url, url, "-c", name).code == 0
     r = cli("list", url, "--as-of", "1h")
-    assert r.code == 9 and "no versioning" in r.error_line()
+    assert r.code == 9 and "versioning is off" in r.error_line()
 
     url, _ = _versioned_store(seaweedfs, monkeypatch)
     for bad, words in (("2026-12-07T05:00:00", "no time zone"), ("2999-01-01T00:00:00Z", "in the future"),
@@ -175,3 +176,75 @@ def test_refusals(cli, lite, seaweedfs, monkeypatch, tmp_path):
     assert r.code == 2 and "--repair" in r.error_line()
     r = cli("undelete", url, "--as-of", "1h", "--json")  # nothing deleted: nothing to do
     assert r.code == 0 and r.json()["restored"] == []
+
+
+def test_an_azure_container_whose_blobs_have_no_versions_is_refused(cli, lite, azurite, monkeypatch):
+    """On Azure, --as-of and undelete read blob versions (stores/azure.py; their requests are tested in
+    tests/unit/test_azure_versions.py). Azurite implements no versioning: it lists every blob without a version id,
+    as Azure does where versioning is off, so both are refused in one line saying so, and nothing is changed."""
+    name = lite.new_name("asofaz")
+    build_rich(lite.client, name, "lite", n=30)
+    container = f"vba{uuid.uuid4().hex[:12]}"
+    blobs = azurite.create_container(container)
+    for k, v in azurite.env().items():
+        monkeypatch.setenv(k, v)
+    url = f"azure://{container}/backups"
+    assert cli("backup", lite.url, url, "-c", name).code == 0
+    before = sorted((b.name, b.etag) for b in blobs.list_blobs())
+    for command in (("list", url, "--as-of", "1h"), ("restore", url, lite.url, "-c", name, "--as-of", "1h",
+                                                     "--as", name + "_r"), ("undelete", url, "--as-of", "1h")):
+        r = cli(*command)
+        assert r.code == 9 and "versioning is off" in r.error_line(), r.stderr
+        assert "Azure: blob versioning on the storage account" in r.stderr
+    assert sorted((b.name, b.etag) for b in blobs.list_blobs()) == before
+    assert not lite.client.has_collection(name + "_r")
+
+
+def test_a_killed_undelete_brings_back_no_half_backup_and_its_rerun_completes(cli, lite, seaweedfs, monkeypatch):
+    """undelete killed (SIGKILL) while it removes the delete markers: no backup is listed whose objects are not all
+    back (data objects and row digests come back before manifests), the exclusive lock it leaves holds a backup off
+    (exit 11, one line, nothing written), and once that lock is removed the rerun brings back the rest: the backup
+    lists and verifies with --read-data."""
+    url, bucket = _versioned_store(seaweedfs, monkeypatch)
+    s3, bucket_name = bucket
+    name = lite.new_name("asofk")
+    build_rich(lite.client, name, "lite", n=1200)
+    made = cli("backup", lite.url, url, "-c", name, "--batch-size", "4", "--json")
+    assert made.code == 0, made.stderr
+    backup_id = made.json()["backups"][0]["backup_id"]
+    before = _moment()
+    total = _delete_everything(bucket)
+    assert total > 500
+
+    def current() -> int:
+        return sum(page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket_name, Prefix="backups/data/"))
+
+    proc = spawn_cli("undelete", url, "--as-of", before)
+    try:
+        deadline = time.monotonic() + 120
+        while current() < 20:
+            assert proc.poll() is None, f"undelete ended before it could be killed: {proc.communicate()[1]}"
+            assert time.monotonic() < deadline, "undelete brought nothing back in 120 s"
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -9
+    assert 20 <= current() < total  # killed half way
+
+    listed = cli("list", url, "--json")
+    assert listed.code == 0, listed.stderr
+    for b in listed.json()["backups"]:  # a manifest back only once its data is
+        assert cli("verify", url, b["backup_id"], "--read-data").code == 0
+    objects = current()
+    blocked = cli("backup", lite.url, url, "-c", name)
+    assert blocked.code == 11 and "undelete" in blocked.error_line(), blocked.stderr
+    assert current() == objects  # nothing written
+    assert cli("unlock", url, "--all").code == 0  # it is dead: we killed it
+
+    again = cli("undelete", url, "--as-of", before, "--json")
+    assert again.code == 0, again.stderr
+    assert [b["backup_id"] for b in cli("list", url, "--json").json()["backups"]] == [backup_id]
+    v = cli("verify", url, backup_id, "--read-data")
+    assert v.code == 0, v.stdout + v.stderr

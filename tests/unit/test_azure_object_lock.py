@@ -1,73 +1,29 @@
 """Object lock on Azure (stores/azure.py): version-level immutability policies, set on write, read back, extended.
 
 Azurite (3.35, the emulator the other Azure tests run against) implements neither blob versioning nor immutability
-policies (Azure/Azurite#2648), so these tests check what vecbackup sends: the SDK's own request pipeline (its
-serialization, its signing) runs as it does against Azure, and only the transport at its end is replaced by one that
-records each request and answers it with the status and headers Azure's REST reference gives for that operation
-(Put Blob, Put Block List, Get Blob Properties, Set Blob Immutability Policy, Get Container Properties). What the
+policies (Azure/Azurite#2648), so these tests check what vecbackup sends (tests/azure_recorder.py): the SDK's own
+request pipeline runs as it does against Azure, and only the transport at its end is replaced by one that records each
+request and answers it with the status and headers Azure's REST reference gives for that operation (Put Blob, Put
+Block List, Get Blob Properties, Set Blob Immutability Policy, Get Container Properties). What the
 service does with them (enforcement, versions) is not tested here: docs/STORES.md says so."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
-from azure.storage.blob import ContainerClient
+from azure.core.pipeline.transport import HttpRequest
 
+from tests.azure_recorder import azure_store, comp
 from vecbackup.errors import Unsupported
 from vecbackup.format.crypto import ObjectLock
-from vecbackup.stores.azure import AzureStore
 from vecbackup.stores.base import Retention
 from vecbackup.stores.objectlock import extended_until, retain_all
 
 HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
 SLACK = timedelta(seconds=2)  # the header holds whole seconds
-
-
-class _Response(HttpResponse):
-    def __init__(self, request: HttpRequest, status: int, headers: dict[str, str]) -> None:
-        super().__init__(request, None)
-        self.status_code = status
-        self.headers = {k.lower(): v for k, v in headers.items()}
-        self.reason = "OK" if status < 300 else "Error"
-        self.content_type = None
-
-    def body(self) -> bytes:
-        return b""
-
-
-class Recorder(HttpTransport):
-    """The end of the SDK's pipeline: records each request and answers it with ``answer(request)``."""
-
-    def __init__(self, answer: Callable[[HttpRequest], tuple[int, dict[str, str]]]) -> None:
-        self.sent: list[HttpRequest] = []
-        self.answer = answer
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        self.sent.append(request)
-        return _Response(request, *self.answer(request))
-
-
-def comp(request: HttpRequest) -> str:
-    return parse_qs(urlsplit(request.url).query).get("comp", [""])[0]
 
 
 def azure_answers(policies: dict[str, tuple[str, datetime]] | None = None, *, vlw: bool = True
@@ -100,15 +56,6 @@ def azure_answers(policies: dict[str, tuple[str, datetime]] | None = None, *, vl
         return 400, h
 
     return answer
-
-
-def azure_store(answer: Callable[[HttpRequest], tuple[int, dict[str, str]]], **kwargs: Any
-                ) -> tuple[AzureStore, Recorder]:
-    transport = Recorder(answer)
-    client = ContainerClient("https://acct.blob.core.windows.net", "backups", transport=transport, retry_total=0,
-                             credential=AzureNamedKeyCredential("acct", base64.b64encode(b"k" * 32).decode()),
-                             **kwargs)
-    return AzureStore("backups", "p/", client=client), transport
 
 
 def policy_of(request: HttpRequest) -> tuple[str | None, datetime | None]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vecbackup.errors import UsageError
-from vecbackup.stores.versions import ObjectVersion, at, parse_as_of, plan_undelete, visible_at
+from vecbackup.stores.versions import UNKNOWN_TIME, ObjectVersion, at, parse_as_of, plan_undelete, visible_at
 
 NOW = datetime(2026, 12, 7, 6, 0, 0, tzinfo=UTC)
 
@@ -112,6 +112,38 @@ def test_against_replaying_each_history(histories: dict[str, list[tuple[int, boo
             assert current == (None if evs[-1][1] else f"{key}-{len(evs) - 1}")  # unchanged
 
 
+@given(st.dictionaries(st.sampled_from(["data/a", "data/b", "manifests/m", "locks/l"]),
+                       st.tuples(st.lists(st.integers(0, 20), min_size=1, max_size=6, unique=True).map(sorted),
+                                 st.booleans()), min_size=1), st.integers(0, 21))
+def test_a_deletion_of_unknown_time_hides_nothing_before_now(histories: dict[str, tuple[list[int], bool]],
+                                                             t: int) -> None:
+    """Azure's listing (stores/azure.py): a key's versions, and over a deleted one a marker of unknown time. At any
+    past time each key holds the newest version written by then, deleted since or not; undelete brings back each
+    deleted key's version at that time, unless a version was written after it."""
+    versions: list[ObjectVersion] = []
+    for key, (times, deleted) in histories.items():
+        entries = [ObjectVersion(key, f"{key}-{i}", 10 + i, ti, False, latest=(not deleted and i == len(times) - 1))
+                   for i, ti in enumerate(times)]
+        entries.reverse()
+        if deleted:
+            entries.insert(0, ObjectVersion(key, "", 0, UNKNOWN_TIME, True, True))
+        versions += entries
+    when = datetime.fromtimestamp(t, UTC)
+
+    def newest(key: str) -> str | None:
+        held = [i for i, ti in enumerate(histories[key][0]) if ti <= t]
+        return f"{key}-{held[-1]}" if held else None
+
+    assert {v.key: v.version_id for v in visible_at(versions, when)} == \
+        {k: held for k in histories if (held := newest(k)) is not None}
+    plan = plan_undelete(versions, when)
+    expected = {k for k, (times, deleted) in histories.items()
+                if deleted and newest(k) is not None and times[-1] <= t and not k.startswith("locks/")}
+    assert {v.key for v in plan.restored} == expected
+    assert all(v.version_id == newest(v.key) for v in plan.restored)
+    assert {m.key for m in plan.markers} == expected
+
+
 def test_a_listed_version_is_input_like_any_other() -> None:
     """ListObjectVersions' entries as S3 gives them become versions; one without its key, id or time is CorruptData
     (one line), and keys outside the store's prefix or that no store would write are left out."""
@@ -129,3 +161,39 @@ def test_a_listed_version_is_input_like_any_other() -> None:
                 {"Key": "backups/x", "VersionId": "v", "LastModified": "yesterday"}):
         with pytest.raises(CorruptData, match="without its key, version id or time"):
             store._version(bad, False, "backups/")
+
+
+def test_a_store_as_of_a_time_lists_each_top_level_prefix_once() -> None:
+    """Reading objects one by one (restore, verify) lists the versions of each top-level prefix once, not of each
+    key: the listing per key made verify --read-data --as-of take 1.8 times as long (benchmarks/RESULTS.md)."""
+    from vecbackup.stores.base import ObjectNotFound
+    from vecbackup.stores.versions import PointInTimeStore
+
+    history = [*hist("data/aa/1.vbc", (10, False), (30, True)), *hist("data/bb/2.vbc", (11, False)),
+               *hist("digests/aa/1.vbd", (10, False)), *hist("vecbackup.json", (5, False), (20, False)),
+               *hist("data/cc/3.vbc", (26, False))]
+
+    class Versions:
+        display = "s3://b/"
+
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def versions(self, prefix: str = "") -> list[ObjectVersion]:
+            self.asked.append(prefix)
+            return [v for v in history if v.key.startswith(prefix)]
+
+        def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
+            return version_id.encode()
+
+    inner = Versions()
+    past = PointInTimeStore(inner, datetime.fromtimestamp(25, UTC))  # type: ignore[arg-type]
+    assert past.get("data/aa/1.vbc") == b"data/aa/1.vbc-0"  # deleted since: as it was
+    assert past.get("data/bb/2.vbc") == b"data/bb/2.vbc-0"
+    assert past.stat("digests/aa/1.vbd").size == 10
+    assert past.get("vecbackup.json") == b"vecbackup.json-1"
+    with pytest.raises(ObjectNotFound):
+        past.get("data/cc/3.vbc")  # written after the time
+    with pytest.raises(ObjectNotFound):
+        past.get("data/dd/4.vbc")  # never written
+    assert inner.asked == ["data/", "digests/", "vecbackup.json"]

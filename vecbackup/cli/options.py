@@ -74,7 +74,8 @@ AsOf = Annotated[str | None, typer.Option(
     "--as-of", metavar="TIME", show_default=False,
     help="Read the store as it was at TIME (ISO 8601 with Z or an offset, e.g. 2026-12-07T05:00:00Z, or a duration "
          "ago such as 3h), from its objects' versions: backups deleted or overwritten since, by mistake or by an "
-         "attacker, are read as they were. S3 buckets with versioning (or Object Lock) only; nothing is written.")]
+         "attacker, are read as they were. S3 buckets and Azure containers with versioning (or object lock) only; "
+         "nothing is written.")]
 LockWait = Annotated[float, typer.Option("--lock-wait", metavar="SECONDS",
                                          help="Wait this long for a conflicting lock on the store to go (exit 11 "
                                               "if it does not).")]

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from vecbackup.errors import Unsupported
 from vecbackup.stores.base import BlobStore
-from vecbackup.stores.versions import check_versioning, plan_undelete, versioned
+from vecbackup.stores.versions import ObjectVersion, check_versioning, plan_undelete, versioned
 from vecbackup.times import iso_z
 
 
@@ -36,7 +36,8 @@ def undelete(store: BlobStore, when: datetime, *, dry_run: bool = False) -> Unde
     raw = versioned(store)
     if raw is None:
         raise Unsupported(f"{store.display} keeps no object versions: what was deleted from it is gone",
-                          hint="undelete works on S3 buckets with versioning (or Object Lock) enabled")
+                          hint="undelete works on S3 buckets and Azure containers with versioning (or object lock) "
+                               "enabled")
     check_versioning(raw)
     plan = plan_undelete(raw.versions(""), when)
     result = UndeleteResult(as_of=iso_z(when, "seconds"), dry_run=dry_run, restored=[v.key for v in plan.restored],
@@ -46,8 +47,11 @@ def undelete(store: BlobStore, when: datetime, *, dry_run: bool = False) -> Unde
         return result
     # data and row digests first, manifests after them, the tombstones last: a backup brought back is whole
     # before anything lists it
-    for marker in sorted(plan.markers, key=lambda m: _order(m.key)):
-        raw.delete_version(marker.key, marker.version_id)
+    markers: dict[str, list[ObjectVersion]] = {}
+    for marker in plan.markers:
+        markers.setdefault(marker.key, []).append(marker)
+    for version in sorted(plan.restored, key=lambda v: _order(v.key)):
+        raw.undelete(version, markers.get(version.key, []))
     for key in plan.tombstones:
         store.delete(key)
     return result

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from vecbackup.errors import NotFound, Unreachable, Unsupported, UsageError, VecbackupError
+from vecbackup.errors import CorruptData, NotFound, Unreachable, Unsupported, UsageError, VecbackupError
 from vecbackup.format.crypto import ObjectLock
 from vecbackup.format.layout import is_transient
 from vecbackup.stores.base import (
@@ -44,6 +45,7 @@ from vecbackup.stores.base import (
     check_key,
     valid_key,
 )
+from vecbackup.stores.versions import UNKNOWN_TIME, ObjectVersion
 from vecbackup.urls import StoreURL
 
 MiB = 1024 * 1024
@@ -56,6 +58,8 @@ ENV_SAS = "AZURE_STORAGE_SAS_TOKEN"
 
 TIERS = {"hot": "Hot", "cool": "Cool", "cold": "Cold", "archive": "Archive"}
 MAX_PAGE_SIZE = 5000  # the most one List Blobs call returns
+#: seconds undelete waits for the copy of a version over its blob (within an account it is usually done at once)
+COPY_WAIT = 600.0
 
 _AUTH_CODES = {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch",
                "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "AuthorizationResourceTypeMismatch",
@@ -143,6 +147,8 @@ class AzureStore:
                                       "AccountKey=...;EndpointSuffix=core.windows.net") from None
         self._client = client
         self._lock: ObjectLock | None = None
+        #: a SAS given as a credential (not in the URL), which undelete's copy passes on to authorize its source
+        self._source_sas = str(getattr(credential, "signature", "") or "").lstrip("?")
         self.account = str(getattr(client, "account_name", None) or "the storage account")
         self.endpoint = _endpoint(str(getattr(client, "url", "") or ""), container)
 
@@ -215,16 +221,23 @@ class AzureStore:
             raise self._error(e, "writing", key, if_absent=if_absent) from None
 
     def get(self, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return self._download(key, offset, length, None)
+
+    def _download(self, key: str, offset: int, length: int | None, version_id: str | None) -> bytes:
         name = self._name(key)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError(f"bad range offset={offset} length={length}")
-        if length == 0:
-            self.stat(key)  # still ObjectNotFound when absent
+        if length == 0:  # still ObjectNotFound when absent
+            if version_id is None:
+                self.stat(key)
+            else:
+                self._download(key, 0, 1, version_id)
             return b""
+        version = {} if version_id is None else {"version_id": version_id}
         try:
             # offset=None lets the SDK read an empty blob (a range request on one answers 416)
             downloader = self._client.download_blob(name, offset=offset or (0 if length else None), length=length,
-                                                    max_concurrency=self.concurrency)
+                                                    max_concurrency=self.concurrency, **version)
             return bytes(downloader.readall())
         except Exception as e:
             if _status(e) == 416:  # the blob exists and the range starts at or after its end
@@ -240,11 +253,18 @@ class AzureStore:
         return ObjectInfo(key, int(props.size), props.last_modified.timestamp())
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        start = len(self.prefix)
+        for b in self._blobs(prefix, ["metadata"]):
+            yield ObjectInfo(b.name[start:], int(b.size), b.last_modified.timestamp())
+
+    def _blobs(self, prefix: str, include: Sequence[str]) -> Iterator[Any]:
+        """List Blobs under ``prefix`` with ``include``, page by page, without the folders of an account with a
+        hierarchical namespace (ADLS Gen2), which are not objects."""
         if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
-        start = len(self.prefix)
+        include = sorted({*include, "metadata"})
         try:
-            pages = self._client.list_blobs(name_starts_with=self.prefix + prefix, include=["metadata"],
+            pages = self._client.list_blobs(name_starts_with=self.prefix + prefix, include=include,
                                             results_per_page=self.page_size).by_page()
         except Exception as e:
             raise self._error(e, "listing", prefix or None) from None
@@ -257,10 +277,8 @@ class AzureStore:
             if page is None:
                 return
             for b in found:
-                # directories of accounts with a hierarchical namespace (ADLS Gen2) are not objects
-                if b.name.endswith("/") or (b.metadata or {}).get("hdi_isfolder") == "true":
-                    continue
-                yield ObjectInfo(b.name[start:], int(b.size), b.last_modified.timestamp())
+                if not (b.name.endswith("/") or (b.metadata or {}).get("hdi_isfolder") == "true"):
+                    yield b
 
     def delete(self, key: str) -> None:
         name = self._name(key)
@@ -270,6 +288,72 @@ class AzureStore:
             if _code(e) == "BlobNotFound":
                 return
             raise self._error(e, "deleting", key) from None
+
+    # -- versions (stores/versions.py): blob versioning ------------------------------------------------------
+
+    def versioning(self) -> str:
+        """"Enabled" once a blob under the prefix has a version id, "" when none has: blob versioning is a setting
+        of the storage account that the blob service does not report, and a blob written while it is on gets a
+        version id. "Enabled" for a container holding nothing under the prefix, which has nothing to lose."""
+        seen = False
+        for b in self._blobs("", ["versions"]):
+            if b.version_id:
+                return "Enabled"
+            seen = True
+        return "" if seen else "Enabled"
+
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        """Every version under ``prefix``, keys in order, each key's newest first; a key whose blob is deleted
+        (none of its versions current) first gets a delete marker of unknown time (stores/versions.py). A blob
+        written before versioning was turned on is listed as its one version, with the id ""."""
+        start = len(self.prefix)
+        by_key: dict[str, list[ObjectVersion]] = {}
+        for b in self._blobs(prefix, ["versions"]):
+            key = b.name[start:]
+            if not valid_key(key):
+                continue
+            vid = b.version_id or ""
+            try:
+                when = _version_time(vid) if vid else b.last_modified.timestamp()
+                size = int(b.size)
+            except (TypeError, ValueError, AttributeError):
+                raise CorruptData(f"{self.display}: the service listed a version of {key} without its time or size "
+                                  f"(version id {vid[:40]!r})") from None
+            by_key.setdefault(key, []).append(ObjectVersion(key, vid, size, when, False,
+                                                            bool(b.is_current_version) or not vid))
+        for key in sorted(by_key):
+            entries = sorted(by_key[key], key=lambda v: (not v.latest, -v.mtime))
+            if not entries[0].latest:
+                yield ObjectVersion(key, "", 0, UNKNOWN_TIME, deleted=True, latest=True)
+            yield from entries
+
+    def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        return self._download(key, offset, length, version_id or None)
+
+    def undelete(self, version: ObjectVersion, markers: Sequence[ObjectVersion]) -> None:
+        """Copy ``version`` over its blob (Copy Blob from the version's URL, as Azure's documentation restores a
+        previous version), with the store's tier and, under object lock, a new immutability policy; wait until the
+        copy is done (within the account it usually is at once)."""
+        if not version.version_id:  # a blob without versions: nothing to copy it from
+            return
+        blob = self._client.get_blob_client(self._name(version.key))
+        # a SAS authorizes reading the source too: in the URL already (a connection string's), or added
+        source = blob.url if "?" in blob.url or not self._source_sas else f"{blob.url}?{self._source_sas}"
+        source += f"{'&' if '?' in source else '?'}versionid={quote(version.version_id)}"
+        tier = _sdk().StandardBlobTier(self.tier) if self.tier else None
+        try:
+            copy = blob.start_copy_from_url(source, standard_blob_tier=tier, **self._policy(version.key))
+            status = str(copy.get("copy_status") or "")
+            deadline = time.monotonic() + COPY_WAIT
+            while status == "pending" and time.monotonic() < deadline:
+                time.sleep(1.0)
+                status = str(getattr(blob.get_blob_properties().copy, "status", "") or "")
+        except Exception as e:
+            raise self._error(e, "bringing back", version.key) from None
+        if status not in ("success", ""):
+            raise VecbackupError(f"bringing back {version.key} in {self.display}: the copy of its version "
+                                 f"{version.version_id} is {status or 'in an unknown state'}",
+                                 hint="run undelete again: a key already brought back is left as it is")
 
     # -- object lock (stores.base.Retaining): version-level immutability policies -------------------------
 
@@ -381,6 +465,16 @@ class AzureStore:
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
+
+
+def _version_time(version_id: str) -> float:
+    """The time a blob version was written, from its id (``2026-12-07T10:00:00.1234567Z``: 100 ns ticks, of which
+    a float keeps the microseconds); ValueError for anything else."""
+    head, dot, frac = version_id.removesuffix("Z").partition(".")
+    if not version_id.endswith("Z") or (dot and not frac.isdigit()):
+        raise ValueError(version_id)
+    when = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return when.timestamp() + (int(frac[:7].ljust(7, "0")) / 1e7 if frac else 0.0)
 
 
 def _tier(tier: str | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from vecbackup.format.crypto import ObjectLock
@@ -138,7 +138,7 @@ class RetryingStore:
     # -- versions, where the inner store keeps them (stores/versions.py) ------------------------------------------
 
     @property
-    def _versioned(self) -> Any:  # an S3Store; stores/versions.versioned() checks that it is one before calling
+    def _versioned(self) -> Any:  # an S3 or Azure store; stores/versions.versioned() checks that before calling
         return self.inner
 
     def versioning(self) -> str:
@@ -153,6 +153,5 @@ class RetryingStore:
                                lambda: self._versioned.get_version(key, version_id, offset=offset,
                                                                       length=length)))
 
-    def delete_version(self, key: str, version_id: str) -> None:
-        self._run(f"deleting a version of {key} from {self.display}",
-                  lambda: self._versioned.delete_version(key, version_id))
+    def undelete(self, version: ObjectVersion, markers: Sequence[ObjectVersion]) -> None:
+        self._run(f"bringing back {version.key} in {self.display}", lambda: self._versioned.undelete(version, markers))

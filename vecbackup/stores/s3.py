@@ -15,7 +15,7 @@ import base64
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -602,9 +602,11 @@ class S3Store:
     def get_version(self, key: str, version_id: str, *, offset: int = 0, length: int | None = None) -> bytes:
         return self._read(key, offset, length, {"VersionId": version_id})
 
-    def delete_version(self, key: str, version_id: str) -> None:
-        with self._errors("deleting a version of", key):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key), VersionId=version_id)
+    def undelete(self, version: ObjectVersion, markers: Sequence[ObjectVersion]) -> None:
+        """Remove the delete markers written over ``version``: the version below them is current again."""
+        for marker in markers:
+            with self._errors("removing a delete marker of", marker.key):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(marker.key), VersionId=marker.version_id)
 
     # -- object lock (stores.base.Retaining) --------------------------------------------------------------
 
