@@ -579,9 +579,10 @@ def init(store: StoreLike, *, encrypt: bool = False, passphrase: Passphrase | No
     already). Keep the passphrase: without a key file it opens, the backups cannot be read.
 
     ``object_lock`` (``"compliance:35d"``, ``"governance:35d"`` or an ObjectLock): every object the store keeps is
-    written with that S3 Object Lock retention, and each backup extends it on the objects it reuses
-    (docs/STORES.md, "Object lock"). The bucket must have Object Lock enabled; refused on a folder or Azure
-    (Unsupported, exit 9; nothing written). Chosen once: the settings file is written once.
+    written with that retention (S3 Object Lock; Azure version-level immutability policies), and each backup extends
+    it on the objects it reuses (docs/STORES.md, "Object lock"). The bucket must have Object Lock enabled (the Azure
+    container version-level immutability support); refused on a folder (Unsupported, exit 9; nothing written).
+    Chosen once: the settings file is written once.
 
     ``recover`` (with ``encrypt``): write again the settings file (vecbackup.json) of an encrypted store that lost
     it, from the key file ``passphrase`` opens; nothing else is written (give ``object_lock`` again if it had one)."""

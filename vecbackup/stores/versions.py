@@ -77,7 +77,7 @@ UNKNOWN_TIME = math.inf
 
 def versioned(store: BlobStore) -> VersionedStore | None:
     """The outermost of ``store`` and the stores it wraps (``inner``: retries, encryption) that reads versions all
-    the way down (a RetryingStore around an S3 store, not one around an Azure store), else None. Under an encrypted
+    the way down (a RetryingStore around an S3 or Azure store, not one around a folder), else None. Under an encrypted
     store that is the raw store: versions are of the objects as stored."""
     found: BlobStore | None = None
     for s in reversed(list(layers(store))):
