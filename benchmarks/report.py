@@ -885,6 +885,22 @@ def _segments(res: dict[str, Any]) -> str:
     out.append(_table(["rows × dim", "logical backup wall s", "segment backup wall s (× logical)", "read MiB",
                        "vector MB/s", "peak RSS MiB segment / logical", "after 1% changed: wall s",
                        "read ÷ first", "uploaded ÷ first", "logical after 1%: wall s / uploaded ÷ first"], rows))
+    compacted = [c for c in runs if c["segments"].get("after_compaction")]
+    if compacted:
+        crow = []
+        for c in compacted:
+            first, after = c["segments"]["first"], c["segments"]["after_compaction"]
+            seg, log = after["segments"], after["logical"]
+            crow.append([f"{_n(c['rows'])} × {c['dim']}", f"{after['settle_s']:.0f}", f"{seg['wall_s']:.1f}",
+                         f"{seg['bytes_read'] / first['bytes_read']:.1%}",
+                         f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}", f"{log['wall_s']:.1f}",
+                         f"{log['bytes_uploaded'] / first['bytes_uploaded']:.1%}"])
+        out += ["", "After a compaction: then a quarter of the rows deleted (every key divisible by 4) and compacted "
+                "away, which rewrites the segments that held them; the next segment backup beside the logical backup "
+                "of the same change from the same base. A segment is reused whole or read again, so a rewritten one "
+                "is read and uploaded again; the logical backup finds each row it reads in the base by its digest.",
+                "", _table(["rows × dim", "compaction s", "segment backup wall s", "read ÷ first", "uploaded ÷ first",
+                            "logical backup wall s", "logical uploaded ÷ first"], crow)]
     return "\n".join(out)
 
 
