@@ -89,6 +89,7 @@ from vecbackup.stores import open_raw_store
 from vecbackup.stores import open_store as _open_store
 from vecbackup.stores.base import BlobStore, cannot_lock
 from vecbackup.stores.encrypted import is_encrypted
+from vecbackup.stores.objectlock import check_lock_kept
 from vecbackup.stores.versions import parse_as_of, present
 from vecbackup.urls import is_engine_url, is_qdrant_url, parse_store_url
 from vecbackup.words import either, param
@@ -322,17 +323,21 @@ def backup(source: SourceLike, store: StoreLike, collections: list[str] | str | 
         events.started(names)
         with locked(target, "backup", exclusive=False, wait=options.lock_wait):
             reader = None if options.segments_from is None else segment_reader(engine, options.segments_from)
+            # once for the run, before anything is written: a listing of every manifest in the store and a read
+            check_lock_kept(target, catalog.newest(target))
             for name in names:
                 try:
                     if reader is not None:
                         r = backup_segments(engine, reader, target, name, batch_size=options.batch_size,
                                             compression_level=options.compression_level, progress=progress(),
-                                            full=options.full, check_fraction=options.check_reused)
+                                            full=options.full, check_fraction=options.check_reused,
+                                            settings_checked=True)
                     else:
                         r = backup_collection(engine, target, name, batch_size=options.batch_size,
                                               compression_level=options.compression_level, progress=progress(),
                                               shard=options.shard, run=options.run, parallel=options.parallel,
-                                              full=options.full, check_fraction=options.check_reused)
+                                              full=options.full, check_fraction=options.check_reused,
+                                              settings_checked=True)
                     if options.commit and options.run is not None:
                         r.commit = commit_run(target, name, options.run, if_complete=True)
                 except VecbackupError as e:

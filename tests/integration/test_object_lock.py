@@ -427,6 +427,28 @@ def test_settings_that_lose_the_lock_stop_the_first_backup_of_a_new_collection(c
     assert all(b.lock_of(k)[0] == "GOVERNANCE" for k in b.listed() if k.startswith(layout.MANIFESTS))
 
 
+def test_a_backup_of_several_collections_checks_the_settings_once(lite, tmp_path: Path):
+    """The check of the store's settings against its newest backup lists every manifest in the store and reads the
+    newest: a backup of several collections does it once, before the first is read, not once per collection (with
+    50 collections of 100 backups each, 50 listings of 5,000 keys). Each collection still lists its own manifests to
+    find the base of its incremental backup."""
+    from tests.faulty import FaultyStore
+    from vecbackup import api
+    from vecbackup.stores.local import LocalStore
+
+    names = [lite.new_name(f"once{i}") for i in range(3)]
+    for name in names:
+        build_vector_only(lite.client, name, "FLOAT_VECTOR", n=50)
+    store = FaultyStore(LocalStore(tmp_path / "store", create=True))
+    for _ in range(2):
+        store.calls.clear()
+        api.backup(lite.url, store, names).raise_for_failures()
+        listed = [key for method, key in store.calls if method == "list" and key.startswith(layout.MANIFESTS)]
+        assert listed.count(layout.manifests_prefix()) == 1, listed
+        assert sorted(k for k in listed if k != layout.manifests_prefix()) == \
+            sorted(layout.manifests_prefix(n) for n in names)
+
+
 def test_stats_locks_counts_each_objects_lock(cli, lite, s3env, tmp_path: Path):
     """stats --locks reads every object's lock: before the store had one, nothing is locked; after a backup under
     compliance:10d, what it wrote and what it extended is locked, and the first backup's manifest (which no later

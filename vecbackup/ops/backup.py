@@ -386,9 +386,14 @@ def backup_collection(
     parallel: int = 1,
     full: bool = False,
     check_fraction: float = CHECK_REUSED,
+    settings_checked: bool = False,
 ) -> BackupResult:
     """Back up ``collection``. Data objects are written first; the manifest last, with a conditional
     create, is the commit point: until it exists the backup does not exist.
+
+    Before anything is written the store's settings are checked against its newest backup (an object lock lost:
+    stores/objectlock.check_lock_kept); ``settings_checked``: the caller did that already for this run (api.backup
+    does once for all its collections).
 
     With ``shard`` (and ``run``): only the rows the shard owns, and a shard record instead of the manifest; the
     backup exists once ``commit`` has joined every shard of the run (ops/commit.py).
@@ -425,7 +430,8 @@ def backup_collection(
                      "serves")
     base, base_notes = (None, []) if full else find_base(store, spec)
     notes.extend(base_notes)
-    check_lock_kept(store, catalog.newest(store))  # before anything is written
+    if not settings_checked:
+        check_lock_kept(store, catalog.newest(store))  # before anything is written
 
     tally = _Tally(progress, LimitMeter(unset(spec)), key_index(spec, partitions), {p: 0 for p in partitions})
     width = in_flight(store, PIPELINE) + reads.streams - 1
