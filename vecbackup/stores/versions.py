@@ -212,8 +212,8 @@ class PointInTimeStore:
         self.when = when
         self.display = f"{inner.display} as of {iso_z(when, 'seconds')}"
         self.concurrency = int(getattr(inner, "concurrency", 2))
-        self._known: dict[str, ObjectVersion | None] = {}  # key -> its version at `when` (None: absent then)
-        self._listed: set[str] = set()  # prefixes whose every key is in _known
+        self._known: dict[str, ObjectVersion] = {}  # key -> its version at `when`, of the keys listed
+        self._listed: set[str] = set()  # prefixes whose every key held at `when` is in _known
         self._listing = threading.Lock()  # readers on several threads: each prefix listed once
 
     def _version(self, key: str) -> ObjectVersion:
@@ -226,11 +226,9 @@ class PointInTimeStore:
             prefix = head + slash
             with self._listing:
                 if prefix not in self._listed:
-                    t = self.when.timestamp()
-                    for entries in _entries_by_key(self.inner.versions(prefix)):
-                        self._known[entries[0].key] = at(entries, t)
+                    self.list(prefix)  # every key there held at `when` goes into _known
                     self._listed.add(prefix)
-        v = self._known.get(key)
+        v = self._known.get(key)  # None: absent at `when`
         if v is None:
             raise ObjectNotFound(f"{key} not found in {self.display}")
         return v
