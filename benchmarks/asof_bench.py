@@ -12,7 +12,6 @@ SeaweedFS, Lite and the client share the machine's cores, so the ratios are the 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import statistics
@@ -21,7 +20,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,13 +32,13 @@ NAME = "bench_asof"
 
 
 def _cli(*args: str) -> float:
-    from vecbackup.cli import run
+    """The seconds ``vecbackup ARGS...`` took in this process; RuntimeError unless it exited 0."""
+    from tests.integration.common import run_cli
 
     t0 = time.perf_counter()
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()) as err:
-        code = run(list(args))
+    code, _, err = run_cli(*args)
     if code != 0:
-        raise RuntimeError(f"vecbackup {args[0]} exited {code}: {err.getvalue()[-500:]}")
+        raise RuntimeError(f"vecbackup {args[0]} exited {code}: {err[-500:]}")
     return time.perf_counter() - t0
 
 

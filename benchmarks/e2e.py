@@ -66,8 +66,8 @@ def load_collection(client: Any, name: str, n: int) -> dict[str, Any]:
     t_index = time.perf_counter() - t0
     client.load_collection(name)
     t_load = time.perf_counter() - t0
-    count = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
-    if int(count) != n:
+    count = strong_count(client, name)
+    if count != n:
         raise RuntimeError(f"{name}: loaded {count} rows, expected {n}")
     return {"rows": n, "insert_s": t_insert, "flush_done_s": t_flush, "index_done_s": t_index, "loaded_s": t_load}
 
@@ -180,6 +180,11 @@ def import_floor(uri: str) -> dict[str, Any]:
             "c.list_collections(); c.close()")
     r = run_measured([PYTHON, "-c", code, uri]).check()
     return {"tool": "python + pymilvus import + connect", "wall_s": r.wall, "peak_rss_bytes": r.max_rss}
+
+
+def strong_count(client: Any, name: str) -> int:
+    """The rows ``name`` holds, counted with Strong consistency (every write before it seen)."""
+    return int(client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"])
 
 
 def settle(client: Any, name: str, timeout: float = 900.0) -> float:

@@ -44,6 +44,7 @@ from benchmarks.e2e import (
     baseline_export,
     import_floor,
     settle,
+    strong_count,
     vecbackup_restore,
     vecbackup_restore_workers,
     wait_index,
@@ -88,8 +89,8 @@ def plain_load(client: Any, name: str, n: int, dim: int, index: str) -> dict[str
     t_index = time.perf_counter() - t0 - t_flush
     client.load_collection(name)
     t_load = time.perf_counter() - t0 - t_flush - t_index
-    count = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
-    if int(count) != n:
+    count = strong_count(client, name)
+    if count != n:
         raise RuntimeError(f"{name}: loaded {count} rows, expected {n}")
     return {"insert_s": t_insert, "flush_s": t_flush, "index_s": t_index, "load_s": t_load,
             "wall_s": t_insert + t_flush + t_index + t_load}
@@ -172,7 +173,7 @@ def after_compaction(client: Any, name: str, store: Path, url: str, work: Path) 
     client.delete(name, filter="id % 4 == 0")
     client.flush(name)
     settle_s = settle(client, name)
-    rows = int(client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"])
+    rows = strong_count(client, name)
     seg = backup(STANDALONE_URL, store, name, rows, "--segments-from", url)
     log = backup(STANDALONE_URL, logical, name, rows)
     shutil.rmtree(logical)
