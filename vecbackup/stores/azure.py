@@ -254,12 +254,12 @@ class AzureStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         start = len(self.prefix)
-        for b in self._blobs(prefix, ["metadata"]):
+        for b in self._blobs(prefix, ()):
             yield ObjectInfo(b.name[start:], int(b.size), b.last_modified.timestamp())
 
     def _blobs(self, prefix: str, include: Sequence[str]) -> Iterator[Any]:
-        """List Blobs under ``prefix`` with ``include``, page by page, without the folders of an account with a
-        hierarchical namespace (ADLS Gen2), which are not objects."""
+        """List Blobs under ``prefix`` with ``include`` (and always the metadata, which tells a folder), page by page,
+        without the folders of an account with a hierarchical namespace (ADLS Gen2), which are not objects."""
         if prefix and not valid_key(prefix):
             raise ValueError(f"invalid store key prefix {prefix!r}")
         include = sorted({*include, "metadata"})
