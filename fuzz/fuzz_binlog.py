@@ -26,6 +26,7 @@ import orjson
 from fuzz._common import Bug, allow
 from vecbackup.errors import CorruptData
 from vecbackup.format.binlog import iter_insert_log, read_delta_log, read_insert_log
+from vecbackup.format.codec import Packed
 
 MAX_LEN = 16384
 ALLOWED = (CorruptData,)
@@ -134,6 +135,12 @@ def one_input(data: bytes) -> None:
     parts = allow(ALLOWED, lambda: list(iter_insert_log(forged, batch_rows=3)))
     if (parts is None) != (log is None) or (log is not None and sum(p.num_rows for p in parts or ()) != log.num_rows):
         raise Bug("iter_insert_log and read_insert_log disagree")
+    packed = allow(ALLOWED, lambda: list(iter_insert_log(forged, batch_rows=3, packed=True)))
+    if (packed is None) != (parts is None):
+        raise Bug("the packed reading of an insert log fails where the decoded one does not, or the other way")
+    for plain, as_is in zip(parts or (), packed or (), strict=True):  # repr: a NaN element is not equal to itself
+        if isinstance(as_is.column.values, Packed) and repr(list(as_is.column.values)) != repr(plain.column.values):
+            raise Bug("the packed reading of an insert log holds other values than the decoded one")
     delta = allow(ALLOWED, read_delta_log, forged)
     if delta is not None:
         if len(delta.pks) != delta.num_rows:

@@ -25,6 +25,7 @@ from vecbackup.format.binlog import (
     DeltaLog,
     _arrays,
     _fast_class,
+    _packed_array_column,
     _packed_arrays,
     _scalar_field,
     _scalar_field_fast,
@@ -33,8 +34,10 @@ from vecbackup.format.binlog import (
     read_delta_log,
     read_insert_log,
     segment_chunks,
+    segment_groups,
 )
-from vecbackup.format.codec import decode_chunk, encode_chunk
+from vecbackup.format.codec import Chunk, Column, Packed, decode_chunk, encode_chunk
+from vecbackup.format.digests import encode_with_digests
 from vecbackup.schema import DYNAMIC_COLUMN, Field, FieldType
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "binlogs-2.3"
@@ -364,6 +367,13 @@ def test_a_column_of_arrays_decodes_at_once_as_row_by_row(element_type, data):
         assert [[type(v) for v in row] for row in at_once] == [[type(v) for v in row] for row in expected]
     if kinds <= {"ok", "empty", "member-empty"}:
         assert at_once is not None  # what protobuf writes is read at once
+    packed = _packed_array_column(col, element_type)  # a segment backup's: stored as the lists would be
+    assert (packed is None) == (at_once is None)
+    if packed is not None:
+        field = Field("a", FieldType.ARRAY, element_type=element_type, max_capacity=64)
+        assert packed.tolist() == expected
+        assert encode_chunk([field], Chunk("p", len(rows), {"a": Column(packed)})) == \
+            encode_chunk([field], Chunk("p", len(rows), {"a": Column(expected)}))
 
 
 def _member_tag(member: str) -> int:
@@ -407,3 +417,111 @@ def test_magic_number():
 
 def test_kinds_cover_every_vector_type_of_the_2_3_server():
     assert {v[1] for v in KINDS.values()} == {"FLOAT_VECTOR", "BINARY_VECTOR", "FLOAT16_VECTOR"}
+
+
+# --------------------------------------------------------------------------- packed VARCHAR and JSON values
+
+
+@pytest.mark.parametrize("kind", ["float", "binary"])
+def test_packed_values_encode_to_the_same_chunks_and_digests(kind):
+    """A segment backup asks for VARCHAR and JSON values packed (the bytes the chunk stores, without a Python value
+    per row): every batch of the server's own segments encodes to the same bytes and row digests as decoded, and
+    reads back as the same values; the primary key stays a list of keys."""
+    doc, segs = _segments(kind)
+    s = spec(kind)
+    packed_columns: set[str] = set()
+    for seg, path in segs:
+        binlogs = {int(d.name): _logs(d) for d in (path / "insert_log").iterdir()}
+        for group in segment_groups(s, doc["field_ids"], binlogs, seg["partition"]):
+            for (plain, ts), (packed, ts2) in zip(group.batches(7), group.batches(7, packed=True), strict=True):
+                assert np.array_equal(ts, ts2)
+                data, digests = encode_with_digests(s.columns, plain)
+                data2, digests2 = encode_with_digests(s.columns, packed)
+                assert data2 == data and np.array_equal(digests2, digests)
+                for name, col in packed.columns.items():
+                    if isinstance(col.values, Packed):
+                        packed_columns.add(name)
+                        assert name != s.primary.name
+                        assert col.values.tolist() == list(plain.columns[name].values)
+    # the golden segments' VARCHAR, JSON and ARRAY fields (but an ARRAY of VARCHAR) are packed
+    assert packed_columns == {f.name for f in s.columns if f.name != s.primary.name and (
+        f.type in (FieldType.VARCHAR, FieldType.JSON) or f.name == DYNAMIC_COLUMN
+        or (f.type is FieldType.ARRAY and f.element_type is not FieldType.VARCHAR))}
+
+
+def _json_log(values: list[bytes], large: bool = False) -> bytes:
+    import pyarrow as pa
+
+    return _insert(23, pa.array(values, pa.large_binary() if large else pa.binary()))
+
+
+def _both(data: bytes) -> tuple[Any, Any]:
+    """The column read per row and packed, each a list of values or the CorruptData message."""
+    out = []
+    for packed in (False, True):
+        try:
+            out.append(next(iter_insert_log(data, packed=packed)).column.values)
+        except CorruptData as e:
+            out.append(e.message)
+    return out[0], out[1]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.lists(st.one_of(
+    _JSON.map(orjson.dumps),  # as pymilvus writes JSON
+    _JSON.map(lambda v: __import__("json").dumps(v, ensure_ascii=False).encode()),  # with spaces, or as Go writes it
+    st.sampled_from([b"[1", b"2],3", b"1,2", b"", b" 1", b"{}", b"[]", b'"a,b"', b"1e999", b"-0", b"1.50",
+                     b'"\\u00fc"', b"\"", b"NaN", b"[", b"]"]),
+), min_size=1, max_size=12), st.booleans())
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+def test_packed_json_is_what_decoding_row_by_row_stores(values, large):
+    """Whatever a JSON payload holds (JSON as orjson writes it, JSON written otherwise, pieces that only parse
+    joined, such as "[1" and "2],3", empty or broken values), the packed column is stored exactly as the values
+    decoded one by one, or decoding fails with the same one-line message."""
+    plain, packed = _both(_json_log(values, large))
+    if isinstance(plain, str):
+        assert packed == plain
+        return
+    field = Field("j", FieldType.JSON)
+    as_list = encode_chunk([field], Chunk("p", len(values), {"j": Column(plain)}))
+    as_packed = encode_chunk([field], Chunk("p", len(values), {"j": Column(packed)}))
+    assert as_packed == as_list
+    if isinstance(packed, Packed):  # only values that are each one JSON value, as orjson writes it
+        assert [orjson.dumps(orjson.loads(v)) for v in values] == values
+
+
+def test_json_pieces_that_parse_only_when_joined_are_not_packed():
+    plain, packed = _both(_json_log([b"[1", b"2],3"]))
+    assert plain == packed and "not JSON" in plain
+    plain, packed = _both(_json_log([b'{"a": 1}', b"[1,2]"]))  # JSON, but not as orjson writes it
+    assert not isinstance(packed, Packed) and packed == plain == [{"a": 1}, [1, 2]]
+    _, packed = _both(_json_log([b'{"a":1}', b"[1,2]", b'"\\u00fc"']))  # orjson writes ü as UTF-8
+    assert not isinstance(packed, Packed)
+    _, packed = _both(_json_log([b'{"a":1}', b"[1,2]", '"ü"'.encode()]))
+    assert isinstance(packed, Packed) and packed.tolist() == [{"a": 1}, [1, 2], "ü"]
+
+
+def test_packed_varchar_is_checked_utf8():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = _insert(21, pa.array(["a", "", "ü" * 3]))
+    _, packed = _both(good)
+    assert isinstance(packed, Packed) and packed.tolist() == ["a", "", "üüü"] and packed[2] == "üüü"
+    # a string column whose bytes are not UTF-8 (pyarrow writes it unchecked; only a full validation sees it)
+    bad = pa.Array.from_buffers(pa.string(), 2, [None, pa.py_buffer(np.array([0, 1, 2], np.int32)),
+                                                  pa.py_buffer(b"a\xff")])
+    import io
+    out = io.BytesIO()
+    pq.write_table(pa.table({"val": bad}), out)
+    plain, packed = _both(build_binlog(21, [out.getvalue()]))
+    assert "not UTF-8" in plain and "not UTF-8" in packed
+    with_null = _insert(21, pa.array(["a", None]))
+    plain, packed = _both(with_null)
+    assert packed == plain == ["a", None]  # nulls: decoded per row

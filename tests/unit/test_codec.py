@@ -20,6 +20,7 @@ from vecbackup.format.codec import (
     PREFIX_SIZE,
     Chunk,
     Column,
+    Packed,
     decode_chunk,
     encode_chunk,
     read_chunk_header,
@@ -1010,3 +1011,59 @@ def test_encode_rejects_bad_new_type_input() -> None:
     bad(structs, [[{"s": "x", "v": [1, 2]}], {"s": "x", "v": [1, 2]}], "row 1: expected a list of structs")
     bad(structs, [[{"s": "x", "v": [1, 2, 3]}], []], r"struct field 'v'.*shape")
     bad(structs, [[{"s": 5, "v": [1, 2]}], []], "struct field 's'.*expected str")
+
+
+# --------------------------------------------------------------------------- packed VARCHAR and JSON values
+
+
+def _packed(ftype: FieldType, parts: list[bytes]) -> Packed:
+    return Packed(ftype, np.array([len(p) for p in parts], np.uint32), np.frombuffer(b"".join(parts), np.uint8))
+
+
+def test_packed_values_are_stored_as_the_values_they_hold():
+    fields = [Field("t", FieldType.VARCHAR, max_length=8), Field("j", FieldType.JSON)]
+    texts, docs = ["a", "", "ü"], [{"a": 1}, [1, None], "x"]
+    valid = np.array([True, False, True])
+    plain = Chunk("p", 3, {"t": Column(texts, valid), "j": Column(docs, valid)})
+    packed = Chunk("p", 3, {
+        "t": Column(_packed(FieldType.VARCHAR, [b"a", b"", "ü".encode()]), valid),
+        "j": Column(_packed(FieldType.JSON, [b'{"a":1}', b"", b'"x"']), valid)})
+    assert encode_chunk(fields, packed) == encode_chunk(fields, Chunk("p", 3, {
+        "t": Column(["a", "", "ü"], valid), "j": Column([{"a": 1}, None, "x"], valid)}))
+    back = decode_chunk(encode_chunk(fields, packed))
+    assert list(back.columns["t"].values) == ["a", None, "ü"]
+    assert plain.num_rows == back.num_rows
+    p = packed.columns["j"].values
+    assert isinstance(p, Packed) and len(p) == 3 and p[0] == {"a": 1} and p[-1] == "x" and p[1:] == [None, "x"]
+    tags = Field("a", FieldType.ARRAY, element_type=FieldType.INT32, max_capacity=4)
+    arrays = Packed(FieldType.ARRAY, np.array([2, 0, 1], np.uint32), np.array([7, -1, 3], np.int32), FieldType.INT32)
+    assert encode_chunk([tags], Chunk("p", 3, {"a": Column(arrays, valid)})) == \
+        encode_chunk([tags], Chunk("p", 3, {"a": Column([[7, -1], None, [3]], valid)}))
+    with pytest.raises(IndexError):
+        p[3]
+
+
+def test_packed_values_that_do_not_fit_are_refused():
+    with pytest.raises(ValueError, match="add up to 3, the data holds 2"):
+        Packed(FieldType.JSON, np.array([1, 2], np.uint32), np.zeros(2, np.uint8))
+    with pytest.raises(ValueError, match="VARCHAR, JSON or ARRAY, not INT64"):
+        Packed(FieldType.INT64, np.zeros(0, np.uint32), np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match="uint32 lengths"):
+        Packed(FieldType.JSON, np.zeros(1, np.int64), np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match="uint32 lengths and int16 data"):
+        Packed(FieldType.ARRAY, np.ones(1, np.uint32), np.zeros(1, np.int64), FieldType.INT16)
+    with pytest.raises(ValueError, match="ARRAY elements are scalars"):
+        Packed(FieldType.ARRAY, np.zeros(0, np.uint32), np.zeros(0, np.uint8), FieldType.VARCHAR)
+    a = Packed(FieldType.ARRAY, np.array([2, 0], np.uint32), np.array([1, 2], np.int16), FieldType.INT16)
+    assert a.tolist() == [[1, 2], []]
+    with pytest.raises(ValueError, match="packed ARRAY of INT16 values in this column"):
+        encode_chunk([Field("a", FieldType.ARRAY, element_type=FieldType.INT32, max_capacity=4)],
+                     Chunk("p", 2, {"a": Column(a)}))
+    j = _packed(FieldType.JSON, [b"1", b"2"])
+    fields = [Field("j", FieldType.JSON)]
+    with pytest.raises(ValueError, match="expected 3 values"):
+        encode_chunk(fields, Chunk("p", 3, {"j": Column(j)}))
+    with pytest.raises(ValueError, match="a null row has packed values"):
+        encode_chunk(fields, Chunk("p", 2, {"j": Column(j, np.array([True, False]))}))
+    with pytest.raises(ValueError, match="packed JSON values in this column"):
+        encode_chunk([Field("j", FieldType.VARCHAR, max_length=4)], Chunk("p", 2, {"j": Column(j)}))

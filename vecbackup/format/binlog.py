@@ -15,7 +15,11 @@ log)::
 
 Every malformed input raises CorruptData with a one-line message; nothing else escapes (fuzz/fuzz_binlog.py).
 Numeric and vector columns are numpy arrays (vectors of shape (rows, width), as format/codec.py holds them);
-VARCHAR, JSON and ARRAY values are Python lists.
+VARCHAR, JSON and ARRAY values are Python lists, or, where the caller asks for them ``packed`` (a segment backup,
+which only stores them), codec.Packed: the buffers the chunk format stores, checked as the values would be (UTF-8;
+each row one JSON value, written as orjson writes it; ARRAY elements of the element type), without a Python value
+per row. A payload that cannot be checked so (nulls; JSON written otherwise, e.g. with spaces; an ARRAY of VARCHAR
+or one protobuf wrote otherwise) is decoded per row.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 import orjson
 
 from vecbackup.errors import CorruptData
-from vecbackup.format.codec import Chunk, Column, take_rows
+from vecbackup.format.codec import Chunk, Column, Packed, take_rows
 from vecbackup.schema import DYNAMIC_COLUMN, SCALAR_DTYPES, VECTOR_DTYPES, CollectionSpec, Field, FieldType
 
 MAGIC = 0xFFFABC
@@ -296,6 +300,82 @@ def _blobs(col: Any, ftype: FieldType) -> list[bytes | None]:
     return list(col.to_pylist())
 
 
+def _offsets_data(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The uint32 lengths and the bytes of a (large_)string or (large_)binary Arrow array without nulls."""
+    import pyarrow as pa
+
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    odt = np.dtype("<i8" if large else "<i4")
+    bufs = arr.buffers()
+    n = len(arr)
+    offs = np.frombuffer(bufs[1], dtype=odt, count=n + 1, offset=arr.offset * odt.itemsize)
+    lengths = np.diff(offs)
+    if lengths.size and (int(lengths.min()) < 0 or int(lengths.max()) > 0xFFFFFFFF):  # pragma: no cover
+        _corrupt("a payload's value offsets go backwards")  # (the array was validated: not reached)
+    raw = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return lengths.astype(np.uint32), raw[int(offs[0]) : int(offs[-1])]
+
+
+def _packed_texts(col: Any) -> Packed | None:
+    """A VARCHAR payload without nulls as Packed, its UTF-8 checked by Arrow (a full validation); None for one
+    with nulls or of another Arrow type (decoded per row)."""
+    import pyarrow as pa
+
+    if col.null_count or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    try:
+        arr.validate(full=True)
+    except _ARROW_ERRORS as e:
+        _corrupt(f"a VARCHAR value is not UTF-8: {_one_line(e)}")
+    lengths, data = _offsets_data(arr)
+    return Packed(FieldType.VARCHAR, lengths, data)
+
+
+def _packed_json(col: Any) -> Packed | None:
+    """A JSON payload without nulls as Packed when each value is one JSON value written as orjson writes it (as
+    the chunk format stores JSON): the values, joined into one JSON array, are parsed once and written again, and
+    must give the same bytes, with each value's own length. None otherwise (decoded per row, which names a value
+    that is not JSON and writes the others as orjson does)."""
+    import pyarrow as pa
+
+    t = col.type
+    if col.null_count or not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t)
+                              or pa.types.is_large_string(t)):
+        return None
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    try:
+        arr.validate(full=True)
+    except _ARROW_ERRORS:
+        return None
+    lengths, data = _offsets_data(arr)
+    n = len(lengths)
+    if not n:
+        return Packed(FieldType.JSON, lengths, data)
+    if not lengths.all():
+        return None  # an empty value is no JSON: the per-row decoding says so
+    # "[" v0 "," v1 "," ... "]": value i's bytes move right by i + 1 (the bracket and the i commas before it)
+    joined = np.empty(len(data) + n + 1, dtype=np.uint8)
+    shift = np.repeat(np.arange(1, n + 1, dtype=np.int64), lengths)
+    joined[np.arange(len(data), dtype=np.int64) + shift] = data
+    ends = np.cumsum(lengths, dtype=np.int64) + np.arange(1, n + 1, dtype=np.int64)  # after value i: "," or "]"
+    joined[ends] = ord(",")
+    joined[0], joined[-1] = ord("["), ord("]")
+    text = joined.tobytes()
+    dumps = orjson.dumps
+    try:
+        values = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    # the same bytes again, and each value its own length: the values are exactly the pieces (the bytes alone
+    # would also match pieces such as "[1" and "2],3", whose commas fall elsewhere)
+    if not isinstance(values, list) or len(values) != n or dumps(values) != text:
+        return None
+    if not np.array_equal(np.fromiter(map(len, map(dumps, values)), dtype=np.int64, count=n), lengths):
+        return None
+    return Packed(FieldType.JSON, lengths, data)
+
+
 def _json(col: Any) -> list[Any]:
     loads = orjson.loads
     try:
@@ -487,6 +567,18 @@ def _packed_arrays(chunk: Any, element_type: FieldType) -> list[Any] | None:
     ScalarField of the element type's member (its tag, length, the packed ``data = 1`` field) or is empty; None
     otherwise (a null, another member, unpacked or unknown fields, a value out of range), for _arrays' row-by-row
     reading and its exact messages. The same lists as that reading."""
+    got = _array_elements(chunk, element_type)
+    if got is None:
+        return None
+    per_row, values = got
+    flat = values.tolist()
+    bounds = np.concatenate(([0], np.cumsum(per_row))).tolist()
+    return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _array_elements(chunk: Any, element_type: FieldType) -> tuple[np.ndarray, np.ndarray] | None:
+    """_packed_arrays' reading: each row's element count (int64) and every row's elements one after the other (as
+    protobuf holds them: int64 for the integer types, bool, float32 or float64), or None."""
     import pyarrow as pa
 
     if element_type not in _PACKED or chunk.null_count or not (pa.types.is_binary(chunk.type)
@@ -552,11 +644,27 @@ def _packed_arrays(chunk: Any, element_type: FieldType) -> list[Any] | None:
                 lo, hi = _INT_RANGES[element_type]
                 if int(values.min()) < lo or int(values.max()) > hi:
                     return None
-    flat = values.tolist()
     per_row = np.zeros(n, dtype=np.int64)
     per_row[rows] = counts
-    bounds = np.concatenate(([0], np.cumsum(per_row))).tolist()
-    return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+    return per_row, values
+
+
+def _packed_array_column(col: Any, element_type: FieldType | None) -> Packed | None:
+    """An ARRAY payload as Packed (element counts and elements, in the element type's dtype) where every chunk is
+    read at once (_array_elements); None otherwise."""
+    if element_type is None or element_type not in SCALAR_DTYPES:
+        return None
+    counts, parts = [], []
+    for chunk in col.chunks:
+        got = _array_elements(chunk, element_type)
+        if got is None:
+            return None
+        counts.append(got[0])
+        parts.append(got[1])
+    dtype = np.dtype(SCALAR_DTYPES[element_type])
+    values = np.concatenate(parts) if parts else np.zeros(0, dtype)
+    lengths = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    return Packed(FieldType.ARRAY, lengths.astype(np.uint32), values.astype(dtype, copy=False), element_type)
 
 
 def _arrays(col: Any, element_type: FieldType | None) -> list[Any]:
@@ -602,9 +710,9 @@ def _open_insert(data: bytes | bytearray | memoryview, field: Field | None
     return mv, desc, ftype, pos
 
 
-def _decoded(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
+def _decoded(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None, packed: bool = False) -> InsertLog:
     try:
-        return _insert_log(desc, ftype, col, field)
+        return _insert_log(desc, ftype, col, field, packed)
     except CorruptData:
         raise
     except _ARROW_ERRORS as e:
@@ -632,25 +740,26 @@ BATCH_ROWS = 5000
 
 
 def iter_insert_log(data: bytes | bytearray | memoryview, field: Field | None = None, *,
-                    batch_rows: int = BATCH_ROWS) -> Iterator[InsertLog]:
+                    batch_rows: int = BATCH_ROWS, packed: bool = False) -> Iterator[InsertLog]:
     """read_insert_log in pieces of at most ``batch_rows`` rows (fewer at the end of a Parquet row group or an
     event), each decoded only when asked for: a compacted segment's log holds the field's whole column. The
-    descriptor is checked at once, the payloads as they are read."""
+    descriptor is checked at once, the payloads as they are read. ``packed``: VARCHAR and JSON values as
+    codec.Packed where they can be (module doc)."""
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
     mv, desc, ftype, pos = _open_insert(data, field)
-    return _insert_batches(mv, desc, ftype, pos, field, batch_rows)
+    return _insert_batches(mv, desc, ftype, pos, field, batch_rows, packed)
 
 
 def _insert_batches(mv: memoryview, desc: Descriptor, ftype: FieldType, pos: int, field: Field | None,
-                    batch_rows: int) -> Iterator[InsertLog]:
+                    batch_rows: int, packed: bool) -> Iterator[InsertLog]:
     import pyarrow as pa
 
     events = 0
     for payload in _events(mv, pos, INSERT_EVENT):
         events += 1
         for arr in _payload_batches(payload, batch_rows):
-            yield _decoded(desc, ftype, pa.chunked_array([arr]), field)
+            yield _decoded(desc, ftype, pa.chunked_array([arr]), field, packed)
     if not events:
         _corrupt(f"field {desc.field_id}: an insert log without events")
 
@@ -682,11 +791,12 @@ def _payload_batches(payload: memoryview, batch_rows: int) -> Iterator[Any]:
         yield pa.array([], type=column_type)
 
 
-def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None) -> InsertLog:
+def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | None, packed: bool = False
+                ) -> InsertLog:
     n = len(col)
     valid = _valid(col)
     dim = None
-    values: np.ndarray | list[Any]
+    values: np.ndarray | list[Any] | Packed
     if ftype in SCALAR_DTYPES:
         values = _numbers(col, ftype, n)
     elif ftype.is_dense_vector:
@@ -694,11 +804,15 @@ def _insert_log(desc: Descriptor, ftype: FieldType, col: Any, field: Field | Non
         if field is not None and field.dim is not None and field.dim != dim:
             _corrupt(f"field {field.name!r} has dim {field.dim} but its binlog holds vectors of dim {dim}")
     elif ftype is FieldType.VARCHAR:
-        values = _texts(col, ftype)
+        as_is = _packed_texts(col) if packed else None
+        values = as_is if as_is is not None else _texts(col, ftype)
     elif ftype is FieldType.JSON:
-        values = _json(col)
+        as_is = _packed_json(col) if packed else None
+        values = as_is if as_is is not None else _json(col)
     else:  # ARRAY
-        values = _arrays(col, field.element_type if field is not None else None)
+        element_type = field.element_type if field is not None else None
+        as_is = _packed_array_column(col, element_type) if packed else None
+        values = as_is if as_is is not None else _arrays(col, element_type)
     return InsertLog(desc, ftype, Column(values, valid), n, dim)
 
 
@@ -828,8 +942,10 @@ class LogGroup:
     #: field id -> that field's log ``index`` (a mapping may read each when asked: each is asked for once)
     files: Mapping[int, bytes | memoryview]
 
-    def batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Chunk, np.ndarray]]:
-        """The group's rows as chunks of at most ``batch_rows`` rows, with their insert timestamps (uint64)."""
+    def batches(self, batch_rows: int = BATCH_ROWS, *, packed: bool = False) -> Iterator[tuple[Chunk, np.ndarray]]:
+        """The group's rows as chunks of at most ``batch_rows`` rows, with their insert timestamps (uint64).
+        ``packed``: VARCHAR and JSON values other than the primary key's as codec.Packed where they can be, for a
+        chunk that is only encoded (module doc)."""
         i, spec = self.index, self.spec
         streams: dict[str, Iterator[InsertLog]] = {}
         ts_stream = iter_insert_log(self.files[TIMESTAMP_FIELD], batch_rows=batch_rows)
@@ -838,7 +954,8 @@ class LogGroup:
             holds = _descriptor(memoryview(data).cast("B"))[0].field_id
             if holds != fid:
                 _corrupt(f"binlog {i} of field {name!r} (id {fid}) holds field {holds}")
-            streams[name] = iter_insert_log(data, _column_field(spec, name), batch_rows=batch_rows)
+            streams[name] = iter_insert_log(data, _column_field(spec, name), batch_rows=batch_rows,
+                                            packed=packed and name != spec.primary.name)
         for ts_log in ts_stream:
             n = ts_log.num_rows
             columns: dict[str, Column] = {}

@@ -23,7 +23,7 @@ import itertools
 import math
 import struct
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -71,11 +71,71 @@ STRUCT_FIELD_TYPES: frozenset[FieldType] = ARRAY_ELEMENT_TYPES | frozenset(VECTO
 Member = tuple[FieldType, int | None]
 
 
+@dataclass(frozen=True)
+class Packed(Sequence[Any]):
+    """The values of a VARCHAR, JSON or ARRAY column already as the chunk format stores them: VARCHAR and JSON as
+    its ``lengths`` and ``data`` buffers (each row's UTF-8 bytes, or its JSON as orjson writes it, one after the
+    other, and their lengths), an ARRAY of a scalar element type as its ``lengths`` and ``values`` buffers (each row's
+    element count, and the elements in the element type's dtype); a null row's length is 0. A decoder that checked
+    them makes one (format/binlog.py), so that encode_chunk stores them without a Python value per row; read as a
+    sequence, it decodes its values."""
+
+    type: FieldType  # VARCHAR, JSON or ARRAY
+    lengths: np.ndarray  # uint32, one per row: bytes, or elements
+    data: np.ndarray  # uint8 bytes, or the elements (ARRAY)
+    element_type: FieldType | None = None  # ARRAY: its element type (a scalar, not VARCHAR)
+
+    def __post_init__(self) -> None:
+        if self.type is FieldType.ARRAY:
+            if self.element_type not in SCALAR_DTYPES:
+                raise ValueError(f"packed ARRAY elements are scalars, not {self.element_type}")
+            dtype = np.dtype(SCALAR_DTYPES[self.element_type])
+        elif self.type in (FieldType.VARCHAR, FieldType.JSON) and self.element_type is None:
+            dtype = _U1
+        else:
+            raise ValueError(f"packed values are VARCHAR, JSON or ARRAY, not {self.type.value}")
+        if self.lengths.dtype != _U4 or self.data.dtype != dtype or self.lengths.ndim != 1 or self.data.ndim != 1:
+            raise ValueError(f"packed {self.type.value} values are uint32 lengths and {dtype} data")
+        if int(self.lengths.sum(dtype=np.int64)) != len(self.data):
+            raise ValueError(f"packed values: lengths add up to {int(self.lengths.sum(dtype=np.int64))}, the data "
+                             f"holds {len(self.data)}")
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def _value(self, start: int, length: int) -> Any:
+        if self.type is FieldType.ARRAY:
+            return self.data[start:start + length].tolist()
+        raw = self.data[start:start + length].tobytes()
+        if self.type is FieldType.VARCHAR:
+            return raw.decode("utf-8")
+        return orjson.loads(raw) if raw else None  # no JSON value is empty: a null row's
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        j = int(i) + n if int(i) < 0 else int(i)
+        if not 0 <= j < n:
+            raise IndexError("packed value index out of range")
+        start = int(self.lengths[:j].sum(dtype=np.int64))
+        return self._value(start, int(self.lengths[j]))
+
+    def __iter__(self) -> Iterator[Any]:
+        start = 0
+        for length in self.lengths.tolist():
+            yield self._value(start, length)
+            start += length
+
+    def tolist(self) -> list[Any]:
+        return list(self)
+
+
 @dataclass
 class Column:
     """One column of a chunk. ``valid`` (True = value present) is None when the column has no nulls."""
 
-    values: np.ndarray | list[Any]
+    values: np.ndarray | list[Any] | Packed
     valid: np.ndarray | None = None
 
 
@@ -319,6 +379,19 @@ def _encode_json_values(values: Any, valid: list[bool] | None, what: str) -> tup
     return _counts_array([len(p) for p in parts], what), np.frombuffer(data, dtype=_U1)
 
 
+def _packed_buffers(f: Field, t: FieldType, values: Packed, n: int, valid: np.ndarray | None, what: str
+                    ) -> list[tuple[str, np.ndarray]]:
+    """The buffers of a column handed over already encoded (Packed), after its validity buffer."""
+    if values.type is not t or values.element_type != (f.element_type if t is FieldType.ARRAY else None):
+        held = values.type.value + (f" of {values.element_type.value}" if values.element_type else "")
+        raise ValueError(f"{what}: packed {held} values in this column")
+    if len(values) != n:
+        raise ValueError(f"{what}: expected {n} values (num_rows), got {len(values)}")
+    if valid is not None and values.lengths[~valid].any():
+        raise ValueError(f"{what}: a null row has packed values")
+    return [("lengths", values.lengths), ("values" if t is FieldType.ARRAY else "data", values.data)]
+
+
 def _check_valid(valid: Any, n: int, what: str) -> np.ndarray | None:
     """The validity mask as a bool array, or None when every row is valid."""
     if valid is None:
@@ -373,6 +446,8 @@ def _encode_column(w: _Writer, f: Field, col: Column, n: int) -> dict[str, Any]:
         width = vector_width(t, f.dim)
         dtype = np.dtype(VECTOR_DTYPES[t])
         bufs.append(w.add("values", _fixed_array(col.values, dtype, n, (width,), valid, what)))
+    elif isinstance(col.values, Packed):
+        bufs.extend(w.add(kind, arr) for kind, arr in _packed_buffers(f, t, col.values, n, valid, what))
     elif t in (FieldType.VARCHAR, FieldType.JSON, FieldType.GEOMETRY):
         _seq_len(col.values, n, what)
         if t is FieldType.JSON:
@@ -918,6 +993,7 @@ __all__ = [
     "STRUCT_FIELD_TYPES",
     "Chunk",
     "Column",
+    "Packed",
     "decode_chunk",
     "encode_chunk",
     "read_chunk_header",
@@ -927,7 +1003,7 @@ __all__ = [
 # --------------------------------------------------------------------------- selecting rows
 
 
-def _take_values(values: np.ndarray | list[Any], idx: np.ndarray) -> np.ndarray | list[Any]:
+def _take_values(values: np.ndarray | list[Any] | Packed, idx: np.ndarray) -> np.ndarray | list[Any]:
     if isinstance(values, np.ndarray):
         return values[idx]
     return [values[i] for i in idx.tolist()]

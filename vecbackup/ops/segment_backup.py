@@ -355,7 +355,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     try:
         with _listed(f"segment {seg.segment_id}"):
             for group in reader.groups(spec, seg, partition):
-                for chunk, ts in group.batches(batch_size):
+                for chunk, ts in group.batches(batch_size, packed=True):
                     if not chunk.num_rows:
                         continue
                     keys = chunk.columns[pk].values

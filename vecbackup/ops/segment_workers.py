@@ -2,8 +2,9 @@
 bytes of log i of every field, format/binlog.py LogGroup) and encodes its rows as data chunks with their row
 digests, and returns the bytes; the parent names, checks and stores them.
 
-Decoding and encoding hold the interpreter for about 40% of their time (Parquet to Python values, per-row JSON,
-VARCHAR and ARRAY values, the row digests' loop); zstd, SHA-256 and the writes run on threads outside it. So one
+Decoding and encoding hold the interpreter for about 40% of their time (Parquet to arrays, checking JSON values
+once for a whole batch, the row digests' loop: VARCHAR, JSON and ARRAY values are handed to the encoder as the bytes
+it stores, format/codec.py Packed); zstd, SHA-256 and the writes run on threads outside it. So one
 process keeps about two cores busy, and worker processes pay off on more (ops/segment_backup.py WORKERS_CORES,
 where the backup chooses). The workers are started with
 ``spawn`` (the parent runs threads and gRPC channels, which do not survive a fork); they import no database client
@@ -52,7 +53,7 @@ def encode_group(group: LogGroup, columns: tuple[Field, ...], pk: str, batch_siz
     """Decode ``group`` ``batch_size`` rows at a time and encode each batch as a chunk of ``columns`` (in a worker,
     or in the parent when there are none). Its errors are the decoder's (CorruptData, one line)."""
     out = []
-    for chunk, ts in group.batches(batch_size):
+    for chunk, ts in group.batches(batch_size, packed=True):
         if not chunk.num_rows:
             continue
         data, digests = encode_with_digests(columns, chunk, level=level)
