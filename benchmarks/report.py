@@ -891,16 +891,21 @@ def _segments(res: dict[str, Any]) -> str:
         for c in compacted:
             first, after = c["segments"]["first"], c["segments"]["after_compaction"]
             seg, log = after["segments"], after["logical"]
+            stored = seg.get("bytes_stored")
             crow.append([f"{_n(c['rows'])} × {c['dim']}", f"{after['settle_s']:.0f}", f"{seg['wall_s']:.1f}",
                          f"{seg['bytes_read'] / first['bytes_read']:.1%}",
-                         f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}", f"{log['wall_s']:.1f}",
+                         f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}",
+                         "" if stored is None or not first.get("bytes_stored") else
+                         f"{stored / first['bytes_stored']:.1%}", f"{log['wall_s']:.1f}",
                          f"{log['bytes_uploaded'] / first['bytes_uploaded']:.1%}"])
         out += ["", "After a compaction: then a quarter of the rows deleted (every key divisible by 4) and compacted "
                 "away, which rewrites the segments that held them; the next segment backup beside the logical backup "
-                "of the same change from the same base. A segment is reused whole or read again, so a rewritten one "
-                "is read and uploaded again; the logical backup finds each row it reads in the base by its digest.",
+                "of the same change from the same base. A rewritten segment is read again, and its rows found in the "
+                "base's objects by their digests, as the logical backup finds each row it reads (until 2026-12-07 a "
+                "segment was reused whole or uploaded again: 75% uploaded). \"restore reads\": the bytes of the "
+                "objects the backup lists (a restore downloads them whole), ÷ the first backup's.",
                 "", _table(["rows × dim", "compaction s", "segment backup wall s", "read ÷ first", "uploaded ÷ first",
-                            "logical backup wall s", "logical uploaded ÷ first"], crow)]
+                            "restore reads ÷ first", "logical backup wall s", "logical uploaded ÷ first"], crow)]
     return "\n".join(out)
 
 

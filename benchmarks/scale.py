@@ -104,7 +104,8 @@ def backup(url: str, store: Path, name: str, n: int, *extra: str) -> dict[str, A
         raise RuntimeError(f"backup {extra} of {name}: {doc['rows']} rows, expected {n}")
     return {**_proc_fields(r, n), "tool_s": doc["seconds"], "bytes": dir_size(store / "data"),
             "objects": doc["objects"], "notes": doc["notes"], "bytes_read": doc.get("bytes_read"),
-            "bytes_uploaded": doc["bytes_uploaded"], "rows_reused": doc["rows_reused"]}
+            "bytes_uploaded": doc["bytes_uploaded"], "rows_reused": doc["rows_reused"],
+            "bytes_stored": doc.get("bytes_stored")}
 
 
 def change_one_percent(client: Any, name: str, n: int, dim: int) -> int:
@@ -166,8 +167,8 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
 def after_compaction(client: Any, name: str, store: Path, url: str, work: Path) -> dict[str, Any]:
     """A quarter of the rows deleted (every key divisible by 4), then compacted away (the server rewrites the
     segments that held them): what the next segment backup reads and uploads, beside the logical backup of the same
-    change from the same base. Segments are reused whole or read again: a rewritten segment is read and uploaded
-    again, where the logical backup finds every row it holds in the base by its digest."""
+    change from the same base. A rewritten segment is read again; its rows are found in the base's objects by their
+    digests (as the logical backup finds every row it reads), so little is uploaded."""
     logical = work / f"store_{name}_logical_compacted"
     shutil.copytree(store, logical)
     client.delete(name, filter="id % 4 == 0")

@@ -1,3 +1,3 @@
 """The version of vecbackup (also the ``tool_version`` every manifest records)."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -71,3 +71,20 @@ def test_load_partition_skips_missing_damaged_mismatched_and_mostly_unused_objec
     assert len(notes) == 2 and "damaged" in notes[0] and obj("3", 4).key in notes[0]
     assert "1 object of backup" in notes[1] and "has no row digests" in notes[1]  # the missing one
     assert load_partition(store, _manifest(objects), "other", []).match(good).sum() == 0
+
+
+def test_a_batch_is_claimed_whole_or_not_at_all() -> None:
+    """claim_all (a segment backup's batch of a rewritten segment): every row found, each base row once, in at most
+    ``max_runs`` runs of ascending positions in one object, or nothing claimed."""
+    a, b = digests(6), digests(4)
+    rows = PartitionRows([obj("a", 6), obj("b", 4)], [a, b])
+    runs = rows.claim_all(np.concatenate([a[[0, 2, 3]], b[[1, 3]]]), max_runs=2)
+    assert runs is not None
+    assert [(o.key, at.tolist()) for o, at in runs] == [(obj("a", 6).key, [0, 2, 3]), (obj("b", 4).key, [1, 3])]
+    assert rows.claim_all(a[[2]], max_runs=2) is None  # claimed already
+    assert rows.claim_all(np.concatenate([a[[1]], digests(1)]), max_runs=2) is None  # one row unknown ...
+    assert rows.claim_all(a[[1, 1]], max_runs=2) is None  # ... or the same row twice
+    assert rows.claim_all(a[[5, 4]], max_runs=1) is None  # two runs (positions go back), one allowed
+    assert rows.match(a[[1, 4, 5]]).all()  # and none of those claimed anything
+    assert rows.claim_all(np.zeros(0, dtype=DIGEST), max_runs=1) is None
+    assert PartitionRows([obj("a", 6)], [None]).claim_all(a[:1], max_runs=1) is None

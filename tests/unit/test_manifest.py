@@ -124,7 +124,7 @@ def test_manifest_json_content() -> None:
     m = make_manifest()
     d = orjson.loads(m.to_json())
     assert d["format"] == FORMAT_NAME == "vecbackup"
-    assert d["format_version"] == 1 and FORMAT_VERSION == 3  # version 1 until an object has ``select``
+    assert d["format_version"] == 1 and FORMAT_VERSION == 4  # version 1 until an object has ``select``
     assert d["stats"] == {
         "rows": 1007,
         "bytes": 124346,
@@ -304,7 +304,7 @@ def test_bad_stats_container_is_corrupt(mutate: Any) -> None:
         Manifest.from_json(_with(mutate))
 
 
-@pytest.mark.parametrize("version", [4, 5, 99])
+@pytest.mark.parametrize("version", [5, 6, 99])
 def test_newer_format_version_is_unsupported(version: int) -> None:
     data = _with(lambda d: d.update(format_version=version))
     with pytest.raises(Unsupported) as ei:
@@ -318,8 +318,8 @@ def test_newer_format_version_is_unsupported(version: int) -> None:
 
 
 def test_unknown_version_checked_before_fields() -> None:
-    # a v4 manifest may look entirely different: the version is reported, not a missing field
-    data = orjson.dumps({"format": "vecbackup", "format_version": 4, "totally": "different"})
+    # a v5 manifest may look entirely different: the version is reported, not a missing field
+    data = orjson.dumps({"format": "vecbackup", "format_version": 5, "totally": "different"})
     with pytest.raises(Unsupported):
         Manifest.from_json(data)
 
@@ -624,8 +624,8 @@ def test_a_version_3_type_makes_a_version_3_manifest_that_round_trips(extra: tup
     assert d["format_version"] == 3
     back = Manifest.from_json(m.to_json())
     assert back == m and back.collection.fields[-len(extra):] == extra
-    old = dict(d, format_version=4)  # a reader refuses a version it does not know, whatever else it holds
-    with pytest.raises(Unsupported, match="format version 4"):
+    old = dict(d, format_version=5)  # a reader refuses a version it does not know, whatever else it holds
+    with pytest.raises(Unsupported, match="format version 5"):
         Manifest.from_dict(old)
 
 

@@ -177,3 +177,57 @@ def test_a_mapped_binlog_stays_whole_when_the_server_removes_it(tmp_path):
     (folder / "1").unlink()
     (folder / "1").write_bytes(b"another file")
     assert isinstance(mapped, memoryview) and len(mapped) == len(data) and bytes(mapped) == data
+
+
+def test_a_piece_found_in_an_earlier_backups_object_names_its_rows_there():
+    """A piece with ``select``: rows of a rewritten segment found in an object the base stored. Its live rows are
+    listed at their positions in that object; the manifest holding one is format version 4 (a reader of 3 would take
+    the piece for the object's first rows)."""
+    found = Piece(_piece(2, 0).key, _piece(2, 0).sha256, 102, 4, ((1, 2), (5, 2)))
+    assert found.positions().tolist() == [1, 2, 5, 6]
+    assert Piece.from_list(found.to_list()) == found and found.to_list()[4] == "1+2,2+2"
+    record = SegmentRecord(9, "p1", SHA, (_piece(1, 3), found))
+    live = np.array([True, False, True, True, False, True, True])
+    objs = objects_of(record, live)
+    assert [(o.key, o.rows, o.select) for o in objs] == [(record.pieces[0].key, 2, ((0, 1), (2, 1))),
+                                                         (found.key, 3, ((1, 1), (5, 2)))]
+    assert objects_of(record, np.ones(7, dtype=bool))[1].select == found.select  # every row live: as found
+    m = _manifest((record,))
+    assert m.format_version == 4 and Manifest.from_json(m.to_json()).segments == (record,)
+    assert _manifest((SegmentRecord(9, "p1", SHA, (_piece(1, 3),)),)).format_version == 2
+    with pytest.raises(ValueError, match="ascending, apart and non-empty"):
+        Piece(found.key, found.sha256, 102, 2, ((3, 1), (1, 1)))
+    with pytest.raises(ValueError):
+        Piece(found.key, found.sha256, 102, 3, ((1, 2),))  # 2 rows selected, 3 claimed
+
+
+@pytest.mark.parametrize("select", ["1+x", "", "-1+2", 3])
+def test_a_piece_with_a_bad_select_is_a_corrupt_manifest(select):
+    d = _manifest(None).to_dict()
+    d["segments"] = [{"id": 7, "partition": "p", "fingerprint": SHA, "rows": 2,
+                      "pieces": [[_piece(1, 3).key, SHA, 1, 2, select]]}]
+    with pytest.raises(CorruptData):
+        Manifest.from_json(orjson.dumps(d))
+
+
+def test_a_found_piece_is_read_back_against_the_keys_of_its_rows(tmp_path):
+    """The check a segment backup makes of the pieces it reuses (_check_pieces), on a piece that selects rows of an
+    object: the object's keys at the selected positions must be the keys the server's files hold there."""
+    from vecbackup.format.codec import Chunk, Column
+    from vecbackup.ops.backup import _store_chunk
+    from vecbackup.ops.segment_backup import _check_pieces
+    from vecbackup.stores.local import LocalStore
+
+    store = LocalStore(tmp_path / "s", create=True)
+    spec = CollectionSpec(name="c", fields=(Field("id", FieldType.INT64, is_primary=True),
+                                            Field("v", FieldType.FLOAT_VECTOR, dim=2)))
+    keys = np.arange(10, 20, dtype=np.int64)
+    chunk = Chunk("p", 10, {"id": Column(keys), "v": Column(np.zeros((10, 2), np.float32))})
+    o = _store_chunk(store, spec.columns, chunk, 1).obj
+    piece = Piece(o.key, o.sha256, o.size, 4, ((2, 3), (8, 1)))
+    assert _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 18]))], 1.0) == 1
+    with pytest.raises(CorruptData, match="does not hold the rows"):
+        _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 19]))], 1.0)
+    beyond = Piece(o.key, o.sha256, o.size, 4, ((7, 4),))
+    with pytest.raises(CorruptData, match="selects rows up to 11"):
+        _check_pieces(store, spec, [(beyond, np.array([17, 18, 19, 20]))], 1.0)

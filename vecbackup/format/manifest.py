@@ -27,9 +27,11 @@ FORMAT_NAME = "vecbackup"
 #: collection without them) and the column types GEOMETRY, TIMESTAMPTZ and ARRAY of STRUCT (schema.V3_TYPES).
 #: A manifest is written as the lowest version that holds it, so a backup without them stays readable by every
 #: earlier vecbackup, and one with them is refused by an earlier vecbackup as a newer format (exit 9) rather than
-#: as a damaged manifest
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: as a damaged manifest. Version 4 adds a segment piece's ``select`` (a segment backup that found a rewritten
+#: segment's rows in objects an earlier backup stored): a reader of version 3 would take such a piece for the first
+#: rows of its object, and a backup it made on top would list other rows than the segment holds
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -231,8 +233,10 @@ class Manifest:
 
     @property
     def format_version(self) -> int:
-        """The version this manifest is written as: the lowest that holds it (3: a collection with functions or a
-        column of a type of version 3; 2: an object with ``select``; else 1)."""
+        """The version this manifest is written as: the lowest that holds it (4: a segment piece with ``select``;
+        3: a collection with functions or a column of a type of version 3; 2: an object with ``select``; else 1)."""
+        if any(p.select is not None for r in self.segments or () for p in r.pieces):
+            return 4
         if self.collection.functions or any(f.type in V3_TYPES or f.is_struct_array for f in self.collection.fields):
             return 3
         return 2 if any(o.select is not None for o in self.objects) else 1

@@ -8,7 +8,9 @@ files it was read from and the objects holding its rows in order, so that the ne
 
 * reuses a segment whose insert binlogs are the same files (server path and size) without reading them again: only
   its primary keys and timestamps (two small binlogs) are read, to apply the deletes that arrived since;
-* reads and uploads only the segments that are new (inserts, upserts, compaction output).
+* reads the segments that are new (inserts, upserts, compaction output), and uploads only the rows of them no
+  earlier object holds: a compaction rewrites segments without changing their rows, and a piece with ``select``
+  names such rows where the base stored them (the manifest's format version 4).
 
 A row is live unless a delete of its primary key is newer than the row: its timestamp is at least the newest delete
 timestamp of its key (a delete removes every copy of the key written before it; an upsert writes its delete and
@@ -25,30 +27,46 @@ from typing import Any
 import numpy as np
 
 from vecbackup.format import layout
+from vecbackup.format.manifest import Ranges, check_ranges, format_select, parse_select
 
 
 @dataclass(frozen=True)
 class Piece:
-    """One data object of a segment: the next ``rows`` rows of the segment, in order (every row, live or not)."""
+    """The next ``rows`` rows of the segment, in order (every row, live or not): those of one data object, or
+    (``select``) the rows of it at those positions, in the object's order. A piece with ``select`` holds rows an
+    earlier backup stored, found again in a segment the server rewrote (a compaction: format/segments.py module
+    doc)."""
 
     key: str
     sha256: str
     size: int
     rows: int
+    select: Ranges | None = None
+
+    def __post_init__(self) -> None:
+        if self.select is not None:
+            check_ranges(self.select, self.rows, f"segment piece {self.key}")
+
+    def positions(self) -> np.ndarray:
+        """The positions in the object of the piece's rows, in order."""
+        if self.select is None:
+            return np.arange(self.rows, dtype=np.int64)
+        return np.concatenate([np.arange(start, start + n, dtype=np.int64) for start, n in self.select])
 
     def to_list(self) -> list[Any]:
-        return [self.key, self.sha256, self.size, self.rows]
+        out: list[Any] = [self.key, self.sha256, self.size, self.rows]
+        return out if self.select is None else [*out, format_select(self.select)]
 
     @classmethod
     def from_list(cls, v: Any) -> Piece:
         """ValueError unless ``v`` is a piece whose key is a data object key (it goes to the store as it is)."""
-        if not isinstance(v, list) or len(v) != 4:
-            raise ValueError("a segment piece is [key, sha256, size, rows]")
-        key, sha, size, rows = v
+        if not isinstance(v, list) or len(v) not in (4, 5):
+            raise ValueError("a segment piece is [key, sha256, size, rows] or [key, sha256, size, rows, select]")
+        key, sha, size, rows = v[:4]
         if not isinstance(key, str) or layout.parse_data_key(key) is None:
             raise ValueError(f"{key!r} is not a data object key (data/<aa>/<sha256>.vbc)")
         layout.data_key(sha)  # ValueError unless 64 hex digits
-        return cls(key, sha, _count(size), _count(rows))
+        return cls(key, sha, _count(size), _count(rows), parse_select(v[4]) if len(v) == 5 else None)
 
 
 @dataclass(frozen=True)

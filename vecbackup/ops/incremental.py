@@ -15,7 +15,7 @@ backup never makes a restore download more than about twice the bytes it needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -94,6 +94,25 @@ class PartitionRows:
         self.used[at[keep]] = True
         return keep
 
+    def claim_all(self, digests: np.ndarray, max_runs: int) -> list[tuple[DataObject, np.ndarray]] | None:
+        """Where the base holds every one of these rows (by digest; each row of the base claimed once) in at most
+        ``max_runs`` runs, a run being rows held in one object at ascending positions: those runs in order (the
+        object, the positions), and the rows are claimed. Otherwise None, and nothing is claimed (a segment
+        backup stores such a batch anew: ops/segment_backup.py)."""
+        n = len(digests)
+        if not n or not len(self.digests):
+            return None
+        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
+        if not ((self.digests[at] == digests) & ~self.used[at]).all() or len(np.unique(at)) != n:
+            return None  # a row the base does not hold (or not once more)
+        owner, position = self.owner[at], self.position[at].astype(np.int64)
+        starts = np.concatenate(([0], np.flatnonzero((owner[1:] != owner[:-1]) | (position[1:] <= position[:-1])) + 1))
+        if len(starts) > max_runs:
+            return None
+        self.used[at] = True
+        ends = [*starts[1:].tolist(), n]
+        return [(self.objects[int(owner[a])], position[a:b]) for a, b in zip(starts.tolist(), ends, strict=True)]
+
     def reused(self) -> list[DataObject]:
         """The base's objects this backup uses, each with the rows it uses (``select``; none when it uses all)."""
         owner, position = self.owner[self.used], self.position[self.used]
@@ -111,11 +130,12 @@ class PartitionRows:
         return out
 
 
-def load_partition(store: BlobStore, base: Manifest, partition: str, notes: list[str]) -> PartitionRows:
-    """The base's rows of ``partition``: the row digests of each of its objects there, fetched ``in_flight`` at a
-    time. An object without readable digests (written before vecbackup kept them, or damaged) or mostly unused
-    is not reused."""
-    objects = [o for o in base.objects if o.partition == partition]
+def load_partition(store: BlobStore, base: Manifest, partition: str, notes: list[str],
+                   keys: Container[str] | None = None) -> PartitionRows:
+    """The base's rows of ``partition`` (of its objects ``keys`` only, when given): the row digests of each of its
+    objects there, fetched ``in_flight`` at a time. An object without readable digests (written before vecbackup
+    kept them, or damaged) or mostly unused is not reused."""
+    objects = [o for o in base.objects if o.partition == partition and (keys is None or o.key in keys)]
 
     damaged: list[str] = []
 

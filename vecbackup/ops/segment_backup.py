@@ -8,7 +8,10 @@ other. What differs is where rows come from and what the next backup reads:
   server's storage, decoded, and stored in pieces of ``batch_size`` consecutive rows, deleted rows included; the
   manifest selects the live ones (those no delete in the collection's delta logs removed);
 * a segment the base backup read from the same files is not read again: only its primary keys and timestamps are,
-  to apply the deletes that arrived since, and its pieces are reused.
+  to apply the deletes that arrived since, and its pieces are reused;
+* a segment read anew whose rows the base stored in segments that are gone (the server rewrote them: a compaction
+  merged them or dropped their deleted rows) is read but not uploaded again: a batch whose every row the base's
+  objects hold, found by row digest, is named there (_BaseRows).
 
 Rows inserted after the flush (in growing segments) are not in the backup; the row count read is compared with the
 collection's and a difference noted, as a logical backup does. A file that vanishes while it is read (the server's
@@ -34,15 +37,16 @@ from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, S
 from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.codec import DEFAULT_LEVEL
-from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, ranges_of
+from vecbackup.format.digests import decode_digests
+from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, merge_objects, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
 from vecbackup.ops.fetch import fetch_chunk
-from vecbackup.ops.incremental import find_base
+from vecbackup.ops.incremental import PartitionRows, find_base, load_partition
 from vecbackup.ops.progress import NullProgress, Progress
-from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_group
+from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_batch, encode_group
 from vecbackup.schema import CollectionSpec, Field
 from vecbackup.stores.base import BlobStore, ObjectNotFound, content_hash, in_flight
 from vecbackup.stores.objectlock import check_lock_kept, lock_option, retain_all, retention_end
@@ -132,16 +136,17 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     samples: list[tuple[Piece, Any]] = []  # the pieces of reused segments, with the keys the server's files hold
     width = in_flight(store, PIPELINE) + 1
     slots: list[_Read | tuple[SegmentRecord, np.ndarray, Any]] = []
+    unread = [seg for seg in segments
+              if reusable(base_records, seg.partition, seg.segment_id, files_fingerprint(seg.files)) is None]
     if workers is None:  # worker processes pay for their start (about a second each) where they pay at all
         cores = default_workers()
-        to_read = sum(size for seg in segments if reusable(base_records, seg.partition, seg.segment_id,
-                                                           files_fingerprint(seg.files)) is None
-                      for _, _, size in seg.files)
+        to_read = sum(size for seg in unread for _, _, size in seg.files)
         workers = cores if cores >= WORKERS_CORES and to_read >= WORKERS_FROM else 1
+    found = _BaseRows.load(store, base, segments, unread, notes) if base is not None and unread else None
     pool = WorkerPool(workers) if workers > 1 else None
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vecbackup-encode") as threads:
         groups = _Groups(pool, workers, threads, width, store, spec, columns, batch_size, level, full, deletes,
-                         progress) if pool is not None else None
+                         progress, found) if pool is not None else None
         try:
             for seg in segments:
                 part = ENGINE_ROUTED if routed else seg.partition
@@ -166,7 +171,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                     slots.append(groups.read(reader, seg, part))
                 else:
                     slots.append(_store_segment(threads, width, reader, store, spec, columns, seg, part,
-                                                batch_size, level, full, deletes, progress))
+                                                batch_size, level, full, deletes, progress, found))
             if groups is not None:
                 groups.drain()
         except BaseException:
@@ -177,6 +182,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             raise
         if pool is not None:
             pool.shutdown()
+    rewritten = found_rows = 0
     for slot in slots:
         if isinstance(slot, _Read):
             uploaded += slot.uploaded
@@ -185,6 +191,10 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             written |= slot.written
             repaired += slot.repaired
             record, live, pks = slot.result(spec)
+            if slot.found:
+                rewritten += 1
+                found_rows += int(live[slot.found_flags()].sum())
+                samples.extend(slot.found_samples(pks))
         else:
             record, live, pks = slot
         part = ENGINE_ROUTED if routed else record.partition
@@ -198,6 +208,11 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             keys.add(part, np.asarray(pks)[live] if isinstance(pks, np.ndarray) else
                      [k for k, ok in zip(pks, live, strict=True) if ok])
     del slots
+    rows_reused += found_rows
+    objects = list(merge_objects(objects))  # an object whose rows two pieces hold: listed once
+    if found is not None and rewritten:
+        notes.append(f"{plural(found_rows, 'row')} of {plural(rewritten, 'segment')} the server rewrote (compacted) "
+                     f"since backup {found.base_id} found in its objects: not uploaded again")
     why = reader.changed(spec, segments)
     if why is not None:
         notes.append(f"the segments changed while they were read ({why}); the backup holds the rows of the "
@@ -257,7 +272,7 @@ def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Pi
     pk = spec.primary.name
     picked = (rng or random.Random()).sample(samples, min(len(samples), max(1, round(fraction * len(samples)))))
     for piece, keys in picked:
-        chunk = fetch_chunk(store, DataObject(piece.key, "", piece.rows, piece.size, piece.sha256))
+        chunk = fetch_chunk(store, DataObject(piece.key, "", piece.rows, piece.size, piece.sha256, piece.select))
         held = chunk.columns[pk].values
         same = np.array_equal(np.asarray(held), np.asarray(keys)) if isinstance(keys, np.ndarray) else \
             list(held) == list(keys)
@@ -281,7 +296,11 @@ def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
         n = int(flags.sum())
         if n == 0:
             continue
-        select: Ranges | None = None if n == p.rows else ranges_of(np.flatnonzero(flags))
+        select: Ranges | None
+        if p.select is not None:  # rows of an earlier backup's object: the live ones among its positions
+            select = p.select if n == p.rows else ranges_of(p.positions()[flags])
+        else:
+            select = None if n == p.rows else ranges_of(np.flatnonzero(flags))
         out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
                               select=select))
     return out
@@ -295,6 +314,7 @@ class _Read:
         self.seg = seg
         self.partition = partition  # its chunks' (ENGINE_ROUTED for a partition-key collection)
         self.pieces: list[Piece] = []
+        self.found_in_base: list[bool] = []  # per piece: rows an earlier backup stored (_BaseRows)
         self.flags: list[np.ndarray] = []
         self.key_parts: list[Any] = []
         self.uploaded = 0
@@ -306,9 +326,32 @@ class _Read:
         self.key_parts.append(keys)
         self.flags.append(live)
 
+    @property
+    def found(self) -> bool:
+        return any(self.found_in_base)
+
+    def placed(self, pieces: list[Piece]) -> None:
+        """The next rows are these pieces of objects an earlier backup stored."""
+        self.pieces.extend(pieces)
+        self.found_in_base.extend([True] * len(pieces))
+
+    def found_flags(self) -> np.ndarray:
+        """Which rows, in order, are held by pieces found in the base."""
+        return np.repeat(np.array(self.found_in_base, dtype=bool), [p.rows for p in self.pieces])
+
+    def found_samples(self, keys: Any) -> list[tuple[Piece, Any]]:
+        """The pieces found in the base, each with the keys of its rows in the server's files."""
+        out, start = [], 0
+        for piece, found in zip(self.pieces, self.found_in_base, strict=True):
+            if found:
+                out.append((piece, keys[start:start + piece.rows]))
+            start += piece.rows
+        return out
+
     def stored(self, done: _Stored) -> None:
         o = done.obj
         self.pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
+        self.found_in_base.append(False)
         self.uploaded += done.uploaded
         if done.new:
             self.new.add(o.key)
@@ -340,17 +383,37 @@ def _listed(what: str) -> Iterator[None]:
 
 def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, store: BlobStore,
                    spec: CollectionSpec, columns: tuple[Field, ...], seg: SegmentFiles, partition: str,
-                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress) -> _Read:
+                   batch_size: int, level: int, full: bool, deletes: Deletes, progress: Progress,
+                   found: _BaseRows | None = None) -> _Read:
     """Read a segment's rows and store them in pieces of ``batch_size`` rows (encoded while the next is read), as
     rows of ``partition`` (ENGINE_ROUTED for a partition-key collection: the server's key buckets are not kept): the
-    path without worker processes."""
+    path without worker processes. With ``found``, each batch is encoded, then looked up in the base here, in order,
+    and stored only if the base does not hold it (two steps on the threads: at most ``width`` batches in each)."""
     read = _Read(seg, partition)
     inflight: deque[Future[_Stored]] = deque()
+    encoding: deque[Future[Encoded]] = deque()
+    placed: deque[Future[_Stored] | list[Piece]] = deque()
     pk = spec.primary.name
 
     def drain(limit: int) -> None:
         while len(inflight) > limit:
             read.stored(inflight.popleft().result())
+
+    def place(limit: int) -> None:
+        while len(placed) > limit:
+            done = placed.popleft()
+            if isinstance(done, list):
+                read.placed(done)
+            else:
+                read.stored(done.result())
+
+    def look_up(limit: int) -> None:
+        assert found is not None
+        while len(encoding) > limit:
+            enc = encoding.popleft().result()
+            pieces = found.claim(partition, enc.digests)
+            placed.append(pieces if pieces is not None else pool.submit(_store_encoded, store, enc, partition, full))
+            place(width)
 
     try:
         with _listed(f"segment {seg.segment_id}"):
@@ -361,33 +424,84 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
                     keys = chunk.columns[pk].values
                     live = deletes.live(keys, ts)
                     read.rows_read(keys, live)
-                    inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
+                    if found is None:
+                        inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
+                        drain(width)
+                    else:
+                        encoding.append(pool.submit(encode_batch, columns, chunk, ts, pk, level))
+                        look_up(width)
                     progress.advance(int(live.sum()), 0)
-                    drain(width)
         drain(0)
+        if found is not None:
+            look_up(0)
+            place(0)
     except BaseException:
-        for fut in inflight:
+        futures: list[Future[Any]] = [*inflight, *encoding, *(p for p in placed if not isinstance(p, list))]
+        for fut in futures:
             fut.cancel()
         raise
     return read
 
 
+class _BaseRows:
+    """The rows of the base's segments that are no longer listed (the server rewrote them: a compaction merged them,
+    or dropped their deleted rows), by row digest, per partition (ops/incremental.PartitionRows). A batch of a segment
+    read anew whose every row they hold, in at most MAX_RUNS runs of ascending positions in one object, is not
+    stored again: its pieces name those rows in the base's objects (Piece.select). Looked up in the segments' order,
+    on the backup's main thread, so the same files give the same backup. Memory: 25 bytes per row of those
+    segments."""
+
+    #: runs a batch's rows may fall into (a compaction keeps each merged segment's rows in order: one run per
+    #: segment it took rows from); a batch in more is stored anew rather than named piecemeal
+    MAX_RUNS = 16
+
+    def __init__(self, base_id: str, rows: dict[str, PartitionRows]) -> None:
+        self.base_id = base_id
+        self.rows = rows
+
+    @classmethod
+    def load(cls, store: BlobStore, base: Manifest, segments: list[SegmentFiles], unread: list[SegmentFiles],
+             notes: list[str]) -> _BaseRows | None:
+        """The rows of ``base``'s segment records that ``segments`` (listed now) no longer holds as the same files;
+        None if there are none."""
+        read_anew = {(seg.partition, seg.segment_id) for seg in unread}
+        kept = {(seg.partition, seg.segment_id) for seg in segments} - read_anew
+        gone = {p.key for r in base.segments or () if (r.partition, r.segment_id) not in kept for p in r.pieces}
+        if not gone:
+            return None
+        partitions = sorted({o.partition for o in base.objects if o.key in gone})
+        rows = {p: load_partition(store, base, p, notes, gone) for p in partitions}
+        return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}) if any(map(len, rows.values())) \
+            else None
+
+    def claim(self, partition: str, digests: bytes) -> list[Piece] | None:
+        """The pieces naming a batch's rows (by its ``.vbd`` digests) in the base's objects, or None (store it)."""
+        rows = self.rows.get(partition)
+        if rows is None:
+            return None
+        runs = rows.claim_all(decode_digests(digests, where="a batch's row digests"), self.MAX_RUNS)
+        if runs is None:
+            return None
+        return [Piece(o.key, o.sha256, o.size, len(at), ranges_of(at)) for o, at in runs]
+
+
 class _Groups:
     """The path with worker processes: the segments' log groups are read here (one after the other, in order) and
     decoded and encoded by ``workers`` processes, at most ``workers`` + 1 groups in flight; their chunks are named
-    and stored by ``width`` threads, in order. Memory: a group's files and its encoded chunks per worker (in the
-    worker, and here until they are stored), the files of the group waiting for a worker when they are not read
-    from a local folder, and ``width`` chunks being stored."""
+    and stored by ``width`` threads, in order, or (``found``) named in the base's objects when it holds every row of
+    one. Memory: a group's files and its encoded chunks per worker (in the worker, and here until they are stored),
+    the files of the group waiting for a worker when they are not read from a local folder, and ``width`` chunks
+    being stored."""
 
     def __init__(self, pool: WorkerPool, workers: int, threads: ThreadPoolExecutor, width: int,
                  store: BlobStore, spec: CollectionSpec, columns: tuple[Field, ...], batch_size: int, level: int,
-                 full: bool, deletes: Deletes, progress: Progress) -> None:
+                 full: bool, deletes: Deletes, progress: Progress, found: _BaseRows | None = None) -> None:
         self.pool, self.workers, self.threads, self.width = pool, workers, threads, width
         self.store, self.spec, self.columns = store, spec, columns
         self.batch_size, self.level, self.full = batch_size, level, full
-        self.deletes, self.progress = deletes, progress
+        self.deletes, self.progress, self.found = deletes, progress, found
         self.encoding: deque[tuple[_Read, Future[list[Encoded]]]] = deque()
-        self.storing: deque[tuple[_Read, Future[_Stored]]] = deque()
+        self.storing: deque[tuple[_Read, Future[_Stored | list[Piece]]]] = deque()
 
     def read(self, reader: SegmentReader, seg: SegmentFiles, partition: str) -> _Read:
         """Hand every log group of ``seg`` to the workers (reading each from the storage), as rows of
@@ -429,8 +543,14 @@ class _Groups:
             for enc in chunks:
                 live = self.deletes.live(enc.keys, enc.timestamps)
                 read.rows_read(enc.keys, live)
-                self.storing.append((read, self.threads.submit(_store_encoded, self.store, enc, read.partition,
-                                                                       self.full)))
+                pieces = self.found.claim(read.partition, enc.digests) if self.found is not None else None
+                placed: Future[_Stored | list[Piece]]
+                if pieces is not None:  # rows an earlier backup stored: named where they are, not stored again
+                    placed = Future()
+                    placed.set_result(pieces)
+                else:
+                    placed = self.threads.submit(_store_encoded, self.store, enc, read.partition, self.full)
+                self.storing.append((read, placed))
                 self.progress.advance(int(live.sum()), 0)
                 self._store(self.width)
             del chunks
@@ -438,7 +558,11 @@ class _Groups:
     def _store(self, limit: int) -> None:
         while len(self.storing) > limit:
             read, fut = self.storing.popleft()
-            read.stored(fut.result())
+            done = fut.result()
+            if isinstance(done, _Stored):
+                read.stored(done)
+            else:
+                read.placed(done)
 
 
 def _worker_died(seg: SegmentFiles) -> VecbackupError:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from vecbackup.format.binlog import LogGroup
+from vecbackup.format.codec import Chunk
 from vecbackup.format.digests import encode_digests, encode_with_digests
 from vecbackup.schema import Field
 
@@ -52,13 +53,14 @@ class Encoded:
 def encode_group(group: LogGroup, columns: tuple[Field, ...], pk: str, batch_size: int, level: int) -> list[Encoded]:
     """Decode ``group`` ``batch_size`` rows at a time and encode each batch as a chunk of ``columns`` (in a worker,
     or in the parent when there are none). Its errors are the decoder's (CorruptData, one line)."""
-    out = []
-    for chunk, ts in group.batches(batch_size, packed=True):
-        if not chunk.num_rows:
-            continue
-        data, digests = encode_with_digests(columns, chunk, level=level)
-        out.append(Encoded(data, encode_digests(digests), chunk.num_rows, chunk.columns[pk].values, ts))
-    return out
+    return [encode_batch(columns, chunk, ts, pk, level) for chunk, ts in group.batches(batch_size, packed=True)
+            if chunk.num_rows]
+
+
+def encode_batch(columns: tuple[Field, ...], chunk: Chunk, timestamps: np.ndarray, pk: str, level: int) -> Encoded:
+    """One batch of a segment's rows (with their insert timestamps) encoded as a chunk with its row digests."""
+    data, digests = encode_with_digests(columns, chunk, level=level)
+    return Encoded(data, encode_digests(digests), chunk.num_rows, chunk.columns[pk].values, timestamps)
 
 
 def default_workers() -> int:
@@ -146,4 +148,4 @@ class WorkerPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["Encoded", "WorkerPool", "default_workers", "encode_group"]
+__all__ = ["Encoded", "WorkerPool", "default_workers", "encode_batch", "encode_group"]
