@@ -21,11 +21,9 @@ from vecbackup.format.manifest import (
     Incremental,
     Manifest,
     SourceInfo,
-    format_select,
     merge_objects,
-    parse_select,
-    ranges_of,
 )
+from vecbackup.format.ranges import format_select, parse_select, ranges_of
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 
 T = FieldType

@@ -6,7 +6,6 @@ FORMAT_VERSION and refuse newer ones with Unsupported.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ import orjson
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.layout import data_key, digests_key, parse_data_key
+from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import V3_TYPES, CollectionSpec
 
@@ -32,8 +32,6 @@ FORMAT_NAME = "vecbackup"
 #: rows of its object, and a backup it made on top would list other rows than the segment holds
 FORMAT_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
-
-Ranges = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -78,66 +76,6 @@ class DataObject:
         if self.select is None:
             return range(self.rows)
         return [i for start, n in self.select for i in range(start, start + n)]
-
-
-def count(value: Any) -> int:
-    """A count or size read from a manifest: a non-negative integer that JSON can hold again (64 bits)."""
-    n = int(value)
-    if not 0 <= n < 2**63:
-        raise ValueError(f"{value!r} is not a count from 0 to 2**63 - 1")
-    return n
-
-
-_SELECT = re.compile(r"[0-9]{1,19}\+[0-9]{1,19}(?:,[0-9]{1,19}\+[0-9]{1,19})*")
-
-
-def format_select(select: Ranges) -> str:
-    """``select`` as written in a manifest: ``skip+take`` pairs, comma-separated; from row 0, skip ``skip`` rows
-    then hold the next ``take`` ones (``((0, 57), (58, 4))`` is ``"0+57,1+4"``): about 7 bytes a range, where the
-    holes of a long-lived object number in the thousands."""
-    out, end = [], 0
-    for start, n in select:
-        out.append(f"{start - end}+{n}")
-        end = start + n
-    return ",".join(out)
-
-
-def parse_select(text: Any) -> Ranges:
-    """The ranges a manifest's ``select`` string holds; ValueError if it is not one."""
-    if not isinstance(text, str) or not _SELECT.fullmatch(text):
-        raise ValueError("select must be skip+take pairs separated by commas, e.g. '0+57,1+4'")
-    ranges, end = [], 0
-    for pair in text.split(","):
-        skip, take = pair.split("+")
-        start = end + int(skip)
-        end = start + int(take)
-        ranges.append((count(start), count(int(take))))
-    count(end)
-    return tuple(ranges)
-
-
-def check_ranges(select: Ranges, rows: int, where: str) -> None:
-    """ValueError unless ``select`` is ascending, non-overlapping, non-empty ranges holding ``rows`` rows."""
-    end = 0
-    for start, n in select:
-        if start < end or n < 1:
-            raise ValueError(f"{where}: select ranges must be ascending, apart and non-empty")
-        end = start + n
-    if sum(n for _, n in select) != rows:
-        raise ValueError(f"{where}: select holds {sum(n for _, n in select)} rows, 'rows' says {rows}")
-
-
-def ranges_of(positions: Any) -> Ranges:
-    """Ascending distinct positions (any int sequence or array) as ``(start, count)`` ranges."""
-    out: list[tuple[int, int]] = []
-    for p in map(int, positions):
-        if out and p == out[-1][0] + out[-1][1]:
-            out[-1] = (out[-1][0], out[-1][1] + 1)
-        else:
-            if out and p < out[-1][0] + out[-1][1]:
-                raise ValueError("positions must be ascending and distinct")
-            out.append((p, 1))
-    return tuple(out)
 
 
 def _disjoint_union(a: Ranges, b: Ranges) -> Ranges | None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vecbackup.format import layout
-from vecbackup.format.manifest import Ranges, check_ranges, format_select, parse_select
+from vecbackup.format.ranges import Ranges, check_ranges, format_select, parse_select
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import orjson
 
 from vecbackup.errors import CorruptData, UsageError
 from vecbackup.format.layout import canonical_name, escape_name
-from vecbackup.format.manifest import Manifest, count
+from vecbackup.format.manifest import Manifest
+from vecbackup.format.ranges import count
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.words import param
 

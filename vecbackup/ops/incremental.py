@@ -24,7 +24,8 @@ import numpy as np
 from vecbackup.errors import CorruptData, VecbackupError
 from vecbackup.format import layout
 from vecbackup.format.digests import DIGEST, decode_digests
-from vecbackup.format.manifest import DataObject, Manifest, ranges_of
+from vecbackup.format.manifest import DataObject, Manifest
+from vecbackup.format.ranges import ranges_of
 from vecbackup.ops import catalog
 from vecbackup.schema import CollectionSpec
 from vecbackup.stores.base import BlobStore, ObjectNotFound, in_flight

@@ -38,7 +38,8 @@ from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupErr
 from vecbackup.format import layout
 from vecbackup.format.codec import DEFAULT_LEVEL
 from vecbackup.format.digests import decode_digests
-from vecbackup.format.manifest import DataObject, Incremental, Manifest, Ranges, merge_objects, ranges_of
+from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
+from vecbackup.format.ranges import Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
