@@ -24,6 +24,7 @@ from vecbackup.format.codec import (
     decode_chunk,
     encode_chunk,
     read_chunk_header,
+    take_rows,
 )
 from vecbackup.schema import (
     DYNAMIC_COLUMN,
@@ -1039,6 +1040,8 @@ def test_packed_values_are_stored_as_the_values_they_hold():
     arrays = Packed(FieldType.ARRAY, np.array([2, 0, 1], np.uint32), np.array([7, -1, 3], np.int32), FieldType.INT32)
     assert encode_chunk([tags], Chunk("p", 3, {"a": Column(arrays, valid)})) == \
         encode_chunk([tags], Chunk("p", 3, {"a": Column([[7, -1], None, [3]], valid)}))
+    taken = take_rows(packed, [2, 0])  # rows of a packed chunk are its values, decoded
+    assert taken.columns["t"].values == ["ü", "a"] and taken.columns["j"].values == ["x", {"a": 1}]
     with pytest.raises(IndexError):
         p[3]
 

@@ -743,7 +743,7 @@ def iter_insert_log(data: bytes | bytearray | memoryview, field: Field | None = 
                     batch_rows: int = BATCH_ROWS, packed: bool = False) -> Iterator[InsertLog]:
     """read_insert_log in pieces of at most ``batch_rows`` rows (fewer at the end of a Parquet row group or an
     event), each decoded only when asked for: a compacted segment's log holds the field's whole column. The
-    descriptor is checked at once, the payloads as they are read. ``packed``: VARCHAR and JSON values as
+    descriptor is checked at once, the payloads as they are read. ``packed``: VARCHAR, JSON and ARRAY values as
     codec.Packed where they can be (module doc)."""
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
@@ -944,8 +944,8 @@ class LogGroup:
 
     def batches(self, batch_rows: int = BATCH_ROWS, *, packed: bool = False) -> Iterator[tuple[Chunk, np.ndarray]]:
         """The group's rows as chunks of at most ``batch_rows`` rows, with their insert timestamps (uint64).
-        ``packed``: VARCHAR and JSON values other than the primary key's as codec.Packed where they can be, for a
-        chunk that is only encoded (module doc)."""
+        ``packed``: VARCHAR, JSON and ARRAY values other than the primary key's as codec.Packed where they can be,
+        for a chunk that is only encoded (module doc)."""
         i, spec = self.index, self.spec
         streams: dict[str, Iterator[InsertLog]] = {}
         ts_stream = iter_insert_log(self.files[TIMESTAMP_FIELD], batch_rows=batch_rows)

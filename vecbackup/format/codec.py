@@ -1006,7 +1006,8 @@ __all__ = [
 def _take_values(values: np.ndarray | list[Any] | Packed, idx: np.ndarray) -> np.ndarray | list[Any]:
     if isinstance(values, np.ndarray):
         return values[idx]
-    return [values[i] for i in idx.tolist()]
+    held = values.tolist() if isinstance(values, Packed) else values  # (decoded once, not once a row)
+    return [held[i] for i in idx.tolist()]
 
 
 def take_rows(chunk: Chunk, idx: np.ndarray | Sequence[int]) -> Chunk:
