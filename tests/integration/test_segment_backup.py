@@ -363,6 +363,18 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         server.close()
 
 
+def comparable(store: Any, manifest_key: str) -> dict[str, Any]:
+    """A backup's manifest as written, but for what differs between two backups of the same files: its id, its
+    times, and the note that the server changed segments meanwhile."""
+    from vecbackup.format.manifest import Manifest
+
+    doc: dict[str, Any] = orjson.loads(Manifest.from_json(store.get(manifest_key)).to_json())
+    for key in ("backup_id", "started_at", "completed_at"):
+        assert doc.pop(key)
+    doc["notes"] = [n for n in doc["notes"] if not n.startswith("the segments changed while")]
+    return doc
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {f.relative_to(root).as_posix(): f.read_bytes() for d in ("data", "digests") for f in (root / d).rglob("*")
             if f.is_file()}
@@ -377,7 +389,6 @@ def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Pa
     from vecbackup import api
     from vecbackup.engines.milvus.segment_reader import segment_reader
     from vecbackup.errors import CorruptData
-    from vecbackup.format.manifest import Manifest
     from vecbackup.ops.segment_backup import backup_segments
 
     with built_on_server(standalone, "segwork") as (engine, name, reader):
@@ -388,11 +399,7 @@ def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Pa
                 store = api.open_store(f"file://{folder}", create=True)
                 r = backup_segments(engine, reader, store, name, batch_size=64, workers=workers)
                 assert r.rows == 1100 and r.objects_new > 10  # several pieces of several segments
-                doc = orjson.loads(Manifest.from_json(store.get(r.manifest_key)).to_json())
-                for key in ("backup_id", "started_at", "completed_at"):
-                    assert doc.pop(key)
-                doc["notes"] = [n for n in doc["notes"] if not n.startswith("the segments changed while")]
-                docs[workers] = doc
+                docs[workers] = comparable(store, r.manifest_key)
             if [s["id"] for s in docs[1]["segments"]] == [s["id"] for s in docs[2]["segments"]]:
                 break
         assert docs[1] == docs[2]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vecbackup.format import layout
-from vecbackup.format.ranges import Ranges, check_ranges, format_select, parse_select
+from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Piece:
         if not isinstance(key, str) or layout.parse_data_key(key) is None:
             raise ValueError(f"{key!r} is not a data object key (data/<aa>/<sha256>.vbc)")
         layout.data_key(sha)  # ValueError unless 64 hex digits
-        return cls(key, sha, _count(size), _count(rows), parse_select(v[4]) if len(v) == 5 else None)
+        return cls(key, sha, count(size), count(rows), parse_select(v[4]) if len(v) == 5 else None)
 
 
 @dataclass(frozen=True)
@@ -93,18 +93,10 @@ class SegmentRecord:
         fp = d["fingerprint"]
         if not isinstance(fp, str) or len(fp) != 64:
             raise ValueError("a segment fingerprint is 64 hex digits")
-        r = cls(_count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
-        if _count(d.get("rows", r.rows)) != r.rows:
+        r = cls(count(d["id"]), str(d["partition"]), fp, tuple(Piece.from_list(p) for p in d["pieces"]))
+        if count(d.get("rows", r.rows)) != r.rows:
             raise ValueError(f"segment {r.segment_id}: rows does not match its pieces")
         return r
-
-
-def _count(value: Any) -> int:
-    """A count read from a manifest, as format/manifest.py's ``count`` (which builds on this module's records)."""
-    n = int(value)
-    if not 0 <= n < 2**63:
-        raise ValueError(f"{value!r} is not a count from 0 to 2**63 - 1")
-    return n
 
 
 def files_fingerprint(files: Iterable[tuple[int, str, int]]) -> str:

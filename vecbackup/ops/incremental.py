@@ -86,14 +86,19 @@ class PartitionRows:
         """Which of the rows (by digest) the base holds, each claimed once: True = reused, not stored again."""
         if not len(self.digests) or not len(digests):
             return np.zeros(len(digests), dtype=bool)
-        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
-        hit = (self.digests[at] == digests) & ~self.used[at]
+        at, hit = self._find(digests)
         rows = np.flatnonzero(hit)
         _, first = np.unique(at[rows], return_index=True)  # the same row twice in one batch: reuse it once
         keep = np.zeros(len(digests), dtype=bool)
         keep[rows[first]] = True
         self.used[at[keep]] = True
         return keep
+
+    def _find(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each digest would stand among the base's (sorted), and whether a row of the base not yet claimed is
+        there."""
+        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
+        return at, (self.digests[at] == digests) & ~self.used[at]
 
     def claim_all(self, digests: np.ndarray, max_runs: int) -> list[tuple[DataObject, np.ndarray]] | None:
         """Where the base holds every one of these rows (by digest; each row of the base claimed once) in at most
@@ -103,8 +108,8 @@ class PartitionRows:
         n = len(digests)
         if not n or not len(self.digests):
             return None
-        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
-        if not ((self.digests[at] == digests) & ~self.used[at]).all() or len(np.unique(at)) != n:
+        at, hit = self._find(digests)
+        if not hit.all() or len(np.unique(at)) != n:
             return None  # a row the base does not hold (or not once more)
         owner, position = self.owner[at], self.position[at].astype(np.int64)
         starts = np.concatenate(([0], np.flatnonzero((owner[1:] != owner[:-1]) | (position[1:] <= position[:-1])) + 1))

@@ -314,8 +314,7 @@ class _Read:
     def __init__(self, seg: SegmentFiles, partition: str) -> None:
         self.seg = seg
         self.partition = partition  # its chunks' (ENGINE_ROUTED for a partition-key collection)
-        self.pieces: list[Piece] = []
-        self.found_in_base: list[bool] = []  # per piece: rows an earlier backup stored (_BaseRows)
+        self.pieces: list[Piece] = []  # those with ``select``: rows an earlier backup stored (_BaseRows)
         self.flags: list[np.ndarray] = []
         self.key_parts: list[Any] = []
         self.uploaded = 0
@@ -329,22 +328,22 @@ class _Read:
 
     @property
     def found(self) -> bool:
-        return any(self.found_in_base)
+        return any(p.select is not None for p in self.pieces)
 
     def placed(self, pieces: list[Piece]) -> None:
         """The next rows are these pieces of objects an earlier backup stored."""
         self.pieces.extend(pieces)
-        self.found_in_base.extend([True] * len(pieces))
 
     def found_flags(self) -> np.ndarray:
         """Which rows, in order, are held by pieces found in the base."""
-        return np.repeat(np.array(self.found_in_base, dtype=bool), [p.rows for p in self.pieces])
+        return np.repeat(np.array([p.select is not None for p in self.pieces], dtype=bool),
+                         [p.rows for p in self.pieces])
 
     def found_samples(self, keys: Any) -> list[tuple[Piece, Any]]:
         """The pieces found in the base, each with the keys of its rows in the server's files."""
         out, start = [], 0
-        for piece, found in zip(self.pieces, self.found_in_base, strict=True):
-            if found:
+        for piece in self.pieces:
+            if piece.select is not None:
                 out.append((piece, keys[start:start + piece.rows]))
             start += piece.rows
         return out
@@ -352,7 +351,6 @@ class _Read:
     def stored(self, done: _Stored) -> None:
         o = done.obj
         self.pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
-        self.found_in_base.append(False)
         self.uploaded += done.uploaded
         if done.new:
             self.new.add(o.key)
