@@ -477,7 +477,9 @@ _JSON = st.recursive(
     _JSON.map(orjson.dumps),  # as pymilvus writes JSON
     _JSON.map(lambda v: __import__("json").dumps(v, ensure_ascii=False).encode()),  # with spaces, or as Go writes it
     st.sampled_from([b"[1", b"2],3", b"1,2", b"", b" 1", b"{}", b"[]", b'"a,b"', b"1e999", b"-0", b"1.50",
-                     b'"\\u00fc"', b"\"", b"NaN", b"[", b"]"]),
+                     b'"\\u00fc"', b"\"", b"NaN", b"[", b"]",
+                     # pieces whose joining puts a comma inside a string or a nested array, with escapes about
+                     b'"a', b'b"', b'"x\\\\', b'\\""', b'"\\"', b'{"k":[1', b'2]}', b'["\\\\"', b'"]']),
 ), min_size=1, max_size=12), st.booleans())
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 def test_packed_json_is_what_decoding_row_by_row_stores(values, large):
@@ -499,6 +501,15 @@ def test_packed_json_is_what_decoding_row_by_row_stores(values, large):
 def test_json_pieces_that_parse_only_when_joined_are_not_packed():
     plain, packed = _both(_json_log([b"[1", b"2],3"]))
     assert plain == packed and "not JSON" in plain
+    # as many values as pieces, written as orjson writes them, but a comma put between two pieces falls inside a
+    # string or a nested array: each piece alone is no JSON
+    for pieces in ([b'"a', b'b"', b"1"], [b'{"k":[1', b'2]}', b"3"], [b'"x\\', b'\\",', b"3"],
+                   [b'"\\"', b'"', b"2"]):
+        plain, packed = _both(_json_log(pieces))
+        assert plain == packed and "not JSON" in plain, pieces
+    # escaped backslashes and quotes inside strings that are each one value: packed
+    _, packed = _both(_json_log([b'"x\\\\"', b'"\\""', b'["\\\\",",\\"]"]']))
+    assert isinstance(packed, Packed) and packed.tolist() == ["x\\", '"', ["\\", ',"]']]
     plain, packed = _both(_json_log([b'{"a": 1}', b"[1,2]"]))  # JSON, but not as orjson writes it
     assert not isinstance(packed, Packed) and packed == plain == [{"a": 1}, [1, 2]]
     _, packed = _both(_json_log([b'{"a":1}', b"[1,2]", b'"\\u00fc"']))  # orjson writes ü as UTF-8

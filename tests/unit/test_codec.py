@@ -465,6 +465,34 @@ def test_shuffle_makes_float_vectors_and_ids_smaller() -> None:
     assert ientry["size"] * 20 < len(cctx.compress(ids.tobytes()))
 
 
+def _frame_window(data: bytes, column: int) -> int:
+    """The window size the zstd frame of a column's values declares (what the compressor was set up with)."""
+    header = read_chunk_header(data)
+    entry = header["columns"][column]["buffers"][-1]
+    start = PREFIX_SIZE + int.from_bytes(data[8:12], "little") + entry["offset"]
+    return int(zstandard.get_frame_parameters(data[start : start + entry["size"]]).window_size)
+
+
+@pytest.mark.parametrize("level", [1, 3])
+def test_float_vectors_compress_with_a_small_match_search_into_no_more_bytes(level: int) -> None:
+    # Gaussian vectors as embeddings are: the vector buffer is compressed with a 128 KiB window (the frame says so),
+    # into no more bytes than the level's own parameters give, and decodes to the same values
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((1000, 256)).astype(np.float32)
+    scores = rng.standard_normal(1000).astype(np.float32)
+    fields = [Field("v", T.FLOAT_VECTOR, dim=256), Field("s", T.FLOAT)]
+    data = encode_chunk(fields, Chunk("p", 1000, {"v": Column(vectors), "s": Column(scores)}), level=level)
+    assert _frame_window(data, 0) == 2**17
+    assert _frame_window(data, 1) != 2**17  # other buffers keep the level's own parameters
+    shuffled = vectors.view(np.uint8).reshape(-1, 4).T.tobytes()
+    plain = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True).compress(shuffled)
+    assert read_chunk_header(data)["columns"][0]["buffers"][0]["size"] <= len(plain)
+    assert np.array_equal(nd(decode_chunk(data).columns["v"]), vectors)
+    # levels beyond 3 are the level's own: a backup asked for more effort gets it
+    assert _frame_window(encode_chunk(fields, Chunk("p", 1000, {"v": Column(vectors), "s": Column(scores)}),
+                                      level=9), 0) != 2**17
+
+
 # --------------------------------------------------------------------------- an independent writer
 
 

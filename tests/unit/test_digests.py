@@ -169,8 +169,9 @@ def test_rows_of_several_fields_digest_as_the_reference(data: st.DataObject) -> 
 
 
 def test_a_wide_vector_between_variable_length_fields() -> None:
-    """The shapes digests_of_buffers hashes differently: fixed-width fields only, fixed then variable, and a wide
-    vector between variable-length fields (three parts a row)."""
+    """The shapes digests_of_buffers hashes differently: fixed-width fields only, the key then a vector (two parts
+    a row), fixed then variable, the key, a vector and variable-length fields (three parts), and a wide vector
+    between variable-length fields."""
     n = 25
     rng = np.random.default_rng(4)
     vec = Column(rng.normal(size=(n, 32)).astype(np.float32))
@@ -179,9 +180,10 @@ def test_a_wide_vector_between_variable_length_fields() -> None:
     doc = Column([{"i": i} if i % 3 else None for i in range(n)], np.array([i % 3 > 0 for i in range(n)]))
     f_vec, f_text = Field("v", FieldType.FLOAT_VECTOR, dim=32), Field("t", FieldType.VARCHAR, max_length=64)
     f_int, f_doc = Field("i", FieldType.INT64), Field("d", FieldType.JSON, nullable=True)
+    f_int_b, f_vec_b = Field("j", FieldType.INT64), Field("w", FieldType.FLOAT_VECTOR, dim=32)
     for fields in ([f_int, f_vec], [f_int, f_vec, f_text, f_doc], [f_text, f_vec, f_int, f_doc], [f_text, f_doc],
-                   [f_vec], [f_text, f_vec]):
-        chunk = Chunk("p", n, {"v": vec, "t": text, "i": ints, "d": doc})
+                   [f_vec], [f_text, f_vec], [f_int], [f_int, f_vec, f_int_b, f_vec_b, f_text]):
+        chunk = Chunk("p", n, {"v": vec, "t": text, "i": ints, "d": doc, "j": ints, "w": vec})
         chunk = Chunk("p", n, {f.name: chunk.columns[f.name] for f in fields})
         got = row_digests(fields, chunk)
         assert [bytes(d) for d in got] == [reference_digest(fields, chunk, i) for i in range(n)], fields

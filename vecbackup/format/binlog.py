@@ -354,11 +354,13 @@ def _packed_json(col: Any) -> Packed | None:
         return Packed(FieldType.JSON, lengths, data)
     if not lengths.all():
         return None  # an empty value is no JSON: the per-row decoding says so
-    # "[" v0 "," v1 "," ... "]": value i's bytes move right by i + 1 (the bracket and the i commas before it)
+    # "[" v0 "," v1 "," ... "]": the values' bytes fill every place but the bracket and the commas after each
     joined = np.empty(len(data) + n + 1, dtype=np.uint8)
-    shift = np.repeat(np.arange(1, n + 1, dtype=np.int64), lengths)
-    joined[np.arange(len(data), dtype=np.int64) + shift] = data
-    ends = np.cumsum(lengths, dtype=np.int64) + np.arange(1, n + 1, dtype=np.int64)  # after value i: "," or "]"
+    ends = np.cumsum(lengths + 1, dtype=np.int64)  # after value i: "," or "]"
+    mask = np.ones(len(joined), dtype=np.bool_)
+    mask[0] = False
+    mask[ends] = False
+    joined[mask] = data
     joined[ends] = ord(",")
     joined[0], joined[-1] = ord("["), ord("]")
     text = joined.tobytes()
@@ -367,13 +369,35 @@ def _packed_json(col: Any) -> Packed | None:
         values = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    # the same bytes again, and each value its own length: the values are exactly the pieces (the bytes alone
-    # would also match pieces such as "[1" and "2],3", whose commas fall elsewhere)
+    # the same bytes again, and the commas put between the values are the array's own: the values are exactly the
+    # pieces (the bytes alone would also match pieces such as "[1" and "2],3", whose commas fall elsewhere)
     if not isinstance(values, list) or len(values) != n or dumps(values) != text:
         return None
-    if not np.array_equal(np.fromiter(map(len, map(dumps, values)), dtype=np.int64, count=n), lengths):
+    if not _between_elements(joined, ends[:-1]):
         return None
     return Packed(FieldType.JSON, lengths, data)
+
+
+def _between_elements(text: np.ndarray, commas: np.ndarray) -> bool:
+    """Whether the bytes at ``commas`` of ``text``, a JSON array as orjson writes it, separate its elements: each
+    is outside any string (an even number of unescaped quotes before it) and at depth 1 (one more bracket or brace
+    opened than closed before it, outside strings). Such an array of n elements has exactly n - 1 of them."""
+    quotes = np.flatnonzero(text == ord('"'))
+    escapes = np.flatnonzero(text == ord("\\"))
+    if len(escapes) and len(quotes):  # orjson escapes only inside strings: a quote after an odd run of "\\" is text
+        after = quotes[quotes > 0]
+        after = after[text[after - 1] == ord("\\")]
+        runs = escapes[np.concatenate(([True], escapes[1:] - 1 != escapes[:-1]))]  # where each run of "\\" starts
+        run_length = after - runs[np.searchsorted(runs, after - 1, "right") - 1]
+        quotes = np.setdiff1d(quotes, after[run_length % 2 == 1], assume_unique=True)
+
+    def outside(at: np.ndarray) -> np.ndarray:
+        return at[np.searchsorted(quotes, at) % 2 == 0]
+
+    opened = outside(np.flatnonzero((text == ord("[")) | (text == ord("{"))))
+    closed = outside(np.flatnonzero((text == ord("]")) | (text == ord("}"))))
+    depth = np.searchsorted(opened, commas) - np.searchsorted(closed, commas)
+    return bool((np.searchsorted(quotes, commas) % 2 == 0).all() and (depth == 1).all())
 
 
 def _json(col: Any) -> list[Any]:

@@ -30,10 +30,9 @@ Digest object layout::
 from __future__ import annotations
 
 import hashlib
-import itertools
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -98,7 +97,12 @@ def _segments(raw: Buffers, n: int) -> list[Segment]:
             present = np.ones(n, dtype=_U1)
         fixed.append(present.astype(_U1).reshape(n, 1))
         if [k for k, _ in payload] == ["values"]:
-            fixed.append(payload[0][1].view(_U1).reshape(n, -1))
+            values = payload[0][1].view(_U1).reshape(n, -1)
+            if values.shape[1] >= _WIDE:  # hashed where it lies (a vector column): not copied beside its neighbours
+                flush()
+                segments.append((values.reshape(-1), values.shape[1]))
+            else:
+                fixed.append(values)
             continue
         counts = payload[0][1].astype(_U4)
         fixed.append(counts.view(_U1).reshape(n, 4))
@@ -168,35 +172,39 @@ def digests_of_buffers(raw: Buffers, n: int) -> np.ndarray:
     """Row digests from a chunk's uncompressed buffers (as ``encode_chunk(raw=...)`` gives them)."""
     if n == 0:
         return np.empty(0, dtype=DIGEST)
-    parts = _parts(_segments(raw, n), n)
     sha = hashlib.sha256  # twice as fast as BLAKE2b where the CPU has SHA instructions
-    size = DIGEST_SIZE
-    if len(parts) == 1:
-        mv, at = parts[0]
-        if isinstance(at, int):
-            out = b"".join([sha(mv[i * at:(i + 1) * at]).digest()[:size] for i in range(n)])
-        else:
-            out = b"".join([sha(mv[a:b]).digest()[:size] for a, b in itertools.pairwise(at)])
-    elif len(parts) == 2 and isinstance(w := parts[0][1], int) and not isinstance(rows := parts[1][1], int):
-        head, tail = parts[0][0], parts[1][0]  # the common shape: fixed-width fields, then the others
+    rows = [_row_views(mv, at, n) for mv, at in _parts(_segments(raw, n), n)]
+    if len(rows) == 1:
+        digests = [sha(a).digest() for a in rows[0]]
+    elif len(rows) == 2:  # fixed-width fields, then the others; or the key, then a vector
         digests = []
-        for i in range(n):
-            h = sha(head[i * w:(i + 1) * w])
-            h.update(tail[rows[i]:rows[i + 1]])
-            digests.append(h.digest()[:size])
-        out = b"".join(digests)
+        for a, b in zip(*rows, strict=True):
+            h = sha(a)
+            h.update(b)
+            digests.append(h.digest())
+    elif len(rows) == 3:  # the key, a vector, then the others
+        digests = []
+        for a, b, c in zip(*rows, strict=True):
+            h = sha(a)
+            h.update(b)
+            h.update(c)
+            digests.append(h.digest())
     else:
         digests = []
-        for i in range(n):
+        for row in zip(*rows, strict=True):
             h = sha()
-            for mv, at in parts:
-                if isinstance(at, int):
-                    h.update(mv[i * at:(i + 1) * at])
-                else:
-                    h.update(mv[at[i]:at[i + 1]])
-            digests.append(h.digest()[:size])
-        out = b"".join(digests)
-    return np.frombuffer(out, dtype=DIGEST)
+            for part in row:
+                h.update(part)
+            digests.append(h.digest())
+    full = np.frombuffer(b"".join(digests), dtype=_U1).reshape(n, hashlib.sha256().digest_size)
+    return np.ascontiguousarray(full[:, :DIGEST_SIZE]).view(DIGEST).reshape(n)
+
+
+def _row_views(mv: memoryview, at: int | list[int], n: int) -> Iterator[memoryview]:
+    """Each row's part of a buffer: ``at`` bytes a row, or between the row offsets ``at``."""
+    if isinstance(at, int):
+        return map(mv.__getitem__, map(slice, range(0, n * at, at), range(at, (n + 1) * at, at)))
+    return map(mv.__getitem__, map(slice, at[:-1], at[1:]))
 
 
 def encode_digests(digests: np.ndarray) -> bytes:
