@@ -906,6 +906,20 @@ def _segments(res: dict[str, Any]) -> str:
                 "objects the backup lists (a restore downloads them whole), ÷ the first backup's.",
                 "", _table(["rows × dim", "compaction s", "segment backup wall s", "read ÷ first", "uploaded ÷ first",
                             "restore reads ÷ first", "logical backup wall s", "logical uploaded ÷ first"], crow)]
+    on_logical = [c for c in runs if c["segments"].get("on_logical")]
+    if on_logical:
+        lrow = []
+        for c in on_logical:
+            first, seg = c["segments"]["first"], c["segments"]["on_logical"]
+            lrow.append([f"{_n(c['rows'])} × {c['dim']}", f"{seg['wall_s']:.1f}",
+                         f"{seg['bytes_read'] / first['bytes_read']:.1%}",
+                         f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}",
+                         f"{seg['rows_reused'] / c['rows']:.1%}"])
+        out += ["", "On top of a logical backup: a segment backup into the store of the logical backup of the same "
+                "collection (its base), as the first segment backup of a store that logical backups filled. Every "
+                "segment is read; a batch whose every row the logical backup holds is named in its objects instead "
+                "of uploaded (until 2026-12-07 every row was uploaded again).",
+                "", _table(["rows × dim", "wall s", "read ÷ first", "uploaded ÷ first", "rows found"], lrow)]
     return "\n".join(out)
 
 

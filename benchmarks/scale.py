@@ -129,9 +129,11 @@ def change_one_percent(client: Any, name: str, n: int, dim: int) -> int:
     return n
 
 
-def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path) -> dict[str, Any]:
+def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path,
+             logical: Path | None = None) -> dict[str, Any]:
     """``backup --segments-from`` (the server's local storage) beside the logical backup, then again after 1% of
-    the rows changed: what it read and uploaded."""
+    the rows changed: what it read and uploaded; with ``logical`` (the store of the logical backup of the same
+    collection), also a segment backup on top of it: what the first segment backup after logical ones uploads."""
     store = work / f"store_{name}_segments"
     url = f"file://{storage}"
     again = work / f"store_{name}_segments_again"  # the first backup twice, each into an empty store: the median
@@ -143,6 +145,13 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
     first["wall_s"] = statistics.median(walls)
     _log(f"    segment backup: {' and '.join(f'{w:.1f}s' for w in walls)}, read "
          f"{first['bytes_read'] / 2**20:,.0f} MiB")
+    on_logical = None
+    if logical is not None:
+        on_logical = backup(STANDALONE_URL, logical, name, n, "--segments-from", url)
+        shutil.rmtree(logical)
+        _log(f"    segment backup on top of the logical one: {on_logical['wall_s']:.1f}s, uploaded "
+             f"{on_logical['bytes_uploaded'] / first['bytes_uploaded']:.1%} of the first, "
+             f"{on_logical['rows_reused']:,} rows found in the logical backup's objects")
     logical = work / f"store_{name}_logical_after"
     shutil.copytree(store, logical)  # the logical backup of the same change starts from the same base
     rows = change_one_percent(client, name, n, dim)
@@ -161,7 +170,8 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
          f"{c_seg['bytes_read'] / first['bytes_read']:.1%} and uploaded {c_seg['bytes_uploaded'] / up:.1%} of the "
          f"first; the logical backup uploaded {c_log['bytes_uploaded'] / up:.1%}")
     shutil.rmtree(store)
-    return {"first": first, "after_1pct": second, "logical_after_1pct": third, "after_compaction": compacted}
+    return {"first": first, "after_1pct": second, "logical_after_1pct": third, "after_compaction": compacted,
+            "on_logical": on_logical}
 
 
 def after_compaction(client: Any, name: str, store: Path, url: str, work: Path) -> dict[str, Any]:
@@ -288,8 +298,7 @@ def run_config(client: Any, n: int, dim: int, index: str, work: Path, rounds: in
         entry["logical"] = {"wall_s": statistics.median(r["wall_s"] for r in ours),
                             "peak_rss_bytes": max(r["peak_rss_bytes"] for r in ours),
                             "bare_wall_s": statistics.median(r["wall_s"] for r in bare)}
-        shutil.rmtree(keep)
-        entry["segments"] = segments(client, name, n, dim, work, storage)
+        entry["segments"] = segments(client, name, n, dim, work, storage, logical=keep)
         client.release_collection(name)
         client.drop_collection(name)
         return entry

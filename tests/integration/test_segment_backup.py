@@ -94,6 +94,9 @@ def _same_as_source(source: Any, name: str, target: Any, copy: str) -> None:
 
 
 def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalone, lite: Engine, store_dir: Path):
+    """A segment backup on top of a logical one (the rows the logical backup holds are named in its objects, the
+    others stored), restored onto the server (rows, and through the server's binlog import) and onto Lite, and
+    drilled."""
     from pymilvus import MilvusClient
 
     server = MilvusClient(uri=standalone.uri)
@@ -102,9 +105,17 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
         build(server, name)
         expected = server.query(name, filter="", output_fields=["count(*)"],
                                 consistency_level="Strong")[0]["count(*)"]
-        b = _backup(cli, store_dir, name, storage_url(standalone))
+        r = cli("backup", STANDALONE_URL, store_dir, "-c", name, "--json")
+        assert r.code == 0, r.stderr
+        logical = r.json()["backups"][0]
+        b = _backup(cli, store_dir, name, storage_url(standalone), "--batch-size", "100")
         assert b["rows"] == expected == 600 + 300 + 200 + 5 - 5
         assert b["bytes_read"] > 0
+        # a batch of 100 rows of a segment is found in the logical backup's objects when it holds every one of them:
+        # all but those with a row deleted since (the segments hold deleted rows, the logical backup does not)
+        assert b["base"] == logical["backup_id"] and b["rows_reused"] >= 500
+        assert b["bytes_uploaded"] < logical["bytes_uploaded"] * 0.7
+        assert any(f"found in the objects of backup {logical['backup_id']}" in n for n in b["notes"])
         shown = cli("show", store_dir, b["backup_id"], "--json").json()
         assert len(shown["segments"]) >= 4 and shown["options"]["mode"] == "segments"
         assert sum(s["rows"] for s in shown["segments"]) > b["rows"]  # the deleted rows are in the objects

@@ -11,7 +11,8 @@ other. What differs is where rows come from and what the next backup reads:
   to apply the deletes that arrived since, and its pieces are reused;
 * a segment read anew whose rows the base stored in segments that are gone (the server rewrote them: a compaction
   merged them or dropped their deleted rows) is read but not uploaded again: a batch whose every row the base's
-  objects hold, found by row digest, is named there (_BaseRows).
+  objects hold, found by row digest, is named there (_BaseRows); after a logical backup (a base without segment
+  records) every segment is read anew, and its rows are looked up among all of the base's rows the same way.
 
 Rows inserted after the flush (in growing segments) are not in the backup; the row count read is compared with the
 collection's and a difference noted, as a logical backup does. A file that vanishes while it is read (the server's
@@ -119,7 +120,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
         check_lock_kept(store, catalog.newest(store))  # before anything is written
     base_records = (base.segments or ()) if base is not None else ()
     if base is not None and base.segments is None:
-        notes.append(f"backup {base.backup_id} was not read from segments: every segment is read and uploaded")
+        notes.append(f"backup {base.backup_id} was not read from segments: every segment is read, and the rows it "
+                     "holds are found in its objects instead of uploaded again")
     deletes = Deletes(until=reader.flush_ts)  # the collection as of the flush (format/segments.py)
     with _listed("a delta log vanished"):
         reader.deletes(spec, segments, deletes)
@@ -212,8 +214,9 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     rows_reused += found_rows
     objects = list(merge_objects(objects))  # an object whose rows two pieces hold: listed once
     if found is not None and rewritten:
-        notes.append(f"{plural(found_rows, 'row')} of {plural(rewritten, 'segment')} the server rewrote (compacted) "
-                     f"since backup {found.base_id} found in its objects: not uploaded again")
+        what = "" if found.logical else " the server rewrote (compacted) since"
+        notes.append(f"{plural(found_rows, 'row')} of {plural(rewritten, 'segment')}{what} found in the objects of "
+                     f"backup {found.base_id}: not uploaded again")
     why = reader.changed(spec, segments)
     if why is not None:
         notes.append(f"the segments changed while they were read ({why}); the backup holds the rows of the "
@@ -444,34 +447,41 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
 
 class _BaseRows:
     """The rows of the base's segments that are no longer listed (the server rewrote them: a compaction merged them,
-    or dropped their deleted rows), by row digest, per partition (ops/incremental.PartitionRows). A batch of a segment
-    read anew whose every row they hold, in at most MAX_RUNS runs of ascending positions in one object, is not
-    stored again: its pieces name those rows in the base's objects (Piece.select). Looked up in the segments' order,
-    on the backup's main thread, so the same files give the same backup. Memory: 25 bytes per row of those
-    segments."""
+    or dropped their deleted rows), or every row of a base that was not read from segments (a logical backup), by
+    row digest, per partition (ops/incremental.PartitionRows). A batch of a segment read anew whose every row they
+    hold, in at most MAX_RUNS runs of ascending positions in one object each, is not stored again: its pieces name
+    those rows in the base's objects (Piece.select). Looked up in the segments' order, on the backup's main thread,
+    so the same files give the same backup. Memory: 25 bytes per row of those segments (of the logical base's
+    partitions: as a logical backup's own lookup)."""
 
     #: runs a batch's rows may fall into (a compaction keeps each merged segment's rows in order: one run per
     #: segment it took rows from); a batch in more is stored anew rather than named piecemeal
     MAX_RUNS = 16
 
-    def __init__(self, base_id: str, rows: dict[str, PartitionRows]) -> None:
+    def __init__(self, base_id: str, rows: dict[str, PartitionRows], *, logical: bool = False) -> None:
         self.base_id = base_id
         self.rows = rows
+        self.logical = logical  # the base is a logical backup: any of its rows may be found
 
     @classmethod
     def load(cls, store: BlobStore, base: Manifest, segments: list[SegmentFiles], unread: list[SegmentFiles],
              notes: list[str]) -> _BaseRows | None:
-        """The rows of ``base``'s segment records that ``segments`` (listed now) no longer holds as the same files;
-        None if there are none."""
-        read_anew = {(seg.partition, seg.segment_id) for seg in unread}
-        kept = {(seg.partition, seg.segment_id) for seg in segments} - read_anew
-        gone = {p.key for r in base.segments or () if (r.partition, r.segment_id) not in kept for p in r.pieces}
+        """The rows of ``base``'s segment records that ``segments`` (listed now) no longer holds as the same files,
+        or all of its rows if it has no segment records (a logical backup); None if there are none."""
+        logical = base.segments is None
+        if logical:
+            gone = {o.key for o in base.objects}
+        else:
+            read_anew = {(seg.partition, seg.segment_id) for seg in unread}
+            kept = {(seg.partition, seg.segment_id) for seg in segments} - read_anew
+            gone = {p.key for r in base.segments or () if (r.partition, r.segment_id) not in kept for p in r.pieces}
         if not gone:
             return None
         partitions = sorted({o.partition for o in base.objects if o.key in gone})
-        rows = {p: load_partition(store, base, p, notes, gone) for p in partitions}
-        return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}) if any(map(len, rows.values())) \
-            else None
+        rows = {p: load_partition(store, base, p, notes, None if logical else gone) for p in partitions}
+        if not any(map(len, rows.values())):
+            return None
+        return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}, logical=logical)
 
     def claim(self, partition: str, digests: bytes) -> list[Piece] | None:
         """The pieces naming a batch's rows (by its ``.vbd`` digests) in the base's objects, or None (store it)."""
