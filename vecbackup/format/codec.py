@@ -222,7 +222,6 @@ class _Writer:
         self.offset += len(frame)
         return entry
 
-
     def _vector_cctx(self) -> zstandard.ZstdCompressor:
         if self._level not in _VECTOR_LEVELS:
             return self._cctx

@@ -196,7 +196,7 @@ def digests_of_buffers(raw: Buffers, n: int) -> np.ndarray:
             for part in row:
                 h.update(part)
             digests.append(h.digest())
-    full = np.frombuffer(b"".join(digests), dtype=_U1).reshape(n, hashlib.sha256().digest_size)
+    full = np.frombuffer(b"".join(digests), dtype=_U1).reshape(n, -1)  # whole SHA-256 digests, then truncated
     return np.ascontiguousarray(full[:, :DIGEST_SIZE]).view(DIGEST).reshape(n)
 
 
