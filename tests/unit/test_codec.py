@@ -441,10 +441,14 @@ def test_validity_bit_order_is_lsb_first() -> None:
     header = read_chunk_header(data)
     entry = header["columns"][0]["buffers"][0]
     assert entry["kind"] == "validity" and entry["raw_size"] == 2
-    hlen = struct.unpack_from("<I", data, 8)[0]
-    start = PREFIX_SIZE + hlen + entry["offset"]
-    raw = zstandard.ZstdDecompressor().decompress(data[start : start + entry["size"]])
+    raw = zstandard.ZstdDecompressor().decompress(_frame(data, entry))
     assert raw == bytes([0b00000001, 0b00000010])
+
+
+def _frame(data: bytes, entry: dict[str, Any]) -> bytes:
+    """The zstd frame of the buffer a header entry describes."""
+    start = PREFIX_SIZE + struct.unpack_from("<I", data, 8)[0] + entry["offset"]
+    return data[start : start + entry["size"]]
 
 
 def test_shuffle_makes_float_vectors_and_ids_smaller() -> None:
@@ -467,10 +471,8 @@ def test_shuffle_makes_float_vectors_and_ids_smaller() -> None:
 
 def _frame_window(data: bytes, column: int) -> int:
     """The window size the zstd frame of a column's values declares (what the compressor was set up with)."""
-    header = read_chunk_header(data)
-    entry = header["columns"][column]["buffers"][-1]
-    start = PREFIX_SIZE + int.from_bytes(data[8:12], "little") + entry["offset"]
-    return int(zstandard.get_frame_parameters(data[start : start + entry["size"]]).window_size)
+    entry = read_chunk_header(data)["columns"][column]["buffers"][-1]
+    return int(zstandard.get_frame_parameters(_frame(data, entry)).window_size)
 
 
 @pytest.mark.parametrize("level", [1, 3])

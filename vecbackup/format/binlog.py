@@ -364,14 +364,13 @@ def _packed_json(col: Any) -> Packed | None:
     joined[ends] = ord(",")
     joined[0], joined[-1] = ord("["), ord("]")
     text = joined.tobytes()
-    dumps = orjson.dumps
     try:
         values = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
     # the same bytes again, and the commas put between the values are the array's own: the values are exactly the
     # pieces (the bytes alone would also match pieces such as "[1" and "2],3", whose commas fall elsewhere)
-    if not isinstance(values, list) or len(values) != n or dumps(values) != text:
+    if not isinstance(values, list) or len(values) != n or orjson.dumps(values) != text:
         return None
     if not _between_elements(joined, ends[:-1]):
         return None

@@ -214,7 +214,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     rows_reused += found_rows
     objects = list(merge_objects(objects))  # an object whose rows two pieces hold: listed once
     if found is not None and rewritten:
-        what = "" if found.logical else " the server rewrote (compacted) since"
+        what = " the server rewrote (compacted) since" if base_records else ""  # else a logical base
         notes.append(f"{plural(found_rows, 'row')} of {plural(rewritten, 'segment')}{what} found in the objects of "
                      f"backup {found.base_id}: not uploaded again")
     why = reader.changed(spec, segments)
@@ -458,30 +458,27 @@ class _BaseRows:
     #: segment it took rows from); a batch in more is stored anew rather than named piecemeal
     MAX_RUNS = 16
 
-    def __init__(self, base_id: str, rows: dict[str, PartitionRows], *, logical: bool = False) -> None:
+    def __init__(self, base_id: str, rows: dict[str, PartitionRows]) -> None:
         self.base_id = base_id
         self.rows = rows
-        self.logical = logical  # the base is a logical backup: any of its rows may be found
 
     @classmethod
     def load(cls, store: BlobStore, base: Manifest, segments: list[SegmentFiles], unread: list[SegmentFiles],
              notes: list[str]) -> _BaseRows | None:
         """The rows of ``base``'s segment records that ``segments`` (listed now) no longer holds as the same files,
         or all of its rows if it has no segment records (a logical backup); None if there are none."""
-        logical = base.segments is None
-        if logical:
+        if base.segments is None:
             gone = {o.key for o in base.objects}
         else:
             read_anew = {(seg.partition, seg.segment_id) for seg in unread}
             kept = {(seg.partition, seg.segment_id) for seg in segments} - read_anew
-            gone = {p.key for r in base.segments or () if (r.partition, r.segment_id) not in kept for p in r.pieces}
+            gone = {p.key for r in base.segments if (r.partition, r.segment_id) not in kept for p in r.pieces}
         if not gone:
             return None
         partitions = sorted({o.partition for o in base.objects if o.key in gone})
-        rows = {p: load_partition(store, base, p, notes, None if logical else gone) for p in partitions}
-        if not any(map(len, rows.values())):
-            return None
-        return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}, logical=logical)
+        rows = {p: load_partition(store, base, p, notes, gone) for p in partitions}
+        return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}) if any(map(len, rows.values())) \
+            else None
 
     def claim(self, partition: str, digests: bytes) -> list[Piece] | None:
         """The pieces naming a batch's rows (by its ``.vbd`` digests) in the base's objects, or None (store it)."""
