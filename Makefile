@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # run a command in a private network namespace (loopback only) with its own /run/milvus:
-# milvus-server listens on all interfaces, so tests and benchmarks never run outside one
-NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && mkdir -p /run/milvus && mount -t tmpfs tmpfs /run/milvus && exec "$$0" "$$@"'
+# milvus-server listens on all interfaces, so tests and benchmarks never run outside one.
+# Its local ports (outgoing connections, free ports) start at 54000 there: milvus-server checks its listen ports
+# (2379-53100, and the next ones up for a second server) free, then starts the server, and an outgoing connection
+# of the other test session took root coord's 53100 in between once (CI, "bind: address already in use")
+NETNS = unshare --net --mount --fork sh -c 'ip link set lo up && echo 54000 65535 > /proc/sys/net/ipv4/ip_local_port_range && mkdir -p /run/milvus && mount -t tmpfs tmpfs /run/milvus && exec "$$0" "$$@"'
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 

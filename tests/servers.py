@@ -34,6 +34,20 @@ def in_private_netns() -> bool:
     return [line.split(":")[0].strip() for line in lines] == ["lo"]
 
 
+def _exited_child(pgid: int) -> bool:
+    """True when a process of the group ``pgid`` other than its leader has exited: milvus-server does not reap the
+    Milvus it started (until it stops it), so a Milvus that died stays a zombie of its group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" ", 1)
+        except OSError:
+            continue  # gone meanwhile
+        fields = rest.rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        if int(pid) != pgid and int(fields[2]) == pgid and fields[0] == "Z":
+            return True
+    return False
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -72,9 +86,14 @@ class MilvusStandalone:
         self.log_path = self.data_dir.parent / "milvus-server.log"
         self.extra_config = dict(extra_config or {})
         self.proc: subprocess.Popen[bytes] | None = None
+        self.failures: list[str] = []  # why the attempts of the last start() before the one that answered failed
         self.uri = f"http://127.0.0.1:{port}"
 
-    def start(self, timeout: float = 180.0) -> MilvusStandalone:
+    def start(self, timeout: float = 180.0, attempts: int = 2) -> MilvusStandalone:
+        """Start the server and wait until it answers. milvus-server checks its listen ports free, then starts
+        Milvus, which panics when a port was taken in between ("bind: address already in use"), while the wrapper
+        waits on: a Milvus that dies, or is not ready in ``timeout`` seconds, is started again on a fresh data
+        directory, ``attempts`` times in all."""
         if not in_private_netns():
             raise ServerFailed(
                 "refusing to start milvus-server outside a private network namespace (it listens on all "
@@ -83,6 +102,17 @@ class MilvusStandalone:
         exe = str(local) if local.exists() else shutil.which("milvus-server")
         if exe is None:
             raise ServerFailed("milvus-server not found; `pip install milvus==2.3.5` (make test does)")
+        self.failures = []
+        for _ in range(attempts):
+            failure = self._start_once(exe, timeout)
+            if not failure:
+                return self
+            self.failures.append(f"{failure}:\n{self.log_tail()}")
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        raise ServerFailed("\n".join(f"attempt {i + 1}: {f}" for i, f in enumerate(self.failures)))
+
+    def _start_once(self, exe: str, timeout: float) -> str:
+        """Start the server once: "" when it answers, else what went wrong (the server stopped)."""
         if _port_open(self.port):
             raise ServerFailed(f"port {self.port} is already in use in this namespace")
         self._clear_stale_pidfile()
@@ -92,17 +122,22 @@ class MilvusStandalone:
                                                       else []) + list(self.args)
         for key, value in self.extra_config.items():
             cmd += ["--extra-config", f"{key}={value}"]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, env={**os.environ, **self.extra_env})
+        proc = self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, env={**os.environ, **self.extra_env})
         deadline = time.monotonic() + timeout
+        failure = f"milvus-server not ready after {timeout:.0f}s"
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerFailed(f"milvus-server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if proc.poll() is not None:
+                failure = f"milvus-server exited with {proc.returncode}"
+                break
+            if _exited_child(proc.pid):  # the wrapper does not notice: it would wait its own 180 s
+                failure = "milvus exited under milvus-server"
+                break
             if _port_open(self.port) and self._ready():
-                return self
+                return ""
             time.sleep(0.25)
         self.stop()
-        raise ServerFailed(f"milvus-server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+        return failure
 
     def _ready(self) -> bool:
         try:
@@ -116,7 +151,19 @@ class MilvusStandalone:
             return False
 
     def log_tail(self, n: int = 60) -> str:
-        return log_tail(self.log_path, n)
+        """The wrapper's output (empty when it started Milvus), then Milvus's errors and the start of its panic."""
+        logs = self.data_dir / "logs"
+        parts = [log_tail(self.log_path, n)]
+        try:
+            errors = [line for line in (logs / "milvus-stdout.log").read_text(errors="replace").splitlines()
+                      if "[ERROR]" in line or "[FATAL]" in line]
+            parts.append("milvus-stdout.log, errors:\n" + "\n".join(line[:400] for line in errors[-10:]))
+            stderr = (logs / "milvus-stderr.log").read_text(errors="replace")
+            panic = stderr.find("panic:")
+            parts.append("milvus-stderr.log: " + (stderr[panic:panic + 400] if panic >= 0 else stderr[-400:]))
+        except OSError:
+            pass
+        return "\n".join(parts)
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the group, then SIGKILL: the `milvus run standalone` child ignores SIGTERM."""
