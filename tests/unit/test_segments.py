@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vecbackup.errors import CorruptData
-from vecbackup.format.manifest import DataObject, Manifest, SourceInfo
+from vecbackup.format import layout
+from vecbackup.format.manifest import DataObject, Manifest, SourceInfo, merge_objects
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, reusable
 from vecbackup.ops.segment_backup import objects_of
 from vecbackup.schema import CollectionSpec, Field, FieldType
@@ -231,3 +232,71 @@ def test_a_found_piece_is_read_back_against_the_keys_of_its_rows(tmp_path):
     beyond = Piece(o.key, o.sha256, o.size, 4, ((7, 4),))
     with pytest.raises(CorruptData, match="selects rows up to 11"):
         _check_pieces(store, spec, [(beyond, np.array([17, 18, 19, 20]))], 1.0)
+
+
+def test_a_batch_with_rows_deleted_since_is_found_and_only_those_rows_are_stored(tmp_path, monkeypatch):
+    """_BaseRows.claim: a batch of a segment read anew whose live rows the base holds (a logical backup holds no
+    deleted row) is named in the base's objects, and its deleted rows alone are stored, as one new chunk whose
+    pieces fill the gaps in the segment's order; the manifest then selects the base's rows, each as read."""
+    from vecbackup.format.codec import Chunk, Column
+    from vecbackup.format.digests import decode_digests
+    from vecbackup.ops.backup import _store_chunk
+    from vecbackup.ops.fetch import fetch_chunk
+    from vecbackup.ops.incremental import PartitionRows
+    from vecbackup.ops.segment_backup import _BaseRows
+    from vecbackup.ops.segment_workers import encode_batch
+    from vecbackup.stores.local import LocalStore
+
+    store = LocalStore(tmp_path / "s", create=True)
+    spec = CollectionSpec(name="c", fields=(Field("id", FieldType.INT64, is_primary=True),
+                                            Field("v", FieldType.FLOAT_VECTOR, dim=2)))
+
+    def chunk(keys: list[int]) -> Chunk:
+        k = np.array(keys, dtype=np.int64)
+        return Chunk("p", len(k), {"id": Column(k), "v": Column(np.stack([k, -k], axis=1).astype(np.float32))})
+
+    base = _store_chunk(store, spec.columns, chunk(list(range(10, 20))), 1).obj  # a logical backup's object
+    held = decode_digests(store.get(layout.digests_key(base.sha256)))
+
+    def found_in_base() -> _BaseRows:
+        return _BaseRows("b", {"p": PartitionRows([base], [held])})
+
+    keys = [10, 11, 90, 12, 13, 91, 92, 15]  # 90-92 deleted since the logical backup: it does not hold them
+    live = np.array([k < 90 for k in keys])
+    enc = encode_batch(spec.columns, chunk(keys), np.arange(8, dtype=np.uint64), "id", 1)
+    rows = found_in_base()
+    hit = rows.claim("p", enc.digests, live)
+    assert hit is not None and hit.dead.tolist() == [2, 5, 6]
+    pieces, done = hit.place(store, spec.columns, enc, 1, "p", False)
+    assert done is not None and done.obj.rows == 3 and done.new
+    assert fetch_chunk(store, done.obj).columns["id"].values.tolist() == [90, 91, 92]
+    assert [(p.key, p.rows, p.select) for p in pieces] == [
+        (base.key, 2, ((0, 2),)), (done.obj.key, 1, ((0, 1),)), (base.key, 2, ((2, 2),)),
+        (done.obj.key, 2, ((1, 2),)), (base.key, 1, ((5, 1),))]
+    objs = objects_of(SegmentRecord(1, "p", SHA, tuple(pieces)), live)
+    assert [fetch_chunk(store, o).columns["id"].values.tolist() for o in objs] == [[10, 11], [12, 13], [15]]
+    [merged] = merge_objects(objs)  # as the backup lists them: the base's object once, with its rows
+    assert merged.key == base.key and fetch_chunk(store, merged).columns["id"].values.tolist() == [10, 11, 12, 13, 15]
+    assert rows.claim("p", enc.digests, live) is None  # each base row claimed once
+
+    every_live = found_in_base().claim("p", enc.digests, np.ones(8, dtype=bool))
+    assert every_live is None  # 90-92 are live: the base does not hold every live row
+    all_dead = found_in_base().claim("p", enc.digests, np.zeros(8, dtype=bool))
+    assert all_dead is None  # nothing to find: stored as read
+    clean = encode_batch(spec.columns, chunk([12, 13, 14]), np.arange(3, dtype=np.uint64), "id", 1)
+    whole = found_in_base().claim("p", clean.digests, np.ones(3, dtype=bool))
+    assert whole is not None and not len(whole.dead)
+    assert whole.place(store, spec.columns, clean, 1, "p", False) == ([Piece(base.key, base.sha256, base.size, 3,
+                                                                             ((2, 3),))], None)
+
+    # deleted rows scattered over more than max(MAX_RUNS, rows / 32) stretches: a piece each would cost more than it
+    # saves, so the batch is stored as read, and nothing is claimed
+    scattered = [k for pair in zip(range(10, 20), range(100, 110), strict=True) for k in pair]  # 10 dead stretches
+    enc = encode_batch(spec.columns, chunk(scattered), np.arange(20, dtype=np.uint64), "id", 1)
+    live = np.array([k < 100 for k in scattered])
+    rows = found_in_base()
+    monkeypatch.setattr(_BaseRows, "MAX_RUNS", 9)
+    assert rows.claim("p", enc.digests, live) is None and not rows.rows["p"].used.any()
+    monkeypatch.setattr(_BaseRows, "MAX_RUNS", 10)
+    hit = rows.claim("p", enc.digests, live)
+    assert hit is not None and len(hit.layout) == 20 and rows.rows["p"].used.all()

@@ -10,9 +10,10 @@ other. What differs is where rows come from and what the next backup reads:
 * a segment the base backup read from the same files is not read again: only its primary keys and timestamps are,
   to apply the deletes that arrived since, and its pieces are reused;
 * a segment read anew whose rows the base stored in segments that are gone (the server rewrote them: a compaction
-  merged them or dropped their deleted rows) is read but not uploaded again: a batch whose every row the base's
-  objects hold, found by row digest, is named there (_BaseRows); after a logical backup (a base without segment
-  records) every segment is read anew, and its rows are looked up among all of the base's rows the same way.
+  merged them or dropped their deleted rows) is read but not uploaded again: a batch whose every live row the base's
+  objects hold, found by row digest, is named there, and only its rows deleted since are stored (_BaseRows); after
+  a logical backup (a base without segment records) every segment is read anew, and its rows are looked up among all
+  of the base's rows the same way.
 
 Rows inserted after the flush (in growing segments) are not in the backup; the row count read is compared with the
 collection's and a difference noted, as a logical backup does. A file that vanishes while it is read (the server's
@@ -29,16 +30,18 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.codec import DEFAULT_LEVEL
-from vecbackup.format.digests import decode_digests
+from vecbackup.format.codec import DEFAULT_LEVEL, decode_chunk, take_rows
+from vecbackup.format.digests import decode_digests, encode_digests, encode_with_digests
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.ranges import Ranges, ranges_of
 from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_fingerprint, join_keys, reusable
@@ -162,10 +165,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
                         known = None
                 if known is not None:
                     live = deletes.live(pks, ts)
-                    start = 0
-                    for piece in known.pieces:
-                        samples.append((piece, pks[start:start + piece.rows]))
-                        start += piece.rows
+                    samples.extend(pieces_in_use(known.pieces, pks, live))
                     rows_reused += int(live.sum())
                     reused_segments += 1
                     progress.advance(int(live.sum()), 0)
@@ -197,7 +197,7 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
             if slot.found:
                 rewritten += 1
                 found_rows += int(live[slot.found_flags()].sum())
-                samples.extend(slot.found_samples(pks))
+                samples.extend(slot.found_samples(pks, live))
         else:
             record, live, pks = slot
         part = ENGINE_ROUTED if routed else record.partition
@@ -287,6 +287,17 @@ def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Pi
     return len(picked)
 
 
+def pieces_in_use(pieces: tuple[Piece, ...] | list[Piece], keys: Any, live: np.ndarray) -> list[tuple[Piece, Any]]:
+    """The pieces with a live row (those the manifest lists: objects_of), each with the keys of its rows in the
+    server's files. A piece none of whose rows is live is never read again, and gc may remove its object."""
+    out, start = [], 0
+    for piece in pieces:
+        if live[start:start + piece.rows].any():
+            out.append((piece, keys[start:start + piece.rows]))
+        start += piece.rows
+    return out
+
+
 def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
     """The manifest entries of a segment's pieces given which of its rows are live (one flag per row, in segment
     order): each piece whose rows are all live whole, a piece with some live rows with ``select``, a piece without
@@ -308,6 +319,10 @@ def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
         out.append(DataObject(key=p.key, partition=record.partition, rows=n, size=p.size, sha256=p.sha256,
                               select=select))
     return out
+
+
+#: what storing a batch gives: the object it was stored as, or the pieces it was found as (and its deleted rows')
+_Placed: TypeAlias = "_Stored | tuple[list[Piece], _Stored | None]"
 
 
 class _Read:
@@ -333,32 +348,32 @@ class _Read:
     def found(self) -> bool:
         return any(p.select is not None for p in self.pieces)
 
-    def placed(self, pieces: list[Piece]) -> None:
-        """The next rows are these pieces of objects an earlier backup stored."""
+    def placed(self, pieces: list[Piece], done: _Stored | None) -> None:
+        """The next rows are these pieces, of objects an earlier backup stored and of ``done``, stored for them."""
         self.pieces.extend(pieces)
+        if done is not None:
+            self.uploaded += done.uploaded
+            if done.new:
+                self.new.add(done.obj.key)
+            self.written.update(done.written)
+            self.repaired.extend(done.repaired)
 
     def found_flags(self) -> np.ndarray:
         """Which rows, in order, are held by pieces found in the base."""
         return np.repeat(np.array([p.select is not None for p in self.pieces], dtype=bool),
                          [p.rows for p in self.pieces])
 
-    def found_samples(self, keys: Any) -> list[tuple[Piece, Any]]:
+    def found_samples(self, keys: Any, live: np.ndarray) -> list[tuple[Piece, Any]]:
         """The pieces found in the base, each with the keys of its rows in the server's files."""
-        out, start = [], 0
-        for piece in self.pieces:
-            if piece.select is not None:
-                out.append((piece, keys[start:start + piece.rows]))
-            start += piece.rows
-        return out
+        return [(piece, k) for piece, k in pieces_in_use(self.pieces, keys, live) if piece.select is not None]
 
-    def stored(self, done: _Stored) -> None:
-        o = done.obj
-        self.pieces.append(Piece(o.key, o.sha256, o.size, o.rows))
-        self.uploaded += done.uploaded
-        if done.new:
-            self.new.add(o.key)
-        self.written.update(done.written)
-        self.repaired.extend(done.repaired)
+    def stored(self, done: _Placed) -> None:
+        """The next rows are an object stored for them, or pieces found in the base (with their deleted rows')."""
+        if isinstance(done, _Stored):
+            o = done.obj
+            self.placed([Piece(o.key, o.sha256, o.size, o.rows)], done)
+        else:
+            self.placed(*done)
 
     def result(self, spec: CollectionSpec) -> tuple[SegmentRecord, np.ndarray, Any]:
         """The segment's record, its rows' live flags and its keys, once every piece is stored; Unsupported if its
@@ -393,8 +408,8 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     and stored only if the base does not hold it (two steps on the threads: at most ``width`` batches in each)."""
     read = _Read(seg, partition)
     inflight: deque[Future[_Stored]] = deque()
-    encoding: deque[Future[Encoded]] = deque()
-    placed: deque[Future[_Stored] | list[Piece]] = deque()
+    encoding: deque[tuple[Future[Encoded], np.ndarray]] = deque()
+    placed: deque[Future[_Placed]] = deque()
     pk = spec.primary.name
 
     def drain(limit: int) -> None:
@@ -403,18 +418,16 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
 
     def place(limit: int) -> None:
         while len(placed) > limit:
-            done = placed.popleft()
-            if isinstance(done, list):
-                read.placed(done)
-            else:
-                read.stored(done.result())
+            read.stored(placed.popleft().result())
 
     def look_up(limit: int) -> None:
         assert found is not None
         while len(encoding) > limit:
-            enc = encoding.popleft().result()
-            pieces = found.claim(partition, enc.digests)
-            placed.append(pieces if pieces is not None else pool.submit(_store_encoded, store, enc, partition, full))
+            fut, live = encoding.popleft()
+            enc = fut.result()
+            hit = found.claim(partition, enc.digests, live)
+            placed.append(pool.submit(_store_encoded, store, enc, partition, full) if hit is None else
+                          pool.submit(hit.place, store, columns, enc, level, partition, full))
             place(width)
 
     try:
@@ -430,7 +443,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
                         inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
                         drain(width)
                     else:
-                        encoding.append(pool.submit(encode_batch, columns, chunk, ts, pk, level))
+                        encoding.append((pool.submit(encode_batch, columns, chunk, ts, pk, level), live))
                         look_up(width)
                     progress.advance(int(live.sum()), 0)
         drain(0)
@@ -438,7 +451,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
             look_up(0)
             place(0)
     except BaseException:
-        futures: list[Future[Any]] = [*inflight, *encoding, *(p for p in placed if not isinstance(p, list))]
+        futures: list[Future[Any]] = [*inflight, *(fut for fut, _ in encoding), *placed]
         for fut in futures:
             fut.cancel()
         raise
@@ -448,11 +461,11 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
 class _BaseRows:
     """The rows of the base's segments that are no longer listed (the server rewrote them: a compaction merged them,
     or dropped their deleted rows), or every row of a base that was not read from segments (a logical backup), by
-    row digest, per partition (ops/incremental.PartitionRows). A batch of a segment read anew whose every row they
-    hold, in at most MAX_RUNS runs of ascending positions in one object each, is not stored again: its pieces name
-    those rows in the base's objects (Piece.select). Looked up in the segments' order, on the backup's main thread,
-    so the same files give the same backup. Memory: 25 bytes per row of those segments (of the logical base's
-    partitions: as a logical backup's own lookup)."""
+    row digest, per partition (ops/incremental.PartitionRows). A batch of a segment read anew whose every live row
+    they hold, in at most MAX_RUNS runs of ascending positions in one object each, is not stored again: its pieces
+    name those rows in the base's objects (Piece.select), and its rows deleted since alone are stored (_Found).
+    Looked up in the segments' order, on the backup's main thread, so the same files give the same backup. Memory:
+    25 bytes per row of those segments (of the logical base's partitions: as a logical backup's own lookup)."""
 
     #: runs a batch's rows may fall into (a compaction keeps each merged segment's rows in order: one run per
     #: segment it took rows from); a batch in more is stored anew rather than named piecemeal
@@ -480,15 +493,71 @@ class _BaseRows:
         return cls(base.backup_id, {p: r for p, r in rows.items() if len(r)}) if any(map(len, rows.values())) \
             else None
 
-    def claim(self, partition: str, digests: bytes) -> list[Piece] | None:
-        """The pieces naming a batch's rows (by its ``.vbd`` digests) in the base's objects, or None (store it)."""
+    def claim(self, partition: str, digests: bytes, live: np.ndarray) -> _Found | None:
+        """Where the base holds a batch's live rows (by its ``.vbd`` digests; ``live``: one flag per row): the
+        pieces naming them in the base's objects, in the batch's order, with the rows deleted since (held by no
+        logical base, nor by a compacted segment once the deletes were applied) left to store. None (store the
+        batch) when the base does not hold every live row in at most MAX_RUNS runs, or the deleted rows fall into
+        more than ``max(MAX_RUNS, rows / 32)`` stretches (a piece each: the manifest would grow more than the upload
+        shrinks)."""
         rows = self.rows.get(partition)
-        if rows is None:
+        if rows is None or not live.any():
             return None
-        runs = rows.claim_all(decode_digests(digests, where="a batch's row digests"), self.MAX_RUNS)
+        stretches = _stretches(live)
+        if sum(1 for start, _ in stretches if not live[start]) > max(self.MAX_RUNS, len(live) // 32):
+            return None
+        runs = rows.claim_all(decode_digests(digests, where="a batch's row digests")[live], self.MAX_RUNS)
         if runs is None:
             return None
-        return [Piece(o.key, o.sha256, o.size, len(at), ranges_of(at)) for o, at in runs]
+        run_of = np.repeat(np.arange(len(runs)), [len(at) for _, at in runs])  # of each live row, in order
+        at = np.concatenate([at for _, at in runs])
+        layout: list[Piece | int] = []
+        done = 0  # live rows placed
+        for start, end in stretches:
+            n = end - start
+            if not live[start]:
+                layout.append(n)
+                continue
+            cuts = [0, *(np.flatnonzero(np.diff(run_of[done:done + n])) + 1).tolist(), n]
+            for a, b in pairwise(cuts):
+                obj = runs[int(run_of[done + a])][0]
+                layout.append(Piece(obj.key, obj.sha256, obj.size, b - a, ranges_of(at[done + a:done + b])))
+            done += n
+        return _Found(layout, np.flatnonzero(~live))
+
+
+def _stretches(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The maximal runs of equal flags, as (start, end)."""
+    cuts = [0, *(np.flatnonzero(np.diff(flags.astype(np.int8))) + 1).tolist(), len(flags)]
+    return list(pairwise(cuts))
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A batch whose live rows the base holds: its pieces in order, found ones (Piece) and stretches of its rows
+    deleted since (a count each: the next rows of ``dead``, stored as one new chunk)."""
+
+    layout: list[Piece | int]
+    dead: np.ndarray  # the positions of those rows in the batch
+
+    def place(self, store: BlobStore, columns: tuple[Field, ...], enc: Encoded, level: int, partition: str,
+              repair: bool) -> tuple[list[Piece], _Stored | None]:
+        """The batch's pieces, having stored its deleted rows (on a thread: decoded from the batch's chunk, the
+        same in this process and with worker processes)."""
+        if not len(self.dead):
+            return [p for p in self.layout if isinstance(p, Piece)], None
+        chunk = take_rows(decode_chunk(enc.data), self.dead)
+        data, digests = encode_with_digests(columns, chunk, level=level)
+        done = _store_encoded(store, Encoded(data, encode_digests(digests), chunk.num_rows, None, enc.timestamps[:0]),
+                              partition, repair)
+        o, pieces, offset = done.obj, [], 0
+        for item in self.layout:
+            if isinstance(item, Piece):
+                pieces.append(item)
+            else:
+                pieces.append(Piece(o.key, o.sha256, o.size, item, ((offset, item),)))
+                offset += item
+        return pieces, done
 
 
 class _Groups:
@@ -507,7 +576,7 @@ class _Groups:
         self.batch_size, self.level, self.full = batch_size, level, full
         self.deletes, self.progress, self.found = deletes, progress, found
         self.encoding: deque[tuple[_Read, Future[list[Encoded]]]] = deque()
-        self.storing: deque[tuple[_Read, Future[_Stored | list[Piece]]]] = deque()
+        self.storing: deque[tuple[_Read, Future[_Placed]]] = deque()
 
     def read(self, reader: SegmentReader, seg: SegmentFiles, partition: str) -> _Read:
         """Hand every log group of ``seg`` to the workers (reading each from the storage), as rows of
@@ -549,11 +618,11 @@ class _Groups:
             for enc in chunks:
                 live = self.deletes.live(enc.keys, enc.timestamps)
                 read.rows_read(enc.keys, live)
-                pieces = self.found.claim(read.partition, enc.digests) if self.found is not None else None
-                placed: Future[_Stored | list[Piece]]
-                if pieces is not None:  # rows an earlier backup stored: named where they are, not stored again
-                    placed = Future()
-                    placed.set_result(pieces)
+                hit = self.found.claim(read.partition, enc.digests, live) if self.found is not None else None
+                placed: Future[_Placed]
+                if hit is not None:  # rows an earlier backup stored: named where they are, not stored again
+                    placed = self.threads.submit(hit.place, self.store, self.columns, enc, self.level, read.partition,
+                                                 self.full)
                 else:
                     placed = self.threads.submit(_store_encoded, self.store, enc, read.partition, self.full)
                 self.storing.append((read, placed))
@@ -564,11 +633,7 @@ class _Groups:
     def _store(self, limit: int) -> None:
         while len(self.storing) > limit:
             read, fut = self.storing.popleft()
-            done = fut.result()
-            if isinstance(done, _Stored):
-                read.stored(done)
-            else:
-                read.placed(done)
+            read.stored(fut.result())
 
 
 def _worker_died(seg: SegmentFiles) -> VecbackupError:
