@@ -910,16 +910,22 @@ def _segments(res: dict[str, Any]) -> str:
     if on_logical:
         lrow = []
         for c in on_logical:
-            first, seg = c["segments"]["first"], c["segments"]["on_logical"]
-            lrow.append([f"{_n(c['rows'])} × {c['dim']}", f"{seg['wall_s']:.1f}",
-                         f"{seg['bytes_read'] / first['bytes_read']:.1%}",
-                         f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}",
-                         f"{seg['rows_reused'] / c['rows']:.1%}"])
+            first = c["segments"]["first"]
+            for when, key in (("at once", "on_logical"), ("after the 1% change", "on_logical_after_1pct")):
+                seg = c["segments"].get(key)
+                if seg is None:
+                    continue
+                lrow.append([f"{_n(c['rows'])} × {c['dim']}", when, f"{seg['wall_s']:.1f}",
+                             f"{seg['bytes_read'] / first['bytes_read']:.1%}",
+                             f"{seg['bytes_uploaded'] / first['bytes_uploaded']:.1%}",
+                             f"{_n(seg['rows_reused'])}"])
         out += ["", "On top of a logical backup: a segment backup into the store of the logical backup of the same "
-                "collection (its base), as the first segment backup of a store that logical backups filled. Every "
-                "segment is read; a batch whose every row the logical backup holds is named in its objects instead "
-                "of uploaded (until 2026-12-07 every row was uploaded again).",
-                "", _table(["rows × dim", "wall s", "read ÷ first", "uploaded ÷ first", "rows found"], lrow)]
+                "collection (its base), as the first segment backup of a store that logical backups filled: at once, "
+                "and after the 1% change (the segments then hold rows deleted since, which the logical backup does "
+                "not). Every segment is read; a batch whose every live row the logical backup holds is named in its "
+                "objects instead of uploaded, and only its rows deleted since are stored (until 2026-12-07 every row "
+                "was uploaded again; until the session after, a batch holding a row deleted since was uploaded whole).",
+                "", _table(["rows × dim", "when", "wall s", "read ÷ first", "uploaded ÷ first", "rows found"], lrow)]
     return "\n".join(out)
 
 

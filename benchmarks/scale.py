@@ -133,7 +133,8 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
              logical: Path | None = None) -> dict[str, Any]:
     """``backup --segments-from`` (the server's local storage) beside the logical backup, then again after 1% of
     the rows changed: what it read and uploaded; with ``logical`` (the store of the logical backup of the same
-    collection), also a segment backup on top of it: what the first segment backup after logical ones uploads."""
+    collection), also a segment backup on top of it: what the first segment backup after logical ones uploads, as
+    soon as it is taken and after the 1% change (the segments then hold rows deleted since, the logical backup not)."""
     store = work / f"store_{name}_segments"
     url = f"file://{storage}"
     again = work / f"store_{name}_segments_again"  # the first backup twice, each into an empty store: the median
@@ -145,8 +146,10 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
     first["wall_s"] = statistics.median(walls)
     _log(f"    segment backup: {' and '.join(f'{w:.1f}s' for w in walls)}, read "
          f"{first['bytes_read'] / 2**20:,.0f} MiB")
-    on_logical = None
+    on_logical = on_logical_changed = None
+    logical_then = work / f"store_{name}_logical_then"  # the logical backup, for a segment backup after the change
     if logical is not None:
+        shutil.copytree(logical, logical_then)
         on_logical = backup(STANDALONE_URL, logical, name, n, "--segments-from", url)
         shutil.rmtree(logical)
         _log(f"    segment backup on top of the logical one: {on_logical['wall_s']:.1f}s, uploaded "
@@ -163,6 +166,12 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
     shutil.rmtree(logical)
     _log(f"    logical backup after the same change: {third['wall_s']:.1f}s, uploaded "
          f"{third['bytes_uploaded'] / 2**20:,.1f} MiB")
+    if logical_then.exists():  # the first segment backup after a logical one, with rows deleted since in the segments
+        on_logical_changed = backup(STANDALONE_URL, logical_then, name, rows, "--segments-from", url)
+        shutil.rmtree(logical_then)
+        _log(f"    segment backup on top of the logical one after the change: {on_logical_changed['wall_s']:.1f}s, "
+             f"uploaded {on_logical_changed['bytes_uploaded'] / first['bytes_uploaded']:.1%} of the first, "
+             f"{on_logical_changed['rows_reused']:,} rows found in the logical backup's objects")
     compacted = after_compaction(client, name, store, url, work)
     c_seg, c_log = compacted["segments"], compacted["logical"]
     up = first["bytes_uploaded"]
@@ -171,7 +180,7 @@ def segments(client: Any, name: str, n: int, dim: int, work: Path, storage: Path
          f"first; the logical backup uploaded {c_log['bytes_uploaded'] / up:.1%}")
     shutil.rmtree(store)
     return {"first": first, "after_1pct": second, "logical_after_1pct": third, "after_compaction": compacted,
-            "on_logical": on_logical}
+            "on_logical": on_logical, "on_logical_after_1pct": on_logical_changed}
 
 
 def after_compaction(client: Any, name: str, store: Path, url: str, work: Path) -> dict[str, Any]:

@@ -320,6 +320,49 @@ def test_a_piece_whose_rows_are_all_deleted_is_not_read_back_once_its_object_is_
         server.close()
 
 
+def test_row_digests_of_a_logical_base_changed_in_the_bucket_are_not_trusted(cli, standalone, tmp_path: Path):
+    """Someone who can write an encrypted store swaps the row digests of two objects of the logical backup a segment
+    backup builds on, and changes a byte of a third's: sealed and bound to their names, none of them is believed.
+    The segment backup says so, stores those rows anew, and restores identical."""
+    from pymilvus import MilvusClient
+
+    pw = tmp_path / "pw"
+    pw.write_text("digests, encrypted\n")
+    store = tmp_path / "enc"
+    assert cli("init", store, "--encrypt", "--passphrase-file", pw).code == 0
+    server = MilvusClient(uri=standalone.uri)
+    name = f"segvbd_{random.randrange(1 << 30)}"
+    try:
+        server.create_collection(name, dimension=4)
+        rng = np.random.default_rng(7)
+        server.insert(name, [{"id": i, "vector": rng.normal(size=4).tolist()} for i in range(300)])
+        server.flush(name)
+        r = cli("backup", STANDALONE_URL, store, "-c", name, "--batch-size", "100", "--json", "--passphrase-file", pw)
+        assert r.code == 0, r.stderr
+        logical = r.json()["backups"][0]
+        vbd = sorted((store / "digests").rglob("*.vbd"))
+        assert len(vbd) == 3  # one per object of 100 rows
+        first, second = vbd[0].read_bytes(), vbd[1].read_bytes()
+        vbd[0].write_bytes(second)
+        vbd[1].write_bytes(first)
+        third = bytearray(vbd[2].read_bytes())
+        third[len(third) // 2] ^= 1
+        vbd[2].write_bytes(bytes(third))
+        b = _backup(cli, store, name, storage_url(standalone), "--batch-size", "100", "--passphrase-file", pw)
+        assert b["base"] == logical["backup_id"] and b["rows"] == 300 and b["rows_reused"] == 0
+        assert any("row digests of 3 objects" in n and "damaged" in n for n in b["notes"]), b["notes"]
+        r = cli("restore", store, STANDALONE_URL, "--as", f"{name}_r", "--passphrase-file", pw)
+        assert r.code == 0, r.stderr
+        assert read_rows(server, f"{name}_r") == read_rows(server, name)
+        verified = cli("verify", store, "--all", "--read-data", "--passphrase-file", pw, "--json")
+        assert verified.code == 14  # the logical backup's changed digests, named
+    finally:
+        for c in (name, f"{name}_r"):
+            if server.has_collection(c):
+                server.drop_collection(c)
+        server.close()
+
+
 def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_completes(standalone, tmp_path: Path):
     """A worker process killed outright (SIGKILL: what the kernel's OOM killer does) while the segments are decoded:
     the backup fails with one line naming the segment and what to do, commits nothing, and leaves no worker behind;
