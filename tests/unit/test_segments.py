@@ -278,6 +278,8 @@ def test_a_batch_with_rows_deleted_since_is_found_and_only_those_rows_are_stored
     [merged] = merge_objects(objs)  # as the backup lists them: the base's object once, with its rows
     assert merged.key == base.key and fetch_chunk(store, merged).columns["id"].values.tolist() == [10, 11, 12, 13, 15]
     assert rows.claim("p", enc.digests, live) is None  # each base row claimed once
+    again = found_in_base().claim("p", enc.digests, live)  # the batch as read (no worker process): the same pieces
+    assert again is not None and again.place(store, spec.columns, chunk(keys), 1, "p", False)[0] == pieces
 
     every_live = found_in_base().claim("p", enc.digests, np.ones(8, dtype=bool))
     assert every_live is None  # 90-92 are live: the base does not hold every live row

@@ -40,7 +40,7 @@ import numpy as np
 from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.codec import DEFAULT_LEVEL, decode_chunk, take_rows
+from vecbackup.format.codec import DEFAULT_LEVEL, Chunk, decode_chunk, take_rows
 from vecbackup.format.digests import decode_digests, encode_digests, encode_with_digests
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.ranges import Ranges, ranges_of
@@ -408,7 +408,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     and stored only if the base does not hold it (two steps on the threads: at most ``width`` batches in each)."""
     read = _Read(seg, partition)
     inflight: deque[Future[_Stored]] = deque()
-    encoding: deque[tuple[Future[Encoded], np.ndarray]] = deque()
+    encoding: deque[tuple[Future[Encoded], np.ndarray, Chunk | None]] = deque()
     placed: deque[Future[_Placed]] = deque()
     pk = spec.primary.name
 
@@ -423,11 +423,11 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
     def look_up(limit: int) -> None:
         assert found is not None
         while len(encoding) > limit:
-            fut, live = encoding.popleft()
+            fut, live, batch = encoding.popleft()
             enc = fut.result()
             hit = found.claim(partition, enc.digests, live)
             placed.append(pool.submit(_store_encoded, store, enc, partition, full) if hit is None else
-                          pool.submit(hit.place, store, columns, enc, level, partition, full))
+                          pool.submit(hit.place, store, columns, batch or enc, level, partition, full))
             place(width)
 
     try:
@@ -443,7 +443,8 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
                         inflight.append(pool.submit(_store_chunk, store, columns, chunk, level, full))
                         drain(width)
                     else:
-                        encoding.append((pool.submit(encode_batch, columns, chunk, ts, pk, level), live))
+                        encoding.append((pool.submit(encode_batch, columns, chunk, ts, pk, level), live,
+                                         None if live.all() else chunk))  # its deleted rows may be stored alone
                         look_up(width)
                     progress.advance(int(live.sum()), 0)
         drain(0)
@@ -451,7 +452,7 @@ def _store_segment(pool: ThreadPoolExecutor, width: int, reader: SegmentReader, 
             look_up(0)
             place(0)
     except BaseException:
-        futures: list[Future[Any]] = [*inflight, *(fut for fut, _ in encoding), *placed]
+        futures: list[Future[Any]] = [*inflight, *(fut for fut, _, _ in encoding), *placed]
         for fut in futures:
             fut.cancel()
         raise
@@ -540,16 +541,16 @@ class _Found:
     layout: list[Piece | int]
     dead: np.ndarray  # the positions of those rows in the batch
 
-    def place(self, store: BlobStore, columns: tuple[Field, ...], enc: Encoded, level: int, partition: str,
+    def place(self, store: BlobStore, columns: tuple[Field, ...], batch: Chunk | Encoded, level: int, partition: str,
               repair: bool) -> tuple[list[Piece], _Stored | None]:
-        """The batch's pieces, having stored its deleted rows (on a thread: decoded from the batch's chunk, the
-        same in this process and with worker processes)."""
+        """The batch's pieces, having stored its deleted rows (on a thread), taken from the batch as read, or
+        decoded from its chunk when a worker process encoded it: the same rows, encoded the same (tested)."""
         if not len(self.dead):
             return [p for p in self.layout if isinstance(p, Piece)], None
-        chunk = take_rows(decode_chunk(enc.data), self.dead)
+        chunk = take_rows(batch if isinstance(batch, Chunk) else decode_chunk(batch.data), self.dead)
         data, digests = encode_with_digests(columns, chunk, level=level)
-        done = _store_encoded(store, Encoded(data, encode_digests(digests), chunk.num_rows, None, enc.timestamps[:0]),
-                              partition, repair)
+        stored = Encoded(data, encode_digests(digests), chunk.num_rows, None, np.zeros(0, np.uint64))
+        done = _store_encoded(store, stored, partition, repair)
         o, pieces, offset = done.obj, [], 0
         for item in self.layout:
             if isinstance(item, Piece):
