@@ -229,6 +229,13 @@ def test_a_found_piece_is_read_back_against_the_keys_of_its_rows(tmp_path):
     assert _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 18]))], 1.0) == 1
     with pytest.raises(CorruptData, match="does not hold the rows"):
         _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 19]))], 1.0)
+    # pieces of one object (a batch found with deleted rows in between: a piece per stretch) are checked from one
+    # read of it, each against its own keys
+    other = Piece(o.key, o.sha256, o.size, 2, ((0, 2),))
+    assert _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 18])), (other, np.array([10, 11]))], 1.0) == 1
+    with pytest.raises(CorruptData, match="does not hold the rows"):
+        _check_pieces(store, spec, [(piece, np.array([12, 13, 14, 18])), (other, np.array([10, 12]))], 1.0)
+    assert _check_pieces(store, spec, [(other, np.array([10, 11]))] * 100, 0.02) == 1  # a share of the objects
     beyond = Piece(o.key, o.sha256, o.size, 4, ((7, 4),))
     with pytest.raises(CorruptData, match="selects rows up to 11"):
         _check_pieces(store, spec, [(beyond, np.array([17, 18, 19, 20]))], 1.0)

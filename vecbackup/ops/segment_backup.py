@@ -40,7 +40,7 @@ import numpy as np
 from vecbackup.engines.base import ENGINE_ROUTED, SegmentFiles, SegmentReader, Source
 from vecbackup.errors import CorruptData, MissingData, Unsupported, VecbackupError
 from vecbackup.format import layout
-from vecbackup.format.codec import DEFAULT_LEVEL, Chunk, decode_chunk, take_rows
+from vecbackup.format.codec import DEFAULT_LEVEL, Chunk, Packed, decode_chunk, take_rows
 from vecbackup.format.digests import decode_digests, encode_digests, encode_with_digests
 from vecbackup.format.manifest import DataObject, Incremental, Manifest, merge_objects
 from vecbackup.format.ranges import Ranges, ranges_of
@@ -48,7 +48,7 @@ from vecbackup.format.segments import Deletes, Piece, SegmentRecord, files_finge
 from vecbackup.ops import catalog
 from vecbackup.ops.backup import PIPELINE, BackupResult, _put_new, _store_chunk, _Stored, check_reused, reused_keys
 from vecbackup.ops.duplicates import duplicate_note, found_duplicates, key_index
-from vecbackup.ops.fetch import fetch_chunk
+from vecbackup.ops.fetch import check_rows, fetch_object
 from vecbackup.ops.incremental import PartitionRows, find_base, load_partition
 from vecbackup.ops.progress import NullProgress, Progress
 from vecbackup.ops.segment_workers import Encoded, WorkerPool, default_workers, encode_batch, encode_group
@@ -268,22 +268,36 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
 
 def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Piece, Any]], fraction: float,
                   rng: random.Random | None = None) -> int:
-    """Read back a random ``fraction`` of the pieces of reused segments (at least one, if any and ``fraction`` > 0)
-    and compare their primary keys with the keys the server's files hold at those rows: a base manifest whose
-    segment record names other objects fails the backup (CorruptData, nothing committed). How many were read."""
+    """Read back a random ``fraction`` of the objects that pieces of reused segments name (at least one, if any and
+    ``fraction`` > 0), and compare the primary keys of each of their pieces with the keys the server's files hold
+    at those rows: a base manifest whose segment record names other objects fails the backup (CorruptData, nothing
+    committed). An object is read once for all of its pieces (a batch found in a logical backup's objects with
+    deleted rows in between is a piece per stretch). How many objects were read."""
     if not samples or fraction <= 0:
         return 0
+    by_object: dict[str, list[tuple[Piece, Any]]] = {}
+    for piece, keys in samples:
+        by_object.setdefault(piece.key, []).append((piece, keys))
+    names = sorted(by_object)
+    picked = (rng or random.Random()).sample(names, min(len(names), max(1, round(fraction * len(names)))))
     pk = spec.primary.name
-    picked = (rng or random.Random()).sample(samples, min(len(samples), max(1, round(fraction * len(samples)))))
-    for piece, keys in picked:
-        chunk = fetch_chunk(store, DataObject(piece.key, "", piece.rows, piece.size, piece.sha256, piece.select))
-        held = chunk.columns[pk].values
-        same = np.array_equal(np.asarray(held), np.asarray(keys)) if isinstance(keys, np.ndarray) else \
-            list(held) == list(keys)
-        if not same:
-            raise CorruptData(f"data object {piece.key} does not hold the rows the base backup's segment record "
-                              "says it holds; nothing committed",
-                              hint=_full())
+    for name in picked:
+        pieces = by_object[name]
+        first = pieces[0][0]
+        chunk = decode_chunk(fetch_object(store, DataObject(first.key, "", first.rows, first.size, first.sha256)))
+        values = chunk.columns[pk].values
+        if isinstance(values, Packed):
+            values = values.tolist()  # (decoded once, not once a piece)
+        for piece, keys in pieces:
+            check_rows(DataObject(piece.key, "", piece.rows, piece.size, piece.sha256, piece.select), chunk.num_rows)
+            at = piece.positions()
+            held = values[at] if isinstance(values, np.ndarray) else [values[i] for i in at.tolist()]
+            same = np.array_equal(np.asarray(held), np.asarray(keys)) if isinstance(keys, np.ndarray) else \
+                list(held) == list(keys)
+            if not same:
+                raise CorruptData(f"data object {piece.key} does not hold the rows the base backup's segment record "
+                                  "says it holds; nothing committed",
+                                  hint=_full())
     return len(picked)
 
 
