@@ -524,8 +524,8 @@ class _BaseRows:
         runs = rows.claim_all(decode_digests(digests, where="a batch's row digests")[live], self.MAX_RUNS)
         if runs is None:
             return None
-        run_of = np.repeat(np.arange(len(runs)), [len(at) for _, at in runs])  # of each live row, in order
-        at = np.concatenate([at for _, at in runs])
+        run_of = np.repeat(np.arange(len(runs)), [len(pos) for _, pos in runs])  # of each live row, in order
+        at = np.concatenate([pos for _, pos in runs])  # where the base holds each live row, in order
         layout: list[Piece | int] = []
         done = 0  # live rows placed
         for start, end in stretches:
