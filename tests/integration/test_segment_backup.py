@@ -500,7 +500,7 @@ def test_worker_processes_store_what_one_process_stores(standalone, tmp_path: Pa
         assert _tree(tmp_path / f"w1_{attempt}") == _tree(tmp_path / f"w2_{attempt}") != {}
 
         # on top of a logical backup (one, copied into both stores): every batch found in its objects, and only the
-        # rows deleted since stored, decoded from the batch's chunk here with workers or without: the same again
+        # rows deleted since stored, taken from the batch as read, or decoded from a worker's chunk: the same again
         from vecbackup.ops.backup import backup_collection
 
         logical = tmp_path / "logical"
