@@ -59,25 +59,45 @@ def build(client: Any, name: str) -> None:
 
 
 @contextmanager
-def built_on_server(standalone: Any, prefix: str) -> Iterator[tuple[Any, str, Any]]:
-    """build()'s collection on the 2.3 server under a new name: (an engine connected to the server, the name, the
-    reader of its segment files), the engine closed and the collection dropped after."""
+def on_server(standalone: Any, prefix: str) -> Iterator[tuple[Any, str]]:
+    """A client of the 2.3 server and a new collection name; after, the collection and the copies restored from it
+    (``<name>_...``) dropped and the client closed."""
     from pymilvus import MilvusClient
-
-    from vecbackup import api
-    from vecbackup.engines.milvus.segment_reader import segment_reader
 
     server = MilvusClient(uri=standalone.uri)
     name = f"{prefix}_{random.randrange(1 << 30)}"
-    engine = api.connect(STANDALONE_URL, existing=True)
     try:
-        build(server, name)
-        yield engine, name, segment_reader(engine, storage_url(standalone))
+        yield server, name
     finally:
-        engine.close()
-        if server.has_collection(name):
-            server.drop_collection(name)
+        for c in server.list_collections():
+            if c == name or c.startswith(f"{name}_"):
+                server.drop_collection(c)
         server.close()
+
+
+@contextmanager
+def built_on_server(standalone: Any, prefix: str) -> Iterator[tuple[Any, str, Any]]:
+    """build()'s collection on the 2.3 server under a new name: (an engine connected to the server, the name, the
+    reader of its segment files), the engine closed and the collection dropped after."""
+    from vecbackup import api
+    from vecbackup.engines.milvus.segment_reader import segment_reader
+
+    with on_server(standalone, prefix) as (server, name):
+        engine = api.connect(STANDALONE_URL, existing=True)
+        try:
+            build(server, name)
+            yield engine, name, segment_reader(engine, storage_url(standalone))
+        finally:
+            engine.close()
+
+
+def vectors_only(server: Any, name: str, n: int, seed: int) -> None:
+    """A collection of ``n`` rows of 4-d vectors, keys 0 to n - 1, in one partition: one sealed segment, which
+    nothing merges."""
+    server.create_collection(name, dimension=4)
+    rng = np.random.default_rng(seed)
+    server.insert(name, [{"id": i, "vector": rng.normal(size=4).tolist()} for i in range(n)])
+    server.flush(name)
 
 
 def _backup(cli: Any, store: Any, name: str, storage: str, *extra: Any) -> dict[str, Any]:
@@ -97,11 +117,8 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
     """A segment backup on top of a logical one (the rows the logical backup holds are named in its objects, the
     others stored), restored onto the server (rows, and through the server's binlog import) and onto Lite, and
     drilled."""
-    from pymilvus import MilvusClient
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"seg_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "seg") as (server, name):
         build(server, name)
         expected = server.query(name, filter="", output_fields=["count(*)"],
                                 consistency_level="Strong")[0]["count(*)"]
@@ -142,22 +159,13 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
 
         report = cli("drill", store_dir, STANDALONE_URL, "-b", b["backup_id"], "--json").json()
         assert report["ok"], report["failures"]
-    finally:
-        for c in (name, f"{name}_r", f"{name}_b"):
-            if server.has_collection(c):
-                server.drop_collection(c)
-        server.close()
 
 
 def test_segment_backup_into_qdrant(cli, standalone, store_dir: Path, memory_tmp_path: Path):
     """Qdrant point ids are unsigned: a collection of non-negative keys, several segments, deletes and upserts."""
-    from pymilvus import MilvusClient
-
     from tests.datasets import build_rich
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segq_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "segq") as (server, name):
         build_rich(server, name, "standalone", n=3)  # the schema (and 3 rows with negative keys, deleted next)
         server.delete(name, filter="id < 0")
         _more(server, name, 0, 150, "p1", 7)
@@ -183,22 +191,15 @@ def test_segment_backup_into_qdrant(cli, standalone, store_dir: Path, memory_tmp
                                       np.asarray(row["vec"], dtype=np.float32))
         finally:
             q.close()
-    finally:
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
 
 
 def test_incremental_segment_backups_read_only_what_changed(cli, standalone, tmp_path: Path):
-    from pymilvus import MilvusClient
 
     pw = tmp_path / "pw"
     pw.write_text("segments, encrypted\n")
     store = tmp_path / "enc"
     assert cli("init", store, "--encrypt", "--passphrase-file", pw).code == 0
-    server = MilvusClient(uri=standalone.uri)
-    name = f"seginc_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "seginc") as (server, name):
         build(server, name)
         first = _backup(cli, store, name, storage_url(standalone), "--passphrase-file", pw)
         assert first["base"] is None and first["rows_reused"] == 0
@@ -243,21 +244,13 @@ def test_incremental_segment_backups_read_only_what_changed(cli, standalone, tmp
         restored = read_rows(server, f"{name}_r")
         assert restored[100020]["title"] == restored[200030]["title"] == "upserted after the first backup"
         assert cli("verify", store, "--passphrase-file", pw, "--read-data").code == 0
-    finally:
-        for c in (name, f"{name}_r"):
-            if server.has_collection(c):
-                server.drop_collection(c)
-        server.close()
 
 
 def test_a_base_whose_segment_record_names_other_objects_is_caught(cli, standalone, store_dir: Path):
     """Someone who can write the bucket swaps two pieces of a segment record in the newest manifest: the next backup
     reads the pieces back against the keys in the server's files and refuses to build on it."""
-    from pymilvus import MilvusClient
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"seglie_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "seglie") as (server, name):
         build_rich(server, name, "standalone", n=3)  # the schema; then two sealed segments of 250 rows
         _more(server, name, 100_000, 250, "p1", 1)
         _more(server, name, 200_000, 250, "_default", 2)
@@ -275,10 +268,6 @@ def test_a_base_whose_segment_record_names_other_objects_is_caught(cli, standalo
         assert len(list((store_dir / "manifests").rglob("*.json"))) == 1  # nothing committed
         full = _backup(cli, store_dir, name, storage_url(standalone), "--full")
         assert full["rows"] == b["rows"]
-    finally:
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
 
 
 def test_a_piece_whose_rows_are_all_deleted_is_not_read_back_once_its_object_is_gone(cli, standalone,
@@ -286,15 +275,9 @@ def test_a_piece_whose_rows_are_all_deleted_is_not_read_back_once_its_object_is_
     """Every row of a piece deleted: the manifest stops listing its object, so deleting the backups that listed it
     removes it (as gc would); the segment's record still names it, and the next backup, which reuses the segment,
     neither reads it back (every piece sampled) nor misses it."""
-    from pymilvus import MilvusClient
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segdead_{random.randrange(1 << 30)}"
-    try:
-        server.create_collection(name, dimension=4)  # one partition: one sealed segment, which nothing merges
-        rng = np.random.default_rng(5)
-        server.insert(name, [{"id": i, "vector": rng.normal(size=4).tolist()} for i in range(250)])
-        server.flush(name)
+    with on_server(standalone, "segdead") as (server, name):
+        vectors_only(server, name, 250, 5)
         first = _backup(cli, store_dir, name, storage_url(standalone), "--batch-size", "25")
         server.delete(name, filter="id < 25")  # the segment's first 25 rows (10%: no compaction)
         server.flush(name)
@@ -313,30 +296,19 @@ def test_a_piece_whose_rows_are_all_deleted_is_not_read_back_once_its_object_is_
         r = cli("restore", store_dir, STANDALONE_URL, "--as", f"{name}_r")
         assert r.code == 0, r.stderr
         assert read_keys(server, f"{name}_r", "_default") == set(range(25, 250))
-    finally:
-        for c in (name, f"{name}_r"):
-            if server.has_collection(c):
-                server.drop_collection(c)
-        server.close()
 
 
 def test_row_digests_of_a_logical_base_changed_in_the_bucket_are_not_trusted(cli, standalone, tmp_path: Path):
     """Someone who can write an encrypted store swaps the row digests of two objects of the logical backup a segment
     backup builds on, and changes a byte of a third's: sealed and bound to their names, none of them is believed.
     The segment backup says so, stores those rows anew, and restores identical."""
-    from pymilvus import MilvusClient
 
     pw = tmp_path / "pw"
     pw.write_text("digests, encrypted\n")
     store = tmp_path / "enc"
     assert cli("init", store, "--encrypt", "--passphrase-file", pw).code == 0
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segvbd_{random.randrange(1 << 30)}"
-    try:
-        server.create_collection(name, dimension=4)
-        rng = np.random.default_rng(7)
-        server.insert(name, [{"id": i, "vector": rng.normal(size=4).tolist()} for i in range(300)])
-        server.flush(name)
+    with on_server(standalone, "segvbd") as (server, name):
+        vectors_only(server, name, 300, 7)
         r = cli("backup", STANDALONE_URL, store, "-c", name, "--batch-size", "100", "--json", "--passphrase-file", pw)
         assert r.code == 0, r.stderr
         logical = r.json()["backups"][0]
@@ -356,11 +328,6 @@ def test_row_digests_of_a_logical_base_changed_in_the_bucket_are_not_trusted(cli
         assert read_rows(server, f"{name}_r") == read_rows(server, name)
         verified = cli("verify", store, "--all", "--read-data", "--passphrase-file", pw, "--json")
         assert verified.code == 14  # the logical backup's changed digests, named
-    finally:
-        for c in (name, f"{name}_r"):
-            if server.has_collection(c):
-                server.drop_collection(c)
-        server.close()
 
 
 def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_completes(standalone, tmp_path: Path):
@@ -416,13 +383,10 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
                                                                                               store_dir: Path):
     """SIGKILL in the middle of the copy: objects but no manifest (nothing that looks like a backup); the next run
     reads the segments again and uploads only the pieces (and their row digests) the killed one did not."""
-    from pymilvus import MilvusClient
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segkill_{random.randrange(1 << 30)}"
-    args = [sys.executable, "-m", "vecbackup", "backup", STANDALONE_URL, str(store_dir), "-c", name,
-            "--segments-from", storage_url(standalone), "--batch-size", "1"]
-    try:
+    with on_server(standalone, "segkill") as (server, name):
+        args = [sys.executable, "-m", "vecbackup", "backup", STANDALONE_URL, str(store_dir), "-c", name,
+                "--segments-from", storage_url(standalone), "--batch-size", "1"]
         build_rich(server, name, "standalone", n=3)
         _more(server, name, 100_000, 250, "p1", 1)
         _more(server, name, 200_000, 250, "_default", 2)
@@ -451,10 +415,6 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         assert b["bytes_uploaded"] == sum(size for k, size in after.items() if k not in present) > 0
         assert subprocess.run([sys.executable, "-m", "vecbackup", "verify", str(store_dir), "--read-data"],
                               capture_output=True).returncode == 0
-    finally:
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
 
 
 def comparable(store: Any, manifest_key: str) -> dict[str, Any]:
@@ -554,11 +514,9 @@ def test_sources_without_segment_files_are_refused_in_one_line(cli, lite: Engine
 def test_a_partition_key_collection(cli, standalone, store_dir: Path):
     """Its segments are in the server's own partitions (one per key bucket); the backup's rows are routed by the
     engine again on restore, as every backup of such a collection."""
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType
 
-    server = MilvusClient(uri=standalone.uri)
-    name = f"segpk_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "segpk") as (server, name):
         s = server.create_schema(auto_id=False)
         s.add_field("id", DataType.INT64, is_primary=True)
         s.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
@@ -581,11 +539,6 @@ def test_a_partition_key_collection(cli, standalone, store_dir: Path):
         r = cli("restore", store_dir, STANDALONE_URL, "-b", b["backup_id"], "--as", f"{name}_r")
         assert r.code == 0, r.stderr
         assert read_rows(server, f"{name}_r") == read_rows(server, name)
-    finally:
-        for c in (name, f"{name}_r"):
-            if server.has_collection(c):
-                server.drop_collection(c)
-        server.close()
 
 
 def test_a_segment_backup_into_a_locked_bucket_extends_the_lock_of_what_it_reuses(cli, standalone, seaweedfs,
@@ -596,8 +549,6 @@ def test_a_segment_backup_into_a_locked_bucket_extends_the_lock_of_what_it_reuse
     administrator could in governance mode), so that every object its manifest names is locked past its own end."""
     from datetime import UTC, datetime, timedelta
 
-    from pymilvus import MilvusClient
-
     from tests.integration.test_object_lock import LockBucket
     from vecbackup.format import layout
 
@@ -605,9 +556,7 @@ def test_a_segment_backup_into_a_locked_bucket_extends_the_lock_of_what_it_reuse
         monkeypatch.setenv(k, v)
     b = LockBucket(seaweedfs)
     assert cli("init", b.url, "--object-lock", "governance:2d").code == 0
-    server = MilvusClient(uri=standalone.uri)
-    name = f"seglock_{random.randrange(1 << 30)}"
-    try:
+    with on_server(standalone, "seglock") as (server, name):
         build(server, name)
         _backup(cli, b.url, name, storage_url(standalone))
         data = [k for k in b.listed() if k.startswith((layout.DATA, layout.DIGESTS))]
@@ -625,7 +574,3 @@ def test_a_segment_backup_into_a_locked_bucket_extends_the_lock_of_what_it_reuse
         named = cli("show", b.url, second["backup_id"], "--json").json()["objects"]
         for key in [o["key"] for o in named] + [layout.digests_key(o["sha256"]) for o in named]:
             assert b.lock_of(key)[1] >= t0 + timedelta(days=2), key  # the shortened one extended
-    finally:
-        if server.has_collection(name):
-            server.drop_collection(name)
-        server.close()
