@@ -117,13 +117,13 @@ class MilvusStandalone:
             raise ServerFailed(f"port {self.port} is already in use in this namespace")
         self._clear_stale_pidfile()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
         cmd = [exe, "--data", str(self.data_dir)] + (["--proxy-port", str(self.port)] if self.port != STANDALONE_PORT
                                                       else []) + list(self.args)
         for key, value in self.extra_config.items():
             cmd += ["--extra-config", f"{key}={value}"]
-        proc = self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, env={**os.environ, **self.extra_env})
+        with open(self.log_path, "wb") as log:  # the server writes to its own copy of the descriptor
+            proc = self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                start_new_session=True, env={**os.environ, **self.extra_env})
         deadline = time.monotonic() + timeout
         failure = f"milvus-server not ready after {timeout:.0f}s"
         while time.monotonic() < deadline:

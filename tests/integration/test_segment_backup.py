@@ -382,35 +382,48 @@ def test_a_killed_worker_process_fails_the_backup_in_one_line_and_the_rerun_comp
 def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_what_is_missing(standalone,
                                                                                               store_dir: Path):
     """SIGKILL in the middle of the copy: objects but no manifest (nothing that looks like a backup); the next run
-    reads the segments again and uploads only the pieces (and their row digests) the killed one did not."""
+    reads the segments again and uploads only the pieces (and their row digests) the killed one did not. On top of
+    a logical backup, with rows deleted since in its segment: the killed run stored the deleted rows' chunks of the
+    batches it found there, the rerun names them (and the base's rows) again, and the result reads back whole."""
+
+    def files() -> dict[str, int]:  # a write the kill cut short stays a temporary file
+        return {f.relative_to(store_dir).as_posix(): f.stat().st_size
+                for d in ("data", "digests") for f in (store_dir / d).rglob("*")
+                if f.is_file() and ".tmp-" not in f.name}
 
     with on_server(standalone, "segkill") as (server, name):
-        args = [sys.executable, "-m", "vecbackup", "backup", STANDALONE_URL, str(store_dir), "-c", name,
-                "--segments-from", storage_url(standalone), "--batch-size", "1"]
+        cmd = [sys.executable, "-m", "vecbackup", "backup", STANDALONE_URL, str(store_dir), "-c", name]
+        args = [*cmd, "--segments-from", storage_url(standalone), "--batch-size", "2"]
         build_rich(server, name, "standalone", n=3)
         _more(server, name, 100_000, 250, "p1", 1)
+        r = subprocess.run([*cmd, "--json"], capture_output=True, text=True)  # the logical base
+        assert r.returncode == 0, r.stderr
+        logical = orjson.loads(r.stdout)["backups"][0]
+        dead = list(range(100_000, 100_250, 7))  # every seventh: in 36 of the 125 batches of 2
+        server.delete(name, ids=dead)
         _more(server, name, 200_000, 250, "_default", 2)
+        manifests = set(store_dir.rglob("manifests/**/*.json"))
         data = store_dir / "data"
+        before = sum(1 for f in data.rglob("*") if f.is_file())
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and \
-                sum(1 for f in data.rglob("*") if f.is_file() and ".tmp-" not in f.name) < 40:
+                sum(1 for f in data.rglob("*") if f.is_file() and ".tmp-" not in f.name) < before + 30:
             time.sleep(0.01)
         assert proc.poll() is None, "the backup ended before it could be killed"
         proc.kill()
         proc.wait()
-        present = {f.relative_to(store_dir).as_posix(): f.stat().st_size
-                   for d in ("data", "digests") for f in (store_dir / d).rglob("*")
-                   if f.is_file() and ".tmp-" not in f.name}  # a write the kill cut short stays a temporary file
-        assert 40 <= sum(1 for k in present if k.startswith("data/")) < 503
-        assert not list(store_dir.rglob("manifests/**/*.json"))
+        present = files()
+        assert set(store_dir.rglob("manifests/**/*.json")) == manifests  # nothing that looks like a backup
         r = subprocess.run([*args, "--json"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         b = orjson.loads(r.stdout)["backups"][0]
-        assert b["rows"] == 503
-        after = {f.relative_to(store_dir).as_posix(): f.stat().st_size
-                 for d in ("data", "digests") for f in (store_dir / d).rglob("*")
-                 if f.is_file() and ".tmp-" not in f.name}
+        assert b["rows"] == logical["rows"] - len(dead) + 250
+        assert b["base"] == logical["backup_id"]
+        assert b["rows_reused"] == logical["rows"] - len(dead)  # every live row of the base found, by the rerun too
+        after = files()
+        assert before + 30 <= sum(1 for k in present if k.startswith("data/")) < sum(1 for k in after
+                                                                                     if k.startswith("data/"))
         assert {k: after[k] for k in present} == present  # what the killed run wrote is kept, not written again
         assert b["bytes_uploaded"] == sum(size for k, size in after.items() if k not in present) > 0
         assert subprocess.run([sys.executable, "-m", "vecbackup", "verify", str(store_dir), "--read-data"],

@@ -23,7 +23,7 @@ from vecbackup.format.manifest import (
     SourceInfo,
     merge_objects,
 )
-from vecbackup.format.ranges import format_select, parse_select, ranges_of
+from vecbackup.format.ranges import format_select, parse_select, ranges_of, select_positions
 from vecbackup.schema import DYNAMIC_COLUMN, CollectionSpec, Field, FieldType, Index
 
 T = FieldType
@@ -568,6 +568,17 @@ def test_select_text_round_trip() -> None:
     for ranges in [((0, 1),), ((0, 57), (58, 4)), ((5, 2), (9, 1), (4999, 1)), ((2**40, 3),)]:
         assert parse_select(format_select(ranges)) == ranges
     assert format_select(((0, 57), (58, 4))) == "0+57,1+4"
+
+
+@given(st.lists(st.integers(0, 300), unique=True, max_size=60))
+def test_select_positions_are_the_positions_ranges_of_was_given(picked: list[int]) -> None:
+    at = sorted(picked)
+    held = select_positions(ranges_of(at), len(at))
+    assert held.dtype == np.int64 and held.tolist() == at
+    assert select_positions(None, 4).tolist() == [0, 1, 2, 3]
+    sha = "ab" * 32
+    obj = DataObject(f"data/ab/{sha}.vbc", "p", len(at), 10, sha, select=ranges_of(at) if at else None)
+    assert obj.positions().tolist() == (at if at else [])
 
 
 def test_ranges_and_merging_parts_of_one_object() -> None:

@@ -300,19 +300,24 @@ def _blobs(col: Any, ftype: FieldType) -> list[bytes | None]:
     return list(col.to_pylist())
 
 
-def _offsets_data(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The uint32 lengths and the bytes of a (large_)string or (large_)binary Arrow array without nulls."""
+def _offsets(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ``len(arr) + 1`` value offsets (int64) of a (large_)string or (large_)binary Arrow array into its data
+    buffer, and that buffer (uint8)."""
     import pyarrow as pa
 
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
     odt = np.dtype("<i8" if large else "<i4")
-    bufs = arr.buffers()
-    n = len(arr)
-    offs = np.frombuffer(bufs[1], dtype=odt, count=n + 1, offset=arr.offset * odt.itemsize)
+    _, offsets, data = arr.buffers()
+    at = np.frombuffer(offsets, dtype=odt, count=len(arr) + 1, offset=arr.offset * odt.itemsize).astype(np.int64)
+    return at, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+
+
+def _offsets_data(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The uint32 lengths and the bytes of a (large_)string or (large_)binary Arrow array without nulls."""
+    offs, raw = _offsets(arr)
     lengths = np.diff(offs)
     if lengths.size and (int(lengths.min()) < 0 or int(lengths.max()) > 0xFFFFFFFF):  # pragma: no cover
         _corrupt("a payload's value offsets go backwards")  # (the array was validated: not reached)
-    raw = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     return lengths.astype(np.uint32), raw[int(offs[0]) : int(offs[-1])]
 
 
@@ -608,10 +613,7 @@ def _array_elements(chunk: Any, element_type: FieldType) -> tuple[np.ndarray, np
                                                                or pa.types.is_large_binary(chunk.type)):
         return None
     n = len(chunk)
-    _, offsets_buf, data_buf = chunk.buffers()
-    width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset:chunk.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    offsets, data = _offsets(chunk)
     start, end = offsets[:-1], offsets[1:]
     rows = np.flatnonzero(end > start)  # the empty rows hold no elements
     s, e = start[rows], end[rows]

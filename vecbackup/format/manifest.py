@@ -14,11 +14,13 @@ import orjson
 from vecbackup.errors import CorruptData, Unsupported
 from vecbackup.format.duplicates import DuplicateKeys
 from vecbackup.format.layout import data_key, digests_key, parse_data_key
-from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select
+from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select, select_positions
 from vecbackup.format.sealed import refuse_sealed
 from vecbackup.schema import V3_TYPES, CollectionSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from vecbackup.format.segments import SegmentRecord
 
 FORMAT_NAME = "vecbackup"
@@ -71,11 +73,9 @@ class DataObject:
             check_ranges(obj.select, obj.rows, obj.key)
         return obj
 
-    def positions(self) -> range | list[int]:
-        """The positions in the object of the rows the backup holds (all when no ``select``)."""
-        if self.select is None:
-            return range(self.rows)
-        return [i for start, n in self.select for i in range(start, start + n)]
+    def positions(self) -> np.ndarray:
+        """The positions in the object of the rows the backup holds (all when no ``select``), in order."""
+        return select_positions(self.select, self.rows)
 
 
 def _disjoint_union(a: Ranges, b: Ranges) -> Ranges | None:

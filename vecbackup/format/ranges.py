@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 Ranges = tuple[tuple[int, int], ...]
 
 
@@ -57,6 +59,16 @@ def check_ranges(select: Ranges, rows: int, where: str) -> None:
         raise ValueError(f"{where}: select holds {sum(n for _, n in select)} rows, 'rows' says {rows}")
 
 
+def select_positions(select: Ranges | None, rows: int) -> np.ndarray:
+    """The positions (int64, ascending) of the rows ``select`` holds in an object; ``range(rows)`` without one."""
+    if select is None:
+        return np.arange(rows, dtype=np.int64)
+    starts = np.fromiter((start for start, _ in select), dtype=np.int64, count=len(select))
+    counts = np.fromiter((n for _, n in select), dtype=np.int64, count=len(select))
+    before = np.cumsum(counts) - counts  # rows held before each range
+    return np.repeat(starts - before, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+
+
 def ranges_of(positions: Any) -> Ranges:
     """Ascending distinct positions (any int sequence or array) as ``(start, count)`` ranges."""
     out: list[tuple[int, int]] = []
@@ -70,4 +82,4 @@ def ranges_of(positions: Any) -> Ranges:
     return tuple(out)
 
 
-__all__ = ["Ranges", "check_ranges", "count", "format_select", "parse_select", "ranges_of"]
+__all__ = ["Ranges", "check_ranges", "count", "format_select", "parse_select", "ranges_of", "select_positions"]

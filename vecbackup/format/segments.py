@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vecbackup.format import layout
-from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select
+from vecbackup.format.ranges import Ranges, check_ranges, count, format_select, parse_select, select_positions
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ class Piece:
 
     def positions(self) -> np.ndarray:
         """The positions in the object of the piece's rows, in order."""
-        if self.select is None:
-            return np.arange(self.rows, dtype=np.int64)
-        return np.concatenate([np.arange(start, start + n, dtype=np.int64) for start, n in self.select])
+        return select_positions(self.select, self.rows)
 
     def to_list(self) -> list[Any]:
         out: list[Any] = [self.key, self.sha256, self.size, self.rows]

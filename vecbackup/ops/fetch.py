@@ -42,7 +42,7 @@ def fetch_chunk(store: BlobStore, obj: DataObject) -> Chunk:
     """The rows of the object the backup holds (its ``select``), checked."""
     chunk = decode_chunk(fetch_object(store, obj))
     check_rows(obj, chunk.num_rows)
-    return chunk if obj.select is None else take_rows(chunk, list(obj.positions()))
+    return chunk if obj.select is None else take_rows(chunk, obj.positions())
 
 
 def iter_chunks(store: BlobStore, objects: Sequence[DataObject], *, read_ahead: int = 2) -> Iterator[

@@ -68,7 +68,7 @@ class PartitionRows:
         for j, (obj, d) in enumerate(zip(objects, digests, strict=True)):
             if d is None:
                 continue
-            held = np.fromiter(obj.positions(), dtype=np.int64, count=obj.rows)
+            held = obj.positions()
             parts.append(d[held])
             owners.append(np.full(obj.rows, j, dtype=np.uint32))
             positions.append(held.astype(np.uint32))

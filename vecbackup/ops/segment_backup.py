@@ -301,15 +301,18 @@ def _check_pieces(store: BlobStore, spec: CollectionSpec, samples: list[tuple[Pi
     return len(picked)
 
 
+def _flagged(pieces: tuple[Piece, ...] | list[Piece], live: np.ndarray) -> Iterator[tuple[Piece, int, np.ndarray]]:
+    """Each piece with where its rows start in the segment and their live flags (one flag per row, in order)."""
+    start = 0
+    for piece in pieces:
+        yield piece, start, live[start:start + piece.rows]
+        start += piece.rows
+
+
 def pieces_in_use(pieces: tuple[Piece, ...] | list[Piece], keys: Any, live: np.ndarray) -> list[tuple[Piece, Any]]:
     """The pieces with a live row (those the manifest lists: objects_of), each with the keys of its rows in the
     server's files. A piece none of whose rows is live is never read again, and gc may remove its object."""
-    out, start = [], 0
-    for piece in pieces:
-        if live[start:start + piece.rows].any():
-            out.append((piece, keys[start:start + piece.rows]))
-        start += piece.rows
-    return out
+    return [(piece, keys[start:start + piece.rows]) for piece, start, flags in _flagged(pieces, live) if flags.any()]
 
 
 def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
@@ -318,10 +321,8 @@ def objects_of(record: SegmentRecord, live: np.ndarray) -> list[DataObject]:
     any left out."""
     if len(live) != record.rows:
         raise ValueError(f"segment {record.segment_id}: {len(live)} row flags for {record.rows} rows")
-    out, start = [], 0
-    for p in record.pieces:
-        flags = live[start:start + p.rows]
-        start += p.rows
+    out = []
+    for p, _, flags in _flagged(record.pieces, live):
         n = int(flags.sum())
         if n == 0:
             continue

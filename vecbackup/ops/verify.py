@@ -270,8 +270,8 @@ def _check(store: BlobStore, manifest: Manifest, obj: DataObject, level: Level, 
         if keys is not None:
             column = chunk.columns[manifest.collection.primary.name].values
             if obj.select is not None:  # the rows the backup holds
-                at = list(obj.positions())
-                column = [column[i] for i in at] if isinstance(column, list) else column[at]
+                at = obj.positions()
+                column = [column[i] for i in at.tolist()] if isinstance(column, list) else column[at]
             keys.add(obj.partition, column)
         return len(data), chunk.num_rows, chunk
     held = int(read_chunk_header(data)["rows"])
