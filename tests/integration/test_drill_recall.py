@@ -63,6 +63,31 @@ def test_worse_index_fails_with_the_three_numbers(sources: dict[str, Source], ma
     assert set(others.values()) == {"passed"}, others  # the data itself is intact
 
 
+def test_a_segment_backup_keeps_the_index_and_its_drill_fails_a_worse_one(sources: dict[str, Source],
+                                                                          standalone: Any, tmp_path: Path):
+    """The same collection backed up from its sealed segments (``backup --segments-from``): the backup records the
+    graph's parameters as the server reports them, and its drill holds a much weaker graph against exact search
+    as a logical backup's does (test_segment_backup.py drills a correct restore of one)."""
+    source = sources["standalone"]
+    store = tmp_path / "segments"
+    doc = cli_json("backup", STANDALONE_URL, store, "-c", source.name, "--segments-from",
+                   f"file://{standalone.data_dir / 'data'}")
+    [b] = doc["backups"]
+    assert b["rows"] == N and b["bytes_read"] > 0
+    shown = cli_json("show", store, b["backup_id"])
+    [graph] = [i for i in shown["collection"]["indexes"] if i["field_name"] == "embedding"]
+    assert graph["index_type"] == "HNSW" and {k: str(v) for k, v in graph["params"].items()} == \
+        {"M": source.index["M"], "efConstruction": source.index["efConstruction"]}
+    code, err, report, _ = _drill(store, b["backup_id"], tmp_path, "--source", STANDALONE_URL,
+                                  "--index-params", "embedding:M=4,efConstruction=8")
+    assert code == 12, err
+    check = _search(report)
+    d = check["details"]
+    assert check["status"] == "failed" and d["restored_recall"] < d["source_recall"] - 0.05, d
+    others = {c["name"]: c["status"] for c in report["checks"] if c["name"] not in ("search_recall", "text_search")}
+    assert set(others.values()) == {"passed"}, others
+
+
 class PerturbingEngine:
     """A real Milvus engine whose inserts add noise to one vector field: a restore that damages vectors on the way
     (fault injection around the real sink, as tests/faulty.py does for stores)."""

@@ -120,6 +120,7 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
 
     with on_server(standalone, "seg") as (server, name):
         build(server, name)
+        built = time.time()
         expected = server.query(name, filter="", output_fields=["count(*)"],
                                 consistency_level="Strong")[0]["count(*)"]
         r = cli("backup", STANDALONE_URL, store_dir, "-c", name, "--json")
@@ -136,6 +137,7 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
         assert any(f"found in the objects of backup {logical['backup_id']}" in n for n in b["notes"])
         shown = cli("show", store_dir, b["backup_id"], "--json").json()
         assert len(shown["segments"]) >= 4 and shown["options"]["mode"] == "segments"
+        assert built - 1 < (shown["options"]["flush_ts"] >> 18) / 1000 < time.time()  # the backup's own flush
         assert sum(s["rows"] for s in shown["segments"]) > b["rows"]  # the deleted rows are in the objects
         assert cli("verify", store_dir, b["backup_id"], "--read-data").code == 0
 
@@ -432,12 +434,13 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
 
 def comparable(store: Any, manifest_key: str) -> dict[str, Any]:
     """A backup's manifest as written, but for what differs between two backups of the same files: its id, its
-    times, and the note that the server changed segments meanwhile."""
+    times (the flush's among them), and the note that the server changed segments meanwhile."""
     from vecbackup.format.manifest import Manifest
 
     doc: dict[str, Any] = orjson.loads(Manifest.from_json(store.get(manifest_key)).to_json())
     for key in ("backup_id", "started_at", "completed_at"):
         assert doc.pop(key)
+    assert doc["options"].pop("flush_ts")
     doc["notes"] = [n for n in doc["notes"] if not n.startswith("the segments changed while")]
     return doc
 

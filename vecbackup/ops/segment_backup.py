@@ -249,7 +249,8 @@ def _backup(source: Source, reader: SegmentReader, store: BlobStore, collection:
     manifest = Manifest(
         backup_id=backup_id, collection=spec, source=source.info(), objects=tuple(objects),
         partition_rows=partition_rows, started_at=started_at, completed_at=now_z(), tool_version=__version__,
-        options={"batch_size": batch_size, "compression_level": level, "mode": "segments", **lock_option(store)},
+        options={"batch_size": batch_size, "compression_level": level, "mode": "segments",
+                 **({} if reader.flush_ts is None else {"flush_ts": reader.flush_ts}), **lock_option(store)},
         notes=tuple(notes),
         incremental=Incremental(base=base.backup_id if base is not None else None, new_objects=objects_new,
                                 new_bytes=uploaded, reused_rows=rows_reused),
