@@ -107,6 +107,17 @@ def _backup(cli: Any, store: Any, name: str, storage: str, *extra: Any) -> dict[
     return doc
 
 
+def _flip_a_byte(root: Path, objects: list[dict[str, Any]]) -> str:
+    """Change a byte in the middle of the first of a backup's data objects (as ``show --json`` lists them) in a
+    local store: its key."""
+    key: str = objects[0]["key"]
+    path = root / key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+    return key
+
+
 def _same_as_source(source: Any, name: str, target: Any, copy: str) -> None:
     assert read_rows(target, copy) == read_rows(source, name)
     for p in ("_default", "p1", "p2"):
@@ -161,6 +172,10 @@ def test_segment_backup_restores_identical_on_the_server_and_lite(cli, standalon
 
         report = cli("drill", store_dir, STANDALONE_URL, "-b", b["backup_id"], "--json").json()
         assert report["ok"], report["failures"]
+
+        key = _flip_a_byte(store_dir, shown["objects"])  # damaged in the bucket: verify names it
+        r = cli("verify", store_dir, b["backup_id"], "--read-data")
+        assert r.code == 7 and key in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_segment_backup_into_qdrant(cli, standalone, store_dir: Path, memory_tmp_path: Path):
@@ -246,6 +261,9 @@ def test_incremental_segment_backups_read_only_what_changed(cli, standalone, tmp
         restored = read_rows(server, f"{name}_r")
         assert restored[100020]["title"] == restored[200030]["title"] == "upserted after the first backup"
         assert cli("verify", store, "--passphrase-file", pw, "--read-data").code == 0
+        key = _flip_a_byte(store, shown[1]["objects"])
+        r = cli("verify", store, third["backup_id"], "--passphrase-file", pw, "--read-data")
+        assert r.code == 14 and key in r.stdout + r.stderr, r.stdout + r.stderr  # sealed: tampering, named
 
 
 def test_a_base_whose_segment_record_names_other_objects_is_caught(cli, standalone, store_dir: Path):
