@@ -35,7 +35,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-# two pytest sessions at once (scripts/run_tests.py): the Milvus 2.3 server's tests and the rest (docs/TESTING.md)
+# three pytest sessions at once (scripts/run_tests.py): the Milvus 2.3 server's tests, halved between two servers, and
+# the rest (docs/TESTING.md)
 test: $(STAMP) $(AZURITE) $(NGINX)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(NETNS) $(BIN)/python -m scripts.run_tests $(PYTEST_ARGS)
 

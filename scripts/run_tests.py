@@ -1,18 +1,24 @@
-"""``make test``: the test suite as two pytest sessions at once, inside the caller's private network namespace.
+"""``make test``: the test suite as three pytest sessions at once, inside the caller's private network namespace.
 
-One session runs the tests marked ``standalone`` (tests/conftest.py marks every test that needs the session's
-Milvus 2.3 server); the other runs the rest (Milvus Lite, Qdrant local mode, the stores, unit tests). Both spend
-most of their time waiting on round trips and on the server's own timers rather than on the CPU, so on two cores
-they overlap well. Each has its own temporary directory and its own servers (SeaweedFS, Azurite on free ports); only
-the standalone session starts a Milvus server, so a test marked wrongly fails on a taken port instead of passing
-quietly. The standalone session's output streams; the other's is printed when both are done. The exit code is the
-worse of the two (pytest's 5, "no tests collected", counts as success unless neither session collected any).
+* the tests marked ``standalone`` (tests/conftest.py marks every test that needs the session's Milvus 2.3 server),
+  against a 2.3 server on 19530;
+* the tests marked ``second_server`` (every test of the modules in tests/conftest.py SECOND_SERVER_MODULES), those
+  of them that need a 2.3 server against one of their own on SECOND_PORT;
+* the rest (Milvus Lite, Qdrant local mode, the stores, unit tests).
+
+The server tests spend most of their time waiting on the server's own timers (flushes, index builds, loads) rather
+than on the CPU, so on two cores the three overlap well. Each session has its own temporary directory and its own
+servers (SeaweedFS, Azurite on free ports); a test that needs a Milvus server but is not marked fails on a missing
+one instead of passing quietly. The first session's output streams; the others' are printed when all are done. The
+exit code is the worst of them (pytest's 5, "no tests collected", counts as success unless no session collected
+any).
 
     python -m scripts.run_tests [PYTEST ARGS...]
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -21,24 +27,37 @@ import time
 from pathlib import Path
 
 NO_TESTS = 5
-GROUPS = (("standalone", "standalone"), ("rest", "not standalone"))
+#: the proxy port of the second session's 2.3 server (tests/servers.py SESSION_PORT)
+SECOND_PORT = "19560"
+#: (name, marker expression, environment) of each session; the first streams its output
+GROUPS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("standalone", "standalone and not second_server", {}),
+    ("second-server", "second_server", {"VECBACKUP_TEST_MILVUS_PORT": SECOND_PORT}),
+    ("rest", "not standalone and not second_server", {}),
+)
 
 
 def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="vecbackup-tests-"))
-    log = root / "rest.log"
-    procs = {}
-    with open(log, "w") as rest_out:
-        for name, marker in GROUPS:
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: root / f"{name}.log" for name, _, _ in GROUPS[1:]}
+    outs = {name: open(log, "wb") for name, log in logs.items()}  # noqa: SIM115 - closed below
+    try:
+        for name, marker, env in GROUPS:
             cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--basetemp={root / name}", *argv]
-            out = None if name == "standalone" else rest_out
-            procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out else None)
-        codes = {name: p.wait() for name, p in procs.items()}
-    print(f"\n===== the other session ({GROUPS[1][1]}) =====", flush=True)
-    sys.stdout.write(log.read_text())
+            out = outs.get(name)  # (None: the first session's output streams)
+            procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                           env={**os.environ, **env})
+        codes = {name: proc.wait() for name, proc in procs.items()}
+    finally:
+        for f in outs.values():
+            f.close()
+    for name, marker, _ in GROUPS[1:]:
+        print(f"\n===== the {name} session ({marker}) =====", flush=True)
+        sys.stdout.write(logs[name].read_text(errors="replace"))
     summary = ", ".join(f"{name}: exit {code}" for name, code in codes.items())
-    print(f"\n===== both sessions done in {time.monotonic() - t0:.0f}s ({summary}) =====", flush=True)
+    print(f"\n===== all sessions done in {time.monotonic() - t0:.0f}s ({summary}) =====", flush=True)
     if all(code == NO_TESTS for code in codes.values()):
         return NO_TESTS
     failed = [code for code in codes.values() if code not in (0, NO_TESTS)]

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.servers import TEST_CONFIG, TEST_ENV, MilvusStandalone
+from tests.servers import SESSION_URL, MilvusStandalone, session_server
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusStandalone]:
-    server = MilvusStandalone(tmp_path_factory.mktemp("milvus-standalone") / "data", TEST_CONFIG, TEST_ENV)
+    server = session_server(tmp_path_factory.mktemp("milvus-standalone") / "data")
     server.start()  # a server that does not start fails the tests that need it, with its log
     yield server
     server.stop()
@@ -77,10 +77,20 @@ def _drop_new_standalone_collections(request: pytest.FixtureRequest) -> Iterator
         client.close()
 
 
+#: the modules whose tests ``make test`` runs in a session of their own, its standalone ones against a second 2.3
+#: server (scripts/run_tests.py): about half of the standalone tests' time, every user of the matrix collections
+#: (tests/integration/conftest.py: sources), which a session builds once, and the S3-storage server of
+#: test_segments_listing (which the other sessions then need not run beside theirs)
+SECOND_SERVER_MODULES = frozenset({"test_bulk_restore", "test_matrix", "test_drill_recall", "test_leftovers",
+                                   "test_duplicate_keys", "test_sharded_restore", "test_schema_settings",
+                                   "test_segments_listing"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``standalone`` every test that needs the session's Milvus server: through the ``standalone`` fixture
-    (directly or by a fixture that uses it), or by a parameter naming that engine (``make test`` runs these and the
-    rest as two sessions at once, scripts/run_tests.py)."""
+    (directly or by a fixture that uses it), or by a parameter naming that engine; and ``second_server`` every test
+    of SECOND_SERVER_MODULES (``make test`` runs the standalone tests, those of the second server and the rest as
+    three sessions at once, scripts/run_tests.py)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = list(callspec.params.values()) if callspec is not None else []
@@ -88,6 +98,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "standalone" in getattr(item, "fixturenames", ()) or any(isinstance(v, str) and v == "standalone"
                                                                      for v in values):
             item.add_marker(pytest.mark.standalone)
+        if item.path.stem in SECOND_SERVER_MODULES:
+            item.add_marker(pytest.mark.second_server)
 
 
 ENGINE_KINDS = ["lite", "standalone"] + (["remote"] if os.environ.get("MILVUS_URI") else [])
@@ -100,7 +112,7 @@ def open_engine(kind: str, request: pytest.FixtureRequest, folder: Path) -> Engi
         return Engine(kind, f"milvus-lite://{path}", _client(str(path)))
     if kind == "standalone":
         server = request.getfixturevalue("standalone")
-        return Engine(kind, "milvus://127.0.0.1:19530", _client(server.uri))
+        return Engine(kind, SESSION_URL, _client(server.uri))
     uri = os.environ["MILVUS_URI"]
     token = os.environ.get("MILVUS_TOKEN", "")
     url = uri.replace("https://", "milvus+https://").replace("http://", "milvus://")

@@ -19,6 +19,11 @@ from tests.procs import log_tail, stop_group
 
 STANDALONE_PORT = 19530
 PIDFILE = Path("/run/milvus/standalone.pid")
+#: the proxy port of the test session's own 2.3 server: 19530, or another for a second session of the tests that
+#: need one (scripts/run_tests.py sets VECBACKUP_TEST_MILVUS_PORT for it), each with a server of its own
+SESSION_PORT = int(os.environ.get("VECBACKUP_TEST_MILVUS_PORT") or STANDALONE_PORT)
+SESSION_URL = f"milvus://127.0.0.1:{SESSION_PORT}"  # as the CLI names it
+SESSION_URI = f"http://127.0.0.1:{SESSION_PORT}"  # as pymilvus does
 
 
 class ServerFailed(RuntimeError):
@@ -202,3 +207,10 @@ def beside_the_session(data_dir: Path, extra_config: dict[str, str], port: int =
                     f"listen-client-urls: {client}\nadvertise-client-urls: {client}\n")
     return MilvusStandalone(data_dir, {**TEST_CONFIG, **extra_config}, {**TEST_ENV, "ETCD_CONFIG_PATH": str(etcd)},
                             port=port, args=("--etcd-port", str(client_port)))
+
+
+def session_server(data_dir: Path) -> MilvusStandalone:
+    """The test session's 2.3 server (not started): on 19530, or beside another session's on SESSION_PORT."""
+    if SESSION_PORT == STANDALONE_PORT:
+        return MilvusStandalone(data_dir, TEST_CONFIG, TEST_ENV)
+    return beside_the_session(data_dir, {}, port=SESSION_PORT)

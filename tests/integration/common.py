@@ -12,8 +12,11 @@ from typing import Any
 
 import orjson
 
+from tests.servers import SESSION_URI, SESSION_URL
+
 N = 20_000
-STANDALONE_URL = "milvus://127.0.0.1:19530"
+STANDALONE_URL = SESSION_URL  # the session's 2.3 server (tests/servers.py), as the CLI names it
+__all__ = ["SESSION_URI", "STANDALONE_URL"]
 
 
 def run_cli(*args: Any) -> tuple[int, str, str]:

@@ -22,6 +22,7 @@ import pytest
 from tests.binlog_rows import DELETED_FIRST, DELETED_LAST, KINDS, UPSERTED, key, row, surviving, upserted
 from tests.binlog_rows import spec as hand_spec
 from tests.datasets import _norm, read_rows
+from tests.integration.common import STANDALONE_URL
 from vecbackup.engines.milvus.rows import chunk_to_rows
 from vecbackup.format.binlog import DeltaLog, deletes, read_delta_log, read_insert_log, segment_chunks
 from vecbackup.format.codec import decode_chunk, encode_chunk
@@ -99,7 +100,7 @@ def test_segment_files_decode_to_the_rows_a_query_returns(standalone, kind):
     from vecbackup.urls import parse_milvus_url
 
     client = MilvusClient(uri=standalone.uri)
-    source = MilvusEngine(parse_milvus_url("milvus://127.0.0.1:19530"))
+    source = MilvusEngine(parse_milvus_url(STANDALONE_URL))
     name = f"binlog_{kind}"
     try:
         build(client, name, kind)

@@ -21,10 +21,10 @@ import pytest
 from pymilvus import DataType, MilvusClient
 
 from tests.datasets import build_rich, build_vector_only, index_summary, read_keys, read_rows
-from tests.integration.common import cli_json, run_cli
+from tests.integration.common import SESSION_URI, STANDALONE_URL, cli_json, run_cli
 from vecbackup.stores import open_raw_store
 
-URL = "milvus://127.0.0.1:19530"
+URL = STANDALONE_URL
 
 
 def _build_flat(client: MilvusClient, name: str, n: int = 3000) -> None:
@@ -131,7 +131,7 @@ def test_import_into_another_database(sources: tuple[MilvusClient, Path], tmp_pa
     client, store = sources
     if "bulkdb" not in client.list_databases():
         client.create_database("bulkdb")
-    other = MilvusClient(uri="http://127.0.0.1:19530", db_name="bulkdb")
+    other = MilvusClient(uri=SESSION_URI, db_name="bulkdb")
     try:
         doc = cli_json("restore", store, f"{URL}/bulkdb", "-c", "bulk_flat", "--bulk-import-via", tmp_path / "stage")
         assert doc["rows"] == 3000 and doc["import_tasks"] >= 1

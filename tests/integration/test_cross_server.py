@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from tests.datasets import build_rich, build_vector_only, index_summary, read_keys, read_rows
+from tests.integration.common import STANDALONE_URL
 
 
 def _backup(cli, url, store, name, *extra):
@@ -25,7 +26,7 @@ def test_standalone_to_lite_with_index_fallback(cli, standalone, lite, store_dir
     src = MilvusClient(uri=standalone.uri)
     name = lite.new_name("s2l")
     built = build_rich(src, name, "standalone", n=300)
-    backup = _backup(cli, "milvus://127.0.0.1:19530", store_dir, name)
+    backup = _backup(cli, STANDALONE_URL, store_dir, name)
     # Milvus Lite cannot build every index a 2.3 server recorded (Trie on VARCHAR)
     r = cli("restore", store_dir, lite.url, "--backup", backup["backup_id"])
     assert r.code == 9, r.stderr
@@ -53,7 +54,7 @@ def test_lite_to_standalone_refuses_what_it_cannot_hold(cli, standalone, lite, s
     name = lite.new_name("l2s")
     build_rich(lite.client, name, "lite", n=60)
     backup = _backup(cli, lite.url, store_dir, name)
-    r = cli("restore", store_dir, "milvus://127.0.0.1:19530", "--backup", backup["backup_id"])
+    r = cli("restore", store_dir, STANDALONE_URL, "--backup", backup["backup_id"])
     assert r.code == 9, r.stderr
     assert "'sp'" in r.stderr or "sp)" in r.stderr  # the field is named
     dst = MilvusClient(uri=standalone.uri)
@@ -72,7 +73,7 @@ def test_lite_to_standalone_with_index_params(cli, standalone, lite, store_dir):
     shown = cli("show", store_dir, backup["backup_id"], "--json").json()
     assert shown["collection"]["indexes"][0]["params"] is None  # unknown, not invented
     assert any("does not report index parameters" in n for n in shown["notes"])
-    r = cli("restore", store_dir, "milvus://127.0.0.1:19530", "--backup", backup["backup_id"],
+    r = cli("restore", store_dir, STANDALONE_URL, "--backup", backup["backup_id"],
             "--index-params", "v:M=24,efConstruction=150", "--json")
     assert r.code == 0, r.stderr
     dst = MilvusClient(uri=standalone.uri)
@@ -117,7 +118,7 @@ def test_token_never_stored_or_printed(cli, standalone, store_dir, monkeypatch):
         src.drop_collection(name)
     build_vector_only(src, name, "FLOAT_VECTOR", n=30)
     outputs = []
-    for args in (["backup", "milvus://127.0.0.1:19530", store_dir, "-c", name, "--json"],
+    for args in (["backup", STANDALONE_URL, store_dir, "-c", name, "--json"],
                  ["list", store_dir, "--json"], ["show", store_dir, "--json"], ["verify", store_dir, "--json"]):
         r = cli(*args)
         assert r.code == 0, r.stderr
@@ -125,7 +126,7 @@ def test_token_never_stored_or_printed(cli, standalone, store_dir, monkeypatch):
     stored = b"".join(p.read_bytes() for p in store_dir.rglob("*") if p.is_file())
     assert secret.encode() not in stored
     assert all(secret not in o for o in outputs)
-    assert orjson.loads(outputs[2])["source"]["address"] == "milvus://127.0.0.1:19530"
+    assert orjson.loads(outputs[2])["source"]["address"] == STANDALONE_URL
     src.close()
 
 

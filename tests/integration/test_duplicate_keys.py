@@ -15,6 +15,7 @@ import pytest
 
 import vecbackup
 from tests.datasets import read_rows
+from tests.integration.common import STANDALONE_URL
 from vecbackup.format.duplicates import DuplicateGroup
 from vecbackup.format.manifest import Manifest
 from vecbackup.stores import open_store
@@ -233,7 +234,7 @@ def test_several_workers_and_a_rerun_keep_every_copy_standalone(cli, standalone,
     from vecbackup.ops.fetch import fetch_chunk
     from vecbackup.ops.restore_shard import assigned, run_names
 
-    url = "milvus://127.0.0.1:19530"
+    url = STANDALONE_URL
     client = MilvusClient(standalone.uri)
     store = tmp_path / "store"
     try:
@@ -314,7 +315,7 @@ def test_across_milvus_engines_every_copy_comes_back_standalone(cli, lite, stand
     its partition either way (the 2.3 backup does not know which copy was shown: Lite shows the last partition's)."""
     from pymilvus import MilvusClient
 
-    server_url = "milvus://127.0.0.1:19530"
+    server_url = STANDALONE_URL
     server = MilvusClient(standalone.uri)
     store = tmp_path / "store"
     try:
@@ -343,7 +344,7 @@ def test_through_the_servers_import_every_copy_comes_back_standalone(cli, standa
     """restore --bulk-import-via: the server's import tasks, partition by partition, and the count of every copy."""
     from pymilvus import MilvusClient
 
-    url = "milvus://127.0.0.1:19530"
+    url = STANDALONE_URL
     client = MilvusClient(standalone.uri)
     store = tmp_path / "store"
     try:

@@ -24,10 +24,10 @@ import pytest
 from pymilvus import MilvusClient
 
 from tests.datasets import build_in_own_process, build_rich, read_rows
-from tests.integration.common import finish_json, spawn_cli
+from tests.integration.common import STANDALONE_URL, finish_json, spawn_cli
 from vecbackup.format.lease import LEASE_KEY, SKEW_MARGIN, Lease, Owner
 
-URL = "milvus://127.0.0.1:19530"
+URL = STANDALONE_URL
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tests.datasets import index_summary
+from tests.integration.common import STANDALONE_URL
 
 INDEXES = "Milvus Lite does not report index parameters"
 SETTINGS = "Milvus Lite does not report the consistency level"
@@ -73,7 +74,7 @@ def test_the_config_key_the_warning_names_builds_the_index_as_it_was(cli: Any, l
     assert cli("backup", lite.url, store_dir, "-c", name).code == 0
     config = tmp_path / "vecbackup.toml"
     config.write_text('[restore]\nindex_params = ["v:M=12,efConstruction=64"]\n')
-    r = cli("--config", config, "restore", store_dir, "milvus://127.0.0.1:19530", "-c", name, "--index-fallback")
+    r = cli("--config", config, "restore", store_dir, STANDALONE_URL, "-c", name, "--index-fallback")
     assert r.code == 0, r.stderr
     server = MilvusClient(uri=standalone.uri)
     try:

@@ -21,6 +21,7 @@ import qdrant_edge as q
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import Engine
+from tests.integration.common import STANDALONE_URL
 from tests.integration.edge_shards import DIM, N, build, build_texts, search, state, text_indexes, text_matches
 from vecbackup.ops.mapping import PK_NAMESPACE
 
@@ -165,7 +166,7 @@ def test_vectors_edge_cannot_hold_are_refused_before_anything_is_created(cli: An
     try:
         client.create_collection(name, schema=s, index_params=idx)
         client.insert(name, [{"pk": i, "bits": bytes([i, 255 - i])} for i in range(10)])
-        backup_id = _backup(cli, "milvus://127.0.0.1:19530", store_dir, name)["backup_id"]
+        backup_id = _backup(cli, STANDALONE_URL, store_dir, name)["backup_id"]
     finally:
         client.drop_collection(name)
         client.close()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.datasets import build_vector_only, index_summary, read_keys, read_rows
-from tests.integration.common import STANDALONE_URL
+from tests.integration.common import SESSION_URI, STANDALONE_URL
 
 
 def _lite_collection(client: Any, name: str, *, scalar_index: bool = False, partition_key: bool = False) -> None:
@@ -53,7 +53,7 @@ def _backup(cli: Any, url: str, store: Path, name: str) -> dict[str, Any]:
 def _server() -> Any:
     from pymilvus import MilvusClient
 
-    return MilvusClient(uri="http://127.0.0.1:19530")
+    return MilvusClient(uri=SESSION_URI)
 
 
 def test_lite_backup_records_what_lite_does_not_report(cli, lite, store_dir):
@@ -237,7 +237,7 @@ def test_a_dynamic_field_lite_would_drop_is_refused(cli, standalone, lite, store
     from pymilvus import MilvusClient
 
     name = lite.new_name("dyn")
-    server = MilvusClient(uri="http://127.0.0.1:19530")
+    server = MilvusClient(uri=SESSION_URI)
     try:
         server.create_collection(name, dimension=4, enable_dynamic_field=True, auto_id=False,
                                  consistency_level="Strong")

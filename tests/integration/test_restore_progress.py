@@ -26,9 +26,9 @@ import orjson
 import pytest
 
 from tests.datasets import build_in_own_process, build_vector_only
+from tests.integration.common import STANDALONE_URL
 
 N = 3000
-STANDALONE_URL = "milvus://127.0.0.1:19530"
 #: the phases of a Milvus restore after its rows, in order (engines/milvus/sink.py, ops/restore.py)
 PHASES = ["flushing", "building index v", "loading", "counting rows", "renaming"]
 

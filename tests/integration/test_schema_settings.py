@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from tests.datasets import read_rows
-from tests.integration.common import STANDALONE_URL
+from tests.integration.common import SESSION_URI, STANDALONE_URL
 
 LEASE = "vecbackup.lease"
 #: a custom analyzer: built-in tokenizer, a built-in filter and two custom ones
@@ -117,7 +117,7 @@ def _server_collection(client: Any, name: str) -> None:
 def _server() -> Any:
     from pymilvus import MilvusClient
 
-    return MilvusClient(uri="http://127.0.0.1:19530")
+    return MilvusClient(uri=SESSION_URI)
 
 
 def test_lite_settings_restore_identical(cli, lite, store_dir):

@@ -199,13 +199,15 @@ def test_segment_backup_into_qdrant(cli, standalone, store_dir: Path, memory_tmp
         try:
             points, _ = q.scroll(name, limit=5000, with_payload=True, with_vectors=True)
             source = read_rows(server, name)
+            partition_of = {k: part for part in ("_default", "p1", "p2") for k in read_keys(server, name, part)}
             assert len(source) == 150 + 120 + 4 - 2 and {int(p.id) for p in points} == set(source)
-            for p in points:
-                row = source[int(p.id)]
-                assert p.payload["title"] == row["title"] and p.payload["tags"] == row["tags"]
-                assert p.payload["i8"] == row["i8"] and p.payload.get("color") == row.get("color")
-                assert np.array_equal(np.asarray(p.vector["vec"], dtype=np.float32),
-                                      np.asarray(row["vec"], dtype=np.float32))
+            for p in points:  # every field: the vector bit for bit, the others (dynamic ones too) as the payload
+                row = dict(source[int(p.id)])
+                vec = row.pop("vec")
+                assert row.pop("id") == int(p.id)
+                assert np.array_equal(np.asarray(p.vector["vec"], dtype=np.float32), np.asarray(vec, dtype=np.float32))
+                assert p.payload == {**row, "_partition": partition_of[int(p.id)]}, p.id
+            assert {p.payload["title"] for p in points if int(p.id) >= 2000} == {"upserted"}
         finally:
             q.close()
 

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import pytest
 
+from tests.integration.common import STANDALONE_URL
 from vecbackup.engines.milvus import MilvusEngine
 from vecbackup.engines.milvus.segments import (
     SegmentListing,
@@ -92,7 +93,7 @@ def server(standalone: Any) -> Iterator[tuple[Any, MilvusEngine]]:
     from pymilvus import MilvusClient
 
     client = MilvusClient(uri=standalone.uri)
-    engine = MilvusEngine(parse_milvus_url("milvus://127.0.0.1:19530"))
+    engine = MilvusEngine(parse_milvus_url(STANDALONE_URL))
     yield client, engine
     engine.close()
     client.close()

@@ -14,7 +14,7 @@ import pytest
 from pymilvus import MilvusClient
 
 from tests.datasets import build_in_own_process, build_rich, read_keys, read_rows
-from tests.integration.common import finish_json, spawn_cli
+from tests.integration.common import STANDALONE_URL, finish_json, spawn_cli
 
 SHARDS = (2, 4)
 
@@ -56,7 +56,7 @@ def rich_on_server(standalone: Any) -> Iterator[tuple[Any, str, dict[Any, Any], 
 @pytest.mark.parametrize("n", SHARDS)
 def test_shards_commit_into_one_backup_identical_to_an_unsharded_one_standalone(cli, rich_on_server, store_dir, n):
     client, name, source_rows, source_keys = rich_on_server
-    url = "milvus://127.0.0.1:19530"
+    url = STANDALONE_URL
     run = f"nightly-{n}"
     done = _shards(url, store_dir, name, n, run, together=True, only=list(range(n - 1)))
     assert [d["backups"][0]["shard"] for d in done] == [f"{i}/{n}" for i in range(n - 1)]

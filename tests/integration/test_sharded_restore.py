@@ -21,14 +21,14 @@ from pymilvus import MilvusClient
 import vecbackup
 from tests.datasets import build_in_own_process, build_rich, index_summary, read_keys, read_rows
 from tests.faulty import FaultyStore
-from tests.integration.common import cli_json, finish_json, spawn_cli
+from tests.integration.common import STANDALONE_URL, cli_json, finish_json, spawn_cli
 from vecbackup.errors import Unreachable
 from vecbackup.format.manifest import DataObject
 from vecbackup.format.shard import Shard
 from vecbackup.ops.restore_shard import assigned, run_names
 from vecbackup.stores import open_store
 
-URL = "milvus://127.0.0.1:19530"
+URL = STANDALONE_URL
 
 
 def _run(*args: Any) -> tuple[int, str]:

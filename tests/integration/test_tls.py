@@ -14,14 +14,15 @@ import pytest
 
 from tests.conftest import Engine, _client
 from tests.datasets import build_vector_only, read_rows
-from tests.servers import STANDALONE_PORT
+from tests.integration.common import STANDALONE_URL
+from tests.servers import SESSION_PORT
 from tests.tls import Certs, TLSProxy, make_certs
 
 
 @pytest.fixture(scope="module")
 def proxy(standalone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSProxy]:
     folder = tmp_path_factory.mktemp("tls")
-    p = TLSProxy(folder / "nginx", make_certs(folder / "certs"), STANDALONE_PORT)
+    p = TLSProxy(folder / "nginx", make_certs(folder / "certs"), SESSION_PORT)
     p.start()  # nginx missing or failing fails the tests, with its log
     yield p
     p.stop()
@@ -29,7 +30,7 @@ def proxy(standalone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSP
 
 @pytest.fixture
 def server(standalone) -> Iterator[Engine]:
-    e = Engine("standalone", "milvus://127.0.0.1:19530", _client(standalone.uri))
+    e = Engine("standalone", STANDALONE_URL, _client(standalone.uri))
     yield e
     e.client.close()
 
@@ -75,7 +76,7 @@ def test_wrong_tls_fails_with_one_line_and_exit_6(cli, server, proxy, tmp_path: 
 
 
 @pytest.mark.parametrize(("url", "args", "words"), [
-    ("milvus://127.0.0.1:19530", ["--ca-cert", "{ca}"], "does not use TLS"),
+    (STANDALONE_URL, ["--ca-cert", "{ca}"], "does not use TLS"),
     ("milvus+https://127.0.0.1:1", ["--ca-cert", "{ca}", "--client-cert", "{cert}"], "go together"),
     ("milvus+https://127.0.0.1:1", ["--client-cert", "{cert}", "--client-key", "{key}"], "needs --ca-cert"),
     ("milvus+https://127.0.0.1:1", ["--insecure"], "not possible over gRPC"),
