@@ -417,20 +417,22 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         cmd = [sys.executable, "-m", "vecbackup", "backup", STANDALONE_URL, str(store_dir), "-c", name]
         args = [*cmd, "--segments-from", storage_url(standalone), "--batch-size", "2"]
         build_rich(server, name, "standalone", n=3)
-        _more(server, name, 100_000, 250, "p1", 1)
+        _more(server, name, 100_000, 250, "_default", 1)  # (a backup reads "_default" first)
         r = subprocess.run([*cmd, "--json"], capture_output=True, text=True)  # the logical base
         assert r.returncode == 0, r.stderr
         logical = orjson.loads(r.stdout)["backups"][0]
+        base_keys = {o["key"] for o in orjson.loads(next(store_dir.rglob("manifests/**/*.json")).read_bytes())[
+            "objects"]}
         dead = list(range(100_000, 100_250, 7))  # every seventh: in 36 of the 125 batches of 2
         server.delete(name, ids=dead)
-        _more(server, name, 200_000, 250, "_default", 2)
+        _more(server, name, 200_000, 250, "p1", 2)
         manifests = set(store_dir.rglob("manifests/**/*.json"))
         data = store_dir / "data"
         before = sum(1 for f in data.rglob("*") if f.is_file())
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and \
-                sum(1 for f in data.rglob("*") if f.is_file() and ".tmp-" not in f.name) < before + 30:
+                sum(1 for f in data.rglob("*") if f.is_file() and ".tmp-" not in f.name) < before + 10:
             time.sleep(0.01)
         assert proc.poll() is None, "the backup ended before it could be killed"
         proc.kill()
@@ -444,9 +446,13 @@ def test_a_killed_segment_backup_leaves_no_backup_and_the_rerun_uploads_only_wha
         assert b["base"] == logical["backup_id"]
         assert b["rows_reused"] == logical["rows"] - len(dead)  # every live row of the base found, by the rerun too
         after = files()
-        assert before + 30 <= sum(1 for k in present if k.startswith("data/")) < sum(1 for k in after
+        assert before + 10 <= sum(1 for k in present if k.startswith("data/")) < sum(1 for k in after
                                                                                      if k.startswith("data/"))
         assert {k: after[k] for k in present} == present  # what the killed run wrote is kept, not written again
+        shown = orjson.loads((store_dir / b["manifest"]).read_bytes())
+        deleted_rows = {piece[0] for seg in shown["segments"] for piece in seg["pieces"]
+                        if len(piece) == 5 and piece[0] not in base_keys}  # the found batches' deleted rows
+        assert deleted_rows & set(present), "the killed run stored none of them"
         assert b["bytes_uploaded"] == sum(size for k, size in after.items() if k not in present) > 0
         assert subprocess.run([sys.executable, "-m", "vecbackup", "verify", str(store_dir), "--read-data"],
                               capture_output=True).returncode == 0
