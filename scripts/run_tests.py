@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 
 NO_TESTS = 5
-#: the proxy port of the second session's 2.3 server (tests/servers.py SESSION_PORT)
+#: the proxy port of the second session's 2.3 server (tests/servers.py SESSION_PORT), and the variable naming it
 SECOND_PORT = "19560"
+PORT_VARIABLE = "VECBACKUP_TEST_MILVUS_PORT"
 #: (name, marker expression, environment) of each session; the first streams its output
 GROUPS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("standalone", "standalone and not second_server", {}),
-    ("second-server", "second_server", {"VECBACKUP_TEST_MILVUS_PORT": SECOND_PORT}),
+    ("second-server", "second_server", {PORT_VARIABLE: SECOND_PORT}),
     ("rest", "not standalone and not second_server", {}),
 )
 
@@ -43,12 +44,13 @@ def main(argv: list[str]) -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs = {name: root / f"{name}.log" for name, _, _ in GROUPS[1:]}
     outs = {name: open(log, "wb") for name, log in logs.items()}  # noqa: SIM115 - closed below
+    inherited = {k: v for k, v in os.environ.items() if k != PORT_VARIABLE}  # the first server is on 19530
     try:
         for name, marker, env in GROUPS:
             cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--basetemp={root / name}", *argv]
             out = outs.get(name)  # (None: the first session's output streams)
             procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                           env={**os.environ, **env})
+                                           env={**inherited, **env})
         codes = {name: proc.wait() for name, proc in procs.items()}
     finally:
         for f in outs.values():

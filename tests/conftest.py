@@ -80,7 +80,8 @@ def _drop_new_standalone_collections(request: pytest.FixtureRequest) -> Iterator
 #: the modules whose tests ``make test`` runs in a session of their own, its standalone ones against a second 2.3
 #: server (scripts/run_tests.py): about half of the standalone tests' time, every user of the matrix collections
 #: (tests/integration/conftest.py: sources), which a session builds once, and the S3-storage server of
-#: test_segments_listing (which the other sessions then need not run beside theirs)
+#: test_segments_listing (which the other sessions then need not run beside theirs). (Moving duplicate keys and
+#: sharded restores back to the first session made the suite slower: 918 s against 894, their Lite tests to the rest.)
 SECOND_SERVER_MODULES = frozenset({"test_bulk_restore", "test_matrix", "test_drill_recall", "test_leftovers",
                                    "test_duplicate_keys", "test_sharded_restore", "test_schema_settings",
                                    "test_segments_listing"})
