@@ -70,8 +70,9 @@ def test_a_segment_backup_keeps_the_index_and_its_drill_fails_a_worse_one(source
     as a logical backup's does (test_segment_backup.py drills a correct restore of one)."""
     source = sources["standalone"]
     store = tmp_path / "segments"
-    doc = cli_json("backup", STANDALONE_URL, store, "-c", source.name, "--segments-from",
-                   f"file://{standalone.data_dir / 'data'}")
+    from tests.integration.test_segment_backup import storage_url
+
+    doc = cli_json("backup", STANDALONE_URL, store, "-c", source.name, "--segments-from", storage_url(standalone))
     [b] = doc["backups"]
     assert b["rows"] == N and b["bytes_read"] > 0
     shown = cli_json("show", store, b["backup_id"])
